@@ -1,0 +1,96 @@
+# sdumc build. `make` builds the library and the binary; `make test` also installs what the
+# tests need (scripts/setup.sh) and runs them; `make test-asan` does the same under
+# AddressSanitizer + UndefinedBehaviorSanitizer. OPENMP=0 builds without OpenMP.
+
+CC      ?= gcc
+OPENMP  ?= 1
+SAN     ?= 0
+BUILD   ?= build
+PYTHON  := /usr/bin/python3
+VERSION := 0.1.0
+SOVERSION := 0
+
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 $(WARN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
+           -DSDUMC_VERSION='"$(VERSION)"' -Isrc -Iinclude $(BLAS_CFLAGS)
+LDLIBS  := $(BLAS_LIBS) -lm -lpthread
+
+ifeq ($(OPENMP),1)
+CFLAGS  += -fopenmp
+LDFLAGS += -fopenmp
+endif
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Library sources: everything under src/ but the command line.
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+# Layer and loss code is compiled a second time in double precision (see src/core/real.h).
+DUAL_SRC := $(sort $(wildcard src/nn/*.c src/loss/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(DUAL_SRC:%.c=$(BUILD)/obj/%_f64.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+STATIC_LIB := $(BUILD)/libsdumc.a
+SHARED_LIB := $(BUILD)/libsdumc.so.$(SOVERSION)
+BIN        := $(BUILD)/sdumc
+
+.PHONY: all lib test test-asan check-setup setup clean tests
+all: $(BIN) $(STATIC_LIB) $(SHARED_LIB)
+lib: $(STATIC_LIB) $(SHARED_LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_f64.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSD_REAL_DOUBLE -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libsdumc.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	ln -sf libsdumc.so.$(SOVERSION) $(BUILD)/libsdumc.so
+
+$(BIN): $(CLI_OBJ) $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS)
+
+$(BUILD)/tests/harness.o: tests/harness.c tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/tests/harness.o $(STATIC_LIB) $(LDLIBS)
+
+tests: $(TEST_BIN) $(BIN)
+
+setup:
+	@bash scripts/setup.sh
+
+# The README's test command: set up, build, run every test; the last line is "N passed, N failed".
+test: setup
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) bash tests/run.sh
+
+test-asan: setup
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  BUILD=build/asan SD_SANITIZED=1 bash tests/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

@@ -1,0 +1,17 @@
+#include <cblas.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "core/threads.h"
+
+char *openblas_get_config(void);
+
+int cli_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("sdumc %s\n", SDUMC_VERSION);
+    printf("openmp: %s\n", sd_threads_have_openmp() ? "yes" : "no");
+    printf("blas: %s\n", openblas_get_config());
+    printf("threads: %d\n", sd_threads_get());
+    return 0;
+}
