@@ -1,0 +1,48 @@
+/* Layers of the SDUMC network as forward/backward pairs on raw, batch-major pointers.
+ *
+ * Every function exists in two precisions: float (the product) and double (suffix _f64,
+ * used by the gradient checks). nn_decl.h holds the declarations once, written with SD_T
+ * for the scalar type and SD_FN(name) for the name; this header includes it twice.
+ *
+ * Conventions (all layers):
+ * - Outputs and caches first, then inputs, then weights, then dims.
+ * - Backward ADDS into every gradient buffer; a NULL gradient pointer means "not needed".
+ * - Linear weights are [out, in] row-major (PyTorch layout): y = x W^T + b.
+ * - Sequences are [B, T, D] right-padded to T; len[b] (1 <= len[b] <= T) is the number of
+ *   real frames of sample b. Padded frames get no attention weight and no gradient.
+ *   Passing len == NULL is the no-mask mode of the released code: every one of the T
+ *   frames (padding included) takes part in the softmax and the sum.
+ * - Dropout draws from the caller's counter-based RNG; p == 0 (or evaluation) is identity.
+ *
+ * Dimension letters: B batch, T frames (padded), D feature dim, K queries (7 in SDUMC),
+ * M modalities (3), N rows of a plain (frame-wise or per-sample) linear. */
+#ifndef SD_NN_H
+#define SD_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+
+#define SD_MLP_MAX_LAYERS 4
+
+/* Shape of an MLP block: n_layers x (Linear -> ReLU -> Dropout). */
+typedef struct {
+    int in;
+    int n_layers;
+    int dims[SD_MLP_MAX_LAYERS];
+} mlp_shape;
+
+#define SD_T float
+#define SD_FN(name) name
+#include "nn_decl.h"
+#undef SD_T
+#undef SD_FN
+
+#define SD_T double
+#define SD_FN(name) name##_f64
+#include "nn_decl.h"
+#undef SD_T
+#undef SD_FN
+
+#endif
