@@ -1,0 +1,22 @@
+/* IEEE 754 binary16 (float16) and bfloat16 conversions to and from float32.
+ *
+ * float16: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits.
+ *          Largest finite 65504; smallest normal 2^-14; smallest subnormal 2^-24.
+ * bfloat16: the top 16 bits of a float32 (1 sign, 8 exponent, 7 mantissa bits). */
+#ifndef SD_IO_HALF_H
+#define SD_IO_HALF_H
+
+#include <stdint.h>
+
+/* Exact (every float16 is a float32). NaN payloads are kept. */
+float sd_f16_to_f32(uint16_t h);
+/* Round to nearest, ties to even, as IEEE 754 and numpy's astype(float16) do: values at or above
+ * 65520 in magnitude become +-inf, tiny values become subnormals or signed zero. NaN stays NaN (quiet,
+ * the top mantissa bits kept). */
+uint16_t sd_f32_to_f16(float f);
+/* Exact. */
+float sd_bf16_to_f32(uint16_t b);
+/* Round to nearest, ties to even (as torch does); NaN stays NaN (quiet). */
+uint16_t sd_f32_to_bf16(float f);
+
+#endif
