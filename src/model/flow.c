@@ -1,0 +1,272 @@
+/* Forward pass of one SDUMC flow (MODEL.md section 2, steps 1-14) and its workspace.
+ * Legend: B batch, T_m padded frames, H hidden, C = H/2, R = H/4, K = 7 query views. */
+#include "model/flow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+/* ---- workspace layout ----
+ * The workspace is one allocation carved into named buffers. layout() runs twice: with
+ * base == NULL to measure, then with the real base to assign pointers. */
+typedef struct {
+    char *base;
+    size_t used;
+} arena;
+
+static void *take(arena *a, size_t bytes) {
+    size_t off = (a->used + SD_ALIGN - 1) / SD_ALIGN * SD_ALIGN;
+    a->used = off + bytes;
+    return a->base ? a->base + off : NULL;
+}
+static float *take_f(arena *a, size_t n) { return take(a, n * sizeof(float)); }
+static uint8_t *take_u8(arena *a, size_t n) { return take(a, n); }
+
+static mlp_shape mlp_shape_of(const sd_mlp_ptrs *p, int in, int d0, int d1) {
+    mlp_shape s;
+    memset(&s, 0, sizeof s);
+    s.in = in;
+    s.n_layers = p->n;
+    s.dims[0] = d0;
+    s.dims[1] = d1;
+    return s;
+}
+
+static void take_mlp(arena *a, sd_mlp_buf *buf, const mlp_shape *s, size_t N) {
+    size_t n = mlp_cache_len(s, N);
+    buf->relu = take_f(a, n);
+    buf->drop = take_f(a, n);
+    buf->mask = take_u8(a, n);
+    buf->out = take_f(a, N * (size_t)s->dims[s->n_layers - 1]);
+}
+
+/* Shapes of every MLP of the network. */
+typedef struct {
+    mlp_shape modality, attention, query, cross, cross_attention;
+} mlp_shapes;
+
+static mlp_shapes shapes_of(const sd_model *m) {
+    const int H = m->cfg.hidden, C = H / 2;
+    mlp_shapes s;
+    s.modality = mlp_shape_of(&m->p.modality_mlp[0], H, H, H);
+    s.attention = mlp_shape_of(&m->p.attention_mlp, 3 * H, H, H);
+    s.query = mlp_shape_of(&m->p.query_mlp[0], H, H, 0);
+    s.cross = mlp_shape_of(&m->p.cross_mlp[0], H, H, C);
+    s.cross_attention = mlp_shape_of(&m->p.cross_attention_mlp, SD_QUERY_VIEWS * C, H, C);
+    return s;
+}
+
+static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
+    const size_t B = (size_t)f->B, H = (size_t)f->H, C = (size_t)f->C, R = (size_t)f->R;
+    const size_t K = SD_QUERY_VIEWS;
+    for (int m = 0; m < 3; m++) {
+        size_t BT = B * (size_t)f->T[m];
+        f->frames[m] = take_f(a, BT * H);
+        f->pool[m].xt = take_f(a, BT * H);
+        f->pool[m].P = take_f(a, BT * H);
+        f->pool[m].alpha = take_f(a, BT);
+        f->pool[m].u = take_f(a, B * H);
+        f->pool[m].mask_in = take_u8(a, BT * H);
+        f->pool[m].mask_out = take_u8(a, B * H);
+        f->pooled[m] = take_f(a, B * H);
+        take_mlp(a, &f->modality[m], &s->modality, B);
+        f->cross[m].xt = take_f(a, BT * H);
+        f->cross[m].Kt = take_f(a, BT * H);
+        f->cross[m].Qp = take_f(a, B * K * H);
+        f->cross[m].A = take_f(a, BT * K);
+        f->cross[m].O = take_f(a, B * K * H);
+        f->cross[m].mask_in = take_u8(a, BT * H);
+        f->cross[m].mask_out = take_u8(a, B * K * H);
+        f->Y[m] = take_f(a, B * K * H);
+        take_mlp(a, &f->cross_mlp[m], &s->cross, B * K);
+    }
+    f->mia1.cat = take_f(a, B * 3 * H);
+    f->mia1.h = take_f(a, B * H);
+    f->mia1.x_in = take_f(a, B * H);
+    f->mia1.lat = take_f(a, B * C);
+    f->h_t = take_f(a, B * H);
+    f->cat_h = take_f(a, B * 3 * H);
+    take_mlp(a, &f->attention, &s->attention, B);
+    f->w = take_f(a, B * 3);
+    for (int i = 0; i < 4; i++) f->fused[i] = take_f(a, B * H);
+    for (size_t q = 0; q < K; q++) take_mlp(a, &f->query[q], &s->query, B);
+    f->Q = take_f(a, B * K * H);
+    f->mia2.cat = take_f(a, B * K * 3 * C);
+    f->mia2.h = take_f(a, B * K * C);
+    f->mia2.x_in = take_f(a, B * K * C);
+    f->mia2.lat = take_f(a, B * K * R);
+    f->C_t = take_f(a, B * K * C);
+    f->Wsum = take_f(a, B * K * C);
+    take_mlp(a, &f->cross_attention, &s->cross_attention, B);
+    f->beta = take_f(a, B * K);
+    f->z = take_f(a, B * C);
+    f->pred = take_f(a, B);
+    f->r_hidden = take_f(a, B * R);
+    f->r = take_f(a, B * R);
+
+    /* Activation gradients: one region, zeroed with one memset per backward. */
+    a->used = (a->used + SD_ALIGN - 1) / SD_ALIGN * SD_ALIGN;
+    size_t grad_start = a->used;
+    for (int m = 0; m < 3; m++) {
+        f->d_frames[m] = take_f(a, B * (size_t)f->T[m] * H);
+        f->d_pooled[m] = take_f(a, B * H);
+        f->d_h[m] = take_f(a, B * H);
+        f->d_Y[m] = take_f(a, B * K * H);
+        f->d_C[m] = take_f(a, B * K * C);
+    }
+    f->d_h_t = take_f(a, B * H);
+    f->d_cat_h = take_f(a, B * 3 * H);
+    f->d_att_out = take_f(a, B * H);
+    f->d_w = take_f(a, B * 3);
+    for (int i = 0; i < 4; i++) f->d_fused[i] = take_f(a, B * H);
+    for (size_t q = 0; q < K; q++) f->d_q[q] = take_f(a, B * H);
+    f->d_Q = take_f(a, B * K * H);
+    f->d_C_t = take_f(a, B * K * C);
+    f->d_Wsum = take_f(a, B * K * C);
+    f->d_catt_out = take_f(a, B * C);
+    f->d_beta = take_f(a, B * K);
+    f->d_z = take_f(a, B * C);
+    f->d_r_hidden = take_f(a, B * R);
+    f->d_pred = take_f(a, B);
+    f->grad_area = a->base ? (float *)(a->base + grad_start) : NULL;
+    f->grad_area_size = a->used - grad_start;
+}
+
+sd_flow *sd_flow_new(void) { return calloc(1, sizeof(sd_flow)); }
+
+void sd_flow_free(sd_flow *f) {
+    if (!f) return;
+    sd_free(f->mem);
+    free(f);
+}
+
+static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in, sd_error *err) {
+    f->B = in->B;
+    for (int i = 0; i < 3; i++) f->T[i] = in->T[i];
+    f->H = m->cfg.hidden;
+    f->C = f->H / 2;
+    f->R = f->H / 4;
+    mlp_shapes s = shapes_of(m);
+    arena a = {NULL, 0};
+    layout(f, &a, &s);
+    if (a.used > f->mem_size) {
+        sd_free(f->mem);
+        f->mem = sd_alloc(a.used);
+        f->mem_size = f->mem ? a.used : 0;
+        if (!f->mem) return sd_fail(err, SD_E_NOMEM, "out of memory: flow workspace of %zu bytes", a.used);
+    }
+    arena real_arena = {f->mem, 0};
+    layout(f, &real_arena, &s);
+    return SD_OK;
+}
+
+static void mlp_run(sd_mlp_buf *buf, const sd_mlp_ptrs *p, const mlp_shape *s, const float *x,
+                    size_t N, float drop, sd_rng *rng) {
+    const float *W[2] = {p->l[0].W, p->l[1].W};
+    const float *b[2] = {p->l[0].b, p->l[1].b};
+    mlp_forward(buf->out, buf->relu, buf->drop, buf->mask, x, W, b, s, N, drop, rng);
+}
+
+static mia_weights mia_weights_of(const sd_mia_ptrs *p) {
+    mia_weights w = {p->transition0.W, p->transition0.b, p->transition2.W, p->transition2.b,
+                     p->encoder.W,     p->encoder.b,     p->decoder.W,     p->decoder.b};
+    return w;
+}
+
+sd_status sd_flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+                          int training, sd_rng *rng, sd_error *err) {
+    if (in->B <= 0) return sd_fail(err, SD_E_ARG, "empty batch");
+    for (int i = 0; i < 3; i++) {
+        if (in->T[i] <= 0) return sd_fail(err, SD_E_ARG, "modality %d has no frames", i);
+        for (int b = 0; b < in->B; b++)
+            if (in->len[i][b] < 1 || in->len[i][b] > in->T[i])
+                return sd_fail(err, SD_E_ARG, "modality %d sample %d: length %d outside [1, %d]",
+                               i, b, in->len[i][b], in->T[i]);
+    }
+    sd_status st = prepare(f, m, in, err);
+    if (st) return st;
+    f->in = *in;
+    f->missing = missing;
+    f->training = training;
+    f->mia = missing && m->cfg.mia;
+    const sd_model_ptrs *p = &m->p;
+    const mlp_shapes s = shapes_of(m);
+    const int B = f->B, H = f->H, C = f->C, R = f->R, K = SD_QUERY_VIEWS;
+    const float p_mlp = training ? m->cfg.p_mlp : 0.0f;
+    const float p_att = training ? m->cfg.p_att : 0.0f;
+
+    /* Steps 1-3: frame projection, attention pooling, modality MLPs. */
+    for (int i = 0; i < 3; i++) {
+        const int *len = m->cfg.mask ? in->len[i] : NULL;
+        linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
+                       (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
+        attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
+                          p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
+        mlp_run(&f->modality[i], &p->modality_mlp[i], &s.modality, f->pooled[i], (size_t)B, p_mlp, rng);
+    }
+    /* Step 3b: MIA #1 refines the text slot from all three. */
+    const float *h[3] = {f->modality[0].out, f->modality[1].out, f->modality[2].out};
+    if (f->mia) {
+        mia_weights w1 = mia_weights_of(&p->mia1);
+        mia_forward(f->h_t, &f->mia1, h[0], h[1], h[2], &w1, (size_t)B, H, C);
+    } else {
+        memcpy(f->h_t, h[1], sizeof(float) * (size_t)B * (size_t)H);
+    }
+    h[1] = f->h_t;
+
+    /* Step 4: raw modality weights w = fc_att(attention_mlp([h_a, h_t, h_v])). */
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < 3; i++)
+            memcpy(f->cat_h + ((size_t)b * 3 + (size_t)i) * (size_t)H, h[i] + (size_t)b * (size_t)H,
+                   sizeof(float) * (size_t)H);
+    mlp_run(&f->attention, &p->attention_mlp, &s.attention, f->cat_h, (size_t)B, p_mlp, rng);
+    linear_forward(f->w, f->attention.out, p->fc_att.W, p->fc_att.b, (size_t)B, H, 3);
+
+    /* Step 5: fused vectors f (a,t,v), f_at, f_tv, f_av (bit m = modality m). */
+    static const unsigned fuse_use[4] = {0x7, 0x3, 0x6, 0x5};
+    for (int i = 0; i < 4; i++) modality_sum_forward(f->fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
+
+    /* Step 6: seven query views, stacked Q[b,k,:] in the order f, at, tv, av, a, t, v. */
+    const float *query_in[SD_QUERY_VIEWS] = {f->fused[0], f->fused[1], f->fused[2], f->fused[3],
+                                             h[0],        h[1],        h[2]};
+    for (int q = 0; q < K; q++) {
+        mlp_run(&f->query[q], &p->query_mlp[q], &s.query, query_in[q], (size_t)B, p_mlp, rng);
+        for (int b = 0; b < B; b++)
+            memcpy(f->Q + ((size_t)b * K + (size_t)q) * (size_t)H,
+                   f->query[q].out + (size_t)b * (size_t)H, sizeof(float) * (size_t)H);
+    }
+
+    /* Steps 7-8: UMCA cross-attention per modality, then the cross MLPs per query row. */
+    for (int i = 0; i < 3; i++) {
+        const int *len = m->cfg.mask ? in->len[i] : NULL;
+        cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
+                           p->cross[i].query.b, p->cross[i].input.W, p->cross[i].input.b, B,
+                           in->T[i], K, H, p_att, rng);
+        mlp_run(&f->cross_mlp[i], &p->cross_mlp[i], &s.cross, f->Y[i], (size_t)B * K, p_mlp, rng);
+    }
+    /* Step 8b: MIA #2 on the text cross features, per query row. */
+    const float *Cm[3] = {f->cross_mlp[0].out, f->cross_mlp[1].out, f->cross_mlp[2].out};
+    if (f->mia) {
+        mia_weights w2 = mia_weights_of(&p->mia2);
+        mia_forward(f->C_t, &f->mia2, Cm[0], Cm[1], Cm[2], &w2, (size_t)B * K, C, R);
+    } else {
+        memcpy(f->C_t, Cm[1], sizeof(float) * (size_t)B * K * (size_t)C);
+    }
+    Cm[1] = f->C_t;
+
+    /* Steps 9-11: W = sum_m w_m C_m; beta = cross_fc_att(cross_attention_mlp(W)); z = sum_k beta_k W_k. */
+    modality_sum_forward(f->Wsum, f->w, Cm, 3, 0x7, B, K, C);
+    mlp_run(&f->cross_attention, &p->cross_attention_mlp, &s.cross_attention, f->Wsum, (size_t)B,
+            p_mlp, rng);
+    linear_forward(f->beta, f->cross_attention.out, p->cross_fc_att.W, p->cross_fc_att.b,
+                   (size_t)B, C, K);
+    row_sum_forward(f->z, f->beta, f->Wsum, B, K, C);
+
+    /* Steps 12-13: prediction and the RnC head. */
+    linear_forward(f->pred, f->z, p->fc_out_v.W, p->fc_out_v.b, (size_t)B, C, 1);
+    linear_forward(f->r_hidden, f->z, p->rnc0.W, p->rnc0.b, (size_t)B, C, R);
+    relu_forward(f->r_hidden, f->r_hidden, (size_t)B * (size_t)R);
+    linear_forward(f->r, f->r_hidden, p->rnc2.W, p->rnc2.b, (size_t)B, R, R);
+    return SD_OK;
+}

@@ -1,0 +1,92 @@
+/* One flow of the SDUMC network (MODEL.md section 2): forward with every activation the
+ * backward needs kept in a workspace, and a backward that ADDS parameter gradients.
+ *
+ * The complete flow feeds real text in the text slot; the text-missing flow feeds the
+ * simulated text and (when the model's MIA is on) applies MIA #1 and MIA #2. Both flows of
+ * a training step use the same parameters; each has its own sd_flow workspace, and both
+ * backwards accumulate into one gradient buffer.
+ *
+ * Dimension letters: B batch, T_m padded frames of modality m, H hidden, C = H/2, R = H/4,
+ * K = 7 query views. */
+#ifndef SD_MODEL_FLOW_H
+#define SD_MODEL_FLOW_H
+
+#include "core/rng.h"
+#include "model/model.h"
+#include "nn/nn.h"
+
+typedef struct {
+    int B;
+    const float *x[3]; /* [B, T_m, D_m] zero-padded: audio, text (real or simulated), video */
+    int T[3];          /* padded frames per modality */
+    const int *len[3]; /* [B] real frames per sample (1 <= len <= T) */
+} sd_flow_input;
+
+typedef struct {
+    float *relu, *drop;
+    uint8_t *mask;
+    float *out;
+} sd_mlp_buf;
+
+typedef struct sd_flow {
+    /* shapes of the current contents */
+    int B, T[3], H, C, R, missing, training, mia;
+    sd_flow_input in; /* borrowed: must stay valid until backward */
+    /* workspace */
+    void *mem;
+    size_t mem_size;
+    float *grad_area; /* start and size (bytes) of the activation-gradient region, zeroed per backward */
+    size_t grad_area_size;
+
+    /* ---- forward activations ---- */
+    float *frames[3];              /* [B,T_m,H] step 1 */
+    attn_pool_cache pool[3];
+    float *pooled[3];              /* [B,H] step 2 */
+    sd_mlp_buf modality[3];        /* step 3: out = h_m [B,H] */
+    mia_cache mia1;
+    float *h_t;                    /* [B,H] text slot after MIA #1 (== modality[1].out without) */
+    float *cat_h;                  /* [B,3H] */
+    sd_mlp_buf attention;          /* step 4 */
+    float *w;                      /* [B,3] modality weights */
+    float *fused[4];               /* [B,H] f, f_at, f_tv, f_av (step 5) */
+    sd_mlp_buf query[SD_QUERY_VIEWS]; /* step 6, out [B,H] each */
+    float *Q;                      /* [B,K,H] */
+    cross_attn_cache cross[3];
+    float *Y[3];                   /* [B,K,H] step 7 */
+    sd_mlp_buf cross_mlp[3];       /* step 8, out C_m [B,K,C] */
+    mia_cache mia2;
+    float *C_t;                    /* [B,K,C] text cross features after MIA #2 */
+    float *Wsum;                   /* [B,K,C] step 9 */
+    sd_mlp_buf cross_attention;    /* step 10, out [B,C] */
+    float *beta;                   /* [B,K] */
+    float *z;                      /* [B,C] step 11 */
+    float *pred;                   /* [B] step 12 */
+    float *r_hidden;               /* [B,R] ReLU(z W^T + b) */
+    float *r;                      /* [B,R] step 13 */
+
+    /* ---- activation gradients (zeroed at the start of every backward) ---- */
+    float *d_frames[3], *d_pooled[3], *d_h[3], *d_h_t, *d_cat_h, *d_att_out, *d_w, *d_fused[4];
+    float *d_q[SD_QUERY_VIEWS], *d_Q, *d_Y[3], *d_C[3], *d_C_t, *d_Wsum, *d_catt_out, *d_beta;
+    float *d_z, *d_r_hidden, *d_pred;
+} sd_flow;
+
+sd_flow *sd_flow_new(void);
+void sd_flow_free(sd_flow *f);
+
+/* Forward of one flow. missing = 1 is the text-missing flow (MIA applied when the model has it
+ * on). training = 1 applies dropout from rng (which advances); training = 0 is evaluation
+ * (rng unused, may be NULL). Outputs: f->pred [B], f->z [B,C], f->r [B,R], q_t =
+ * f->query[5].out [B,H], C_t = f->C_t [B,K,C]. */
+sd_status sd_flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+                          int training, sd_rng *rng, sd_error *err);
+
+/* The text query view and text cross features, the flow's distillation embeddings. */
+static inline const float *sd_flow_q_t(const sd_flow *f) { return f->query[5].out; }
+
+/* Backward of the last forward. Gradients of the outputs (each may be NULL = zero):
+ * d_pred [B], d_z [B,C], d_r [B,R], d_q_t [B,H], d_c_t [B,K,C]. Parameter gradients are ADDED
+ * into grads, a buffer laid out like m->params. */
+void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *d_pred,
+                      const float *d_z, const float *d_r, const float *d_q_t, const float *d_c_t);
+
+#endif

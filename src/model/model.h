@@ -1,0 +1,97 @@
+/* The SDUMC network (MODEL.md sections 2-3): configuration, named parameters, initialisation,
+ * and model files. The two flows' forward and backward are in flow.h.
+ *
+ * Dimension letters: D_a, D_t, D_v input feature dims; H the general dim ("hidden", 256 in
+ * the paper); C = H/2 the cross dim (128); R = H/4 the RnC dim (64); K = 7 query views. */
+#ifndef SD_MODEL_H
+#define SD_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/params.h"
+#include "core/status.h"
+
+#define SD_QUERY_VIEWS 7
+enum { SD_AUDIO = 0, SD_TEXT = 1, SD_VIDEO = 2 }; /* modality slots of the network */
+
+typedef struct {
+    int dim[3];   /* D_a, D_t, D_v */
+    int hidden;   /* H; C = H/2, R = H/4 */
+    int mia;      /* Modality Imagination Autoencoder in the text-missing flow */
+    int mask;     /* 1: padded frames masked (default); 0: the released code's no-mask mode */
+    float p_mlp;  /* dropout after every MLP ReLU (0.3) */
+    float p_att;  /* dropout inside pooling and cross-attention (0.5) */
+    uint64_t seed;
+    char preset[16];
+} sd_model_config;
+
+sd_model_config sd_model_default_config(int dim_a, int dim_t, int dim_v);
+
+typedef struct {
+    float *W, *b;
+} sd_linear_ptrs;
+typedef struct {
+    int n;
+    sd_linear_ptrs l[2];
+} sd_mlp_ptrs;
+typedef struct {
+    float *context; /* attention_context_vector [1,H] */
+    sd_linear_ptrs proj;
+} sd_pool_ptrs;
+typedef struct {
+    sd_linear_ptrs query, input;
+} sd_cross_ptrs;
+typedef struct {
+    sd_linear_ptrs transition0, transition2, encoder, decoder;
+} sd_mia_ptrs;
+
+/* Named views into one flat buffer (parameters or gradients), in the reference module's terms. */
+typedef struct {
+    sd_linear_ptrs frame[3];       /* frame_dim_reshape_{0,1,2}: [H, D_m] */
+    sd_mia_ptrs mia1;              /* missing_text_imagination_mlp (D = H, L = C) */
+    sd_mia_ptrs mia2;              /* missing_cross_text_query_imagination_mlp (D = C, L = R) */
+    sd_pool_ptrs pool[3];          /* fra2utt_{0,1,2} */
+    sd_mlp_ptrs modality_mlp[3];   /* audio_mlp, text_mlp, video_mlp: MLP(H, "H,H") */
+    sd_mlp_ptrs attention_mlp;     /* MLP(3H, "H,H") */
+    sd_linear_ptrs fc_att;         /* [3, H] */
+    sd_mlp_ptrs query_mlp[SD_QUERY_VIEWS]; /* cross_{fused,at,tv,av,audio,text,video}_query_mlp */
+    sd_cross_ptrs cross[3];        /* cross_att_fra2utt_{0,1,2} */
+    sd_mlp_ptrs cross_mlp[3];      /* cross_{audio,text,video}_mlp: MLP(H, "H,C") */
+    sd_mlp_ptrs cross_attention_mlp; /* MLP(7C, "H,C") */
+    sd_linear_ptrs cross_fc_att;   /* [7, C] */
+    sd_linear_ptrs fc_out_v;       /* [1, C] */
+    sd_linear_ptrs rnc0, rnc2;     /* orgin_linear_change.0 [R,C], .2 [R,R] */
+    /* registered by the reference module but never used: fc_out_e, fc_out_ev, prelu, layer_normali */
+} sd_model_ptrs;
+
+/* Which tensors a forward/backward touches (for Adam's "no gradient, no update"). */
+typedef enum { SD_USE_ALWAYS = 0, SD_USE_MIA = 1, SD_USE_NEVER = 2 } sd_param_use;
+
+typedef struct {
+    sd_model_config cfg;
+    sd_param_table table;
+    unsigned char *use; /* [table.count] sd_param_use of each tensor */
+    float *params;      /* [table.total] */
+    sd_model_ptrs p;    /* views into params */
+} sd_model;
+
+/* Builds the table and a zeroed parameter buffer for cfg, without initialising values. */
+sd_status sd_model_alloc(const sd_model_config *cfg, sd_model **out, sd_error *err);
+/* Builds the table for cfg and initialises the parameters from cfg->seed (MODEL.md section 4). */
+sd_status sd_model_create(const sd_model_config *cfg, sd_model **out, sd_error *err);
+void sd_model_free(sd_model *m);
+/* Views into any buffer laid out like m->params (e.g. gradients). */
+void sd_model_bind(const sd_model *m, float *buffer, sd_model_ptrs *out);
+/* Parameters the network uses with the model's MIA setting (used = 1), or all registered. */
+size_t sd_model_param_count(const sd_model *m, int used_only);
+/* 1 when tensor i receives gradients under this configuration. */
+int sd_model_tensor_used(const sd_model *m, int i);
+/* (Re)initialises every tensor from seed, as a fresh PyTorch module would be. */
+void sd_model_init_params(sd_model *m, uint64_t seed);
+
+/* Model files: safetensors with the reference names and the configuration in __metadata__. */
+sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err);
+sd_status sd_model_load(const char *path, sd_model **out, sd_error *err);
+
+#endif

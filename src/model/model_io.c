@@ -1,0 +1,194 @@
+/* Model files: safetensors with the reference module's tensor names (MODEL.md appendix) and
+ * the configuration in __metadata__.
+ *
+ * A file written by sdumc carries every tensor and metadata keys "format" = "sdumc",
+ * "sdumc_version", "dim_audio", "dim_text", "dim_video", "hidden", "mia", "mask", "p_mlp",
+ * "p_att", "preset", "seed". A file without them (a PyTorch state_dict of the reference
+ * module converted by tools/pt2safetensors.py, possibly with DataParallel's "module."
+ * prefix) is loaded by inference: dims from frame_dim_reshape_{0,1,2}.weight [H, D_m], MIA
+ * from the presence of its tensors, mask on and the default dropout rates. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "model/model.h"
+
+static const char *strip_prefix(const char *name) {
+    return strncmp(name, "module.", 7) == 0 ? name + 7 : name;
+}
+
+/* The file's tensor with this reference name, with or without the "module." prefix. */
+static const sd_st_tensor *find_tensor(const sd_safetensors *st, const char *name) {
+    for (int i = 0; i < sd_st_count(st); i++) {
+        const sd_st_tensor *t = sd_st_tensor_at(st, i);
+        if (strcmp(strip_prefix(t->name), name) == 0) return t;
+    }
+    return NULL;
+}
+
+sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err) {
+    sd_st_writer *w = sd_st_writer_new();
+    if (!w) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+    sd_status st = SD_OK;
+    for (int i = 0; i < m->table.count && !st; i++) {
+        const sd_tensor_spec *s = &m->table.specs[i];
+        st = sd_st_writer_add(w, s->name, SD_DTYPE_F32, s->ndim, s->shape, m->params + s->offset, err);
+    }
+    char buf[64];
+    const sd_model_config *c = &m->cfg;
+    struct {
+        const char *key;
+        const char *value;
+    } meta[] = {{"format", "sdumc"}, {"sdumc_version", SDUMC_VERSION}, {"preset", c->preset}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0] && !st; i++)
+        st = sd_st_writer_set_metadata(w, meta[i].key, meta[i].value, err);
+    const char *int_keys[] = {"dim_audio", "dim_text", "dim_video", "hidden", "mia", "mask"};
+    const int int_values[] = {c->dim[0], c->dim[1], c->dim[2], c->hidden, c->mia, c->mask};
+    for (size_t i = 0; i < 6 && !st; i++) {
+        snprintf(buf, sizeof buf, "%d", int_values[i]);
+        st = sd_st_writer_set_metadata(w, int_keys[i], buf, err);
+    }
+    if (!st) {
+        snprintf(buf, sizeof buf, "%.9g", (double)c->p_mlp);
+        st = sd_st_writer_set_metadata(w, "p_mlp", buf, err);
+    }
+    if (!st) {
+        snprintf(buf, sizeof buf, "%.9g", (double)c->p_att);
+        st = sd_st_writer_set_metadata(w, "p_att", buf, err);
+    }
+    if (!st) {
+        snprintf(buf, sizeof buf, "%" PRIu64, c->seed);
+        st = sd_st_writer_set_metadata(w, "seed", buf, err);
+    }
+    if (!st) st = sd_st_writer_write(w, path, err);
+    sd_st_writer_free(w);
+    return st;
+}
+
+/* Parses a metadata integer in [lo, hi]. */
+static sd_status meta_int(const sd_safetensors *st, const char *path, const char *key, long lo,
+                          long hi, int *out, sd_error *err) {
+    const char *v = sd_st_metadata_get(st, key);
+    if (!v) return sd_fail(err, SD_E_FORMAT, "%s: sdumc metadata lacks \"%s\"", path, key);
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi)
+        return sd_fail(err, SD_E_FORMAT, "%s: metadata \"%s\" = \"%s\" is not an integer in [%ld, %ld]",
+                       path, key, v, lo, hi);
+    *out = (int)x;
+    return SD_OK;
+}
+
+static sd_status meta_float(const sd_safetensors *st, const char *path, const char *key, float *out,
+                            sd_error *err) {
+    const char *v = sd_st_metadata_get(st, key);
+    if (!v) return SD_OK; /* keep the default */
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= 0.0 && x < 1.0))
+        return sd_fail(err, SD_E_FORMAT, "%s: metadata \"%s\" = \"%s\" is not a rate in [0, 1)", path, key, v);
+    *out = (float)x;
+    return SD_OK;
+}
+
+static sd_status config_from_metadata(const sd_safetensors *st, const char *path,
+                                      sd_model_config *c, sd_error *err) {
+    int d[3], hidden, mia, mask;
+    const char *keys[3] = {"dim_audio", "dim_text", "dim_video"};
+    for (int i = 0; i < 3; i++) {
+        sd_status s = meta_int(st, path, keys[i], 1, 1 << 24, &d[i], err);
+        if (s) return s;
+    }
+    sd_status s;
+    if ((s = meta_int(st, path, "hidden", 4, 65536, &hidden, err))) return s;
+    if ((s = meta_int(st, path, "mia", 0, 1, &mia, err))) return s;
+    if ((s = meta_int(st, path, "mask", 0, 1, &mask, err))) return s;
+    *c = sd_model_default_config(d[0], d[1], d[2]);
+    c->hidden = hidden;
+    c->mia = mia;
+    c->mask = mask;
+    if ((s = meta_float(st, path, "p_mlp", &c->p_mlp, err))) return s;
+    if ((s = meta_float(st, path, "p_att", &c->p_att, err))) return s;
+    const char *preset = sd_st_metadata_get(st, "preset");
+    snprintf(c->preset, sizeof c->preset, "%s", preset ? preset : "");
+    const char *seed = sd_st_metadata_get(st, "seed");
+    c->seed = seed ? strtoull(seed, NULL, 10) : 0;
+    return SD_OK;
+}
+
+static sd_status config_from_shapes(const sd_safetensors *st, const char *path, sd_model_config *c,
+                                    sd_error *err) {
+    int d[3], hidden = 0;
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "frame_dim_reshape_%d.weight", i);
+        const sd_st_tensor *t = find_tensor(st, name);
+        if (!t)
+            return sd_fail(err, SD_E_SHAPE,
+                           "%s: no sdumc metadata and no tensor %s to infer the input dims from "
+                           "(is this an SDUMC model?)", path, name);
+        if (t->ndim != 2 || t->shape[0] < 4 || t->shape[0] % 4 || t->shape[1] < 1 ||
+            t->shape[1] > (1 << 24) || t->shape[0] > 65536 || (hidden && t->shape[0] != hidden))
+            return sd_fail(err, SD_E_SHAPE, "%s: tensor %s has an unusable shape for a frame projection",
+                           path, name);
+        hidden = (int)t->shape[0];
+        d[i] = (int)t->shape[1];
+    }
+    *c = sd_model_default_config(d[0], d[1], d[2]);
+    c->hidden = hidden;
+    c->mia = find_tensor(st, "missing_text_imagination_mlp.transition.0.weight") != NULL;
+    snprintf(c->preset, sizeof c->preset, "imported");
+    return SD_OK;
+}
+
+sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
+    *out = NULL;
+    sd_safetensors *st = NULL;
+    sd_status s = sd_st_open(path, &st, err);
+    if (s) return s;
+    sd_model_config cfg;
+    const char *fmt = sd_st_metadata_get(st, "format");
+    if (fmt && !strcmp(fmt, "sdumc"))
+        s = config_from_metadata(st, path, &cfg, err);
+    else
+        s = config_from_shapes(st, path, &cfg, err);
+    sd_model *m = NULL;
+    if (!s) s = sd_model_alloc(&cfg, &m, err);
+    if (!s) sd_model_init_params(m, cfg.seed); /* optional tensors absent from the file keep these */
+    /* Every tensor of the file must be one of ours. */
+    for (int i = 0; !s && i < sd_st_count(st); i++) {
+        const char *name = strip_prefix(sd_st_tensor_at(st, i)->name);
+        if (sd_params_find(&m->table, name) < 0)
+            s = sd_fail(err, SD_E_SHAPE, "%s: unexpected tensor %s (not part of the SDUMC module)", path, name);
+    }
+    for (int i = 0; !s && i < m->table.count; i++) {
+        const sd_tensor_spec *spec = &m->table.specs[i];
+        const sd_st_tensor *t = find_tensor(st, spec->name);
+        if (!t) {
+            /* Tensors the network never uses with this configuration may be absent. */
+            if (!sd_model_tensor_used(m, i)) continue;
+            s = sd_fail(err, SD_E_SHAPE, "%s: missing tensor %s (expected shape %s)", path,
+                        spec->name, sd_shape_str((char[64]){0}, 64, spec->ndim, spec->shape));
+            break;
+        }
+        int same = t->ndim == spec->ndim;
+        for (int k = 0; same && k < spec->ndim; k++) same = t->shape[k] == spec->shape[k];
+        if (!same) {
+            char a[64], b[64];
+            s = sd_fail(err, SD_E_SHAPE, "%s: tensor %s has shape %s, expected %s", path, spec->name,
+                        sd_shape_str(a, sizeof a, t->ndim, t->shape),
+                        sd_shape_str(b, sizeof b, spec->ndim, spec->shape));
+            break;
+        }
+        s = sd_st_read_f32(st, t, m->params + spec->offset, err);
+    }
+    sd_st_close(st);
+    if (s) {
+        sd_model_free(m);
+        return s;
+    }
+    *out = m;
+    return SD_OK;
+}

@@ -1,0 +1,107 @@
+#include "train/metrics.h"
+
+#include <math.h>
+#include <string.h>
+
+static double clip(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* sklearn's weighted F1 for two classes from a confusion count cm[true][pred]. */
+static double weighted_f1(size_t cm[2][2]) {
+    size_t total = cm[0][0] + cm[0][1] + cm[1][0] + cm[1][1];
+    if (total == 0) return 0.0;
+    double f1_sum = 0.0;
+    for (int c = 0; c < 2; c++) {
+        size_t tp = cm[c][c], support = cm[c][0] + cm[c][1], predicted = cm[0][c] + cm[1][c];
+        double precision = predicted ? (double)tp / (double)predicted : 0.0;
+        double recall = support ? (double)tp / (double)support : 0.0;
+        double f1 = precision + recall > 0.0 ? 2.0 * precision * recall / (precision + recall) : 0.0;
+        f1_sum += (double)support * f1;
+    }
+    return f1_sum / (double)total;
+}
+
+void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metrics *out) {
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    if (n == 0) return;
+    double sum_p = 0, sum_y = 0, abs_err = 0, sq_err = 0;
+    size_t hit7 = 0, hit5 = 0, has0[2][2] = {{0, 0}, {0, 0}}, non0[2][2] = {{0, 0}, {0, 0}};
+    for (size_t i = 0; i < n; i++) {
+        double p = pred[i], y = label[i];
+        sum_p += p;
+        sum_y += y;
+        abs_err += fabs(p - y);
+        sq_err += (p - y) * (p - y);
+        hit7 += rint(clip(p, -3, 3)) == rint(clip(y, -3, 3));
+        hit5 += rint(clip(p, -2, 2)) == rint(clip(y, -2, 2));
+        has0[y >= 0][p >= 0]++;
+        if (y != 0) {
+            non0[y > 0][p > 0]++;
+            out->n_non0++;
+        }
+    }
+    double mean_p = sum_p / (double)n, mean_y = sum_y / (double)n;
+    double cov = 0, var_p = 0, var_y = 0;
+    for (size_t i = 0; i < n; i++) {
+        double dp = pred[i] - mean_p, dy = label[i] - mean_y;
+        cov += dp * dy;
+        var_p += dp * dp;
+        var_y += dy * dy;
+    }
+    out->corr_defined = var_p > 0 && var_y > 0;
+    out->corr = out->corr_defined ? cov / sqrt(var_p * var_y) : NAN;
+    out->mae = abs_err / (double)n;
+    out->mse = sq_err / (double)n;
+    out->acc7 = (double)hit7 / (double)n;
+    out->acc5 = (double)hit5 / (double)n;
+    out->acc2_has0 = (double)(has0[0][0] + has0[1][1]) / (double)n;
+    out->f1_has0 = weighted_f1(has0);
+    if (out->n_non0) {
+        out->acc2_non0 = (double)(non0[0][0] + non0[1][1]) / (double)out->n_non0;
+        out->f1_non0 = weighted_f1(non0);
+    }
+}
+
+void sd_metrics_write_json(FILE *out, const sd_metrics *m, const char *flow) {
+    fprintf(out, "{");
+    if (flow) fprintf(out, "\"flow\": \"%s\", ", flow);
+    fprintf(out, "\"mae\": %.6f, \"mse\": %.6f, ", m->mae, m->mse);
+    if (m->corr_defined)
+        fprintf(out, "\"corr\": %.6f, ", m->corr);
+    else
+        fprintf(out, "\"corr\": null, ");
+    fprintf(out,
+            "\"acc7\": %.6f, \"acc5\": %.6f, \"acc2_has0\": %.6f, \"f1_has0\": %.6f, "
+            "\"acc2_non0\": %.6f, \"f1_non0\": %.6f, \"n\": %zu, \"n_non0\": %zu}",
+            m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+}
+
+void sd_metrics_write_table_header(FILE *out) {
+    fprintf(out, "%-10s %7s %7s %7s %7s %7s %9s %9s %9s %9s %6s %6s\n", "flow", "MAE", "MSE", "Corr",
+            "Acc-7", "Acc-5", "Acc-2/h0", "F1/h0", "Acc-2/n0", "F1/n0", "n", "n_non0");
+}
+
+void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow) {
+    char corr[16];
+    if (m->corr_defined)
+        snprintf(corr, sizeof corr, "%.4f", m->corr);
+    else
+        snprintf(corr, sizeof corr, "undef");
+    fprintf(out, "%-10s %7.4f %7.4f %7s %7.4f %7.4f %9.4f %9.4f %9.4f %9.4f %6zu %6zu\n",
+            flow ? flow : "", m->mae, m->mse, corr, m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
+            m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+}
+
+void sd_metrics_write_csv_header(FILE *out) {
+    fprintf(out, "flow,mae,mse,corr,acc7,acc5,acc2_has0,f1_has0,acc2_non0,f1_non0,n,n_non0\n");
+}
+
+void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {
+    fprintf(out, "%s,%.6f,%.6f,", flow ? flow : "", m->mae, m->mse);
+    if (m->corr_defined)
+        fprintf(out, "%.6f,", m->corr);
+    else
+        fprintf(out, ",");
+    fprintf(out, "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu,%zu\n", m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
+            m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+}

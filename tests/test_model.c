@@ -1,0 +1,308 @@
+/* The SDUMC network's parameters and model files: names, shapes and counts as the reference
+ * module (MODEL.md appendix), initialisation, save/load round trips, PyTorch state_dicts
+ * without sdumc metadata, and corrupted or mismatched files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "harness.h"
+#include "io/safetensors.h"
+#include "model/flow.h"
+
+static sd_model *make(int da, int dt, int dv, int hidden, int mia, uint64_t seed) {
+    sd_model_config c = sd_model_default_config(da, dt, dv);
+    c.hidden = hidden;
+    c.mia = mia;
+    c.seed = seed;
+    sd_model *m = NULL;
+    sd_error err;
+    if (sd_model_create(&c, &m, &err)) {
+        fprintf(stderr, "model: %s\n", err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+static void test_param_counts_at_mosei_dims(void) {
+    sd_model *off = make(1024, 4096, 1024, 256, 0, 1), *on = make(1024, 4096, 1024, 256, 1, 1);
+    EXPECT(off && on, "create");
+    if (!off || !on) return;
+    size_t n_off = sd_model_param_count(off, 1), n_on = sd_model_param_count(on, 1);
+    size_t n_all = sd_model_param_count(on, 0);
+    printf("  parameters at MOSEI dims: %zu used with MIA off, %zu with MIA on, %zu registered\n",
+           n_off, n_on, n_all);
+    EXPECT(n_off == 3857291, "MIA off: %zu used, MODEL.md says 3,857,291", n_off);
+    EXPECT(n_on == 4268235, "MIA on: %zu used, MODEL.md says 4,268,235", n_on);
+    EXPECT(n_all == 4268884, "registered: %zu, MODEL.md says 4,268,884", n_all);
+    sd_model_free(off);
+    sd_model_free(on);
+}
+
+/* Every line "name [d0, d1]" of the appendix, in order, equals our table. */
+static void test_names_match_model_md_appendix(void) {
+    FILE *f = fopen("../shared/docs/MODEL.md", "r");
+    if (!f) {
+        sd_test_skip("../shared/docs/MODEL.md not found beside the repository");
+        return;
+    }
+    sd_model *m = make(1024, 4096, 1024, 256, 1, 1);
+    char line[512];
+    int in_block = 0, seen_appendix = 0, i = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "## Appendix")) seen_appendix = 1;
+        if (!seen_appendix) continue;
+        if (!strncmp(line, "```", 3)) {
+            if (in_block) break;
+            in_block = 1;
+            continue;
+        }
+        if (!in_block) continue;
+        char name[256], dims[128];
+        if (sscanf(line, "%255s [%127[^]]]", name, dims) != 2) continue;
+        char ours[128];
+        if (i >= m->table.count) {
+            EXPECT(0, "appendix has more tensors than sdumc (%s)", name);
+            break;
+        }
+        const sd_tensor_spec *s = &m->table.specs[i];
+        sd_shape_str(ours, sizeof ours, s->ndim, s->shape);
+        char theirs[160];
+        snprintf(theirs, sizeof theirs, "[%s]", dims);
+        EXPECT(!strcmp(name, s->name) && !strcmp(ours, theirs), "tensor %d: appendix %s %s, sdumc %s %s",
+               i, name, theirs, s->name, ours);
+        i++;
+    }
+    fclose(f);
+    EXPECT(i == m->table.count, "appendix lists %d tensors, sdumc has %d", i, m->table.count);
+    sd_model_free(m);
+}
+
+static void test_init_follows_pytorch_defaults(void) {
+    sd_model *a = make(12, 20, 8, 32, 1, 7), *b = make(12, 20, 8, 32, 1, 7), *c = make(12, 20, 8, 32, 1, 8);
+    EXPECT(!memcmp(a->params, b->params, a->table.total * sizeof(float)), "same seed, different init");
+    EXPECT(memcmp(a->params, c->params, a->table.total * sizeof(float)) != 0, "seed ignored");
+    for (int i = 0; i < a->table.count; i++) {
+        const sd_tensor_spec *s = &a->table.specs[i];
+        const float *x = a->params + s->offset;
+        if (strstr(s->name, "attention_context_vector")) {
+            double v = 0;
+            for (size_t k = 0; k < s->numel; k++) v += (double)x[k] * x[k];
+            v /= (double)s->numel;
+            EXPECT(v > 0.2 * 2.0 / 33 && v < 5 * 2.0 / 33, "%s variance %g", s->name, v);
+        } else if (!strcmp(s->name, "prelu.weight")) {
+            EXPECT(x[0] == 0.25f, "prelu init");
+        } else if (!strncmp(s->name, "layer_normali", 13)) {
+            EXPECT(x[0] == (strstr(s->name, "weight") ? 1.0f : 0.0f), "layer norm init");
+        } else {
+            int64_t fan_in = s->ndim == 2 ? s->shape[1] : a->table.specs[i - 1].shape[1];
+            double bound = 1.0 / sqrt((double)fan_in), mx = 0;
+            for (size_t k = 0; k < s->numel; k++) mx = fmax(mx, fabs(x[k]));
+            EXPECT(mx <= bound && (s->numel < 8 || mx > 0.5 * bound), "%s: max |w| %g, bound %g",
+                   s->name, mx, bound);
+        }
+    }
+    sd_model_free(a);
+    sd_model_free(b);
+    sd_model_free(c);
+}
+
+/* A small batch with padding, for predictions. */
+typedef struct {
+    float *x[3];
+    int len[3][3];
+    sd_flow_input in;
+} small_batch;
+
+static void make_batch(small_batch *sb, const sd_model *m) {
+    const int B = 3, T[3] = {6, 4, 5};
+    sd_rng r = sd_rng_make(11, SD_STREAM_TEST);
+    memset(sb, 0, sizeof *sb);
+    sb->in.B = B;
+    for (int k = 0; k < 3; k++) {
+        size_t n = (size_t)B * (size_t)T[k] * (size_t)m->cfg.dim[k];
+        sb->x[k] = calloc(n, sizeof(float));
+        for (int b = 0; b < B; b++) {
+            sb->len[k][b] = T[k] - b;
+            for (int t = 0; t < sb->len[k][b]; t++)
+                for (int d = 0; d < m->cfg.dim[k]; d++)
+                    sb->x[k][((size_t)b * (size_t)T[k] + (size_t)t) * (size_t)m->cfg.dim[k] + (size_t)d] =
+                        sd_rng_uniform(&r) * 2 - 1;
+        }
+        sb->in.x[k] = sb->x[k];
+        sb->in.T[k] = T[k];
+        sb->in.len[k] = sb->len[k];
+    }
+}
+
+static void free_batch(small_batch *sb) {
+    for (int k = 0; k < 3; k++) free(sb->x[k]);
+}
+
+static void predict(const sd_model *m, const small_batch *sb, int missing, float *out) {
+    sd_flow *f = sd_flow_new();
+    sd_error err;
+    EXPECT(sd_flow_forward(f, m, &sb->in, missing, 0, NULL, &err) == SD_OK, "forward: %s", err.msg);
+    memcpy(out, f->pred, (size_t)sb->in.B * sizeof(float));
+    sd_flow_free(f);
+}
+
+static void test_save_load_round_trip(void) {
+    sd_model *m = make(7, 9, 5, 16, 1, 3);
+    m->cfg.mask = 0;
+    m->cfg.p_mlp = 0.25f;
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", sd_test_tmpdir());
+    sd_error err;
+    EXPECT(sd_model_save(m, path, &err) == SD_OK, "save: %s", err.msg);
+    sd_model *l = NULL;
+    EXPECT(sd_model_load(path, &l, &err) == SD_OK, "load: %s", err.msg);
+    if (!l) return;
+    EXPECT(l->cfg.mask == 0 && l->cfg.mia == 1 && l->cfg.hidden == 16 && l->cfg.p_mlp == 0.25f &&
+               l->cfg.dim[1] == 9 && l->cfg.seed == 3 && !strcmp(l->cfg.preset, "paper"),
+           "configuration not restored");
+    EXPECT(!memcmp(m->params, l->params, m->table.total * sizeof(float)), "parameters differ");
+    small_batch sb;
+    make_batch(&sb, m);
+    float p1[3], p2[3];
+    for (int missing = 0; missing < 2; missing++) {
+        predict(m, &sb, missing, p1);
+        predict(l, &sb, missing, p2);
+        EXPECT(!memcmp(p1, p2, sizeof p1), "predictions differ after reload (flow %d)", missing);
+    }
+    free_batch(&sb);
+    sd_model_free(m);
+    sd_model_free(l);
+}
+
+/* Writes m's tensors under new names / without metadata, skipping or reshaping one. */
+static void write_variant(const sd_model *m, const char *path, const char *prefix, const char *skip,
+                          const char *reshape, int with_meta) {
+    sd_st_writer *w = sd_st_writer_new();
+    sd_error err;
+    for (int i = 0; i < m->table.count; i++) {
+        const sd_tensor_spec *s = &m->table.specs[i];
+        if (skip && !strcmp(s->name, skip)) continue;
+        char name[300];
+        snprintf(name, sizeof name, "%s%s", prefix, s->name);
+        int64_t shape[4];
+        memcpy(shape, s->shape, sizeof shape);
+        int ndim = s->ndim;
+        if (reshape && !strcmp(s->name, reshape)) { /* same numel, other shape */
+            shape[0] = (int64_t)s->numel;
+            ndim = 1;
+        }
+        sd_st_writer_add(w, name, SD_DTYPE_F32, ndim, shape, m->params + s->offset, &err);
+    }
+    if (with_meta) sd_st_writer_set_metadata(w, "format", "sdumc", &err);
+    EXPECT(sd_st_writer_write(w, path, &err) == SD_OK, "write variant: %s", err.msg);
+    sd_st_writer_free(w);
+}
+
+static void test_loads_pytorch_state_dict(void) {
+    sd_model *m = make(7, 9, 5, 16, 1, 4);
+    m->params[m->table.specs[sd_params_find(&m->table, "fc_out_e.weight")].offset] = 42.0f;
+    char path[600], path2[600];
+    snprintf(path, sizeof path, "%s/converted.safetensors", sd_test_tmpdir());
+    snprintf(path2, sizeof path2, "%s/resaved.safetensors", sd_test_tmpdir());
+    write_variant(m, path, "module.", NULL, NULL, 0);
+    sd_model *l = NULL;
+    sd_error err;
+    EXPECT(sd_model_load(path, &l, &err) == SD_OK, "load converted: %s", err.msg);
+    if (!l) return;
+    EXPECT(l->cfg.dim[0] == 7 && l->cfg.dim[1] == 9 && l->cfg.dim[2] == 5 && l->cfg.hidden == 16 &&
+               l->cfg.mia == 1 && l->cfg.mask == 1,
+           "dims/MIA not inferred");
+    EXPECT(!memcmp(m->params, l->params, m->table.total * sizeof(float)), "values differ");
+    /* Unused tensors are kept on save. */
+    EXPECT(sd_model_save(l, path2, &err) == SD_OK, "resave: %s", err.msg);
+    sd_model *l2 = NULL;
+    EXPECT(sd_model_load(path2, &l2, &err) == SD_OK, "reload: %s", err.msg);
+    if (l2) {
+        EXPECT(l2->params[l2->table.specs[sd_params_find(&l2->table, "fc_out_e.weight")].offset] == 42.0f,
+               "unused tensor fc_out_e not kept");
+        sd_model_free(l2);
+    }
+    sd_model_free(l);
+    /* Without the MIA tensors: MIA off. */
+    sd_model *off = make(7, 9, 5, 16, 0, 4);
+    sd_st_writer *w = sd_st_writer_new();
+    for (int i = 0; i < off->table.count; i++) {
+        const sd_tensor_spec *s = &off->table.specs[i];
+        if (strstr(s->name, "imagination")) continue;
+        sd_st_writer_add(w, s->name, SD_DTYPE_F32, s->ndim, s->shape, off->params + s->offset, &err);
+    }
+    sd_st_writer_write(w, path, &err);
+    sd_st_writer_free(w);
+    EXPECT(sd_model_load(path, &l, &err) == SD_OK, "load without MIA: %s", err.msg);
+    if (l) {
+        EXPECT(l->cfg.mia == 0, "MIA should be inferred off");
+        sd_model_free(l);
+    }
+    sd_model_free(off);
+    sd_model_free(m);
+}
+
+static void expect_load_error(const char *path, const char *needle1, const char *needle2) {
+    sd_model *l = NULL;
+    sd_error err;
+    sd_status s = sd_model_load(path, &l, &err);
+    EXPECT(s != SD_OK && l == NULL, "%s loaded", path);
+    if (s != SD_OK) {
+        EXPECT(strstr(err.msg, needle1) != NULL, "message '%s' lacks '%s'", err.msg, needle1);
+        if (needle2) EXPECT(strstr(err.msg, needle2) != NULL, "message '%s' lacks '%s'", err.msg, needle2);
+        EXPECT(strstr(err.msg, path) != NULL, "message '%s' does not name the file", err.msg);
+    }
+    sd_model_free(l);
+}
+
+static void test_bad_model_files(void) {
+    sd_model *m = make(7, 9, 5, 16, 1, 5);
+    char path[600];
+    snprintf(path, sizeof path, "%s/bad.safetensors", sd_test_tmpdir());
+    write_variant(m, path, "", "audio_mlp.3.weight", NULL, 0);
+    expect_load_error(path, "missing tensor audio_mlp.3.weight", "[16, 16]");
+    write_variant(m, path, "", NULL, "fc_att.weight", 0);
+    expect_load_error(path, "fc_att.weight has shape [48]", "expected [3, 16]");
+    /* Truncated: a good file cut short. */
+    write_variant(m, path, "", NULL, NULL, 1);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *bytes = malloc((size_t)size);
+    EXPECT(fread(bytes, 1, (size_t)size, f) == (size_t)size, "read back");
+    fclose(f);
+    sd_test_write_file(path, bytes, (size_t)size - 100);
+    expect_load_error(path, path, NULL);
+    /* sdumc metadata claiming a format but lacking the dims. */
+    write_variant(m, path, "", NULL, NULL, 1);
+    expect_load_error(path, "lacks \"dim_audio\"", NULL);
+    /* Not a model at all. */
+    sd_test_write_file(path, "hello", 5);
+    expect_load_error(path, path, NULL);
+    /* A wrong dtype: patch the first "F32" in the header to "I32". */
+    write_variant(m, path, "module.", NULL, NULL, 0);
+    f = fopen(path, "rb");
+    size_t n = fread(bytes, 1, (size_t)size, f);
+    fclose(f);
+    char *hit = NULL;
+    for (size_t i = 8; i + 3 < n && !hit; i++)
+        if (!memcmp(bytes + i, "F32", 3)) hit = bytes + i;
+    if (hit) memcpy(hit, "I32", 3);
+    sd_test_write_file(path, bytes, n);
+    expect_load_error(path, "I32", NULL);
+    free(bytes);
+    expect_load_error("/nonexistent/model.safetensors", "/nonexistent/model.safetensors", NULL);
+    sd_model_free(m);
+}
+
+int main(void) {
+    sd_test_run("model.param_counts_at_mosei_dims", test_param_counts_at_mosei_dims);
+    sd_test_run("model.names_match_model_md_appendix", test_names_match_model_md_appendix);
+    sd_test_run("model.init_follows_pytorch_defaults", test_init_follows_pytorch_defaults);
+    sd_test_run("model.save_load_round_trip", test_save_load_round_trip);
+    sd_test_run("model.loads_pytorch_state_dict", test_loads_pytorch_state_dict);
+    sd_test_run("model.bad_model_files", test_bad_model_files);
+    return sd_test_finish();
+}
