@@ -3,12 +3,18 @@
  * gradient of the full training loss, and the parameters after one Adam step, for MIA on/off x
  * masked/no-mask. Fixtures: tests/fixtures/golden/ (see its README).
  *
- * Usage: test_golden [FIXTURE.safetensors ...]  (default: the four committed fixtures).
+ * Usage: test_golden [--model MODEL.safetensors] [FIXTURE.safetensors ...]  (default: the four
+ * committed fixtures). With --model, the parameters come from that model file (e.g. a PyTorch
+ * checkpoint converted by tools/pt2safetensors.py) instead of the fixture's param.* tensors.
  * Comparison: per element |c - r| / max(|r|, 1e-2 * max|r| over the tensor, floor); the limit is
  * 1e-4. floor is 0 except for gradients, where it is 1e-3 * the largest gradient element of the
  * whole model: some gradients are analytically zero (the RnC loss is translation invariant, so
  * orgin_linear_change.2.bias gets none), PyTorch stores ~1e-18 and float32 ~1e-9 there, and a
- * relative error of such a tensor against itself means nothing. */
+ * relative error of such a tensor against itself means nothing.
+ * The parameters after one Adam step are compared against the tensor's own scale (max|r|): the
+ * first Adam step is sign-like (-lr g'/(|g'| + eps)), so wherever |g'| is within a few orders of
+ * eps it amplifies the float32 rounding of the gradient (seen at hidden 256: 1e-7 absolute on
+ * parameters of scale 6e-2, i.e. 2e-6 of the tensor, but 1e-3 of a parameter that is near 0). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +30,8 @@
 
 static const char *fixture_path;
 static double worst_seen;
-static double abs_floor; /* see the comparison rule above */
+static double abs_floor;            /* see the comparison rule above */
+static double scale_floor = 1e-2;   /* fraction of max|r| below which |r| is not the denominator */
 
 /* Compares n floats with the fixture tensor `name` (any float dtype); reports the first miss. */
 static void compare(const sd_safetensors *st, const char *name, const float *got, size_t n) {
@@ -50,7 +57,7 @@ static void compare(const sd_safetensors *st, const char *name, const float *got
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)got[i] - ref[i]) /
-                   fmax(fabs(ref[i]), fmax(fmax(1e-2 * scale, abs_floor), 1e-30));
+                   fmax(fabs(ref[i]), fmax(fmax(scale_floor * scale, abs_floor), 1e-30));
         if (!(e <= worst)) {
             worst = e;
             at = i;
@@ -126,24 +133,32 @@ static sd_flow_input flow_input(const golden_inputs *g, int text_slot) {
     return in;
 }
 
-static void check_fixture(const char *path) {
-    fixture_path = path;
+static const char *model_override; /* --model */
+
+/* The fixture's model: its configuration, dropout 0, and the param.* tensors (or the --model file). */
+static sd_model *fixture_model(const sd_safetensors *st, const char *path) {
     sd_error err;
-    sd_safetensors *st = NULL;
-    if (sd_st_open(path, &st, &err)) {
-        EXPECT(0, "cannot open fixture: %s", err.msg);
-        return;
-    }
     sd_model_config cfg = sd_model_default_config(meta_i(st, "dim_a"), meta_i(st, "dim_t"), meta_i(st, "dim_v"));
     cfg.hidden = meta_i(st, "hidden");
     cfg.mia = meta_i(st, "mia");
     cfg.mask = meta_i(st, "mask");
-    cfg.p_mlp = cfg.p_att = 0.0f;
     sd_model *m = NULL;
+    if (model_override) {
+        if (sd_model_load(model_override, &m, &err)) {
+            EXPECT(0, "%s", err.msg);
+            return NULL;
+        }
+        EXPECT(m->cfg.hidden == cfg.hidden && m->cfg.mia == cfg.mia && m->cfg.dim[0] == cfg.dim[0] &&
+                   m->cfg.dim[1] == cfg.dim[1] && m->cfg.dim[2] == cfg.dim[2],
+               "%s: configuration inferred from %s differs from the fixture's", path, model_override);
+        m->cfg.mask = cfg.mask;
+        m->cfg.p_mlp = m->cfg.p_att = 0.0f;
+        return m;
+    }
+    cfg.p_mlp = cfg.p_att = 0.0f;
     if (sd_model_alloc(&cfg, &m, &err)) {
         EXPECT(0, "%s: %s", path, err.msg);
-        sd_st_close(st);
-        return;
+        return NULL;
     }
     char name[256];
     for (int i = 0; i < m->table.count; i++) {
@@ -153,6 +168,24 @@ static void check_fixture(const char *path) {
         EXPECT(t && t->numel == s->numel, "%s: fixture lacks %s or its size differs", path, name);
         if (t && t->numel == s->numel) sd_st_read_f32(st, t, m->params + s->offset, &err);
     }
+    return m;
+}
+
+static void check_fixture(const char *path) {
+    fixture_path = path;
+    sd_error err;
+    sd_safetensors *st = NULL;
+    if (sd_st_open(path, &st, &err)) {
+        EXPECT(0, "cannot open fixture: %s", err.msg);
+        return;
+    }
+    sd_model *m = fixture_model(st, path);
+    if (!m) {
+        sd_st_close(st);
+        return;
+    }
+    const sd_model_config cfg = m->cfg;
+    char name[256];
     golden_inputs g;
     memset(&g, 0, sizeof g);
     if (load_inputs(st, &g)) {
@@ -218,11 +251,13 @@ static void check_fixture(const char *path) {
         float lr = meta_f(st, "adam_lr");
         float *am = sd_params_alloc_buffer(&m->table), *av = sd_params_alloc_buffer(&m->table);
         sd_adam_step_table(&m->table, used, m->params, grads, am, av, &ac, lr, 1);
+        scale_floor = 1.0;
         for (int i = 0; i < m->table.count; i++) {
             if (!used[i]) continue;
             snprintf(name, sizeof name, "adam.%s", m->table.specs[i].name);
             compare(st, name, m->params + m->table.specs[i].offset, m->table.specs[i].numel);
         }
+        scale_floor = 1e-2;
         sd_free(am);
         sd_free(av);
         free(used);
@@ -244,23 +279,14 @@ static void check_alone_vs_batch(const char *path, int expect_equal) {
         EXPECT(0, "%s", err.msg);
         return;
     }
-    sd_model_config cfg = sd_model_default_config(meta_i(st, "dim_a"), meta_i(st, "dim_t"), meta_i(st, "dim_v"));
-    cfg.hidden = meta_i(st, "hidden");
-    cfg.mia = meta_i(st, "mia");
-    cfg.mask = meta_i(st, "mask");
-    sd_model *m = NULL;
+    sd_model *m = fixture_model(st, path);
     golden_inputs g;
     memset(&g, 0, sizeof g);
-    if (sd_model_alloc(&cfg, &m, &err) || load_inputs(st, &g)) {
+    if (!m || load_inputs(st, &g)) {
         EXPECT(0, "%s: cannot set up", path);
         goto done;
     }
-    char name[256];
-    for (int i = 0; i < m->table.count; i++) {
-        snprintf(name, sizeof name, "param.%s", m->table.specs[i].name);
-        const sd_st_tensor *t = sd_st_find(st, name);
-        if (t) sd_st_read_f32(st, t, m->params + m->table.specs[i].offset, &err);
-    }
+    const sd_model_config cfg = m->cfg;
     sd_flow *batch = sd_flow_new(), *alone = sd_flow_new();
     double worst = 0.0;
     for (int text_slot = 1; text_slot <= 3; text_slot += 2) {
@@ -315,9 +341,14 @@ static void test_alone_vs_batch(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1) {
-        fixtures = (const char **)(argv + 1);
-        n_fixtures = argc - 1;
+    int first = 1;
+    if (argc > 2 && !strcmp(argv[1], "--model")) {
+        model_override = argv[2];
+        first = 3;
+    }
+    if (argc > first) {
+        fixtures = (const char **)(argv + first);
+        n_fixtures = argc - first;
     }
     for (current = 0; current < n_fixtures; current++) {
         char name[300];
@@ -325,6 +356,6 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "golden.%s", base ? base + 1 : fixtures[current]);
         sd_test_run(name, test_fixture);
     }
-    if (argc == 1) sd_test_run("golden.alone_vs_padded_batch", test_alone_vs_batch);
+    if (argc == first) sd_test_run("golden.alone_vs_padded_batch", test_alone_vs_batch);
     return sd_test_finish();
 }
