@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/real.h"
 #include "nn/nn.h"
+#include "nn/nn_omp.h"
 
 #ifdef SD_REAL_DOUBLE
 #define real_exp exp
@@ -55,7 +56,7 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
     SD_R(tanh_forward)(Kt, Kt, rows * Dz);
     SD_R(linear_forward)(Qp, Q, Wq, bq, qrows, D, D);
 
-#pragma omp parallel for schedule(static)
+    SD_OMP_PARALLEL_FOR(schedule(static))
     for (int b = 0; b < B; b++) {
         const int n = cross_frames(len, b, T);
         const real *Ktb = Kt + (size_t)b * Tz * Dz; /* [T,D] */
@@ -152,7 +153,7 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
     memset(dO, 0, qrows * Dz * sizeof *dO);
     SD_R(dropout_backward)(dO, dy, cache->mask_out, qrows * Dz, p);
 
-#pragma omp parallel for schedule(static)
+    SD_OMP_PARALLEL_FOR(schedule(static))
     for (int b = 0; b < B; b++) {
         const int n = cross_frames(len, b, T);
         const real *xb = xt + (size_t)b * Tz * Dz;   /* [T,D] */
@@ -224,7 +225,7 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
     if (dx) {
         const real scale = p > 0 ? (p < 1 ? (real)1 / ((real)1 - p) : (real)0) : (real)1;
         const uint8_t *keep = p > 0 ? cache->mask_in : NULL; /* [B,T,D] */
-#pragma omp parallel for schedule(static)
+        SD_OMP_PARALLEL_FOR(schedule(static))
         for (int b = 0; b < B; b++) {
             const size_t n_el = (size_t)cross_frames(len, b, T) * Dz;
             const size_t e0 = (size_t)b * Tz * Dz;

@@ -7,6 +7,7 @@
 
 #include "core/real.h"
 #include "nn/nn.h"
+#include "nn/nn_omp.h"
 
 /* Rows per OpenMP chunk below which the loops stay serial (the work is too small to share). */
 #define LINEAR_PAR_MIN 4096
@@ -19,7 +20,7 @@ void SD_R(linear_forward)(real *y, const real *x, const real *W, const real *b, 
     sd_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, (real)0, y, O);
     if (!b) return;
     const ptrdiff_t rows = (ptrdiff_t)N;
-#pragma omp parallel for schedule(static) if (N * O >= LINEAR_PAR_MIN * 16)
+    SD_OMP_PARALLEL_FOR(schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
     for (ptrdiff_t n = 0; n < rows; n++) {
         real *yr = y + (size_t)n * O; /* [O] */
         for (size_t o = 0; o < O; o++) yr[o] += b[o];
@@ -40,7 +41,7 @@ void SD_R(linear_backward)(real *dx, real *dW, real *db, const real *dy, const r
     if (!db) return;
     /* Blocks of 16 columns: contiguous reads inside a row, one owner per column. */
     const ptrdiff_t n_blocks = (ptrdiff_t)((O + 15) / 16);
-#pragma omp parallel for schedule(static) if (N * O >= LINEAR_PAR_MIN * 16)
+    SD_OMP_PARALLEL_FOR(schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
     for (ptrdiff_t blk = 0; blk < n_blocks; blk++) {
         const size_t o0 = (size_t)blk * 16, o1 = o0 + 16 < O ? o0 + 16 : O;
         real acc[16] = {0};

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/real.h"
 #include "nn/nn.h"
+#include "nn/nn_omp.h"
 
 /* Elements below which the loops stay serial. */
 #define MLP_PAR_MIN 65536
@@ -100,7 +101,7 @@ void SD_R(mlp_backward)(real *dx, real *const *dW, real *const *db, const real *
         const real *r = relu_cache + off;                       /* [N, D_l] */
         const uint8_t *keep = p > 0 ? mask_cache + off : NULL; /* [N, D_l] */
         const ptrdiff_t count = (ptrdiff_t)n_el;
-#pragma omp parallel for schedule(static) if (n_el >= MLP_PAR_MIN)
+        SD_OMP_PARALLEL_FOR(schedule(static) if (n_el >= MLP_PAR_MIN))
         for (ptrdiff_t i = 0; i < count; i++) {
             const int pass = r[i] > 0 && (!keep || keep[i]);
             dz[i] = pass ? da_cur[i] * scale : (real)0;
