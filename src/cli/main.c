@@ -10,6 +10,13 @@ static void usage(FILE *out) {
             "usage: sdumc <command> [options]\n"
             "commands:\n"
             "  version        print version and build configuration\n"
+            "  train          train SDUMC on a dataset (MODEL.md section 4)\n"
+            "  eval           metrics of both flows on a split\n"
+            "  predict        predictions of one flow as CSV\n"
+            "  score          metrics from any CSV with label and prediction columns\n"
+            "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
+            "  validate       check a dataset folder and list every problem\n"
+            "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
             SDUMC_VERSION);
 }
@@ -25,6 +32,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cli_version(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cli_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cli_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return cli_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "score")) return cli_score(argc - 1, argv + 1);
+    if (!strcmp(cmd, "synth")) return cli_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "validate")) return cli_validate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "simulate-text")) return cli_simulate_text(argc - 1, argv + 1);
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -1,0 +1,141 @@
+#include "args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const arg_spec *args_find(const arg_spec *specs, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(specs[i].name, name)) return &specs[i];
+    return NULL;
+}
+
+/* Index of value among "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *value) {
+    int idx = 0;
+    size_t len = strlen(value);
+    for (const char *p = choices; *p; idx++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && !strncmp(p, value, n)) return idx;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return -1;
+}
+
+static int set_value(arg_spec *s, const char *v, char *err, size_t es) {
+    char *end = NULL;
+    errno = 0;
+    switch (s->kind) {
+    case ARG_STRING:
+        if (!*v) {
+            snprintf(err, es, "--%s needs a non-empty value", s->name);
+            return -1;
+        }
+        *(const char **)s->dst = v;
+        return 0;
+    case ARG_INT: {
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno || x < (long long)s->min || x > (long long)s->max) {
+            snprintf(err, es, "--%s: '%s' is not an integer in [%.0f, %.0f]", s->name, v, s->min, s->max);
+            return -1;
+        }
+        *(int *)s->dst = (int)x;
+        return 0;
+    }
+    case ARG_U64: {
+        if (*v == '-' || *v == '+') {
+            snprintf(err, es, "--%s: '%s' is not a non-negative integer", s->name, v);
+            return -1;
+        }
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!*v || *end || errno) {
+            snprintf(err, es, "--%s: '%s' is not a non-negative integer", s->name, v);
+            return -1;
+        }
+        *(uint64_t *)s->dst = x;
+        return 0;
+    }
+    case ARG_FLOAT: {
+        double x = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x) || x < s->min || x > s->max) {
+            snprintf(err, es, "--%s: '%s' is not a number in [%g, %g]", s->name, v, s->min, s->max);
+            return -1;
+        }
+        *(float *)s->dst = (float)x;
+        return 0;
+    }
+    case ARG_ONOFF:
+        if (!strcmp(v, "on") || !strcmp(v, "off")) {
+            *(int *)s->dst = !strcmp(v, "on");
+            return 0;
+        }
+        snprintf(err, es, "--%s: '%s' must be on or off", s->name, v);
+        return -1;
+    case ARG_CHOICE: {
+        int i = choice_index(s->choices, v);
+        if (i < 0) {
+            snprintf(err, es, "--%s: '%s' is not one of %s", s->name, v, s->choices);
+            return -1;
+        }
+        *(int *)s->dst = i;
+        return 0;
+    }
+    case ARG_FLAG:
+        break;
+    }
+    return -1;
+}
+
+int args_parse(arg_spec *specs, int n, int argc, char **argv, char *err, size_t es) {
+    for (int i = 0; i < n; i++) specs[i].seen = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, es, "unexpected argument '%s' (options are --name value)", a);
+            return -1;
+        }
+        arg_spec *s = NULL;
+        for (int k = 0; k < n && !s; k++)
+            if (!strcmp(specs[k].name, a + 2)) s = &specs[k];
+        if (!s) {
+            snprintf(err, es, "unknown option '%s'", a);
+            return -1;
+        }
+        if (s->seen) {
+            snprintf(err, es, "option %s given twice", a);
+            return -1;
+        }
+        s->seen = 1;
+        if (s->kind == ARG_FLAG) {
+            *(int *)s->dst = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            snprintf(err, es, "option %s needs a value", a);
+            return -1;
+        }
+        if (set_value(s, argv[++i], err, es)) return -1;
+    }
+    return 0;
+}
+
+void args_usage(FILE *out, const char *synopsis, const char *about, const arg_spec *specs, int n) {
+    fprintf(out, "usage: %s\n%s\noptions:\n", synopsis, about);
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        const char *meta = specs[i].kind == ARG_FLAG    ? ""
+                           : specs[i].kind == ARG_ONOFF ? " on|off"
+                           : specs[i].kind == ARG_CHOICE ? " CHOICE"
+                           : specs[i].kind == ARG_STRING ? " VALUE"
+                                                         : " N";
+        if (specs[i].kind == ARG_CHOICE)
+            snprintf(left, sizeof left, "--%s %s", specs[i].name, specs[i].choices);
+        else
+            snprintf(left, sizeof left, "--%s%s", specs[i].name, meta);
+        fprintf(out, "  %-28s %s\n", left, specs[i].help ? specs[i].help : "");
+    }
+}

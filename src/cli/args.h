@@ -1,0 +1,39 @@
+/* Command-line options of the sdumc subcommands: a table of specs, one parser, strict checks.
+ * Every option is "--name VALUE" (or "--name" alone for a flag). A bad value (not a number, out
+ * of range, not one of the choices), an unknown option, a missing value or a repeated option is
+ * an error naming the option, reported before the command does anything. */
+#ifndef SD_CLI_ARGS_H
+#define SD_CLI_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    ARG_STRING, /* const char **            */
+    ARG_INT,    /* int *, within [min, max] */
+    ARG_U64,    /* uint64_t *               */
+    ARG_FLOAT,  /* float *, finite, within [min, max] */
+    ARG_ONOFF,  /* int *: on = 1, off = 0   */
+    ARG_CHOICE, /* int *: index into choices, "a|b|c" */
+    ARG_FLAG    /* int *: set to 1 when present, takes no value */
+} arg_kind;
+
+typedef struct {
+    const char *name; /* without the leading "--" */
+    arg_kind kind;
+    void *dst;
+    double min, max;     /* ARG_INT, ARG_FLOAT */
+    const char *choices; /* ARG_CHOICE */
+    const char *help;
+    int seen;            /* set by the parser */
+} arg_spec;
+
+/* Parses argv[1..argc) (argv[0] is the subcommand). Returns 0 on success, 1 when --help or -h
+ * was given, -1 on an error with the message in err. */
+int args_parse(arg_spec *specs, int n, int argc, char **argv, char *err, size_t err_size);
+/* The spec named name (NULL if none), e.g. to ask whether it was given. */
+const arg_spec *args_find(const arg_spec *specs, int n, const char *name);
+void args_usage(FILE *out, const char *synopsis, const char *about, const arg_spec *specs, int n);
+
+#endif

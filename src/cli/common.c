@@ -1,0 +1,66 @@
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim) {
+    if (!d->dir) {
+        fprintf(stderr, "sdumc %s: --data DIR is required\n", cmd);
+        return NULL;
+    }
+    sd_dataset_options o = sd_dataset_default_options();
+    o.dir = d->dir;
+    for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d->folder[m];
+    o.skip_bad = d->skip_bad;
+    o.require_sim = require_sim;
+    sd_dataset *ds = NULL;
+    char *report = NULL;
+    sd_error err;
+    sd_status st = sd_dataset_open_report(&o, &ds, &report, &err);
+    if (st) {
+        fprintf(stderr, "sdumc %s: %s\n", cmd, report ? report : err.msg);
+        if (!d->skip_bad) fprintf(stderr, "(nothing was written; --skip-bad skips problem utterances)\n");
+        free(report);
+        return NULL;
+    }
+    if (report) fprintf(stderr, "sdumc %s: warning: %s", cmd, report);
+    free(report);
+    return ds;
+}
+
+int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec *specs, int n, int argc,
+              char **argv, int *exit_code) {
+    char msg[512];
+    int r = args_parse(specs, n, argc, argv, msg, sizeof msg);
+    if (r == 1) {
+        args_usage(stdout, synopsis, about, specs, n);
+        *exit_code = 0;
+        return 0;
+    }
+    if (r < 0) {
+        fprintf(stderr, "sdumc %s: %s\n", cmd, msg);
+        fprintf(stderr, "usage: %s\n(sdumc %s --help lists the options)\n", synopsis, cmd);
+        *exit_code = 2;
+        return 0;
+    }
+    return 1;
+}
+
+int cli_parent_dir_exists(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return 0;
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".";
+    if (slash == copy)
+        dir = "/";
+    else if (slash) {
+        *slash = '\0';
+        dir = copy;
+    }
+    struct stat st;
+    int ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    free(copy);
+    return ok;
+}

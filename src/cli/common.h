@@ -1,0 +1,37 @@
+/* Pieces the sdumc subcommands share: dataset options, opening a dataset with its report,
+ * the thread setting. Only src/cli prints. */
+#ifndef SD_CLI_COMMON_H
+#define SD_CLI_COMMON_H
+
+#include "args.h"
+#include "data/dataset.h"
+
+/* Dataset options as command-line options: --data DIR, --audio/--text/--video/--sim NAME
+ * (feature folder names), --skip-bad. */
+typedef struct {
+    const char *dir;
+    const char *folder[SD_MOD_COUNT];
+    int skip_bad;
+} cli_data_opts;
+
+#define CLI_DATA_SPECS(d)                                                                             \
+    {"data", ARG_STRING, &(d).dir, 0, 0, NULL, "dataset folder (labels.csv + feature folders)", 0},   \
+        {"audio", ARG_STRING, &(d).folder[SD_MOD_AUDIO], 0, 0, NULL, "audio feature folder (audio)", 0}, \
+        {"text", ARG_STRING, &(d).folder[SD_MOD_TEXT], 0, 0, NULL, "text feature folder (text)", 0},   \
+        {"video", ARG_STRING, &(d).folder[SD_MOD_VIDEO], 0, 0, NULL, "video feature folder (video)", 0}, \
+        {"sim", ARG_STRING, &(d).folder[SD_MOD_SIM], 0, 0, NULL, "simulated-text folder (text_sim)", 0}, \
+        {"skip-bad", ARG_FLAG, &(d).skip_bad, 0, 0, NULL, "skip problem utterances with a warning", 0}
+
+/* Opens and validates the dataset, printing the report (problems or warnings) to stderr.
+ * Returns NULL after printing on failure. */
+sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim);
+
+/* Parses argv with specs; prints usage for --help (returns 0 via *exit_code) or the error
+ * (returns 2). Returns 1 when the command should go on. */
+int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec *specs, int n, int argc,
+              char **argv, int *exit_code);
+
+/* 1 when the folder that would hold path exists and is a folder. */
+int cli_parent_dir_exists(const char *path);
+
+#endif

@@ -1,0 +1,119 @@
+/* sdumc score: MMSA metrics from any CSV with `label` and `prediction` columns. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "io/csv.h"
+#include "train/metrics.h"
+
+static int parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(x)) return -1;
+    *out = (float)x;
+    return 0;
+}
+
+int cli_score(int argc, char **argv) {
+    if (argc < 2 || !strncmp(argv[1], "--", 2)) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help"))) {
+            printf("usage: sdumc score FILE.csv [--format table|json]\n"
+                   "Metrics of MODEL.md section 5 from a CSV with label and prediction columns.\n");
+            return 0;
+        }
+        fprintf(stderr, "usage: sdumc score FILE.csv [--format table|json]\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    int format = 0;
+    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0}};
+    int code;
+    if (!cli_parse("score", "sdumc score FILE.csv [--format table|json]", "Metrics from a CSV.", specs, 1, argc - 1,
+                   argv + 1, &code))
+        return code;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "sdumc score: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    char line[65536];
+    char *fields[256];
+    int col_label = -1, col_pred = -1, lineno = 0, rc = 0;
+    size_t n = 0, cap = 1024;
+    float *p = malloc(cap * sizeof *p), *y = malloc(cap * sizeof *y);
+    while (p && y && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            fprintf(stderr, "sdumc score: %s:%d: line too long\n", path, lineno);
+            rc = 1;
+            break;
+        }
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (!len) continue;
+        int nf = sd_csv_split(line, fields, 256);
+        if (nf > 256) nf = 256;
+        if (col_label < 0) {
+            col_label = sd_csv_column(fields, nf, "label");
+            col_pred = sd_csv_column(fields, nf, "prediction");
+            if (col_label < 0 || col_pred < 0) {
+                fprintf(stderr, "sdumc score: %s: the header needs 'label' and 'prediction' columns\n", path);
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        int need = col_label > col_pred ? col_label : col_pred;
+        if (nf <= need) {
+            fprintf(stderr, "sdumc score: %s:%d: %d fields, the header has more\n", path, lineno, nf);
+            rc = 1;
+            break;
+        }
+        if (n == cap) {
+            cap *= 2;
+            float *np = realloc(p, cap * sizeof *p), *ny = np ? realloc(y, cap * sizeof *y) : NULL;
+            if (np) p = np;
+            if (ny) y = ny;
+            if (!np || !ny) break;
+        }
+        if (parse_float(fields[col_pred], &p[n]) || parse_float(fields[col_label], &y[n])) {
+            fprintf(stderr, "sdumc score: %s:%d: label or prediction is not a finite number\n", path, lineno);
+            rc = 1;
+            break;
+        }
+        n++;
+    }
+    fclose(f);
+    if (!rc && (!p || !y)) {
+        fprintf(stderr, "sdumc score: out of memory\n");
+        rc = 1;
+    }
+    if (!rc && col_label < 0) {
+        fprintf(stderr, "sdumc score: %s is empty\n", path);
+        rc = 1;
+    }
+    if (!rc && n == 0) {
+        fprintf(stderr, "sdumc score: %s has no rows\n", path);
+        rc = 1;
+    }
+    if (!rc) {
+        sd_metrics m;
+        sd_metrics_compute(p, y, n, &m);
+        if (format == 1) {
+            sd_metrics_write_json(stdout, &m, NULL);
+            printf("\n");
+        } else {
+            sd_metrics_write_table_header(stdout);
+            sd_metrics_write_table_row(stdout, &m, "scored");
+            if (!m.corr_defined) printf("(Corr undefined: the predictions or labels are constant)\n");
+        }
+    }
+    free(p);
+    free(y);
+    return rc;
+}

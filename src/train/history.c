@@ -1,0 +1,96 @@
+#include "train/history.h"
+
+#include <math.h>
+#include <string.h>
+
+/* JSON has no NaN: an undefined value (Corr of a constant prediction, a diverged loss) is null. */
+static void num(sd_json_buf *o, const char *key, double v, int first) {
+    if (isfinite(v))
+        sd_json_buf_printf(o, "%s\"%s\": %.17g", first ? "" : ", ", key, v);
+    else
+        sd_json_buf_printf(o, "%s\"%s\": null", first ? "" : ", ", key);
+}
+
+static void metrics_json(sd_json_buf *o, const char *key, const sd_metrics *m) {
+    sd_json_buf_printf(o, ", \"%s\": {", key);
+    num(o, "mae", m->mae, 1);
+    num(o, "mse", m->mse, 0);
+    num(o, "corr", m->corr_defined ? m->corr : NAN, 0);
+    num(o, "acc7", m->acc7, 0);
+    num(o, "acc5", m->acc5, 0);
+    num(o, "acc2_has0", m->acc2_has0, 0);
+    num(o, "f1_has0", m->f1_has0, 0);
+    num(o, "acc2_non0", m->acc2_non0, 0);
+    num(o, "f1_non0", m->f1_non0, 0);
+    sd_json_buf_printf(o, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
+}
+
+void sd_epoch_record_json(sd_json_buf *o, const sd_epoch_record *r) {
+    sd_json_buf_printf(o, "{\"epoch\": %d", r->epoch);
+    num(o, "lr", r->lr, 0);
+    sd_json_buf_puts(o, ", \"loss\": {");
+    num(o, "full", r->loss.full, 1);
+    num(o, "miss", r->loss.miss, 0);
+    num(o, "tf", r->loss.tf, 0);
+    num(o, "tq", r->loss.tq, 0);
+    num(o, "f", r->loss.f, 0);
+    num(o, "rnc", r->loss.rnc, 0);
+    num(o, "total", r->loss.total, 0);
+    sd_json_buf_puts(o, "}");
+    metrics_json(o, "valid_full", &r->valid_full);
+    metrics_json(o, "valid_missing", &r->valid_miss);
+    num(o, "seconds", r->seconds, 0);
+    num(o, "samples_per_s", r->samples_per_s, 0);
+    sd_json_buf_printf(o, ", \"samples\": %lld}", (long long)r->samples);
+}
+
+static double get_num(const sd_json *obj, const char *key, int *ok) {
+    const sd_json *v = obj ? sd_json_get(obj, key) : NULL;
+    if (v && v->type == SD_JSON_NUMBER) return v->number;
+    if (v && v->type == SD_JSON_NULL) return NAN;
+    *ok = 0;
+    return NAN;
+}
+
+static void parse_metrics(const sd_json *v, sd_metrics *m, int *ok) {
+    memset(m, 0, sizeof *m);
+    if (!v || v->type != SD_JSON_OBJECT) {
+        *ok = 0;
+        return;
+    }
+    m->mae = get_num(v, "mae", ok);
+    m->mse = get_num(v, "mse", ok);
+    m->corr = get_num(v, "corr", ok);
+    m->corr_defined = !isnan(m->corr);
+    m->acc7 = get_num(v, "acc7", ok);
+    m->acc5 = get_num(v, "acc5", ok);
+    m->acc2_has0 = get_num(v, "acc2_has0", ok);
+    m->f1_has0 = get_num(v, "f1_has0", ok);
+    m->acc2_non0 = get_num(v, "acc2_non0", ok);
+    m->f1_non0 = get_num(v, "f1_non0", ok);
+    m->n = (size_t)get_num(v, "n", ok);
+    m->n_non0 = (size_t)get_num(v, "n_non0", ok);
+}
+
+sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *err) {
+    int ok = v && v->type == SD_JSON_OBJECT;
+    memset(r, 0, sizeof *r);
+    if (ok) {
+        r->epoch = (int)get_num(v, "epoch", &ok);
+        r->lr = get_num(v, "lr", &ok);
+        const sd_json *l = sd_json_get(v, "loss");
+        r->loss.full = get_num(l, "full", &ok);
+        r->loss.miss = get_num(l, "miss", &ok);
+        r->loss.tf = get_num(l, "tf", &ok);
+        r->loss.tq = get_num(l, "tq", &ok);
+        r->loss.f = get_num(l, "f", &ok);
+        r->loss.rnc = get_num(l, "rnc", &ok);
+        r->loss.total = get_num(l, "total", &ok);
+        parse_metrics(sd_json_get(v, "valid_full"), &r->valid_full, &ok);
+        parse_metrics(sd_json_get(v, "valid_missing"), &r->valid_miss, &ok);
+        r->seconds = get_num(v, "seconds", &ok);
+        r->samples_per_s = get_num(v, "samples_per_s", &ok);
+        r->samples = (int64_t)get_num(v, "samples", &ok);
+    }
+    return ok ? SD_OK : sd_fail(err, SD_E_FORMAT, "malformed epoch record in the training history");
+}
