@@ -66,7 +66,8 @@ typedef struct sd_st_writer sd_st_writer;
 
 sd_st_writer *sd_st_writer_new(void); /* NULL when out of memory */
 /* data [numel] floats is borrowed until sd_st_writer_write, and converted there to dtype (F32 or
- * F16; BF16 and F64 work too). Names must be unique, not "__metadata__", without control bytes. */
+ * F16; BF16 (rounded to nearest even) and F64 work too). ndim 0..8 (0: a scalar, shape may be NULL).
+ * Names must be unique and not "__metadata__"; any bytes are escaped as JSON needs. */
 sd_status sd_st_writer_add(sd_st_writer *w, const char *name, sd_dtype dtype, int ndim,
                            const int64_t *shape, const float *data, sd_error *err);
 /* Sets (or replaces) a metadata entry. */

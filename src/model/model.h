@@ -90,6 +90,13 @@ int sd_model_tensor_used(const sd_model *m, int i);
 /* (Re)initialises every tensor from seed, as a fresh PyTorch module would be. */
 void sd_model_init_params(sd_model *m, uint64_t seed);
 
+/* The configuration as safetensors __metadata__ (keys listed in model_io.c), both ways. */
+struct sd_st_writer;
+struct sd_safetensors;
+sd_status sd_model_write_config(struct sd_st_writer *w, const sd_model_config *c, sd_error *err);
+sd_status sd_model_read_config(const struct sd_safetensors *st, const char *path, sd_model_config *c,
+                               sd_error *err);
+
 /* Model files: safetensors with the reference names and the configuration in __metadata__. */
 sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err);
 sd_status sd_model_load(const char *path, sd_model **out, sd_error *err);

@@ -28,16 +28,9 @@ static const sd_st_tensor *find_tensor(const sd_safetensors *st, const char *nam
     return NULL;
 }
 
-sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err) {
-    sd_st_writer *w = sd_st_writer_new();
-    if (!w) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+sd_status sd_model_write_config(sd_st_writer *w, const sd_model_config *c, sd_error *err) {
     sd_status st = SD_OK;
-    for (int i = 0; i < m->table.count && !st; i++) {
-        const sd_tensor_spec *s = &m->table.specs[i];
-        st = sd_st_writer_add(w, s->name, SD_DTYPE_F32, s->ndim, s->shape, m->params + s->offset, err);
-    }
     char buf[64];
-    const sd_model_config *c = &m->cfg;
     struct {
         const char *key;
         const char *value;
@@ -62,6 +55,18 @@ sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err) {
         snprintf(buf, sizeof buf, "%" PRIu64, c->seed);
         st = sd_st_writer_set_metadata(w, "seed", buf, err);
     }
+    return st;
+}
+
+sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err) {
+    sd_st_writer *w = sd_st_writer_new();
+    if (!w) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+    sd_status st = SD_OK;
+    for (int i = 0; i < m->table.count && !st; i++) {
+        const sd_tensor_spec *s = &m->table.specs[i];
+        st = sd_st_writer_add(w, s->name, SD_DTYPE_F32, s->ndim, s->shape, m->params + s->offset, err);
+    }
+    if (!st) st = sd_model_write_config(w, &m->cfg, err);
     if (!st) st = sd_st_writer_write(w, path, err);
     sd_st_writer_free(w);
     return st;
@@ -93,8 +98,8 @@ static sd_status meta_float(const sd_safetensors *st, const char *path, const ch
     return SD_OK;
 }
 
-static sd_status config_from_metadata(const sd_safetensors *st, const char *path,
-                                      sd_model_config *c, sd_error *err) {
+sd_status sd_model_read_config(const sd_safetensors *st, const char *path, sd_model_config *c,
+                               sd_error *err) {
     int d[3], hidden, mia, mask;
     const char *keys[3] = {"dim_audio", "dim_text", "dim_video"};
     for (int i = 0; i < 3; i++) {
@@ -151,7 +156,7 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
     sd_model_config cfg;
     const char *fmt = sd_st_metadata_get(st, "format");
     if (fmt && !strcmp(fmt, "sdumc"))
-        s = config_from_metadata(st, path, &cfg, err);
+        s = sd_model_read_config(st, path, &cfg, err);
     else
         s = config_from_shapes(st, path, &cfg, err);
     sd_model *m = NULL;

@@ -1,0 +1,309 @@
+/* Batch iterator with an optional background reader. Legend: B batch size, T padded frames of a
+ * modality in the batch, D its dim, n items in the epoch's order, k batch number from `start`. */
+#include "batch.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "dataset_internal.h"
+
+typedef struct {
+    sd_batch b;
+    size_t x_cap[SD_MOD_COUNT]; /* floats allocated in b.x[m] */
+    int ret;                    /* 1 filled, -1 error */
+    sd_error err;
+} slot_t;
+
+struct sd_batcher {
+    const sd_dataset *ds;
+    sd_batcher_options o;
+    unsigned mods;          /* modalities actually loaded */
+    int64_t n;              /* items in the order */
+    int64_t *order;         /* [n] indices within the split */
+    int64_t nbatches;       /* batches from start to the end of the epoch */
+    int nslots;
+    slot_t *slots;          /* [nslots] */
+    void *scratch;          /* SD_FEATURE_SCRATCH_BYTES, used by whoever reads */
+    int64_t handed;         /* batches returned to the caller */
+    int64_t position;       /* items delivered, counting start */
+    int finished;           /* 0 running, 1 end reached, -1 error */
+    sd_error final_err;
+    /* background reader (prefetch > 0) */
+    int threaded;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t produced;       /* batches filled by the reader (in order) */
+    int64_t released;       /* batches the caller is done with */
+    int stop;
+};
+
+sd_batcher_options sd_batcher_default_options(void) {
+    sd_batcher_options o;
+    memset(&o, 0, sizeof o);
+    o.split = SD_SPLIT_TRAIN;
+    o.batch_size = 32;
+    o.shuffle = 1;
+    o.modalities = SD_MODS_ALL;
+    o.cap_mode = SD_CAP_SUBSAMPLE;
+    o.prefetch = 2;
+    return o;
+}
+
+/* Grows slot buffers to hold B samples with T frames of modality m. */
+static sd_status slot_reserve(slot_t *s, int m, int B, int T, int D, sd_error *err) {
+    size_t need;
+    if (!sd_mul_size((size_t)B, (size_t)T, &need) || !sd_mul_size(need, (size_t)D, &need))
+        return sd_fail(err, SD_E_NOMEM, "batch of %d x %d x %d floats overflows", B, T, D);
+    if (need <= s->x_cap[m]) return SD_OK;
+    sd_free(s->b.x[m]);
+    s->b.x[m] = sd_alloc(need * sizeof(float));
+    s->x_cap[m] = s->b.x[m] ? need : 0;
+    if (!s->b.x[m])
+        return sd_fail(err, SD_E_NOMEM, "out of memory for a %s batch [%d, %d, %d] (%.1f MiB); lower the batch size or cap the frames",
+                       sd_modality_name(m), B, T, D, (double)need * 4.0 / 1048576.0);
+    return SD_OK;
+}
+
+/* Reads batch k into slot s: the pure function both the synchronous and threaded paths call. */
+static sd_status fill(sd_batcher *bt, int64_t k, slot_t *s, void *scratch, sd_error *err) {
+    const sd_dataset *ds = bt->ds;
+    const sd_batcher_options *o = &bt->o;
+    int64_t p0 = o->start + k * o->batch_size;
+    int64_t p1 = p0 + o->batch_size < bt->n ? p0 + o->batch_size : bt->n;
+    int B = (int)(p1 - p0);
+    sd_batch *b = &s->b;
+    b->B = B;
+    for (int j = 0; j < B; j++) {
+        int64_t idx = bt->order[p0 + j];
+        b->index[j] = idx;
+        b->label[j] = ds->utt[sd_dataset_id(ds, o->split, idx)].label;
+    }
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        b->T[m] = 0;
+        b->D[m] = 0;
+        if (!(bt->mods & SD_MOD_BIT(m))) continue;
+        int D = ds->dim[m], T = 0;
+        for (int j = 0; j < B; j++) {
+            int64_t id = sd_dataset_id(ds, o->split, b->index[j]);
+            int64_t len = sd_cap_frames(ds->utt[id].frames[m], o->max_frames[m]);
+            if (len > INT32_MAX) return sd_fail(err, SD_E_ARG, "%s has %lld frames (cap the frames)", ds->utt[id].name, (long long)len);
+            b->len[m][j] = (int)len;
+            if (len > T) T = (int)len;
+        }
+        sd_status st = slot_reserve(s, m, B, T, D, err);
+        if (st) return st;
+        b->T[m] = T;
+        b->D[m] = D;
+        for (int j = 0; j < B; j++) {
+            int64_t idx = b->index[j], id = sd_dataset_id(ds, o->split, idx);
+            float *dst = b->x[m] + (size_t)j * (size_t)T * (size_t)D; /* [T, D] of sample j */
+            int len = b->len[m][j];
+            if (o->cache) {
+                st = sd_cache_read(o->cache, o->split, idx, m, o->max_frames[m], o->cap_mode, dst, err);
+            } else {
+                char path[4096];
+                if (sd_dataset_utt_path(ds, id, m, path, sizeof path))
+                    return sd_fail(err, SD_E_ARG, "path of '%s' too long", ds->utt[id].name);
+                st = sd_feature_read(path, ds->utt[id].frames[m], D, o->max_frames[m], o->cap_mode,
+                                     dst, scratch, err);
+            }
+            if (st) return st;
+            memset(dst + (size_t)len * (size_t)D, 0, (size_t)(T - len) * (size_t)D * sizeof(float));
+        }
+    }
+    return SD_OK;
+}
+
+static void *reader_main(void *arg) {
+    sd_batcher *bt = arg;
+    for (int64_t k = 0; k < bt->nbatches; k++) {
+        pthread_mutex_lock(&bt->mu);
+        while (!bt->stop && k - bt->released >= bt->nslots) pthread_cond_wait(&bt->cv, &bt->mu);
+        int stop = bt->stop;
+        pthread_mutex_unlock(&bt->mu);
+        if (stop) break;
+        slot_t *s = &bt->slots[k % bt->nslots];
+        sd_error_clear(&s->err);
+        s->ret = fill(bt, k, s, bt->scratch, &s->err) ? -1 : 1;
+        pthread_mutex_lock(&bt->mu);
+        bt->produced = k + 1;
+        pthread_cond_broadcast(&bt->cv);
+        pthread_mutex_unlock(&bt->mu);
+        if (s->ret < 0) break;
+    }
+    return NULL;
+}
+
+static void slots_free(sd_batcher *bt) {
+    for (int i = 0; bt->slots && i < bt->nslots; i++) {
+        sd_batch *b = &bt->slots[i].b;
+        for (int m = 0; m < SD_MOD_COUNT; m++) {
+            sd_free(b->x[m]);
+            free(b->len[m]);
+        }
+        free(b->label);
+        free(b->index);
+    }
+    free(bt->slots);
+}
+
+void sd_batcher_close(sd_batcher *bt) {
+    if (!bt) return;
+    if (bt->threaded) {
+        pthread_mutex_lock(&bt->mu);
+        bt->stop = 1;
+        pthread_cond_broadcast(&bt->cv);
+        pthread_mutex_unlock(&bt->mu);
+        pthread_join(bt->thread, NULL);
+        pthread_cond_destroy(&bt->cv);
+        pthread_mutex_destroy(&bt->mu);
+    }
+    slots_free(bt);
+    free(bt->order);
+    sd_free(bt->scratch);
+    free(bt);
+}
+
+static sd_status check_options(const sd_dataset *ds, const sd_batcher_options *o, sd_error *err) {
+    if ((int)o->split < 0 || (int)o->split >= SD_SPLIT_COUNT)
+        return sd_fail(err, SD_E_ARG, "batcher: unknown split %d", (int)o->split);
+    if (o->batch_size <= 0) return sd_fail(err, SD_E_ARG, "batcher: batch size %d, must be > 0", o->batch_size);
+    if (o->epoch < 0 || o->epoch >= ((int64_t)1 << 24))
+        return sd_fail(err, SD_E_ARG, "batcher: epoch %lld out of range", (long long)o->epoch);
+    if (o->prefetch < 0 || o->prefetch > 64)
+        return sd_fail(err, SD_E_ARG, "batcher: prefetch depth %d, must be 0..64", o->prefetch);
+    if (o->cap_mode != SD_CAP_SUBSAMPLE && o->cap_mode != SD_CAP_TRUNCATE)
+        return sd_fail(err, SD_E_ARG, "batcher: unknown cap mode %d", (int)o->cap_mode);
+    for (int m = 0; m < SD_MOD_COUNT; m++)
+        if (o->max_frames[m] < 0)
+            return sd_fail(err, SD_E_ARG, "batcher: negative frame cap for %s", sd_modality_name(m));
+    if (o->cache && sd_cache_dataset(o->cache) != ds)
+        return sd_fail(err, SD_E_ARG, "batcher: the cache belongs to another dataset");
+    if (o->subset_n < 0 || (o->subset_n > 0 && !o->subset))
+        return sd_fail(err, SD_E_ARG, "batcher: bad subset");
+    int64_t size = ds->count[o->split];
+    for (int64_t i = 0; i < o->subset_n; i++)
+        if (o->subset[i] < 0 || o->subset[i] >= size)
+            return sd_fail(err, SD_E_ARG, "batcher: subset index %lld outside the %s split (%lld items)",
+                           (long long)o->subset[i], sd_split_name(o->split), (long long)size);
+    return SD_OK;
+}
+
+sd_status sd_batcher_open(const sd_dataset *ds, const sd_batcher_options *o, sd_batcher **out,
+                          sd_error *err) {
+    if (out) *out = NULL;
+    if (!ds || !o || !out) return sd_fail(err, SD_E_ARG, "sd_batcher_open: NULL argument");
+    sd_status st = check_options(ds, o, err);
+    if (st) return st;
+    sd_batcher *bt = calloc(1, sizeof *bt);
+    if (!bt) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    bt->ds = ds;
+    bt->o = *o;
+    bt->o.subset = NULL;
+    bt->mods = o->modalities & SD_MODS_ALL;
+    if (!ds->has_sim) bt->mods &= ~SD_MOD_BIT(SD_MOD_SIM);
+    bt->n = o->subset_n > 0 ? o->subset_n : ds->count[o->split];
+    if (o->start < 0 || o->start > bt->n) {
+        sd_fail(err, SD_E_ARG, "batcher: start position %lld outside 0..%lld", (long long)o->start,
+                (long long)bt->n);
+        free(bt);
+        return SD_E_ARG;
+    }
+    bt->order = malloc(((size_t)bt->n + 1) * sizeof *bt->order);
+    bt->scratch = sd_alloc(SD_FEATURE_SCRATCH_BYTES);
+    bt->nslots = o->prefetch + 1;
+    bt->slots = calloc((size_t)bt->nslots, sizeof *bt->slots);
+    int ok = bt->order && bt->scratch && bt->slots;
+    int Bmax = o->batch_size;
+    for (int i = 0; ok && i < bt->nslots; i++) {
+        sd_batch *b = &bt->slots[i].b;
+        b->label = malloc((size_t)Bmax * sizeof *b->label);
+        b->index = malloc((size_t)Bmax * sizeof *b->index);
+        ok = b->label && b->index;
+        for (int m = 0; ok && m < SD_MOD_COUNT; m++)
+            if (bt->mods & SD_MOD_BIT(m)) ok = (b->len[m] = malloc((size_t)Bmax * sizeof(int))) != NULL;
+    }
+    if (!ok) {
+        sd_batcher_close(bt);
+        return sd_fail(err, SD_E_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < bt->n; i++) bt->order[i] = o->subset_n > 0 ? o->subset[i] : i;
+    if (o->shuffle && bt->n > 1) {
+        /* Epoch e of split s draws from its own counter range of the shuffle stream. */
+        sd_rng r = sd_rng_make(o->seed, SD_STREAM_SHUFFLE);
+        r.index = ((uint64_t)o->epoch << 38) | ((uint64_t)o->split << 36);
+        sd_rng_shuffle(&r, bt->order, (size_t)bt->n);
+    }
+    int64_t rest = bt->n - o->start;
+    bt->nbatches = o->drop_last ? rest / o->batch_size : (rest + o->batch_size - 1) / o->batch_size;
+    bt->position = o->start;
+    if (o->prefetch > 0 && bt->nbatches > 0) {
+        pthread_mutex_init(&bt->mu, NULL);
+        pthread_cond_init(&bt->cv, NULL);
+        if (pthread_create(&bt->thread, NULL, reader_main, bt) != 0) {
+            pthread_cond_destroy(&bt->cv);
+            pthread_mutex_destroy(&bt->mu);
+            sd_batcher_close(bt);
+            return sd_fail(err, SD_E_NOMEM, "batcher: cannot start the reader thread");
+        }
+        bt->threaded = 1;
+    }
+    *out = bt;
+    return SD_OK;
+}
+
+int sd_batcher_next(sd_batcher *bt, const sd_batch **batch, sd_error *err) {
+    if (batch) *batch = NULL;
+    if (!bt || !batch) {
+        sd_fail(err, SD_E_ARG, "sd_batcher_next: NULL argument");
+        return -1;
+    }
+    if (bt->finished) {
+        if (bt->finished < 0 && err) *err = bt->final_err;
+        return bt->finished > 0 ? 0 : -1;
+    }
+    int64_t k = bt->handed;
+    if (k >= bt->nbatches) {
+        bt->finished = 1;
+        if (bt->threaded) { /* the caller is done with the last batch too */
+            pthread_mutex_lock(&bt->mu);
+            bt->released = k;
+            pthread_cond_broadcast(&bt->cv);
+            pthread_mutex_unlock(&bt->mu);
+        }
+        return 0;
+    }
+    slot_t *s = &bt->slots[k % bt->nslots];
+    if (bt->threaded) {
+        pthread_mutex_lock(&bt->mu);
+        bt->released = k; /* batch k-1, handed out last time, is free again */
+        pthread_cond_broadcast(&bt->cv);
+        while (bt->produced <= k) pthread_cond_wait(&bt->cv, &bt->mu);
+        pthread_mutex_unlock(&bt->mu);
+    } else {
+        sd_error_clear(&s->err);
+        s->ret = fill(bt, k, s, bt->scratch, &s->err) ? -1 : 1;
+    }
+    if (s->ret < 0) {
+        bt->finished = -1;
+        bt->final_err = s->err;
+        if (err) *err = s->err;
+        return -1;
+    }
+    bt->handed = k + 1;
+    bt->position += s->b.B;
+    *batch = &s->b;
+    return 1;
+}
+
+int64_t sd_batcher_position(const sd_batcher *bt) { return bt->position; }
+int64_t sd_batcher_num_items(const sd_batcher *bt) { return bt->n; }
+int64_t sd_batcher_num_batches(const sd_batcher *bt) {
+    int64_t B = bt->o.batch_size;
+    return bt->o.drop_last ? bt->n / B : (bt->n + B - 1) / B;
+}
+const int64_t *sd_batcher_order(const sd_batcher *bt) { return bt->order; }

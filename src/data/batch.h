@@ -1,0 +1,79 @@
+/* Batches over one split of a dataset, for one epoch.
+ *
+ * A batch holds, per loaded modality m, x[m] [B, T_m, D_m]: each sample's frames from the start,
+ * right-padded with zeros to T_m, the longest (capped) length in the batch; len[m][b] is sample b's
+ * frame count (for the attention masks). Modalities not loaded have x[m] = NULL, len[m] = NULL and
+ * T[m] = 0.
+ *
+ * Order: the split's items in labels.csv order (shuffle = 0: the order of the reference code, which
+ * never shuffles), or a permutation that is a pure function of (seed, epoch, split), so a resumed run
+ * sees the same batches. start skips the first `start` items of that order (resume in the middle of
+ * an epoch: pass the position saved with sd_batcher_position).
+ *
+ * Memory: (prefetch + 1) batch buffers, grown to the largest batch seen, plus a 1 MiB read buffer;
+ * nothing scales with the dataset. With prefetch > 0 a background thread reads the next batches
+ * while the caller computes; the batches are the same, byte for byte, as with prefetch = 0.
+ *
+ * Legend: B batch size, T_m padded frames of modality m in the batch, D_m its feature dim. */
+#ifndef SD_DATA_BATCH_H
+#define SD_DATA_BATCH_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+#include "data/cache.h"
+#include "data/dataset.h"
+#include "data/features.h"
+
+typedef struct {
+    int B;                     /* samples in this batch (the last one of an epoch may be short) */
+    int T[SD_MOD_COUNT];       /* padded frames per modality (0 when not loaded) */
+    int D[SD_MOD_COUNT];       /* feature dims (0 when not loaded) */
+    int *len[SD_MOD_COUNT];    /* [B] frames of each sample (after the cap) */
+    float *x[SD_MOD_COUNT];    /* [B, T_m, D_m], zero-padded */
+    float *label;              /* [B] */
+    int64_t *index;            /* [B] indices within the split */
+} sd_batch;
+
+#define SD_MODS_ALL ((1u << SD_MOD_COUNT) - 1u)
+#define SD_MOD_BIT(m) (1u << (m))
+
+typedef struct {
+    sd_split split;
+    int batch_size;            /* > 0 */
+    int shuffle;               /* 0: labels.csv order */
+    uint64_t seed;
+    int64_t epoch;             /* >= 0; the order of epoch e depends only on (seed, e, split) */
+    int64_t start;             /* first position in the epoch's order, 0..n */
+    int drop_last;             /* 1: no short last batch */
+    unsigned modalities;       /* SD_MOD_BIT(m) set = load m; SIM is ignored without simulated text */
+    int max_frames[SD_MOD_COUNT]; /* frame cap per modality, 0 = none */
+    sd_cap_mode cap_mode;      /* see data/features.h */
+    int prefetch;              /* batches read ahead by a background thread; 0 = synchronous */
+    const int64_t *subset;     /* optional: only these indices of the split, in this order */
+    int64_t subset_n;          /*   (before shuffling); copied at open */
+    const sd_cache *cache;     /* optional packed cache (data/cache.h) instead of the .npy files */
+} sd_batcher_options;
+
+typedef struct sd_batcher sd_batcher;
+
+/* train split, batch 32, shuffle on, seed 0, epoch 0, start 0, all modalities, no caps, subsample
+ * mode, prefetch 2, no subset, no cache. */
+sd_batcher_options sd_batcher_default_options(void);
+
+sd_status sd_batcher_open(const sd_dataset *ds, const sd_batcher_options *o, sd_batcher **out,
+                          sd_error *err);
+/* Next batch: returns 1 and sets *batch (valid until the next call or close), 0 at the end of the
+ * epoch, -1 on an error (a file changed or vanished since validation, a read failure, NaN): err
+ * says which file. After 0 or -1 every later call returns the same. */
+int sd_batcher_next(sd_batcher *b, const sd_batch **batch, sd_error *err);
+/* Items of the split delivered so far, counting start (what to save for a resume). */
+int64_t sd_batcher_position(const sd_batcher *b);
+/* Batches in the whole epoch (from position 0) and items in the epoch's order. */
+int64_t sd_batcher_num_batches(const sd_batcher *b);
+int64_t sd_batcher_num_items(const sd_batcher *b);
+/* The epoch's order: item k of the epoch is index order[k] of the split ([num_items]). */
+const int64_t *sd_batcher_order(const sd_batcher *b);
+void sd_batcher_close(sd_batcher *b);
+
+#endif

@@ -1,0 +1,732 @@
+/* Opening a dataset: labels.csv, then every feature file's header (and values), all checked up
+ * front; one report lists every problem. Legend: N rows of labels.csv, T frames, D dim. */
+#include "dataset_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "features.h"
+#include "io/npy.h"
+#include "text.h"
+
+#define LABELS_FILE "labels.csv"
+#define LABELS_MAX_BYTES ((long)1 << 30)
+
+static const char *const mod_names[SD_MOD_COUNT] = {"audio", "text", "video", "sim"};
+static const char *const mod_folders[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
+static const char *const split_names[SD_SPLIT_COUNT] = {"train", "valid", "test"};
+
+sd_dataset_options sd_dataset_default_options(void) {
+    sd_dataset_options o;
+    memset(&o, 0, sizeof o);
+    o.check_values = 1;
+    return o;
+}
+
+const char *sd_modality_name(int m) { return m >= 0 && m < SD_MOD_COUNT ? mod_names[m] : NULL; }
+const char *sd_modality_default_folder(int m) {
+    return m >= 0 && m < SD_MOD_COUNT ? mod_folders[m] : NULL;
+}
+const char *sd_split_name(sd_split s) {
+    return (int)s >= 0 && (int)s < SD_SPLIT_COUNT ? split_names[s] : NULL;
+}
+int sd_split_from_name(const char *name, sd_split *out) {
+    for (int s = 0; s < SD_SPLIT_COUNT; s++)
+        if (!strcmp(name, split_names[s])) {
+            *out = (sd_split)s;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- names: FNV-1a hash, open addressing over ids (-1 = empty slot) ---- */
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static size_t table_size(int64_t n) {
+    size_t size = 16;
+    while (size < (size_t)n * 2) size *= 2;
+    return size;
+}
+
+/* Finds name; returns its id, or -1 and the empty slot where it would go. */
+static int64_t table_find(const int64_t *slots, size_t nslots, char *const *names, const char *name,
+                          size_t *slot) {
+    size_t i = (size_t)name_hash(name) & (nslots - 1);
+    while (slots[i] >= 0) {
+        if (!strcmp(names[slots[i]], name)) return slots[i];
+        i = (i + 1) & (nslots - 1);
+    }
+    if (slot) *slot = i;
+    return -1;
+}
+
+/* ---- labels.csv ---- */
+
+typedef struct {
+    char *name;  /* into the file buffer, NULL when the row is unusable */
+    float label;
+    int split;   /* -1 unknown */
+    int line;
+    int bad;     /* problems found with this row */
+    int dup;     /* a later duplicate of an earlier row */
+    int64_t rows[SD_MOD_COUNT], cols[SD_MOD_COUNT];
+    int have[SD_MOD_COUNT]; /* header read */
+} row_t;
+
+typedef struct {
+    const sd_dataset_options *o;
+    char *dir;
+    char *folder[SD_MOD_COUNT];
+    int has_folder[SD_MOD_COUNT];
+    char labels_path[4096];
+    char *buf;          /* labels.csv, parsed in place */
+    row_t *rows;        /* [N] */
+    int64_t nrows;
+    int dim[SD_MOD_COUNT];
+    sd_text global;     /* problems of the dataset as a whole: never skippable */
+    sd_text per_row;    /* problems of single utterances */
+} validator;
+
+/* Splits a CSV line in place (RFC 4180 quotes; spaces around unquoted fields trimmed). Returns the
+ * field count; at most maxf pointers are stored. */
+static int split_fields(char *line, char **f, int maxf) {
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        char *out = p, *start = p;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (!*p) break;
+                if (*p == '"' && p[1] == '"') {
+                    *out++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *out++ = *p++;
+                }
+            }
+            while (*p && *p != ',') p++;
+        } else {
+            while (*p && *p != ',') p++;
+            out = p;
+            while (out > start && (out[-1] == ' ' || out[-1] == '\t')) out--;
+        }
+        char sep = *p;
+        *out = '\0';
+        if (n < maxf) f[n] = start;
+        n++;
+        if (sep != ',') break;
+        p++;
+    }
+    return n;
+}
+
+static int plain_file_name(const char *s) {
+    if (!*s || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
+    for (; *s; s++)
+        if (*s == '/' || (unsigned char)*s < 0x20) return 0;
+    return 1;
+}
+
+/* Parses a label; 0 and *v on success. */
+static int parse_label(const char *s, double *v) {
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || !isfinite(x)) return -1;
+    *v = x;
+    return 0;
+}
+
+static sd_status read_labels(validator *V, sd_error *err) {
+    FILE *fp = fopen(V->labels_path, "rb");
+    if (!fp) {
+        sd_text_line(&V->global, "%s: cannot open: %s", V->labels_path, strerror(errno));
+        return SD_OK;
+    }
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
+    if (size < 0 || size > LABELS_MAX_BYTES || fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        sd_text_line(&V->global, "%s: cannot read (or larger than 1 GiB)", V->labels_path);
+        return SD_OK;
+    }
+    V->buf = malloc((size_t)size + 1);
+    if (!V->buf) {
+        fclose(fp);
+        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
+    }
+    size_t got = fread(V->buf, 1, (size_t)size, fp);
+    fclose(fp);
+    if (got != (size_t)size) {
+        sd_text_line(&V->global, "%s: read failed", V->labels_path);
+        return SD_OK;
+    }
+    V->buf[size] = '\0';
+    int64_t nlines = 1;
+    for (long i = 0; i < size; i++) nlines += V->buf[i] == '\n';
+    V->rows = calloc((size_t)nlines, sizeof *V->rows);
+    if (!V->rows) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
+
+    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0;
+    char *p = V->buf;
+    if ((unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
+        p += 3; /* UTF-8 byte order mark */
+    for (int line = 1; p; line++) {
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = '\0';
+        size_t len = strlen(p);
+        if (len && p[len - 1] == '\r') p[--len] = '\0';
+        char *text = p;
+        p = nl ? nl + 1 : NULL;
+        int blank = 1;
+        for (char *q = text; *q; q++) blank &= isspace((unsigned char)*q) != 0;
+        if (blank) continue;
+        char *f[64];
+        int nf = split_fields(text, f, 64);
+        if (nf > 64) nf = 64;
+        if (!header_seen) {
+            header_seen = 1;
+            for (int i = 0; i < nf; i++) {
+                if (!strcasecmp(f[i], "name") && col_name < 0) col_name = i;
+                if (!strcasecmp(f[i], "label") && col_label < 0) col_label = i;
+                if (!strcasecmp(f[i], "split") && col_split < 0) col_split = i;
+            }
+            const char *missing[3];
+            int nmissing = 0;
+            if (col_name < 0) missing[nmissing++] = "name";
+            if (col_label < 0) missing[nmissing++] = "label";
+            if (col_split < 0) missing[nmissing++] = "split";
+            for (int i = 0; i < nmissing; i++)
+                sd_text_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
+                             V->labels_path, line, missing[i]);
+            if (nmissing) return SD_OK;
+            ncols_needed = 1 + (col_name > col_label ? (col_name > col_split ? col_name : col_split)
+                                                     : (col_label > col_split ? col_label : col_split));
+            continue;
+        }
+        row_t *r = &V->rows[V->nrows++];
+        r->line = line;
+        r->split = -1;
+        if (nf < ncols_needed) {
+            sd_text_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
+                         V->labels_path, line, nf, nf == 1 ? "" : "s", ncols_needed);
+            r->bad = 1;
+            continue;
+        }
+        const char *name = f[col_name], *label = f[col_label], *split = f[col_split];
+        if (!plain_file_name(name)) {
+            sd_text_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
+                         line, name);
+            r->bad = 1;
+        } else {
+            r->name = f[col_name];
+        }
+        double v;
+        if (parse_label(label, &v)) {
+            sd_text_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
+                         line, label, name);
+            r->bad = 1;
+        } else if (v < SD_LABEL_MIN || v > SD_LABEL_MAX) {
+            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [-3, 3]", V->labels_path,
+                         line, label, name);
+            r->bad = 1;
+        } else {
+            r->label = (float)v;
+        }
+        sd_split s;
+        if (sd_split_from_name(split, &s)) {
+            sd_text_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
+                         V->labels_path, line, split, name);
+            r->bad = 1;
+        } else {
+            r->split = (int)s;
+        }
+    }
+    if (!header_seen) sd_text_line(&V->global, "%s: empty (expected the header name,label,split)",
+                                   V->labels_path);
+    return SD_OK;
+}
+
+/* Duplicate names: every later occurrence is a problem (the first one is kept). */
+static sd_status check_duplicates(validator *V, sd_error *err) {
+    size_t nslots = table_size(V->nrows);
+    int64_t *slots = malloc(nslots * sizeof *slots);
+    char **names = malloc(((size_t)V->nrows + 1) * sizeof *names);
+    if (!slots || !names) {
+        free(slots);
+        free(names);
+        return sd_fail(err, SD_E_NOMEM, "out of memory checking %lld names", (long long)V->nrows);
+    }
+    for (size_t i = 0; i < nslots; i++) slots[i] = -1;
+    for (int64_t i = 0; i < V->nrows; i++) {
+        row_t *r = &V->rows[i];
+        names[i] = r->name;
+        if (!r->name) continue;
+        size_t slot;
+        int64_t first = table_find(slots, nslots, names, r->name, &slot);
+        if (first >= 0) {
+            sd_text_line(&V->per_row, "%s:%d: duplicate name '%s' (first on line %d)", V->labels_path,
+                         r->line, r->name, V->rows[first].line);
+            r->bad = 1;
+            r->dup = 1;
+        } else {
+            slots[slot] = i;
+        }
+    }
+    free(slots);
+    free(names);
+    return SD_OK;
+}
+
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void check_folders(validator *V) {
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", V->dir, V->folder[m]);
+        V->has_folder[m] = is_dir(path);
+        if (V->has_folder[m]) continue;
+        if (m != SD_MOD_SIM)
+            sd_text_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
+        else if (V->o->require_sim)
+            sd_text_line(&V->global,
+                         "%s: the simulated-text folder does not exist, and this needs the "
+                         "text-missing flow (simulated text features, [T_s, D_t] per utterance)",
+                         path);
+    }
+}
+
+static int row_path(const validator *V, const row_t *r, int m, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%s/%s/%s.npy", V->dir, V->folder[m], r->name);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* Header of every feature file: missing, malformed, zero frames. */
+static void check_headers(validator *V) {
+    for (int64_t i = 0; i < V->nrows; i++) {
+        row_t *r = &V->rows[i];
+        if (!r->name || r->dup) continue;
+        for (int m = 0; m < SD_MOD_COUNT; m++) {
+            if (!V->has_folder[m]) continue;
+            char path[4096];
+            if (row_path(V, r, m, path, sizeof path)) {
+                sd_text_line(&V->per_row, "%s:%d: path of '%s' too long", V->labels_path, r->line,
+                             r->name);
+                r->bad = 1;
+                continue;
+            }
+            struct stat st;
+            if (stat(path, &st) != 0 && errno == ENOENT) {
+                sd_text_line(&V->per_row, "%s: missing feature file (%s of '%s', %s line %d)", path,
+                             mod_names[m], r->name, LABELS_FILE, r->line);
+                r->bad = 1;
+                continue;
+            }
+            sd_npy_header h;
+            sd_error e;
+            sd_error_clear(&e);
+            if (sd_npy_read_header(path, &h, &e)) {
+                if (strstr(e.msg, path)) sd_text_line(&V->per_row, "%s", e.msg);
+                else sd_text_line(&V->per_row, "%s: %s", path, e.msg);
+                r->bad = 1;
+                continue;
+            }
+            r->have[m] = 1;
+            r->rows[m] = h.rows;
+            r->cols[m] = h.cols;
+            if (h.rows == 0) {
+                sd_text_line(&V->per_row, "%s: zero frames", path);
+                r->bad = 1;
+            }
+        }
+    }
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The most common dim of a modality's files (ties: the smaller); *count of files with it. */
+static int64_t mode_dim(const validator *V, int m, int64_t *count, int64_t *total, sd_error *err) {
+    int64_t *d = malloc(((size_t)V->nrows + 1) * sizeof *d);
+    if (!d) {
+        sd_fail(err, SD_E_NOMEM, "out of memory");
+        return -1;
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < V->nrows; i++)
+        if (V->rows[i].have[m]) d[n++] = V->rows[i].cols[m];
+    qsort(d, (size_t)n, sizeof *d, cmp_i64);
+    int64_t best = 0, best_n = 0;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i;
+        while (j < n && d[j] == d[i]) j++;
+        if (j - i > best_n) {
+            best_n = j - i;
+            best = d[i];
+        }
+        i = j;
+    }
+    free(d);
+    *count = best_n;
+    *total = n;
+    return best;
+}
+
+static sd_status check_dims(validator *V, sd_error *err) {
+    int64_t count[SD_MOD_COUNT] = {0}, total[SD_MOD_COUNT] = {0};
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        if (!V->has_folder[m]) continue;
+        int64_t d = mode_dim(V, m, &count[m], &total[m], err);
+        if (d < 0) return err ? err->code : SD_E_NOMEM;
+        if (d > INT32_MAX) d = 0;
+        V->dim[m] = (int)d;
+    }
+    /* The simulated text lives in the text feature space: its dim is the text dim. */
+    int text_known = V->has_folder[SD_MOD_TEXT] && total[SD_MOD_TEXT] > 0;
+    if (V->has_folder[SD_MOD_SIM] && text_known) V->dim[SD_MOD_SIM] = V->dim[SD_MOD_TEXT];
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        if (!V->has_folder[m]) continue;
+        for (int64_t i = 0; i < V->nrows; i++) {
+            row_t *r = &V->rows[i];
+            if (!r->have[m] || r->cols[m] == V->dim[m]) continue;
+            char path[4096];
+            row_path(V, r, m, path, sizeof path);
+            if (r->cols[m] == 0)
+                sd_text_line(&V->per_row, "%s: dim 0 (no features per frame)", path);
+            else if (m == SD_MOD_SIM && text_known)
+                sd_text_line(&V->per_row,
+                             "%s: dim %lld differs from the text dim %d (simulated text must be in "
+                             "the text feature space)",
+                             path, (long long)r->cols[m], V->dim[m]);
+            else
+                sd_text_line(&V->per_row,
+                             "%s: dim %lld differs from %d, the dim of %lld of the %lld %s files",
+                             path, (long long)r->cols[m], V->dim[m], (long long)count[m],
+                             (long long)total[m], mod_names[m]);
+            r->bad = 1;
+        }
+    }
+    return SD_OK;
+}
+
+/* NaN / Inf anywhere (file, frame, column), reading every value of the files still good. */
+static sd_status check_values(validator *V, sd_error *err) {
+    void *scratch = sd_alloc(SD_FEATURE_SCRATCH_BYTES);
+    if (!scratch) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (int64_t i = 0; i < V->nrows; i++) {
+        row_t *r = &V->rows[i];
+        if (r->bad || !r->name) continue;
+        for (int m = 0; m < SD_MOD_COUNT; m++) {
+            if (!r->have[m]) continue;
+            char path[4096];
+            row_path(V, r, m, path, sizeof path);
+            sd_error e;
+            sd_error_clear(&e);
+            if (sd_feature_check(path, r->rows[m], r->cols[m], scratch, &e)) {
+                sd_text_line(&V->per_row, "%s", e.msg);
+                r->bad = 1;
+            }
+        }
+    }
+    sd_free(scratch);
+    return SD_OK;
+}
+
+static void check_splits(validator *V, int64_t skipped) {
+    int64_t named[SD_SPLIT_COUNT] = {0}, good[SD_SPLIT_COUNT] = {0};
+    for (int64_t i = 0; i < V->nrows; i++) {
+        const row_t *r = &V->rows[i];
+        if (r->split < 0) continue;
+        named[r->split]++;
+        good[r->split] += !r->bad;
+    }
+    for (int s = 0; s < SD_SPLIT_COUNT; s++) {
+        if (!named[s])
+            sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
+                         V->labels_path, split_names[s]);
+        else if (!good[s] && V->o->skip_bad)
+            sd_text_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
+                         V->labels_path, split_names[s], (long long)skipped);
+    }
+}
+
+/* Fits "header + as many report lines as fit + a closing count" into err->msg. */
+static void report_to_error(sd_error *err, sd_status code, const char *head, const char *body,
+                            int64_t nlines) {
+    if (!err) return;
+    err->code = code;
+    size_t cap = sizeof err->msg;
+    int n = snprintf(err->msg, cap, "%s\n", head);
+    size_t len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    int64_t shown = 0;
+    const char *p = body;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (len + l + 80 >= cap) break;
+        memcpy(err->msg + len, p, l);
+        len += l;
+        err->msg[len] = '\0';
+        shown++;
+        p += l;
+    }
+    if (shown < nlines)
+        snprintf(err->msg + len, cap - len, "  ... and %lld more (the full list: sdumc validate)",
+                 (long long)(nlines - shown));
+    else if (len > 0 && err->msg[len - 1] == '\n')
+        err->msg[len - 1] = '\0';
+}
+
+static void validator_free(validator *V) {
+    free(V->dir);
+    for (int m = 0; m < SD_MOD_COUNT; m++) free(V->folder[m]);
+    free(V->buf);
+    free(V->rows);
+    sd_text_free(&V->global);
+    sd_text_free(&V->per_row);
+}
+
+/* Builds the dataset from the rows without problems. */
+static sd_status build(validator *V, sd_dataset **out, sd_error *err) {
+    sd_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    int64_t n = 0;
+    size_t name_bytes = 0;
+    for (int64_t i = 0; i < V->nrows; i++)
+        if (!V->rows[i].bad) {
+            n++;
+            name_bytes += strlen(V->rows[i].name) + 1;
+        }
+    ds->n = n;
+    ds->utt = calloc((size_t)n + 1, sizeof *ds->utt);
+    ds->names = malloc(name_bytes + 1);
+    ds->nslots = table_size(n);
+    ds->slots = malloc(ds->nslots * sizeof *ds->slots);
+    for (int s = 0; s < SD_SPLIT_COUNT; s++) ds->ids[s] = malloc(((size_t)n + 1) * sizeof(int64_t));
+    int ok = ds->utt && ds->names && ds->slots && ds->ids[0] && ds->ids[1] && ds->ids[2];
+    if (!ok) {
+        sd_dataset_close(ds);
+        return sd_fail(err, SD_E_NOMEM, "out of memory for %lld utterances", (long long)n);
+    }
+    ds->dir = V->dir;
+    V->dir = NULL;
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        ds->folder[m] = V->folder[m];
+        V->folder[m] = NULL;
+    }
+    ds->has_sim = V->has_folder[SD_MOD_SIM];
+    for (int m = 0; m < SD_MOD_COUNT; m++) ds->dim[m] = V->has_folder[m] ? V->dim[m] : 0;
+    for (size_t i = 0; i < ds->nslots; i++) ds->slots[i] = -1;
+    char *np = ds->names;
+    char **names = malloc(((size_t)n + 1) * sizeof *names);
+    if (!names) {
+        sd_dataset_close(ds);
+        return sd_fail(err, SD_E_NOMEM, "out of memory");
+    }
+    int64_t id = 0;
+    for (int64_t i = 0; i < V->nrows; i++) {
+        const row_t *r = &V->rows[i];
+        if (r->bad) continue;
+        sd_utt *u = &ds->utt[id];
+        size_t l = strlen(r->name) + 1;
+        memcpy(np, r->name, l);
+        u->name = np;
+        np += l;
+        u->label = r->label;
+        u->split = r->split;
+        u->line = r->line;
+        for (int m = 0; m < SD_MOD_COUNT; m++) {
+            u->frames[m] = r->have[m] ? r->rows[m] : 0;
+            if (u->frames[m] > ds->max_frames[m]) ds->max_frames[m] = u->frames[m];
+        }
+        ds->ids[u->split][ds->count[u->split]++] = id;
+        names[id] = u->name;
+        size_t slot;
+        table_find(ds->slots, ds->nslots, names, u->name, &slot);
+        ds->slots[slot] = id;
+        id++;
+    }
+    free(names);
+    *out = ds;
+    return SD_OK;
+}
+
+sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, char **report,
+                                 sd_error *err) {
+    if (out) *out = NULL;
+    if (report) *report = NULL;
+    if (!o || !o->dir || !out) return sd_fail(err, SD_E_ARG, "sd_dataset_open: NULL argument");
+    if (!is_dir(o->dir))
+        return sd_fail(err, SD_E_IO, "%s: the dataset folder does not exist", o->dir);
+    validator V;
+    memset(&V, 0, sizeof V);
+    V.o = o;
+    V.dir = strdup(o->dir);
+    for (int m = 0; m < SD_MOD_COUNT; m++)
+        V.folder[m] = strdup(o->folder[m] && *o->folder[m] ? o->folder[m] : mod_folders[m]);
+    sd_status st = SD_OK;
+    for (int m = 0; m < SD_MOD_COUNT; m++)
+        if (!V.folder[m]) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+    if (!V.dir) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (int m = 0; m < SD_MOD_COUNT && !st; m++)
+        if (!plain_file_name(V.folder[m]))
+            st = sd_fail(err, SD_E_ARG, "%s folder name '%s' is not a plain folder name",
+                         mod_names[m], V.folder[m]);
+    if (!st) {
+        size_t l = strlen(V.dir);
+        while (l > 1 && V.dir[l - 1] == '/') V.dir[--l] = '\0';
+        snprintf(V.labels_path, sizeof V.labels_path, "%s/%s", V.dir, LABELS_FILE);
+        st = read_labels(&V, err);
+    }
+    if (!st) st = check_duplicates(&V, err);
+    if (!st) check_folders(&V);
+    if (!st) check_headers(&V);
+    if (!st) st = check_dims(&V, err);
+    if (!st && o->check_values) st = check_values(&V, err);
+    int64_t nbad = 0;
+    for (int64_t i = 0; i < V.nrows; i++) nbad += V.rows[i].bad;
+    if (!st) check_splits(&V, nbad);
+    if (st || V.global.oom || V.per_row.oom) {
+        if (!st) st = sd_fail(err, SD_E_NOMEM, "out of memory writing the validation report");
+        validator_free(&V);
+        return st;
+    }
+    int64_t nglobal = V.global.lines, nrow = V.per_row.lines;
+    if (nglobal || (nrow && !o->skip_bad)) {
+        int64_t nprob = nglobal + nrow;
+        char head[4300];
+        snprintf(head, sizeof head, "%s: %lld problem%s found (%lld of %lld utterances affected)%s:",
+                 V.dir, (long long)nprob, nprob == 1 ? "" : "s", (long long)nbad,
+                 (long long)V.nrows,
+                 nglobal || o->skip_bad ? "" : "; skip_bad (--skip-bad) would drop those utterances");
+        sd_text all = {0};
+        sd_text_addf(&all, "%s%s", sd_text_str(&V.global), sd_text_str(&V.per_row));
+        report_to_error(err, SD_E_FORMAT, head, sd_text_str(&all), nprob);
+        if (report) {
+            sd_text full = {0};
+            sd_text_addf(&full, "%s\n%s", head, sd_text_str(&all));
+            *report = sd_text_take(&full);
+        }
+        sd_text_free(&all);
+        validator_free(&V);
+        return SD_E_FORMAT;
+    }
+    sd_dataset *ds = NULL;
+    st = build(&V, &ds, err);
+    if (!st && nbad) {
+        sd_text w = {0};
+        sd_text_addf(&w, "%s: skipped %lld of %lld utterances with problems (%lld problem%s):\n%s",
+                     ds->dir, (long long)nbad, (long long)V.nrows, (long long)nrow,
+                     nrow == 1 ? "" : "s", sd_text_str(&V.per_row));
+        ds->skipped = nbad;
+        ds->warnings = sd_text_take(&w);
+        if (report && ds->warnings) *report = strdup(ds->warnings);
+    }
+    validator_free(&V);
+    *out = ds;
+    return st;
+}
+
+sd_status sd_dataset_open(const sd_dataset_options *o, sd_dataset **out, sd_error *err) {
+    return sd_dataset_open_report(o, out, NULL, err);
+}
+
+void sd_dataset_close(sd_dataset *ds) {
+    if (!ds) return;
+    free(ds->dir);
+    for (int m = 0; m < SD_MOD_COUNT; m++) free(ds->folder[m]);
+    free(ds->utt);
+    free(ds->names);
+    for (int s = 0; s < SD_SPLIT_COUNT; s++) free(ds->ids[s]);
+    free(ds->slots);
+    free(ds->warnings);
+    free(ds);
+}
+
+const char *sd_dataset_warnings(const sd_dataset *ds) { return ds->warnings ? ds->warnings : ""; }
+int64_t sd_dataset_skipped(const sd_dataset *ds) { return ds->skipped; }
+
+int64_t sd_dataset_size(const sd_dataset *ds, sd_split s) {
+    return (int)s >= 0 && (int)s < SD_SPLIT_COUNT ? ds->count[s] : 0;
+}
+int64_t sd_dataset_total(const sd_dataset *ds) { return ds->n; }
+int sd_dataset_dim(const sd_dataset *ds, int m) {
+    return m >= 0 && m < SD_MOD_COUNT ? ds->dim[m] : 0;
+}
+int sd_dataset_has_sim(const sd_dataset *ds) { return ds->has_sim; }
+const char *sd_dataset_dir(const sd_dataset *ds) { return ds->dir; }
+const char *sd_dataset_folder(const sd_dataset *ds, int m) {
+    return m >= 0 && m < SD_MOD_COUNT ? ds->folder[m] : NULL;
+}
+
+const char *sd_dataset_name(const sd_dataset *ds, sd_split s, int64_t i) {
+    return ds->utt[sd_dataset_id(ds, s, i)].name;
+}
+float sd_dataset_label(const sd_dataset *ds, sd_split s, int64_t i) {
+    return ds->utt[sd_dataset_id(ds, s, i)].label;
+}
+int64_t sd_dataset_frames(const sd_dataset *ds, sd_split s, int64_t i, int m) {
+    return m >= 0 && m < SD_MOD_COUNT ? ds->utt[sd_dataset_id(ds, s, i)].frames[m] : 0;
+}
+int64_t sd_dataset_max_frames(const sd_dataset *ds, int m) {
+    return m >= 0 && m < SD_MOD_COUNT ? ds->max_frames[m] : 0;
+}
+
+int sd_dataset_utt_path(const sd_dataset *ds, int64_t id, int m, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%s/%s/%s.npy", ds->dir, ds->folder[m], ds->utt[id].name);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+sd_status sd_dataset_path(const sd_dataset *ds, sd_split s, int64_t i, int m, char *buf,
+                          size_t size, sd_error *err) {
+    if ((int)s < 0 || (int)s >= SD_SPLIT_COUNT || i < 0 || i >= ds->count[s] || m < 0 ||
+        m >= SD_MOD_COUNT)
+        return sd_fail(err, SD_E_ARG, "sd_dataset_path: index out of range");
+    if (sd_dataset_utt_path(ds, sd_dataset_id(ds, s, i), m, buf, size))
+        return sd_fail(err, SD_E_ARG, "sd_dataset_path: path longer than %zu bytes", size);
+    return SD_OK;
+}
+
+int64_t sd_dataset_find(const sd_dataset *ds, const char *name, sd_split *split) {
+    size_t i = (size_t)name_hash(name) & (ds->nslots - 1);
+    while (ds->slots[i] >= 0) {
+        const sd_utt *u = &ds->utt[ds->slots[i]];
+        if (!strcmp(u->name, name)) {
+            sd_split s = (sd_split)u->split;
+            if (split) *split = s;
+            /* Index within the split: ids are increasing, so binary search. */
+            int64_t lo = 0, hi = ds->count[s] - 1, id = ds->slots[i];
+            while (lo <= hi) {
+                int64_t mid = (lo + hi) / 2;
+                if (ds->ids[s][mid] == id) return mid;
+                if (ds->ids[s][mid] < id) lo = mid + 1;
+                else hi = mid - 1;
+            }
+            return -1;
+        }
+        i = (i + 1) & (ds->nslots - 1);
+    }
+    return -1;
+}
