@@ -21,6 +21,7 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
     sd_status st = sd_st_writer_add(w, "params", SD_DTYPE_F32, 1, shape, m->params, err);
     if (!st) st = sd_st_writer_add(w, "adam_m", SD_DTYPE_F32, 1, shape, s->adam_m, err);
     if (!st) st = sd_st_writer_add(w, "adam_v", SD_DTYPE_F32, 1, shape, s->adam_v, err);
+    if (!st) st = sd_st_writer_add(w, "best_params", SD_DTYPE_F32, 1, shape, s->best_params, err);
     if (!st) st = sd_model_write_config(w, &m->cfg, err);
     if (!st) st = sd_st_writer_set_metadata(w, "format", STATE_FORMAT, err);
     char buf[64];
@@ -65,6 +66,7 @@ void sd_train_state_release(sd_train_state *s) {
     sd_model_free(s->model);
     sd_free(s->adam_m);
     sd_free(s->adam_v);
+    sd_free(s->best_params);
     free(s->history);
     memset(s, 0, sizeof *s);
 }
@@ -103,10 +105,12 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
         size_t total = s->model->table.total;
         s->adam_m = sd_calloc(total, sizeof(float));
         s->adam_v = sd_calloc(total, sizeof(float));
-        if (!s->adam_m || !s->adam_v) r = sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+        s->best_params = sd_calloc(total, sizeof(float));
+        if (!s->adam_m || !s->adam_v || !s->best_params) r = sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
         if (!r) r = read_flat(st, path, "params", total, s->model->params, err);
         if (!r) r = read_flat(st, path, "adam_m", total, s->adam_m, err);
         if (!r) r = read_flat(st, path, "adam_v", total, s->adam_v, err);
+        if (!r) r = read_flat(st, path, "best_params", total, s->best_params, err);
     }
     long long v;
     if (!r && !(r = meta_ll(st, path, "step", 0, INT64_MAX, &v, err))) s->step = v;

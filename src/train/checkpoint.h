@@ -1,6 +1,7 @@
 /* The training state file (OUT.state): everything a resumed run needs to continue exactly where
  * an uninterrupted one would be. A safetensors file:
- *   tensors  params, adam_m, adam_v: [P] float32 each (the flat buffers, table order)
+ *   tensors  params, adam_m, adam_v, best_params: [P] float32 each (the flat buffers, table
+ *            order; best_params: the selected epoch's parameters so far)
  *   metadata format = "sdumc-train-state"; the model configuration (as in model files);
  *            step (Adam steps taken), next_epoch, rng_index (dropout stream position),
  *            data_position (items of next_epoch already consumed: 0, states are written at epoch
@@ -14,6 +15,7 @@
 typedef struct {
     sd_model *model;   /* owned */
     float *adam_m, *adam_v;
+    float *best_params; /* parameters of best_epoch (what OUT holds) */
     int64_t step;
     int next_epoch;
     uint64_t rng_index;

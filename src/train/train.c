@@ -161,6 +161,20 @@ static const char *bad_term(const sd_loss_terms *t) {
     return "total";
 }
 
+/* The divergence message: what went non-finite, where, and what is kept. */
+static sd_status diverged(sd_error *err, const char *what, const char *term, int epoch, int64_t batch,
+                          const sd_train_state *s, const char *state_path) {
+    if (s->n_history)
+        return sd_fail(err, SD_E_NUMERIC,
+                       "training diverged: %s %s is not finite at epoch %d, batch %lld; stopped. The last good "
+                       "state is %s (after epoch %d); the selected model is unchanged",
+                       what, term, epoch + 1, (long long)batch + 1, state_path, s->n_history);
+    return sd_fail(err, SD_E_NUMERIC,
+                   "training diverged: %s %s is not finite at epoch %d, batch %lld; stopped before any epoch "
+                   "finished, so nothing was written",
+                   what, term, epoch + 1, (long long)batch + 1);
+}
+
 static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, sd_error *err) {
     if (!sd_dataset_has_sim(ds))
         return sd_fail(err, SD_E_ARG,
@@ -212,8 +226,9 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     }
     s->adam_m = sd_params_alloc_buffer(&s->model->table);
     s->adam_v = sd_params_alloc_buffer(&s->model->table);
+    s->best_params = sd_params_alloc_buffer(&s->model->table);
     s->history = calloc((size_t)o->epochs + 1, sizeof *s->history);
-    if (!s->adam_m || !s->adam_v || !s->history) {
+    if (!s->adam_m || !s->adam_v || !s->best_params || !s->history) {
         sd_train_state_release(s);
         return sd_fail(err, SD_E_NOMEM, "out of memory");
     }
@@ -287,20 +302,12 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             sd_loss_terms t;
             st = sd_objective_run(obj, m, &in_full, &in_miss, b->label, &o->w, 1, &rng, grads, &t, err);
             if (!st && !isfinite(t.total))
-                st = sd_fail(err, SD_E_NUMERIC,
-                             "training diverged: loss term %s is not finite at epoch %d, batch %lld; "
-                             "the last good state is %s (epoch %d)",
-                             bad_term(&t), epoch + 1, (long long)nb + 1,
-                             s.n_history ? res->state_path : "(none: no epoch had finished)", s.n_history);
+                st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
             if (st) break;
             s.step++;
             sd_adam_step_table(&m->table, used, m->params, grads, s.adam_m, s.adam_v, &adam, lr, (long)s.step);
             if (!params_finite(m)) {
-                st = sd_fail(err, SD_E_NUMERIC,
-                             "training diverged: a parameter became non-finite at epoch %d, batch %lld; "
-                             "the last good state is %s (epoch %d)",
-                             epoch + 1, (long long)nb + 1,
-                             s.n_history ? res->state_path : "(none: no epoch had finished)", s.n_history);
+                st = diverged(err, "parameter update", "(a parameter)", epoch, nb, &s, res->state_path);
                 break;
             }
             double w = (double)b->B;
@@ -340,6 +347,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         if (s.best_epoch < 0 || c < s.best_criterion) {
             s.best_epoch = epoch;
             s.best_criterion = c;
+            memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
             if ((st = sd_model_save(m, o->out, err))) goto done;
         }
         s.next_epoch = epoch + 1;
@@ -352,7 +360,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             o->on_progress(&p, &rec, o->user);
         }
     }
-    st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
+    /* The selected model, rewritten from the state (a resumed run may not have written it). */
+    memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
+    st = sd_model_save(m, o->out, err);
+    if (!st) st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
     res->best_epoch = s.best_epoch;
     res->best_criterion = s.best_criterion;
     res->epochs_run = s.n_history;
