@@ -43,7 +43,7 @@ STATIC_LIB := $(BUILD)/libsdumc.a
 SHARED_LIB := $(BUILD)/libsdumc.so.$(SOVERSION)
 BIN        := $(BUILD)/sdumc
 
-.PHONY: all lib test test-asan check-setup setup clean tests
+.PHONY: all lib test test-asan check-setup setup clean tests demo
 all: $(BIN) $(STATIC_LIB) $(SHARED_LIB)
 lib: $(STATIC_LIB) $(SHARED_LIB)
 
@@ -89,6 +89,11 @@ test-asan: setup
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BUILD=build/asan SD_SANITIZED=1 bash tests/run.sh
+
+# The README's first command: set up, build, train SDUMC and a baseline on a synthetic corpus.
+demo: setup
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash scripts/demo.sh
 
 clean:
 	rm -rf build

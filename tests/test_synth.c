@@ -10,12 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/threads.h"
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "data/synth.h"
 #include "harness.h"
+#include "io/npy.h"
 
 static char root[1024];
 
@@ -102,6 +104,36 @@ static void test_deterministic(void) {
     EXPECT(a && c && (na != nc || memcmp(a, c, na)), "seeds 42 and 43 gave the same text features");
     free(a);
     free(c);
+}
+
+/* synth writes its .npy files itself (no per-file fsync): they must be byte for byte what
+ * sd_npy_write writes for the same data, float32 and float16. */
+static void check_same_as_npy_write(const char *dir, const char *folder, const char *name) {
+    char p[1400], q[1400];
+    snprintf(p, sizeof p, "%s/%s/%s.npy", dir, folder, name);
+    snprintf(q, sizeof q, "%s/rewritten.npy", root);
+    sd_npy_header h;
+    float *x = NULL;
+    sd_error err;
+    EXPECT(sd_npy_read(p, &h, &x, &err) == SD_OK, "%s", err.msg);
+    if (!x) return;
+    EXPECT(sd_npy_write(q, x, 2, h.rows, h.cols, h.dtype, &err) == SD_OK, "%s", err.msg);
+    sd_free(x);
+    size_t na, nb;
+    unsigned char *a = slurp(p, &na), *b = slurp(q, &nb);
+    EXPECT(a && b && na == nb && !memcmp(a, b, na), "%s differs from sd_npy_write's bytes", p);
+    free(a);
+    free(b);
+}
+
+static void test_npy_bytes(void) {
+    const char *dir = tmp_path("det_a"); /* from test_deterministic: float32 */
+    const char *folders[4] = {"audio", "text", "video", "text_sim"};
+    for (int m = 0; m < 4; m++) check_same_as_npy_write(dir, folders[m], "v00003_0");
+    sd_error err;
+    const char *m16 = tmp_path("npy16");
+    EXPECT(sd_synth_write(m16, 20, 9, SD_SYNTH_MOSEI, &err) == SD_OK, "%s", err.msg);
+    for (int m = 0; m < 4; m++) check_same_as_npy_write(m16, folders[m], "v00000_0");
 }
 
 static void test_output_rules(void) {
@@ -404,6 +436,7 @@ static void test_mosei_dims(void) {
 
 int main(void) {
     sd_test_run("synth_deterministic", test_deterministic);
+    sd_test_run("synth_npy_bytes", test_npy_bytes);
     sd_test_run("synth_output_rules", test_output_rules);
     sd_test_run("synth_statistics", test_statistics);
     sd_test_run("synth_mosei_dims", test_mosei_dims);

@@ -238,6 +238,30 @@ sd_status sd_batcher_open(const sd_dataset *ds, const sd_batcher_options *o, sd_
         r.index = ((uint64_t)o->epoch << 38) | ((uint64_t)o->split << 36);
         sd_rng_shuffle(&r, bt->order, (size_t)bt->n);
     }
+    /* Batch buffers at their largest size up front: B x (longest capped utterance of the order) x
+     * D per modality. Memory is then fixed for the epoch (no growth, no allocator fragmentation),
+     * and a batch that cannot fit fails here, not in the middle of training. */
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        if (!(bt->mods & SD_MOD_BIT(m))) continue;
+        int64_t Tmax = 0;
+        for (int64_t i = 0; i < bt->n; i++) {
+            int64_t id = sd_dataset_id(ds, o->split, bt->order[i]);
+            int64_t len = sd_cap_frames(ds->utt[id].frames[m], o->max_frames[m]);
+            Tmax = len > Tmax ? len : Tmax;
+        }
+        if (Tmax > INT32_MAX) {
+            sd_batcher_close(bt);
+            return sd_fail(err, SD_E_ARG, "batcher: %s has utterances of %lld frames (cap the frames)",
+                           sd_modality_name(m), (long long)Tmax);
+        }
+        for (int i = 0; i < bt->nslots; i++) {
+            st = slot_reserve(&bt->slots[i], m, Bmax, (int)Tmax, ds->dim[m], err);
+            if (st) {
+                sd_batcher_close(bt);
+                return st;
+            }
+        }
+    }
     int64_t rest = bt->n - o->start;
     bt->nbatches = o->drop_last ? rest / o->batch_size : (rest + o->batch_size - 1) / o->batch_size;
     bt->position = o->start;

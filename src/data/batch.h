@@ -10,8 +10,9 @@
  * sees the same batches. start skips the first `start` items of that order (resume in the middle of
  * an epoch: pass the position saved with sd_batcher_position).
  *
- * Memory: (prefetch + 1) batch buffers, grown to the largest batch seen, plus a 1 MiB read buffer;
- * nothing scales with the dataset. With prefetch > 0 a background thread reads the next batches
+ * Memory: (prefetch + 1) batch buffers of the largest possible batch (B x longest capped utterance
+ * x D per modality), allocated at open, plus a 1 MiB read buffer; nothing scales with the number of
+ * utterances. With prefetch > 0 a background thread reads the next batches
  * while the caller computes; the batches are the same, byte for byte, as with prefetch = 0.
  *
  * Legend: B batch size, T_m padded frames of modality m in the batch, D_m its feature dim. */
@@ -23,7 +24,7 @@
 #include "core/status.h"
 #include "data/cache.h"
 #include "data/dataset.h"
-#include "data/features.h"
+#include "data/feature_file.h"
 
 typedef struct {
     int B;                     /* samples in this batch (the last one of an epoch may be short) */
@@ -48,7 +49,7 @@ typedef struct {
     int drop_last;             /* 1: no short last batch */
     unsigned modalities;       /* SD_MOD_BIT(m) set = load m; SIM is ignored without simulated text */
     int max_frames[SD_MOD_COUNT]; /* frame cap per modality, 0 = none */
-    sd_cap_mode cap_mode;      /* see data/features.h */
+    sd_cap_mode cap_mode;      /* see data/feature_file.h */
     int prefetch;              /* batches read ahead by a background thread; 0 = synchronous */
     const int64_t *subset;     /* optional: only these indices of the split, in this order */
     int64_t subset_n;          /*   (before shuffling); copied at open */

@@ -24,7 +24,7 @@
 
 #include "core/status.h"
 #include "data/dataset.h"
-#include "data/features.h"
+#include "data/feature_file.h"
 #include "io/dtype.h"
 
 typedef struct sd_cache sd_cache;
@@ -43,7 +43,7 @@ int sd_cache_is_current(const sd_dataset *ds, const char *path, sd_dtype dtype, 
 const sd_dataset *sd_cache_dataset(const sd_cache *c);
 const char *sd_cache_path(const sd_cache *c);
 
-/* The kept frames (data/features.h caps) of split item i, modality m, into dst [K, D]. NaN / Inf is
+/* The kept frames (data/feature_file.h caps) of split item i, modality m, into dst [K, D]. NaN / Inf is
  * an error naming the cache and the utterance. */
 sd_status sd_cache_read(const sd_cache *c, sd_split split, int64_t i, int modality, int64_t cap,
                         sd_cap_mode mode, float *dst, sd_error *err);

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
-#include "features.h"
+#include "feature_file.h"
 #include "io/npy.h"
 #include "text.h"
 

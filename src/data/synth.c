@@ -19,7 +19,6 @@
 #include "core/rng.h"
 #include "dataset.h"
 #include "io/atomic_file.h"
-#include "io/npy.h"
 #include "synth_model.h"
 #include "text.h"
 
@@ -185,9 +184,9 @@ static sd_status write_one(const char *tmp, const char *name, const syn_utt *u, 
     int64_t rows[SD_MOD_COUNT] = {u->Ta, u->L, u->Tv, u->Ls};
     int64_t cols[SD_MOD_COUNT] = {S->dim_audio, S->dim_text, S->dim_video, S->dim_text};
     for (int m = 0; m < SD_MOD_COUNT; m++) {
-        char path[4096];
+        char path[8448];
         snprintf(path, sizeof path, "%s/%s/%s.npy", tmp, folder[m], name);
-        sd_status s = sd_npy_write(path, data[m], 2, rows[m], cols[m], S->dtype, err);
+        sd_status s = write_npy(path, data[m], rows[m], cols[m], S->dtype, err);
         if (s) return s;
     }
     return SD_OK;

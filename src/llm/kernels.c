@@ -1,4 +1,5 @@
 /* Decoder matrix kernels; see kernels.h. Legend: M input rows, K inner dim, N weight rows. */
+#include "core/omp.h"
 #include "llm/kernels.h"
 
 #include <math.h>
@@ -163,6 +164,25 @@ SIMD static float dot_q4_0_avx2(const void *row, const float *x, int64_t K) {
 }
 #endif
 
+#if SD_HAVE_X86_SIMD
+/* out[j] = w . x_j for 4 inputs x_j = x + j ldx: each weight load serves 4 FMAs. */
+SIMD static void dot4_f32_avx2(const float *w, const float *x, size_t ldx, int64_t K, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+           a3 = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 wv = _mm256_loadu_ps(w + k);
+        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + k), a0);
+        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + ldx + k), a1);
+        a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 2 * ldx + k), a2);
+        a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 3 * ldx + k), a3);
+    }
+    out[0] = hsum256(a0), out[1] = hsum256(a1), out[2] = hsum256(a2), out[3] = hsum256(a3);
+    for (; k < K; k++)
+        for (int j = 0; j < 4; j++) out[j] += w[k] * x[(size_t)j * ldx + (size_t)k];
+}
+#endif
+
 typedef float (*dot_fn)(const void *row, const float *x, int64_t K);
 
 static dot_fn pick_dot(sd_ggml_type type) {
@@ -191,8 +211,6 @@ void sd_llm_get_row(const sd_wmat *W, int64_t r, float *out) {
     sd_ggml_to_f32(W->type, (const char *)W->data + (size_t)r * W->row_bytes, out, W->K);
 }
 
-#define GEMM_TILE_FLOATS ((size_t)1 << 20) /* 4 MiB of dequantised weights per sgemm call */
-
 void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y) {
     const int64_t K = W->K, N = W->N;
     if (M >= SD_LLM_GEMM_MIN_ROWS) {
@@ -201,25 +219,40 @@ void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y) {
                      (size_t)N);
             return;
         }
-        size_t rows = GEMM_TILE_FLOATS / (size_t)K;
-        if (rows < 16) rows = 16;
-        if (rows > (size_t)N) rows = (size_t)N;
-        float *tile = sd_alloc(rows * (size_t)K * sizeof(float)); /* [rows, K] */
-        if (tile) {
-            for (int64_t r0 = 0; r0 < N; r0 += (int64_t)rows) {
-                int64_t nr = N - r0 < (int64_t)rows ? N - r0 : (int64_t)rows;
-#pragma omp parallel for schedule(static)
-                for (int64_t r = 0; r < nr; r++) sd_llm_get_row(W, r0 + r, tile + (size_t)r * (size_t)K);
-                sd_sgemm(0, 1, M, (size_t)nr, (size_t)K, 1.0f, x, (size_t)K, tile, (size_t)K, 0.0f,
-                         y + r0, (size_t)N);
+        /* Quantised weights: each thread dequantises one weight row at a time into a buffer
+         * (L1/L2-resident) and multiplies it with all M inputs, 4 at a time. OpenBLAS is not used
+         * here: alternating OpenMP and OpenBLAS thread pools made both spin against each other. */
+        int ok = 1;
+SD_OMP(omp parallel)
+        {
+            float *row = sd_alloc((size_t)K * sizeof(float));
+            if (!row) {
+SD_OMP(omp atomic write)
+                ok = 0;
             }
-            sd_free(tile);
-            return;
+SD_OMP(omp for schedule(static))
+            for (int64_t r = 0; r < N; r++) {
+                if (!row) continue;
+                sd_llm_get_row(W, r, row);
+                size_t m = 0;
+#if SD_HAVE_X86_SIMD
+                if (use_simd())
+                    for (; m + 4 <= M; m += 4) {
+                        float o4[4];
+                        dot4_f32_avx2(row, x + m * (size_t)K, (size_t)K, K, o4);
+                        for (int j = 0; j < 4; j++) y[(m + (size_t)j) * (size_t)N + (size_t)r] = o4[j];
+                    }
+#endif
+                dot_fn d32 = pick_dot(SD_GGML_F32);
+                for (; m < M; m++) y[m * (size_t)N + (size_t)r] = d32(row, x + m * (size_t)K, K);
+            }
+            sd_free(row);
         }
+        if (ok) return;
         /* no memory for a tile: fall through to the row kernels */
     }
     dot_fn dot = pick_dot(W->type);
-#pragma omp parallel for schedule(static)
+SD_OMP(omp parallel for schedule(static))
     for (int64_t r = 0; r < N; r++) {
         const void *row = (const char *)W->data + (size_t)r * W->row_bytes;
         for (size_t m = 0; m < M; m++) y[m * (size_t)N + (size_t)r] = dot(row, x + m * (size_t)K, K);

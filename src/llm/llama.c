@@ -1,4 +1,5 @@
 /* LLaMA decoder: loading and the forward pass; see llama.h for the legend and the cache layout. */
+#include "core/omp.h"
 #include "llm/llama.h"
 
 #include <math.h>
@@ -348,7 +349,7 @@ static sd_status forward(const sd_llama *m, sd_llama_cache *c, const float *x_in
             memcpy(vdst, vv + r * KV, KV * sizeof(float));
         }
         /* Attention, one (row, head) per iteration. */
-#pragma omp parallel for schedule(dynamic, 1)
+SD_OMP(omp parallel for schedule(dynamic, 1))
         for (int64_t rh = 0; rh < (int64_t)M * H; rh++) {
             size_t r = (size_t)rh / (size_t)H;
             int h = (int)(rh % H), hk = h / (H / Hkv);

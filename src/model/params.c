@@ -45,7 +45,7 @@ static float *tensor(walker *w, const char *name, int ndim, int64_t d0, int64_t 
 }
 
 static void linear(walker *w, const char *prefix, int out, int in, sd_param_use use, sd_linear_ptrs *dst) {
-    char name[SD_PARAM_NAME_MAX];
+    char name[3 * SD_PARAM_NAME_MAX]; /* prefix + suffix, checked by sd_params_add */
     snprintf(name, sizeof name, "%s.weight", prefix);
     dst->W = tensor(w, name, 2, out, in, use);
     snprintf(name, sizeof name, "%s.bias", prefix);
@@ -54,7 +54,7 @@ static void linear(walker *w, const char *prefix, int out, int in, sd_param_use 
 
 /* MLP(in, "d0[,d1]"): Sequential(Linear, ReLU, Dropout, ...), so linears are .0 and .3. */
 static void mlp(walker *w, const char *prefix, int in, int n, int d0, int d1, sd_mlp_ptrs *dst) {
-    char name[SD_PARAM_NAME_MAX];
+    char name[2 * SD_PARAM_NAME_MAX];
     dst->n = n;
     snprintf(name, sizeof name, "%s.0", prefix);
     linear(w, name, d0, in, SD_USE_ALWAYS, &dst->l[0]);
@@ -65,7 +65,7 @@ static void mlp(walker *w, const char *prefix, int in, int n, int d0, int d1, sd
 }
 
 static void mia(walker *w, const char *prefix, int D, int L, sd_mia_ptrs *dst) {
-    char name[SD_PARAM_NAME_MAX];
+    char name[2 * SD_PARAM_NAME_MAX];
     snprintf(name, sizeof name, "%s.transition.0", prefix);
     linear(w, name, D, 3 * D, SD_USE_MIA, &dst->transition0);
     snprintf(name, sizeof name, "%s.transition.2", prefix);

@@ -7,8 +7,8 @@
  *                    segments), so the whole utterance is still seen;
  *   SD_CAP_TRUNCATE  keeps the first C frames.
  * With T <= C (or C = 0, no cap) every frame is kept. */
-#ifndef SD_DATA_FEATURES_H
-#define SD_DATA_FEATURES_H
+#ifndef SD_DATA_FEATURE_FILE_H
+#define SD_DATA_FEATURE_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>

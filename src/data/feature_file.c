@@ -1,5 +1,5 @@
 /* Legend: T frames in the file, D feature dim, C frame cap, K frames kept (min(T, C)). */
-#include "features.h"
+#include "feature_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
