@@ -99,6 +99,32 @@ const char *sd_test_tmpdir(void) {
     return tmpdir;
 }
 
+void *sd_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    unsigned char *buf = malloc((size_t)len + 1);
+    size_t got = buf ? fread(buf, 1, (size_t)len, f) : 0;
+    fclose(f);
+    if (!buf || got != (size_t)len) {
+        free(buf);
+        return NULL;
+    }
+    buf[got] = '\0'; /* so text files can be searched as strings */
+    *n = got;
+    return buf;
+}
+
+int sd_test_same_float(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    return a == b && !signbit(a) == !signbit(b);
+}
+
 int sd_test_write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;

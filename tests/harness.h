@@ -37,6 +37,11 @@ double sd_max_rel_err_d(const double *a, const double *b, size_t n, double floor
 
 /* Path of a scratch directory unique to this process (created on first use). */
 const char *sd_test_tmpdir(void);
+/* The whole file, malloc'ed (free it) with a NUL after the last byte, its size in *n; NULL when it
+ * cannot be read. */
+void *sd_test_read_file(const char *path, size_t *n);
+/* Bitwise-equal floats up to NaN payloads: equal values with equal signs, or both NaN. */
+int sd_test_same_float(float a, float b);
 /* Writes bytes to path; returns 0 on success. */
 int sd_test_write_file(const char *path, const void *data, size_t n);
 

@@ -26,22 +26,7 @@ static float expected_value(char kind, size_t k) {
     }
 }
 
-static int same_float(float a, float b) {
-    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    return a == b && !signbit(a) == !signbit(b);
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    return buf;
-}
+static uint8_t *slurp(const char *path, size_t *n) { return sd_test_read_file(path, n); }
 
 static char *tmp_path(const char *name) {
     static char path[4][512];
@@ -83,7 +68,7 @@ static void test_fixtures_value_by_value(void) {
         for (size_t k = 0; k < n; k++) {
             float want = expected_value(cases[c].kind, k);
             if (!isfinite(want)) nonfinite++;
-            if (!same_float(data[k], want) && bad++ < 3)
+            if (!sd_test_same_float(data[k], want) && bad++ < 3)
                 EXPECT(0, "%s[%zu] = %.9g, want %.9g", path, k, (double)data[k], (double)want);
         }
         EXPECT(bad == 0, "%s: %zu of %zu values differ", path, bad, n);
@@ -120,7 +105,7 @@ static void test_f16_special_values(void) {
     EXPECT(h.cols == (int64_t)n && h.rows == 1, "shape %lld x %lld", (long long)h.rows, (long long)h.cols);
     for (size_t i = 0; i < n && i < (size_t)h.cols; i++) {
         float want = sd_f16_to_f32(sd_f32_to_f16(src[i]));
-        EXPECT(same_float(data[i], want), "special[%zu] %.9g: numpy gave %.9g, we round to %.9g", i,
+        EXPECT(sd_test_same_float(data[i], want), "special[%zu] %.9g: numpy gave %.9g, we round to %.9g", i,
                (double)src[i], (double)data[i], (double)want);
     }
     sd_free(data);

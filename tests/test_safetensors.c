@@ -24,22 +24,7 @@ static float expected_value(const char *dtype, size_t k) {
     return (float)(sign * ldexp(m / 3.0, (int)((3 * k) % 20) - 10));
 }
 
-static int same_float(float a, float b) {
-    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    return a == b && !signbit(a) == !signbit(b);
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    return buf;
-}
+static uint8_t *slurp(const char *path, size_t *n) { return sd_test_read_file(path, n); }
 
 static char *tmp_path(const char *name) {
     static char path[512];
@@ -66,7 +51,7 @@ static void check_values(const sd_safetensors *st, const char *name, const char 
     size_t bad = 0;
     for (size_t k = 0; k < numel; k++) {
         float want = expected_value(dtype_name, k);
-        if (!same_float(v[k], want) && bad++ < 3)
+        if (!sd_test_same_float(v[k], want) && bad++ < 3)
             EXPECT(0, "%s[%zu] = %.9g, want %.9g", name, k, (double)v[k], (double)want);
     }
     EXPECT(bad == 0, "%s: %zu values differ", name, bad);

@@ -17,15 +17,8 @@ static char data_dir[600];
 static sd_dataset *ds;
 
 static int read_all(const char *path, char **buf, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *buf = malloc((size_t)size + 1);
-    *n = fread(*buf, 1, (size_t)size, f);
-    fclose(f);
-    return *n == (size_t)size ? 0 : -1;
+    *buf = sd_test_read_file(path, n);
+    return *buf ? 0 : -1;
 }
 
 static int same_file(const char *a, const char *b) {

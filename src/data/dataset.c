@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "feature_file.h"
+#include "io/csv.h"
 #include "io/npy.h"
 #include "text.h"
 
@@ -98,44 +99,6 @@ typedef struct {
     sd_text per_row;    /* problems of single utterances */
 } validator;
 
-/* Splits a CSV line in place (RFC 4180 quotes; spaces around unquoted fields trimmed). Returns the
- * field count; at most maxf pointers are stored. */
-static int split_fields(char *line, char **f, int maxf) {
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t') p++;
-        char *out = p, *start = p;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (!*p) break;
-                if (*p == '"' && p[1] == '"') {
-                    *out++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    *out++ = *p++;
-                }
-            }
-            while (*p && *p != ',') p++;
-        } else {
-            while (*p && *p != ',') p++;
-            out = p;
-            while (out > start && (out[-1] == ' ' || out[-1] == '\t')) out--;
-        }
-        char sep = *p;
-        *out = '\0';
-        if (n < maxf) f[n] = start;
-        n++;
-        if (sep != ',') break;
-        p++;
-    }
-    return n;
-}
-
 static int plain_file_name(const char *s) {
     if (!*s || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
     for (; *s; s++)
@@ -199,7 +162,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
         for (char *q = text; *q; q++) blank &= isspace((unsigned char)*q) != 0;
         if (blank) continue;
         char *f[64];
-        int nf = split_fields(text, f, 64);
+        int nf = sd_csv_split(text, f, 64);
         if (nf > 64) nf = 64;
         if (!header_seen) {
             header_seen = 1;
