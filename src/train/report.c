@@ -11,10 +11,10 @@
 #include "io/atomic_file.h"
 #include "io/json.h"
 
-#define W 640.0
+#define W 760.0
 #define H 300.0
 #define ML 60.0 /* margins: left, right, top, bottom */
-#define MR 20.0
+#define MR 160.0 /* room for the legend */
 #define MT 30.0
 #define MB 40.0
 
@@ -35,18 +35,21 @@ typedef struct {
     value_fn get;
 } series;
 
-static void axis_ticks(sd_json_buf *o, double lo, double hi, int vertical, double x0, double x1,
-                       double y0, double y1) {
+/* Five value ticks with grid lines on the y axis. */
+static void value_ticks(sd_json_buf *o, double lo, double hi, double x0, double x1, double y0, double y1) {
     for (int k = 0; k <= 4; k++) {
-        double v = lo + (hi - lo) * k / 4.0;
-        if (vertical) {
-            double y = y1 - (y1 - y0) * k / 4.0;
-            sd_json_buf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", x0, y, x1, y);
-            sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='end'>%.3g</text>", x0 - 6, y + 4, v);
-        } else {
-            double x = x0 + (x1 - x0) * k / 4.0;
-            sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='middle'>%.3g</text>", x, y1 + 16, v);
-        }
+        double v = lo + (hi - lo) * k / 4.0, y = y1 - (y1 - y0) * k / 4.0;
+        sd_json_buf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", x0, y, x1, y);
+        sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='end'>%.3g</text>", x0 - 6, y + 4, v);
+    }
+}
+
+/* Whole-epoch ticks (1-based labels), at most about ten. */
+static void epoch_ticks(sd_json_buf *o, int first, int last, double x0, double x1, double y1) {
+    int span = last > first ? last - first : 1, step = (span + 9) / 10;
+    for (int e = first; e <= last; e += step) {
+        double x = x0 + (x1 - x0) * (double)(e - first) / (double)span;
+        sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='middle'>%d</text>", x, y1 + 16, e + 1);
     }
 }
 
@@ -65,7 +68,7 @@ static void line_chart(sd_json_buf *o, const char *title, const char *ylabel, co
     if (!isfinite(lo)) lo = 0, hi = 1;
     if (hi - lo < 1e-12) hi = lo + 1e-3 + fabs(lo) * 0.05, lo -= 1e-3 + fabs(lo) * 0.05;
     double pad = 0.05 * (hi - lo);
-    lo -= pad;
+    lo = lo >= 0 && lo - pad < 0 ? 0 : lo - pad; /* losses and MAE never go below 0 */
     hi += pad;
     const double x0 = ML, x1 = W - MR, y0 = MT, y1 = H - MB;
     int e_first = in->history[0].epoch, e_last = in->history[in->n_epochs - 1].epoch;
@@ -74,9 +77,9 @@ static void line_chart(sd_json_buf *o, const char *title, const char *ylabel, co
 #define YPOS(v) (y1 - (y1 - y0) * ((v) - lo) / (hi - lo))
     sd_json_buf_printf(o, "<figure><svg viewBox='0 0 %.0f %.0f' role='img' aria-label='", W, H);
     sd_json_buf_printf(o, "%s'><text x='%.0f' y='18' class='title'>%s</text>", title, ML, title);
-    axis_ticks(o, lo, hi, 1, x0, x1, y0, y1);
-    axis_ticks(o, e_first + 1, e_last + 1, 0, x0, x1, y0, y1);
-    sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='axis' text-anchor='middle'>epoch</text>", (x0 + x1) / 2, H - 6);
+    value_ticks(o, lo, hi, x0, x1, y0, y1);
+    epoch_ticks(o, e_first, e_last, x0, x1, y1);
+    sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='axis' text-anchor='middle'>epoch</text>", (x0 + x1) / 2, H - 8);
     sd_json_buf_printf(o, "<text x='14' y='%.1f' class='axis' transform='rotate(-90 14 %.1f)' text-anchor='middle'>%s</text>",
                        (y0 + y1) / 2, (y0 + y1) / 2, ylabel);
     if (in->selected_epoch >= e_first && in->selected_epoch <= e_last) {
@@ -98,8 +101,8 @@ static void line_chart(sd_json_buf *o, const char *title, const char *ylabel, co
                 sd_json_buf_printf(o, "<circle cx='%.1f' cy='%.1f' r='2.5' fill='%s'><title>%s, epoch %d: %.5g</title></circle>",
                                    XPOS(in->history[e].epoch), YPOS(v), s[k].color, s[k].name, in->history[e].epoch + 1, v);
         }
-        sd_json_buf_printf(o, "<rect x='%.1f' y='%.1f' width='10' height='10' fill='%s'/>", x1 - 150, y0 + 4 + 16.0 * k, s[k].color);
-        sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='legend'>%s</text>", x1 - 135, y0 + 13 + 16.0 * k, s[k].name);
+        sd_json_buf_printf(o, "<rect x='%.1f' y='%.1f' width='10' height='10' fill='%s'/>", x1 + 14, y0 + 4 + 16.0 * k, s[k].color);
+        sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='legend'>%s</text>", x1 + 29, y0 + 13 + 16.0 * k, s[k].name);
     }
     sd_json_buf_puts(o, "</svg></figure>\n");
 #undef XPOS
@@ -163,7 +166,7 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
     sd_json_buf_puts(&o,
                      "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>sdumc training report</title>\n"
                      "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222;padding:0 1em}"
-                     "figure{display:inline-block;margin:0.5em}svg{width:640px;max-width:100%;background:#fff;border:1px solid #ddd}"
+                     "figure{display:inline-block;margin:0.5em}svg{width:760px;max-width:100%;background:#fff;border:1px solid #ddd}"
                      ".scatter svg{width:320px}.title{font-size:14px;font-weight:bold}.tick{font-size:11px;fill:#555}"
                      ".axis{font-size:12px;fill:#333}.legend{font-size:12px}.grid{stroke:#eee}.diag{stroke:#999;stroke-dasharray:4 3}"
                      ".selected{stroke:#c00;stroke-dasharray:5 4;stroke-width:1.5}table{border-collapse:collapse;margin:1em 0}"
