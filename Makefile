@@ -98,4 +98,53 @@ demo: setup
 clean:
 	rm -rf build
 
+# ---- Install, the example, the ThreadSanitizer test (issue 6) ----
+# `make install PREFIX=/opt/sdumc` (DESTDIR for staging) installs bin/sdumc, include/sdumc.h,
+# lib/libsdumc.a, lib/libsdumc.so.$(VERSION) with its soname link libsdumc.so.$(SOVERSION) and the
+# development link libsdumc.so, and lib/pkgconfig/sdumc.pc. `make uninstall` with the same PREFIX
+# removes exactly those files.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PC_LIBS_PRIVATE := $(BLAS_LIBS) -lm -lpthread $(if $(filter 1,$(OPENMP)),-lgomp)
+EXAMPLE      := $(BUILD)/examples/predict_utterance
+
+.PHONY: install uninstall example test-tsan
+
+# The Python binding and the install test load the shared library: build it with the tests.
+tests: $(SHARED_LIB)
+
+install: $(BIN) $(STATIC_LIB) $(SHARED_LIB)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/sdumc
+	install -m 644 include/sdumc.h $(DESTDIR)$(INCLUDEDIR)/sdumc.h
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libsdumc.a
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libsdumc.so.$(VERSION)
+	ln -sf libsdumc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsdumc.so.$(SOVERSION)
+	ln -sf libsdumc.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsdumc.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$(INCLUDEDIR)' 'libdir=$(LIBDIR)' '' \
+	  'Name: sdumc' 'Description: SDUMC multimodal sentiment analysis robust to a missing transcript' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lsdumc' \
+	  'Libs.private: $(PC_LIBS_PRIVATE)' > $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sdumc $(DESTDIR)$(INCLUDEDIR)/sdumc.h $(DESTDIR)$(LIBDIR)/libsdumc.a \
+	  $(DESTDIR)$(LIBDIR)/libsdumc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsdumc.so.$(SOVERSION) \
+	  $(DESTDIR)$(LIBDIR)/libsdumc.so $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc
+
+# The example against the build tree (tests/scripts/test_install.sh builds it against an
+# installed copy with pkg-config, as a user would).
+example: $(EXAMPLE)
+$(EXAMPLE): examples/predict_utterance.c include/sdumc.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+# The public API from 8 threads under ThreadSanitizer, without OpenMP (also part of `make test`).
+test-tsan:
+	@bash tests/scripts/test_api_tsan.sh
+
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

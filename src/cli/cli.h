@@ -10,6 +10,7 @@ int cli_simulate_text(int argc, char **argv); /* src/cli/simulate_text.c */
 int cli_train(int argc, char **argv);    /* src/cli/train.c */
 int cli_eval(int argc, char **argv);     /* src/cli/eval.c */
 int cli_predict(int argc, char **argv);  /* src/cli/predict.c */
+int cli_predict_one(int argc, char **argv); /* src/cli/predict_one.c */
 int cli_score(int argc, char **argv);    /* src/cli/score.c */
 
 #endif

@@ -13,6 +13,7 @@ static void usage(FILE *out) {
             "  train          train SDUMC on a dataset (MODEL.md section 4)\n"
             "  eval           metrics of both flows on a split\n"
             "  predict        predictions of one flow as CSV\n"
+            "  predict-one    score of one utterance from .npy files (the public C API)\n"
             "  score          metrics from any CSV with label and prediction columns\n"
             "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
             "  validate       check a dataset folder and list every problem\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cli_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cli_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict-one")) return cli_predict_one(argc - 1, argv + 1);
     if (!strcmp(cmd, "score")) return cli_score(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return cli_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate")) return cli_validate(argc - 1, argv + 1);

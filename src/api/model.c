@@ -1,0 +1,107 @@
+/* Public API: status names, version, loading and describing a model, scratch contexts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+
+/* The public codes are the internal ones under other names: keep them equal. */
+_Static_assert((int)SDUMC_OK == (int)SD_OK && (int)SDUMC_E_ARG == (int)SD_E_ARG &&
+                   (int)SDUMC_E_NOMEM == (int)SD_E_NOMEM && (int)SDUMC_E_IO == (int)SD_E_IO &&
+                   (int)SDUMC_E_FORMAT == (int)SD_E_FORMAT && (int)SDUMC_E_SHAPE == (int)SD_E_SHAPE &&
+                   (int)SDUMC_E_NUMERIC == (int)SD_E_NUMERIC &&
+                   (int)SDUMC_E_UNSUPPORTED == (int)SD_E_UNSUPPORTED,
+               "sdumc_status must mirror sd_status");
+_Static_assert(SDUMC_ERROR_MAX == SD_ERROR_MSG_MAX, "error message sizes must agree");
+
+sdumc_status sd_api_error(sdumc_error *err, const sd_error *e, sd_status code) {
+    if (err) {
+        err->code = (sdumc_status)code;
+        memcpy(err->message, e->msg, SDUMC_ERROR_MAX);
+        err->message[SDUMC_ERROR_MAX - 1] = '\0';
+    }
+    return (sdumc_status)code;
+}
+
+void sd_api_ok(sdumc_error *err) {
+    if (err) {
+        err->code = SDUMC_OK;
+        err->message[0] = '\0';
+    }
+}
+
+static sdumc_status api_fail(sdumc_error *err, sdumc_status code, const char *msg) {
+    sd_error e;
+    sd_fail(&e, (sd_status)code, "%s", msg);
+    return sd_api_error(err, &e, (sd_status)code);
+}
+
+const char *sdumc_status_name(sdumc_status code) { return sd_status_name((sd_status)code); }
+
+const char *sdumc_version(void) { return SDUMC_VERSION; }
+
+sdumc_status sdumc_model_load(const char *path, sdumc_model **out, sdumc_error *err) {
+    if (!out) return api_fail(err, SDUMC_E_ARG, "sdumc_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return api_fail(err, SDUMC_E_ARG, "sdumc_model_load: path is NULL");
+    sdumc_model *model = calloc(1, sizeof *model);
+    if (!model) return api_fail(err, SDUMC_E_NOMEM, "sdumc_model_load: out of memory");
+    sd_error e;
+    sd_status st = sd_model_load(path, &model->m, &e);
+    if (st) {
+        free(model);
+        return sd_api_error(err, &e, st);
+    }
+    *out = model;
+    sd_api_ok(err);
+    return SDUMC_OK;
+}
+
+void sdumc_model_free(sdumc_model *model) {
+    if (!model) return;
+    sd_model_free(model->m);
+    free(model);
+}
+
+sdumc_status sdumc_model_info(const sdumc_model *model, sdumc_info *info, sdumc_error *err) {
+    if (!model) return api_fail(err, SDUMC_E_ARG, "sdumc_model_info: model is NULL");
+    if (!info) return api_fail(err, SDUMC_E_ARG, "sdumc_model_info: info is NULL");
+    const sd_model_config *c = &model->m->cfg;
+    memset(info, 0, sizeof *info);
+    info->dim_audio = c->dim[SD_AUDIO];
+    info->dim_text = c->dim[SD_TEXT];
+    info->dim_video = c->dim[SD_VIDEO];
+    info->hidden = c->hidden;
+    info->embedding_dim = c->hidden / 2;
+    info->mia = c->mia;
+    info->mask = c->mask;
+    memcpy(info->preset, c->preset, sizeof info->preset);
+    info->preset[sizeof info->preset - 1] = '\0';
+    info->param_count = (int64_t)sd_model_param_count(model->m, 1);
+    info->param_count_registered = (int64_t)sd_model_param_count(model->m, 0);
+    sd_api_ok(err);
+    return SDUMC_OK;
+}
+
+sdumc_status sdumc_context_new(sdumc_context **out, sdumc_error *err) {
+    if (!out) return api_fail(err, SDUMC_E_ARG, "sdumc_context_new: out is NULL");
+    *out = NULL;
+    sdumc_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx) ctx->flow = sd_flow_new();
+    if (!ctx || !ctx->flow) {
+        free(ctx);
+        return api_fail(err, SDUMC_E_NOMEM, "sdumc_context_new: out of memory");
+    }
+    *out = ctx;
+    sd_api_ok(err);
+    return SDUMC_OK;
+}
+
+void sdumc_context_free(sdumc_context *ctx) {
+    if (!ctx) return;
+    sd_flow_free(ctx->flow);
+    for (int m = 0; m < 3; m++) {
+        free(ctx->pad[m]);
+        free(ctx->len[m]);
+    }
+    free(ctx);
+}

@@ -1,0 +1,113 @@
+/* sdumc predict-one: the score of one utterance from its .npy feature files, through the public
+ * API (include/sdumc.h), as an embedding application would call it. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "common.h"
+#include "core/alloc.h"
+#include "core/threads.h"
+#include "io/npy.h"
+#include "sdumc.h"
+
+/* Reads one feature file into x (data owned by the caller, sd_free). Prints and returns 1 on failure. */
+static int read_features(const char *path, sdumc_features *x) {
+    sd_npy_header h;
+    float *data = NULL;
+    sd_error err;
+    if (sd_npy_read(path, &h, &data, &err)) {
+        fprintf(stderr, "sdumc predict-one: %s\n", err.msg);
+        return 1;
+    }
+    x->data = data;
+    x->frames = h.rows;
+    x->dim = h.cols;
+    return 0;
+}
+
+static void print_embedding(const float *z, int n, const char *sep) {
+    for (int i = 0; i < n; i++) printf("%s%.9g", i ? sep : "", (double)z[i]);
+}
+
+int cli_predict_one(int argc, char **argv) {
+    const char *model_path = NULL, *audio = NULL, *text = NULL, *sim = NULL, *video = NULL;
+    int json = 0, require_mia = 0, show_embedding = 0, threads = 0;
+    arg_spec specs[] = {
+        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
+        {"audio", ARG_STRING, &audio, 0, 0, NULL, "audio features .npy [T_a, D_a]", 0},
+        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0},
+        {"text", ARG_STRING, &text, 0, 0, NULL, "transcript features .npy [T_t, D_t]: the complete flow", 0},
+        {"sim-text", ARG_STRING, &sim, 0, 0, NULL, "simulated text .npy [T_s, D_t]: the text-missing flow", 0},
+        {"require-mia", ARG_FLAG, &require_mia, 0, 0, NULL, "with --sim-text: fail if the model has no MIA", 0},
+        {"json", ARG_FLAG, &json, 0, 0, NULL, "print a JSON object: score, flow, mia, embedding_dim", 0},
+        {"embedding", ARG_FLAG, &show_embedding, 0, 0, NULL, "also print the embedding z (a second line, or in the JSON)", 0},
+        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+    };
+    int n = (int)(sizeof specs / sizeof specs[0]), code;
+    const char *synopsis =
+        "sdumc predict-one --model M --audio a.npy --video v.npy (--text t.npy | --sim-text s.npy) [--json]";
+    if (!cli_parse("predict-one", synopsis,
+                   "Prints the score of one utterance (complete flow with --text, text-missing flow with\n"
+                   "--sim-text).",
+                   specs, n, argc, argv, &code))
+        return code;
+    if (!model_path || !audio || !video || (!text && !sim)) {
+        fprintf(stderr, "sdumc predict-one: --model, --audio, --video and one of --text, --sim-text are required\n");
+        return 2;
+    }
+    if (text && sim) {
+        fprintf(stderr, "sdumc predict-one: --text and --sim-text exclude each other (one flow per call)\n");
+        return 2;
+    }
+    if (require_mia && !sim) {
+        fprintf(stderr, "sdumc predict-one: --require-mia applies to the text-missing flow (--sim-text)\n");
+        return 2;
+    }
+    sd_threads_set(threads);
+    sdumc_flow flow = text ? SDUMC_FLOW_COMPLETE : require_mia ? SDUMC_FLOW_TEXT_MISSING_MIA : SDUMC_FLOW_TEXT_MISSING;
+    sdumc_error err;
+    sdumc_model *model = NULL;
+    if (sdumc_model_load(model_path, &model, &err)) {
+        fprintf(stderr, "sdumc predict-one: %s\n", err.message);
+        return 1;
+    }
+    sdumc_info info;
+    sdumc_model_info(model, &info, NULL);
+    sdumc_utterance u = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}};
+    int rc = 1;
+    float score = 0.0f;
+    float *z = malloc(sizeof(float) * (size_t)info.embedding_dim);
+    if (!z) {
+        fprintf(stderr, "sdumc predict-one: out of memory\n");
+    } else if (!read_features(audio, &u.audio) && !read_features(text ? text : sim, &u.text) &&
+               !read_features(video, &u.video)) {
+        if (sdumc_embed(model, NULL, &u, flow, z, (size_t)info.embedding_dim, &score, &err)) {
+            fprintf(stderr, "sdumc predict-one: %s\n", err.message);
+        } else {
+            rc = 0;
+            if (json) {
+                printf("{\"score\": %.9g, \"flow\": \"%s\", \"mia\": %s, \"embedding_dim\": %d", (double)score,
+                       text ? "complete" : "text-missing", !text && info.mia ? "true" : "false",
+                       info.embedding_dim);
+                if (show_embedding) {
+                    printf(", \"embedding\": [");
+                    print_embedding(z, info.embedding_dim, ", ");
+                    printf("]");
+                }
+                printf("}\n");
+            } else {
+                printf("%.9g\n", (double)score);
+                if (show_embedding) {
+                    print_embedding(z, info.embedding_dim, " ");
+                    printf("\n");
+                }
+            }
+        }
+    }
+    sd_free((void *)u.audio.data);
+    sd_free((void *)u.text.data);
+    sd_free((void *)u.video.data);
+    free(z);
+    sdumc_model_free(model);
+    return rc;
+}

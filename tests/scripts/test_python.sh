@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The Python binding (python/sdumc.py, ctypes + Debian's python3-numpy) and `sdumc predict-one`:
+#  - predict-one (the C API) on every test utterance prints what `sdumc predict` wrote, both flows;
+#  - the binding's predictions equal predict-one's exactly, and `sdumc predict`'s to float rounding;
+#  - the batch call, embeddings, threads, info, and errors raised with the library's message.
+# Uses $BUILD/sdumc and $BUILD/libsdumc.so.0 (under `make test-asan` the library is instrumented:
+# the sanitizer runtimes are preloaded into Python, leak checks off for the interpreter).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if ! $PY -c 'import numpy' 2>/dev/null; then
+  echo "SKIP python_binding (Debian's python3-numpy is not installed: make setup)"
+  exit 0
+fi
+lib=$BUILD/libsdumc.so.0
+if [ ! -f "$lib" ] || [ ! -x "$BUILD/sdumc" ]; then
+  echo "FAIL python_binding ($lib or $BUILD/sdumc missing: make tests builds them)"
+  exit 0
+fi
+
+# A corpus and two models: MIA on (paper preset) and off.
+S=$BUILD/sdumc
+if ! { $S synth --out "$tmp/ds" --n 40 --seed 6 &&
+       $S train --data "$tmp/ds" --out "$tmp/mia.safetensors" --epochs 1 --hidden 16 --batch-size 8 --threads 1 &&
+       $S train --data "$tmp/ds" --out "$tmp/plain.safetensors" --epochs 1 --hidden 16 --batch-size 8 --mia off \
+          --threads 1 &&
+       $S predict --model "$tmp/mia.safetensors" --data "$tmp/ds" --split test --out "$tmp/full.csv" --batch-size 4 &&
+       $S predict --model "$tmp/mia.safetensors" --data "$tmp/ds" --split test --flow missing --out "$tmp/miss.csv" \
+          --batch-size 4; } >"$tmp/setup.log" 2>&1; then
+  cat "$tmp/setup.log"
+  echo "FAIL python_binding (could not make the corpus, models or sdumc predict's CSVs)"
+  exit 0
+fi
+
+# sdumc predict-one on each test utterance, both flows, as name,complete,text-missing.
+ok=1
+tail -n +2 "$tmp/full.csv" | cut -d, -f1 | while read -r name; do
+  d=$tmp/ds
+  a=$($S predict-one --model "$tmp/mia.safetensors" --audio "$d/audio/$name.npy" --text "$d/text/$name.npy" \
+      --video "$d/video/$name.npy" --threads 1) || exit 1
+  b=$($S predict-one --model "$tmp/mia.safetensors" --audio "$d/audio/$name.npy" --sim-text "$d/text_sim/$name.npy" \
+      --video "$d/video/$name.npy" --threads 1 --json --require-mia) || exit 1
+  echo "$name,$a,$b"
+done >"$tmp/one.csv" || ok=0
+json=$($S predict-one --model "$tmp/plain.safetensors" --audio "$tmp/ds/audio/$(sed -n 2p "$tmp/full.csv" | cut -d, -f1).npy" \
+  --sim-text "$tmp/ds/text_sim/$(sed -n 2p "$tmp/full.csv" | cut -d, -f1).npy" \
+  --video "$tmp/ds/video/$(sed -n 2p "$tmp/full.csv" | cut -d, -f1).npy" --json --require-mia 2>&1)
+rc=$?
+if [ $ok = 1 ] && [ $rc = 1 ] && echo "$json" | grep -q "no Modality Imagination Autoencoder"; then
+  echo "PASS predict_one_cli_runs (and --require-mia on a model without MIA fails with the library's message)"
+else
+  echo "  $json (exit $rc)"
+  echo "FAIL predict_one_cli_runs"
+fi
+
+preload=
+if [ "${SD_SANITIZED:-0}" = 1 ]; then
+  preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+fi
+cat >"$tmp/check.py" <<'EOF'
+import csv, json, os, sys, threading
+import numpy as np
+sys.path.insert(0, os.path.join(os.getcwd(), "python"))
+import sdumc
+
+tmp, lib = sys.argv[1], sys.argv[2]
+ds = os.path.join(tmp, "ds")
+results = []
+
+def check(name, ok, detail=""):
+    print(("PASS " if ok else "FAIL ") + name + (" (%s)" % detail if detail else ""))
+
+def feats(name, slot):
+    return np.load(os.path.join(ds, slot, name + ".npy"))
+
+rows = {}
+for line in open(os.path.join(tmp, "one.csv")):
+    n, a, j = line.rstrip("\n").split(",", 2)
+    rows[n] = (a, json.loads(j))
+full = {r["name"]: float(r["prediction"]) for r in csv.DictReader(open(os.path.join(tmp, "full.csv")))}
+miss = {r["name"]: float(r["prediction"]) for r in csv.DictReader(open(os.path.join(tmp, "miss.csv")))}
+names = list(full)
+
+m = sdumc.Model(os.path.join(tmp, "mia.safetensors"), library=lib)
+info = m.info
+check("python_info", info["dim_audio"] == 32 and info["dim_text"] == 48 and info["dim_video"] == 24
+      and info["hidden"] == 16 and m.embedding_dim == 8 and info["mia"] == 1 and info["preset"] == "paper"
+      and info["param_count"] > 0, str(info))
+
+# predict-one (the C API, printed with %.9g, which round-trips a float32) vs sdumc predict.
+cli_err = max(max(abs(float(rows[n][0]) - full[n]), abs(rows[n][1]["score"] - miss[n])) for n in names)
+shape_ok = all(rows[n][1]["flow"] == "text-missing" and rows[n][1]["embedding_dim"] == 8 and rows[n][1]["mia"]
+               for n in names)
+scale = max(abs(v) for v in list(full.values()) + list(miss.values()))
+check("predict_one_equals_sdumc_predict", len(names) == len(rows) and cli_err <= 1e-5 * max(scale, 0.01) and shape_ok,
+      "%d utterances x 2 flows, max abs diff %.3g, max |score| %.3g" % (len(names), cli_err, scale))
+
+# The binding vs the C API (predict-one): bit for bit; vs sdumc predict: float rounding.
+exact, worst = 0, 0.0
+py = {}
+for n in names:
+    a, v = feats(n, "audio"), feats(n, "video")
+    s_full = m.predict(a, v, text=feats(n, "text"))
+    s_miss = m.predict(a, v, sim_text=feats(n, "text_sim"), require_mia=True)
+    py[n] = (s_full, s_miss)
+    exact += np.float32(s_full) == np.float32(float(rows[n][0])) and np.float32(s_miss) == np.float32(rows[n][1]["score"])
+    worst = max(worst, abs(s_full - full[n]), abs(s_miss - miss[n]))
+check("python_equals_c_api", exact == len(names), "%d of %d utterances bitwise equal to predict-one, both flows" % (exact, len(names)))
+check("python_equals_sdumc_predict", worst <= 1e-5 * max(scale, 0.01), "max abs diff %.3g" % worst)
+
+# Batch and embeddings.
+au = [feats(n, "audio") for n in names]
+vi = [feats(n, "video") for n in names]
+si = [feats(n, "text_sim") for n in names]
+sc, z = m.predict_batch(au, vi, sim_texts=si, embeddings=True)
+sc2 = m.predict_batch(au, vi, texts=[feats(n, "text") for n in names])
+one_z = [m.embed(au[i], vi[i], sim_text=si[i]) for i in range(len(names))]
+d_batch = max(max(abs(float(sc[i]) - py[n][1]), abs(float(sc2[i]) - py[n][0])) for i, n in enumerate(names))
+d_z = max(float(np.max(np.abs(z[i] - one_z[i][1]))) for i in range(len(names)))
+same_score = all(one_z[i][0] == py[n][1] for i, n in enumerate(names))
+check("python_batch_and_embed", sc.shape == (len(names),) and z.shape == (len(names), 8) and d_batch <= 1e-5 * max(scale, 0.01)
+      and d_z <= 1e-5 * max(float(np.max(np.abs(z))), 1e-3) and same_score and float(np.max(np.abs(z))) > 0,
+      "batch vs single: %.3g (scores), %.3g (embeddings)" % (d_batch, d_z))
+
+# Threads sharing the model (the GIL is released in the calls).
+out = [None] * 8
+def worker(t):
+    out[t] = [m.predict(au[i], vi[i], sim_text=si[i]) for i in range(len(names))]
+ths = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+[t.start() for t in ths]
+[t.join() for t in ths]
+check("python_threads", all(o == [py[n][1] for n in names] for o in out), "8 threads, identical to one")
+
+# Errors carry the library's status and message.
+def raises(name, fn, code, needle):
+    try:
+        fn()
+    except sdumc.Error as e:
+        check(name, e.code == code and needle in e.message, "code %d: %s" % (e.code, e.message))
+        return
+    except Exception as e:
+        check(name, False, "raised %r" % e)
+        return
+    check(name, False, "no exception")
+
+a, t, v = au[0], feats(names[0], "text"), vi[0]
+raises("python_error_dims", lambda: m.predict(a[:, :30], v, text=t), 5, "audio features have dim 30, the model expects 32")
+raises("python_error_sim_dims", lambda: m.predict(a, v, sim_text=t[:, :40]), 5, "cannot run the text-missing flow")
+nan = t.copy(); nan[1, 2] = np.nan
+raises("python_error_nan", lambda: m.predict(a, v, text=nan), 6, "NaN at frame 1, column 2")
+raises("python_error_zero_frames", lambda: m.predict(a, np.zeros((0, 24), np.float32), text=t), 1, "0 frames")
+raises("python_error_batch_names_index", lambda: m.predict_batch(au[:3], vi[:3], texts=[t, nan, t]), 6, "utterance 1")
+raises("python_error_missing_file", lambda: sdumc.Model(os.path.join(tmp, "nope.safetensors"), library=lib), 3, "nope.safetensors")
+plain = sdumc.Model(os.path.join(tmp, "plain.safetensors"), library=lib)
+raises("python_error_no_mia", lambda: plain.predict(a, v, sim_text=si[0], require_mia=True), 7, "no Modality Imagination Autoencoder")
+ok_plain = plain.predict(a, v, sim_text=si[0])
+try:
+    m.predict(a, v, text=t, sim_text=si[0])
+    both = False
+except ValueError:
+    both = True
+check("python_argument_errors", both and isinstance(ok_plain, float), "text and sim_text together: ValueError")
+plain.close()
+m.close()
+try:
+    m.predict(a, v, text=t)
+    closed = False
+except ValueError:
+    closed = True
+check("python_closed_model", closed)
+EOF
+# LD_PRELOAD only for Python, and only under the sanitizers.
+if [ -n "$preload" ]; then
+  LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 $PY "$tmp/check.py" "$tmp" "$lib" 2>&1
+else
+  $PY "$tmp/check.py" "$tmp" "$lib" 2>&1
+fi
+rc=$?
+[ $rc -eq 0 ] || echo "FAIL python_binding (python exited with status $rc)"
