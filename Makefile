@@ -60,8 +60,10 @@ $(STATIC_LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(SHARED_LIB): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libsdumc.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The shared library exports the public API only: a version script hides every symbol that is not
+# sdumc_* (the static library keeps them all: the tests use internal functions).
+$(SHARED_LIB): $(LIB_OBJ) src/api/exports.map
+	$(CC) -shared -Wl,--version-script=src/api/exports.map -Wl,-soname,libsdumc.so.$(SOVERSION) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 	ln -sf libsdumc.so.$(SOVERSION) $(BUILD)/libsdumc.so
 
 $(BIN): $(CLI_OBJ) $(STATIC_LIB)
