@@ -150,3 +150,14 @@ test-tsan:
 	@bash tests/scripts/test_api_tsan.sh
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+
+# ---- Fuzzing (issue 9) ----
+# `make fuzz FUZZ_SECONDS=N` builds the libFuzzer harnesses fuzz/fuzz_*.c with clang, ASan and UBSan
+# (fuzz/fuzz.mk, into build/fuzz) and runs each for N seconds, one after the other (fuzz/README.md).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk FUZZ_CC=$(FUZZ_CC)
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh

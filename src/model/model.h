@@ -96,6 +96,10 @@ struct sd_safetensors;
 sd_status sd_model_write_config(struct sd_st_writer *w, const sd_model_config *c, sd_error *err);
 sd_status sd_model_read_config(const struct sd_safetensors *st, const char *path, sd_model_config *c,
                                sd_error *err);
+/* A lower bound on the parameters every network of configuration c uses (the frame projections
+ * H x D_m and the pooling projections H x H): loaders compare it with the values a file holds
+ * before allocating, so a small file cannot make them allocate and initialise gigabytes. */
+uint64_t sd_model_min_params(const sd_model_config *c);
 
 /* Model files: safetensors with the reference names and the configuration in __metadata__. */
 sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err);

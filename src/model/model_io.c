@@ -123,6 +123,19 @@ sd_status sd_model_read_config(const sd_safetensors *st, const char *path, sd_mo
     return SD_OK;
 }
 
+uint64_t sd_model_min_params(const sd_model_config *c) {
+    uint64_t H = c->hidden > 0 ? (uint64_t)c->hidden : 0, n = 3 * H * H;
+    for (int m = 0; m < 3; m++) n += H * (uint64_t)(c->dim[m] > 0 ? c->dim[m] : 0);
+    return n;
+}
+
+/* Values the file's tensors hold (at least 2 bytes each: F16/BF16 are the smallest dtypes). */
+static uint64_t file_values(const sd_safetensors *st) {
+    uint64_t n = 0;
+    for (int i = 0; i < sd_st_count(st); i++) n += sd_st_tensor_at(st, i)->numel;
+    return n;
+}
+
 static sd_status config_from_shapes(const sd_safetensors *st, const char *path, sd_model_config *c,
                                     sd_error *err) {
     int d[3], hidden = 0;
@@ -160,6 +173,11 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
     else
         s = config_from_shapes(st, path, &cfg, err);
     sd_model *m = NULL;
+    if (!s && sd_model_min_params(&cfg) > file_values(st))
+        s = sd_fail(err, SD_E_SHAPE, "%s: the configuration (hidden %d, dims %d/%d/%d) needs at least %llu "
+                    "parameters, the file holds %llu values", path, cfg.hidden, cfg.dim[0], cfg.dim[1],
+                    cfg.dim[2], (unsigned long long)sd_model_min_params(&cfg),
+                    (unsigned long long)file_values(st));
     if (!s) s = sd_model_alloc(&cfg, &m, err);
     if (!s) sd_model_init_params(m, cfg.seed); /* optional tensors absent from the file keep these */
     /* Every tensor of the file must be one of ours. */

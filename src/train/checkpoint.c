@@ -100,6 +100,12 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
     if (!fmt || strcmp(fmt, STATE_FORMAT))
         r = sd_fail(err, SD_E_FORMAT, "%s: not an sdumc training state (format \"%s\")", path, fmt ? fmt : "");
     if (!r) r = sd_model_read_config(st, path, &cfg, err);
+    if (!r) { /* before allocating: the file must hold the parameters the configuration claims */
+        const sd_st_tensor *p = sd_st_find(st, "params");
+        if (!p || p->numel < sd_model_min_params(&cfg))
+            r = sd_fail(err, SD_E_SHAPE, "%s: training state tensor params is missing or smaller than the "
+                        "configuration (hidden %d) needs", path, cfg.hidden);
+    }
     if (!r) r = sd_model_alloc(&cfg, &s->model, err);
     if (!r) {
         size_t total = s->model->table.total;

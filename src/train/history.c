@@ -1,5 +1,6 @@
 #include "train/history.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -52,6 +53,17 @@ static double get_num(const sd_json *obj, const char *key, int *ok) {
     return NAN;
 }
 
+/* A count or index: a whole number in [0, max]; anything else (NaN, out of range, a fraction)
+ * clears *ok, as converting it to an integer type would be undefined. */
+static double get_count(const sd_json *obj, const char *key, double max, int *ok) {
+    double x = get_num(obj, key, ok);
+    if (!(x >= 0.0 && x <= max && x == floor(x))) {
+        *ok = 0;
+        return 0.0;
+    }
+    return x;
+}
+
 static void parse_metrics(const sd_json *v, sd_metrics *m, int *ok) {
     memset(m, 0, sizeof *m);
     if (!v || v->type != SD_JSON_OBJECT) {
@@ -68,15 +80,15 @@ static void parse_metrics(const sd_json *v, sd_metrics *m, int *ok) {
     m->f1_has0 = get_num(v, "f1_has0", ok);
     m->acc2_non0 = get_num(v, "acc2_non0", ok);
     m->f1_non0 = get_num(v, "f1_non0", ok);
-    m->n = (size_t)get_num(v, "n", ok);
-    m->n_non0 = (size_t)get_num(v, "n_non0", ok);
+    m->n = (size_t)get_count(v, "n", 9007199254740992.0, ok);
+    m->n_non0 = (size_t)get_count(v, "n_non0", 9007199254740992.0, ok);
 }
 
 sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *err) {
     int ok = v && v->type == SD_JSON_OBJECT;
     memset(r, 0, sizeof *r);
     if (ok) {
-        r->epoch = (int)get_num(v, "epoch", &ok);
+        r->epoch = (int)get_count(v, "epoch", INT_MAX, &ok);
         r->lr = get_num(v, "lr", &ok);
         const sd_json *l = sd_json_get(v, "loss");
         r->loss.full = get_num(l, "full", &ok);
@@ -90,7 +102,7 @@ sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *
         parse_metrics(sd_json_get(v, "valid_missing"), &r->valid_miss, &ok);
         r->seconds = get_num(v, "seconds", &ok);
         r->samples_per_s = get_num(v, "samples_per_s", &ok);
-        r->samples = (int64_t)get_num(v, "samples", &ok);
+        r->samples = (int64_t)get_count(v, "samples", 9007199254740992.0, &ok);
     }
     return ok ? SD_OK : sd_fail(err, SD_E_FORMAT, "malformed epoch record in the training history");
 }

@@ -1,0 +1,129 @@
+/* Replays the fuzzers' inputs through the same harness code, in the ordinary build and under
+ * `make test-asan`, without clang or libFuzzer:
+ *   fuzz/corpus/<harness>/FILE    every seed runs without a crash or a broken invariant, and the
+ *                                 seeds listed below are accepted / rejected as they must be;
+ *   fuzz/regressions/<harness>/FILE inputs that once crashed or broke an invariant (see
+ *                                 fuzz/README.md), each named accept-* or reject-* by the outcome
+ *                                 the fixed code must give.
+ * Run from the repository root (tests/run.sh does). */
+#define SD_FUZZ_NO_MAIN
+#include "../fuzz/fuzz_args.c"
+#include "../fuzz/fuzz_gguf.c"
+#include "../fuzz/fuzz_labels.c"
+#include "../fuzz/fuzz_model.c"
+#include "../fuzz/fuzz_npy.c"
+#include "../fuzz/fuzz_safetensors.c"
+#include "../fuzz/fuzz_tokenizer.c"
+#include "../fuzz/fuzz_train_state.c"
+#include "../src/cli/args.c"
+
+#include <dirent.h>
+
+#include "harness.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(const uint8_t *, size_t);
+} harness_entry;
+
+static const harness_entry harnesses[] = {
+    {"args", fuzz_args},   {"gguf", fuzz_gguf},
+    {"labels", fuzz_labels}, {"model", fuzz_model},
+    {"npy", fuzz_npy},     {"safetensors", fuzz_safetensors},
+    {"tokenizer", fuzz_tokenizer}, {"train_state", fuzz_train_state},
+};
+enum { N_HARNESS = (int)(sizeof harnesses / sizeof harnesses[0]) };
+
+static int run_file(const harness_entry *h, const char *path, int *result) {
+    size_t n = 0;
+    uint8_t *data = sd_test_read_file(path, &n);
+    if (!data) return -1;
+    *result = h->fn(data, n);
+    free(data);
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Runs every file of folder/<harness>; with expect_by_name, a file named accept-* must be
+ * accepted and reject-* rejected. Returns the number of files run, -1 if the folder is missing. */
+static int run_folder(const char *folder, const harness_entry *h, int expect_by_name) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", folder, h->name);
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    char *names[4096];
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && count < 4096)
+        if (e->d_name[0] != '.') names[count++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)count, sizeof names[0], cmp_names);
+    for (int i = 0; i < count; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        int result = 0;
+        EXPECT(run_file(h, path, &result) == 0, "cannot read %s", path);
+        if (expect_by_name && !strncmp(names[i], "accept-", 7))
+            EXPECT(result == 0, "%s: rejected (status %d), must be accepted", path, result);
+        if (expect_by_name && !strncmp(names[i], "reject-", 7))
+            EXPECT(result != 0, "%s: accepted, must be rejected", path);
+        free(names[i]);
+    }
+    return count;
+}
+
+static void test_seed_corpora(void) {
+    for (int i = 0; i < N_HARNESS; i++) {
+        int n = run_folder("fuzz/corpus", &harnesses[i], 0);
+        EXPECT(n > 0, "fuzz/corpus/%s: no seeds (run from the repository root)", harnesses[i].name);
+    }
+}
+
+/* Seeds whose outcome is known: the harness reports acceptance faithfully. */
+static void test_known_seeds(void) {
+    static const struct {
+        int harness;
+        const char *file;
+        int accepted;
+    } cases[] = {
+        {0, "all_kinds", 1},          {0, "out_of_range", 0},      {0, "not_finite", 0},
+        {0, "negative_u64", 0},       {0, "overflow_u64", 0},      {0, "twice", 0},
+        {0, "bad_choice", 0},         {0, "missing_value", 0},     {0, "positional", 0},
+        {0, "empty_value", 0},        {1, "gguf_types.gguf", 1},   {1, "vocab.gguf", 1},
+        {2, "ok.csv", 1},             {2, "bom_crlf_reordered.csv", 1},
+        {2, "problems.csv", 0},       {2, "missing_column.csv", 0}, {3, "sdumc_h4.safetensors", 1},
+        {3, "converted_module_prefix.safetensors", 1},             {4, "v1_f4_2d.npy", 1},
+        {4, "v3_f8_2d.npy", 1},       {4, "bad_int32.npy", 0},     {4, "bad_fortran.npy", 0},
+        {5, "mixed.safetensors", 1},  {5, "reference.safetensors", 1},
+        {6, "tiny_vocab.gguf", 1},    {6, "vocab.gguf", 1},        {7, "state_h4.safetensors", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const harness_entry *h = &harnesses[cases[i].harness];
+        char path[512];
+        snprintf(path, sizeof path, "fuzz/corpus/%s/%s", h->name, cases[i].file);
+        int result = -12345;
+        if (run_file(h, path, &result)) {
+            sd_test_fail(__FILE__, __LINE__, "cannot read %s", path);
+            continue;
+        }
+        EXPECT((result == 0) == cases[i].accepted, "%s: %s (status %d)", path,
+               cases[i].accepted ? "rejected, must be accepted" : "accepted, must be rejected", result);
+    }
+}
+
+static void test_regressions(void) {
+    int total = 0;
+    for (int i = 0; i < N_HARNESS; i++) {
+        int n = run_folder("fuzz/regressions", &harnesses[i], 1);
+        if (n > 0) total += n;
+    }
+    printf("  %d regression inputs replayed\n", total);
+}
+
+int main(void) {
+    sd_test_run("fuzz_seed_corpora_replay", test_seed_corpora);
+    sd_test_run("fuzz_known_seed_outcomes", test_known_seeds);
+    sd_test_run("fuzz_regressions_replay", test_regressions);
+    return sd_test_finish();
+}
