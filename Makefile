@@ -151,6 +151,13 @@ test-tsan:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
+# `make bench`: sdumc against the PyTorch reference side by side (bench/README.md; options there).
+.PHONY: bench
+bench: $(STATIC_LIB)
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $(BUILD)/bench/bench_sdumc bench/bench_sdumc.c $(STATIC_LIB) $(LDLIBS) -ldl
+	@BUILD=$(BUILD) bash bench/bench.sh
+
 # ---- Fuzzing (issue 9) ----
 # `make fuzz FUZZ_SECONDS=N` builds the libFuzzer harnesses fuzz/fuzz_*.c with clang, ASan and UBSan
 # (fuzz/fuzz.mk, into build/fuzz) and runs each for N seconds, one after the other (fuzz/README.md).

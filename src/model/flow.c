@@ -62,7 +62,8 @@ static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
     const size_t K = SD_QUERY_VIEWS;
     for (int m = 0; m < 3; m++) {
         size_t BT = B * (size_t)f->T[m];
-        f->frames[m] = take_f(a, BT * H);
+        /* shared frames live in the owner (pointers set by prepare) */
+        f->frames[m] = (f->shared >> m) & 1u ? NULL : take_f(a, BT * H);
         f->pool[m].xt = take_f(a, BT * H);
         f->pool[m].P = take_f(a, BT * H);
         f->pool[m].alpha = take_f(a, BT);
@@ -105,11 +106,14 @@ static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
     f->r_hidden = take_f(a, B * R);
     f->r = take_f(a, B * R);
 
+    /* Frame gradients (own modalities only), zeroed lazily (d_frames_dirty). */
+    for (int m = 0; m < 3; m++)
+        f->d_frames[m] = (f->shared >> m) & 1u ? NULL : take_f(a, B * (size_t)f->T[m] * H);
+
     /* Activation gradients: one region, zeroed with one memset per backward. */
     a->used = (a->used + SD_ALIGN - 1) / SD_ALIGN * SD_ALIGN;
     size_t grad_start = a->used;
     for (int m = 0; m < 3; m++) {
-        f->d_frames[m] = take_f(a, B * (size_t)f->T[m] * H);
         f->d_pooled[m] = take_f(a, B * H);
         f->d_h[m] = take_f(a, B * H);
         f->d_Y[m] = take_f(a, B * K * H);
@@ -158,6 +162,12 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     }
     arena real_arena = {f->mem, 0};
     layout(f, &real_arena, &s);
+    for (int i = 0; i < 3; i++)
+        if ((f->shared >> i) & 1u) {
+            f->frames[i] = f->owner->frames[i];
+            f->d_frames[i] = f->owner->d_frames[i];
+        }
+    f->d_frames_dirty = 1;
     return SD_OK;
 }
 
@@ -174,8 +184,38 @@ static mia_weights mia_weights_of(const sd_mia_ptrs *p) {
     return w;
 }
 
+static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+                              int training, sd_rng *rng, sd_error *err);
+
 sd_status sd_flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
                           int training, sd_rng *rng, sd_error *err) {
+    f->owner = NULL;
+    f->shared = 0;
+    return flow_forward(f, m, in, missing, training, rng, err);
+}
+
+sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_input *in,
+                                 int missing, int training, sd_rng *rng, sd_flow *owner,
+                                 unsigned share_mask, sd_error *err) {
+    f->owner = NULL;
+    f->shared = 0;
+    if (!owner || owner == f || owner->shared)
+        return sd_fail(err, SD_E_ARG, "frame sharing needs another flow that owns its frames");
+    for (int i = 0; i < 3; i++) {
+        if (!((share_mask >> i) & 1u)) continue;
+        int same = owner->B == in->B && owner->in.x[i] == in->x[i] && owner->T[i] == in->T[i] &&
+                   owner->H == m->cfg.hidden;
+        for (int b = 0; same && b < in->B; b++) same = owner->in.len[i][b] == in->len[i][b];
+        if (!same)
+            return sd_fail(err, SD_E_ARG, "modality %d: input differs from the owner flow's, cannot share frames", i);
+    }
+    f->owner = owner;
+    f->shared = share_mask & 7u;
+    return flow_forward(f, m, in, missing, training, rng, err);
+}
+
+static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+                              int training, sd_rng *rng, sd_error *err) {
     if (in->B <= 0) return sd_fail(err, SD_E_ARG, "empty batch");
     for (int i = 0; i < 3; i++) {
         if (in->T[i] <= 0) return sd_fail(err, SD_E_ARG, "modality %d has no frames", i);
@@ -199,8 +239,9 @@ sd_status sd_flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in
     /* Steps 1-3: frame projection, attention pooling, modality MLPs. */
     for (int i = 0; i < 3; i++) {
         const int *len = m->cfg.mask ? in->len[i] : NULL;
-        linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
-                       (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
+        if (!((f->shared >> i) & 1u))
+            linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
+                           (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
         attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                           p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
         mlp_run(&f->modality[i], &p->modality_mlp[i], &s.modality, f->pooled[i], (size_t)B, p_mlp, rng);

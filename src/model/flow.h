@@ -32,6 +32,11 @@ typedef struct sd_flow {
     /* shapes of the current contents */
     int B, T[3], H, C, R, missing, training, mia;
     sd_flow_input in; /* borrowed: must stay valid until backward */
+    /* Frame sharing (sd_flow_forward_shared): bit m of `shared` set = modality m's step-1 frames
+     * and their gradient buffer belong to `owner` (the complete flow of the same batch). */
+    struct sd_flow *owner;
+    unsigned shared;
+    int d_frames_dirty; /* d_frames hold stale values: the first backward to touch them zeroes them */
     /* workspace */
     void *mem;
     size_t mem_size;
@@ -64,8 +69,10 @@ typedef struct sd_flow {
     float *r_hidden;               /* [B,R] ReLU(z W^T + b) */
     float *r;                      /* [B,R] step 13 */
 
-    /* ---- activation gradients (zeroed at the start of every backward) ---- */
-    float *d_frames[3], *d_pooled[3], *d_h[3], *d_h_t, *d_cat_h, *d_att_out, *d_w, *d_fused[4];
+    /* ---- activation gradients (zeroed at the start of every backward; d_frames, kept apart,
+     * are zeroed by the first backward after the forward, see d_frames_dirty) ---- */
+    float *d_frames[3];
+    float *d_pooled[3], *d_h[3], *d_h_t, *d_cat_h, *d_att_out, *d_w, *d_fused[4];
     float *d_q[SD_QUERY_VIEWS], *d_Q, *d_Y[3], *d_C[3], *d_C_t, *d_Wsum, *d_catt_out, *d_beta;
     float *d_z, *d_r_hidden, *d_pred;
 } sd_flow;
@@ -88,5 +95,17 @@ static inline const float *sd_flow_q_t(const sd_flow *f) { return f->query[5].ou
  * into grads, a buffer laid out like m->params. */
 void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *d_pred,
                       const float *d_z, const float *d_r, const float *d_q_t, const float *d_c_t);
+
+/* sd_flow_forward, with the step-1 frames of the modalities in share_mask (bit m = modality m)
+ * taken from `owner`, whose last forward ran on the same inputs of those modalities (the two
+ * flows of a training step see the same audio and video): the frame projection is computed
+ * once per batch, and neither its output nor its gradient is stored twice. The backward of f
+ * then ADDS the frame gradients of the shared modalities into the owner's, and the owner's
+ * backward, which must come after it, computes the frame weight gradient once from their sum.
+ * owner must stay alive, and not run another forward, until both backwards are done. An input
+ * that differs from the owner's (data pointer, frames or lengths) is an SD_E_ARG error. */
+sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_input *in,
+                                 int missing, int training, sd_rng *rng, sd_flow *owner,
+                                 unsigned share_mask, sd_error *err);
 
 #endif

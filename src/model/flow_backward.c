@@ -52,6 +52,18 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
                     s_query = shape(1, H, H, 0), s_cross = shape(2, H, H, C),
                     s_catt = shape(2, K * C, H, C);
     memset(f->grad_area, 0, f->grad_area_size);
+    /* Frame gradients: zeroed by the first backward after the forward. A sharing flow's
+     * backward comes before its owner's: it zeroes its own (unshared) ones and the owner's, and
+     * adds into the owner's for the shared modalities. */
+    sd_flow *holders[2] = {f, f->shared ? f->owner : NULL};
+    for (int k = 0; k < 2; k++) {
+        sd_flow *hf = holders[k];
+        if (!hf || !hf->d_frames_dirty) continue;
+        for (int i = 0; i < 3; i++)
+            if (!((hf->shared >> i) & 1u))
+                memset(hf->d_frames[i], 0, sizeof(float) * nB * (size_t)hf->T[i] * nH);
+        hf->d_frames_dirty = 0;
+    }
 
     /* Steps 12-13: pred = z Wv^T + bv; r = ReLU(z W0^T + b0) W2^T + b2. */
     if (d_pred) {
@@ -131,7 +143,8 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     } else {
         add(f->d_h[1], f->d_h_t, nB * nH);
     }
-    /* Steps 3-1: modality MLPs, pooling, frame projections (inputs need no gradient). */
+    /* Steps 3-1: modality MLPs, pooling, frame projections (inputs need no gradient). The
+     * frame weight gradient of a shared modality is left to the owner (from the summed d_frames). */
     for (int i = 0; i < 3; i++) {
         mlp_back(f->d_pooled[i], &g.modality_mlp[i], f->d_h[i], &f->modality[i], f->pooled[i],
                  &p->modality_mlp[i], &s_mod, nB, p_mlp);
@@ -139,7 +152,8 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
         attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
                            f->d_pooled[i], &f->pool[i], len, p->pool[i].context, p->pool[i].proj.W,
                            B, f->T[i], H, p_att);
-        linear_backward(NULL, g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i], p->frame[i].W,
-                        nB * (size_t)f->T[i], m->cfg.dim[i], H);
+        if (!((f->shared >> i) & 1u))
+            linear_backward(NULL, g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i],
+                            p->frame[i].W, nB * (size_t)f->T[i], m->cfg.dim[i], H);
     }
 }

@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/real.h"
 #include "nn/nn.h"
+#include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
 #ifdef SD_REAL_DOUBLE
@@ -52,7 +53,7 @@ void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *
     SD_R(linear_forward)(P, xt, Wp, bp, rows, D, D);
     SD_R(tanh_forward)(P, P, rows * Dz);
 
-    SD_OMP_PARALLEL_FOR(schedule(static))
+    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         const int n = pool_frames(len, b, T);
         const real *Pb = P + (size_t)b * Tz * Dz;  /* [T,D] */
@@ -129,7 +130,7 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
     memset(du, 0, (size_t)B * Dz * sizeof *du);
     SD_R(dropout_backward)(du, dy, cache->mask_out, (size_t)B * Dz, p);
 
-    SD_OMP_PARALLEL_FOR(schedule(static))
+    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         const int n = pool_frames(len, b, T);
         const size_t row0 = (size_t)b * Tz;
@@ -164,13 +165,13 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
     }
 
     /* dc [1,D] += ds^T [1,B*T] P [B*T,D]. */
-    if (dc) sd_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, P, Dz, (real)1, dc, Dz);
+    if (dc) nn_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, P, Dz, (real)1, dc, Dz);
     SD_R(linear_backward)(dxt, dWp, dbp, dZ, xt, Wp, rows, D, D);
 
     if (dx) {
         const real scale = p > 0 ? (p < 1 ? (real)1 / ((real)1 - p) : (real)0) : (real)1;
         const uint8_t *keep = p > 0 ? cache->mask_in : NULL; /* [B,T,D] */
-        SD_OMP_PARALLEL_FOR(schedule(static))
+        SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
         for (int b = 0; b < B; b++) {
             const size_t n_el = (size_t)pool_frames(len, b, T) * Dz;
             const size_t e0 = (size_t)b * Tz * Dz;

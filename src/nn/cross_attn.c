@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/real.h"
 #include "nn/nn.h"
+#include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
 #ifdef SD_REAL_DOUBLE
@@ -56,7 +57,8 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
     SD_R(tanh_forward)(Kt, Kt, rows * Dz);
     SD_R(linear_forward)(Qp, Q, Wq, bq, qrows, D, D);
 
-    SD_OMP_PARALLEL_FOR(schedule(static))
+    const int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
+    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         const int n = cross_frames(len, b, T);
         const real *Ktb = Kt + (size_t)b * Tz * Dz; /* [T,D] */
@@ -64,16 +66,8 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
         const real *xb = xt + (size_t)b * Tz * Dz;  /* [T,D] */
         real *Ab = A + (size_t)b * Tz * Kz;         /* [T,K] */
         real *Ob = O + (size_t)b * Kz * Dz;         /* [K,D] */
-        /* S[t,k] = 0.3 Kt_t . Qp_k, stored in A. */
-        for (int t = 0; t < n; t++) {
-            const real *Ktt = Ktb + (size_t)t * Dz;
-            for (size_t k = 0; k < Kz; k++) {
-                const real *q = Qpb + k * Dz;
-                real s = 0;
-                for (size_t d = 0; d < Dz; d++) s += Ktt[d] * q[d];
-                Ab[(size_t)t * Kz + k] = CROSS_ATTN_SCORE_SCALE * s;
-            }
-        }
+        /* S [n,K] = 0.3 Kt_b [n,D] Qp_b^T [D,K], stored in A (rows t >= n are zeroed below). */
+        if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, CROSS_ATTN_SCORE_SCALE, Ktb, Dz, Qpb, Dz, (real)0, Ab, Kz);
         /* Softmax over the n frames, per column k, shifted by that column's max. */
         for (size_t k = 0; k < Kz; k++) {
             real mx = -(real)INFINITY, sum = 0;
@@ -87,17 +81,11 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
             for (int t = 0; t < n; t++) Ab[(size_t)t * Kz + k] /= sum;
         }
         for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) Ab[e] = 0;
-        /* O_k = sum_t A[t,k] xt_t. */
-        memset(Ob, 0, Kz * Dz * sizeof *Ob);
-        for (int t = 0; t < n; t++) {
-            const real *xtt = xb + (size_t)t * Dz;
-            for (size_t k = 0; k < Kz; k++) {
-                const real a = Ab[(size_t)t * Kz + k];
-                real *Ok = Ob + k * Dz;
-                for (size_t d = 0; d < Dz; d++) Ok[d] += a * xtt[d];
-            }
-        }
+        /* O [K,D] = A_b^T [K,n] xt_b [n,D]. */
+        if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, Ab, Kz, xb, Dz, (real)0, Ob, Dz);
+        else memset(Ob, 0, Kz * Dz * sizeof *Ob);
     }
+    nn_blas_single_end(blas_prev);
     SD_R(dropout_forward)(y, cache->mask_out, O, qrows * Dz, p, rng);
 }
 
@@ -153,7 +141,8 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
     memset(dO, 0, qrows * Dz * sizeof *dO);
     SD_R(dropout_backward)(dO, dy, cache->mask_out, qrows * Dz, p);
 
-    SD_OMP_PARALLEL_FOR(schedule(static))
+    const int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
+    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         const int n = cross_frames(len, b, T);
         const real *xb = xt + (size_t)b * Tz * Dz;   /* [T,D] */
@@ -166,16 +155,8 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
         real *dZb = dZ + (size_t)b * Tz * Dz;        /* [T,D] */
         real *dxtb = dxt ? dxt + (size_t)b * Tz * Dz : NULL; /* [T,D] */
 
-        /* dA[t,k] = dO_k . xt_t, kept in dS. */
-        for (int t = 0; t < n; t++) {
-            const real *xtt = xb + (size_t)t * Dz;
-            for (size_t k = 0; k < Kz; k++) {
-                const real *g = dOb + k * Dz;
-                real s = 0;
-                for (size_t d = 0; d < Dz; d++) s += g[d] * xtt[d];
-                dSb[(size_t)t * Kz + k] = s;
-            }
-        }
+        /* dA [n,K] = xt_b [n,D] dO_b^T [D,K], kept in dS. */
+        if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, (real)1, xb, Dz, dOb, Dz, (real)0, dSb, Kz);
         /* Softmax backward per column k: dS = 0.3 A (dA - <A, dA>). */
         for (size_t k = 0; k < Kz; k++) {
             real dot = 0;
@@ -185,39 +166,21 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
                 dSb[e] = CROSS_ATTN_SCORE_SCALE * Ab[e] * (dSb[e] - dot);
             }
         }
-        /* dZ_t = (sum_k dS[t,k] Qp_k) * (1 - Kt_t^2); dxt_t = sum_k A[t,k] dO_k. */
-        memset(dZb, 0, Tz * Dz * sizeof *dZb);
-        if (dxtb) memset(dxtb, 0, Tz * Dz * sizeof *dxtb);
-        for (int t = 0; t < n; t++) {
-            real *dZt = dZb + (size_t)t * Dz;
-            const real *Ktt = Ktb + (size_t)t * Dz;
-            for (size_t k = 0; k < Kz; k++) {
-                const real g = dSb[(size_t)t * Kz + k];
-                const real *q = Qpb + k * Dz;
-                for (size_t d = 0; d < Dz; d++) dZt[d] += g * q[d];
-            }
-            for (size_t d = 0; d < Dz; d++) dZt[d] *= (real)1 - Ktt[d] * Ktt[d];
-            if (dxtb) {
-                real *dxtt = dxtb + (size_t)t * Dz;
-                for (size_t k = 0; k < Kz; k++) {
-                    const real a = Ab[(size_t)t * Kz + k];
-                    const real *g = dOb + k * Dz;
-                    for (size_t d = 0; d < Dz; d++) dxtt[d] += a * g[d];
-                }
-            }
-        }
         for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) dSb[e] = 0;
-        /* dQp_k = sum_t dS[t,k] Kt_t. */
-        memset(dQpb, 0, Kz * Dz * sizeof *dQpb);
-        for (int t = 0; t < n; t++) {
-            const real *Ktt = Ktb + (size_t)t * Dz;
-            for (size_t k = 0; k < Kz; k++) {
-                const real g = dSb[(size_t)t * Kz + k];
-                real *dq = dQpb + k * Dz;
-                for (size_t d = 0; d < Dz; d++) dq[d] += g * Ktt[d];
-            }
+        /* dZ [n,D] = (dS [n,K] Qp_b [K,D]) * (1 - Kt^2); dxt [n,D] = A_b [n,K] dO_b [K,D];
+         * dQp [K,D] = dS^T [K,n] Kt_b [n,D]. Frames t >= n get zero rows. */
+        memset(dZb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dZb);
+        if (dxtb) memset(dxtb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dxtb);
+        if (n > 0) {
+            nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, dSb, Kz, Qpb, Dz, (real)0, dZb, Dz);
+            for (size_t e = 0; e < (size_t)n * Dz; e++) dZb[e] *= (real)1 - Ktb[e] * Ktb[e];
+            if (dxtb) nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, Ab, Kz, dOb, Dz, (real)0, dxtb, Dz);
+            nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, dSb, Kz, Ktb, Dz, (real)0, dQpb, Dz);
+        } else {
+            memset(dQpb, 0, Kz * Dz * sizeof *dQpb);
         }
     }
+    nn_blas_single_end(blas_prev);
 
     SD_R(linear_backward)(dxt, dWi, dbi, dZ, xt, Wi, rows, D, D);
     SD_R(linear_backward)(dQ, dWq, dbq, dQp, Q, Wq, qrows, D, D);
@@ -225,7 +188,7 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
     if (dx) {
         const real scale = p > 0 ? (p < 1 ? (real)1 / ((real)1 - p) : (real)0) : (real)1;
         const uint8_t *keep = p > 0 ? cache->mask_in : NULL; /* [B,T,D] */
-        SD_OMP_PARALLEL_FOR(schedule(static))
+        SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
         for (int b = 0; b < B; b++) {
             const size_t n_el = (size_t)cross_frames(len, b, T) * Dz;
             const size_t e0 = (size_t)b * Tz * Dz;

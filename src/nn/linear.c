@@ -7,6 +7,7 @@
 
 #include "core/real.h"
 #include "nn/nn.h"
+#include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
 /* Rows per OpenMP chunk below which the loops stay serial (the work is too small to share). */
@@ -17,7 +18,7 @@ void SD_R(linear_forward)(real *y, const real *x, const real *W, const real *b, 
                           int out) {
     if (N == 0 || out <= 0) return;
     const size_t I = (size_t)in, O = (size_t)out;
-    sd_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, (real)0, y, O);
+    nn_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, (real)0, y, O);
     if (!b) return;
     const ptrdiff_t rows = (ptrdiff_t)N;
     SD_OMP_PARALLEL_FOR(schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
@@ -36,8 +37,8 @@ void SD_R(linear_backward)(real *dx, real *dW, real *db, const real *dy, const r
                            const real *W, size_t N, int in, int out) {
     if (N == 0 || out <= 0 || in < 0) return;
     const size_t I = (size_t)in, O = (size_t)out;
-    if (dx) sd_gemm_real(0, 0, N, I, O, (real)1, dy, O, W, I, (real)1, dx, I);
-    if (dW) sd_gemm_real(1, 0, O, I, N, (real)1, dy, O, x, I, (real)1, dW, I);
+    if (dx) nn_gemm_real(0, 0, N, I, O, (real)1, dy, O, W, I, (real)1, dx, I);
+    if (dW) nn_gemm_real(1, 0, O, I, N, (real)1, dy, O, x, I, (real)1, dW, I);
     if (!db) return;
     /* Blocks of 16 columns: contiguous reads inside a row, one owner per column. */
     const ptrdiff_t n_blocks = (ptrdiff_t)((O + 15) / 16);

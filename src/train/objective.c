@@ -33,7 +33,16 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
                            sd_loss_terms *terms, sd_error *err) {
     sd_flow *f0 = o->flow[0], *f1 = o->flow[1];
     sd_status st = sd_flow_forward(f0, m, in_full, 0, training, rng, err);
-    if (!st) st = sd_flow_forward(f1, m, in_miss, 1, training, rng, err);
+    /* Audio and video are the same tensors in both flows: their frame projections are computed
+     * once (f1 borrows f0's) and get one weight-gradient GEMM on the summed frame gradients. */
+    unsigned share = 0;
+    for (int i = 0; i < 3; i += 2) {
+        int same = in_full->x[i] == in_miss->x[i] && in_full->T[i] == in_miss->T[i] && in_full->B == in_miss->B;
+        for (int b = 0; same && b < in_full->B; b++) same = in_full->len[i][b] == in_miss->len[i][b];
+        if (same) share |= 1u << i;
+    }
+    if (!st) st = share ? sd_flow_forward_shared(f1, m, in_miss, 1, training, rng, f0, share, err)
+                        : sd_flow_forward(f1, m, in_miss, 1, training, rng, err);
     if (st) return st;
     const size_t B = (size_t)in_full->B, H = (size_t)f0->H, C = (size_t)f0->C, R = (size_t)f0->R;
     const size_t K = SD_QUERY_VIEWS, n = 2 * B;
@@ -84,6 +93,7 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         d_r0 = dF;
         d_r1 = dF + B * R;
     }
+    /* f1 first: it adds its shared frame gradients into f0's, whose backward uses the sum. */
     sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
     sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
     return SD_OK;

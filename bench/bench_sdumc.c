@@ -1,0 +1,273 @@
+/* sdumc side of `make bench` (bench/README.md): one operating point, one measurement kind, one
+ * JSON line on stdout. bench/bench.sh runs it next to bench/bench_torch.py and prints the table.
+ *
+ *   bench_sdumc MODE [--dims a,t,v] [--frames Ta,Tt,Tv] [--sim Ts] [--batch B] [--threads n]
+ *               [--steps N] [--warmup W]
+ *   MODE: train  median seconds of one double-flow training step (both forwards, six losses,
+ *                backward, Adam), GEMM FLOPs per step, peak resident memory (VmHWM) after it;
+ *         infer  median latency of one text-missing-flow forward (evaluation mode) at batch 1,
+ *                and the throughput at --batch;
+ *         gemm   best sgemm rate (GFLOP/s) of square products, the machine's GEMM peak here.
+ *
+ * Inputs are the same as bench_torch.py's: element i of tensor `salt` is bench_value(i, salt)
+ * (an integer hash in [-1, 1)), every sample has all its frames (no padding), labels in [-3, 3].
+ * The configuration is the "paper" preset: MIA on, the six loss terms, dropout on.
+ *
+ * GEMM FLOPs are counted exactly: this program defines cblas_sgemm itself (the executable's
+ * definition takes precedence over OpenBLAS's for the library's calls), counts 2*M*N*K and
+ * forwards to OpenBLAS's through dlsym(RTLD_NEXT). */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/gemm.h"
+#include "core/threads.h"
+#include "model/flow.h"
+#include "optim/adam.h"
+#include "train/objective.h"
+
+/* ---- GEMM FLOP counter (see the header) ---- */
+typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
+                         const blasint, const blasint, const blasint, const float, const float *,
+                         const blasint, const float *, const blasint, const float, float *, const blasint);
+static _Atomic long long gemm_flops_count; /* the layers call GEMM from several threads */
+#define gemm_flops ((double)atomic_load(&gemm_flops_count))
+
+void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,
+                 const blasint M, const blasint N, const blasint K, const float alpha, const float *A,
+                 const blasint lda, const float *B, const blasint ldb, const float beta, float *C,
+                 const blasint ldc) {
+    static sgemm_fn real_sgemm;
+    if (!real_sgemm) {
+        void *sym = dlsym(RTLD_NEXT, "cblas_sgemm");
+        memcpy(&real_sgemm, &sym, sizeof sym);
+        if (!real_sgemm) {
+            fprintf(stderr, "bench_sdumc: cannot find OpenBLAS's cblas_sgemm\n");
+            exit(1);
+        }
+    }
+    atomic_fetch_add(&gemm_flops_count, 2LL * (long long)M * (long long)N * (long long)K);
+    real_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Peak resident set (VmHWM) of this process, MiB. */
+static double peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1.0;
+    char line[256];
+    double kib = -1.0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kib = atof(line + 6);
+    fclose(f);
+    return kib / 1024.0;
+}
+
+/* The shared input generator (bench_torch.py has the same): a multiplicative hash of (i, salt)
+ * mapped to [-1, 1). */
+static float bench_value(uint64_t i, uint64_t salt) {
+    uint32_t h = (uint32_t)((i * 2654435761u + salt * 40503u + 12345u) & 0xffffffffu);
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    return (float)((double)h / 4294967296.0 * 2.0 - 1.0);
+}
+static float *bench_tensor(size_t n, uint64_t salt) {
+    float *x = sd_alloc(n * sizeof *x + 1);
+    if (!x) {
+        fprintf(stderr, "bench_sdumc: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) x[i] = bench_value(i, salt);
+    return x;
+}
+
+typedef struct {
+    int dims[3], frames[3], sim, batch, threads, steps, warmup;
+} options;
+
+static int parse3(const char *s, int *v) { return sscanf(s, "%d,%d,%d", &v[0], &v[1], &v[2]) == 3 ? 0 : -1; }
+
+typedef struct {
+    float *x[4]; /* audio, text, video, sim: [B,T,D] */
+    int *len[4];
+    int T[4];
+    float *label;
+} inputs;
+
+static void make_inputs(const options *o, int B, inputs *in) {
+    const int D[4] = {o->dims[0], o->dims[1], o->dims[2], o->dims[1]};
+    const int T[4] = {o->frames[0], o->frames[1], o->frames[2], o->sim};
+    for (int k = 0; k < 4; k++) {
+        in->T[k] = T[k];
+        in->x[k] = bench_tensor((size_t)B * (size_t)T[k] * (size_t)D[k], (uint64_t)k + 1);
+        in->len[k] = malloc(sizeof(int) * (size_t)B);
+        for (int b = 0; b < B; b++) in->len[k][b] = T[k];
+    }
+    in->label = bench_tensor((size_t)B, 9);
+    for (int b = 0; b < B; b++) in->label[b] *= 3.0f;
+}
+
+static sd_flow_input flow_in(const inputs *in, int B, int text_slot) {
+    sd_flow_input f = {B, {in->x[0], in->x[text_slot], in->x[2]}, {in->T[0], in->T[text_slot], in->T[2]},
+                       {in->len[0], in->len[text_slot], in->len[2]}};
+    return f;
+}
+
+static sd_model *make_model(const options *o) {
+    sd_model_config cfg = sd_model_default_config(o->dims[0], o->dims[1], o->dims[2]);
+    cfg.seed = 1;
+    sd_model *m = NULL;
+    sd_error err;
+    if (sd_model_create(&cfg, &m, &err)) {
+        fprintf(stderr, "bench_sdumc: %s\n", err.msg);
+        exit(1);
+    }
+    return m;
+}
+
+static int run_train(const options *o) {
+    sd_model *m = make_model(o);
+    inputs in;
+    make_inputs(o, o->batch, &in);
+    sd_flow_input full = flow_in(&in, o->batch, 1), miss = flow_in(&in, o->batch, 3);
+    const sd_loss_weights w = {0.5f, 0.5f, 0.1f, 0.7f, 0.13f, 0.5f}; /* the paper preset */
+    float *grads = sd_params_alloc_buffer(&m->table), *am = sd_params_alloc_buffer(&m->table),
+          *av = sd_params_alloc_buffer(&m->table);
+    unsigned char *used = calloc((size_t)m->table.count, 1);
+    for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
+    sd_objective *obj = sd_objective_new();
+    sd_adam_config ac = sd_adam_default_config();
+    sd_rng rng = sd_rng_make(7, SD_STREAM_DROPOUT);
+    double *t = malloc(sizeof(double) * (size_t)o->steps);
+    double flops = 0.0, loss = 0.0;
+    for (int s = 0; s < o->warmup + o->steps; s++) {
+        const double f0 = gemm_flops, t0 = now_s();
+        memset(grads, 0, sizeof(float) * m->table.total);
+        sd_loss_terms terms;
+        sd_error err;
+        if (sd_objective_run(obj, m, &full, &miss, in.label, &w, 1, &rng, grads, &terms, &err)) {
+            fprintf(stderr, "bench_sdumc: %s\n", err.msg);
+            return 1;
+        }
+        sd_adam_step_table(&m->table, used, m->params, grads, am, av, &ac, ac.lr, s + 1);
+        const double dt = now_s() - t0;
+        if (s >= o->warmup) t[s - o->warmup] = dt;
+        flops = gemm_flops - f0;
+        loss = terms.total;
+    }
+    const double med = median(t, o->steps);
+    printf("{\"side\": \"sdumc\", \"mode\": \"train\", \"threads\": %d, \"batch\": %d, \"step_s\": %.6f, "
+           "\"samples_per_s\": %.3f, \"gemm_gflop_per_step\": %.4f, \"peak_rss_mib\": %.1f, \"loss\": %.6f, "
+           "\"steps\": %d, \"min_step_s\": %.6f, \"max_step_s\": %.6f}\n",
+           sd_threads_get(), o->batch, med, o->batch / med, flops * 1e-9, peak_rss_mib(), loss, o->steps, t[0],
+           t[o->steps - 1]);
+    return 0;
+}
+
+static double time_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int reps, int warmup) {
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    for (int s = 0; s < warmup + reps; s++) {
+        sd_error err;
+        const double t0 = now_s();
+        if (sd_flow_forward(f, m, in, 1, 0, NULL, &err)) {
+            fprintf(stderr, "bench_sdumc: %s\n", err.msg);
+            exit(1);
+        }
+        const double dt = now_s() - t0;
+        if (s >= warmup) t[s - warmup] = dt;
+    }
+    double med = median(t, reps);
+    free(t);
+    return med;
+}
+
+static int run_infer(const options *o) {
+    sd_model *m = make_model(o);
+    inputs in1, inB;
+    make_inputs(o, 1, &in1);
+    make_inputs(o, o->batch, &inB);
+    sd_flow *f = sd_flow_new();
+    sd_flow_input one = flow_in(&in1, 1, 3), many = flow_in(&inB, o->batch, 3);
+    const double lat = time_forward(f, m, &one, o->steps * 5, o->warmup * 5);
+    const double tb = time_forward(f, m, &many, o->steps, o->warmup);
+    printf("{\"side\": \"sdumc\", \"mode\": \"infer\", \"threads\": %d, \"batch\": %d, \"latency1_ms\": %.4f, "
+           "\"batch_s\": %.6f, \"infer_samples_per_s\": %.2f}\n",
+           sd_threads_get(), o->batch, lat * 1e3, tb, o->batch / tb);
+    sd_flow_free(f);
+    return 0;
+}
+
+static int run_gemm(const options *o) {
+    const size_t n = 2048;
+    float *A = bench_tensor(n * n, 1), *B = bench_tensor(n * n, 2), *C = bench_tensor(n * n, 3);
+    double best = 0.0;
+    for (int r = 0; r < 3 + o->steps / 4; r++) {
+        const double t0 = now_s();
+        sd_sgemm(0, 1, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+        const double dt = now_s() - t0;
+        const double rate = 2.0 * (double)n * n * n / dt * 1e-9;
+        if (r > 0 && rate > best) best = rate;
+    }
+    printf("{\"side\": \"sdumc\", \"mode\": \"gemm\", \"threads\": %d, \"gemm_peak_gflops\": %.2f, \"n\": %zu, "
+           "\"blas_core\": \"%s\"}\n",
+           sd_threads_get(), best, n, openblas_get_corename());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    options o = {{1024, 4096, 1024}, {250, 30, 60}, 30, 96, 0, 20, 3};
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_sdumc train|infer|gemm [--dims a,t,v] [--frames Ta,Tt,Tv] [--sim Ts] "
+                        "[--batch B] [--threads n] [--steps N] [--warmup W]\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        int bad = 0;
+        if (!strcmp(k, "--dims")) bad = parse3(v, o.dims);
+        else if (!strcmp(k, "--frames")) bad = parse3(v, o.frames);
+        else if (!strcmp(k, "--sim")) o.sim = atoi(v);
+        else if (!strcmp(k, "--batch")) o.batch = atoi(v);
+        else if (!strcmp(k, "--threads")) o.threads = atoi(v);
+        else if (!strcmp(k, "--steps")) o.steps = atoi(v);
+        else if (!strcmp(k, "--warmup")) o.warmup = atoi(v);
+        else bad = 1;
+        if (bad) {
+            fprintf(stderr, "bench_sdumc: bad option %s %s\n", k, v);
+            return 2;
+        }
+    }
+    if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || o.sim < 1) {
+        fprintf(stderr, "bench_sdumc: batch, steps and sim must be positive\n");
+        return 2;
+    }
+    sd_threads_set(o.threads);
+    if (!strcmp(mode, "train")) return run_train(&o);
+    if (!strcmp(mode, "infer")) return run_infer(&o);
+    if (!strcmp(mode, "gemm")) return run_gemm(&o);
+    fprintf(stderr, "bench_sdumc: unknown mode %s\n", mode);
+    return 2;
+}

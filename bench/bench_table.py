@@ -1,0 +1,74 @@
+"""Prints the `make bench` table from the JSON lines bench/bench.sh collected (bench/README.md)."""
+import json
+import statistics
+import sys
+
+
+def main(path):
+    machine, load_after, point = {}, "", None
+    gemm, rows, scale = [], {}, []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            if "machine" in r:
+                machine = r["machine"]
+            elif "load_after" in r:
+                load_after = r["load_after"]
+            elif "point" in r:
+                point = r["point"]
+            elif r.get("mode") == "gemm":
+                gemm.append(r)
+            elif point and point.startswith("scale_"):
+                scale.append((point, r))
+            elif point:
+                rows.setdefault(point, {}).setdefault((r["side"], r["mode"]), []).append(r)
+    peak = max((g["gemm_peak_gflops"] for g in gemm), default=float("nan"))
+    core = gemm[0].get("blas_core", "?") if gemm else "?"
+    print(f"machine: {machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPUs, flags: {machine.get('flags', '')}; "
+          f"threads {machine.get('threads', '?')}; OpenBLAS kernel {core} (OPENBLAS_CORETYPE {machine.get('coretype')}); "
+          f"load average before {machine.get('load_before')}, after {load_after}")
+    print(f"sgemm peak (2048^3, OpenBLAS, same threads): {peak:.1f} GFLOP/s "
+          f"(runs: {', '.join('%.1f' % g['gemm_peak_gflops'] for g in gemm)}); "
+          f"{machine.get('steps')} timed steps per process, {machine.get('rounds')} round(s), medians")
+    print()
+
+    def med(point, side, mode, key):
+        v = [r[key] for r in rows.get(point, {}).get((side, mode), []) if key in r]
+        return statistics.median(v) if v else float("nan")
+
+    hdr = f"{'point':<6} {'figure':<34} {'sdumc':>10} {'PyTorch':>10} {'ratio':>7}  target"
+    print(hdr)
+    print("-" * len(hdr))
+    for point in rows:
+        figs = [
+            ("training samples/s", "train", "samples_per_s", ">= 2.0x" if point == "MOSEI" else ">= 3x"),
+            ("inference batch-1 latency, ms", "infer", "latency1_ms", "<= 0.5x"),
+            ("inference batch-96 samples/s", "infer", "infer_samples_per_s", ""),
+            ("peak RSS while training, MiB", "train", "peak_rss_mib", "<= 0.5x"),
+        ]
+        for name, mode, key, target in figs:
+            a, b = med(point, "sdumc", mode, key), med(point, "torch", mode, key)
+            print(f"{point:<6} {name:<34} {a:>10.2f} {b:>10.2f} {a / b:>6.2f}x  {target}")
+        st = med(point, "sdumc", "train", "step_s")
+        gf = med(point, "sdumc", "train", "gemm_gflop_per_step")
+        rate = gf / st
+        print(f"{point:<6} {'sdumc GEMM GFLOP/step, GFLOP/s':<34} {gf:>10.2f} {rate:>10.1f} {rate / peak * 100:>6.1f}%  "
+              f"{'>= 75% of peak' if point == 'MOSEI' else ''}")
+        tt = med(point, "torch", "train", "step_s")
+        print(f"{point:<6} {'step time s (sdumc, PyTorch)':<34} {st:>10.3f} {tt:>10.3f}")
+        print()
+    if scale:
+        print("sdumc training step scaling (MOSEI point):")
+        for name, r in scale:
+            print(f"  {name:<20} step {r['step_s']:.3f} s  {r['samples_per_s']:.1f} samples/s  "
+                  f"{r['gemm_gflop_per_step'] / r['step_s']:.1f} GFLOP/s  threads {r['threads']}")
+    t = [r for p in rows.values() for k, v in p.items() if k[0] == "torch" for r in v]
+    if t and not all(r.get("openblas_mapped") and r.get("tcmalloc_mapped") for r in t):
+        print("WARNING: a PyTorch process did not map OpenBLAS or tcmalloc (BENCHMARKING.md)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
