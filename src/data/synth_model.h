@@ -31,6 +31,9 @@ typedef struct {
     int n_class[SYN_CLASSES];
     float *Mt, *bt;         /* [D_t, GT], [D_t] text "encoder" */
     float *sim_drift;       /* [D_t] systematic offset of the simulated text */
+    float *sim_gain;        /* [D_t] per-dim gain of the simulated text's feature map */
+    float *sim_cross;       /* [D_t] weight of the mixed-in partner dim sim_partner[d] */
+    int *sim_partner;       /* [D_t] a random permutation of the dims */
     float *Ma, *ba;         /* [D_a, HA], [D_a] */
     float *Mv, *bv;         /* [D_v, HV], [D_v] */
 } syn_world;
