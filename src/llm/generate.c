@@ -120,6 +120,25 @@ static void gather_frames(const float *pool, const int *anc, size_t S, size_t B,
         memcpy(dst + j * D, pool + (j * B + (size_t)anc[b * S + j]) * D, D * sizeof(float));
 }
 
+/* Adds beam slot b as a hypothesis: its first n_tokens tokens and n_frames frames, with HF's
+ * length-normalised score. */
+static sd_status hyp_add_slot(hyp_list *L, double sum_logprob, double length_penalty, const int32_t *tok,
+                              size_t n_tokens, const float *pool, const int *anc, size_t S, size_t B,
+                              size_t D, size_t b, size_t n_frames, int by_eos, sd_error *err) {
+    hyp h = {sum_logprob / pow((double)n_tokens, length_penalty),
+             malloc((n_tokens ? n_tokens : 1) * sizeof(int32_t)), n_tokens,
+             malloc((n_frames ? n_frames : 1) * D * sizeof(float)), n_frames, by_eos};
+    if (!h.tokens || !h.frames) {
+        free(h.tokens);
+        free(h.frames);
+        return sd_fail(err, SD_E_NOMEM, "generate: out of memory");
+    }
+    memcpy(h.tokens, tok + b * S, n_tokens * sizeof(int32_t));
+    gather_frames(pool, anc, S, B, D, b, n_frames, h.frames);
+    hyp_add(L, h);
+    return SD_OK;
+}
+
 static sd_status greedy(const sd_llama *m, sd_llama_cache *c, const float *prefix, size_t P,
                         const sd_gen_params *gp, sd_gen_result *res, sd_error *err) {
     const sd_llama_hparams *hp = sd_llama_get_hparams(m);
@@ -233,18 +252,9 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
             int32_t t = (int32_t)(top[rank].index % V);
             if (t == eos) {
                 if (rank >= gp->n_beams) continue;
-                hyp h = {top[rank].score / pow((double)cur_len, gp->length_penalty),
-                         malloc((cur_len ? cur_len : 1) * sizeof(int32_t)), cur_len,
-                         malloc((n_hist ? n_hist : 1) * D * sizeof(float)), n_hist, 1};
-                if (!h.tokens || !h.frames) {
-                    free(h.tokens);
-                    free(h.frames);
-                    s = sd_fail(err, SD_E_NOMEM, "generate: out of memory");
-                    goto done;
-                }
-                memcpy(h.tokens, tok + b * S, cur_len * sizeof(int32_t));
-                gather_frames(pool, anc, S, B, D, b, n_hist, h.frames);
-                hyp_add(&hl, h);
+                s = hyp_add_slot(&hl, top[rank].score, gp->length_penalty, tok, cur_len, pool, anc, S, B, D, b,
+                                 n_hist, 1, err);
+                if (s) goto done;
             } else {
                 score2[filled] = top[rank].score;
                 parent[filled] = (int)b;
@@ -267,18 +277,8 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
     if (!done) {
         size_t n_hist = cur_len - 1;
         for (size_t b = 0; b < B; b++) {
-            hyp h = {score[b] / pow((double)cur_len, gp->length_penalty),
-                     malloc(cur_len * sizeof(int32_t)), cur_len,
-                     malloc((n_hist ? n_hist : 1) * D * sizeof(float)), n_hist, 0};
-            if (!h.tokens || !h.frames) {
-                free(h.tokens);
-                free(h.frames);
-                s = sd_fail(err, SD_E_NOMEM, "generate: out of memory");
-                goto done;
-            }
-            memcpy(h.tokens, tok + b * S, cur_len * sizeof(int32_t));
-            gather_frames(pool, anc, S, B, D, b, n_hist, h.frames);
-            hyp_add(&hl, h);
+            s = hyp_add_slot(&hl, score[b], gp->length_penalty, tok, cur_len, pool, anc, S, B, D, b, n_hist, 0, err);
+            if (s) goto done;
         }
     }
     /* best: highest score, the latest added among equals (HF sorts ascending and pops the last) */
