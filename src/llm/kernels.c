@@ -13,6 +13,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define SD_HAVE_X86_SIMD 1
+#include <cpuid.h>
 #else
 #define SD_HAVE_X86_SIMD 0
 #endif
@@ -25,10 +26,17 @@ int sd_llm_kernels_force_portable(int on) {
     return old;
 }
 
+#if SD_HAVE_X86_SIMD
+/* F16C through cpuid: clang 14's __builtin_cpu_supports does not know "f16c". */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static int use_simd(void) {
 #if SD_HAVE_X86_SIMD
-    return !force_portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return !force_portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 #else
     return 0;
 #endif
