@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "common.h"
 #include "core/alloc.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
@@ -24,24 +25,6 @@
 #include "llm/generate.h"
 #include "llm/kernels.h"
 #include "llm/projector.h"
-
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: sdumc simulate-text --llm MODEL.gguf --projector P.safetensors --wavlm DIR --out DIR\n"
-            "                           [--beams N] [--greedy] [--threads N] [--max-new-tokens N]\n"
-            "                           [--features slot0|best] [--prompt TEXT]\n"
-            "Writes OUT/<name>.npy ([frames, hidden] float16) for every WAVLM/<name>.npy ([T, 1024],\n"
-            "WavLM-large last layer, 50 Hz) and OUT/transcripts.csv (name,text). Use the dataset's\n"
-            "text_sim folder as OUT. Existing outputs are kept (the run resumes).\n"
-            "  --llm             LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5\n"
-            "  --projector       SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])\n"
-            "  --beams N         beam search width (default 4); --greedy is --beams 1\n"
-            "  --max-new-tokens  default 200\n"
-            "  --features        slot0 (default: beam slot 0 at every step, as MODEL.md section 6 and\n"
-            "                    the released features) or best (the returned hypothesis' own steps)\n"
-            "  --threads N       default: all cores\n"
-            "  --prompt TEXT     default: the MODEL.md prompt\n");
-}
 
 /* ---- transcripts.csv -------------------------------------------------------------------- */
 
@@ -273,55 +256,36 @@ static sd_status simulate_one(ctx *c, const char *in_path, const char *out_path,
 
 /* ---- main ------------------------------------------------------------------------------- */
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int cli_simulate_text(int argc, char **argv) {
     const char *llm = NULL, *proj_path = NULL, *wavlm = NULL, *out = NULL, *prompt = SD_GEN_PROMPT;
     sd_gen_params gp = sd_gen_default_params();
-    int threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--greedy")) {
-            gp.n_beams = 1;
-            continue;
-        } else if (!v) {
-            bad = 1;
-        } else if (!strcmp(a, "--llm")) llm = v;
-        else if (!strcmp(a, "--projector")) proj_path = v;
-        else if (!strcmp(a, "--wavlm")) wavlm = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--prompt")) prompt = v;
-        else if (!strcmp(a, "--beams")) bad = parse_int(v, 1, 64, &gp.n_beams);
-        else if (!strcmp(a, "--threads")) bad = parse_int(v, 0, 4096, &threads);
-        else if (!strcmp(a, "--max-new-tokens")) bad = parse_int(v, 2, 100000, &gp.max_new_tokens);
-        else if (!strcmp(a, "--features")) {
-            if (!strcmp(v, "slot0")) gp.features = SD_FEATURES_FIRST_SLOT;
-            else if (!strcmp(v, "best")) gp.features = SD_FEATURES_BEST_BEAM;
-            else bad = 1;
-        } else {
-            fprintf(stderr, "sdumc simulate-text: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (bad) {
-            fprintf(stderr, "sdumc simulate-text: bad or missing value for %s\n", a);
-            return 2;
-        }
-        i++;
-    }
+    int threads = 0, greedy = 0, features = 0;
+    arg_spec specs[] = {
+        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0},
+        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0},
+        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0},
+        {"beams", ARG_INT, &gp.n_beams, 1, 64, NULL, "beam search width (4)", 0},
+        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0},
+        {"max-new-tokens", ARG_INT, &gp.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
+        {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
+         "slot0: beam slot 0 at every step (MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
+        {"prompt", ARG_STRING, &prompt, 0, 0, NULL, "prompt text (default: the MODEL.md prompt)", 0},
+    };
+    int n = (int)(sizeof specs / sizeof specs[0]), code;
+    if (!cli_parse("simulate-text",
+                   "sdumc simulate-text --llm MODEL.gguf --projector P.safetensors --wavlm DIR --out DIR [options]",
+                   "Writes OUT/<name>.npy ([frames, hidden] float16) for every WAVLM/<name>.npy ([T, 1024],\n"
+                   "WavLM-large last layer, 50 Hz) and OUT/transcripts.csv (name,text). Use the dataset's\n"
+                   "text_sim folder as OUT. Existing outputs are kept (the run resumes).",
+                   specs, n, argc, argv, &code))
+        return code;
+    if (greedy) gp.n_beams = 1;
+    gp.features = features ? SD_FEATURES_BEST_BEAM : SD_FEATURES_FIRST_SLOT;
     if (!llm || !proj_path || !wavlm || !out) {
-        fprintf(stderr, "sdumc simulate-text: --llm, --projector, --wavlm and --out are required\n");
-        usage(stderr);
+        fprintf(stderr, "sdumc simulate-text: --llm, --projector, --wavlm and --out are required "
+                        "(sdumc simulate-text --help)\n");
         return 2;
     }
     threads = sd_threads_set(threads);
