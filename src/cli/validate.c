@@ -6,50 +6,32 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common.h"
 #include "data/dataset.h"
-
-static void validate_usage(FILE *out) {
-    fprintf(out,
-            "usage: sdumc validate --data DIR [--audio NAME] [--text NAME] [--video NAME] [--sim NAME]\n"
-            "                      [--skip-bad] [--require-sim] [--no-check-values]\n"
-            "Checks a dataset folder (layout in docs/DATASET.md) and lists every problem; exit 1 if any.\n"
-            "  --data DIR          the folder holding labels.csv and the feature folders\n"
-            "  --audio/--text/--video/--sim NAME\n"
-            "                      feature folder names (defaults audio, text, video, text_sim)\n"
-            "  --skip-bad          utterances with problems are reported as skipped, not as errors\n"
-            "  --require-sim       the simulated-text folder must exist (text-missing flow)\n"
-            "  --no-check-values   do not read the values (no NaN / Inf scan; much faster)\n");
-}
 
 int cli_validate(int argc, char **argv) {
     sd_dataset_options o = sd_dataset_default_options();
-    static const char *const flag[SD_MOD_COUNT] = {"--audio", "--text", "--video", "--sim"};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            validate_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--skip-bad")) { o.skip_bad = 1; continue; }
-        if (!strcmp(a, "--require-sim")) { o.require_sim = 1; continue; }
-        if (!strcmp(a, "--no-check-values")) { o.check_values = 0; continue; }
-        int m = -1;
-        for (int k = 0; k < SD_MOD_COUNT; k++)
-            if (!strcmp(a, flag[k])) m = k;
-        if ((m >= 0 || !strcmp(a, "--data")) && i + 1 < argc) {
-            if (m >= 0) o.folder[m] = argv[++i];
-            else o.dir = argv[++i];
-            continue;
-        }
-        fprintf(stderr, "sdumc validate: %s '%s'\n", i + 1 < argc || m < 0 ? "unknown option" : "no value for", a);
-        validate_usage(stderr);
+    cli_data_opts d = {0};
+    int require_sim = 0, no_check = 0;
+    arg_spec specs[] = {
+        CLI_DATA_SPECS(d),
+        {"require-sim", ARG_FLAG, &require_sim, 0, 0, NULL, "the simulated-text folder must exist (text-missing flow)", 0},
+        {"no-check-values", ARG_FLAG, &no_check, 0, 0, NULL, "do not read the values (no NaN / Inf scan; much faster)", 0},
+    };
+    int code;
+    if (!cli_parse("validate", "sdumc validate --data DIR [--audio NAME --text NAME --video NAME --sim NAME] [--skip-bad]",
+                   "Checks a dataset folder (layout in docs/DATASET.md) and lists every problem; exit 1 if any.",
+                   specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, &code))
+        return code;
+    if (!d.dir) {
+        fprintf(stderr, "sdumc validate: --data DIR is required (sdumc validate --help)\n");
         return 2;
     }
-    if (!o.dir) {
-        fprintf(stderr, "sdumc validate: --data DIR is required\n");
-        validate_usage(stderr);
-        return 2;
-    }
+    o.dir = d.dir;
+    for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d.folder[m];
+    o.skip_bad = d.skip_bad;
+    o.require_sim = require_sim;
+    o.check_values = !no_check;
     sd_dataset *ds = NULL;
     char *report = NULL;
     sd_error err;
