@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "common.h"
 #include "core/threads.h"
+#include "data/cache.h"
 #include "train/train.h"
 
 static int on_terminal;
@@ -40,6 +41,8 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "sdumc train: --preset: %s\n", err.msg);
         return 2;
     }
+    const char *cache_path = NULL;
+    int cache_f16 = 0;
     int threads = 0, select = (int)o.select, cap = (int)o.cap_mode, max_frames = 0, preset_idx = 0;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
@@ -69,6 +72,9 @@ int cli_train(int argc, char **argv) {
         {"max-frames", ARG_INT, &max_frames, 0, 1 << 24, NULL, "cap frames per modality (0 = none)", 0},
         {"cap", ARG_CHOICE, &cap, 0, 0, "subsample|truncate", "how --max-frames caps (subsample)", 0},
         {"prefetch", ARG_INT, &o.prefetch, 0, 64, NULL, "batches read ahead in the background (2)", 0},
+        {"cache", ARG_STRING, &cache_path, 0, 0, NULL,
+         "packed feature cache file (built on first use, rebuilt when a source changes)", 0},
+        {"cache-dtype", ARG_CHOICE, &cache_f16, 0, 0, "f32|f16", "cache precision (f32)", 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("train", "sdumc train --data DIR --out MODEL.safetensors [options]",
@@ -98,6 +104,17 @@ int cli_train(int argc, char **argv) {
     sd_dataset *ds = cli_open_dataset("train", &d, 1);
     if (!ds) return 1;
     sd_threads_set(threads);
+    sd_cache *cache = NULL;
+    if (cache_path) {
+        int built = 0;
+        if (sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err)) {
+            fprintf(stderr, "sdumc train: %s\n", err.msg);
+            sd_dataset_close(ds);
+            return 1;
+        }
+        fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
+        o.cache = cache;
+    }
     on_terminal = isatty(STDERR_FILENO);
     o.on_progress = progress;
     sd_train_result res;
@@ -105,6 +122,7 @@ int cli_train(int argc, char **argv) {
             o.model.preset, o.epochs, o.batch_size, (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
             (long long)sd_dataset_size(ds, SD_SPLIT_VALID), sd_threads_get());
     sd_status st = sd_train(ds, &o, &res, &err);
+    sd_cache_close(cache);
     sd_dataset_close(ds);
     if (st) {
         if (on_terminal) fprintf(stderr, "\n");

@@ -285,6 +285,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memcpy(bo.max_frames, o->max_frames, sizeof bo.max_frames);
         bo.cap_mode = o->cap_mode;
         bo.prefetch = o->prefetch;
+        bo.cache = o->cache;
         sd_batcher *batcher = NULL;
         if ((st = sd_batcher_open(ds, &bo, &batcher, err))) goto done;
         const float lr = (float)(o->lr * sd_lr_factor(epoch));

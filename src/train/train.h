@@ -53,6 +53,7 @@ typedef struct {
     int max_frames[SD_MOD_COUNT];
     sd_cap_mode cap_mode;
     int prefetch;
+    const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
     /* Called after every batch and every epoch (record != NULL then); may be NULL. */
     void (*on_progress)(const sd_train_progress *p, const sd_epoch_record *record, void *user);

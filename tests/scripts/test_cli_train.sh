@@ -36,6 +36,10 @@ expect_refused out_folder_missing "folder does not exist" "${train[@]/$tmp\/m.sa
 if "${train[@]}" >"$tmp/train.out" 2>"$tmp/train.err"; then ok train; else cat "$tmp/train.err"; bad train; fi
 check writes_all_files test -s "$tmp/m.safetensors" -a -s "$tmp/m.safetensors.state" -a -s "$tmp/m.safetensors.log.jsonl" -a -s "$tmp/m.safetensors.report.html"
 check log_names_selection grep -q '"selected_epoch"' "$tmp/m.safetensors.log.jsonl"
+# The packed float32 cache changes where features come from, not what they are: same model bytes.
+"${train[@]/$tmp\/m.safetensors/$tmp/c.safetensors}" --cache "$tmp/feat.pack" >/dev/null 2>"$tmp/cache.err"
+check cache_same_model cmp -s "$tmp/m.safetensors" "$tmp/c.safetensors"
+check cache_built grep -q "feature cache .* (built)" "$tmp/cache.err"
 "$BIN" eval --model "$tmp/m.safetensors" --data "$tmp/data" --format json >"$tmp/eval.json" 2>"$tmp/eval.err"
 check eval_json_keys /usr/bin/python3 -c "
 import json,sys
