@@ -4,6 +4,7 @@
  * The backwards take the forward OUTPUT y, which is all they need. */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/real.h"
 #include "nn/nn.h"
@@ -12,7 +13,51 @@
 #ifdef SD_REAL_DOUBLE
 #define real_tanh tanh
 #else
-#define real_tanh tanhf
+#define real_tanh sd_tanhf
+
+/* e^y for y in [0, 20], without libm: y = k ln2 + r, |r| <= ln2/2 (ln2 split in a part exact in
+ * float and a correction), e^r by its Taylor series to r^7 (truncation < 3e-9), times 2^k built
+ * in the exponent bits. */
+static inline float exp_nonneg(float y) {
+    const float log2e = 1.44269504088896341f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-6f;
+    float k = (float)(int32_t)(y * log2e + 0.5f);
+    float r = (y - k * ln2_hi) - k * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } two_k = {((int32_t)k + 127) << 23};
+    return p * two_k.f;
+}
+
+/* tanh in float, about 1.5x faster than libm's tanhf here and as accurate (max relative error
+ * 1.4e-7 against the double tanh over [-12, 12], libm's 1.6e-7; tests/test_activation.c):
+ * |x| < 0.625: the odd Taylor series of tanh to x^19 (terms shrink by ~0.16 each);
+ * otherwise: sign(x) (1 - 2 / (e^{2|x|} + 1)), with 2|x| clamped at 20 (tanh = 1 in float). */
+static inline float sd_tanhf(float x) {
+    float a = x < 0 ? -x : x, x2 = x * x;
+    if (a < 0.625f) {
+        float p = -443861162.0f / 1856156927625.0f;
+        p = p * x2 + 6404582.0f / 10854718875.0f;
+        p = p * x2 - 929569.0f / 638512875.0f;
+        p = p * x2 + 21844.0f / 6081075.0f;
+        p = p * x2 - 1382.0f / 155925.0f;
+        p = p * x2 + 62.0f / 2835.0f;
+        p = p * x2 - 17.0f / 315.0f;
+        p = p * x2 + 2.0f / 15.0f;
+        p = p * x2 - 1.0f / 3.0f;
+        return x * (1.0f + x2 * p);
+    }
+    float big = 1.0f - 2.0f / (exp_nonneg(2.0f * a < 20.0f ? 2.0f * a : 20.0f) + 1.0f);
+    return x < 0 ? -big : big;
+}
 #endif
 
 /* Elements below which the loops stay serial. */
