@@ -571,7 +571,7 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
     int64_t nbad = 0;
     for (int64_t i = 0; i < V.nrows; i++) nbad += V.rows[i].bad;
     if (!st) check_splits(&V, nbad);
-    if (st || V.global.oom || V.per_row.oom) {
+    if (st || V.global.b.failed || V.per_row.b.failed) {
         if (!st) st = sd_fail(err, SD_E_NOMEM, "out of memory writing the validation report");
         validator_free(&V);
         return st;

@@ -286,8 +286,8 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
         }
         char path[4300];
         snprintf(path, sizeof path, "%s/labels.csv", tmp);
-        if (t.oom) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
-        else st = sd_atomic_write_file(path, t.buf, t.len, err);
+        if (t.b.failed) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
+        else st = sd_atomic_write_file(path, sd_text_str(&t), t.b.len, err);
         sd_text_free(&t);
         if (!st) {
             sd_text note = {0};
@@ -299,8 +299,8 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
                          S.dim_audio, S.dim_text, S.dim_video, sd_dtype_name(S.dtype),
                          nword ? (double)nerr / (double)nword : 0.0);
             snprintf(path, sizeof path, "%s/SYNTH.txt", tmp);
-            st = note.oom ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
-                          : sd_atomic_write_file(path, note.buf, note.len, err);
+            st = note.b.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
+                          : sd_atomic_write_file(path, sd_text_str(&note), note.b.len, err);
             sd_text_free(&note);
         }
     }

@@ -1,17 +1,17 @@
-/* A growable text buffer for reports (validation problems, warnings). Appending never fails
- * visibly: after an allocation failure the buffer stops growing and .oom is set. */
+/* Reports (validation problems, warnings): the growable buffer of io/json.h plus a count of
+ * report lines. Appending never fails visibly: after an allocation failure the buffer stops
+ * growing and b.failed is set. */
 #ifndef SD_DATA_TEXT_H
 #define SD_DATA_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/json.h"
+
 typedef struct {
-    char *buf;     /* NUL-terminated once anything was appended; NULL before */
-    size_t len;
-    size_t cap;
-    int64_t lines; /* calls to sd_text_line */
-    int oom;
+    sd_json_buf b;  /* b.data NUL-terminated once anything was appended; NULL before */
+    int64_t lines;  /* calls to sd_text_line */
 } sd_text;
 
 /* Appends printf-formatted text. */

@@ -673,28 +673,39 @@ int sd_json_buf_append(sd_json_buf *b, const char *s, size_t n) {
 
 int sd_json_buf_puts(sd_json_buf *b, const char *s) { return sd_json_buf_append(b, s, strlen(s)); }
 
-int sd_json_buf_printf(sd_json_buf *b, const char *fmt, ...) {
+int sd_json_buf_vprintf(sd_json_buf *b, const char *fmt, va_list ap) {
     if (b->failed) return -1;
     char small[256];
-    va_list ap;
-    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
     if (n < 0) {
+        va_end(again);
         b->failed = 1;
         return -1;
     }
-    if ((size_t)n < sizeof small) return sd_json_buf_append(b, small, (size_t)n);
+    if ((size_t)n < sizeof small) {
+        va_end(again);
+        return sd_json_buf_append(b, small, (size_t)n);
+    }
     char *big = malloc((size_t)n + 1);
     if (!big) {
+        va_end(again);
         b->failed = 1;
         return -1;
     }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    vsnprintf(big, (size_t)n + 1, fmt, again);
+    va_end(again);
     int rc = sd_json_buf_append(b, big, (size_t)n);
     free(big);
+    return rc;
+}
+
+int sd_json_buf_printf(sd_json_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sd_json_buf_vprintf(b, fmt, ap);
+    va_end(ap);
     return rc;
 }
 

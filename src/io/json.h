@@ -17,6 +17,7 @@
 #ifndef SD_IO_JSON_H
 #define SD_IO_JSON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,7 +71,7 @@ int sd_json_write_string(FILE *f, const char *s);
  * returns the length it needs, not counting the NUL. */
 size_t sd_json_escape(char *dst, size_t cap, const char *s);
 
-/* A growable text buffer for building JSON. Zero-initialise it; after any failed allocation
+/* A growable text buffer (for JSON, logs, reports). Zero-initialise it; after any failed allocation
  * `failed` is set and later appends do nothing. */
 typedef struct {
     char *data; /* NUL-terminated when len > 0 */
@@ -85,6 +86,7 @@ int sd_json_buf_printf(sd_json_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+int sd_json_buf_vprintf(sd_json_buf *b, const char *fmt, va_list ap);
 int sd_json_buf_string(sd_json_buf *b, const char *s); /* quoted and escaped */
 void sd_json_buf_free(sd_json_buf *b);
 
