@@ -41,8 +41,12 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         for (int b = 0; same && b < in_full->B; b++) same = in_full->len[i][b] == in_miss->len[i][b];
         if (same) share |= 1u << i;
     }
-    if (!st) st = share ? sd_flow_forward_shared(f1, m, in_miss, 1, training, rng, f0, share, err)
-                        : sd_flow_forward(f1, m, in_miss, 1, training, rng, err);
+    /* Every term but w_full reads the text-missing flow: with all of them 0 (a complete-flow-only
+     * baseline) the text-missing flow is not run at all. */
+    const int run_missing = w->miss != 0.0f || w->tf != 0.0f || w->tq != 0.0f || w->f != 0.0f || w->rnc != 0.0f;
+    if (!st && run_missing)
+        st = share ? sd_flow_forward_shared(f1, m, in_miss, 1, training, rng, f0, share, err)
+                   : sd_flow_forward(f1, m, in_miss, 1, training, rng, err);
     if (st) return st;
     const size_t B = (size_t)in_full->B, H = (size_t)f0->H, C = (size_t)f0->C, R = (size_t)f0->R;
     const size_t K = SD_QUERY_VIEWS, n = 2 * B;
@@ -55,12 +59,14 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         o->buf_len = o->buf ? need : 0;
         if (!o->buf) return sd_fail(err, SD_E_NOMEM, "out of memory: loss scratch");
     }
-    memset(o->buf, 0, need * sizeof(float));
     float *F = o->buf, *Y = F + n * R, *dF = Y + n, *work = dF + n * R;
     float *d_pred = work + rnc_workspace_len((int)n); /* [2B]: flow 0 then flow 1 */
     float *d_z = d_pred + 2 * B;                       /* [2B, C] */
     float *d_q1 = d_z + 2 * B * C;                     /* [B, H] */
     float *d_c1 = d_q1 + B * H;                        /* [B, K, C] */
+    /* The backwards add into the gradients; F, Y and the RnC workspace are written before use. */
+    memset(dF, 0, sizeof(float) * n * R);
+    memset(d_pred, 0, sizeof(float) * (size_t)(o->buf + need - d_pred));
 
     sd_loss_terms t;
     memset(&t, 0, sizeof t);
@@ -94,7 +100,7 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         d_r1 = dF + B * R;
     }
     /* f1 first: it adds its shared frame gradients into f0's, whose backward uses the sum. */
-    sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
+    if (run_missing) sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
     sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
     return SD_OK;
 }
