@@ -76,8 +76,9 @@ int cli_eval(int argc, char **argv) {
             first = 0;
         }
         if (format == 1) printf("}\n");
-        if (format == 0 && (!met[flow == 1].corr_defined))
-            printf("(Corr undefined: the predictions or labels are constant)\n");
+        int undefined = 0;
+        for (int f = 0; f < 2; f++) undefined |= (flow == 2 || flow == f) && !met[f].corr_defined;
+        if (format == 0 && undefined) printf("(Corr undefined: the predictions or labels are constant)\n");
     }
     free(pred);
     free(y);

@@ -83,6 +83,17 @@ static void settings_line(const sd_train_options *o, const sd_model_config *c, c
              (double)c->p_mlp, (double)c->p_att, c->hidden);
 }
 
+/* acc += scale * t, term by term. */
+static void terms_add(sd_loss_terms *acc, const sd_loss_terms *t, double scale) {
+    acc->full += scale * t->full;
+    acc->miss += scale * t->miss;
+    acc->tf += scale * t->tf;
+    acc->tq += scale * t->tq;
+    acc->f += scale * t->f;
+    acc->rnc += scale * t->rnc;
+    acc->total += scale * t->total;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -312,13 +323,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
                 break;
             }
             double w = (double)b->B;
-            rec.loss.full += w * t.full;
-            rec.loss.miss += w * t.miss;
-            rec.loss.tf += w * t.tf;
-            rec.loss.tq += w * t.tq;
-            rec.loss.f += w * t.f;
-            rec.loss.rnc += w * t.rnc;
-            rec.loss.total += w * t.total;
+            terms_add(&rec.loss, &t, w);
             rec.samples += b->B;
             nb++;
             if (o->on_progress) {
@@ -335,13 +340,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         rec.seconds = now_s() - t0;
         rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
         double n = rec.samples > 0 ? (double)rec.samples : 1.0;
-        rec.loss.full /= n;
-        rec.loss.miss /= n;
-        rec.loss.tf /= n;
-        rec.loss.tq /= n;
-        rec.loss.f /= n;
-        rec.loss.rnc /= n;
-        rec.loss.total /= n;
+        sd_loss_terms mean;
+        memset(&mean, 0, sizeof mean);
+        terms_add(&mean, &rec.loss, 1.0 / n);
+        rec.loss = mean;
         if ((st = validate(m, ds, o->eval_batch_size, &rec.valid_full, &rec.valid_miss, NULL, err))) goto done;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
