@@ -1205,8 +1205,10 @@ static void test_dropout_properties(void) {
     sd_rng r = sd_rng_make(21, SD_STREAM_DROPOUT);
     r.index = 12345;
     dropout_forward(y1, m1, x, n, p, &r);
-    EXPECT(r.index == 12345 + n, "dropout reserved %llu draws, expected %zu",
-           (unsigned long long)(r.index - 12345), n);
+    /* p = 0.3 is no multiple of 2^-8: one whole draw per element, from the next block boundary. */
+    const uint64_t base = 12348;
+    EXPECT(r.index == base + n, "dropout moved the rng to %llu, expected %llu",
+           (unsigned long long)r.index, (unsigned long long)(base + n));
     size_t kept = 0;
     const float scale = 1.0f / (1.0f - p);
     for (size_t i = 0; i < n; i++) {
@@ -1217,7 +1219,7 @@ static void test_dropout_properties(void) {
     /* The mask is the documented function of the draws: element i uses index base + i. */
     size_t mismatch = 0;
     for (size_t i = 0; i < n; i++)
-        mismatch += m1[i] != (sd_rng_uniform_at(21, SD_STREAM_DROPOUT, 12345 + i) >= p);
+        mismatch += m1[i] != (sd_rng_uniform_at(21, SD_STREAM_DROPOUT, base + i) >= p);
     EXPECT(mismatch == 0, "%zu mask elements differ from draw base + i", mismatch);
     const double frac = (double)kept / (double)n; /* sd of the fraction: ~0.0014 */
     printf("  dropout p=0.3 kept fraction %.4f\n", frac);
@@ -1271,6 +1273,67 @@ static void test_dropout_properties(void) {
     float *dx = fvec(n);
     dropout_backward(dx, x, NULL, n, 0.0f);
     EXPECT(memcmp(dx, x, n * sizeof *x) == 0, "p = 0 backward is not dx += dy");
+    arena_free();
+}
+
+/* Dropout probabilities that are multiples of 2^-k use k bits per element (k = 1 for the
+ * attention dropout's 0.5): the documented bits decide, the kept fraction is right, and a keyed
+ * mask recomputed over any sub-range (as the backwards do) equals the forward's. */
+static void test_dropout_bits(void) {
+    const size_t n = 100003; /* not a multiple of any batch */
+    float *x = fvec(n), *y = fvec(n), *z = fvec(n), *acc = fvec(n);
+    uint8_t *mask = bvec(n);
+    sd_rng dr = sd_rng_make(5, SD_STREAM_TEST);
+    for (size_t i = 0; i < n; i++) x[i] = sd_rng_uniform(&dr) - 0.5f;
+    static const struct {
+        float p;
+        int k;
+    } cases[] = {{0.5f, 1}, {0.25f, 2}, {0.75f, 2}, {0.0625f, 4}, {0.3f, 32}, {1.0f, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const float p = cases[c].p;
+        const int k = cases[c].k;
+        sd_rng r = sd_rng_make(77, SD_STREAM_DROPOUT);
+        r.index = 9; /* rounded up to the block boundary 12 */
+        dropout_forward(y, mask, x, n, p, &r);
+        const uint64_t bits = (uint64_t)n * (uint64_t)k, blocks = (bits + 127) / 128;
+        EXPECT(r.index == 12 + 4 * blocks, "p=%g: rng index %llu, expected %llu", p,
+               (unsigned long long)r.index, (unsigned long long)(12 + 4 * blocks));
+        size_t mismatch = 0, kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            int keep;
+            if (k == 32) {
+                keep = sd_rng_uniform_at(77, SD_STREAM_DROPOUT, 12 + i) >= p;
+            } else {
+                const uint64_t bit = (uint64_t)i * (uint64_t)k;
+                const uint32_t word = sd_rng_u32_at(77, SD_STREAM_DROPOUT, 12 + bit / 32);
+                const uint32_t value = (word >> (bit % 32)) & ((1u << k) - 1u);
+                keep = (double)value >= (double)p * (double)(1u << k);
+            }
+            mismatch += mask[i] != keep;
+            kept += mask[i];
+            const float want = keep ? x[i] * (p < 1 ? 1.0f / (1.0f - p) : 0.0f) : 0.0f;
+            if (y[i] != want) mismatch++;
+        }
+        const double frac = (double)kept / (double)n; /* sd of the fraction <= 0.0016 */
+        printf("  dropout p=%g (%d bits per element): kept fraction %.4f\n", p, k, frac);
+        EXPECT(mismatch == 0, "p=%g: %zu elements differ from the documented bits", p, mismatch);
+        EXPECT(fabs(frac - (1.0 - p)) < 0.008, "p=%g: kept fraction %.4f", p, frac);
+
+        /* The keyed mask over sub-ranges, overwrite and accumulate, equals the forward. */
+        r = sd_rng_make(77, SD_STREAM_DROPOUT);
+        r.index = 9;
+        const dropout_key key = dropout_key_reserve(&r, n, p);
+        EXPECT(key.base == 12, "key base %llu", (unsigned long long)key.base);
+        const size_t cuts[] = {0, 1, 31, 1000, 1024, 4099, 50000, n};
+        for (size_t s = 0; s + 1 < sizeof cuts / sizeof cuts[0]; s++)
+            dropout_apply(z + cuts[s], x + cuts[s], cuts[s], cuts[s + 1] - cuts[s], &key, 0);
+        EXPECT(memcmp(z, y, n * sizeof *y) == 0, "p=%g: keyed mask over sub-ranges differs", p);
+        for (size_t i = 0; i < n; i++) acc[i] = 1.0f;
+        dropout_apply(acc + 7, x + 7, 7, n - 7, &key, 1);
+        size_t bad = 0;
+        for (size_t i = 7; i < n; i++) bad += acc[i] != (mask[i] ? 1.0f + y[i] : 1.0f);
+        EXPECT(acc[0] == 1.0f && bad == 0, "p=%g: accumulate differs in %zu elements", p, bad);
+    }
     arena_free();
 }
 
@@ -1338,6 +1401,7 @@ int main(void) {
     sd_test_run("nn.masking_cross_attn", test_masking_cross_attn);
     sd_test_run("nn.float_vs_double", test_float_vs_double);
     sd_test_run("nn.dropout_properties", test_dropout_properties);
+    sd_test_run("nn.dropout_bits", test_dropout_bits);
     sd_test_run("nn.thread_invariance", test_thread_invariance);
     return sd_test_finish();
 }

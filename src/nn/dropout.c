@@ -1,31 +1,68 @@
 /* Inverted dropout with a counter-based mask.
  *
- * Legend: n elements (any shape, flattened).
- * The forward reserves n consecutive draws of the caller's rng and gives element i the
- * draw at index base + i, so the mask is a pure function of (seed, stream, index): the same
- * for any thread count, and for the float and double builds alike. p == 0 touches neither
- * the rng nor the mask, so a p = 0 run and an evaluation run are the same computation. */
+ * Legend: n elements (any shape, flattened); k random bits per element; E = 128 / k elements
+ * per Philox block (4 words of 32 bits).
+ *
+ * Which bits decide element i. dropout_key_reserve takes whole Philox blocks from the caller's
+ * rng, starting at a block boundary (the rng index is first rounded up to a multiple of 4):
+ * element i reads k bits at bit position i*k of the reserved bits, i.e. bits (i*k) % 32 ..
+ * + k-1 of draw base + (i*k) / 32 (sd_rng_u32_at). The mask is therefore a pure function of
+ * (seed, stream, base, i, p): the same for any thread count and for the float and double
+ * builds, and it can be recomputed instead of stored (dropout_apply with an offset i0).
+ *
+ * How many bits: a Bernoulli(1 - p) draw needs few bits when p is a multiple of 2^-k. For the
+ * smallest k in {1, 2, 4, 8} with p * 2^k an integer (p = 0.5: one bit; 0.25: two), keep_i =
+ * (value of the k bits >= p * 2^k): exactly probability 1 - p. Any other p (0.3) uses a whole
+ * draw per element, keep_i = (u >= p) with u = draw / 2^32 cut to 24 bits as in
+ * sd_rng_uniform_at, p compared in float. p >= 1 keeps nothing; p == 0 touches neither the
+ * rng nor the mask, so a p = 0 run and an evaluation run are the same computation. */
 #include <stddef.h>
 #include <string.h>
 
+#include "core/omp.h"
 #include "core/real.h"
 #include "core/rng.h"
+#include "core/simd.h"
 #include "nn/nn.h"
-#include "core/omp.h"
 #include "nn/nn_omp.h"
 
 /* Elements below which the loops stay serial. */
 #define DROPOUT_PAR_MIN 32768
 
-/* One Philox block = four consecutive draws: index j is word j % 4 of block j / 4, the layout
- * of sd_rng_u32_at (core/rng.c). The forward computes PHILOX_LANES blocks at a time, each Philox
- * round written as a loop over the lanes so the compiler can use vector multiplies; the result is
- * the same Philox4x32-10 as core/rng.c (the test checks the mask against
- * sd_rng_uniform_at(seed, stream, base + i) element by element). */
+/* Philox blocks computed together: each round is a loop over the lanes, so the compiler uses
+ * vector multiplies. The result is the Philox4x32-10 of core/rng.c (the tests compare the mask
+ * with sd_rng_u32_at draw by draw). */
 #define PHILOX_LANES 8
+/* Elements decided by one batch of PHILOX_LANES blocks, at most (k = 1). */
+#define BATCH_MAX (128 * PHILOX_LANES)
 
-static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t first_block,
-                         uint32_t out[4][PHILOX_LANES]) {
+/* Bits per element for drop probability p (see the header). */
+static int dropout_bits(double p) {
+    const double pf = (double)(float)p;
+    for (int k = 1; k <= 8; k *= 2) {
+        const double scaled = pf * (double)(1u << k);
+        if (scaled == (double)(uint32_t)scaled) return k;
+    }
+    return 32;
+}
+
+#ifndef SD_REAL_DOUBLE
+dropout_key dropout_key_reserve(sd_rng *rng, size_t n, double p) {
+    dropout_key key = {rng->seed, rng->stream, 0, p};
+    if (!(p > 0) || n == 0) {
+        key.base = rng->index;
+        return key;
+    }
+    const uint64_t k = (uint64_t)dropout_bits(p);
+    const uint64_t blocks = ((uint64_t)n * k + 127) / 128;
+    key.base = (rng->index + 3) / 4 * 4;
+    rng->index = key.base + 4 * blocks;
+    return key;
+}
+#endif
+
+static inline void philox_lanes(uint64_t seed, uint64_t stream, uint64_t first_block,
+                                uint32_t out[4][PHILOX_LANES]) {
     uint32_t c0[PHILOX_LANES], c1[PHILOX_LANES], c2[PHILOX_LANES], c3[PHILOX_LANES];
     for (int l = 0; l < PHILOX_LANES; l++) {
         const uint64_t block = first_block + (uint64_t)l;
@@ -36,7 +73,6 @@ static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t first_block,
     }
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int round = 0; round < 10; round++) {
-        SD_OMP(omp simd)
         for (int l = 0; l < PHILOX_LANES; l++) {
             const uint64_t p0 = (uint64_t)0xD2511F53u * c0[l], p1 = (uint64_t)0xCD9E8D57u * c2[l];
             const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
@@ -56,49 +92,89 @@ static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t first_block,
     }
 }
 
-/* y [n] = x * keep / (1-p), keep = (u >= p), u uniform in [0,1) with 24 bits (as in
- * sd_rng_uniform_at); mask [n] = keep. The comparison is made in float (u is a float, p is
- * rounded to float) so both precisions draw the same mask. p >= 1 drops everything. */
+/* keep [PHILOX_LANES * 128 / k]: the keep flags of the elements decided by Philox blocks
+ * first_block .. first_block + PHILOX_LANES - 1, in element order. */
+static SD_VECTOR_CLONES void keep_batch(uint8_t *keep, uint64_t seed, uint64_t stream,
+                                        uint64_t first_block, int k, uint32_t threshold, float p_f) {
+    uint32_t words[4][PHILOX_LANES];
+    philox_lanes(seed, stream, first_block, words);
+    if (k == 32) {
+        for (int l = 0; l < PHILOX_LANES; l++)
+            for (int w = 0; w < 4; w++)
+                keep[l * 4 + w] = (float)(words[w][l] >> 8) * (1.0f / 16777216.0f) >= p_f;
+        return;
+    }
+    const int per_word = 32 / k;
+    const uint32_t value_mask = (1u << k) - 1u;
+    for (int l = 0; l < PHILOX_LANES; l++)
+        for (int w = 0; w < 4; w++) {
+            const uint32_t word = words[w][l];
+            uint8_t *kw = keep + (l * 4 + w) * per_word;
+            for (int e = 0; e < per_word; e++) kw[e] = ((word >> (e * k)) & value_mask) >= threshold;
+        }
+}
+
+/* y = keep ? x * scale : 0, or y += x * scale where kept (y untouched where dropped). */
+static SD_VECTOR_CLONES void scale_kept(real *y, const real *x, const uint8_t *keep, size_t n,
+                                        real scale, int accumulate) {
+    if (accumulate)
+        for (size_t i = 0; i < n; i++) y[i] = keep[i] ? y[i] + x[i] * scale : y[i];
+    else
+        for (size_t i = 0; i < n; i++) y[i] = keep[i] ? x[i] * scale : (real)0;
+}
+
+static SD_VECTOR_CLONES void add_span(real *y, const real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* Elements [i0, i0 + n) of the mask of key: y (and mask, when not NULL) from x. */
+static void dropout_run(real *y, uint8_t *mask, const real *x, size_t i0, size_t n,
+                        const dropout_key *key, int accumulate) {
+    if (n == 0) return;
+    const int k = dropout_bits(key->p);
+    const size_t per_batch = (size_t)PHILOX_LANES * (k == 32 ? 4 : 128 / (size_t)k);
+    const float p_f = (float)key->p;
+    const uint32_t threshold = k == 32 ? 0u : (key->p >= 1 ? 0xFFFFFFFFu : (uint32_t)(p_f * (float)(1u << k)));
+    const real scale = key->p < 1 ? (real)1 / ((real)1 - (real)key->p) : (real)0;
+    const size_t first = i0 / per_batch, last = (i0 + n - 1) / per_batch;
+    const ptrdiff_t count = (ptrdiff_t)(last - first + 1);
+    SD_OMP_PARALLEL_FOR(schedule(static) if (n >= DROPOUT_PAR_MIN))
+    for (ptrdiff_t j = 0; j < count; j++) {
+        const size_t batch = first + (size_t)j, e0 = batch * per_batch;
+        const size_t lo = e0 > i0 ? e0 : i0, hi = e0 + per_batch < i0 + n ? e0 + per_batch : i0 + n;
+        uint8_t keep[BATCH_MAX];
+        keep_batch(keep, key->seed, key->stream, key->base / 4 + (uint64_t)batch * PHILOX_LANES, k,
+                   threshold, p_f);
+        scale_kept(y + (lo - i0), x + (lo - i0), keep + (lo - e0), hi - lo, scale, accumulate);
+        if (mask) memcpy(mask + (lo - i0), keep + (lo - e0), hi - lo);
+    }
+}
+
+void SD_R(dropout_apply)(real *y, const real *x, size_t i0, size_t n, const dropout_key *key,
+                         int accumulate) {
+    if (!(key->p > 0)) {
+        if (accumulate) add_span(y, x, n);
+        else if (y != x && n) memmove(y, x, n * sizeof *y);
+        return;
+    }
+    dropout_run(y, NULL, x, i0, n, key, accumulate);
+}
+
 void SD_R(dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, real p, sd_rng *rng) {
     if (!(p > 0)) {
         if (y != x && n) memmove(y, x, n * sizeof *y);
         return;
     }
-    if (n == 0) return;
-    const uint64_t base = sd_rng_reserve(rng, (uint64_t)n);
-    const uint64_t seed = rng->seed, stream = rng->stream;
-    const float p_f = (float)p;
-    const real scale = p < 1 ? (real)1 / ((real)1 - p) : (real)0;
-    const uint64_t first_block = base / 4, n_blocks = (base + n - 1) / 4 - first_block + 1;
-    const ptrdiff_t count = (ptrdiff_t)((n_blocks + PHILOX_LANES - 1) / PHILOX_LANES);
-    SD_OMP_PARALLEL_FOR(schedule(static) if (n >= DROPOUT_PAR_MIN))
-    for (ptrdiff_t k = 0; k < count; k++) {
-        const uint64_t block0 = first_block + (uint64_t)k * PHILOX_LANES;
-        uint32_t words[4][PHILOX_LANES];
-        philox_lanes(seed, stream, block0, words);
-        for (int l = 0; l < PHILOX_LANES; l++)
-            for (int w = 0; w < 4; w++) {
-                const uint64_t j = (block0 + (uint64_t)l) * 4 + (uint64_t)w; /* draw index */
-                if (j < base || j - base >= n) continue;
-                const size_t i = (size_t)(j - base); /* element */
-                const float u = (float)(words[w][l] >> 8) * (1.0f / 16777216.0f);
-                const uint8_t keep = u >= p_f;
-                mask[i] = keep;
-                y[i] = keep ? x[i] * scale : (real)0;
-            }
-    }
+    const dropout_key key = dropout_key_reserve(rng, n, (double)p);
+    dropout_run(y, mask, x, 0, n, &key, 0);
 }
 
 /* Forward: y = x * keep / (1-p). Backward: dx += dy * keep / (1-p); p == 0: dx += dy. */
 void SD_R(dropout_backward)(real *dx, const real *dy, const uint8_t *mask, size_t n, real p) {
-    const ptrdiff_t count = (ptrdiff_t)n;
     if (!(p > 0)) {
-        SD_OMP_PARALLEL_FOR(schedule(static) if (n >= DROPOUT_PAR_MIN))
-        for (ptrdiff_t i = 0; i < count; i++) dx[i] += dy[i];
+        add_span(dx, dy, n);
         return;
     }
     const real scale = p < 1 ? (real)1 / ((real)1 - p) : (real)0;
-    SD_OMP_PARALLEL_FOR(schedule(static) if (n >= DROPOUT_PAR_MIN))
-    for (ptrdiff_t i = 0; i < count; i++)
-        if (mask[i]) dx[i] += dy[i] * scale;
+    scale_kept(dx, dy, mask, n, scale, 1);
 }

@@ -33,6 +33,15 @@ typedef struct {
     int dims[SD_MLP_MAX_LAYERS];
 } mlp_shape;
 
+/* A dropout mask kept as the position of its random draws instead of a stored array: keep_i is
+ * a pure function of (seed, stream, base, i, p) (rules in dropout.c), so a backward recomputes
+ * it. dropout_key_reserve takes the draws for n elements from rng (nothing when p <= 0). */
+typedef struct {
+    uint64_t seed, stream, base;
+    double p;
+} dropout_key;
+dropout_key dropout_key_reserve(sd_rng *rng, size_t n, double p);
+
 #define SD_T float
 #define SD_FN(name) name
 #include "nn_decl.h"

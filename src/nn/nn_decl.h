@@ -15,12 +15,16 @@ void SD_FN(relu_backward)(SD_T *dx, const SD_T *dy, const SD_T *y, size_t n); /*
 void SD_FN(tanh_forward)(SD_T *y, const SD_T *x, size_t n);
 void SD_FN(tanh_backward)(SD_T *dx, const SD_T *dy, const SD_T *y, size_t n); /* dx += dy*(1-y^2) */
 
-/* ---- Inverted dropout: keep_i = (u_i >= p), u_i uniform from rng (n draws reserved, so the
- * mask does not depend on the thread count); y_i = x_i * keep_i / (1-p). p == 0: y = x, mask
+/* ---- Inverted dropout: keep_i from the draws reserved in rng (dropout.c says which bits, so
+ * the mask does not depend on the thread count); y_i = x_i * keep_i / (1-p). p == 0: y = x, mask
  * untouched (may be NULL). y may alias x. */
 void SD_FN(dropout_forward)(SD_T *y, uint8_t *mask, const SD_T *x, size_t n, SD_T p, sd_rng *rng);
 /* dx_i += dy_i * keep_i / (1-p) (p == 0: dx += dy). */
 void SD_FN(dropout_backward)(SD_T *dx, const SD_T *dy, const uint8_t *mask, size_t n, SD_T p);
+/* Elements i0 .. i0+n-1 of a keyed mask: y[j] = x[j] * keep_{i0+j} / (1-p) (accumulate == 0),
+ * or y[j] += x[j] / (1-p) where keep_{i0+j} (accumulate == 1). key->p <= 0: y = x / y += x. */
+void SD_FN(dropout_apply)(SD_T *y, const SD_T *x, size_t i0, size_t n, const dropout_key *key,
+                          int accumulate);
 
 /* ---- MLP block (MODEL.md "MLP(in, dims)"): for each layer l,
  *   r_l = ReLU(a_{l-1} W_l^T + b_l), a_l = Dropout(p)(r_l), a_{-1} = x; out = a_last.
