@@ -471,8 +471,8 @@ static void pool_fwd(void *v, double *y) {
 }
 static void pool_bwd(void *v, const double *dy) {
     pool_ctx *k = v;
-    attn_pool_backward_f64(k->dx, k->dc, k->dWp, k->dbp, dy, &k->cache, k->len, k->c, k->Wp,
-                           k->B, k->T, k->D, k->p);
+    attn_pool_backward_f64(k->dx, k->dc, k->dWp, k->dbp, dy, &k->cache, k->x, k->len, k->c,
+                           k->Wp, k->B, k->T, k->D, k->p);
 }
 
 static void pool_setup(pool_ctx *k, int B, int T, int D, const int *len, double p) {
@@ -492,13 +492,13 @@ static void pool_setup(pool_ctx *k, int B, int T, int D, const int *len, double 
     k->dc = dvec(Dz);
     k->dWp = dvec(Dz * Dz);
     k->dbp = dvec(Dz);
-    k->cache.xt = dvec(nx);
+    const size_t nwork = attn_pool_work_len_f64(B, T, D);
+    k->cache.work = dvec(nwork);
     k->cache.P = dvec(nx);
     k->cache.alpha = dvec((size_t)B * T);
     k->cache.u = dvec((size_t)B * D);
-    k->cache.mask_in = bvec(nx);
     k->cache.mask_out = bvec((size_t)B * D);
-    poison_cache(k->cache.xt, nx);
+    poison_cache(k->cache.work, nwork);
     poison_cache(k->cache.P, nx);
     poison_cache(k->cache.alpha, (size_t)B * T);
     poison_cache(k->cache.u, (size_t)B * D);
@@ -553,8 +553,8 @@ static void cross_fwd(void *v, double *y) {
 }
 static void cross_bwd(void *v, const double *dy) {
     cross_ctx *k = v;
-    cross_attn_backward_f64(k->dx, k->dQ, k->dWq, k->dbq, k->dWi, k->dbi, dy, &k->cache, k->len,
-                            k->Q, k->Wq, k->Wi, k->B, k->T, k->K, k->D, k->p);
+    cross_attn_backward_f64(k->dx, k->dQ, k->dWq, k->dbq, k->dWi, k->dbi, dy, &k->cache, k->x,
+                            k->len, k->Q, k->Wq, k->Wi, k->B, k->T, k->K, k->D, k->p);
 }
 
 static void cross_setup(cross_ctx *k, int B, int T, int K, int D, const int *len, double p) {
@@ -579,14 +579,14 @@ static void cross_setup(cross_ctx *k, int B, int T, int K, int D, const int *len
     k->dbq = dvec(Dz);
     k->dWi = dvec(Dz * Dz);
     k->dbi = dvec(Dz);
-    k->cache.xt = dvec(nx);
+    const size_t nwork = cross_attn_work_len_f64(B, T, K, D);
+    k->cache.work = dvec(nwork);
     k->cache.Kt = dvec(nx);
     k->cache.Qp = dvec(nq);
     k->cache.A = dvec((size_t)B * T * K);
     k->cache.O = dvec(nq);
-    k->cache.mask_in = bvec(nx);
     k->cache.mask_out = bvec(nq);
-    poison_cache(k->cache.xt, nx);
+    poison_cache(k->cache.work, nwork);
     poison_cache(k->cache.Kt, nx);
     poison_cache(k->cache.Qp, nq);
     poison_cache(k->cache.A, (size_t)B * T * K);
@@ -1081,14 +1081,15 @@ static void test_float_vs_double(void) {
         double *y = dvec(ny), *G = rnd_vec(ny, 1);
         pool_fwd(&k, y);
         pool_bwd(&k, G);
-        attn_pool_cache cf = {fvec(nx), fvec(nx), fvec((size_t)B * T), fvec(ny), bvec(nx), bvec(ny)};
+        attn_pool_cache cf = {fvec(attn_pool_work_len(B, T, D)), fvec(nx), fvec((size_t)B * T), fvec(ny),
+                              bvec(ny), {0, 0, 0, 0}};
         float *xf = to_float(k.x, nx), *cfv = to_float(k.c, Dz), *Wf = to_float(k.Wp, Dz * Dz),
               *bf = to_float(k.bp, Dz);
         float *yf = fvec(ny), *dxf = fvec(nx), *dcf = fvec(Dz), *dWf = fvec(Dz * Dz), *dbf = fvec(Dz);
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
         attn_pool_forward(yf, &cf, xf, len_padded, cfv, Wf, bf, B, T, D, 0.5f, &r);
-        attn_pool_backward(dxf, dcf, dWf, dbf, to_float(G, ny), &cf, len_padded, cfv, Wf, B, T, D,
-                           0.5f);
+        attn_pool_backward(dxf, dcf, dWf, dbf, to_float(G, ny), &cf, xf, len_padded, cfv, Wf, B, T,
+                           D, 0.5f);
         worst = fmax(worst, fd_err("attn_pool y", yf, y, ny));
         worst = fmax(worst, fd_err("attn_pool dx", dxf, k.dx, nx));
         worst = fmax(worst, fd_err("attn_pool dc", dcf, k.dc, Dz));
@@ -1104,15 +1105,15 @@ static void test_float_vs_double(void) {
         double *y = dvec(nq), *G = rnd_vec(nq, 1);
         cross_fwd(&k, y);
         cross_bwd(&k, G);
-        cross_attn_cache cf = {fvec(nx), fvec(nx), fvec(nq), fvec((size_t)B * T * K), fvec(nq),
-                               bvec(nx), bvec(nq)};
+        cross_attn_cache cf = {fvec(cross_attn_work_len(B, T, K, D)), fvec(nx), fvec(nq),
+                               fvec((size_t)B * T * K), fvec(nq), bvec(nq), {0, 0, 0, 0}};
         float *xf = to_float(k.x, nx), *Qf = to_float(k.Q, nq), *Wqf = to_float(k.Wq, Dz * Dz),
               *bqf = to_float(k.bq, Dz), *Wif = to_float(k.Wi, Dz * Dz), *bif = to_float(k.bi, Dz);
         float *yf = fvec(nq), *dxf = fvec(nx), *dQf = fvec(nq), *dWqf = fvec(Dz * Dz),
               *dbqf = fvec(Dz), *dWif = fvec(Dz * Dz), *dbif = fvec(Dz);
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
         cross_attn_forward(yf, &cf, xf, len_padded, Qf, Wqf, bqf, Wif, bif, B, T, K, D, 0.5f, &r);
-        cross_attn_backward(dxf, dQf, dWqf, dbqf, dWif, dbif, to_float(G, nq), &cf, len_padded,
+        cross_attn_backward(dxf, dQf, dWqf, dbqf, dWif, dbif, to_float(G, nq), &cf, xf, len_padded,
                             Qf, Wqf, Wif, B, T, K, D, 0.5f);
         worst = fmax(worst, fd_err("cross_attn y", yf, y, nq));
         worst = fmax(worst, fd_err("cross_attn dx", dxf, k.dx, nx));

@@ -64,20 +64,16 @@ static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
         size_t BT = B * (size_t)f->T[m];
         /* shared frames live in the owner (pointers set by prepare) */
         f->frames[m] = (f->shared >> m) & 1u ? NULL : take_f(a, BT * H);
-        f->pool[m].xt = take_f(a, BT * H);
         f->pool[m].P = take_f(a, BT * H);
         f->pool[m].alpha = take_f(a, BT);
         f->pool[m].u = take_f(a, B * H);
-        f->pool[m].mask_in = take_u8(a, BT * H);
         f->pool[m].mask_out = take_u8(a, B * H);
         f->pooled[m] = take_f(a, B * H);
         take_mlp(a, &f->modality[m], &s->modality, B);
-        f->cross[m].xt = take_f(a, BT * H);
         f->cross[m].Kt = take_f(a, BT * H);
         f->cross[m].Qp = take_f(a, B * K * H);
         f->cross[m].A = take_f(a, BT * K);
         f->cross[m].O = take_f(a, B * K * H);
-        f->cross[m].mask_in = take_u8(a, BT * H);
         f->cross[m].mask_out = take_u8(a, B * K * H);
         f->Y[m] = take_f(a, B * K * H);
         take_mlp(a, &f->cross_mlp[m], &s->cross, B * K);
@@ -139,8 +135,11 @@ static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
 
 sd_flow *sd_flow_new(void) { return calloc(1, sizeof(sd_flow)); }
 
+float *sd_flow_work(sd_flow *f) { return f->owner ? f->owner->work : f->work; }
+
 void sd_flow_free(sd_flow *f) {
     if (!f) return;
+    sd_free(f->work);
     sd_free(f->mem);
     free(f);
 }
@@ -159,6 +158,23 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
         f->mem = sd_alloc(a.used);
         f->mem_size = f->mem ? a.used : 0;
         if (!f->mem) return sd_fail(err, SD_E_NOMEM, "out of memory: flow workspace of %zu bytes", a.used);
+    }
+    /* The layers' scratch: the largest that any modality's pooling or cross-attention needs,
+     * held by the owner when frames are borrowed (flows run one after the other). */
+    size_t work_len = 0;
+    for (int i = 0; i < 3; i++) {
+        const size_t pool = attn_pool_work_len(f->B, f->T[i], f->H);
+        const size_t cross = cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
+        if (pool > work_len) work_len = pool;
+        if (cross > work_len) work_len = cross;
+    }
+    sd_flow *holder = f->owner ? f->owner : f;
+    if (work_len > holder->work_len) {
+        sd_free(holder->work);
+        holder->work = sd_alloc(work_len * sizeof(float));
+        holder->work_len = holder->work ? work_len : 0;
+        if (!holder->work)
+            return sd_fail(err, SD_E_NOMEM, "out of memory: layer scratch of %zu floats", work_len);
     }
     arena real_arena = {f->mem, 0};
     layout(f, &real_arena, &s);
@@ -242,6 +258,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
         if (!((f->shared >> i) & 1u))
             linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
                            (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
+        f->pool[i].work = sd_flow_work(f);
         attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                           p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
         mlp_run(&f->modality[i], &p->modality_mlp[i], &s.modality, f->pooled[i], (size_t)B, p_mlp, rng);
@@ -281,6 +298,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     /* Steps 7-8: UMCA cross-attention per modality, then the cross MLPs per query row. */
     for (int i = 0; i < 3; i++) {
         const int *len = m->cfg.mask ? in->len[i] : NULL;
+        f->cross[i].work = sd_flow_work(f);
         cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
                            p->cross[i].query.b, p->cross[i].input.W, p->cross[i].input.b, B,
                            in->T[i], K, H, p_att, rng);

@@ -42,6 +42,11 @@ typedef struct sd_flow {
     size_t mem_size;
     float *grad_area; /* start and size (bytes) of the activation-gradient region, zeroed per backward */
     size_t grad_area_size;
+    /* Scratch of the pooling and cross-attention layers (their xt, then the backward's
+     * gradients): contents not kept between calls, so a flow that borrows frames also borrows
+     * its owner's scratch (sd_flow_work). */
+    float *work;
+    size_t work_len; /* floats */
 
     /* ---- forward activations ---- */
     float *frames[3];              /* [B,T_m,H] step 1 */
@@ -78,6 +83,8 @@ typedef struct sd_flow {
 } sd_flow;
 
 sd_flow *sd_flow_new(void);
+/* The layers' scratch this flow uses (its own, or its owner's when it borrows frames). */
+float *sd_flow_work(sd_flow *f);
 void sd_flow_free(sd_flow *f);
 
 /* Forward of one flow. missing = 1 is the text-missing flow (MIA applied when the model has it

@@ -104,8 +104,10 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
         mlp_back(f->d_Y[i], &g.cross_mlp[i], f->d_C[i], &f->cross_mlp[i], f->Y[i], &p->cross_mlp[i],
                  &s_cross, nB * nK, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
+        f->cross[i].work = sd_flow_work(f);
         cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
-                            g.cross[i].input.W, g.cross[i].input.b, f->d_Y[i], &f->cross[i], len,
+                            g.cross[i].input.W, g.cross[i].input.b, f->d_Y[i], &f->cross[i],
+                            f->frames[i], len,
                             f->Q, p->cross[i].query.W, p->cross[i].input.W, B, f->T[i], K, H, p_att);
     }
     /* Step 6: unstack dQ into the seven views; the text view also gets the distillation gradient. */
@@ -149,8 +151,10 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
         mlp_back(f->d_pooled[i], &g.modality_mlp[i], f->d_h[i], &f->modality[i], f->pooled[i],
                  &p->modality_mlp[i], &s_mod, nB, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
+        f->pool[i].work = sd_flow_work(f);
         attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
-                           f->d_pooled[i], &f->pool[i], len, p->pool[i].context, p->pool[i].proj.W,
+                           f->d_pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
+                           p->pool[i].proj.W,
                            B, f->T[i], H, p_att);
         if (!((f->shared >> i) & 1u))
             linear_backward(NULL, g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i],

@@ -8,11 +8,12 @@
  * a NaN, can reach the output), get alpha = 0 exactly, and their rows of dx are never
  * written. The projection runs as one GEMM over all B*T rows; the scores and the weighted
  * sum are per-sample loops, one sample per OpenMP iteration (no shared outputs).
- * RNG use: B*T*D draws for the input dropout, then B*D for the output dropout. */
+ * Memory: xt is not kept between forward and backward (it is as large as the input); the
+ * backward recomputes it from x and the dropout key (frames_dropout), in cache->work.
+ * RNG use: the draws of B*T*D input dropout elements (key_in), then B*D for the output. */
 #include <math.h>
 #include <string.h>
 
-#include "core/alloc.h"
 #include "core/real.h"
 #include "nn/nn.h"
 #include "nn/nn_gemm.h"
@@ -27,11 +28,11 @@
 /* The released code scales the scores by 0.3 before the softmax. */
 #define ATTN_POOL_SCORE_SCALE ((real)0.3)
 
-/* Frames of sample b that take part in the softmax (clamped to [0, T]). */
-static int pool_frames(const int *len, int b, int T) {
-    if (!len) return T;
-    const int n = len[b];
-    return n < 0 ? 0 : (n > T ? T : n);
+/* work: xt [B,T,D] (forward and backward; dxt after the weight gradient), dZ [B,T,D],
+ * du [B,D], ds [B,T]. */
+size_t SD_R(attn_pool_work_len)(int B, int T, int D) {
+    const size_t rows = (size_t)B * (size_t)T;
+    return 2 * rows * (size_t)D + (size_t)B * (size_t)D + rows;
 }
 
 void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *x,
@@ -39,23 +40,18 @@ void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *
                              int B, int T, int D, real p, sd_rng *rng) {
     if (B <= 0 || T <= 0 || D <= 0) return;
     const size_t Dz = (size_t)D, Tz = (size_t)T, rows = (size_t)B * Tz;
-    real *xt = cache->xt;       /* [B,T,D] */
     real *P = cache->P;         /* [B,T,D] */
     real *alpha = cache->alpha; /* [B,T] */
     real *u = cache->u;         /* [B,D] */
 
-    SD_R(dropout_forward)(xt, cache->mask_in, x, rows * Dz, p, rng);
-    if (len)
-        for (int b = 0; b < B; b++) {
-            const size_t n = (size_t)pool_frames(len, b, T);
-            memset(xt + ((size_t)b * Tz + n) * Dz, 0, (Tz - n) * Dz * sizeof *xt);
-        }
+    cache->key_in = dropout_key_reserve(rng, rows * Dz, (double)p);
+    const real *xt = SD_R(frames_dropout)(cache->work, x, len, &cache->key_in, B, T, D); /* [B,T,D] */
     SD_R(linear_forward)(P, xt, Wp, bp, rows, D, D);
     SD_R(tanh_forward)(P, P, rows * Dz);
 
     SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
-        const int n = pool_frames(len, b, T);
+        const int n = nn_frames(len, b, T);
         const real *Pb = P + (size_t)b * Tz * Dz;  /* [T,D] */
         const real *xb = xt + (size_t)b * Tz * Dz; /* [T,D] */
         real *ab = alpha + (size_t)b * Tz;         /* [T] */
@@ -86,11 +82,6 @@ void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *
     SD_R(dropout_forward)(y, cache->mask_out, u, (size_t)B * Dz, p, rng);
 }
 
-/* Adds NaN to every gradient: how this void backward makes an allocation failure visible. */
-static void pool_poison(real *g, size_t n) {
-    if (g) for (size_t i = 0; i < n; i++) g[i] = (real)NAN;
-}
-
 /* Forward (restated): xt = Dropout(x); P = tanh(xt Wp^T + bp); s_t = P_t . c;
  *   alpha = softmax_{t < n_b}(0.3 s); u = sum_t alpha_t xt_t; y = Dropout(u).
  * Backward, per sample b (frames t < n_b only; the others have no gradient):
@@ -99,40 +90,27 @@ static void pool_poison(real *g, size_t n) {
  *   ds_t    = 0.3 alpha_t (g_t - sum_t' alpha_t' g_t')        (softmax backward, O(T))
  *   dZ_t    = ds_t c * (1 - P_t^2)      (Z = xt Wp^T + bp)   [T,D]
  *   dc     += sum_{b,t} ds_t P_t                             (one GEMM over all rows)
- *   dxt_t   = alpha_t du + dZ_t Wp;  dWp += dZ^T xt; dbp += sum dZ   (linear_backward)
+ *   dWp += dZ^T xt; dbp += sum dZ                            (linear_backward)
+ *   dxt_t   = dZ_t Wp + alpha_t du      (written over xt, no longer needed)
  *   dx_t   += dxt_t * keep_in / (1-p). */
 void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const real *dy,
-                              const SD_R(attn_pool_cache) *cache, const int *len,
+                              const SD_R(attn_pool_cache) *cache, const real *x, const int *len,
                               const real *c, const real *Wp, int B, int T, int D, real p) {
     if (B <= 0 || T <= 0 || D <= 0) return;
     const size_t Dz = (size_t)D, Tz = (size_t)T, rows = (size_t)B * Tz;
-    const real *xt = cache->xt, *P = cache->P, *alpha = cache->alpha;
-
-    /* Scratch: du [B,D], ds [B,T], dZ [B,T,D], dxt [B,T,D] (dxt only when dx is wanted). */
-    size_t n_scratch = 0;
-    const int size_ok = sd_mul_size(rows, Dz, &n_scratch) &&
-                        sd_mul_size(n_scratch, dx ? 2 : 1, &n_scratch) &&
-                        sd_add_size(n_scratch, (size_t)B * Dz + rows, &n_scratch) &&
-                        sd_mul_size(n_scratch, sizeof(real), &n_scratch);
-    real *scratch = size_ok ? sd_alloc(n_scratch) : NULL;
-    if (!scratch) {
-        pool_poison(dx, rows * Dz);
-        pool_poison(dc, Dz);
-        pool_poison(dWp, Dz * Dz);
-        pool_poison(dbp, Dz);
-        return;
-    }
-    real *du = scratch;                    /* [B,D] */
-    real *ds = du + (size_t)B * Dz;        /* [B,T] */
-    real *dZ = ds + rows;                  /* [B,T,D] */
-    real *dxt = dx ? dZ + rows * Dz : NULL; /* [B,T,D] */
+    const real *P = cache->P, *alpha = cache->alpha;
+    real *xt_buf = cache->work;         /* [B,T,D] xt, then dxt */
+    real *dZ = xt_buf + rows * Dz;      /* [B,T,D] */
+    real *du = dZ + rows * Dz;          /* [B,D] */
+    real *ds = du + (size_t)B * Dz;     /* [B,T] */
+    const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, B, T, D);
 
     memset(du, 0, (size_t)B * Dz * sizeof *du);
     SD_R(dropout_backward)(du, dy, cache->mask_out, (size_t)B * Dz, p);
 
     SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
-        const int n = pool_frames(len, b, T);
+        const int n = nn_frames(len, b, T);
         const size_t row0 = (size_t)b * Tz;
         const real *dub = du + (size_t)b * Dz; /* [D] */
         const real *ab = alpha + row0;        /* [T] */
@@ -147,37 +125,32 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
         }
         for (int t = 0; t < n; t++) dsb[t] = ATTN_POOL_SCORE_SCALE * ab[t] * (dsb[t] - dot);
         for (int t = n; t < T; t++) dsb[t] = 0;
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < n; t++) {
             const size_t r = (row0 + (size_t)t) * Dz;
             real *dZt = dZ + r;
-            if (t < n) {
-                const real *Pt = P + r;
-                for (size_t d = 0; d < Dz; d++) dZt[d] = dsb[t] * c[d] * ((real)1 - Pt[d] * Pt[d]);
-            } else {
-                memset(dZt, 0, Dz * sizeof *dZt);
-            }
-            if (dxt) {
-                real *dxtt = dxt + r;
-                const real a = t < n ? ab[t] : (real)0;
-                for (size_t d = 0; d < Dz; d++) dxtt[d] = a * dub[d];
-            }
+            const real *Pt = P + r;
+            for (size_t d = 0; d < Dz; d++) dZt[d] = dsb[t] * c[d] * ((real)1 - Pt[d] * Pt[d]);
         }
+        memset(dZ + (row0 + (size_t)n) * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dZ);
     }
 
     /* dc [1,D] += ds^T [1,B*T] P [B*T,D]. */
     if (dc) nn_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, P, Dz, (real)1, dc, Dz);
-    SD_R(linear_backward)(dxt, dWp, dbp, dZ, xt, Wp, rows, D, D);
+    SD_R(linear_backward)(NULL, dWp, dbp, dZ, xt, Wp, rows, D, D);
+    if (!dx) return;
 
-    if (dx) {
-        const real scale = p > 0 ? (p < 1 ? (real)1 / ((real)1 - p) : (real)0) : (real)1;
-        const uint8_t *keep = p > 0 ? cache->mask_in : NULL; /* [B,T,D] */
-        SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-        for (int b = 0; b < B; b++) {
-            const size_t n_el = (size_t)pool_frames(len, b, T) * Dz;
-            const size_t e0 = (size_t)b * Tz * Dz;
-            for (size_t e = e0; e < e0 + n_el; e++)
-                if (!keep || keep[e]) dx[e] += dxt[e] * scale;
+    /* dxt = dZ Wp + alpha_t du, over xt's buffer (xt may also be x itself: then the buffer was
+     * not used and x is left alone). */
+    real *dxt = xt_buf;
+    nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, dZ, Dz, Wp, Dz, (real)0, dxt, Dz);
+    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
+    for (int b = 0; b < B; b++) {
+        const int n = nn_frames(len, b, T);
+        const real *dub = du + (size_t)b * Dz, *ab = alpha + (size_t)b * Tz;
+        for (int t = 0; t < n; t++) {
+            real *dxtt = dxt + ((size_t)b * Tz + (size_t)t) * Dz;
+            for (size_t d = 0; d < Dz; d++) dxtt[d] += ab[t] * dub[d];
         }
     }
-    sd_free(scratch);
+    SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, B, T, D);
 }

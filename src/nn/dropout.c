@@ -48,11 +48,12 @@ static int dropout_bits(double p) {
 
 #ifndef SD_REAL_DOUBLE
 dropout_key dropout_key_reserve(sd_rng *rng, size_t n, double p) {
-    dropout_key key = {rng->seed, rng->stream, 0, p};
-    if (!(p > 0) || n == 0) {
-        key.base = rng->index;
-        return key;
-    }
+    dropout_key key = {0, 0, 0, p};
+    if (!(p > 0)) return key; /* no mask: rng untouched (and may be NULL, as in evaluation) */
+    key.seed = rng->seed;
+    key.stream = rng->stream;
+    key.base = rng->index;
+    if (n == 0) return key;
     const uint64_t k = (uint64_t)dropout_bits(p);
     const uint64_t blocks = ((uint64_t)n * k + 127) / 128;
     key.base = (rng->index + 3) / 4 * 4;
@@ -127,9 +128,16 @@ static SD_VECTOR_CLONES void add_span(real *y, const real *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* Elements [i0, i0 + n) of the mask of key: y (and mask, when not NULL) from x. */
+/* Rows of [B,T,D] frames whose elements a call touches: those of frames t < len[b]. */
+typedef struct {
+    const int *len;
+    size_t T, D;
+} frame_rows;
+
+/* Elements [i0, i0 + n) of the mask of key (only those in rows taking part, when rows is not
+ * NULL): y (and mask, when not NULL) from x. */
 static void dropout_run(real *y, uint8_t *mask, const real *x, size_t i0, size_t n,
-                        const dropout_key *key, int accumulate) {
+                        const dropout_key *key, int accumulate, const frame_rows *rows) {
     if (n == 0) return;
     const int k = dropout_bits(key->p);
     const size_t per_batch = (size_t)PHILOX_LANES * (k == 32 ? 4 : 128 / (size_t)k);
@@ -145,8 +153,18 @@ static void dropout_run(real *y, uint8_t *mask, const real *x, size_t i0, size_t
         uint8_t keep[BATCH_MAX];
         keep_batch(keep, key->seed, key->stream, key->base / 4 + (uint64_t)batch * PHILOX_LANES, k,
                    threshold, p_f);
-        scale_kept(y + (lo - i0), x + (lo - i0), keep + (lo - e0), hi - lo, scale, accumulate);
-        if (mask) memcpy(mask + (lo - i0), keep + (lo - e0), hi - lo);
+        if (!rows) {
+            scale_kept(y + (lo - i0), x + (lo - i0), keep + (lo - e0), hi - lo, scale, accumulate);
+            if (mask) memcpy(mask + (lo - i0), keep + (lo - e0), hi - lo);
+            continue;
+        }
+        for (size_t r = lo / rows->D; r * rows->D < hi; r++) { /* frame rows overlapping the batch */
+            const size_t t = r % rows->T, b = r / rows->T;
+            if ((int)t >= nn_frames(rows->len, (int)b, (int)rows->T)) continue;
+            const size_t a = r * rows->D > lo ? r * rows->D : lo;
+            const size_t z = (r + 1) * rows->D < hi ? (r + 1) * rows->D : hi;
+            scale_kept(y + (a - i0), x + (a - i0), keep + (a - e0), z - a, scale, accumulate);
+        }
     }
 }
 
@@ -157,7 +175,45 @@ void SD_R(dropout_apply)(real *y, const real *x, size_t i0, size_t n, const drop
         else if (y != x && n) memmove(y, x, n * sizeof *y);
         return;
     }
-    dropout_run(y, NULL, x, i0, n, key, accumulate);
+    dropout_run(y, NULL, x, i0, n, key, accumulate, NULL);
+}
+
+/* 1 when some frame of the batch is padding. */
+static int has_padding(const int *len, int B, int T) {
+    for (int b = 0; len && b < B; b++)
+        if (nn_frames(len, b, T) < T) return 1;
+    return 0;
+}
+
+const real *SD_R(frames_dropout)(real *work, const real *x, const int *len, const dropout_key *key,
+                                 int B, int T, int D) {
+    const int padded = has_padding(len, B, T);
+    if (!(key->p > 0) && !padded) return x;
+    const size_t Tz = (size_t)T, Dz = (size_t)D;
+    SD_R(dropout_apply)(work, x, 0, (size_t)B * Tz * Dz, key, 0);
+    for (int b = 0; padded && b < B; b++) {
+        const size_t n = (size_t)nn_frames(len, b, T);
+        memset(work + ((size_t)b * Tz + n) * Dz, 0, (Tz - n) * Dz * sizeof *work);
+    }
+    return work;
+}
+
+void SD_R(frames_dropout_backward)(real *dx, const real *dxt, const int *len, const dropout_key *key,
+                                   int B, int T, int D) {
+    const size_t Tz = (size_t)T, Dz = (size_t)D, n = (size_t)B * Tz * Dz;
+    if (!has_padding(len, B, T)) {
+        SD_R(dropout_apply)(dx, dxt, 0, n, key, 1);
+        return;
+    }
+    if (!(key->p > 0)) {
+        for (int b = 0; b < B; b++) {
+            const size_t e0 = (size_t)b * Tz * Dz;
+            add_span(dx + e0, dxt + e0, (size_t)nn_frames(len, b, T) * Dz);
+        }
+        return;
+    }
+    const frame_rows rows = {len, Tz, Dz};
+    dropout_run(dx, NULL, dxt, 0, n, key, 1, &rows);
 }
 
 void SD_R(dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, real p, sd_rng *rng) {
@@ -166,7 +222,7 @@ void SD_R(dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, real
         return;
     }
     const dropout_key key = dropout_key_reserve(rng, n, (double)p);
-    dropout_run(y, mask, x, 0, n, &key, 0);
+    dropout_run(y, mask, x, 0, n, &key, 0, NULL);
 }
 
 /* Forward: y = x * keep / (1-p). Backward: dx += dy * keep / (1-p); p == 0: dx += dy. */

@@ -33,9 +33,18 @@ typedef struct {
     int dims[SD_MLP_MAX_LAYERS];
 } mlp_shape;
 
+/* Frames of sample b that take part in a sequence layer: len[b] clamped to [0, T], or T when
+ * len == NULL (no-mask mode). */
+static inline int nn_frames(const int *len, int b, int T) {
+    if (!len) return T;
+    const int n = len[b];
+    return n < 0 ? 0 : (n > T ? T : n);
+}
+
 /* A dropout mask kept as the position of its random draws instead of a stored array: keep_i is
  * a pure function of (seed, stream, base, i, p) (rules in dropout.c), so a backward recomputes
- * it. dropout_key_reserve takes the draws for n elements from rng (nothing when p <= 0). */
+ * it. dropout_key_reserve takes the draws for n elements from rng (nothing when p <= 0; rng
+ * may then be NULL). */
 typedef struct {
     uint64_t seed, stream, base;
     double p;
