@@ -7,6 +7,9 @@
 #ifndef SD_CORE_REAL_H
 #define SD_CORE_REAL_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "gemm.h"
 
 #ifdef SD_REAL_DOUBLE
@@ -20,5 +23,31 @@ typedef float real;
 #define sd_gemm_real sd_sgemm
 #define SD_REAL_EPS 1e-7f
 #endif
+
+/* The bits of a real, for selects done with masks in loops meant to vectorise. A ?: on reals
+ * becomes a branch in GCC, which often moves the operations of one side under it; it then will
+ * not vectorise the loop, as a floating-point operation under a condition may trap
+ * (-ftrapping-math). Compute both sides, then pick bits: (a & m) | (b & ~m). memcpy is the type
+ * pun that vectorises. */
+#ifdef SD_REAL_DOUBLE
+typedef uint64_t real_bits;
+#else
+typedef uint32_t real_bits;
+#endif
+
+static inline real_bits bits_of(real v) {
+    real_bits b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+static inline real real_of(real_bits b) {
+    real v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+/* All ones when cond, else zero. */
+static inline real_bits bits_mask(int cond) { return (real_bits)0 - (real_bits)cond; }
 
 #endif

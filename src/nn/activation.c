@@ -37,30 +37,7 @@
 #define ACT_IVDEP
 #endif
 
-/* The bits of a real, for selects done with masks. A ?: on reals becomes a branch in GCC, which
- * often moves the operations of one side under it; it then will not vectorise the loop, as a
- * floating-point operation under a condition may trap (-ftrapping-math). memcpy is the type pun
- * that vectorises. */
-#ifdef SD_REAL_DOUBLE
-typedef uint64_t real_bits;
-#else
-typedef uint32_t real_bits;
-#endif
-
-static inline real_bits bits_of(real v) {
-    real_bits b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-
-static inline real real_of(real_bits b) {
-    real v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
-
-/* All ones when cond, else zero: select with (a & mask) | (b & ~mask). */
-static inline real_bits bits_mask(int cond) { return (real_bits)0 - (real_bits)cond; }
+/* Selects on bits: bits_of, real_of, bits_mask (core/real.h). */
 
 #ifdef SD_REAL_DOUBLE
 #define real_tanh tanh

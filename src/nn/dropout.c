@@ -115,13 +115,17 @@ static SD_VECTOR_CLONES void keep_batch(uint8_t *keep, uint64_t seed, uint64_t s
         }
 }
 
-/* y = keep ? x * scale : 0, or y += x * scale where kept (y untouched where dropped). */
+/* y = keep ? x * scale : 0, or y += x * scale where kept (y untouched where dropped).
+ * Branch-free selects on bits, so the loops vectorise (core/real.h). */
 static SD_VECTOR_CLONES void scale_kept(real *y, const real *x, const uint8_t *keep, size_t n,
                                         real scale, int accumulate) {
     if (accumulate)
-        for (size_t i = 0; i < n; i++) y[i] = keep[i] ? y[i] + x[i] * scale : y[i];
+        for (size_t i = 0; i < n; i++) {
+            const real_bits m = bits_mask(keep[i] != 0);
+            y[i] = real_of((bits_of(y[i] + x[i] * scale) & m) | (bits_of(y[i]) & ~m));
+        }
     else
-        for (size_t i = 0; i < n; i++) y[i] = keep[i] ? x[i] * scale : (real)0;
+        for (size_t i = 0; i < n; i++) y[i] = real_of(bits_of(x[i] * scale) & bits_mask(keep[i] != 0));
 }
 
 static SD_VECTOR_CLONES void add_span(real *y, const real *x, size_t n) {
