@@ -3,6 +3,9 @@
 #include "optim/adam.h"
 
 #include <math.h>
+#include <stddef.h>
+
+#include "core/simd.h"
 
 sd_adam_config sd_adam_default_config(void) {
     sd_adam_config c;
@@ -13,6 +16,23 @@ sd_adam_config sd_adam_default_config(void) {
     c.weight_decay = 1e-5f;
     return c;
 }
+
+/* The update of elements [0, n) (the formulas of sd_adam_update); vectorised per CPU. */
+static SD_VECTOR_CLONES void adam_span(float *p, const float *g, float *m, float *v, size_t n,
+                                       float b1, float b2, float one_minus_b1, float one_minus_b2,
+                                       float wd, float eps, float step_size, float bias2_sqrt) {
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) gi = fmaf(wd, p[i], gi);                  /* grad.add(param, alpha=wd) */
+        m[i] = fmaf(one_minus_b1, gi, m[i] * b1);                 /* m.mul_(b1).add_(g', alpha) */
+        v[i] = fmaf(one_minus_b2 * gi, gi, v[i] * b2);            /* v.mul_(b2).addcmul_(g', g') */
+        const float denom = sqrtf(v[i]) / bias2_sqrt + eps;       /* v.sqrt() / bc2_sqrt + eps */
+        p[i] = p[i] + (-step_size * m[i]) / denom;                /* p.addcdiv_(m, denom, -step) */
+    }
+}
+
+/* Elements per OpenMP work item. */
+#define ADAM_CHUNK 16384
 
 void sd_adam_update(float *p, const float *g, float *m, float *v, size_t n,
                     const sd_adam_config *c, float lr, long step) {
@@ -25,16 +45,14 @@ void sd_adam_update(float *p, const float *g, float *m, float *v, size_t n,
     const double bias2 = 1.0 - pow((double)b2, (double)step);
     const float step_size = (float)((double)lr / bias1);
     const float bias2_sqrt = (float)sqrt(bias2);
+    const ptrdiff_t chunks = (ptrdiff_t)((n + ADAM_CHUNK - 1) / ADAM_CHUNK);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 16))
 #endif
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        if (wd != 0.0f) gi = fmaf(wd, p[i], gi);                  /* grad.add(param, alpha=wd) */
-        m[i] = fmaf(one_minus_b1, gi, m[i] * b1);                 /* m.mul_(b1).add_(g', alpha) */
-        v[i] = fmaf(one_minus_b2 * gi, gi, v[i] * b2);            /* v.mul_(b2).addcmul_(g', g') */
-        const float denom = sqrtf(v[i]) / bias2_sqrt + eps;       /* v.sqrt() / bc2_sqrt + eps */
-        p[i] = p[i] + (-step_size * m[i]) / denom;                /* p.addcdiv_(m, denom, -step) */
+    for (ptrdiff_t k = 0; k < chunks; k++) {
+        const size_t i0 = (size_t)k * ADAM_CHUNK, len = n - i0 < ADAM_CHUNK ? n - i0 : ADAM_CHUNK;
+        adam_span(p + i0, g + i0, m + i0, v + i0, len, b1, b2, one_minus_b1, one_minus_b2, wd, eps,
+                  step_size, bias2_sqrt);
     }
 }
 
