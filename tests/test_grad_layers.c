@@ -554,8 +554,11 @@ static void cross_fwd(void *v, double *y) {
 static void cross_bwd(void *v, const double *dy) {
     cross_ctx *k = v;
     cross_attn_backward_f64(k->dx, k->dQ, k->dWq, k->dbq, k->dWi, k->dbi, dy, &k->cache, k->x,
-                            k->len, k->Q, k->Wq, k->Wi, k->B, k->T, k->K, k->D, k->p);
+                            k->len, k->Q, k->Wq, k->Wi, k->bi, k->B, k->T, k->K, k->D, k->p);
 }
+
+/* 1: the cache keeps Kt; 0: the backward recomputes it (cross_attn_cache.Kt == NULL). */
+static int cross_keep_kt = 1;
 
 static void cross_setup(cross_ctx *k, int B, int T, int K, int D, const int *len, double p) {
     memset(k, 0, sizeof *k);
@@ -581,13 +584,13 @@ static void cross_setup(cross_ctx *k, int B, int T, int K, int D, const int *len
     k->dbi = dvec(Dz);
     const size_t nwork = cross_attn_work_len_f64(B, T, K, D);
     k->cache.work = dvec(nwork);
-    k->cache.Kt = dvec(nx);
+    k->cache.Kt = cross_keep_kt ? dvec(nx) : NULL;
+    if (k->cache.Kt) poison_cache(k->cache.Kt, nx);
     k->cache.Qp = dvec(nq);
     k->cache.A = dvec((size_t)B * T * K);
     k->cache.O = dvec(nq);
     k->cache.mask_out = bvec(nq);
     poison_cache(k->cache.work, nwork);
-    poison_cache(k->cache.Kt, nx);
     poison_cache(k->cache.Qp, nq);
     poison_cache(k->cache.A, (size_t)B * T * K);
     poison_cache(k->cache.O, nq);
@@ -619,7 +622,45 @@ static void test_grad_cross_attn(void) {
     w = fmax(w, check_cross(3, 5, 2, 4, NULL, 0.0, "cross_attn[K=2 no-mask p=0]"));
     w = fmax(w, check_cross(2, 1, 7, 4, len1, 0.0, "cross_attn[T=1 masked]"));
     w = fmax(w, check_cross(2, 1, 2, 4, NULL, 0.5, "cross_attn[T=1 K=2 no-mask p=0.5]"));
+    cross_keep_kt = 0;
+    w = fmax(w, check_cross(3, 5, 7, 4, len_padded, 0.5, "cross_attn[K=7 masked p=0.5, Kt recomputed]"));
+    w = fmax(w, check_cross(2, 1, 2, 4, NULL, 0.5, "cross_attn[T=1 K=2 no-mask p=0.5, Kt recomputed]"));
+    cross_keep_kt = 1;
     report_layer("cross_attn", w);
+    arena_free();
+}
+
+/* The sequence layers in chunks of samples (nn_chunk_samples; the default budget gives one
+ * chunk on these small shapes): a budget of one sample, and of two samples (chunks 2 + 1),
+ * checked against finite differences, masked and not, with dropout. */
+static void test_grad_chunks(void) {
+    trng = sd_rng_make(106, SD_STREAM_TEST);
+    static const struct {
+        size_t floats;
+        const char *label;
+    } budgets[] = {{5 * 4, "1 sample"}, {2 * 5 * 4, "2 samples"}};
+    double w = 0;
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        nn_set_chunk_floats(budgets[i].floats);
+        EXPECT(nn_chunk_samples(3, 5, 4) == (int)(i + 1), "chunk of %d samples, expected %zu",
+               nn_chunk_samples(3, 5, 4), i + 1);
+        char label[96];
+        snprintf(label, sizeof label, "attn_pool[chunks of %s, masked p=0.5]", budgets[i].label);
+        w = fmax(w, check_pool(3, 5, 4, len_padded, 0.5, label));
+        snprintf(label, sizeof label, "attn_pool[chunks of %s, no-mask p=0]", budgets[i].label);
+        w = fmax(w, check_pool(3, 5, 4, NULL, 0.0, label));
+        for (cross_keep_kt = 0; cross_keep_kt < 2; cross_keep_kt++) {
+            const char *kt = cross_keep_kt ? "Kt kept" : "Kt recomputed";
+            snprintf(label, sizeof label, "cross_attn[chunks of %s, %s, masked p=0.5]", budgets[i].label, kt);
+            w = fmax(w, check_cross(3, 5, 7, 4, len_padded, 0.5, label));
+            snprintf(label, sizeof label, "cross_attn[chunks of %s, %s, no-mask p=0]", budgets[i].label, kt);
+            w = fmax(w, check_cross(3, 5, 7, 4, NULL, 0.0, label));
+        }
+        cross_keep_kt = 1;
+    }
+    nn_set_chunk_floats(0);
+    EXPECT(nn_chunk_samples(3, 5, 4) == 3, "default budget not restored");
+    report_layer("chunked sequence layers", w);
     arena_free();
 }
 
@@ -1114,7 +1155,7 @@ static void test_float_vs_double(void) {
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
         cross_attn_forward(yf, &cf, xf, len_padded, Qf, Wqf, bqf, Wif, bif, B, T, K, D, 0.5f, &r);
         cross_attn_backward(dxf, dQf, dWqf, dbqf, dWif, dbif, to_float(G, nq), &cf, xf, len_padded,
-                            Qf, Wqf, Wif, B, T, K, D, 0.5f);
+                            Qf, Wqf, Wif, bif, B, T, K, D, 0.5f);
         worst = fmax(worst, fd_err("cross_attn y", yf, y, nq));
         worst = fmax(worst, fd_err("cross_attn dx", dxf, k.dx, nx));
         worst = fmax(worst, fd_err("cross_attn dQ", dQf, k.dQ, nq));
@@ -1403,6 +1444,7 @@ int main(void) {
     sd_test_run("nn.float_vs_double", test_float_vs_double);
     sd_test_run("nn.dropout_properties", test_dropout_properties);
     sd_test_run("nn.dropout_bits", test_dropout_bits);
+    sd_test_run("grad.chunks", test_grad_chunks);
     sd_test_run("nn.thread_invariance", test_thread_invariance);
     return sd_test_finish();
 }

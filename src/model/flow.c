@@ -57,6 +57,16 @@ static mlp_shapes shapes_of(const sd_model *m) {
     return s;
 }
 
+/* Cross-attention keeps its projected frames Kt [B,T,H] for the backward when they are at most
+ * this many floats (16 MiB); larger ones (long audio in big batches) are recomputed in the
+ * backward, chunk by chunk: one more B*T*H*H GEMM (about 3% of a MOSEI training step) for
+ * B*T*H fewer floats kept (49 MiB over both flows at the MOSEI point). Evaluation keeps none. */
+#define FLOW_KEEP_KT_MAX_FLOATS ((size_t)1 << 22)
+
+static int keep_cross_kt(const sd_flow *f, int m) {
+    return f->training && (size_t)f->B * (size_t)f->T[m] * (size_t)f->H <= FLOW_KEEP_KT_MAX_FLOATS;
+}
+
 static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
     const size_t B = (size_t)f->B, H = (size_t)f->H, C = (size_t)f->C, R = (size_t)f->R;
     const size_t K = SD_QUERY_VIEWS;
@@ -70,7 +80,7 @@ static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
         f->pool[m].mask_out = take_u8(a, B * H);
         f->pooled[m] = take_f(a, B * H);
         take_mlp(a, &f->modality[m], &s->modality, B);
-        f->cross[m].Kt = take_f(a, BT * H);
+        f->cross[m].Kt = keep_cross_kt(f, m) ? take_f(a, BT * H) : NULL;
         f->cross[m].Qp = take_f(a, B * K * H);
         f->cross[m].A = take_f(a, BT * K);
         f->cross[m].O = take_f(a, B * K * H);
@@ -240,6 +250,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
                 return sd_fail(err, SD_E_ARG, "modality %d sample %d: length %d outside [1, %d]",
                                i, b, in->len[i][b], in->T[i]);
     }
+    f->training = training; /* the layout depends on it */
     sd_status st = prepare(f, m, in, err);
     if (st) return st;
     f->in = *in;

@@ -108,7 +108,8 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
         cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
                             g.cross[i].input.W, g.cross[i].input.b, f->d_Y[i], &f->cross[i],
                             f->frames[i], len,
-                            f->Q, p->cross[i].query.W, p->cross[i].input.W, B, f->T[i], K, H, p_att);
+                            f->Q, p->cross[i].query.W, p->cross[i].input.W, p->cross[i].input.b,
+                            B, f->T[i], K, H, p_att);
     }
     /* Step 6: unstack dQ into the seven views; the text view also gets the distillation gradient. */
     for (int q = 0; q < K; q++)

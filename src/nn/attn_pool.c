@@ -8,8 +8,10 @@
  * a NaN, can reach the output), get alpha = 0 exactly, and their rows of dx are never
  * written. The projection runs as one GEMM over all B*T rows; the scores and the weighted
  * sum are per-sample loops, one sample per OpenMP iteration (no shared outputs).
- * Memory: xt is not kept between forward and backward (it is as large as the input); the
- * backward recomputes it from x and the dropout key (frames_dropout), in cache->work.
+ * Memory: the layer works through the batch in chunks of whole samples (nn_chunk_samples);
+ * xt, as large as the input, is never kept: each pass recomputes a chunk of it from x and the
+ * dropout key (frames_dropout) in cache->work. The backward writes dZ over P (the cache is
+ * used up: one backward per forward).
  * RNG use: the draws of B*T*D input dropout elements (key_in), then B*D for the output. */
 #include <math.h>
 #include <string.h>
@@ -28,58 +30,62 @@
 /* The released code scales the scores by 0.3 before the softmax. */
 #define ATTN_POOL_SCORE_SCALE ((real)0.3)
 
-/* work: xt [B,T,D] (forward and backward; dxt after the weight gradient), dZ [B,T,D],
- * du [B,D], ds [B,T]. */
+/* work: xt of one chunk [Bc,T,D] (then its dxt), du [B,D], ds of one chunk [Bc,T]. */
 size_t SD_R(attn_pool_work_len)(int B, int T, int D) {
-    const size_t rows = (size_t)B * (size_t)T;
-    return 2 * rows * (size_t)D + (size_t)B * (size_t)D + rows;
+    const size_t Bc = (size_t)nn_chunk_samples(B, T, D);
+    return Bc * (size_t)T * (size_t)D + (size_t)B * (size_t)D + Bc * (size_t)T;
+}
+
+/* Scores, softmax and weighted sum of sample b (MODEL.md step 2), xb its frames [T,D]. */
+static void pool_sample(real *ab, real *ub, const real *Pb, const real *xb, const real *c, int n,
+                        int T, size_t Dz) {
+    /* Scores, then a softmax shifted by the max over the n frames that take part. */
+    real mx = -(real)INFINITY;
+    for (int t = 0; t < n; t++) {
+        const real *Pt = Pb + (size_t)t * Dz;
+        real s = 0;
+        for (size_t d = 0; d < Dz; d++) s += Pt[d] * c[d];
+        ab[t] = ATTN_POOL_SCORE_SCALE * s;
+        if (ab[t] > mx) mx = ab[t];
+    }
+    real sum = 0;
+    for (int t = 0; t < n; t++) {
+        ab[t] = real_exp(ab[t] - mx);
+        sum += ab[t];
+    }
+    for (int t = 0; t < n; t++) ab[t] /= sum;
+    for (int t = n; t < T; t++) ab[t] = 0;
+    /* u_b = sum_t alpha_t xt_t over the frames that take part. */
+    memset(ub, 0, Dz * sizeof *ub);
+    for (int t = 0; t < n; t++) {
+        const real *xtt = xb + (size_t)t * Dz, a = ab[t];
+        for (size_t d = 0; d < Dz; d++) ub[d] += a * xtt[d];
+    }
 }
 
 void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *x,
                              const int *len, const real *c, const real *Wp, const real *bp,
                              int B, int T, int D, real p, sd_rng *rng) {
     if (B <= 0 || T <= 0 || D <= 0) return;
-    const size_t Dz = (size_t)D, Tz = (size_t)T, rows = (size_t)B * Tz;
-    real *P = cache->P;         /* [B,T,D] */
-    real *alpha = cache->alpha; /* [B,T] */
-    real *u = cache->u;         /* [B,D] */
-
-    cache->key_in = dropout_key_reserve(rng, rows * Dz, (double)p);
-    const real *xt = SD_R(frames_dropout)(cache->work, x, len, &cache->key_in, B, T, D); /* [B,T,D] */
-    SD_R(linear_forward)(P, xt, Wp, bp, rows, D, D);
-    SD_R(tanh_forward)(P, P, rows * Dz);
-
-    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-    for (int b = 0; b < B; b++) {
-        const int n = nn_frames(len, b, T);
-        const real *Pb = P + (size_t)b * Tz * Dz;  /* [T,D] */
-        const real *xb = xt + (size_t)b * Tz * Dz; /* [T,D] */
-        real *ab = alpha + (size_t)b * Tz;         /* [T] */
-        real *ub = u + (size_t)b * Dz;             /* [D] */
-        /* Scores, then a softmax shifted by the max over the n frames that take part. */
-        real mx = -(real)INFINITY;
-        for (int t = 0; t < n; t++) {
-            const real *Pt = Pb + (size_t)t * Dz;
-            real s = 0;
-            for (size_t d = 0; d < Dz; d++) s += Pt[d] * c[d];
-            ab[t] = ATTN_POOL_SCORE_SCALE * s;
-            if (ab[t] > mx) mx = ab[t];
-        }
-        real sum = 0;
-        for (int t = 0; t < n; t++) {
-            ab[t] = real_exp(ab[t] - mx);
-            sum += ab[t];
-        }
-        for (int t = 0; t < n; t++) ab[t] /= sum;
-        for (int t = n; t < T; t++) ab[t] = 0;
-        /* u_b = sum_t alpha_t xt_t over the frames that take part. */
-        memset(ub, 0, Dz * sizeof *ub);
-        for (int t = 0; t < n; t++) {
-            const real *xtt = xb + (size_t)t * Dz, a = ab[t];
-            for (size_t d = 0; d < Dz; d++) ub[d] += a * xtt[d];
+    const size_t Dz = (size_t)D, Tz = (size_t)T;
+    const int Bc = nn_chunk_samples(B, T, D);
+    cache->key_in = dropout_key_reserve(rng, (size_t)B * Tz * Dz, (double)p);
+    for (int b0 = 0; b0 < B; b0 += Bc) {
+        const int nb = B - b0 < Bc ? B - b0 : Bc;
+        const size_t rows = (size_t)nb * Tz;
+        const real *xt = SD_R(frames_dropout)(cache->work, x, len, &cache->key_in, b0, nb, T, D);
+        real *P = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D] */
+        SD_R(linear_forward)(P, xt, Wp, bp, rows, D, D);
+        SD_R(tanh_forward)(P, P, rows * Dz);
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int b = b0 + i;
+            pool_sample(cache->alpha + (size_t)b * Tz, cache->u + (size_t)b * Dz,
+                        P + (size_t)i * Tz * Dz, xt + (size_t)i * Tz * Dz, c, nn_frames(len, b, T),
+                        T, Dz);
         }
     }
-    SD_R(dropout_forward)(y, cache->mask_out, u, (size_t)B * Dz, p, rng);
+    SD_R(dropout_forward)(y, cache->mask_out, cache->u, (size_t)B * Dz, p, rng);
 }
 
 /* Forward (restated): xt = Dropout(x); P = tanh(xt Wp^T + bp); s_t = P_t . c;
@@ -88,8 +94,8 @@ void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *
  *   du      = dy * keep_out / (1-p)                          [D]
  *   g_t     = du . xt_t                 (d alpha_t)           [T]
  *   ds_t    = 0.3 alpha_t (g_t - sum_t' alpha_t' g_t')        (softmax backward, O(T))
- *   dZ_t    = ds_t c * (1 - P_t^2)      (Z = xt Wp^T + bp)   [T,D]
- *   dc     += sum_{b,t} ds_t P_t                             (one GEMM over all rows)
+ *   dc     += sum_{b,t} ds_t P_t                             (one GEMM per chunk)
+ *   dZ_t    = ds_t c * (1 - P_t^2)      (Z = xt Wp^T + bp; written over P_t)
  *   dWp += dZ^T xt; dbp += sum dZ                            (linear_backward)
  *   dxt_t   = dZ_t Wp + alpha_t du      (written over xt, no longer needed)
  *   dx_t   += dxt_t * keep_in / (1-p). */
@@ -97,60 +103,69 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
                               const SD_R(attn_pool_cache) *cache, const real *x, const int *len,
                               const real *c, const real *Wp, int B, int T, int D, real p) {
     if (B <= 0 || T <= 0 || D <= 0) return;
-    const size_t Dz = (size_t)D, Tz = (size_t)T, rows = (size_t)B * Tz;
-    const real *P = cache->P, *alpha = cache->alpha;
-    real *xt_buf = cache->work;         /* [B,T,D] xt, then dxt */
-    real *dZ = xt_buf + rows * Dz;      /* [B,T,D] */
-    real *du = dZ + rows * Dz;          /* [B,D] */
-    real *ds = du + (size_t)B * Dz;     /* [B,T] */
-    const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, B, T, D);
+    const size_t Dz = (size_t)D, Tz = (size_t)T;
+    const int Bc = nn_chunk_samples(B, T, D);
+    const real *alpha = cache->alpha;
+    real *xt_buf = cache->work;                 /* [Bc,T,D] xt, then dxt */
+    real *du = xt_buf + (size_t)Bc * Tz * Dz;   /* [B,D] */
+    real *ds = du + (size_t)B * Dz;             /* [Bc,T] */
 
     memset(du, 0, (size_t)B * Dz * sizeof *du);
     SD_R(dropout_backward)(du, dy, cache->mask_out, (size_t)B * Dz, p);
 
-    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-    for (int b = 0; b < B; b++) {
-        const int n = nn_frames(len, b, T);
-        const size_t row0 = (size_t)b * Tz;
-        const real *dub = du + (size_t)b * Dz; /* [D] */
-        const real *ab = alpha + row0;        /* [T] */
-        real *dsb = ds + row0;                /* [T] */
-        real dot = 0;                          /* sum_t alpha_t g_t */
-        for (int t = 0; t < n; t++) {
-            const real *xtt = xt + (row0 + (size_t)t) * Dz;
-            real g = 0;
-            for (size_t d = 0; d < Dz; d++) g += dub[d] * xtt[d];
-            dsb[t] = g;
-            dot += ab[t] * g;
-        }
-        for (int t = 0; t < n; t++) dsb[t] = ATTN_POOL_SCORE_SCALE * ab[t] * (dsb[t] - dot);
-        for (int t = n; t < T; t++) dsb[t] = 0;
-        for (int t = 0; t < n; t++) {
-            const size_t r = (row0 + (size_t)t) * Dz;
-            real *dZt = dZ + r;
-            const real *Pt = P + r;
-            for (size_t d = 0; d < Dz; d++) dZt[d] = dsb[t] * c[d] * ((real)1 - Pt[d] * Pt[d]);
-        }
-        memset(dZ + (row0 + (size_t)n) * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dZ);
-    }
+    for (int b0 = 0; b0 < B; b0 += Bc) {
+        const int nb = B - b0 < Bc ? B - b0 : Bc;
+        const size_t rows = (size_t)nb * Tz;
+        const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
+        real *PZ = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D]: P, then dZ */
 
-    /* dc [1,D] += ds^T [1,B*T] P [B*T,D]. */
-    if (dc) nn_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, P, Dz, (real)1, dc, Dz);
-    SD_R(linear_backward)(NULL, dWp, dbp, dZ, xt, Wp, rows, D, D);
-    if (!dx) return;
-
-    /* dxt = dZ Wp + alpha_t du, over xt's buffer (xt may also be x itself: then the buffer was
-     * not used and x is left alone). */
-    real *dxt = xt_buf;
-    nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, dZ, Dz, Wp, Dz, (real)0, dxt, Dz);
-    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-    for (int b = 0; b < B; b++) {
-        const int n = nn_frames(len, b, T);
-        const real *dub = du + (size_t)b * Dz, *ab = alpha + (size_t)b * Tz;
-        for (int t = 0; t < n; t++) {
-            real *dxtt = dxt + ((size_t)b * Tz + (size_t)t) * Dz;
-            for (size_t d = 0; d < Dz; d++) dxtt[d] += ab[t] * dub[d];
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int b = b0 + i, n = nn_frames(len, b, T);
+            const real *dub = du + (size_t)b * Dz;        /* [D] */
+            const real *ab = alpha + (size_t)b * Tz;      /* [T] */
+            const real *xb = xt + (size_t)i * Tz * Dz;    /* [T,D] */
+            real *dsb = ds + (size_t)i * Tz;              /* [T] */
+            real dot = 0;                                  /* sum_t alpha_t g_t */
+            for (int t = 0; t < n; t++) {
+                const real *xtt = xb + (size_t)t * Dz;
+                real g = 0;
+                for (size_t d = 0; d < Dz; d++) g += dub[d] * xtt[d];
+                dsb[t] = g;
+                dot += ab[t] * g;
+            }
+            for (int t = 0; t < n; t++) dsb[t] = ATTN_POOL_SCORE_SCALE * ab[t] * (dsb[t] - dot);
+            for (int t = n; t < T; t++) dsb[t] = 0;
         }
+        /* dc [1,D] += ds^T [1,rows] P [rows,D], before P becomes dZ. */
+        if (dc) nn_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, PZ, Dz, (real)1, dc, Dz);
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int n = nn_frames(len, b0 + i, T);
+            const real *dsb = ds + (size_t)i * Tz;
+            real *Zb = PZ + (size_t)i * Tz * Dz;
+            for (int t = 0; t < n; t++) {
+                real *Zt = Zb + (size_t)t * Dz;
+                for (size_t d = 0; d < Dz; d++) Zt[d] = dsb[t] * c[d] * ((real)1 - Zt[d] * Zt[d]);
+            }
+            memset(Zb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *Zb);
+        }
+        SD_R(linear_backward)(NULL, dWp, dbp, PZ, xt, Wp, rows, D, D);
+        if (!dx) continue;
+
+        /* dxt = dZ Wp + alpha_t du, over xt's buffer (xt may also be x itself: then the buffer
+         * was not used and x is left alone). */
+        real *dxt = xt_buf;
+        nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, PZ, Dz, Wp, Dz, (real)0, dxt, Dz);
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int b = b0 + i, n = nn_frames(len, b, T);
+            const real *dub = du + (size_t)b * Dz, *ab = alpha + (size_t)b * Tz;
+            for (int t = 0; t < n; t++) {
+                real *dxtt = dxt + ((size_t)i * Tz + (size_t)t) * Dz;
+                for (size_t d = 0; d < Dz; d++) dxtt[d] += ab[t] * dub[d];
+            }
+        }
+        SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
     }
-    SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, B, T, D);
 }

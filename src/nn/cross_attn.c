@@ -4,12 +4,16 @@
  * Single head, no 1/sqrt(D), no value projection.
  *
  * Legend: B batch, T frames (padded), K queries (7 in SDUMC), D feature dim, n_b = frames of
- * sample b that take part (len[b] in masked mode, T when len == NULL).
+ * sample b that take part (len[b] in masked mode, T when len == NULL); Bc samples per chunk.
  * Masked mode: padded frames are set to 0 in xt, get A = 0 exactly, and their rows of dx are
- * never written. Both projections are GEMMs over all rows (B*T and B*K); the scores, the
- * softmax and the weighted sum are per-sample loops, one sample per OpenMP iteration.
- * Memory: xt is not kept between forward and backward; the backward recomputes it from x and
- * the dropout key (frames_dropout), in cache->work.
+ * never written. The frame projection is a GEMM over the rows of a chunk of samples; the
+ * scores, the softmax and the weighted sum are per-sample loops, one sample per OpenMP
+ * iteration.
+ * Memory: xt (as large as the input) is never kept. The layer works through the batch in
+ * chunks of whole samples (nn_chunk_samples); the backward recomputes a chunk's xt from x and
+ * the dropout key (frames_dropout), in cache->work. Kt is kept in cache->Kt when the caller
+ * gives that buffer; with cache->Kt == NULL the backward recomputes it too (one more B*T*D*D
+ * GEMM, B*T*D values less to keep: the caller's trade of memory for time).
  * RNG use: the draws of B*T*D input dropout elements (key_in), then B*K*D for the output. */
 #include <math.h>
 #include <string.h>
@@ -27,12 +31,22 @@
 
 /* The released code scales the scores by 0.3 before the softmax. */
 #define CROSS_ATTN_SCORE_SCALE ((real)0.3)
+/* Features per block when dZ is written over Kt row by row. */
+#define CROSS_ATTN_ROW_BLOCK 64
 
-/* work: xt [B,T,D] (forward and backward; dxt after the weight gradient), dZ [B,T,D],
- * dS [B,T,K], dO [B,K,D], dQp [B,K,D]. */
+/* work: xt of one chunk [Bc,T,D] (then its dxt), Kt of one chunk [Bc,T,D] (then dZ; unused
+ * when the cache keeps Kt), dS of one chunk [Bc,T,K], dO [B,K,D], dQp [B,K,D]. */
 size_t SD_R(cross_attn_work_len)(int B, int T, int K, int D) {
-    const size_t rows = (size_t)B * (size_t)T, qrows = (size_t)B * (size_t)K;
-    return 2 * rows * (size_t)D + rows * (size_t)K + 2 * qrows * (size_t)D;
+    const size_t Bc = (size_t)nn_chunk_samples(B, T, D), Tz = (size_t)T;
+    return 2 * Bc * Tz * (size_t)D + Bc * Tz * (size_t)K + 2 * (size_t)B * (size_t)K * (size_t)D;
+}
+
+/* Kt = tanh(xt Wi^T + bi) of nb samples ([nb,T,D]). */
+static void project_frames(real *Kt, const real *xt, const real *Wi, const real *bi, int nb, int T,
+                           int D) {
+    const size_t rows = (size_t)nb * (size_t)T;
+    SD_R(linear_forward)(Kt, xt, Wi, bi, rows, D, D);
+    SD_R(tanh_forward)(Kt, Kt, rows * (size_t)D);
 }
 
 void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real *x,
@@ -40,135 +54,147 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
                               const real *Wi, const real *bi, int B, int T, int K, int D,
                               real p, sd_rng *rng) {
     if (B <= 0 || T <= 0 || K <= 0 || D <= 0) return;
-    const size_t Dz = (size_t)D, Tz = (size_t)T, Kz = (size_t)K;
-    const size_t rows = (size_t)B * Tz, qrows = (size_t)B * Kz;
-    real *Kt = cache->Kt; /* [B,T,D] */
-    real *Qp = cache->Qp; /* [B,K,D] */
-    real *A = cache->A;   /* [B,T,K] */
-    real *O = cache->O;   /* [B,K,D] */
+    const size_t Dz = (size_t)D, Tz = (size_t)T, Kz = (size_t)K, qrows = (size_t)B * Kz;
+    const int Bc = nn_chunk_samples(B, T, D);
+    real *Qp = cache->Qp;                           /* [B,K,D] */
+    real *xt_buf = cache->work;                     /* [Bc,T,D] */
+    real *Kt_chunk = xt_buf + (size_t)Bc * Tz * Dz; /* [Bc,T,D] when the cache keeps no Kt */
 
-    cache->key_in = dropout_key_reserve(rng, rows * Dz, (double)p);
-    const real *xt = SD_R(frames_dropout)(cache->work, x, len, &cache->key_in, B, T, D); /* [B,T,D] */
-    SD_R(linear_forward)(Kt, xt, Wi, bi, rows, D, D);
-    SD_R(tanh_forward)(Kt, Kt, rows * Dz);
+    cache->key_in = dropout_key_reserve(rng, (size_t)B * Tz * Dz, (double)p);
     SD_R(linear_forward)(Qp, Q, Wq, bq, qrows, D, D);
-
-    const int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
-    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-    for (int b = 0; b < B; b++) {
-        const int n = nn_frames(len, b, T);
-        const real *Ktb = Kt + (size_t)b * Tz * Dz; /* [T,D] */
-        const real *Qpb = Qp + (size_t)b * Kz * Dz; /* [K,D] */
-        const real *xb = xt + (size_t)b * Tz * Dz;  /* [T,D] */
-        real *Ab = A + (size_t)b * Tz * Kz;         /* [T,K] */
-        real *Ob = O + (size_t)b * Kz * Dz;         /* [K,D] */
-        /* S [n,K] = 0.3 Kt_b [n,D] Qp_b^T [D,K], stored in A (rows t >= n are zeroed below). */
-        if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, CROSS_ATTN_SCORE_SCALE, Ktb, Dz, Qpb, Dz, (real)0, Ab, Kz);
-        /* Softmax over the n frames, per column k, shifted by that column's max. */
-        for (size_t k = 0; k < Kz; k++) {
-            real mx = -(real)INFINITY, sum = 0;
-            for (int t = 0; t < n; t++)
-                if (Ab[(size_t)t * Kz + k] > mx) mx = Ab[(size_t)t * Kz + k];
-            for (int t = 0; t < n; t++) {
-                real *a = Ab + (size_t)t * Kz + k;
-                *a = real_exp(*a - mx);
-                sum += *a;
+    for (int b0 = 0; b0 < B; b0 += Bc) {
+        const int nb = B - b0 < Bc ? B - b0 : Bc;
+        const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
+        real *Kt = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] */
+        project_frames(Kt, xt, Wi, bi, nb, T, D);
+        const int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int b = b0 + i, n = nn_frames(len, b, T);
+            const real *Ktb = Kt + (size_t)i * Tz * Dz;        /* [T,D] */
+            const real *xb = xt + (size_t)i * Tz * Dz;         /* [T,D] */
+            const real *Qpb = Qp + (size_t)b * Kz * Dz;        /* [K,D] */
+            real *Ab = cache->A + (size_t)b * Tz * Kz;          /* [T,K] */
+            real *Ob = cache->O + (size_t)b * Kz * Dz;          /* [K,D] */
+            /* S [n,K] = 0.3 Kt_b [n,D] Qp_b^T [D,K], stored in A (rows t >= n are zeroed below). */
+            if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, CROSS_ATTN_SCORE_SCALE, Ktb, Dz, Qpb, Dz, (real)0, Ab, Kz);
+            /* Softmax over the n frames, per column k, shifted by that column's max. */
+            for (size_t k = 0; k < Kz; k++) {
+                real mx = -(real)INFINITY, sum = 0;
+                for (int t = 0; t < n; t++)
+                    if (Ab[(size_t)t * Kz + k] > mx) mx = Ab[(size_t)t * Kz + k];
+                for (int t = 0; t < n; t++) {
+                    real *a = Ab + (size_t)t * Kz + k;
+                    *a = real_exp(*a - mx);
+                    sum += *a;
+                }
+                for (int t = 0; t < n; t++) Ab[(size_t)t * Kz + k] /= sum;
             }
-            for (int t = 0; t < n; t++) Ab[(size_t)t * Kz + k] /= sum;
+            for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) Ab[e] = 0;
+            /* O [K,D] = A_b^T [K,n] xt_b [n,D]. */
+            if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, Ab, Kz, xb, Dz, (real)0, Ob, Dz);
+            else memset(Ob, 0, Kz * Dz * sizeof *Ob);
         }
-        for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) Ab[e] = 0;
-        /* O [K,D] = A_b^T [K,n] xt_b [n,D]. */
-        if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, Ab, Kz, xb, Dz, (real)0, Ob, Dz);
-        else memset(Ob, 0, Kz * Dz * sizeof *Ob);
+        nn_blas_single_end(blas_prev);
     }
-    nn_blas_single_end(blas_prev);
-    SD_R(dropout_forward)(y, cache->mask_out, O, qrows * Dz, p, rng);
+    SD_R(dropout_forward)(y, cache->mask_out, cache->O, qrows * Dz, p, rng);
 }
 
 /* Forward (restated): xt = Dropout(x); Kt = tanh(xt Wi^T + bi); Qp = Q Wq^T + bq;
  *   A[:,k] = softmax_{t < n_b}(0.3 Kt Qp_k); O_k = sum_t A[t,k] xt_t; y = Dropout(O).
- * Backward, per sample b (frames t < n_b only):
+ * Backward, per chunk of samples (xt recomputed; Kt too unless kept), per sample b (frames
+ * t < n_b only):
  *   dO      = dy * keep_out / (1-p)                                 [K,D]
  *   dA[t,k] = dO_k . xt_t                                           [T,K]
  *   dS[t,k] = 0.3 A[t,k] (dA[t,k] - sum_t' A[t',k] dA[t',k])        (gradient of Kt Qp^T)
- *   dKt_t   = sum_k dS[t,k] Qp_k;  dZ_t = dKt_t * (1 - Kt_t^2)      [T,D]
  *   dQp_k   = sum_t dS[t,k] Kt_t                                    [K,D]
+ *   dZ_t    = (sum_k dS[t,k] Qp_k) * (1 - Kt_t^2)   (written over Kt_t)   [T,D]
  *   dWi += dZ^T xt; dbi += sum dZ                                   (linear_backward)
- *   dQ += dQp Wq; dWq += dQp^T Q; dbq += sum dQp                    (linear_backward)
  *   dxt_t   = dZ_t Wi + sum_k A[t,k] dO_k   (written over xt, no longer needed)
- *   dx_t   += dxt_t * keep_in / (1-p). */
+ *   dx_t   += dxt_t * keep_in / (1-p);
+ * then dQ += dQp Wq; dWq += dQp^T Q; dbq += sum dQp                 (linear_backward). */
 void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *dWi, real *dbi,
                                const real *dy, const SD_R(cross_attn_cache) *cache, const real *x,
                                const int *len, const real *Q, const real *Wq, const real *Wi,
-                               int B, int T, int K, int D, real p) {
+                               const real *bi, int B, int T, int K, int D, real p) {
     if (B <= 0 || T <= 0 || K <= 0 || D <= 0) return;
-    const size_t Dz = (size_t)D, Tz = (size_t)T, Kz = (size_t)K;
-    const size_t rows = (size_t)B * Tz, qrows = (size_t)B * Kz;
-    const real *Kt = cache->Kt, *Qp = cache->Qp, *A = cache->A;
-    real *xt_buf = cache->work;        /* [B,T,D] xt, then dxt */
-    real *dZ = xt_buf + rows * Dz;     /* [B,T,D] */
-    real *dS = dZ + rows * Dz;         /* [B,T,K] */
-    real *dO = dS + rows * Kz;         /* [B,K,D] */
-    real *dQp = dO + qrows * Dz;       /* [B,K,D] */
-    const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, B, T, D);
+    const size_t Dz = (size_t)D, Tz = (size_t)T, Kz = (size_t)K, qrows = (size_t)B * Kz;
+    const int Bc = nn_chunk_samples(B, T, D);
+    const real *Qp = cache->Qp, *A = cache->A;
+    real *xt_buf = cache->work;                    /* [Bc,T,D] xt, then dxt */
+    real *Kt_chunk = xt_buf + (size_t)Bc * Tz * Dz; /* [Bc,T,D] when the cache keeps no Kt */
+    real *dS = Kt_chunk + (size_t)Bc * Tz * Dz;     /* [Bc,T,K] */
+    real *dO = dS + (size_t)Bc * Tz * Kz;          /* [B,K,D] */
+    real *dQp = dO + qrows * Dz;                   /* [B,K,D] */
 
     memset(dO, 0, qrows * Dz * sizeof *dO);
     SD_R(dropout_backward)(dO, dy, cache->mask_out, qrows * Dz, p);
 
-    int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
-    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-    for (int b = 0; b < B; b++) {
-        const int n = nn_frames(len, b, T);
-        const real *xb = xt + (size_t)b * Tz * Dz;   /* [T,D] */
-        const real *Ktb = Kt + (size_t)b * Tz * Dz;  /* [T,D] */
-        const real *Qpb = Qp + (size_t)b * Kz * Dz;  /* [K,D] */
-        const real *Ab = A + (size_t)b * Tz * Kz;    /* [T,K] */
-        const real *dOb = dO + (size_t)b * Kz * Dz;  /* [K,D] */
-        real *dSb = dS + (size_t)b * Tz * Kz;        /* [T,K] */
-        real *dQpb = dQp + (size_t)b * Kz * Dz;      /* [K,D] */
-        real *dZb = dZ + (size_t)b * Tz * Dz;        /* [T,D] */
+    for (int b0 = 0; b0 < B; b0 += Bc) {
+        const int nb = B - b0 < Bc ? B - b0 : Bc;
+        const size_t rows = (size_t)nb * Tz;
+        const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
+        real *KZ = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] Kt, then dZ */
+        if (!cache->Kt) project_frames(KZ, xt, Wi, bi, nb, T, D);
+        int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int b = b0 + i, n = nn_frames(len, b, T);
+            const real *xb = xt + (size_t)i * Tz * Dz;    /* [T,D] */
+            const real *Qpb = Qp + (size_t)b * Kz * Dz;   /* [K,D] */
+            const real *Ab = A + (size_t)b * Tz * Kz;     /* [T,K] */
+            const real *dOb = dO + (size_t)b * Kz * Dz;   /* [K,D] */
+            real *KZb = KZ + (size_t)i * Tz * Dz;         /* [T,D] Kt_b, then dZ_b */
+            real *dSb = dS + (size_t)i * Tz * Kz;         /* [T,K] */
+            real *dQpb = dQp + (size_t)b * Kz * Dz;       /* [K,D] */
 
-        /* dA [n,K] = xt_b [n,D] dO_b^T [D,K], kept in dS. */
-        if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, (real)1, xb, Dz, dOb, Dz, (real)0, dSb, Kz);
-        /* Softmax backward per column k: dS = 0.3 A (dA - <A, dA>). */
-        for (size_t k = 0; k < Kz; k++) {
-            real dot = 0;
-            for (int t = 0; t < n; t++) dot += Ab[(size_t)t * Kz + k] * dSb[(size_t)t * Kz + k];
-            for (int t = 0; t < n; t++) {
-                const size_t e = (size_t)t * Kz + k;
-                dSb[e] = CROSS_ATTN_SCORE_SCALE * Ab[e] * (dSb[e] - dot);
+            /* dA [n,K] = xt_b [n,D] dO_b^T [D,K], kept in dS. */
+            if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, (real)1, xb, Dz, dOb, Dz, (real)0, dSb, Kz);
+            /* Softmax backward per column k: dS = 0.3 A (dA - <A, dA>). */
+            for (size_t k = 0; k < Kz; k++) {
+                real dot = 0;
+                for (int t = 0; t < n; t++) dot += Ab[(size_t)t * Kz + k] * dSb[(size_t)t * Kz + k];
+                for (int t = 0; t < n; t++) {
+                    const size_t e = (size_t)t * Kz + k;
+                    dSb[e] = CROSS_ATTN_SCORE_SCALE * Ab[e] * (dSb[e] - dot);
+                }
             }
+            /* dQp [K,D] = dS^T [K,n] Kt_b [n,D], then dZ over Kt row by row. Frames t >= n get
+             * zero rows. */
+            if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, dSb, Kz, KZb, Dz, (real)0, dQpb, Dz);
+            else memset(dQpb, 0, Kz * Dz * sizeof *dQpb);
+            for (int t = 0; t < n; t++) {
+                real *row = KZb + (size_t)t * Dz;
+                const real *dSt = dSb + (size_t)t * Kz;
+                for (size_t d0 = 0; d0 < Dz; d0 += CROSS_ATTN_ROW_BLOCK) {
+                    const size_t w = Dz - d0 < CROSS_ATTN_ROW_BLOCK ? Dz - d0 : CROSS_ATTN_ROW_BLOCK;
+                    real dkt[CROSS_ATTN_ROW_BLOCK] = {0}; /* dKt_t [d0, d0+w) = sum_k dS[t,k] Qp_k */
+                    for (size_t k = 0; k < Kz; k++)
+                        for (size_t d = 0; d < w; d++) dkt[d] += dSt[k] * Qpb[k * Dz + d0 + d];
+                    for (size_t d = 0; d < w; d++)
+                        row[d0 + d] = dkt[d] * ((real)1 - row[d0 + d] * row[d0 + d]);
+                }
+            }
+            memset(KZb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *KZb);
         }
-        for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) dSb[e] = 0;
-        /* dZ [n,D] = (dS [n,K] Qp_b [K,D]) * (1 - Kt^2); dQp [K,D] = dS^T [K,n] Kt_b [n,D].
-         * Frames t >= n get zero rows. */
-        memset(dZb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dZb);
-        if (n > 0) {
-            nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, dSb, Kz, Qpb, Dz, (real)0, dZb, Dz);
-            for (size_t e = 0; e < (size_t)n * Dz; e++) dZb[e] *= (real)1 - Ktb[e] * Ktb[e];
-            nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, dSb, Kz, Ktb, Dz, (real)0, dQpb, Dz);
-        } else {
-            memset(dQpb, 0, Kz * Dz * sizeof *dQpb);
-        }
-    }
-    nn_blas_single_end(blas_prev);
+        nn_blas_single_end(blas_prev);
+        SD_R(linear_backward)(NULL, dWi, dbi, KZ, xt, Wi, rows, D, D);
+        if (!dx) continue;
 
-    SD_R(linear_backward)(NULL, dWi, dbi, dZ, xt, Wi, rows, D, D);
+        /* dxt = dZ Wi + A_b dO_b, over xt's buffer (xt may also be x itself: then the buffer was
+         * not used and x is left alone). */
+        real *dxt = xt_buf;
+        nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, KZ, Dz, Wi, Dz, (real)0, dxt, Dz);
+        blas_prev = nn_blas_single_begin();
+        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        for (int i = 0; i < nb; i++) {
+            const int b = b0 + i, n = nn_frames(len, b, T);
+            if (n > 0)
+                nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, A + (size_t)b * Tz * Kz, Kz,
+                             dO + (size_t)b * Kz * Dz, Dz, (real)1, dxt + (size_t)i * Tz * Dz, Dz);
+        }
+        nn_blas_single_end(blas_prev);
+        SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
+    }
     SD_R(linear_backward)(dQ, dWq, dbq, dQp, Q, Wq, qrows, D, D);
-    if (!dx) return;
-
-    /* dxt = dZ Wi + A_b dO_b, over xt's buffer (xt may also be x itself: then the buffer was not
-     * used and x is left alone). */
-    real *dxt = xt_buf;
-    nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, dZ, Dz, Wi, Dz, (real)0, dxt, Dz);
-    blas_prev = nn_blas_single_begin();
-    SD_OMP_PARALLEL_FOR(schedule(static) if (B > 1 && (size_t)B * Tz * Dz >= NN_PAR_MIN_ELEMS))
-    for (int b = 0; b < B; b++) {
-        const int n = nn_frames(len, b, T);
-        if (n > 0)
-            nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, A + (size_t)b * Tz * Kz, Kz,
-                         dO + (size_t)b * Kz * Dz, Dz, (real)1, dxt + (size_t)b * Tz * Dz, Dz);
-    }
-    nn_blas_single_end(blas_prev);
-    SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, B, T, D);
 }

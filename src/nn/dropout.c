@@ -190,34 +190,34 @@ static int has_padding(const int *len, int B, int T) {
 }
 
 const real *SD_R(frames_dropout)(real *work, const real *x, const int *len, const dropout_key *key,
-                                 int B, int T, int D) {
-    const int padded = has_padding(len, B, T);
-    if (!(key->p > 0) && !padded) return x;
-    const size_t Tz = (size_t)T, Dz = (size_t)D;
-    SD_R(dropout_apply)(work, x, 0, (size_t)B * Tz * Dz, key, 0);
-    for (int b = 0; padded && b < B; b++) {
-        const size_t n = (size_t)nn_frames(len, b, T);
+                                 int b0, int nb, int T, int D) {
+    const size_t Tz = (size_t)T, Dz = (size_t)D, e0 = (size_t)b0 * Tz * Dz;
+    const int padded = has_padding(len ? len + b0 : NULL, nb, T);
+    if (!(key->p > 0) && !padded) return x + e0;
+    SD_R(dropout_apply)(work, x + e0, e0, (size_t)nb * Tz * Dz, key, 0);
+    for (int b = 0; padded && b < nb; b++) {
+        const size_t n = (size_t)nn_frames(len, b0 + b, T);
         memset(work + ((size_t)b * Tz + n) * Dz, 0, (Tz - n) * Dz * sizeof *work);
     }
     return work;
 }
 
 void SD_R(frames_dropout_backward)(real *dx, const real *dxt, const int *len, const dropout_key *key,
-                                   int B, int T, int D) {
-    const size_t Tz = (size_t)T, Dz = (size_t)D, n = (size_t)B * Tz * Dz;
-    if (!has_padding(len, B, T)) {
-        SD_R(dropout_apply)(dx, dxt, 0, n, key, 1);
+                                   int b0, int nb, int T, int D) {
+    const size_t Tz = (size_t)T, Dz = (size_t)D, n = (size_t)nb * Tz * Dz, e0 = (size_t)b0 * Tz * Dz;
+    if (!has_padding(len ? len + b0 : NULL, nb, T)) {
+        SD_R(dropout_apply)(dx + e0, dxt, e0, n, key, 1);
         return;
     }
     if (!(key->p > 0)) {
-        for (int b = 0; b < B; b++) {
-            const size_t e0 = (size_t)b * Tz * Dz;
-            add_span(dx + e0, dxt + e0, (size_t)nn_frames(len, b, T) * Dz);
+        for (int b = 0; b < nb; b++) {
+            const size_t off = (size_t)b * Tz * Dz;
+            add_span(dx + e0 + off, dxt + off, (size_t)nn_frames(len, b0 + b, T) * Dz);
         }
         return;
     }
-    const frame_rows rows = {len, Tz, Dz};
-    dropout_run(dx, NULL, dxt, 0, n, key, 1, &rows);
+    const frame_rows rows = {len, Tz, Dz}; /* len of the whole batch: rows are absolute */
+    dropout_run(dx + e0, NULL, dxt, e0, n, key, 1, &rows);
 }
 
 void SD_R(dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, real p, sd_rng *rng) {

@@ -25,15 +25,17 @@ void SD_FN(dropout_backward)(SD_T *dx, const SD_T *dy, const uint8_t *mask, size
  * or y[j] += x[j] / (1-p) where keep_{i0+j} (accumulate == 1). key->p <= 0: y = x / y += x. */
 void SD_FN(dropout_apply)(SD_T *y, const SD_T *x, size_t i0, size_t n, const dropout_key *key,
                           int accumulate);
-/* Dropout over frames [B,T,D] as the sequence layers use it: returns xt = Dropout(x) under key
- * with the rows of padded frames (t >= len[b]) set to 0, written into `work` [B,T,D]; or x
- * itself when that is the same thing (key->p <= 0 and no padded frame), work untouched. */
+/* Dropout over frames [B,T,D] as the sequence layers use it, for the samples b0 .. b0+nb-1 of
+ * the batch (x and len are the whole batch's; the key covers all B*T*D elements): returns
+ * xt = Dropout(x) of those samples with the rows of padded frames (t >= len[b]) set to 0,
+ * written into work [nb,T,D]; or x + b0*T*D itself when that is the same thing (key->p <= 0
+ * and no padded frame among them), work untouched. */
 const SD_T *SD_FN(frames_dropout)(SD_T *work, const SD_T *x, const int *len,
-                                  const dropout_key *key, int B, int T, int D);
-/* Its backward: dx += dxt * keep / (1-p) on the rows of frames that take part; the rows of
- * padded frames are not written. */
+                                  const dropout_key *key, int b0, int nb, int T, int D);
+/* Its backward: dx (whole batch) += dxt (the nb samples' [nb,T,D]) * keep / (1-p) on the rows
+ * of frames that take part; the rows of padded frames are not written. */
 void SD_FN(frames_dropout_backward)(SD_T *dx, const SD_T *dxt, const int *len,
-                                    const dropout_key *key, int B, int T, int D);
+                                    const dropout_key *key, int b0, int nb, int T, int D);
 
 /* ---- MLP block (MODEL.md "MLP(in, dims)"): for each layer l,
  *   r_l = ReLU(a_{l-1} W_l^T + b_l), a_l = Dropout(p)(r_l), a_{-1} = x; out = a_last.
@@ -52,10 +54,11 @@ void SD_FN(mlp_backward)(SD_T *dx, SD_T *const *dW, SD_T *const *db, const SD_T 
 /* ---- Attention pooling over time (fra2utt, MODEL.md step 2):
  *   xt = Dropout(p)(x); P = tanh(xt Wp^T + bp); s_t = P_t . c; alpha = softmax_t(0.3 s);
  *   u = sum_t alpha_t xt_t; y = Dropout(p)(u).
- * Cache (caller-owned): P [B,T,D]; alpha [B,T]; u [B,D]; mask_out [B,D]; key_in (set by the
- * forward: xt is not kept, the backward recomputes it from x and key_in); work: scratch of
- * attn_pool_work_len elements that forward and backward overwrite (several caches may share
- * one). Padded frames (t >= len[b]) get alpha = 0. */
+ * Cache (caller-owned): P [B,T,D] (the backward writes its gradients over it: one backward per
+ * forward); alpha [B,T]; u [B,D]; mask_out [B,D]; key_in (set by the forward: xt is not kept,
+ * passes recompute it from x and key_in); work: scratch of attn_pool_work_len elements that
+ * forward and backward overwrite (several caches may share one). Padded frames (t >= len[b])
+ * get alpha = 0. */
 typedef struct {
     SD_T *work;
     SD_T *P;
@@ -78,8 +81,10 @@ void SD_FN(attn_pool_backward)(SD_T *dx, SD_T *dc, SD_T *dWp, SD_T *dbp, const S
  *   xt = Dropout(p)(x); Kt = tanh(xt Wi^T + bi) [B,T,D]; Qp = Q Wq^T + bq [B,K,D];
  *   S = 0.3 Kt Qp^T [B,T,K]; A = softmax over t (per query k); O = A^T xt [B,K,D];
  *   y = Dropout(p)(O) [B,K,D].
- * Cache: Kt [B,T,D]; Qp, O [B,K,D]; A [B,T,K]; mask_out [B,K,D]; key_in and work as in
- * attn_pool_cache (work: cross_attn_work_len elements). */
+ * Cache: Qp, O [B,K,D]; A [B,T,K]; mask_out [B,K,D]; key_in and work as in attn_pool_cache
+ * (work: cross_attn_work_len elements); Kt [B,T,D] or NULL: with a buffer the forward keeps Kt
+ * there (the backward writes its gradients over it), without one the backward recomputes Kt
+ * (one more B*T*D*D GEMM, B*T*D fewer values kept). */
 typedef struct {
     SD_T *work;
     SD_T *Kt;
@@ -94,11 +99,13 @@ void SD_FN(cross_attn_forward)(SD_T *y, SD_FN(cross_attn_cache) *cache, const SD
                                const int *len, const SD_T *Q, const SD_T *Wq, const SD_T *bq,
                                const SD_T *Wi, const SD_T *bi, int B, int T, int K, int D,
                                SD_T p, sd_rng *rng);
-/* x: the forward's input, unchanged. dx [B,T,D] and dQ [B,K,D] may be NULL. */
+/* x: the forward's input, unchanged; Wi, bi as in the forward. dx [B,T,D] and dQ [B,K,D] may
+ * be NULL. */
 void SD_FN(cross_attn_backward)(SD_T *dx, SD_T *dQ, SD_T *dWq, SD_T *dbq, SD_T *dWi, SD_T *dbi,
                                 const SD_T *dy, const SD_FN(cross_attn_cache) *cache,
                                 const SD_T *x, const int *len, const SD_T *Q, const SD_T *Wq,
-                                const SD_T *Wi, int B, int T, int K, int D, SD_T p);
+                                const SD_T *Wi, const SD_T *bi, int B, int T, int K, int D,
+                                SD_T p);
 
 /* ---- Weighted modality sum (MODEL.md steps 5 and 9), raw per-sample weights w [B,M]:
  *   y[b,r,:] = sum_{m in use} w[b,m] x_m[b,r,:], x_m of shape [B,R,D] (R rows per sample;

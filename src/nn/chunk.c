@@ -1,0 +1,19 @@
+/* How many samples the sequence layers (pooling, cross-attention) process at a time. They
+ * work through the batch in chunks of whole samples so that their scratch (the dropped-out
+ * frames, recomputed projections) is one chunk, not the batch: peak memory stays flat in B,
+ * and a chunk's frames are still in cache when the next pass reads them. */
+#include "nn/nn.h"
+
+#ifndef SD_REAL_DOUBLE
+static size_t chunk_floats = NN_CHUNK_FLOATS_DEFAULT;
+
+void nn_set_chunk_floats(size_t floats) { chunk_floats = floats ? floats : NN_CHUNK_FLOATS_DEFAULT; }
+
+int nn_chunk_samples(int B, int T, int D) {
+    if (B <= 1 || T <= 0 || D <= 0) return B < 1 ? 1 : B;
+    const size_t per_sample = (size_t)T * (size_t)D;
+    const size_t n = chunk_floats / per_sample;
+    if (n < 1) return 1;
+    return n >= (size_t)B ? B : (int)n;
+}
+#endif
