@@ -14,6 +14,9 @@ int nn_chunk_samples(int B, int T, int D) {
     const size_t per_sample = (size_t)T * (size_t)D;
     const size_t n = chunk_floats / per_sample;
     if (n < 1) return 1;
-    return n >= (size_t)B ? B : (int)n;
+    if (n >= (size_t)B) return B;
+    /* As many chunks as the budget needs, of even size (96 by 81 would give 81 + 15). */
+    const size_t chunks = ((size_t)B + n - 1) / n;
+    return (int)(((size_t)B + chunks - 1) / chunks);
 }
 #endif

@@ -101,10 +101,11 @@ void SD_R(mlp_backward)(real *dx, real *const *dW, real *const *db, const real *
         const real *r = relu_cache + off;                       /* [N, D_l] */
         const uint8_t *keep = p > 0 ? mask_cache + off : NULL; /* [N, D_l] */
         const ptrdiff_t count = (ptrdiff_t)n_el;
+        /* Branch-free select on bits, so the loop vectorises (core/real.h). */
         SD_OMP_PARALLEL_FOR(schedule(static) if (n_el >= MLP_PAR_MIN))
         for (ptrdiff_t i = 0; i < count; i++) {
-            const int pass = r[i] > 0 && (!keep || keep[i]);
-            dz[i] = pass ? da_cur[i] * scale : (real)0;
+            const int pass = (r[i] > 0) & (!keep || keep[i]);
+            dz[i] = real_of(bits_of(da_cur[i] * scale) & bits_mask(pass));
         }
         const int in_l = mlp_input_dim(s, l);
         const size_t prev_off = l > 0 ? off - N * (size_t)in_l : 0;
