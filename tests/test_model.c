@@ -9,6 +9,9 @@
 #include "harness.h"
 #include "io/safetensors.h"
 #include "model/flow.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static sd_model *make(int da, int dt, int dv, int hidden, int mia, uint64_t seed) {
     sd_model_config c = sd_model_default_config(da, dt, dv);
@@ -145,6 +148,43 @@ static void predict(const sd_model *m, const small_batch *sb, int missing, float
     EXPECT(sd_flow_forward(f, m, &sb->in, missing, 0, NULL, &err) == SD_OK, "forward: %s", err.msg);
     memcpy(out, f->pred, (size_t)sb->in.B * sizeof(float));
     sd_flow_free(f);
+}
+
+/* Evaluation of a small batch runs the three modalities' branches at the same time when there
+ * are threads for it (flow.c, flow_concurrent): the outputs are the same bits as one thread's,
+ * for both flows, with and without MIA, padded samples included. */
+static void test_concurrent_branches_match_one_thread(void) {
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    for (int mia = 0; mia < 2; mia++) {
+        sd_model *m = make(7, 9, 5, 16, mia, 5);
+        small_batch sb;
+        make_batch(&sb, m);
+        for (int missing = 0; missing < 2; missing++) {
+            float want_pred[3], want_z[3 * 8], got_z[3 * 8];
+            sd_flow *f = sd_flow_new();
+            sd_error err;
+            omp_set_num_threads(1);
+            EXPECT(sd_flow_forward(f, m, &sb.in, missing, 0, NULL, &err) == SD_OK, "%s", err.msg);
+            EXPECT(!f->concurrent, "one thread ran the branches concurrently");
+            memcpy(want_pred, f->pred, sizeof want_pred);
+            memcpy(want_z, f->z, sizeof want_z);
+            omp_set_num_threads(2);
+            EXPECT(sd_flow_forward(f, m, &sb.in, missing, 0, NULL, &err) == SD_OK, "%s", err.msg);
+            EXPECT(f->concurrent, "two threads, small batch: branches not concurrent");
+            memcpy(got_z, f->z, sizeof got_z);
+            EXPECT(memcmp(want_pred, f->pred, sizeof want_pred) == 0 && memcmp(want_z, got_z, sizeof got_z) == 0,
+                   "mia %d missing %d: concurrent branches differ from one thread (pred %.9g vs %.9g)", mia,
+                   missing, f->pred[0], want_pred[0]);
+            sd_flow_free(f);
+        }
+        free_batch(&sb);
+        sd_model_free(m);
+    }
+    omp_set_num_threads(saved);
+#else
+    sd_test_skip("built without OpenMP: no concurrent branches");
+#endif
 }
 
 static void test_save_load_round_trip(void) {
@@ -301,6 +341,7 @@ int main(void) {
     sd_test_run("model.param_counts_at_mosei_dims", test_param_counts_at_mosei_dims);
     sd_test_run("model.names_match_model_md_appendix", test_names_match_model_md_appendix);
     sd_test_run("model.init_follows_pytorch_defaults", test_init_follows_pytorch_defaults);
+    sd_test_run("model.concurrent_branches_match_one_thread", test_concurrent_branches_match_one_thread);
     sd_test_run("model.save_load_round_trip", test_save_load_round_trip);
     sd_test_run("model.loads_pytorch_state_dict", test_loads_pytorch_state_dict);
     sd_test_run("model.bad_model_files", test_bad_model_files);

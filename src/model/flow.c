@@ -6,6 +6,11 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/omp.h"
+#include "nn/nn_gemm.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ---- workspace layout ----
  * The workspace is one allocation carved into named buffers. layout() runs twice: with
@@ -145,7 +150,27 @@ static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
 
 sd_flow *sd_flow_new(void) { return calloc(1, sizeof(sd_flow)); }
 
-float *sd_flow_work(sd_flow *f) { return f->owner ? f->owner->work : f->work; }
+float *sd_flow_work(sd_flow *f, int modality) {
+    return (f->owner ? f->owner->work : f->work) + f->work_offset[modality];
+}
+
+/* Evaluation of a small batch (batch-1 latency) runs the three modalities' branches at the same
+ * time, one per thread: its products are too small to split well, and each branch is a chain of
+ * them. Never in training (dropout draws must come in a fixed order) nor for large batches
+ * (their products are split over the threads instead). The results are the same either way. */
+#define FLOW_CONCURRENT_MAX_ROWS 1024
+
+static int flow_concurrent(const sd_flow *f) {
+#ifdef _OPENMP
+    if (f->training || omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
+    for (int i = 0; i < 3; i++)
+        if ((size_t)f->B * (size_t)f->T[i] > FLOW_CONCURRENT_MAX_ROWS) return 0;
+    return 1;
+#else
+    (void)f;
+    return 0;
+#endif
+}
 
 void sd_flow_free(sd_flow *f) {
     if (!f) return;
@@ -170,13 +195,18 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
         if (!f->mem) return sd_fail(err, SD_E_NOMEM, "out of memory: flow workspace of %zu bytes", a.used);
     }
     /* The layers' scratch: the largest that any modality's pooling or cross-attention needs,
-     * held by the owner when frames are borrowed (flows run one after the other). */
+     * held by the owner when frames are borrowed (flows run one after the other); one region
+     * per modality when the modalities run at the same time (flow_concurrent). */
+    f->concurrent = flow_concurrent(f);
     size_t work_len = 0;
     for (int i = 0; i < 3; i++) {
-        const size_t pool = attn_pool_work_len(f->B, f->T[i], f->H);
+        size_t need = attn_pool_work_len(f->B, f->T[i], f->H);
         const size_t cross = cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
-        if (pool > work_len) work_len = pool;
-        if (cross > work_len) work_len = cross;
+        if (cross > need) need = cross;
+        need = (need + 15) / 16 * 16; /* regions start on 64-byte boundaries */
+        f->work_offset[i] = f->concurrent ? work_len : 0;
+        if (f->concurrent) work_len += need;
+        else if (need > work_len) work_len = need;
     }
     sd_flow *holder = f->owner ? f->owner : f;
     if (work_len > holder->work_len) {
@@ -240,6 +270,46 @@ sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_in
     return flow_forward(f, m, in, missing, training, rng, err);
 }
 
+/* The per-modality steps of modality i: stage 0 = steps 1-3 (frame projection, attention
+ * pooling, modality MLP), stage 1 = steps 7-8 (cross-attention, cross MLP). */
+static void modality_stage(sd_flow *f, const sd_model *m, const mlp_shapes *s, int stage, int i,
+                           float p_att, float p_mlp, sd_rng *rng) {
+    const sd_model_ptrs *p = &m->p;
+    const sd_flow_input *in = &f->in;
+    const int B = f->B, H = f->H, K = SD_QUERY_VIEWS;
+    const int *len = m->cfg.mask ? in->len[i] : NULL;
+    if (stage == 0) {
+        if (!((f->shared >> i) & 1u))
+            linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
+                           (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
+        f->pool[i].work = sd_flow_work(f, i);
+        attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
+                          p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
+        mlp_run(&f->modality[i], &p->modality_mlp[i], &s->modality, f->pooled[i], (size_t)B, p_mlp, rng);
+    } else {
+        f->cross[i].work = sd_flow_work(f, i);
+        cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
+                           p->cross[i].query.b, p->cross[i].input.W, p->cross[i].input.b, B,
+                           in->T[i], K, H, p_att, rng);
+        mlp_run(&f->cross_mlp[i], &p->cross_mlp[i], &s->cross, f->Y[i], (size_t)B * K, p_mlp, rng);
+    }
+}
+
+/* A stage for the three modalities: one after the other (their products split over the
+ * threads, dropout draws in modality order), or at the same time, one branch per thread
+ * (f->concurrent: evaluation, no draws; every product single-threaded). */
+static void modality_steps(sd_flow *f, const sd_model *m, const mlp_shapes *s, int stage,
+                           float p_att, float p_mlp, sd_rng *rng) {
+    if (!f->concurrent) {
+        for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
+        return;
+    }
+    const int blas_prev = nn_blas_single_begin();
+    SD_OMP(omp parallel for schedule(dynamic, 1))
+    for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
+    nn_blas_single_end(blas_prev);
+}
+
 static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
                               int training, sd_rng *rng, sd_error *err) {
     if (in->B <= 0) return sd_fail(err, SD_E_ARG, "empty batch");
@@ -264,16 +334,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     const float p_att = training ? m->cfg.p_att : 0.0f;
 
     /* Steps 1-3: frame projection, attention pooling, modality MLPs. */
-    for (int i = 0; i < 3; i++) {
-        const int *len = m->cfg.mask ? in->len[i] : NULL;
-        if (!((f->shared >> i) & 1u))
-            linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
-                           (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
-        f->pool[i].work = sd_flow_work(f);
-        attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
-                          p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
-        mlp_run(&f->modality[i], &p->modality_mlp[i], &s.modality, f->pooled[i], (size_t)B, p_mlp, rng);
-    }
+    modality_steps(f, m, &s, 0, p_att, p_mlp, rng);
     /* Step 3b: MIA #1 refines the text slot from all three. */
     const float *h[3] = {f->modality[0].out, f->modality[1].out, f->modality[2].out};
     if (f->mia) {
@@ -307,14 +368,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     }
 
     /* Steps 7-8: UMCA cross-attention per modality, then the cross MLPs per query row. */
-    for (int i = 0; i < 3; i++) {
-        const int *len = m->cfg.mask ? in->len[i] : NULL;
-        f->cross[i].work = sd_flow_work(f);
-        cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
-                           p->cross[i].query.b, p->cross[i].input.W, p->cross[i].input.b, B,
-                           in->T[i], K, H, p_att, rng);
-        mlp_run(&f->cross_mlp[i], &p->cross_mlp[i], &s.cross, f->Y[i], (size_t)B * K, p_mlp, rng);
-    }
+    modality_steps(f, m, &s, 1, p_att, p_mlp, rng);
     /* Step 8b: MIA #2 on the text cross features, per query row. */
     const float *Cm[3] = {f->cross_mlp[0].out, f->cross_mlp[1].out, f->cross_mlp[2].out};
     if (f->mia) {

@@ -47,6 +47,8 @@ typedef struct sd_flow {
      * its owner's scratch (sd_flow_work). */
     float *work;
     size_t work_len; /* floats */
+    size_t work_offset[3]; /* each modality's region (all 0 unless `concurrent`) */
+    int concurrent;        /* the three modalities' branches run at the same time (flow.c) */
 
     /* ---- forward activations ---- */
     float *frames[3];              /* [B,T_m,H] step 1 */
@@ -83,8 +85,9 @@ typedef struct sd_flow {
 } sd_flow;
 
 sd_flow *sd_flow_new(void);
-/* The layers' scratch this flow uses (its own, or its owner's when it borrows frames). */
-float *sd_flow_work(sd_flow *f);
+/* The layers' scratch this flow uses for a modality (its own, or its owner's when it borrows
+ * frames). */
+float *sd_flow_work(sd_flow *f, int modality);
 void sd_flow_free(sd_flow *f);
 
 /* Forward of one flow. missing = 1 is the text-missing flow (MIA applied when the model has it

@@ -104,7 +104,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
         mlp_back(f->d_Y[i], &g.cross_mlp[i], f->d_C[i], &f->cross_mlp[i], f->Y[i], &p->cross_mlp[i],
                  &s_cross, nB * nK, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
-        f->cross[i].work = sd_flow_work(f);
+        f->cross[i].work = sd_flow_work(f, i);
         cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
                             g.cross[i].input.W, g.cross[i].input.b, f->d_Y[i], &f->cross[i],
                             f->frames[i], len,
@@ -152,7 +152,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
         mlp_back(f->d_pooled[i], &g.modality_mlp[i], f->d_h[i], &f->modality[i], f->pooled[i],
                  &p->modality_mlp[i], &s_mod, nB, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
-        f->pool[i].work = sd_flow_work(f);
+        f->pool[i].work = sd_flow_work(f, i);
         attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
                            f->d_pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                            p->pool[i].proj.W,
