@@ -205,6 +205,11 @@ static double time_forward(sd_flow *f, const sd_model *m, const sd_flow_input *i
 
 static int run_infer(const options *o) {
     sd_model *m = make_model(o);
+    sd_error perr;
+    if (sd_model_prepare_inference(m, &perr)) { /* as the public API does after loading */
+        fprintf(stderr, "bench_sdumc: %s\n", perr.msg);
+        return 1;
+    }
     inputs in1, inB;
     make_inputs(o, 1, &in1);
     make_inputs(o, o->batch, &inB);

@@ -1,6 +1,7 @@
 /* The SDUMC network's parameters and model files: names, shapes and counts as the reference
  * module (MODEL.md appendix), initialisation, save/load round trips, PyTorch state_dicts
  * without sdumc metadata, and corrupted or mismatched files. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,39 @@ static void test_concurrent_branches_match_one_thread(void) {
 #endif
 }
 
+/* The inference layout (transposed frame weights) predicts what the plain layout predicts, for
+ * both flows; preparing again after the weights change picks up the change. */
+static void test_prepare_inference(void) {
+    sd_model *m = make(7, 9, 5, 16, 1, 8);
+    small_batch sb;
+    make_batch(&sb, m);
+    float plain[2][3], prepared[2][3];
+    for (int missing = 0; missing < 2; missing++) predict(m, &sb, missing, plain[missing]);
+    sd_error err;
+    EXPECT(sd_model_prepare_inference(m, &err) == SD_OK, "%s", err.msg);
+    size_t bad = 0;
+    for (int i = 0; i < 3; i++)
+        for (int o = 0; o < m->cfg.hidden; o++)
+            for (int k = 0; k < m->cfg.dim[i]; k++)
+                bad += m->frame_wt[i][k * m->cfg.hidden + o] != m->p.frame[i].W[o * m->cfg.dim[i] + k];
+    EXPECT(bad == 0, "%zu transposed weights differ", bad);
+    double worst = 0;
+    for (int missing = 0; missing < 2; missing++) {
+        predict(m, &sb, missing, prepared[missing]);
+        for (int b = 0; b < 3; b++)
+            worst = fmax(worst, fabs((double)prepared[missing][b] - plain[missing][b]) /
+                                    fmax(fabs((double)plain[missing][b]), 1e-3));
+    }
+    printf("  inference layout vs plain: worst relative difference %.2g\n", worst);
+    EXPECT(worst < 1e-5, "inference layout differs from the plain one by %.3g", worst);
+    /* Change a frame weight: stale until prepared again. */
+    m->p.frame[0].W[0] += 0.5f;
+    EXPECT(sd_model_prepare_inference(m, &err) == SD_OK, "%s", err.msg);
+    EXPECT(m->frame_wt[0][0] == m->p.frame[0].W[0], "prepare again did not refresh the copy");
+    free_batch(&sb);
+    sd_model_free(m);
+}
+
 static void test_save_load_round_trip(void) {
     sd_model *m = make(7, 9, 5, 16, 1, 3);
     m->cfg.mask = 0;
@@ -342,6 +376,7 @@ int main(void) {
     sd_test_run("model.names_match_model_md_appendix", test_names_match_model_md_appendix);
     sd_test_run("model.init_follows_pytorch_defaults", test_init_follows_pytorch_defaults);
     sd_test_run("model.concurrent_branches_match_one_thread", test_concurrent_branches_match_one_thread);
+    sd_test_run("model.prepare_inference", test_prepare_inference);
     sd_test_run("model.save_load_round_trip", test_save_load_round_trip);
     sd_test_run("model.loads_pytorch_state_dict", test_loads_pytorch_state_dict);
     sd_test_run("model.bad_model_files", test_bad_model_files);

@@ -47,7 +47,9 @@ sdumc_status sdumc_model_load(const char *path, sdumc_model **out, sdumc_error *
     if (!model) return api_fail(err, SDUMC_E_NOMEM, "sdumc_model_load: out of memory");
     sd_error e;
     sd_status st = sd_model_load(path, &model->m, &e);
+    if (!st) st = sd_model_prepare_inference(model->m, &e); /* an API model only predicts */
     if (st) {
+        sd_model_free(model->m);
         free(model);
         return sd_api_error(err, &e, st);
     }

@@ -35,8 +35,9 @@ int cli_eval(int argc, char **argv) {
     }
     sd_error err;
     sd_model *m = NULL;
-    if (sd_model_load(model_path, &m, &err)) {
+    if (sd_model_load(model_path, &m, &err) || sd_model_prepare_inference(m, &err)) {
         fprintf(stderr, "sdumc eval: %s\n", err.msg);
+        sd_model_free(m);
         return 1;
     }
     sd_dataset *ds = cli_open_dataset("eval", &d, flow != 0);

@@ -279,9 +279,14 @@ static void modality_stage(sd_flow *f, const sd_model *m, const mlp_shapes *s, i
     const int B = f->B, H = f->H, K = SD_QUERY_VIEWS;
     const int *len = m->cfg.mask ? in->len[i] : NULL;
     if (stage == 0) {
-        if (!((f->shared >> i) & 1u))
-            linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b,
-                           (size_t)B * (size_t)in->T[i], m->cfg.dim[i], H);
+        const size_t rows = (size_t)B * (size_t)in->T[i];
+        if ((f->shared >> i) & 1u) {
+            /* frames borrowed from the owner flow */
+        } else if (!f->training && m->frame_wt[i]) { /* inference layout, see model.h */
+            linear_forward_wt(f->frames[i], in->x[i], m->frame_wt[i], p->frame[i].b, rows, m->cfg.dim[i], H);
+        } else {
+            linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b, rows, m->cfg.dim[i], H);
+        }
         f->pool[i].work = sd_flow_work(f, i);
         attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                           p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);

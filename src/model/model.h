@@ -74,6 +74,9 @@ typedef struct {
     unsigned char *use; /* [table.count] sd_param_use of each tensor */
     float *params;      /* [table.total] */
     sd_model_ptrs p;    /* views into params */
+    /* Inference layout (sd_model_prepare_inference), NULL until then: the frame projection
+     * weights transposed, frame_wt[m] [D_m, H] = frame_dim_reshape_m.weight^T. */
+    float *frame_wt[3];
 } sd_model;
 
 /* Builds the table and a zeroed parameter buffer for cfg, without initialising values. */
@@ -87,6 +90,12 @@ void sd_model_bind(const sd_model *m, float *buffer, sd_model_ptrs *out);
 size_t sd_model_param_count(const sd_model *m, int used_only);
 /* 1 when tensor i receives gradients under this configuration. */
 int sd_model_tensor_used(const sd_model *m, int i);
+/* For a model that will only predict from now on (the API, eval, predict): keeps the frame
+ * projection weights also transposed ([in, out]), which evaluation then multiplies with. For a
+ * few frames (one utterance) that product is much faster this way round: OpenBLAS packs an
+ * [in, out] operand far more cheaply. The copies are NOT updated when params change: call it
+ * again after changing them (training never uses them). */
+sd_status sd_model_prepare_inference(sd_model *m, sd_error *err);
 /* (Re)initialises every tensor from seed, as a fresh PyTorch module would be. */
 void sd_model_init_params(sd_model *m, uint64_t seed);
 

@@ -195,8 +195,27 @@ sd_status sd_model_create(const sd_model_config *cfg, sd_model **out, sd_error *
     return SD_OK;
 }
 
+sd_status sd_model_prepare_inference(sd_model *m, sd_error *err) {
+    const size_t H = (size_t)m->cfg.hidden;
+    for (int i = 0; i < 3; i++) {
+        const size_t D = (size_t)m->cfg.dim[i];
+        if (!m->frame_wt[i]) {
+            size_t bytes = 0;
+            if (!sd_mul_size(D, H, &bytes) || !sd_mul_size(bytes, sizeof(float), &bytes) ||
+                !(m->frame_wt[i] = sd_alloc(bytes)))
+                return sd_fail(err, SD_E_NOMEM, "out of memory: transposed frame weights");
+        }
+        const float *W = m->p.frame[i].W; /* [H, D] */
+        float *Wt = m->frame_wt[i];       /* [D, H] */
+        for (size_t o = 0; o < H; o++)
+            for (size_t k = 0; k < D; k++) Wt[k * H + o] = W[o * D + k];
+    }
+    return SD_OK;
+}
+
 void sd_model_free(sd_model *m) {
     if (!m) return;
+    for (int i = 0; i < 3; i++) sd_free(m->frame_wt[i]);
     sd_params_release(&m->table);
     free(m->use);
     sd_free(m->params);

@@ -13,19 +13,32 @@
 /* Rows per OpenMP chunk below which the loops stay serial (the work is too small to share). */
 #define LINEAR_PAR_MIN 4096
 
-/* y [N,O] = x [N,I] W[O,I]^T + b[O]; b may be NULL. */
-void SD_R(linear_forward)(real *y, const real *x, const real *W, const real *b, size_t N, int in,
-                          int out) {
-    if (N == 0 || out <= 0) return;
-    const size_t I = (size_t)in, O = (size_t)out;
-    nn_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, (real)0, y, O);
-    if (!b) return;
+/* y [N,O] += b [O] on every row. */
+static void add_bias(real *y, const real *b, size_t N, size_t O) {
     const ptrdiff_t rows = (ptrdiff_t)N;
     SD_OMP_PARALLEL_FOR(schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
     for (ptrdiff_t n = 0; n < rows; n++) {
         real *yr = y + (size_t)n * O; /* [O] */
         for (size_t o = 0; o < O; o++) yr[o] += b[o];
     }
+}
+
+/* y [N,O] = x [N,I] W[O,I]^T + b[O]; b may be NULL. */
+void SD_R(linear_forward)(real *y, const real *x, const real *W, const real *b, size_t N, int in,
+                          int out) {
+    if (N == 0 || out <= 0) return;
+    const size_t I = (size_t)in, O = (size_t)out;
+    nn_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, (real)0, y, O);
+    if (b) add_bias(y, b, N, O);
+}
+
+/* The same with the weight stored transposed: y [N,O] = x [N,I] Wt [I,O] + b [O]. */
+void SD_R(linear_forward_wt)(real *y, const real *x, const real *Wt, const real *b, size_t N,
+                             int in, int out) {
+    if (N == 0 || out <= 0) return;
+    const size_t I = (size_t)in, O = (size_t)out;
+    nn_gemm_real(0, 0, N, O, I, (real)1, x, I, Wt, O, (real)0, y, O);
+    if (b) add_bias(y, b, N, O);
 }
 
 /* Forward: y = x W^T + b. Backward (each gradient pointer may be NULL, all ADD):

@@ -5,6 +5,9 @@
  * [B,T,D] is the same call with N = B*T (padded rows are computed; masking happens downstream). */
 void SD_FN(linear_forward)(SD_T *y, const SD_T *x, const SD_T *W, const SD_T *b, size_t N, int in,
                            int out);
+/* The same product with the weight stored transposed, Wt [in,out] (inference layout). */
+void SD_FN(linear_forward_wt)(SD_T *y, const SD_T *x, const SD_T *Wt, const SD_T *b, size_t N,
+                              int in, int out);
 /* dx[N,in] += dy W; dW[out,in] += dy^T x; db[out] += sum_n dy. */
 void SD_FN(linear_backward)(SD_T *dx, SD_T *dW, SD_T *db, const SD_T *dy, const SD_T *x,
                             const SD_T *W, size_t N, int in, int out);
