@@ -153,19 +153,20 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
         SD_R(linear_backward)(NULL, dWp, dbp, PZ, xt, Wp, rows, D, D);
         if (!dx) continue;
 
-        /* dxt = dZ Wp + alpha_t du, over xt's buffer (xt may also be x itself: then the buffer
-         * was not used and x is left alone). */
+        /* dxt = alpha_t du, then += dZ Wp in the GEMM (no separate zeroing pass), over xt's
+         * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
+         * Padded frames have alpha = 0 and dZ = 0: their rows are 0. */
         real *dxt = xt_buf;
-        nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, PZ, Dz, Wp, Dz, (real)0, dxt, Dz);
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
-            const int b = b0 + i, n = nn_frames(len, b, T);
+            const int b = b0 + i;
             const real *dub = du + (size_t)b * Dz, *ab = alpha + (size_t)b * Tz;
-            for (int t = 0; t < n; t++) {
+            for (int t = 0; t < T; t++) {
                 real *dxtt = dxt + ((size_t)i * Tz + (size_t)t) * Dz;
-                for (size_t d = 0; d < Dz; d++) dxtt[d] += ab[t] * dub[d];
+                for (size_t d = 0; d < Dz; d++) dxtt[d] = ab[t] * dub[d];
             }
         }
+        nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, PZ, Dz, Wp, Dz, (real)1, dxt, Dz);
         SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
     }
 }

@@ -181,19 +181,22 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
         SD_R(linear_backward)(NULL, dWi, dbi, KZ, xt, Wi, rows, D, D);
         if (!dx) continue;
 
-        /* dxt = dZ Wi + A_b dO_b, over xt's buffer (xt may also be x itself: then the buffer was
-         * not used and x is left alone). */
+        /* dxt = A_b dO_b, then += dZ Wi in the GEMM (no separate zeroing pass), over xt's
+         * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
+         * Rows of padded frames are 0. */
         real *dxt = xt_buf;
-        nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, KZ, Dz, Wi, Dz, (real)0, dxt, Dz);
         blas_prev = nn_blas_single_begin();
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
+            real *dxtb = dxt + (size_t)i * Tz * Dz; /* [T,D] */
             if (n > 0)
                 nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, A + (size_t)b * Tz * Kz, Kz,
-                             dO + (size_t)b * Kz * Dz, Dz, (real)1, dxt + (size_t)i * Tz * Dz, Dz);
+                             dO + (size_t)b * Kz * Dz, Dz, (real)0, dxtb, Dz);
+            memset(dxtb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dxtb);
         }
         nn_blas_single_end(blas_prev);
+        nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, KZ, Dz, Wi, Dz, (real)1, dxt, Dz);
         SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
     }
     SD_R(linear_backward)(dQ, dWq, dbq, dQp, Q, Wq, qrows, D, D);
