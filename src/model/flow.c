@@ -64,7 +64,7 @@ static mlp_shapes shapes_of(const sd_model *m) {
 
 /* Cross-attention keeps its projected frames Kt [B,T,H] for the backward when they are at most
  * this many floats (16 MiB); larger ones (long audio in big batches) are recomputed in the
- * backward, chunk by chunk: one more B*T*H*H GEMM (about 3% of a MOSEI training step) for
+ * backward, chunk by chunk: one more B*T*H*H GEMM (about 5% of a MOSEI training step) for
  * B*T*H fewer floats kept (49 MiB over both flows at the MOSEI point). Evaluation keeps none. */
 #define FLOW_KEEP_KT_MAX_FLOATS ((size_t)1 << 22)
 
@@ -280,12 +280,11 @@ static void modality_stage(sd_flow *f, const sd_model *m, const mlp_shapes *s, i
     const int *len = m->cfg.mask ? in->len[i] : NULL;
     if (stage == 0) {
         const size_t rows = (size_t)B * (size_t)in->T[i];
-        if ((f->shared >> i) & 1u) {
-            /* frames borrowed from the owner flow */
-        } else if (!f->training && m->frame_wt[i]) { /* inference layout, see model.h */
-            linear_forward_wt(f->frames[i], in->x[i], m->frame_wt[i], p->frame[i].b, rows, m->cfg.dim[i], H);
-        } else {
-            linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b, rows, m->cfg.dim[i], H);
+        if (!((f->shared >> i) & 1u)) { /* else the frames are borrowed from the owner flow */
+            if (!f->training && m->frame_wt[i]) /* inference layout, see model.h */
+                linear_forward_wt(f->frames[i], in->x[i], m->frame_wt[i], p->frame[i].b, rows, m->cfg.dim[i], H);
+            else
+                linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b, rows, m->cfg.dim[i], H);
         }
         f->pool[i].work = sd_flow_work(f, i);
         attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
@@ -330,7 +329,6 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     if (st) return st;
     f->in = *in;
     f->missing = missing;
-    f->training = training;
     f->mia = missing && m->cfg.mia;
     const sd_model_ptrs *p = &m->p;
     const mlp_shapes s = shapes_of(m);

@@ -3,28 +3,24 @@
  * Legend: n elements (any shape, flattened). The forwards may run in place (y == x).
  * The backwards take the forward OUTPUT y, which is all they need.
  *
- * How the loops vectorise. The library is built with -O2 for the x86-64 baseline, where GCC
- * vectorises only loops with a known trip count and no possible overlap of their arrays (the
- * "very cheap" cost model: no run-time alias checks, no scalar epilogue). So each kernel works on
- * blocks of ACT_BLOCK elements: a fixed-count loop marked ACT_IVDEP (element i only reads and
- * writes index i, so y == x is fine; the arrays must not overlap otherwise), and the last partial
- * block goes through a zero-padded copy, so every element takes the same vector code. The span
- * functions are compiled per CPU (SD_VECTOR_CLONES, core/simd.h) and give the same bits on each:
+ * How the loops vectorise. The span functions are plain loops marked ACT_IVDEP (element i only
+ * reads and writes index i, so y == x is fine; the arrays must not overlap otherwise): without
+ * it GCC would version the loop on a run-time overlap check, which in-place calls fail. The
+ * Makefile's -fvect-cost-model=dynamic lets GCC vectorise loops of any length (the scalar
+ * remainder performs the same operations, so the bits do not depend on an element's position).
+ * The spans are compiled per CPU (SD_VECTOR_CLONES, core/simd.h) and give the same bits on each:
  * the same IEEE operations per element, no FMA contraction. The OpenMP loops hand each thread a
  * contiguous run of ACT_CHUNK-element chunks and call the span function on each. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "core/real.h"
 #include "core/simd.h"
 #include "nn/nn.h"
 #include "nn/nn_omp.h"
 
-/* Elements per vectorised block (a multiple of every vector width: 16 floats in AVX-512). */
-#define ACT_BLOCK 16
-/* Elements per OpenMP work item (a multiple of ACT_BLOCK). */
+/* Elements per OpenMP work item. */
 #define ACT_CHUNK 16384
 /* Elements below which the loops stay serial. */
 #define ACT_PAR_MIN 65536
@@ -93,65 +89,34 @@ static inline float sd_tanhf(float x) {
 }
 #endif
 
-/* Block kernels: ACT_BLOCK elements each. */
+/* Span kernels: n elements. */
 
-static inline void relu_forward_block(real *y, const real *x) {
+typedef void unary_span_fn(real *y, const real *x, size_t n);
+typedef void binary_span_fn(real *dx, const real *dy, const real *y, size_t n);
+
+static SD_VECTOR_CLONES void relu_forward_span(real *y, const real *x, size_t n) {
     ACT_IVDEP
-    for (int i = 0; i < ACT_BLOCK; i++) y[i] = x[i] > 0 ? x[i] : (real)0;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (real)0;
 }
 
 /* dx is left untouched where y <= 0 (not dx + 0, which would turn -0 into +0). */
-static inline void relu_backward_block(real *dx, const real *dy, const real *y) {
+static SD_VECTOR_CLONES void relu_backward_span(real *dx, const real *dy, const real *y, size_t n) {
     ACT_IVDEP
-    for (int i = 0; i < ACT_BLOCK; i++) {
+    for (size_t i = 0; i < n; i++) {
         const real_bits pass = bits_mask(y[i] > 0);
         dx[i] = real_of((bits_of(dx[i] + dy[i]) & pass) | (bits_of(dx[i]) & ~pass));
     }
 }
 
-static inline void tanh_forward_block(real *y, const real *x) {
+static SD_VECTOR_CLONES void tanh_forward_span(real *y, const real *x, size_t n) {
     ACT_IVDEP
-    for (int i = 0; i < ACT_BLOCK; i++) y[i] = real_tanh(x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = real_tanh(x[i]);
 }
 
-static inline void tanh_backward_block(real *dx, const real *dy, const real *y) {
+static SD_VECTOR_CLONES void tanh_backward_span(real *dx, const real *dy, const real *y, size_t n) {
     ACT_IVDEP
-    for (int i = 0; i < ACT_BLOCK; i++) dx[i] += dy[i] * ((real)1 - y[i] * y[i]);
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * ((real)1 - y[i] * y[i]);
 }
-
-/* Span kernels: n elements, whole blocks in place, the rest through zero-padded copies. */
-
-typedef void unary_span_fn(real *y, const real *x, size_t n);
-typedef void binary_span_fn(real *dx, const real *dy, const real *y, size_t n);
-
-#define UNARY_SPAN(name, block)                                              \
-    static SD_VECTOR_CLONES void name(real *y, const real *x, size_t n) {    \
-        size_t i = 0;                                                        \
-        for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) block(y + i, x + i);      \
-        if (i == n) return;                                                  \
-        real pad[ACT_BLOCK] = {0}; /* [ACT_BLOCK]: x then y of the tail */   \
-        memcpy(pad, x + i, (n - i) * sizeof *pad);                           \
-        block(pad, pad);                                                     \
-        memcpy(y + i, pad, (n - i) * sizeof *pad);                           \
-    }
-
-#define BINARY_SPAN(name, block)                                                            \
-    static SD_VECTOR_CLONES void name(real *dx, const real *dy, const real *y, size_t n) {  \
-        size_t i = 0;                                                                       \
-        for (; i + ACT_BLOCK <= n; i += ACT_BLOCK) block(dx + i, dy + i, y + i);            \
-        if (i == n) return;                                                                 \
-        real dx_pad[ACT_BLOCK] = {0}, dy_pad[ACT_BLOCK] = {0}, y_pad[ACT_BLOCK] = {0};      \
-        memcpy(dx_pad, dx + i, (n - i) * sizeof *dx_pad);                                   \
-        memcpy(dy_pad, dy + i, (n - i) * sizeof *dy_pad);                                   \
-        memcpy(y_pad, y + i, (n - i) * sizeof *y_pad);                                      \
-        block(dx_pad, dy_pad, y_pad);                                                       \
-        memcpy(dx + i, dx_pad, (n - i) * sizeof *dx_pad);                                   \
-    }
-
-UNARY_SPAN(relu_forward_span, relu_forward_block)
-UNARY_SPAN(tanh_forward_span, tanh_forward_block)
-BINARY_SPAN(relu_backward_span, relu_backward_block)
-BINARY_SPAN(tanh_backward_span, tanh_backward_block)
 
 /* span over [0, n): serial below ACT_PAR_MIN, else ACT_CHUNK-element chunks over the threads. */
 static void run_unary(unary_span_fn *span, real *y, const real *x, size_t n) {
