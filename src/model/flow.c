@@ -46,14 +46,9 @@ static void take_mlp(arena *a, sd_mlp_buf *buf, const mlp_shape *s, size_t N) {
     buf->out = take_f(a, N * (size_t)s->dims[s->n_layers - 1]);
 }
 
-/* Shapes of every MLP of the network. */
-typedef struct {
-    mlp_shape modality, attention, query, cross, cross_attention;
-} mlp_shapes;
-
-static mlp_shapes shapes_of(const sd_model *m) {
+sd_mlp_shapes sd_flow_mlp_shapes(const sd_model *m) {
     const int H = m->cfg.hidden, C = H / 2;
-    mlp_shapes s;
+    sd_mlp_shapes s;
     s.modality = mlp_shape_of(&m->p.modality_mlp[0], H, H, H);
     s.attention = mlp_shape_of(&m->p.attention_mlp, 3 * H, H, H);
     s.query = mlp_shape_of(&m->p.query_mlp[0], H, H, 0);
@@ -72,7 +67,7 @@ static int keep_cross_kt(const sd_flow *f, int m) {
     return f->training && (size_t)f->B * (size_t)f->T[m] * (size_t)f->H <= FLOW_KEEP_KT_MAX_FLOATS;
 }
 
-static void layout(sd_flow *f, arena *a, const mlp_shapes *s) {
+static void layout(sd_flow *f, arena *a, const sd_mlp_shapes *s) {
     const size_t B = (size_t)f->B, H = (size_t)f->H, C = (size_t)f->C, R = (size_t)f->R;
     const size_t K = SD_QUERY_VIEWS;
     for (int m = 0; m < 3; m++) {
@@ -185,7 +180,7 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     f->H = m->cfg.hidden;
     f->C = f->H / 2;
     f->R = f->H / 4;
-    mlp_shapes s = shapes_of(m);
+    sd_mlp_shapes s = sd_flow_mlp_shapes(m);
     arena a = {NULL, 0};
     layout(f, &a, &s);
     if (a.used > f->mem_size) {
@@ -234,7 +229,7 @@ static void mlp_run(sd_mlp_buf *buf, const sd_mlp_ptrs *p, const mlp_shape *s, c
     mlp_forward(buf->out, buf->relu, buf->drop, buf->mask, x, W, b, s, N, drop, rng);
 }
 
-static mia_weights mia_weights_of(const sd_mia_ptrs *p) {
+mia_weights sd_flow_mia_weights(const sd_mia_ptrs *p) {
     mia_weights w = {p->transition0.W, p->transition0.b, p->transition2.W, p->transition2.b,
                      p->encoder.W,     p->encoder.b,     p->decoder.W,     p->decoder.b};
     return w;
@@ -272,7 +267,7 @@ sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_in
 
 /* The per-modality steps of modality i: stage 0 = steps 1-3 (frame projection, attention
  * pooling, modality MLP), stage 1 = steps 7-8 (cross-attention, cross MLP). */
-static void modality_stage(sd_flow *f, const sd_model *m, const mlp_shapes *s, int stage, int i,
+static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s, int stage, int i,
                            float p_att, float p_mlp, sd_rng *rng) {
     const sd_model_ptrs *p = &m->p;
     const sd_flow_input *in = &f->in;
@@ -302,7 +297,7 @@ static void modality_stage(sd_flow *f, const sd_model *m, const mlp_shapes *s, i
 /* A stage for the three modalities: one after the other (their products split over the
  * threads, dropout draws in modality order), or at the same time, one branch per thread
  * (f->concurrent: evaluation, no draws; every product single-threaded). */
-static void modality_steps(sd_flow *f, const sd_model *m, const mlp_shapes *s, int stage,
+static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s, int stage,
                            float p_att, float p_mlp, sd_rng *rng) {
     if (!f->concurrent) {
         for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
@@ -331,7 +326,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     f->missing = missing;
     f->mia = missing && m->cfg.mia;
     const sd_model_ptrs *p = &m->p;
-    const mlp_shapes s = shapes_of(m);
+    const sd_mlp_shapes s = sd_flow_mlp_shapes(m);
     const int B = f->B, H = f->H, C = f->C, R = f->R, K = SD_QUERY_VIEWS;
     const float p_mlp = training ? m->cfg.p_mlp : 0.0f;
     const float p_att = training ? m->cfg.p_att : 0.0f;
@@ -341,7 +336,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     /* Step 3b: MIA #1 refines the text slot from all three. */
     const float *h[3] = {f->modality[0].out, f->modality[1].out, f->modality[2].out};
     if (f->mia) {
-        mia_weights w1 = mia_weights_of(&p->mia1);
+        mia_weights w1 = sd_flow_mia_weights(&p->mia1);
         mia_forward(f->h_t, &f->mia1, h[0], h[1], h[2], &w1, (size_t)B, H, C);
     } else {
         memcpy(f->h_t, h[1], sizeof(float) * (size_t)B * (size_t)H);
@@ -375,7 +370,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     /* Step 8b: MIA #2 on the text cross features, per query row. */
     const float *Cm[3] = {f->cross_mlp[0].out, f->cross_mlp[1].out, f->cross_mlp[2].out};
     if (f->mia) {
-        mia_weights w2 = mia_weights_of(&p->mia2);
+        mia_weights w2 = sd_flow_mia_weights(&p->mia2);
         mia_forward(f->C_t, &f->mia2, Cm[0], Cm[1], Cm[2], &w2, (size_t)B * K, C, R);
     } else {
         memcpy(f->C_t, Cm[1], sizeof(float) * (size_t)B * K * (size_t)C);

@@ -84,6 +84,14 @@ typedef struct sd_flow {
     float *d_z, *d_r_hidden, *d_pred;
 } sd_flow;
 
+/* Shapes of every MLP of the network (the forward and the backward use them). */
+typedef struct {
+    mlp_shape modality, attention, query, cross, cross_attention;
+} sd_mlp_shapes;
+sd_mlp_shapes sd_flow_mlp_shapes(const sd_model *m);
+/* The MIA weights of p as the layer takes them. */
+mia_weights sd_flow_mia_weights(const sd_mia_ptrs *p);
+
 sd_flow *sd_flow_new(void);
 /* The layers' scratch this flow uses for a modality (its own, or its owner's when it borrows
  * frames). */

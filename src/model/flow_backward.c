@@ -9,16 +9,6 @@ static void add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-static mlp_shape shape(int n, int in, int d0, int d1) {
-    mlp_shape s;
-    memset(&s, 0, sizeof s);
-    s.n_layers = n;
-    s.in = in;
-    s.dims[0] = d0;
-    s.dims[1] = d1;
-    return s;
-}
-
 /* out = MLP(x): dx += dMLP/dx^T dout; weight gradients into g. */
 static void mlp_back(float *dx, const sd_mlp_ptrs *g, const float *dout, const sd_mlp_buf *buf,
                      const float *x, const sd_mlp_ptrs *p, const mlp_shape *s, size_t N, float drop) {
@@ -28,11 +18,6 @@ static void mlp_back(float *dx, const sd_mlp_ptrs *g, const float *dout, const s
     mlp_backward(dx, dW, db, dout, buf->relu, buf->drop, buf->mask, x, W, s, N, drop);
 }
 
-static mia_weights mia_w(const sd_mia_ptrs *p) {
-    mia_weights w = {p->transition0.W, p->transition0.b, p->transition2.W, p->transition2.b,
-                     p->encoder.W,     p->encoder.b,     p->decoder.W,     p->decoder.b};
-    return w;
-}
 static mia_grads mia_g(const sd_mia_ptrs *g) {
     mia_grads d = {g->transition0.W, g->transition0.b, g->transition2.W, g->transition2.b,
                    g->encoder.W,     g->encoder.b,     g->decoder.W,     g->decoder.b};
@@ -48,9 +33,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     const size_t nB = (size_t)B, nH = (size_t)H, nC = (size_t)C, nK = (size_t)K;
     const float p_mlp = f->training ? m->cfg.p_mlp : 0.0f;
     const float p_att = f->training ? m->cfg.p_att : 0.0f;
-    const mlp_shape s_mod = shape(2, H, H, H), s_att = shape(2, 3 * H, H, H),
-                    s_query = shape(1, H, H, 0), s_cross = shape(2, H, H, C),
-                    s_catt = shape(2, K * C, H, C);
+    const sd_mlp_shapes s = sd_flow_mlp_shapes(m);
     memset(f->grad_area, 0, f->grad_area_size);
     /* Frame gradients: zeroed by the first backward after the forward. A sharing flow's
      * backward comes before its owner's: it zeroes its own (unshared) ones and the owner's, and
@@ -85,7 +68,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     linear_backward(f->d_catt_out, g.cross_fc_att.W, g.cross_fc_att.b, f->d_beta,
                     f->cross_attention.out, p->cross_fc_att.W, nB, C, K);
     mlp_back(f->d_Wsum, &g.cross_attention_mlp, f->d_catt_out, &f->cross_attention, f->Wsum,
-             &p->cross_attention_mlp, &s_catt, nB, p_mlp);
+             &p->cross_attention_mlp, &s.cross_attention, nB, p_mlp);
     /* Step 9: W = sum_m w_m C_m (the text slot is C_t, after MIA #2 when applied). */
     const float *Cm[3] = {f->cross_mlp[0].out, f->C_t, f->cross_mlp[2].out};
     float *dCm[3] = {f->d_C[0], f->d_C_t, f->d_C[2]};
@@ -93,7 +76,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     if (d_c_t) add(f->d_C_t, d_c_t, nB * nK * nC);
     /* Step 8b: C_t = MIA2(C_a, C_t_raw, C_v), or the identity. */
     if (f->mia) {
-        mia_weights w2 = mia_w(&p->mia2);
+        mia_weights w2 = sd_flow_mia_weights(&p->mia2);
         mia_grads g2 = mia_g(&g.mia2);
         mia_backward(f->d_C[0], f->d_C[1], f->d_C[2], &g2, f->d_C_t, &f->mia2, &w2, nB * nK, C, R);
     } else {
@@ -102,7 +85,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     /* Steps 8-7: cross MLPs, then cross-attention (dQ gathers all three modalities). */
     for (int i = 0; i < 3; i++) {
         mlp_back(f->d_Y[i], &g.cross_mlp[i], f->d_C[i], &f->cross_mlp[i], f->Y[i], &p->cross_mlp[i],
-                 &s_cross, nB * nK, p_mlp);
+                 &s.cross, nB * nK, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
         f->cross[i].work = sd_flow_work(f, i);
         cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
@@ -125,7 +108,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
                                          dh[0],         dh[1],         dh[2]};
     for (int q = 0; q < K; q++)
         mlp_back(d_query_in[q], &g.query_mlp[q], f->d_q[q], &f->query[q], query_in[q],
-                 &p->query_mlp[q], &s_query, nB, p_mlp);
+                 &p->query_mlp[q], &s.query, nB, p_mlp);
     /* Step 5: fused sums. */
     static const unsigned fuse_use[4] = {0x7, 0x3, 0x6, 0x5};
     for (int i = 0; i < 4; i++)
@@ -134,13 +117,13 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     linear_backward(f->d_att_out, g.fc_att.W, g.fc_att.b, f->d_w, f->attention.out, p->fc_att.W,
                     nB, H, 3);
     mlp_back(f->d_cat_h, &g.attention_mlp, f->d_att_out, &f->attention, f->cat_h, &p->attention_mlp,
-             &s_att, nB, p_mlp);
+             &s.attention, nB, p_mlp);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < 3; i++)
             add(dh[i] + (size_t)b * nH, f->d_cat_h + ((size_t)b * 3 + (size_t)i) * nH, nH);
     /* Step 3b: h_t = MIA1(h_a, h_t_raw, h_v), or the identity. */
     if (f->mia) {
-        mia_weights w1 = mia_w(&p->mia1);
+        mia_weights w1 = sd_flow_mia_weights(&p->mia1);
         mia_grads g1 = mia_g(&g.mia1);
         mia_backward(f->d_h[0], f->d_h[1], f->d_h[2], &g1, f->d_h_t, &f->mia1, &w1, nB, H, C);
     } else {
@@ -150,7 +133,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
      * frame weight gradient of a shared modality is left to the owner (from the summed d_frames). */
     for (int i = 0; i < 3; i++) {
         mlp_back(f->d_pooled[i], &g.modality_mlp[i], f->d_h[i], &f->modality[i], f->pooled[i],
-                 &p->modality_mlp[i], &s_mod, nB, p_mlp);
+                 &p->modality_mlp[i], &s.modality, nB, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
         f->pool[i].work = sd_flow_work(f, i);
         attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
