@@ -383,6 +383,12 @@ static void test_rnc_thread_independent(void) {
         EXPECT(L[k] == L[0], "loss differs with %d threads", k + 1);
         EXPECT(memcmp(g[k], g[0], sizeof g[0]) == 0, "gradient differs with %d threads", k + 1);
     }
+    /* The combined call of a training step gives the same loss and gradient bits. */
+    float g_both[N * D];
+    memset(g_both, 0, sizeof g_both);
+    const float L_both = rnc_forward_backward(g_both, F, Y, N, D, 2.0f, 1.0f, w);
+    EXPECT(L_both == L[0] && memcmp(g_both, g[0], sizeof g_both) == 0,
+           "rnc_forward_backward differs from rnc_forward + rnc_backward");
     if (!sd_threads_have_openmp()) printf("  (built without OpenMP: one thread only)\n");
     free(w);
 }

@@ -39,3 +39,7 @@ SD_T SD_FN(rnc_forward)(const SD_T *F, const SD_T *Y, int n, int d, SD_T tempera
  * Everything is recomputed from F and Y (work is the same scratch as the forward's). */
 void SD_FN(rnc_backward)(SD_T *dF, const SD_T *F, const SD_T *Y, int n, int d,
                          SD_T temperature, SD_T scale, SD_T *work);
+/* Both at once, for a training step: returns the loss (as rnc_forward) and adds the gradient
+ * (as rnc_backward), computing the distances and the sorted rows once. */
+SD_T SD_FN(rnc_forward_backward)(SD_T *dF, const SD_T *F, const SD_T *Y, int n, int d,
+                                 SD_T temperature, SD_T scale, SD_T *work);

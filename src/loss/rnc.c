@@ -183,14 +183,20 @@ static void rnc_all_rows(rnc_scratch *w, const real *F, const real *Y, int n, in
     }
 }
 
+/* The loss from the rows' terms, summed in a fixed order: the value does not depend on the
+ * thread count. */
+static real rnc_mean(const rnc_scratch *w, int n) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += w->row_loss[i];
+    return (real)(sum / ((double)n * (double)(n - 1)));
+}
+
 real SD_R(rnc_forward)(const real *F, const real *Y, int n, int d, real temperature,
                        real *work) {
     if (n < 2) return 0;
     rnc_scratch w = rnc_carve(work, n);
     rnc_all_rows(&w, F, Y, n, d, temperature, 0);
-    double sum = 0.0; /* fixed order: the value does not depend on the thread count */
-    for (int i = 0; i < n; i++) sum += w.row_loss[i];
-    return (real)(sum / ((double)n * (double)(n - 1)));
+    return rnc_mean(&w, n);
 }
 
 /* dF_i += scale * sum_{j != i} (G_ij + G_ji) (F_i - F_j) / d_ij, columns in blocks so the
@@ -213,9 +219,9 @@ static void rnc_grad_row(real *dFi, const real *F, int i, int n, int d, const do
     }
 }
 
-void SD_R(rnc_backward)(real *dF, const real *F, const real *Y, int n, int d,
-                        real temperature, real scale, real *work) {
-    if (n < 2) return;
+real SD_R(rnc_forward_backward)(real *dF, const real *F, const real *Y, int n, int d,
+                                real temperature, real scale, real *work) {
+    if (n < 2) return 0;
     rnc_scratch w = rnc_carve(work, n);
     rnc_all_rows(&w, F, Y, n, d, temperature, 1);
 #ifdef _OPENMP
@@ -223,4 +229,10 @@ void SD_R(rnc_backward)(real *dF, const real *F, const real *Y, int n, int d,
 #endif
     for (int i = 0; i < n; i++)
         rnc_grad_row(dF + (size_t)i * (size_t)d, F, i, n, d, w.dist, w.G, (double)scale);
+    return rnc_mean(&w, n);
+}
+
+void SD_R(rnc_backward)(real *dF, const real *F, const real *Y, int n, int d,
+                        real temperature, real scale, real *work) {
+    (void)SD_R(rnc_forward_backward)(dF, F, Y, n, d, temperature, scale, work);
 }
