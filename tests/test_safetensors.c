@@ -213,6 +213,10 @@ static void expect_bad_buf(const uint8_t *buf, size_t n, const char *msg, const 
     sd_status s = sd_st_parse(copy, n, &st, &err);
     EXPECT(s != SD_OK && st == NULL, "%s: accepted", label);
     EXPECT(strstr(err.msg, msg) != NULL, "%s: message '%s' lacks '%s'", label, err.msg, msg);
+    /* the same without an sd_error */
+    s = sd_st_parse(copy, n, &st, NULL);
+    EXPECT(s != SD_OK && st == NULL, "%s: accepted when err is NULL", label);
+    sd_st_close(st);
     free(copy);
 }
 
@@ -337,8 +341,11 @@ static void test_hostile_bytes(void) {
             /* whatever was accepted must be self-consistent and readable */
             for (int i = 0; i < sd_st_count(st); i++) {
                 const sd_st_tensor *t = sd_st_tensor_at(st, i);
+                EXPECT(t->end - t->begin == t->numel * sd_dtype_size(t->dtype),
+                       "iteration %d: tensor %d holds %zu bytes for %zu elements of %s", it, i,
+                       t->end - t->begin, t->numel, sd_dtype_name(t->dtype));
                 float *v = malloc((t->numel ? t->numel : 1) * sizeof(float));
-                sd_st_read_f32(st, t, v, NULL);
+                EXPECT(sd_st_read_f32(st, t, v, NULL) == SD_OK, "iteration %d: tensor %d unreadable", it, i);
                 free(v);
             }
         }

@@ -117,17 +117,26 @@ static int read_transcripts(const char *path, table *t) {
     return rc;
 }
 
+/* s as a quoted RFC 4180 field ("" for each "). */
+static void put_quoted(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 static sd_status write_transcripts(const char *path, const table *t, sd_error *err) {
     sd_atomic_file af;
     sd_status s = sd_atomic_open(&af, path, err);
     if (s) return s;
     fputs("name,text\n", af.f);
     for (size_t i = 0; i < t->n; i++) {
-        fputc('"', af.f);
-        for (const char *c = t->name[i]; *c; c++) fputs(*c == '"' ? "\"\"" : (char[2]){*c, 0}, af.f);
-        fputs("\",\"", af.f);
-        for (const char *c = t->text[i]; *c; c++) fputs(*c == '"' ? "\"\"" : (char[2]){*c, 0}, af.f);
-        fputs("\"\n", af.f);
+        put_quoted(af.f, t->name[i]);
+        fputc(',', af.f);
+        put_quoted(af.f, t->text[i]);
+        fputc('\n', af.f);
     }
     return sd_atomic_commit(&af, err);
 }
@@ -201,7 +210,10 @@ static sd_status simulate_one(ctx *c, const char *in_path, const char *out_path,
     }
     s = sd_projector_forward(c->proj, feats, (size_t)h.rows, (size_t)h.cols, &speech, &R, err);
     sd_free(feats);
-    if (s) return sd_error_prefix(err, "%s", in_path);
+    if (s) {
+        sd_error_prefix(err, "%s", in_path);
+        return s;
+    }
     s = sd_gen_build_prefix(c->m, speech, R, c->prompt, &prefix, &P, err);
     sd_free(speech);
     if (s) return s;

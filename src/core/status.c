@@ -15,8 +15,8 @@ sd_status sd_fail(sd_error *err, sd_status code, const char *fmt, ...) {
     return code;
 }
 
-sd_status sd_error_prefix(sd_error *err, const char *fmt, ...) {
-    if (!err) return SD_OK;
+void sd_error_prefix(sd_error *err, const char *fmt, ...) {
+    if (!err) return;
     char joined[2 * SD_ERROR_MSG_MAX + 2];
     va_list ap;
     va_start(ap, fmt);
@@ -29,7 +29,6 @@ sd_status sd_error_prefix(sd_error *err, const char *fmt, ...) {
     joined[sizeof joined - 1] = '\0';
     memcpy(err->msg, joined, SD_ERROR_MSG_MAX - 1);
     err->msg[SD_ERROR_MSG_MAX - 1] = '\0';
-    return err->code;
 }
 
 void sd_error_clear(sd_error *err) {

@@ -29,8 +29,10 @@ sd_status sd_fail(sd_error *err, sd_status code, const char *fmt, ...)
 #endif
     ;
 
-/* Prefixes an existing message with "<prefix>: " (e.g. a file name). Returns err->code. */
-sd_status sd_error_prefix(sd_error *err, const char *fmt, ...)
+/* Prefixes an existing message with "<prefix>: " (e.g. a file name); err may be NULL. Returns
+ * nothing: the caller returns the status it already has (err->code is not there when err is
+ * NULL). */
+void sd_error_prefix(sd_error *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif

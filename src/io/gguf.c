@@ -345,6 +345,15 @@ static void sorted_index(sort_item *items, size_t *idx, size_t n,
     for (size_t k = 0; k < n; k++) idx[k] = items[k].index;
 }
 
+/* sorted_index by name; returns a name that appears twice (pointing into the caller's strings), or
+ * NULL. */
+static const char *index_by_name(sort_item *items, size_t *idx, size_t n) {
+    sorted_index(items, idx, n, cmp_name);
+    for (size_t k = 1; k < n; k++)
+        if (!strcmp(items[k].name, items[k - 1].name)) return items[k].name;
+    return NULL;
+}
+
 /* ---- open ----------------------------------------------------------------------------------- */
 
 static sd_status parse(sd_gguf *g, reader *r) {
@@ -380,12 +389,9 @@ static sd_status parse(sd_gguf *g, reader *r) {
     sort_item *kv_items = malloc((g->n_kv ? g->n_kv : 1) * sizeof *kv_items);
     if (!kv_items) return sd_fail(r->err, SD_E_NOMEM, "%s: out of memory", r->path);
     for (size_t i = 0; i < g->n_kv; i++) kv_items[i] = (sort_item){g->kv[i].key, 0, i};
-    sorted_index(kv_items, g->kv_by_key, g->n_kv, cmp_name);
+    const char *dup_key = index_by_name(kv_items, g->kv_by_key, g->n_kv);
     free(kv_items);
-    for (size_t i = 1; i < g->n_kv; i++)
-        if (!strcmp(g->kv[g->kv_by_key[i]].key, g->kv[g->kv_by_key[i - 1]].key))
-            return sd_fail(r->err, SD_E_FORMAT, "%s: duplicate key '%s'", r->path,
-                           g->kv[g->kv_by_key[i]].key);
+    if (dup_key) return sd_fail(r->err, SD_E_FORMAT, "%s: duplicate key '%s'", r->path, dup_key);
 
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     const sd_gguf_kv *al = sd_gguf_find_kv(g, "general.alignment");
@@ -405,14 +411,11 @@ static sd_status parse(sd_gguf *g, reader *r) {
     sort_item *items = malloc((g->n_tensors ? g->n_tensors : 1) * sizeof *items);
     if (!items) return sd_fail(r->err, SD_E_NOMEM, "%s: out of memory", r->path);
     for (size_t i = 0; i < g->n_tensors; i++) items[i] = (sort_item){g->tensors[i].name, 0, i};
-    sorted_index(items, g->tensor_by_name, g->n_tensors, cmp_name);
-    for (size_t i = 1; i < g->n_tensors; i++)
-        if (!strcmp(g->tensors[g->tensor_by_name[i]].name,
-                    g->tensors[g->tensor_by_name[i - 1]].name)) {
-            free(items);
-            return sd_fail(r->err, SD_E_FORMAT, "%s: duplicate tensor name '%s'", r->path,
-                           g->tensors[g->tensor_by_name[i]].name);
-        }
+    const char *dup_name = index_by_name(items, g->tensor_by_name, g->n_tensors);
+    if (dup_name) {
+        free(items);
+        return sd_fail(r->err, SD_E_FORMAT, "%s: duplicate tensor name '%s'", r->path, dup_name);
+    }
 
     /* Data section: starts at the header end rounded up to the alignment. */
     uint64_t data_start = (r->pos + g->alignment - 1) / g->alignment * g->alignment;

@@ -56,36 +56,6 @@ static void skip_ws(parser *ps) {
         ps->p++;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* growable byte string used while decoding */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} bytes;
-
-static int bytes_push(bytes *b, const char *s, size_t n) {
-    if (n > SIZE_MAX - 1 - b->len) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16;
-        while (cap < b->len + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                cap = b->len + n + 1;
-                break;
-            }
-            cap *= 2;
-        }
-        char *d = realloc(b->data, cap);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 static int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -159,8 +129,8 @@ static size_t utf8_valid_len(const unsigned char *s, size_t avail) {
 static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
     const char *start = ps->p;
     ps->p++;
-    bytes b = {0};
-    if (bytes_push(&b, "", 0)) goto nomem;
+    sd_json_buf b = {0}; /* the decoded bytes */
+    if (sd_json_buf_append(&b, "", 0)) goto nomem;
     for (;;) {
         /* copy a run of plain bytes in one go */
         const char *run = ps->p;
@@ -169,7 +139,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
             if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
             ps->p++;
         }
-        if (ps->p > run && bytes_push(&b, run, (size_t)(ps->p - run))) goto nomem;
+        if (ps->p > run && sd_json_buf_append(&b, run, (size_t)(ps->p - run))) goto nomem;
         if (ps->p >= ps->end) {
             free(b.data);
             return parse_error(ps, start, "unterminated string");
@@ -189,7 +159,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
                 free(b.data);
                 return parse_error(ps, ps->p, "invalid UTF-8 byte 0x%02x in string", c);
             }
-            if (bytes_push(&b, ps->p, n)) goto nomem;
+            if (sd_json_buf_append(&b, ps->p, n)) goto nomem;
             ps->p += n;
             continue;
         }
@@ -237,7 +207,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
             }
             char utf8[4];
             size_t n = utf8_encode((unsigned long)cp, utf8);
-            if (bytes_push(&b, utf8, n)) goto nomem;
+            if (sd_json_buf_append(&b, utf8, n)) goto nomem;
             continue;
         }
         default: {
@@ -247,7 +217,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
                                show_byte(ps->p - 1, ps->end, shown));
         }
         }
-        if (bytes_push(&b, &one, 1)) goto nomem;
+        if (sd_json_buf_append(&b, &one, 1)) goto nomem;
     }
     *out = b.data;
     *out_len = b.len;
@@ -555,13 +525,13 @@ const sd_json *sd_json_get(const sd_json *v, const char *key) {
     return NULL;
 }
 
-int sd_json_get_u64(const sd_json *v, uint64_t *out) {
-    if (!v || v->type != SD_JSON_NUMBER || v->len == 0) return -1;
+/* n > 0 decimal digits (nothing else) that fit a uint64: 0, or -1. */
+static int digits_to_u64(const char *s, size_t n, uint64_t *out) {
+    if (n == 0) return -1;
     uint64_t x = 0;
-    for (size_t i = 0; i < v->len; i++) {
-        char c = v->str[i];
-        if (!is_digit(c)) return -1; /* '-', '.', 'e' */
-        unsigned d = (unsigned)(c - '0');
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i])) return -1; /* '-', '.', 'e' */
+        unsigned d = (unsigned)(s[i] - '0');
         if (x > (UINT64_MAX - d) / 10) return -1;
         x = x * 10 + d;
     }
@@ -569,14 +539,16 @@ int sd_json_get_u64(const sd_json *v, uint64_t *out) {
     return 0;
 }
 
+int sd_json_get_u64(const sd_json *v, uint64_t *out) {
+    if (!v || v->type != SD_JSON_NUMBER) return -1;
+    return digits_to_u64(v->str, v->len, out);
+}
+
 int sd_json_get_i64(const sd_json *v, int64_t *out) {
     if (!v || v->type != SD_JSON_NUMBER || v->len == 0) return -1;
     int neg = v->str[0] == '-';
-    uint64_t mag = 0;
-    sd_json tmp = *v;
-    tmp.str = v->str + neg;
-    tmp.len = v->len - (size_t)neg;
-    if (sd_json_get_u64(&tmp, &mag)) return -1;
+    uint64_t mag;
+    if (digits_to_u64(v->str + neg, v->len - (size_t)neg, &mag)) return -1;
     if (neg) {
         if (mag > (uint64_t)INT64_MAX + 1) return -1;
         *out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;

@@ -231,7 +231,10 @@ static sd_status parse_header(sd_safetensors *st, const uint8_t *header, size_t 
                               sd_error *err) {
     sd_json *root = NULL;
     sd_status s = sd_json_parse((const char *)header, hlen, &root, err);
-    if (s) return sd_error_prefix(err, "invalid header");
+    if (s) {
+        sd_error_prefix(err, "invalid header");
+        return s;
+    }
     if (root->type != SD_JSON_OBJECT) {
         s = sd_fail(err, SD_E_FORMAT, "header is not a JSON object (found %s)", sd_json_type_name(root->type));
         goto done;
