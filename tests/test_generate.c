@@ -15,18 +15,7 @@
 #include "io/safetensors.h"
 #include "llm/generate.h"
 #include "llm/projector.h"
-
-#define DIR "tests/fixtures/llm/"
-
-static double scaled_err(const float *a, const float *b, size_t n) {
-    double mx = 0, e = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(b[i]) > mx) mx = fabs(b[i]);
-        double d = fabs((double)a[i] - b[i]);
-        if (d > e || d != d) e = d;
-    }
-    return mx > 0 ? e / mx : e;
-}
+#include "llm_fixture.h"
 
 static const sd_gguf_kv *kv_i32(const sd_gguf *g, const char *key) {
     const sd_gguf_kv *kv = sd_gguf_find_kv(g, key);
@@ -67,6 +56,7 @@ static void check_case(const sd_llama *m, sd_llama_cache *c, const float *prefix
                r.n_frames, st[1 + feat]);
         snprintf(key, sizeof key, "gen.%s.%s", name, feat ? "best" : "slot0");
         const sd_gguf_tensor *t = sd_gguf_find_tensor(e, key);
+        EXPECT(t != NULL, "%s: fixture tensor %s missing", model, key);
         if (t && r.n_frames == (size_t)st[1 + feat] && r.n_frames > 0) {
             double er = scaled_err(r.frames, t->data, r.n_frames * D);
             printf("  %s %s %s: %zu tokens, %zu steps, %zu frames, frame error %.2e\n", model, name,

@@ -14,19 +14,7 @@
 #include "harness.h"
 #include "llm/kernels.h"
 #include "llm/llama.h"
-
-#define DIR "tests/fixtures/llm/"
-
-/* Largest |a - b| / max|b| over n values: the error relative to the tensor's scale. */
-static double scaled_err(const float *a, const float *b, size_t n) {
-    double mx = 0, e = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(b[i]) > mx) mx = fabs(b[i]);
-        double d = fabs((double)a[i] - b[i]);
-        if (d > e || d != d) e = d;
-    }
-    return mx > 0 ? e / mx : e;
-}
+#include "llm_fixture.h"
 
 typedef struct {
     sd_gguf *g;
@@ -46,7 +34,11 @@ static int load_expect(const char *name, expect *e) {
     }
     const sd_gguf_tensor *t = sd_gguf_find_tensor(e->g, "input.embd");
     const sd_gguf_kv *kv = sd_gguf_find_kv(e->g, "input.tokens");
-    if (!t || !kv) return -1;
+    if (!t || !kv) {
+        sd_test_fail(__FILE__, __LINE__, "%s: input.embd or input.tokens missing", path);
+        sd_gguf_close(e->g);
+        return -1;
+    }
     e->embd = t->data;
     e->E = (size_t)t->ne[1];
     e->tokens = kv->arr;
@@ -158,7 +150,7 @@ static void test_portable_kernels_model(void) {
     sd_llm_kernels_force_portable(old);
 }
 
-/* Kernels: each type, M = 1, 3 (row path) and 9 (dequantise + sgemm), SIMD and portable. */
+/* Kernels: each type, M = 1, 3 (row path) and 9 (dequantised row x all inputs), SIMD and portable. */
 static void test_kernels(void) {
     sd_gguf *g = NULL;
     sd_error err = {0};

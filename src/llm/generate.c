@@ -113,18 +113,19 @@ static void top_push(cand *top, int k, int *n, float score, size_t index) {
     top[i] = (cand){score, index};
 }
 
-/* Copies the frame history of slot b (steps 0..n-1 of the frame pool, via anc) into dst[n, D]. */
-static void gather_frames(const float *pool, const int *anc, size_t S, size_t B, size_t D, size_t b,
-                          size_t n, float *dst) {
+/* Copies the frames of a slot's history (hist [n]: the slot holding each step, see
+ * sd_llama_cache_history) from the frame pool [steps, B, D] into dst[n, D]. */
+static void gather_frames(const float *pool, const int *hist, size_t B, size_t D, size_t n,
+                          float *dst) {
     for (size_t j = 0; j < n; j++)
-        memcpy(dst + j * D, pool + (j * B + (size_t)anc[b * S + j]) * D, D * sizeof(float));
+        memcpy(dst + j * D, pool + (j * B + (size_t)hist[j]) * D, D * sizeof(float));
 }
 
 /* Adds beam slot b as a hypothesis: its first n_tokens tokens and n_frames frames, with HF's
  * length-normalised score. */
 static sd_status hyp_add_slot(hyp_list *L, double sum_logprob, double length_penalty, const int32_t *tok,
-                              size_t n_tokens, const float *pool, const int *anc, size_t S, size_t B,
-                              size_t D, size_t b, size_t n_frames, int by_eos, sd_error *err) {
+                              size_t n_tokens, const float *pool, const sd_llama_cache *c, size_t S,
+                              size_t B, size_t D, size_t b, size_t n_frames, int by_eos, sd_error *err) {
     hyp h = {sum_logprob / pow((double)n_tokens, length_penalty),
              malloc((n_tokens ? n_tokens : 1) * sizeof(int32_t)), n_tokens,
              malloc((n_frames ? n_frames : 1) * D * sizeof(float)), n_frames, by_eos};
@@ -134,7 +135,7 @@ static sd_status hyp_add_slot(hyp_list *L, double sum_logprob, double length_pen
         return sd_fail(err, SD_E_NOMEM, "generate: out of memory");
     }
     memcpy(h.tokens, tok + b * S, n_tokens * sizeof(int32_t));
-    gather_frames(pool, anc, S, B, D, b, n_frames, h.frames);
+    gather_frames(pool, sd_llama_cache_history(c, b), B, D, n_frames, h.frames);
     hyp_add(L, h);
     return SD_OK;
 }
@@ -203,9 +204,9 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
     float *lp = malloc(V * sizeof(float));           /* [V] */
     float *hsum = malloc(B * D * sizeof(float));     /* [B, D] */
     float *x = malloc(B * D * sizeof(float));        /* [B, D] */
-    float *pool = malloc(S * B * D * sizeof(float)); /* [S, B, D] frames by step and slot */
+    float *pool = malloc(S * B * D * sizeof(float)); /* [S, B, D] frames by step and slot, as the
+                                                         cache's keys: sd_llama_cache_history */
     float *slot0 = malloc(S * D * sizeof(float));    /* [S, D] */
-    int *anc = calloc(B * S, sizeof(int)), *anc2 = calloc(B * S, sizeof(int)); /* [B, S] */
     int32_t *tok = calloc(B * S, sizeof(int32_t)), *tok2 = calloc(B * S, sizeof(int32_t));
     float *score = malloc(B * sizeof(float)), *score2 = malloc(B * sizeof(float));
     int *parent = malloc(B * sizeof(int));
@@ -214,7 +215,7 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
     size_t n_slot0 = 0, cur_len = 0, step = 0;
     int done = 0;
     sd_status s = SD_OK;
-    if (!logits || !lp || !hsum || !x || !pool || !slot0 || !anc || !anc2 || !tok || !tok2 ||
+    if (!logits || !lp || !hsum || !x || !pool || !slot0 || !tok || !tok2 ||
         !score || !score2 || !parent || !top || !hl.h) {
         s = sd_fail(err, SD_E_NOMEM, "generate: out of memory");
         goto done;
@@ -231,9 +232,8 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
             sd_llama_out o = {logits, 0, hsum, NULL, NULL};
             if (!s) s = sd_llama_step(m, c, x, B, &o, err);
             if (!s) {
-                /* frames of this step: pool[step-1][b]; each slot's own history gets it */
+                /* frames of this step: pool[step-1][b], where the step put slot b's keys */
                 memcpy(pool + (step - 1) * B * D, hsum, B * D * sizeof(float));
-                for (size_t b = 0; b < B; b++) anc[b * S + step - 1] = (int)b;
                 memcpy(slot0 + n_slot0++ * D, hsum, D * sizeof(float));
             }
         }
@@ -252,7 +252,7 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
             int32_t t = (int32_t)(top[rank].index % V);
             if (t == eos) {
                 if (rank >= gp->n_beams) continue;
-                s = hyp_add_slot(&hl, top[rank].score, gp->length_penalty, tok, cur_len, pool, anc, S, B, D, b,
+                s = hyp_add_slot(&hl, top[rank].score, gp->length_penalty, tok, cur_len, pool, c, S, B, D, b,
                                  n_hist, 1, err);
                 if (s) goto done;
             } else {
@@ -260,7 +260,6 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
                 parent[filled] = (int)b;
                 memcpy(tok2 + (size_t)filled * S, tok + b * S, cur_len * sizeof(int32_t));
                 tok2[(size_t)filled * S + cur_len] = t;
-                memcpy(anc2 + (size_t)filled * S, anc + b * S, n_hist * sizeof(int));
                 filled++;
             }
         }
@@ -268,7 +267,6 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
             done = hl.worst >= top[0].score / pow((double)cur_len, gp->length_penalty);
         memcpy(score, score2, B * sizeof(float));
         memcpy(tok, tok2, B * S * sizeof(int32_t));
-        memcpy(anc, anc2, B * S * sizeof(int));
         sd_llama_cache_reorder(c, parent, B);
         cur_len++;
         if (done || cur_len >= S) break;
@@ -277,7 +275,7 @@ sd_status sd_generate(const sd_llama *m, sd_llama_cache *c, const float *prefix,
     if (!done) {
         size_t n_hist = cur_len - 1;
         for (size_t b = 0; b < B; b++) {
-            s = hyp_add_slot(&hl, score[b], gp->length_penalty, tok, cur_len, pool, anc, S, B, D, b, n_hist, 0, err);
+            s = hyp_add_slot(&hl, score[b], gp->length_penalty, tok, cur_len, pool, c, S, B, D, b, n_hist, 0, err);
             if (s) goto done;
         }
     }
@@ -305,7 +303,7 @@ done:
         free(hl.h[i].frames);
     }
     free(hl.h);
-    free(logits), free(lp), free(hsum), free(x), free(pool), free(slot0), free(anc), free(anc2);
+    free(logits), free(lp), free(hsum), free(x), free(pool), free(slot0);
     free(tok), free(tok2), free(score), free(score2), free(parent), free(top);
     if (s) sd_gen_result_free(res);
     return s;

@@ -139,17 +139,21 @@ SIMD static float dot_f16_avx2(const void *row, const float *x, int64_t K) {
 /* 8 int8 -> 8 floats. */
 SIMD static __m256 i8x8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
 
+/* Lane sums of one block: 32 int8 weights (lo: elements 0..15, hi: 16..31) times x[32]. */
+SIMD static __m256 block_i8_dot(__m128i lo, __m128i hi, const float *x) {
+    __m256 s = _mm256_mul_ps(i8x8_to_ps(lo), _mm256_loadu_ps(x));
+    s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
+    s = _mm256_fmadd_ps(i8x8_to_ps(hi), _mm256_loadu_ps(x + 16), s);
+    return _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
+}
+
 SIMD static float dot_q8_0_avx2(const void *row, const float *x, int64_t K) {
     const unsigned char *p = row;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / SD_GGML_QK; b++, p += 2 + SD_GGML_QK, x += SD_GGML_QK) {
         __m128i q0 = _mm_loadu_si128((const __m128i *)(p + 2));
         __m128i q1 = _mm_loadu_si128((const __m128i *)(p + 18));
-        __m256 s = _mm256_mul_ps(i8x8_to_ps(q0), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(q0, 8)), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(q1), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(q1, 8)), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(p))), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(p))), block_i8_dot(q0, q1, x), acc);
     }
     return hsum256(acc);
 }
@@ -162,11 +166,7 @@ SIMD static float dot_q4_0_avx2(const void *row, const float *x, int64_t K) {
         __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
         __m128i lo = _mm_sub_epi8(_mm_and_si128(q, mask), eight);               /* elements 0..15 */
         __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), mask), eight); /* 16..31 */
-        __m256 s = _mm256_mul_ps(i8x8_to_ps(lo), _mm256_loadu_ps(x));
-        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(hi), _mm256_loadu_ps(x + 16), s);
-        s = _mm256_fmadd_ps(i8x8_to_ps(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(p))), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(load_u16(p))), block_i8_dot(lo, hi, x), acc);
     }
     return hsum256(acc);
 }
@@ -193,9 +193,10 @@ SIMD static void dot4_f32_avx2(const float *w, const float *x, size_t ldx, int64
 
 typedef float (*dot_fn)(const void *row, const float *x, int64_t K);
 
-static dot_fn pick_dot(sd_ggml_type type) {
+/* simd: use_simd()'s answer, asked once per matmul (it runs cpuid, which a VM traps: microseconds). */
+static dot_fn pick_dot(sd_ggml_type type, int simd) {
 #if SD_HAVE_X86_SIMD
-    if (use_simd()) {
+    if (simd) {
         switch (type) {
         case SD_GGML_F32: return dot_f32_avx2;
         case SD_GGML_F16: return dot_f16_avx2;
@@ -210,6 +211,7 @@ static dot_fn pick_dot(sd_ggml_type type) {
     case SD_GGML_Q8_0: return dot_q8_0;
     case SD_GGML_Q4_0: return dot_q4_0;
     }
+    (void)simd;
     return dot_f32;
 }
 
@@ -221,6 +223,7 @@ void sd_llm_get_row(const sd_wmat *W, int64_t r, float *out) {
 
 void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y) {
     const int64_t K = W->K, N = W->N;
+    const int simd = use_simd();
     if (M >= SD_LLM_GEMM_MIN_ROWS) {
         if (W->type == SD_GGML_F32) {
             sd_sgemm(0, 1, M, (size_t)N, (size_t)K, 1.0f, x, (size_t)K, W->data, (size_t)K, 0.0f, y,
@@ -230,6 +233,7 @@ void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y) {
         /* Quantised weights: each thread dequantises one weight row at a time into a buffer
          * (L1/L2-resident) and multiplies it with all M inputs, 4 at a time. OpenBLAS is not used
          * here: alternating OpenMP and OpenBLAS thread pools made both spin against each other. */
+        const dot_fn d32 = pick_dot(SD_GGML_F32, simd);
         int ok = 1;
 SD_OMP(omp parallel)
         {
@@ -244,22 +248,21 @@ SD_OMP(omp for schedule(static))
                 sd_llm_get_row(W, r, row);
                 size_t m = 0;
 #if SD_HAVE_X86_SIMD
-                if (use_simd())
+                if (simd)
                     for (; m + 4 <= M; m += 4) {
                         float o4[4];
                         dot4_f32_avx2(row, x + m * (size_t)K, (size_t)K, K, o4);
                         for (int j = 0; j < 4; j++) y[(m + (size_t)j) * (size_t)N + (size_t)r] = o4[j];
                     }
 #endif
-                dot_fn d32 = pick_dot(SD_GGML_F32);
                 for (; m < M; m++) y[m * (size_t)N + (size_t)r] = d32(row, x + m * (size_t)K, K);
             }
             sd_free(row);
         }
         if (ok) return;
-        /* no memory for a tile: fall through to the row kernels */
+        /* no memory for a row buffer: fall through to the row kernels */
     }
-    dot_fn dot = pick_dot(W->type);
+    dot_fn dot = pick_dot(W->type, simd);
 SD_OMP(omp parallel for schedule(static))
     for (int64_t r = 0; r < N; r++) {
         const void *row = (const char *)W->data + (size_t)r * W->row_bytes;

@@ -9,8 +9,9 @@
  *   M < SD_LLM_GEMM_MIN_ROWS: each thread takes a range of weight rows (OpenMP over rows), reads a
  *     row once and dots it with the M inputs (AVX2/FMA/F16C kernels when the CPU has them, chosen
  *     at run time; portable C otherwise).
- *   M >= SD_LLM_GEMM_MIN_ROWS (the prompt pass): tiles of weight rows are dequantised to float32
- *     and multiplied with OpenBLAS sgemm (F32 weights go to sgemm directly). */
+ *   M >= SD_LLM_GEMM_MIN_ROWS (the prompt pass): F32 weights go to OpenBLAS sgemm directly; other
+ *     types are dequantised one weight row at a time (per thread) and that row is dotted with all
+ *     M inputs (4 at a time with AVX2). */
 #ifndef SD_LLM_KERNELS_H
 #define SD_LLM_KERNELS_H
 

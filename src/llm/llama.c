@@ -112,28 +112,17 @@ static sd_status read_hparams(sd_llama *m, sd_error *err) {
     return SD_OK;
 }
 
-sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
-    *out = NULL;
-    sd_llama *m = calloc(1, sizeof *m);
-    if (!m) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status s = sd_gguf_open(path, &m->gguf, err);
-    if (!s) s = read_hparams(m, err);
-    if (!s) s = sd_tokenizer_from_gguf(m->gguf, &m->tok, err);
-    if (s) {
-        sd_llama_free(m);
-        return s;
-    }
+/* Every weight, after read_hparams and the tokenizer (which gives n_vocab). */
+static sd_status load_weights(sd_llama *m, const char *path, sd_error *err) {
     sd_llama_hparams *hp = &m->hp;
     const sd_gguf_tensor *te = sd_gguf_find_tensor(m->gguf, "token_embd.weight");
     hp->n_vocab = sd_tokenizer_n_vocab(m->tok);
-    if (te && te->ne[1] != hp->n_vocab) {
-        sd_llama_free(m);
+    if (te && te->ne[1] != hp->n_vocab)
         return sd_fail(err, SD_E_SHAPE, "%s: token_embd.weight has %lld rows but the vocabulary %d tokens",
                        path, (long long)te->ne[1], hp->n_vocab);
-    }
     int64_t D = hp->n_embd, KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff,
             V = hp->n_vocab;
-    s = get_matrix(m, "token_embd.weight", D, V, &m->embd, 0, err);
+    sd_status s = get_matrix(m, "token_embd.weight", D, V, &m->embd, 0, err);
     if (!s) s = get_matrix(m, "output.weight", D, V, &m->output, 1, err);
     if (!s && !m->output.data) m->output = m->embd; /* tied embeddings */
     if (!s) s = get_vector(m, "output_norm.weight", D, &m->output_norm, err);
@@ -155,6 +144,17 @@ sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
             break;
 #undef NAME
     }
+    return s;
+}
+
+sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
+    *out = NULL;
+    sd_llama *m = calloc(1, sizeof *m);
+    if (!m) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    sd_status s = sd_gguf_open(path, &m->gguf, err);
+    if (!s) s = read_hparams(m, err);
+    if (!s) s = sd_tokenizer_from_gguf(m->gguf, &m->tok, err);
+    if (!s) s = load_weights(m, path, err);
     if (s) {
         sd_llama_free(m);
         return s;
@@ -264,6 +264,10 @@ void sd_llama_cache_reorder(sd_llama_cache *c, const int *parent, size_t n) {
     for (size_t b = 0; b < n; b++)
         memcpy(c->anc_tmp + b * S, c->anc + (size_t)parent[b] * S, c->n_steps * sizeof(int));
     memcpy(c->anc, c->anc_tmp, n * S * sizeof(int));
+}
+
+const int *sd_llama_cache_history(const sd_llama_cache *c, size_t b) {
+    return c->anc + b * c->max_steps;
 }
 
 /* Key (or value) vector of layer l at absolute position j for beam b; positions below n_pre are

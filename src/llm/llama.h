@@ -77,5 +77,8 @@ sd_status sd_llama_step(const sd_llama *m, sd_llama_cache *c, const float *x, si
 /* After a step: beam slot b continues the history of slot parent[b], for b < n (parent [n],
  * n <= the cache's n_beams, each parent < n). */
 void sd_llama_cache_reorder(sd_llama_cache *c, const int *parent, size_t n);
+/* Beam slot b's history [steps]: entry s is the slot whose step-s keys/values (and anything else a
+ * caller stores by (step, slot)) belong to the hypothesis slot b holds now. */
+const int *sd_llama_cache_history(const sd_llama_cache *c, size_t b);
 
 #endif

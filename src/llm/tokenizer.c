@@ -102,7 +102,6 @@ sd_status sd_tokenizer_from_gguf(const sd_gguf *g, sd_tokenizer **out, sd_error 
         return sd_fail(err, SD_E_NOMEM, "out of memory");
     }
     memset(t->table, 0xff, cap * sizeof *t->table);
-    for (int b = 0; b < 256; b++) t->byte_token[b] = -1;
     for (int32_t i = 0; i < t->n_vocab; i++) {
         size_t len = tokens->arr_str_len[i];
         t->piece[i] = malloc(len + 1);
@@ -121,7 +120,7 @@ sd_status sd_tokenizer_from_gguf(const sd_gguf *g, sd_tokenizer **out, sd_error 
             t->table[h] = i;
         }
     }
-    for (int b = 0; b < 256; b++) {
+    for (int b = 0; b < 256; b++) { /* -1 where the vocabulary has no "<0xXX>" */
         char hex[8];
         static const char digits[] = "0123456789ABCDEF";
         memcpy(hex, "<0x", 3);
