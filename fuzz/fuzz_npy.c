@@ -1,12 +1,8 @@
 /* .npy from memory (sd_npy_parse) and from a file (sd_npy_read_header + sd_npy_read): both must
  * agree on accepting the input and on every value. */
-#include <math.h>
-
 #include "core/alloc.h"
 #include "fuzz_util.h"
 #include "io/npy.h"
-
-static int same_float(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
 
 static int fuzz_npy(const uint8_t *data, size_t size) {
     sd_npy_header h, hf;
@@ -25,14 +21,14 @@ static int fuzz_npy(const uint8_t *data, size_t size) {
         FUZZ_CHECK(h.data_offset + sd_npy_data_bytes(&h) == size);
         FUZZ_CHECK(hf.rows == h.rows && hf.cols == h.cols && hf.dtype == h.dtype);
         size_t n = (size_t)h.rows * (size_t)h.cols;
-        for (size_t i = 0; i < n; i++) FUZZ_CHECK(same_float(x[i], xf[i]));
+        for (size_t i = 0; i < n; i++) FUZZ_CHECK(fuzz_same_float(x[i], xf[i]));
         /* sd_npy_read_header + sd_npy_read_into: the path the dataset reader takes. */
         sd_npy_header h2;
         FUZZ_CHECK(sd_npy_read_header(path, &h2, &errf) == SD_OK);
         float *y = sd_alloc((n ? n : 1) * sizeof *y);
         FUZZ_CHECK(y != NULL);
         FUZZ_CHECK(sd_npy_read_into(path, &h2, y, &errf) == SD_OK);
-        for (size_t i = 0; i < n; i++) FUZZ_CHECK(same_float(x[i], y[i]));
+        for (size_t i = 0; i < n; i++) FUZZ_CHECK(fuzz_same_float(x[i], y[i]));
         sd_free(y);
     }
     sd_free(x);

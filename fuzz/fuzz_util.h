@@ -8,6 +8,7 @@
 #define SD_FUZZ_UTIL_H
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                                            \
         }                                                                                       \
     } while (0)
+
+/* Two reads of one value agree: equal, or both NaN (a NaN's payload may differ). */
+static inline int fuzz_same_float(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
 
 /* A private scratch folder for this process (under $TMPDIR, else /dev/shm, else /tmp), made once
  * and removed at exit. Inputs that the code under test reads by path are written there. */

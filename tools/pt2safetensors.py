@@ -29,8 +29,6 @@ def _load(path):
             return torch.load(path, map_location="cpu", weights_only=True)
         except TypeError:  # torch older than 1.13: no weights_only
             return torch.load(path, map_location="cpu")
-    except ConvertError:
-        raise
     except Exception as e:  # pickle errors, zip errors, unsupported objects under weights_only
         raise ConvertError(f"{path}: cannot load as a PyTorch checkpoint: {e}") from None
 

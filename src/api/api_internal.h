@@ -25,6 +25,8 @@ struct sdumc_context {
 
 /* Copies an internal error into the public record (err may be NULL); returns the public code. */
 sdumc_status sd_api_error(sdumc_error *err, const sd_error *e, sd_status code);
+/* A failure with a fixed message, into the public record (err may be NULL); returns code. */
+sdumc_status sd_api_fail(sdumc_error *err, sdumc_status code, const char *msg);
 /* Sets err to SDUMC_OK / "" (err may be NULL). */
 void sd_api_ok(sdumc_error *err);
 

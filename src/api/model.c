@@ -29,7 +29,7 @@ void sd_api_ok(sdumc_error *err) {
     }
 }
 
-static sdumc_status api_fail(sdumc_error *err, sdumc_status code, const char *msg) {
+sdumc_status sd_api_fail(sdumc_error *err, sdumc_status code, const char *msg) {
     sd_error e;
     sd_fail(&e, (sd_status)code, "%s", msg);
     return sd_api_error(err, &e, (sd_status)code);
@@ -40,11 +40,11 @@ const char *sdumc_status_name(sdumc_status code) { return sd_status_name((sd_sta
 const char *sdumc_version(void) { return SDUMC_VERSION; }
 
 sdumc_status sdumc_model_load(const char *path, sdumc_model **out, sdumc_error *err) {
-    if (!out) return api_fail(err, SDUMC_E_ARG, "sdumc_model_load: out is NULL");
+    if (!out) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_model_load: out is NULL");
     *out = NULL;
-    if (!path) return api_fail(err, SDUMC_E_ARG, "sdumc_model_load: path is NULL");
+    if (!path) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_model_load: path is NULL");
     sdumc_model *model = calloc(1, sizeof *model);
-    if (!model) return api_fail(err, SDUMC_E_NOMEM, "sdumc_model_load: out of memory");
+    if (!model) return sd_api_fail(err, SDUMC_E_NOMEM, "sdumc_model_load: out of memory");
     sd_error e;
     sd_status st = sd_model_load(path, &model->m, &e);
     if (!st) st = sd_model_prepare_inference(model->m, &e); /* an API model only predicts */
@@ -65,8 +65,8 @@ void sdumc_model_free(sdumc_model *model) {
 }
 
 sdumc_status sdumc_model_info(const sdumc_model *model, sdumc_info *info, sdumc_error *err) {
-    if (!model) return api_fail(err, SDUMC_E_ARG, "sdumc_model_info: model is NULL");
-    if (!info) return api_fail(err, SDUMC_E_ARG, "sdumc_model_info: info is NULL");
+    if (!model) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_model_info: model is NULL");
+    if (!info) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_model_info: info is NULL");
     const sd_model_config *c = &model->m->cfg;
     memset(info, 0, sizeof *info);
     info->dim_audio = c->dim[SD_AUDIO];
@@ -85,13 +85,13 @@ sdumc_status sdumc_model_info(const sdumc_model *model, sdumc_info *info, sdumc_
 }
 
 sdumc_status sdumc_context_new(sdumc_context **out, sdumc_error *err) {
-    if (!out) return api_fail(err, SDUMC_E_ARG, "sdumc_context_new: out is NULL");
+    if (!out) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_context_new: out is NULL");
     *out = NULL;
     sdumc_context *ctx = calloc(1, sizeof *ctx);
     if (ctx) ctx->flow = sd_flow_new();
     if (!ctx || !ctx->flow) {
         free(ctx);
-        return api_fail(err, SDUMC_E_NOMEM, "sdumc_context_new: out of memory");
+        return sd_api_fail(err, SDUMC_E_NOMEM, "sdumc_context_new: out of memory");
     }
     *out = ctx;
     sd_api_ok(err);

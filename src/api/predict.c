@@ -129,20 +129,21 @@ static sd_status run_all(const sd_model *m, sdumc_context *ctx, const sdumc_utte
     const size_t group_max = m->cfg.mask ? GROUP_MAX_UTTS : 1;
     size_t first = 0;
     while (first < n) {
-        /* Grow the group while the padded size stays within budget. */
+        /* Grow the group while the padded size stays within budget. T: the group's longest frame
+         * counts; t: the same with the next utterance added. */
         size_t B = 1;
         int64_t T[3];
         for (int k = 0; k < 3; k++) T[k] = slot_of(&u[first], k)->frames;
         while (B < group_max && first + B < n) {
             const sdumc_utterance *next = &u[first + B];
+            int64_t t[3];
             size_t padded = 0;
             for (int k = 0; k < 3; k++) {
-                int64_t t = slot_of(next, k)->frames > T[k] ? slot_of(next, k)->frames : T[k];
-                padded += (B + 1) * (size_t)t * (size_t)m->cfg.dim[k];
+                t[k] = slot_of(next, k)->frames > T[k] ? slot_of(next, k)->frames : T[k];
+                padded += (B + 1) * (size_t)t[k] * (size_t)m->cfg.dim[k];
             }
             if (padded > GROUP_MAX_FLOATS) break;
-            for (int k = 0; k < 3; k++)
-                if (slot_of(next, k)->frames > T[k]) T[k] = slot_of(next, k)->frames;
+            memcpy(T, t, sizeof T);
             B++;
         }
         sd_status st = run_group(m, ctx, u, first, (int)B, missing, scores, emb, e);
@@ -166,6 +167,16 @@ static sd_status check_call(const sdumc_model *model, sdumc_flow flow, const cha
                        "use SDUMC_FLOW_TEXT_MISSING for its text-missing flow without MIA", fn);
     *missing = flow != SDUMC_FLOW_COMPLETE;
     return SD_OK;
+}
+
+/* Ends an entry point: on failure names fn in the message (once) and fills the public record. */
+static sdumc_status finish(sdumc_error *err, sd_error *e, sd_status st, const char *fn) {
+    if (!st) {
+        sd_api_ok(err);
+        return SDUMC_OK;
+    }
+    if (!strstr(e->msg, fn)) sd_error_prefix(e, "%s", fn);
+    return sd_api_error(err, e, st);
 }
 
 /* Runs with the caller's context or a temporary one. */
@@ -197,33 +208,20 @@ static sdumc_status predict_one(const sdumc_model *model, sdumc_context *ctx, co
     if (!st) st = check_utterance(model->m, utt, missing, fn, "", &e);
     float s = 0.0f;
     if (!st) st = with_context(model->m, ctx, utt, 1, missing, &s, embedding, &e);
-    if (st) {
-        if (!strstr(e.msg, fn)) sd_error_prefix(&e, "%s", fn);
-        return sd_api_error(err, &e, st);
-    }
-    if (score) *score = s;
-    sd_api_ok(err);
-    return SDUMC_OK;
+    if (!st && score) *score = s;
+    return finish(err, &e, st, fn);
 }
 
 sdumc_status sdumc_predict(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,
                            sdumc_flow flow, float *score, sdumc_error *err) {
-    if (!score) {
-        sd_error e;
-        sd_fail(&e, SD_E_ARG, "sdumc_predict: score is NULL");
-        return sd_api_error(err, &e, SD_E_ARG);
-    }
+    if (!score) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_predict: score is NULL");
     return predict_one(model, ctx, utt, flow, NULL, 0, score, "sdumc_predict", err);
 }
 
 sdumc_status sdumc_embed(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,
                          sdumc_flow flow, float *embedding, size_t embedding_len, float *score,
                          sdumc_error *err) {
-    if (!embedding) {
-        sd_error e;
-        sd_fail(&e, SD_E_ARG, "sdumc_embed: embedding is NULL");
-        return sd_api_error(err, &e, SD_E_ARG);
-    }
+    if (!embedding) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_embed: embedding is NULL");
     return predict_one(model, ctx, utt, flow, embedding, embedding_len, score, "sdumc_embed", err);
 }
 
@@ -243,10 +241,5 @@ sdumc_status sdumc_predict_batch(const sdumc_model *model, sdumc_context *ctx,
         st = check_utterance(model->m, &utts[i], missing, fn, where, &e);
     }
     if (!st && n > 0) st = with_context(model->m, ctx, utts, n, missing, scores, embeddings, &e);
-    if (st) {
-        if (!strstr(e.msg, fn)) sd_error_prefix(&e, "%s", fn);
-        return sd_api_error(err, &e, st);
-    }
-    sd_api_ok(err);
-    return SDUMC_OK;
+    return finish(err, &e, st, fn);
 }

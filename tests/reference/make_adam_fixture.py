@@ -27,16 +27,14 @@ import sys
 import numpy as np
 import torch
 
+from sdumc_ref import lr_factor  # the MODEL.md epoch schedule
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "adam",
                    "adam_10steps.txt")
 
 
 def f32(x):
     return float(np.float32(x))
-
-
-def lr_factor(epoch):
-    return (epoch + 1) / 5 if epoch < 5 else 0.9 ** ((epoch + 1 - 5) // 10)
 
 
 def record(out, name, values):

@@ -544,6 +544,7 @@ def _():
         assert not os.path.exists(os.path.join(d, "o.safetensors"))
         r = run_pt2st(empty)
         assert r.returncode != 0 and "Usage" not in r.stdout, r.returncode
+        assert "pt2safetensors.py IN.pt OUT.safetensors" in r.stderr, f"no usage on stderr: {r.stderr!r}"
 
 
 if __name__ == "__main__":
