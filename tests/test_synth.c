@@ -30,19 +30,6 @@ static const char *tmp_path(const char *name) {
     return buf[k];
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size + 1);
-    *n = fread(buf, 1, (size_t)size, f);
-    buf[*n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* Compares two folder trees file by file (two levels). Returns the number of files compared, -1
  * on the first difference. */
 static int compare_trees(const char *a, const char *b, int depth) {
@@ -63,7 +50,7 @@ static int compare_trees(const char *a, const char *b, int depth) {
             continue;
         }
         size_t na, nb;
-        unsigned char *x = slurp(pa, &na), *y = slurp(pb, &nb);
+        unsigned char *x = sd_test_read_file(pa, &na), *y = sd_test_read_file(pb, &nb);
         if (!x || !y || na != nb || memcmp(x, y, na)) {
             EXPECT(0, "%s and %s differ", pa, pb);
             count = -1;
@@ -93,14 +80,14 @@ static void test_deterministic(void) {
     size_t na, nc;
     snprintf(pa, sizeof pa, "%s/labels.csv", tmp_path("det_a"));
     snprintf(pc, sizeof pc, "%s/labels.csv", tmp_path("det_c"));
-    unsigned char *a = slurp(pa, &na), *c = slurp(pc, &nc);
+    unsigned char *a = sd_test_read_file(pa, &na), *c = sd_test_read_file(pc, &nc);
     EXPECT(a && c && (na != nc || memcmp(a, c, na)), "seeds 42 and 43 gave the same labels");
     free(a);
     free(c);
     snprintf(pa, sizeof pa, "%s/text/v00000_0.npy", tmp_path("det_a"));
     snprintf(pc, sizeof pc, "%s/text/v00000_0.npy", tmp_path("det_c"));
-    a = slurp(pa, &na);
-    c = slurp(pc, &nc);
+    a = sd_test_read_file(pa, &na);
+    c = sd_test_read_file(pc, &nc);
     EXPECT(a && c && (na != nc || memcmp(a, c, na)), "seeds 42 and 43 gave the same text features");
     free(a);
     free(c);
@@ -120,7 +107,7 @@ static void check_same_as_npy_write(const char *dir, const char *folder, const c
     EXPECT(sd_npy_write(q, x, 2, h.rows, h.cols, h.dtype, &err) == SD_OK, "%s", err.msg);
     sd_free(x);
     size_t na, nb;
-    unsigned char *a = slurp(p, &na), *b = slurp(q, &nb);
+    unsigned char *a = sd_test_read_file(p, &na), *b = sd_test_read_file(q, &nb);
     EXPECT(a && b && na == nb && !memcmp(a, b, na), "%s differs from sd_npy_write's bytes", p);
     free(a);
     free(b);
@@ -148,7 +135,7 @@ static void test_output_rules(void) {
                strstr(err.msg, "exists and is not an empty folder"),
            "non-empty out accepted: %s", err.msg);
     size_t n;
-    unsigned char *k = slurp(keep, &n);
+    unsigned char *k = sd_test_read_file(keep, &n);
     EXPECT(k && n == 4 && !memcmp(k, "mine", 4), "the existing file changed");
     free(k);
     DIR *d = opendir(busy);
@@ -345,7 +332,7 @@ static void test_statistics(void) {
     char note[1300];
     snprintf(note, sizeof note, "%s/SYNTH.txt", dir);
     size_t nn;
-    char *txt = (char *)slurp(note, &nn);
+    char *txt = sd_test_read_file(note, &nn);
     const char *w = txt ? strstr(txt, "word error rate of text_sim: ") : NULL;
     double wer = w ? atof(w + strlen("word error rate of text_sim: ")) : -1;
     printf("  word error rate %.4f\n", wer);
@@ -428,7 +415,7 @@ static void test_mosei_dims(void) {
     char p[1400];
     snprintf(p, sizeof p, "%s/audio/v00000_0.npy", dir);
     size_t n;
-    unsigned char *h = slurp(p, &n);
+    unsigned char *h = sd_test_read_file(p, &n);
     EXPECT(h && strstr((char *)h + 10, "'descr': '<f2'"), "mosei features are not float16");
     free(h);
     sd_dataset_close(ds);

@@ -5,16 +5,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
-sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim) {
-    if (!d->dir) {
-        fprintf(stderr, "sdumc %s: --data DIR is required\n", cmd);
-        return NULL;
-    }
+sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim) {
     sd_dataset_options o = sd_dataset_default_options();
     o.dir = d->dir;
     for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d->folder[m];
     o.skip_bad = d->skip_bad;
     o.require_sim = require_sim;
+    return o;
+}
+
+sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim) {
+    if (!d->dir) {
+        fprintf(stderr, "sdumc %s: --data DIR is required\n", cmd);
+        return NULL;
+    }
+    sd_dataset_options o = cli_dataset_options(d, require_sim);
     sd_dataset *ds = NULL;
     char *report = NULL;
     sd_error err;
@@ -28,6 +33,17 @@ sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int requir
     if (report) fprintf(stderr, "sdumc %s: warning: %s", cmd, report);
     free(report);
     return ds;
+}
+
+sd_model *cli_load_model(const char *cmd, const char *path) {
+    sd_error err;
+    sd_model *m = NULL;
+    if (sd_model_load(path, &m, &err) || sd_model_prepare_inference(m, &err)) {
+        fprintf(stderr, "sdumc %s: %s\n", cmd, err.msg);
+        sd_model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec *specs, int n, int argc,

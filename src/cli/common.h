@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "data/dataset.h"
+#include "model/model.h"
 
 /* Dataset options as command-line options: --data DIR, --audio/--text/--video/--sim NAME
  * (feature folder names), --skip-bad. */
@@ -22,9 +23,16 @@ typedef struct {
         {"sim", ARG_STRING, &(d).folder[SD_MOD_SIM], 0, 0, NULL, "simulated-text folder (text_sim)", 0}, \
         {"skip-bad", ARG_FLAG, &(d).skip_bad, 0, 0, NULL, "skip problem utterances with a warning", 0}
 
+/* The dataset options the command line gave (folders, --skip-bad), with require_sim. */
+sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim);
+
 /* Opens and validates the dataset, printing the report (problems or warnings) to stderr.
  * Returns NULL after printing on failure. */
 sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim);
+
+/* Loads a model for prediction (sd_model_load, then sd_model_prepare_inference). Returns NULL
+ * after printing "sdumc CMD: why" on failure. */
+sd_model *cli_load_model(const char *cmd, const char *path);
 
 /* Parses argv with specs; prints usage for --help (returns 0 via *exit_code) or the error
  * (returns 2). Returns 1 when the command should go on. */

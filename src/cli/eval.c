@@ -33,19 +33,15 @@ int cli_eval(int argc, char **argv) {
         fprintf(stderr, "sdumc eval: --model is required\n");
         return 2;
     }
-    sd_error err;
-    sd_model *m = NULL;
-    if (sd_model_load(model_path, &m, &err) || sd_model_prepare_inference(m, &err)) {
-        fprintf(stderr, "sdumc eval: %s\n", err.msg);
-        sd_model_free(m);
-        return 1;
-    }
+    sd_model *m = cli_load_model("eval", model_path);
+    if (!m) return 1;
     sd_dataset *ds = cli_open_dataset("eval", &d, flow != 0);
     if (!ds) {
         sd_model_free(m);
         return 1;
     }
     sd_threads_set(threads);
+    sd_error err;
     int64_t count = sd_dataset_size(ds, (sd_split)split);
     float *pred = malloc(sizeof(float) * (size_t)(count + 1)), *y = malloc(sizeof(float) * (size_t)(count + 1));
     for (int64_t i = 0; y && i < count; i++) y[i] = sd_dataset_label(ds, (sd_split)split, i);

@@ -87,19 +87,15 @@ int cli_predict(int argc, char **argv) {
         fprintf(stderr, "sdumc predict: --out %s: its folder does not exist\n", out);
         return 2;
     }
-    sd_error err;
-    sd_model *m = NULL;
-    if (sd_model_load(model_path, &m, &err) || sd_model_prepare_inference(m, &err)) {
-        fprintf(stderr, "sdumc predict: %s\n", err.msg);
-        sd_model_free(m);
-        return 1;
-    }
+    sd_model *m = cli_load_model("predict", model_path);
+    if (!m) return 1;
     sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1);
     if (!ds) {
         sd_model_free(m);
         return 1;
     }
     sd_threads_set(threads);
+    sd_error err;
     int64_t *idx = NULL, count;
     sd_split sp = (sd_split)split;
     if (names_path)

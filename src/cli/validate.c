@@ -10,7 +10,6 @@
 #include "data/dataset.h"
 
 int cli_validate(int argc, char **argv) {
-    sd_dataset_options o = sd_dataset_default_options();
     cli_data_opts d = {0};
     int require_sim = 0, no_check = 0;
     arg_spec specs[] = {
@@ -27,10 +26,7 @@ int cli_validate(int argc, char **argv) {
         fprintf(stderr, "sdumc validate: --data DIR is required (sdumc validate --help)\n");
         return 2;
     }
-    o.dir = d.dir;
-    for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d.folder[m];
-    o.skip_bad = d.skip_bad;
-    o.require_sim = require_sim;
+    sd_dataset_options o = cli_dataset_options(&d, require_sim);
     o.check_values = !no_check;
     sd_dataset *ds = NULL;
     char *report = NULL;

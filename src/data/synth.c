@@ -177,15 +177,19 @@ static sd_status write_npy(const char *path, const float *data, int64_t rows, in
     return ok ? SD_OK : sd_fail(err, SD_E_IO, "%s: write failed: %s", path, strerror(e));
 }
 
+/* The name of segment seg of video v: its feature files' base name and its labels.csv row. */
+static void utt_name(char *buf, size_t size, int64_t video, int seg) {
+    snprintf(buf, size, "v%05lld_%d", (long long)video, seg);
+}
+
 static sd_status write_one(const char *tmp, const char *name, const syn_utt *u, const sd_synth_spec *S,
                            sd_error *err) {
-    static const char *const folder[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
     const float *data[SD_MOD_COUNT] = {u->audio, u->text, u->video, u->sim};
     int64_t rows[SD_MOD_COUNT] = {u->Ta, u->L, u->Tv, u->Ls};
     int64_t cols[SD_MOD_COUNT] = {S->dim_audio, S->dim_text, S->dim_video, S->dim_text};
     for (int m = 0; m < SD_MOD_COUNT; m++) {
         char path[8448];
-        snprintf(path, sizeof path, "%s/%s/%s.npy", tmp, folder[m], name);
+        snprintf(path, sizeof path, "%s/%s/%s.npy", tmp, sd_modality_default_folder(m), name);
         sd_status s = write_npy(path, data[m], rows[m], cols[m], S->dtype, err);
         if (s) return s;
     }
@@ -210,11 +214,10 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
     if (!mkdtemp(tmp)) return sd_fail(err, SD_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
     chmod(tmp, 0755);
-    static const char *const folders[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
     sd_status st = SD_OK;
     for (int m = 0; m < SD_MOD_COUNT && !st; m++) {
         char sub[4300];
-        snprintf(sub, sizeof sub, "%s/%s", tmp, folders[m]);
+        snprintf(sub, sizeof sub, "%s/%s", tmp, sd_modality_default_folder(m));
         if (mkdir(sub, 0755) != 0) st = sd_fail(err, SD_E_IO, "%s: cannot create: %s", sub, strerror(errno));
     }
     sd_synth_spec S = sd_synth_spec_of(kind);
@@ -249,7 +252,7 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
             s = sd_fail(&e, SD_E_NOMEM, "synth: out of memory");
         } else {
             char name[64];
-            snprintf(name, sizeof name, "v%05lld_%d", (long long)video_of[i], seg_of[i]);
+            utt_name(name, sizeof name, video_of[i], seg_of[i]);
             s = write_one(tmp, name, &u, &S, &e);
             label[i] = u.label;
             errors[i] = u.word_errors;
@@ -279,8 +282,9 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
         sd_text_addf(&t, "name,label,split\n");
         int64_t nerr = 0, nword = 0;
         for (int64_t i = 0; i < n; i++) {
-            sd_text_addf(&t, "v%05lld_%d,%.6f,%s\n", (long long)video_of[i], seg_of[i], (double)label[i],
-                         sd_split_name((sd_split)split_of[i]));
+            char name[64];
+            utt_name(name, sizeof name, video_of[i], seg_of[i]);
+            sd_text_addf(&t, "%s,%.6f,%s\n", name, (double)label[i], sd_split_name((sd_split)split_of[i]));
             nerr += errors[i];
             nword += words[i];
         }

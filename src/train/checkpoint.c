@@ -27,14 +27,11 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
     char buf[64];
     struct {
         const char *key;
-        const char *fmt;
         long long value;
-    } ints[] = {{"step", "%lld", (long long)s->step},
-                {"next_epoch", "%lld", s->next_epoch},
-                {"data_position", "%lld", 0},
-                {"best_epoch", "%lld", s->best_epoch}};
+    } ints[] = {{"step", (long long)s->step}, {"next_epoch", s->next_epoch}, {"data_position", 0},
+                {"best_epoch", s->best_epoch}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !st; i++) {
-        snprintf(buf, sizeof buf, ints[i].fmt, ints[i].value);
+        snprintf(buf, sizeof buf, "%lld", ints[i].value);
         st = sd_st_writer_set_metadata(w, ints[i].key, buf, err);
     }
     if (!st) {

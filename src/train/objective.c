@@ -64,9 +64,6 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
     float *d_z = d_pred + 2 * B;                       /* [2B, C] */
     float *d_q1 = d_z + 2 * B * C;                     /* [B, H] */
     float *d_c1 = d_q1 + B * H;                        /* [B, K, C] */
-    /* The backwards add into the gradients; F, Y and the RnC workspace are written before use. */
-    memset(dF, 0, sizeof(float) * n * R);
-    memset(d_pred, 0, sizeof(float) * (size_t)(o->buf + need - d_pred));
 
     sd_loss_terms t;
     memset(&t, 0, sizeof t);
@@ -80,7 +77,12 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         memcpy(F + B * R, f1->r, sizeof(float) * B * R);
         memcpy(Y, labels, sizeof(float) * B);
         memcpy(Y + B, labels, sizeof(float) * B);
-        t.rnc = rnc_forward(F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, work);
+        if (grads) { /* a training step: the loss and its gradient from one pass (dF [2B,R]) */
+            memset(dF, 0, sizeof(float) * n * R);
+            t.rnc = rnc_forward_backward(dF, F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, w->rnc, work);
+        } else {
+            t.rnc = rnc_forward(F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, work);
+        }
     }
     t.total = w->full * t.full + w->miss * t.miss + w->tf * t.tf + w->tq * t.tq + w->f * t.f +
               w->rnc * t.rnc;
@@ -88,6 +90,9 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
     if (!isfinite(t.total)) return SD_OK; /* the caller reports which term diverged */
     if (!grads) return SD_OK;
 
+    /* The backwards add into the output gradients, so they start at 0 (dF already holds the RnC
+     * gradient). */
+    memset(d_pred, 0, sizeof(float) * (size_t)(o->buf + need - d_pred));
     if (w->full != 0.0f) mse_backward(d_pred, f0->pred, labels, B, w->full);
     if (w->miss != 0.0f) mse_backward(d_pred + B, f1->pred, labels, B, w->miss);
     if (w->tf != 0.0f) rmse_backward(d_q1, NULL, sd_flow_q_t(f1), sd_flow_q_t(f0), B * H, w->tf);
@@ -95,7 +100,6 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
     if (w->f != 0.0f) rmse_backward(d_z + B * C, d_z, f1->z, f0->z, B * C, w->f);
     float *d_r0 = NULL, *d_r1 = NULL;
     if (w->rnc != 0.0f) {
-        rnc_backward(dF, F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, w->rnc, work);
         d_r0 = dF;
         d_r1 = dF + B * R;
     }
