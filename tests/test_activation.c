@@ -16,7 +16,7 @@ static void test_tanh_float_accuracy(void) {
     const size_t n = 2400001; /* [-12, 12] in steps of 1e-5 */
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     for (size_t i = 0; i < n; i++) x[i] = (float)(-12.0 + 1e-5 * (double)i);
-    tanh_forward(y, x, n);
+    sd_tanh_forward(y, x, n);
     double worst = 0, worst_libm = 0;
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
@@ -29,7 +29,7 @@ static void test_tanh_float_accuracy(void) {
     EXPECT(worst < 2.5e-7, "float tanh relative error %g at %g", worst, (double)x[at]);
     float edge[8] = {0.0f, -0.0f, 1e-30f, -1e-8f, 0.625f, -0.62499997f, 50.0f, -1e30f};
     float out[8];
-    tanh_forward(out, edge, 8);
+    sd_tanh_forward(out, edge, 8);
     for (int i = 0; i < 8; i++) {
         double ref = tanh((double)edge[i]);
         EXPECT(fabs(out[i] - ref) <= 2.5e-7 * fmax(fabs(ref), 1e-30), "tanh(%g) = %.9g, expected %.9g", (double)edge[i],
@@ -51,7 +51,7 @@ static void test_tanh_special_values(void) {
             float x[40], y[40];
             for (int i = 0; i < 40; i++) x[i] = 0.25f * (float)(i - 20);
             x[at] = special[s];
-            tanh_forward(y, x, 40);
+            sd_tanh_forward(y, x, 40);
             const float v = special[s], out = y[at];
             if (isnan(v)) EXPECT(isnan(out), "tanh(NaN) = %g at position %d, expected NaN", (double)out, at);
             else if (fabsf(v) >= 20.0f)
@@ -89,7 +89,7 @@ static const size_t test_lengths[] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10
                                       65536 + 37, 3 * 16384 + 65536 + 1};
 
 /* The float kernels against their scalar formulas (relu, both backwards) or against tanh taken
- * one element at a time (tanh_forward); in place; nothing written past n. */
+ * one element at a time (sd_tanh_forward); in place; nothing written past n. */
 static void test_float_kernels(void) {
     const float guard = 12345.0f;
     for (size_t li = 0; li < sizeof test_lengths / sizeof test_lengths[0]; li++) {
@@ -108,45 +108,45 @@ static void test_float_kernels(void) {
     if (!(cond)) {                      \
         if (bad++ == 0) first_bad = (i); \
     }
-        /* relu_forward, out of place and in place */
+        /* sd_relu_forward, out of place and in place */
         y[n + 1] = guard;
-        relu_forward(y + 1, x + 1, n);
+        sd_relu_forward(y + 1, x + 1, n);
         for (size_t i = 1; i <= n; i++) CHECK_SAME(same_float(y[i], x[i] > 0 ? x[i] : 0.0f), i);
         memcpy(z, x, (n + 2) * sizeof *z);
-        relu_forward(z + 1, z + 1, n);
+        sd_relu_forward(z + 1, z + 1, n);
         for (size_t i = 1; i <= n; i++) CHECK_SAME(same_float(z[i], y[i]), i);
-        EXPECT(bad == 0 && y[n + 1] == guard && z[n + 1] == x[n + 1], "relu_forward n=%zu: %zu wrong, first at %zu", n,
+        EXPECT(bad == 0 && y[n + 1] == guard && z[n + 1] == x[n + 1], "sd_relu_forward n=%zu: %zu wrong, first at %zu", n,
                bad, first_bad);
-        /* relu_backward: dx untouched (bits included) where y <= 0 or y is NaN; y from x here */
+        /* sd_relu_backward: dx untouched (bits included) where y <= 0 or y is NaN; y from x here */
         bad = 0;
         memcpy(dx, dx0, (n + 2) * sizeof *dx);
         dx[n + 1] = guard;
-        relu_backward(dx + 1, dy + 1, x + 1, n);
+        sd_relu_backward(dx + 1, dy + 1, x + 1, n);
         for (size_t i = 1; i <= n; i++) CHECK_SAME(same_float(dx[i], x[i] > 0 ? dx0[i] + dy[i] : dx0[i]), i);
-        EXPECT(bad == 0 && dx[n + 1] == guard, "relu_backward n=%zu: %zu wrong, first at %zu", n, bad, first_bad);
-        /* tanh_forward: element i alone (a one-element tail) gives the same bits as in the array */
+        EXPECT(bad == 0 && dx[n + 1] == guard, "sd_relu_backward n=%zu: %zu wrong, first at %zu", n, bad, first_bad);
+        /* sd_tanh_forward: element i alone (a one-element tail) gives the same bits as in the array */
         bad = 0;
         y[n + 1] = guard;
-        tanh_forward(y + 1, x + 1, n);
+        sd_tanh_forward(y + 1, x + 1, n);
         for (size_t i = 1; i <= n; i++) {
             float alone;
-            tanh_forward(&alone, x + i, 1);
+            sd_tanh_forward(&alone, x + i, 1);
             CHECK_SAME(same_float(y[i], alone), i);
             CHECK_SAME(isnan(x[i]) ? isnan(y[i]) : fabs(y[i] - tanh((double)x[i])) <= 2.5e-7 * fabs(tanh((double)x[i])),
                        i);
         }
         memcpy(z, x, (n + 2) * sizeof *z);
-        tanh_forward(z + 1, z + 1, n);
+        sd_tanh_forward(z + 1, z + 1, n);
         for (size_t i = 1; i <= n; i++) CHECK_SAME(same_float(z[i], y[i]), i);
-        EXPECT(bad == 0 && y[n + 1] == guard && z[n + 1] == x[n + 1], "tanh_forward n=%zu: %zu wrong, first at %zu", n,
+        EXPECT(bad == 0 && y[n + 1] == guard && z[n + 1] == x[n + 1], "sd_tanh_forward n=%zu: %zu wrong, first at %zu", n,
                bad, first_bad);
-        /* tanh_backward with y = tanh(x) */
+        /* sd_tanh_backward with y = tanh(x) */
         bad = 0;
         memcpy(dx, dx0, (n + 2) * sizeof *dx);
         dx[n + 1] = guard;
-        tanh_backward(dx + 1, dy + 1, y + 1, n);
+        sd_tanh_backward(dx + 1, dy + 1, y + 1, n);
         for (size_t i = 1; i <= n; i++) CHECK_SAME(same_float(dx[i], dx0[i] + dy[i] * (1.0f - y[i] * y[i])), i);
-        EXPECT(bad == 0 && dx[n + 1] == guard, "tanh_backward n=%zu: %zu wrong, first at %zu", n, bad, first_bad);
+        EXPECT(bad == 0 && dx[n + 1] == guard, "sd_tanh_backward n=%zu: %zu wrong, first at %zu", n, bad, first_bad);
         free(x);
         free(y);
         free(dy);
@@ -169,15 +169,15 @@ static void test_double_kernels(void) {
             dx0[i] = test_value(&state);
         }
         size_t bad = 0, first_bad = 0;
-        relu_forward_f64(y, x, n);
+        sd_relu_forward_f64(y, x, n);
         for (size_t i = 0; i < n; i++) CHECK_SAME(same_double(y[i], x[i] > 0 ? x[i] : 0.0), i);
         memcpy(dx, dx0, (n + 1) * sizeof *dx);
-        relu_backward_f64(dx, dy, x, n);
+        sd_relu_backward_f64(dx, dy, x, n);
         for (size_t i = 0; i < n; i++) CHECK_SAME(same_double(dx[i], x[i] > 0 ? dx0[i] + dy[i] : dx0[i]), i);
-        tanh_forward_f64(y, x, n);
+        sd_tanh_forward_f64(y, x, n);
         for (size_t i = 0; i < n; i++) CHECK_SAME(same_double(y[i], tanh(x[i])), i);
         memcpy(dx, dx0, (n + 1) * sizeof *dx);
-        tanh_backward_f64(dx, dy, y, n);
+        sd_tanh_backward_f64(dx, dy, y, n);
         for (size_t i = 0; i < n; i++) CHECK_SAME(same_double(dx[i], dx0[i] + dy[i] * (1.0 - y[i] * y[i])), i);
         EXPECT(bad == 0 && dx[n] == dx0[n], "double kernels n=%zu: %zu wrong, first at %zu", n, bad, first_bad);
         free(x);

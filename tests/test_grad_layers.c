@@ -228,11 +228,11 @@ typedef struct {
 
 static void lin_fwd(void *c, double *y) {
     lin_ctx *k = c;
-    linear_forward_f64(y, k->x, k->W, k->b, k->N, k->in, k->out);
+    sd_linear_forward_f64(y, k->x, k->W, k->b, k->N, k->in, k->out);
 }
 static void lin_bwd(void *c, const double *dy) {
     lin_ctx *k = c;
-    linear_backward_f64(k->dx, k->dW, k->b ? k->db : NULL, dy, k->x, k->W, k->N, k->in, k->out);
+    sd_linear_backward_f64(k->dx, k->dW, k->b ? k->db : NULL, dy, k->x, k->W, k->N, k->in, k->out);
 }
 
 static double check_linear(size_t N, int in, int out, int with_bias, const char *label) {
@@ -277,19 +277,19 @@ typedef struct {
 
 static void elem_fwd(void *c, double *out) {
     elem_ctx *k = c;
-    if (k->kind == 0) relu_forward_f64(k->y, k->x, k->n);
-    if (k->kind == 1) tanh_forward_f64(k->y, k->x, k->n);
+    if (k->kind == 0) sd_relu_forward_f64(k->y, k->x, k->n);
+    if (k->kind == 1) sd_tanh_forward_f64(k->y, k->x, k->n);
     if (k->kind == 2) {
         sd_rng r = sd_rng_make(k->seed, SD_STREAM_DROPOUT); /* same mask on every call */
-        dropout_forward_f64(k->y, k->mask, k->x, k->n, k->p, &r);
+        sd_dropout_forward_f64(k->y, k->mask, k->x, k->n, k->p, &r);
     }
     memcpy(out, k->y, k->n * sizeof *out);
 }
 static void elem_bwd(void *c, const double *dy) {
     elem_ctx *k = c;
-    if (k->kind == 0) relu_backward_f64(k->dx, dy, k->y, k->n);
-    if (k->kind == 1) tanh_backward_f64(k->dx, dy, k->y, k->n);
-    if (k->kind == 2) dropout_backward_f64(k->dx, dy, k->mask, k->n, k->p);
+    if (k->kind == 0) sd_relu_backward_f64(k->dx, dy, k->y, k->n);
+    if (k->kind == 1) sd_tanh_backward_f64(k->dx, dy, k->y, k->n);
+    if (k->kind == 2) sd_dropout_backward_f64(k->dx, dy, k->mask, k->n, k->p);
 }
 /* ReLU: skip a coordinate whose pre-activation (x itself) is within GC_KINK of the kink. */
 static int relu_skip(void *c, const gc_param *prm, size_t i) {
@@ -354,12 +354,12 @@ static int mlp_in(const mlp_shape *s, int l) { return l == 0 ? s->in : s->dims[l
 static void mlp_fwd(void *c, double *out) {
     mlp_ctx *k = c;
     sd_rng r = sd_rng_make(k->seed, SD_STREAM_DROPOUT);
-    mlp_forward_f64(out, k->relu, k->drop, k->mask, k->x, (const double *const *)k->W,
+    sd_mlp_forward_f64(out, k->relu, k->drop, k->mask, k->x, (const double *const *)k->W,
                     (const double *const *)k->b, &k->s, k->N, k->p, &r);
 }
 static void mlp_bwd(void *c, const double *dy) {
     mlp_ctx *k = c;
-    mlp_backward_f64(k->dx, k->dW, k->db, dy, k->relu, k->drop, k->mask, k->x,
+    sd_mlp_backward_f64(k->dx, k->dW, k->db, dy, k->relu, k->drop, k->mask, k->x,
                      (const double *const *)k->W, &k->s, k->N, k->p);
 }
 static uint64_t mlp_sig(void *c) {
@@ -378,7 +378,7 @@ static void mlp_avoid_kinks(mlp_ctx *k) {
         for (int l = 0; l < k->s.n_layers; l++) {
             const size_t O = (size_t)k->s.dims[l];
             double *pre = malloc(k->N * O * sizeof *pre);
-            linear_forward_f64(pre, a_prev, k->W[l], k->b[l], k->N, mlp_in(&k->s, l), (int)O);
+            sd_linear_forward_f64(pre, a_prev, k->W[l], k->b[l], k->N, mlp_in(&k->s, l), (int)O);
             for (size_t j = 0; j < O; j++)
                 for (size_t n = 0; n < k->N; n++)
                     if (fabs(pre[n * O + j]) < KINK_MARGIN) {
@@ -412,7 +412,7 @@ static void mlp_setup(mlp_ctx *k, int in, int n_layers, const int *dims, size_t 
         k->dW[l] = dvec(nw);
         k->db[l] = dvec((size_t)dims[l]);
     }
-    k->cache_len = mlp_cache_len_f64(&k->s, N);
+    k->cache_len = sd_mlp_cache_len_f64(&k->s, N);
     k->relu = dvec(k->cache_len);
     k->drop = dvec(k->cache_len);
     k->mask = bvec(k->cache_len);
@@ -466,12 +466,12 @@ typedef struct {
 static void pool_fwd(void *v, double *y) {
     pool_ctx *k = v;
     sd_rng r = sd_rng_make(k->seed, SD_STREAM_DROPOUT);
-    attn_pool_forward_f64(y, &k->cache, k->x, k->len, k->c, k->Wp, k->bp, k->B, k->T, k->D, k->p,
+    sd_attn_pool_forward_f64(y, &k->cache, k->x, k->len, k->c, k->Wp, k->bp, k->B, k->T, k->D, k->p,
                           &r);
 }
 static void pool_bwd(void *v, const double *dy) {
     pool_ctx *k = v;
-    attn_pool_backward_f64(k->dx, k->dc, k->dWp, k->dbp, dy, &k->cache, k->x, k->len, k->c,
+    sd_attn_pool_backward_f64(k->dx, k->dc, k->dWp, k->dbp, dy, &k->cache, k->x, k->len, k->c,
                            k->Wp, k->B, k->T, k->D, k->p);
 }
 
@@ -492,7 +492,7 @@ static void pool_setup(pool_ctx *k, int B, int T, int D, const int *len, double 
     k->dc = dvec(Dz);
     k->dWp = dvec(Dz * Dz);
     k->dbp = dvec(Dz);
-    const size_t nwork = attn_pool_work_len_f64(B, T, D);
+    const size_t nwork = sd_attn_pool_work_len_f64(B, T, D);
     k->cache.work = dvec(nwork);
     k->cache.P = dvec(nx);
     k->cache.alpha = dvec((size_t)B * T);
@@ -548,12 +548,12 @@ typedef struct {
 static void cross_fwd(void *v, double *y) {
     cross_ctx *k = v;
     sd_rng r = sd_rng_make(k->seed, SD_STREAM_DROPOUT);
-    cross_attn_forward_f64(y, &k->cache, k->x, k->len, k->Q, k->Wq, k->bq, k->Wi, k->bi, k->B,
+    sd_cross_attn_forward_f64(y, &k->cache, k->x, k->len, k->Q, k->Wq, k->bq, k->Wi, k->bi, k->B,
                            k->T, k->K, k->D, k->p, &r);
 }
 static void cross_bwd(void *v, const double *dy) {
     cross_ctx *k = v;
-    cross_attn_backward_f64(k->dx, k->dQ, k->dWq, k->dbq, k->dWi, k->dbi, dy, &k->cache, k->x,
+    sd_cross_attn_backward_f64(k->dx, k->dQ, k->dWq, k->dbq, k->dWi, k->dbi, dy, &k->cache, k->x,
                             k->len, k->Q, k->Wq, k->Wi, k->bi, k->B, k->T, k->K, k->D, k->p);
 }
 
@@ -582,7 +582,7 @@ static void cross_setup(cross_ctx *k, int B, int T, int K, int D, const int *len
     k->dbq = dvec(Dz);
     k->dWi = dvec(Dz * Dz);
     k->dbi = dvec(Dz);
-    const size_t nwork = cross_attn_work_len_f64(B, T, K, D);
+    const size_t nwork = sd_cross_attn_work_len_f64(B, T, K, D);
     k->cache.work = dvec(nwork);
     k->cache.Kt = cross_keep_kt ? dvec(nx) : NULL;
     if (k->cache.Kt) poison_cache(k->cache.Kt, nx);
@@ -630,7 +630,7 @@ static void test_grad_cross_attn(void) {
     arena_free();
 }
 
-/* The sequence layers in chunks of samples (nn_chunk_samples; the default budget gives one
+/* The sequence layers in chunks of samples (sd_nn_chunk_samples; the default budget gives one
  * chunk on these small shapes): a budget of one sample, and of two samples (chunks 2 + 1),
  * checked against finite differences, masked and not, with dropout. */
 static void test_grad_chunks(void) {
@@ -641,9 +641,9 @@ static void test_grad_chunks(void) {
     } budgets[] = {{5 * 4, "1 sample"}, {2 * 5 * 4, "2 samples"}};
     double w = 0;
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
-        nn_set_chunk_floats(budgets[i].floats);
-        EXPECT(nn_chunk_samples(3, 5, 4) == (int)(i + 1), "chunk of %d samples, expected %zu",
-               nn_chunk_samples(3, 5, 4), i + 1);
+        sd_nn_set_chunk_floats(budgets[i].floats);
+        EXPECT(sd_nn_chunk_samples(3, 5, 4) == (int)(i + 1), "chunk of %d samples, expected %zu",
+               sd_nn_chunk_samples(3, 5, 4), i + 1);
         char label[96];
         snprintf(label, sizeof label, "attn_pool[chunks of %s, masked p=0.5]", budgets[i].label);
         w = fmax(w, check_pool(3, 5, 4, len_padded, 0.5, label));
@@ -658,8 +658,8 @@ static void test_grad_chunks(void) {
         }
         cross_keep_kt = 1;
     }
-    nn_set_chunk_floats(0);
-    EXPECT(nn_chunk_samples(3, 5, 4) == 3, "default budget not restored");
+    sd_nn_set_chunk_floats(0);
+    EXPECT(sd_nn_chunk_samples(3, 5, 4) == 3, "default budget not restored");
     report_layer("chunked sequence layers", w);
     arena_free();
 }
@@ -676,11 +676,11 @@ typedef struct {
 
 static void msum_fwd(void *v, double *y) {
     msum_ctx *k = v;
-    modality_sum_forward_f64(y, k->w, (const double *const *)k->x, 3, k->use, k->B, k->R, k->D);
+    sd_modality_sum_forward_f64(y, k->w, (const double *const *)k->x, 3, k->use, k->B, k->R, k->D);
 }
 static void msum_bwd(void *v, const double *dy) {
     msum_ctx *k = v;
-    modality_sum_backward_f64(k->dx, k->dw, dy, k->w, (const double *const *)k->x, 3, k->use,
+    sd_modality_sum_backward_f64(k->dx, k->dw, dy, k->w, (const double *const *)k->x, 3, k->use,
                               k->B, k->R, k->D);
 }
 
@@ -712,11 +712,11 @@ typedef struct {
 
 static void rsum_fwd(void *v, double *z) {
     rsum_ctx *k = v;
-    row_sum_forward_f64(z, k->beta, k->X, k->B, k->K, k->D);
+    sd_row_sum_forward_f64(z, k->beta, k->X, k->B, k->K, k->D);
 }
 static void rsum_bwd(void *v, const double *dz) {
     rsum_ctx *k = v;
-    row_sum_backward_f64(k->dbeta, k->dX, dz, k->beta, k->X, k->B, k->K, k->D);
+    sd_row_sum_backward_f64(k->dbeta, k->dX, dz, k->beta, k->X, k->B, k->K, k->D);
 }
 
 static void test_grad_sums(void) {
@@ -768,14 +768,14 @@ static mia_weights_f64 mia_w(const mia_ctx *k) {
 static void mia_fwd(void *v, double *y) {
     mia_ctx *k = v;
     mia_weights_f64 w = mia_w(k);
-    mia_forward_f64(y, &k->cache, k->xa, k->xt, k->xv, &w, k->N, k->D, k->L);
+    sd_mia_forward_f64(y, &k->cache, k->xa, k->xt, k->xv, &w, k->N, k->D, k->L);
 }
 static void mia_bwd(void *v, const double *dy) {
     mia_ctx *k = v;
     mia_weights_f64 w = mia_w(k);
     mia_grads_f64 g = {k->dW[0], k->dW[1], k->dW[2], k->dW[3],
                        k->dW[4], k->dW[5], k->dW[6], k->dW[7]};
-    mia_backward_f64(k->dxa, k->dxt, k->dxv, &g, dy, &k->cache, &w, k->N, k->D, k->L);
+    sd_mia_backward_f64(k->dxa, k->dxt, k->dxv, &g, dy, &k->cache, &w, k->N, k->D, k->L);
 }
 static uint64_t mia_sig(void *v) {
     mia_ctx *k = v;
@@ -809,7 +809,7 @@ static void test_grad_mia(void) {
     int clean = 0;
     for (int iter = 0; iter < 200 && !clean; iter++) {
         mia_fwd(&k, y);
-        linear_forward_f64(pre, k.cache.cat, k.W[0], k.W[1], N, 3 * k.D, k.D);
+        sd_linear_forward_f64(pre, k.cache.cat, k.W[0], k.W[1], N, 3 * k.D, k.D);
         clean = 1;
         for (size_t j = 0; j < Dz; j++)
             for (size_t n = 0; n < N; n++)
@@ -1069,12 +1069,12 @@ static void test_float_vs_double(void) {
         double *G = rnd_vec(N * O, 1), *y = dvec(N * O), *dx = dvec(N * I), *dW = dvec(O * I),
                *db = dvec(O);
         float *yf = fvec(N * O), *dxf = fvec(N * I), *dWf = fvec(O * I), *dbf = fvec(O);
-        linear_forward_f64(y, x, W, b, N, (int)I, (int)O);
-        linear_backward_f64(dx, dW, db, G, x, W, N, (int)I, (int)O);
+        sd_linear_forward_f64(y, x, W, b, N, (int)I, (int)O);
+        sd_linear_backward_f64(dx, dW, db, G, x, W, N, (int)I, (int)O);
         float *xf = to_float(x, N * I), *Wf = to_float(W, O * I), *bf = to_float(b, O),
               *Gf = to_float(G, N * O);
-        linear_forward(yf, xf, Wf, bf, N, (int)I, (int)O);
-        linear_backward(dxf, dWf, dbf, Gf, xf, Wf, N, (int)I, (int)O);
+        sd_linear_forward(yf, xf, Wf, bf, N, (int)I, (int)O);
+        sd_linear_backward(dxf, dWf, dbf, Gf, xf, Wf, N, (int)I, (int)O);
         worst = fmax(worst, fd_err("linear y", yf, y, N * O));
         worst = fmax(worst, fd_err("linear dx", dxf, dx, N * I));
         worst = fmax(worst, fd_err("linear dW", dWf, dW, O * I));
@@ -1101,9 +1101,9 @@ static void test_float_vs_double(void) {
         float *rf = fvec(k.cache_len), *af = fvec(k.cache_len);
         uint8_t *mf = bvec(k.cache_len);
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
-        mlp_forward(yf, rf, af, mf, xf, (const float *const *)Wf, (const float *const *)bf, &k.s,
+        sd_mlp_forward(yf, rf, af, mf, xf, (const float *const *)Wf, (const float *const *)bf, &k.s,
                     N, 0.3f, &r);
-        mlp_backward(dxf, dWf, dbf, to_float(G, ny), rf, af, mf, xf, (const float *const *)Wf,
+        sd_mlp_backward(dxf, dWf, dbf, to_float(G, ny), rf, af, mf, xf, (const float *const *)Wf,
                      &k.s, N, 0.3f);
         EXPECT(memcmp(mf, k.mask, k.cache_len) == 0, "mlp: float and double masks differ");
         worst = fmax(worst, fd_err("mlp y", yf, y, ny));
@@ -1122,14 +1122,14 @@ static void test_float_vs_double(void) {
         double *y = dvec(ny), *G = rnd_vec(ny, 1);
         pool_fwd(&k, y);
         pool_bwd(&k, G);
-        attn_pool_cache cf = {fvec(attn_pool_work_len(B, T, D)), fvec(nx), fvec((size_t)B * T), fvec(ny),
+        attn_pool_cache cf = {fvec(sd_attn_pool_work_len(B, T, D)), fvec(nx), fvec((size_t)B * T), fvec(ny),
                               bvec(ny), {0, 0, 0, 0}};
         float *xf = to_float(k.x, nx), *cfv = to_float(k.c, Dz), *Wf = to_float(k.Wp, Dz * Dz),
               *bf = to_float(k.bp, Dz);
         float *yf = fvec(ny), *dxf = fvec(nx), *dcf = fvec(Dz), *dWf = fvec(Dz * Dz), *dbf = fvec(Dz);
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
-        attn_pool_forward(yf, &cf, xf, len_padded, cfv, Wf, bf, B, T, D, 0.5f, &r);
-        attn_pool_backward(dxf, dcf, dWf, dbf, to_float(G, ny), &cf, xf, len_padded, cfv, Wf, B, T,
+        sd_attn_pool_forward(yf, &cf, xf, len_padded, cfv, Wf, bf, B, T, D, 0.5f, &r);
+        sd_attn_pool_backward(dxf, dcf, dWf, dbf, to_float(G, ny), &cf, xf, len_padded, cfv, Wf, B, T,
                            D, 0.5f);
         worst = fmax(worst, fd_err("attn_pool y", yf, y, ny));
         worst = fmax(worst, fd_err("attn_pool dx", dxf, k.dx, nx));
@@ -1146,15 +1146,15 @@ static void test_float_vs_double(void) {
         double *y = dvec(nq), *G = rnd_vec(nq, 1);
         cross_fwd(&k, y);
         cross_bwd(&k, G);
-        cross_attn_cache cf = {fvec(cross_attn_work_len(B, T, K, D)), fvec(nx), fvec(nq),
+        cross_attn_cache cf = {fvec(sd_cross_attn_work_len(B, T, K, D)), fvec(nx), fvec(nq),
                                fvec((size_t)B * T * K), fvec(nq), bvec(nq), {0, 0, 0, 0}};
         float *xf = to_float(k.x, nx), *Qf = to_float(k.Q, nq), *Wqf = to_float(k.Wq, Dz * Dz),
               *bqf = to_float(k.bq, Dz), *Wif = to_float(k.Wi, Dz * Dz), *bif = to_float(k.bi, Dz);
         float *yf = fvec(nq), *dxf = fvec(nx), *dQf = fvec(nq), *dWqf = fvec(Dz * Dz),
               *dbqf = fvec(Dz), *dWif = fvec(Dz * Dz), *dbif = fvec(Dz);
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
-        cross_attn_forward(yf, &cf, xf, len_padded, Qf, Wqf, bqf, Wif, bif, B, T, K, D, 0.5f, &r);
-        cross_attn_backward(dxf, dQf, dWqf, dbqf, dWif, dbif, to_float(G, nq), &cf, xf, len_padded,
+        sd_cross_attn_forward(yf, &cf, xf, len_padded, Qf, Wqf, bqf, Wif, bif, B, T, K, D, 0.5f, &r);
+        sd_cross_attn_backward(dxf, dQf, dWqf, dbqf, dWif, dbif, to_float(G, nq), &cf, xf, len_padded,
                             Qf, Wqf, Wif, bif, B, T, K, D, 0.5f);
         worst = fmax(worst, fd_err("cross_attn y", yf, y, nq));
         worst = fmax(worst, fd_err("cross_attn dx", dxf, k.dx, nx));
@@ -1178,10 +1178,10 @@ static void test_float_vs_double(void) {
         }
         double *y = dvec(nx), *G = rnd_vec(nx, 1);
         float *yf = fvec(nx);
-        modality_sum_forward_f64(y, w, (const double *const *)x, 3, 7u, B, R, D);
-        modality_sum_backward_f64(dx, dw, G, w, (const double *const *)x, 3, 7u, B, R, D);
-        modality_sum_forward(yf, wf, (const float *const *)xf, 3, 7u, B, R, D);
-        modality_sum_backward(dxf, dwf, to_float(G, nx), wf, (const float *const *)xf, 3, 7u, B, R, D);
+        sd_modality_sum_forward_f64(y, w, (const double *const *)x, 3, 7u, B, R, D);
+        sd_modality_sum_backward_f64(dx, dw, G, w, (const double *const *)x, 3, 7u, B, R, D);
+        sd_modality_sum_forward(yf, wf, (const float *const *)xf, 3, 7u, B, R, D);
+        sd_modality_sum_backward(dxf, dwf, to_float(G, nx), wf, (const float *const *)xf, 3, 7u, B, R, D);
         worst = fmax(worst, fd_err("modality_sum y", yf, y, nx));
         worst = fmax(worst, fd_err("modality_sum dw", dwf, dw, (size_t)B * 3));
         worst = fmax(worst, fd_err("modality_sum dx1", dxf[1], dx[1], nx));
@@ -1189,10 +1189,10 @@ static void test_float_vs_double(void) {
         float *zf = fvec((size_t)B * D), *dbetaf = fvec((size_t)B * R), *dXf = fvec(nx);
         double *beta = rnd_vec((size_t)B * R, 1), *Gz = rnd_vec((size_t)B * D, 1);
         float *betaf = to_float(beta, (size_t)B * R);
-        row_sum_forward_f64(z, beta, x[0], B, R, D);
-        row_sum_backward_f64(dbeta, dX, Gz, beta, x[0], B, R, D);
-        row_sum_forward(zf, betaf, xf[0], B, R, D);
-        row_sum_backward(dbetaf, dXf, to_float(Gz, (size_t)B * D), betaf, xf[0], B, R, D);
+        sd_row_sum_forward_f64(z, beta, x[0], B, R, D);
+        sd_row_sum_backward_f64(dbeta, dX, Gz, beta, x[0], B, R, D);
+        sd_row_sum_forward(zf, betaf, xf[0], B, R, D);
+        sd_row_sum_backward(dbetaf, dXf, to_float(Gz, (size_t)B * D), betaf, xf[0], B, R, D);
         worst = fmax(worst, fd_err("row_sum z", zf, z, (size_t)B * D));
         worst = fmax(worst, fd_err("row_sum dbeta", dbetaf, dbeta, (size_t)B * R));
         worst = fmax(worst, fd_err("row_sum dX", dXf, dX, nx));
@@ -1214,15 +1214,15 @@ static void test_float_vs_double(void) {
         mia_cache_f64 cd = {dvec(N * 3 * D), dvec(nx), dvec(nx), dvec(N * L)};
         mia_weights_f64 wd = {Wd[0], Wd[1], Wd[2], Wd[3], Wd[4], Wd[5], Wd[6], Wd[7]};
         mia_grads_f64 g64 = {gd[0], gd[1], gd[2], gd[3], gd[4], gd[5], gd[6], gd[7]};
-        mia_forward_f64(y, &cd, xa, xt, xv, &wd, N, (int)D, (int)L);
-        mia_backward_f64(dxa, dxt, dxv, &g64, G, &cd, &wd, N, (int)D, (int)L);
+        sd_mia_forward_f64(y, &cd, xa, xt, xv, &wd, N, (int)D, (int)L);
+        sd_mia_backward_f64(dxa, dxt, dxv, &g64, G, &cd, &wd, N, (int)D, (int)L);
         float *xaf = to_float(xa, nx), *xtf = to_float(xt, nx), *xvf = to_float(xv, nx);
         float *yf = fvec(nx), *dxaf = fvec(nx), *dxtf = fvec(nx), *dxvf = fvec(nx);
         mia_cache cf = {fvec(N * 3 * D), fvec(nx), fvec(nx), fvec(N * L)};
         mia_weights wf = {Wf[0], Wf[1], Wf[2], Wf[3], Wf[4], Wf[5], Wf[6], Wf[7]};
         mia_grads g32 = {gf[0], gf[1], gf[2], gf[3], gf[4], gf[5], gf[6], gf[7]};
-        mia_forward(yf, &cf, xaf, xtf, xvf, &wf, N, (int)D, (int)L);
-        mia_backward(dxaf, dxtf, dxvf, &g32, to_float(G, nx), &cf, &wf, N, (int)D, (int)L);
+        sd_mia_forward(yf, &cf, xaf, xtf, xvf, &wf, N, (int)D, (int)L);
+        sd_mia_backward(dxaf, dxtf, dxvf, &g32, to_float(G, nx), &cf, &wf, N, (int)D, (int)L);
         worst = fmax(worst, fd_err("mia y", yf, y, nx));
         worst = fmax(worst, fd_err("mia dx_a", dxaf, dxa, nx));
         worst = fmax(worst, fd_err("mia dx_t", dxtf, dxt, nx));
@@ -1246,7 +1246,7 @@ static void test_dropout_properties(void) {
 
     sd_rng r = sd_rng_make(21, SD_STREAM_DROPOUT);
     r.index = 12345;
-    dropout_forward(y1, m1, x, n, p, &r);
+    sd_dropout_forward(y1, m1, x, n, p, &r);
     /* p = 0.3 is no multiple of 2^-8: one whole draw per element, from the next block boundary. */
     const uint64_t base = 12348;
     EXPECT(r.index == base + n, "dropout moved the rng to %llu, expected %llu",
@@ -1280,16 +1280,16 @@ static void test_dropout_properties(void) {
     for (size_t i = 0; i < n; i++) xd[i] = x[i];
     omp_set_num_threads(1);
     r = sd_rng_make(21, SD_STREAM_DROPOUT);
-    dropout_forward(y1, m1, x, n, p, &r);
+    sd_dropout_forward(y1, m1, x, n, p, &r);
     r = sd_rng_make(21, SD_STREAM_DROPOUT);
-    dropout_forward_f64(yd1, m1, xd, n, p, &r);
+    sd_dropout_forward_f64(yd1, m1, xd, n, p, &r);
     omp_set_num_threads(2);
     r = sd_rng_make(21, SD_STREAM_DROPOUT);
-    dropout_forward(y2, m2, x, n, p, &r);
+    sd_dropout_forward(y2, m2, x, n, p, &r);
     EXPECT(memcmp(m1, m2, n) == 0 && memcmp(y1, y2, n * sizeof *y1) == 0,
            "float dropout differs between 1 and 2 threads");
     r = sd_rng_make(21, SD_STREAM_DROPOUT);
-    dropout_forward_f64(yd2, m2, xd, n, p, &r);
+    sd_dropout_forward_f64(yd2, m2, xd, n, p, &r);
     EXPECT(memcmp(m1, m2, n) == 0 && memcmp(yd1, yd2, n * sizeof *yd1) == 0,
            "double dropout differs between 1 and 2 threads");
     omp_set_num_threads(saved);
@@ -1301,19 +1301,19 @@ static void test_dropout_properties(void) {
     memset(m2, 0xAB, n);
     r = sd_rng_make(21, SD_STREAM_DROPOUT);
     r.index = 777;
-    dropout_forward(y2, m2, x, n, 0.0f, &r);
+    sd_dropout_forward(y2, m2, x, n, 0.0f, &r);
     EXPECT(r.index == 777, "p = 0 advanced the rng");
     EXPECT(memcmp(y2, x, n * sizeof *x) == 0, "p = 0 is not the identity");
     int untouched = 1;
     for (size_t i = 0; i < n; i++) untouched &= m2[i] == 0xAB;
     EXPECT(untouched, "p = 0 wrote the mask");
-    dropout_forward(y2, NULL, x, n, 0.0f, &r); /* NULL mask allowed */
+    sd_dropout_forward(y2, NULL, x, n, 0.0f, &r); /* NULL mask allowed */
     memcpy(y2, x, n * sizeof *x);
-    dropout_forward(y2, NULL, y2, n, 0.0f, &r); /* in place */
+    sd_dropout_forward(y2, NULL, y2, n, 0.0f, &r); /* in place */
     EXPECT(memcmp(y2, x, n * sizeof *x) == 0, "p = 0 in place is not the identity");
     /* Backward p = 0 is dx += dy. */
     float *dx = fvec(n);
-    dropout_backward(dx, x, NULL, n, 0.0f);
+    sd_dropout_backward(dx, x, NULL, n, 0.0f);
     EXPECT(memcmp(dx, x, n * sizeof *x) == 0, "p = 0 backward is not dx += dy");
     arena_free();
 }
@@ -1336,7 +1336,7 @@ static void test_dropout_bits(void) {
         const int k = cases[c].k;
         sd_rng r = sd_rng_make(77, SD_STREAM_DROPOUT);
         r.index = 9; /* rounded up to the block boundary 12 */
-        dropout_forward(y, mask, x, n, p, &r);
+        sd_dropout_forward(y, mask, x, n, p, &r);
         const uint64_t bits = (uint64_t)n * (uint64_t)k, blocks = (bits + 127) / 128;
         EXPECT(r.index == 12 + 4 * blocks, "p=%g: rng index %llu, expected %llu", p,
                (unsigned long long)r.index, (unsigned long long)(12 + 4 * blocks));
@@ -1364,14 +1364,14 @@ static void test_dropout_bits(void) {
         /* The keyed mask over sub-ranges, overwrite and accumulate, equals the forward. */
         r = sd_rng_make(77, SD_STREAM_DROPOUT);
         r.index = 9;
-        const dropout_key key = dropout_key_reserve(&r, n, p);
+        const dropout_key key = sd_dropout_key_reserve(&r, n, p);
         EXPECT(key.base == 12, "key base %llu", (unsigned long long)key.base);
         const size_t cuts[] = {0, 1, 31, 1000, 1024, 4099, 50000, n};
         for (size_t s = 0; s + 1 < sizeof cuts / sizeof cuts[0]; s++)
-            dropout_apply(z + cuts[s], x + cuts[s], cuts[s], cuts[s + 1] - cuts[s], &key, 0);
+            sd_dropout_apply(z + cuts[s], x + cuts[s], cuts[s], cuts[s + 1] - cuts[s], &key, 0);
         EXPECT(memcmp(z, y, n * sizeof *y) == 0, "p=%g: keyed mask over sub-ranges differs", p);
         for (size_t i = 0; i < n; i++) acc[i] = 1.0f;
-        dropout_apply(acc + 7, x + 7, 7, n - 7, &key, 1);
+        sd_dropout_apply(acc + 7, x + 7, 7, n - 7, &key, 1);
         size_t bad = 0;
         for (size_t i = 7; i < n; i++) bad += acc[i] != (mask[i] ? 1.0f + y[i] : 1.0f);
         EXPECT(acc[0] == 1.0f && bad == 0, "p=%g: accumulate differs in %zu elements", p, bad);

@@ -72,12 +72,12 @@ typedef struct {
 
 static double mse_of(const double *x, void *vctx) {
     pair_ctx *c = vctx;
-    return c->scale * mse_forward_f64(x, c->other, c->n);
+    return c->scale * sd_mse_forward_f64(x, c->other, c->n);
 }
 
 static double rmse_of(const double *x, void *vctx) {
     pair_ctx *c = vctx;
-    return c->scale * (c->wrt_b ? rmse_forward_f64(c->other, x, c->n) : rmse_forward_f64(x, c->other, c->n));
+    return c->scale * (c->wrt_b ? sd_rmse_forward_f64(c->other, x, c->n) : sd_rmse_forward_f64(x, c->other, c->n));
 }
 
 static void test_mse_grad(void) {
@@ -88,15 +88,15 @@ static void test_mse_grad(void) {
     fill_normal(t, N, &r, 1.0);
     double sum = 0;
     for (int i = 0; i < N; i++) sum += (p[i] - t[i]) * (p[i] - t[i]);
-    EXPECT(fabs(mse_forward_f64(p, t, N) - sum / N) <= 1e-15 * sum, "mse value");
+    EXPECT(fabs(sd_mse_forward_f64(p, t, N) - sum / N) <= 1e-15 * sum, "mse value");
     pair_ctx ctx = {t, N, 0.7, 0};
     for (int i = 0; i < N; i++) g[i] = 1.0; /* backward must ADD: start from 1 */
-    mse_backward_f64(g, p, t, N, 0.7);
+    sd_mse_backward_f64(g, p, t, N, 0.7);
     for (int i = 0; i < N; i++) g[i] -= 1.0;
     double err = check_grad(g, mse_of, p, N, &ctx);
     printf("  mse: worst gradient rel. error %.3e\n", err);
     EXPECT(err < FD_TOL, "mse gradient error %.3e", err);
-    EXPECT(mse_forward_f64(p, t, 0) == 0.0, "mse of nothing");
+    EXPECT(sd_mse_forward_f64(p, t, 0) == 0.0, "mse of nothing");
 }
 
 static void test_rmse_grad(void) {
@@ -105,22 +105,22 @@ static void test_rmse_grad(void) {
     double a[N], b[N], ga[N] = {0}, gb[N] = {0}, ga2[N] = {0};
     fill_normal(a, N, &r, 1.0);
     fill_normal(b, N, &r, 1.0);
-    rmse_backward_f64(ga, gb, a, b, N, 1.3);
+    sd_rmse_backward_f64(ga, gb, a, b, N, 1.3);
     pair_ctx ca = {b, N, 1.3, 0}, cb = {a, N, 1.3, 1};
     double ea = check_grad(ga, rmse_of, a, N, &ca);
     double eb = check_grad(gb, rmse_of, b, N, &cb);
     /* db == NULL (stop-gradient): da unchanged */
-    rmse_backward_f64(ga2, NULL, a, b, N, 1.3);
+    sd_rmse_backward_f64(ga2, NULL, a, b, N, 1.3);
     EXPECT(memcmp(ga, ga2, sizeof ga) == 0, "da differs when db == NULL");
     printf("  rmse: worst gradient rel. error %.3e (a), %.3e (b)\n", ea, eb);
     EXPECT(ea < FD_TOL && eb < FD_TOL, "rmse gradient errors %.3e %.3e", ea, eb);
     /* L == 0: gradient defined as 0, nothing added (no NaN) */
     double z[N], gz[N];
     for (int i = 0; i < N; i++) gz[i] = 0.5;
-    rmse_backward_f64(gz, gz, a, a, N, 1.0);
+    sd_rmse_backward_f64(gz, gz, a, a, N, 1.0);
     for (int i = 0; i < N; i++) EXPECT(gz[i] == 0.5, "rmse at 0 changed the gradient: %g", gz[i]);
     memcpy(z, a, sizeof z);
-    EXPECT(rmse_forward_f64(a, z, N) == 0.0, "rmse of equal vectors");
+    EXPECT(sd_rmse_forward_f64(a, z, N) == 0.0, "rmse of equal vectors");
 }
 
 /* ---- RnC: the naive oracle ---------------------------------------------------------------- */
@@ -191,7 +191,7 @@ typedef struct {
 
 static double rnc_of(const double *F, void *vctx) {
     rnc_ctx *c = vctx;
-    return rnc_forward_f64(F, c->Y, c->n, c->d, c->t, c->work);
+    return sd_rnc_forward_f64(F, c->Y, c->n, c->d, c->t, c->work);
 }
 
 /* Labels with ties: multiples of 1/3 drawn from `levels` values (levels 1: all equal). */
@@ -200,29 +200,29 @@ static void tied_labels(double *Y, int n, int levels, sd_rng *r) {
 }
 
 static double *rnc_work_f64(int n) {
-    size_t len = rnc_workspace_len_f64(n);
+    size_t len = sd_rnc_workspace_len_f64(n);
     return len ? malloc(len * sizeof(double)) : NULL;
 }
 
 static void test_rnc_small_cases(void) {
-    EXPECT(rnc_workspace_len_f64(1) == 0 && rnc_workspace_len(0) == 0, "workspace for n < 2");
+    EXPECT(sd_rnc_workspace_len_f64(1) == 0 && sd_rnc_workspace_len(0) == 0, "workspace for n < 2");
     double F1[3] = {1, 2, 3}, Y1[1] = {0}, g1[3] = {0};
-    EXPECT(rnc_forward_f64(F1, Y1, 1, 3, RNC_T, NULL) == 0.0, "n = 1 loss");
-    rnc_backward_f64(g1, F1, Y1, 1, 3, RNC_T, 1.0, NULL);
+    EXPECT(sd_rnc_forward_f64(F1, Y1, 1, 3, RNC_T, NULL) == 0.0, "n = 1 loss");
+    sd_rnc_backward_f64(g1, F1, Y1, 1, 3, RNC_T, 1.0, NULL);
     EXPECT(g1[0] == 0 && g1[1] == 0 && g1[2] == 0, "n = 1 gradient");
     /* n = 2: N_01 = {1}, so each term is d/t + log exp(-d/t) = 0; gradient 0. */
     double F2[6] = {0.3, -1.0, 2.0, 1.5, 0.25, -0.5}, Y2[2] = {0.0, 1.0}, g2[6] = {0};
     double *w = rnc_work_f64(2);
-    double L2 = rnc_forward_f64(F2, Y2, 2, 3, RNC_T, w);
-    rnc_backward_f64(g2, F2, Y2, 2, 3, RNC_T, 1.0, w);
+    double L2 = sd_rnc_forward_f64(F2, Y2, 2, 3, RNC_T, w);
+    sd_rnc_backward_f64(g2, F2, Y2, 2, 3, RNC_T, 1.0, w);
     EXPECT(fabs(L2) < 1e-15, "n = 2 loss %g", L2);
     for (int i = 0; i < 6; i++) EXPECT(fabs(g2[i]) < 1e-15, "n = 2 gradient %g", g2[i]);
     free(w);
     /* Coincident rows (d_ij = 0): finite loss, that pair adds no gradient. */
     double F3[9] = {1, 1, 1, 1, 1, 1, 0, 2, -1}, Y3[3] = {0, 1.0 / 3, 2.0 / 3}, g3[9] = {0}, gn[9] = {0};
     w = rnc_work_f64(3);
-    double L3 = rnc_forward_f64(F3, Y3, 3, 3, RNC_T, w);
-    rnc_backward_f64(g3, F3, Y3, 3, 3, RNC_T, 1.0, w);
+    double L3 = sd_rnc_forward_f64(F3, Y3, 3, 3, RNC_T, w);
+    sd_rnc_backward_f64(g3, F3, Y3, 3, 3, RNC_T, 1.0, w);
     naive_rnc_grad(gn, F3, Y3, 3, 3, RNC_T);
     EXPECT(isfinite(L3) && fabs(L3 - naive_rnc(F3, Y3, 3, 3, RNC_T)) < 1e-14, "coincident rows loss");
     EXPECT(grad_err(g3, gn, 9) < 1e-12, "coincident rows gradient");
@@ -242,11 +242,11 @@ static void test_rnc_grad(void) {
             const double scale = 0.5;
             double *w = rnc_work_f64(n);
             rnc_ctx ctx = {Y, n, D, RNC_T, w};
-            double L = rnc_forward_f64(F, Y, n, D, RNC_T, w);
+            double L = sd_rnc_forward_f64(F, Y, n, D, RNC_T, w);
             double Ln = naive_rnc(F, Y, n, D, RNC_T);
             worst_val = fmax(worst_val, sd_rel_err(L, Ln, 1e-12));
             for (int i = 0; i < n * D; i++) g[i] = gn[i] = 0.0;
-            rnc_backward_f64(g, F, Y, n, D, RNC_T, scale, w);
+            sd_rnc_backward_f64(g, F, Y, n, D, RNC_T, scale, w);
             naive_rnc_grad(gn, F, Y, n, D, RNC_T);
             for (int i = 0; i < n * D; i++) g[i] /= scale;
             worst_naive = fmax(worst_naive, grad_err(g, gn, (size_t)n * D));
@@ -279,10 +279,10 @@ static void test_rnc_vs_naive_large(void) {
             if (c == 2 && i % 5 == 0) Y[i] += 0.5e-4 * (double)((int)sd_rng_below(&r, 3) - 1);
         }
         double *w = rnc_work_f64(n);
-        double L = rnc_forward_f64(F, Y, n, d, ts[c], w), Ln = naive_rnc(F, Y, n, d, ts[c]);
+        double L = sd_rnc_forward_f64(F, Y, n, d, ts[c], w), Ln = naive_rnc(F, Y, n, d, ts[c]);
         EXPECT(isfinite(L), "rnc loss not finite (case %d)", c);
         worst_val = fmax(worst_val, sd_rel_err(L, Ln, 1e-12));
-        rnc_backward_f64(g, F, Y, n, d, ts[c], 1.0, w);
+        sd_rnc_backward_f64(g, F, Y, n, d, ts[c], 1.0, w);
         naive_rnc_grad(gn, F, Y, n, d, ts[c]);
         worst_grad = fmax(worst_grad, grad_err(g, gn, (size_t)n * d));
         free(w), free(F), free(Y), free(g), free(gn);
@@ -301,7 +301,7 @@ static void test_checker_detects_wrong_gradient(void) {
     tied_labels(Y, N, 3, &r);
     double *w = rnc_work_f64(N);
     rnc_ctx ctx = {Y, N, D, RNC_T, w};
-    rnc_backward_f64(g, F, Y, N, D, RNC_T, 1.0, w);
+    sd_rnc_backward_f64(g, F, Y, N, D, RNC_T, 1.0, w);
     double ok = check_grad(g, rnc_of, F, N * D, &ctx);
     int big = 0;
     for (int i = 1; i < N * D; i++)
@@ -312,7 +312,7 @@ static void test_checker_detects_wrong_gradient(void) {
     for (int i = 0; i < N * D; i++) bad[i] = 1.01 * g[i];
     double scaled = check_grad(bad, rnc_of, F, N * D, &ctx);
     double mse_g[N] = {0};
-    mse_backward_f64(mse_g, F, Y, N, 1.0);
+    sd_mse_backward_f64(mse_g, F, Y, N, 1.0);
     mse_g[3] = -mse_g[3];
     pair_ctx mctx = {Y, N, 1.0, 0};
     double mse_flipped = check_grad(mse_g, mse_of, F, N, &mctx);
@@ -337,21 +337,21 @@ static void test_float_matches_double(void) {
         bd[i] = bf[i] = (float)sd_rng_normal(&r);
     }
     /* the float workspace at an odd address: the re-alignment must cope, in bounds */
-    size_t lenf = rnc_workspace_len(N);
+    size_t lenf = sd_rnc_workspace_len(N);
     float *wf_base = malloc((lenf + 1) * sizeof(float)), *wf = wf_base + 1;
     double *wd = rnc_work_f64(N);
-    double e_loss = sd_rel_err(rnc_forward(Ff, Yf, N, D, 2.0f, wf), rnc_forward_f64(Fd, Yd, N, D, 2.0, wd), 1e-12);
-    rnc_backward(gf, Ff, Yf, N, D, 2.0f, 0.5f, wf);
-    rnc_backward_f64(gd, Fd, Yd, N, D, 2.0, 0.5, wd);
+    double e_loss = sd_rel_err(sd_rnc_forward(Ff, Yf, N, D, 2.0f, wf), sd_rnc_forward_f64(Fd, Yd, N, D, 2.0, wd), 1e-12);
+    sd_rnc_backward(gf, Ff, Yf, N, D, 2.0f, 0.5f, wf);
+    sd_rnc_backward_f64(gd, Fd, Yd, N, D, 2.0, 0.5, wd);
     double gdf[N * D];
     for (int i = 0; i < N * D; i++) gdf[i] = gf[i];
     double e_grad = grad_err(gd, gdf, N * D);
-    double e_mse = sd_rel_err(mse_forward(af, bf, N), mse_forward_f64(ad, bd, N), 1e-12);
-    double e_rmse = sd_rel_err(rmse_forward(af, bf, N), rmse_forward_f64(ad, bd, N), 1e-12);
-    mse_backward(daf, af, bf, N, 0.3f);
-    mse_backward_f64(dad, ad, bd, N, 0.3);
-    rmse_backward(daf, dbf, af, bf, N, 0.7f);
-    rmse_backward_f64(dad, dbd, ad, bd, N, 0.7);
+    double e_mse = sd_rel_err(sd_mse_forward(af, bf, N), sd_mse_forward_f64(ad, bd, N), 1e-12);
+    double e_rmse = sd_rel_err(sd_rmse_forward(af, bf, N), sd_rmse_forward_f64(ad, bd, N), 1e-12);
+    sd_mse_backward(daf, af, bf, N, 0.3f);
+    sd_mse_backward_f64(dad, ad, bd, N, 0.3);
+    sd_rmse_backward(daf, dbf, af, bf, N, 0.7f);
+    sd_rmse_backward_f64(dad, dbd, ad, bd, N, 0.7);
     double tmp_a[N], tmp_b[N];
     for (int i = 0; i < N; i++) tmp_a[i] = daf[i], tmp_b[i] = dbf[i];
     double e_pair = fmax(grad_err(dad, tmp_a, N), grad_err(dbd, tmp_b, N));
@@ -370,13 +370,13 @@ static void test_rnc_thread_independent(void) {
     float L[3];
     for (int i = 0; i < N * D; i++) F[i] = (float)sd_rng_normal(&r);
     for (int i = 0; i < N; i++) Y[i] = (float)((int)sd_rng_below(&r, 9) - 4) / 3.0f;
-    float *w = malloc(rnc_workspace_len(N) * sizeof(float));
+    float *w = malloc(sd_rnc_workspace_len(N) * sizeof(float));
     int before = sd_threads_get();
     for (int k = 0; k < 3; k++) {
         sd_threads_set(k + 1);
         memset(g[k], 0, sizeof g[k]);
-        L[k] = rnc_forward(F, Y, N, D, 2.0f, w);
-        rnc_backward(g[k], F, Y, N, D, 2.0f, 1.0f, w);
+        L[k] = sd_rnc_forward(F, Y, N, D, 2.0f, w);
+        sd_rnc_backward(g[k], F, Y, N, D, 2.0f, 1.0f, w);
     }
     sd_threads_set(before);
     for (int k = 1; k < 3; k++) {
@@ -386,9 +386,9 @@ static void test_rnc_thread_independent(void) {
     /* The combined call of a training step gives the same loss and gradient bits. */
     float g_both[N * D];
     memset(g_both, 0, sizeof g_both);
-    const float L_both = rnc_forward_backward(g_both, F, Y, N, D, 2.0f, 1.0f, w);
+    const float L_both = sd_rnc_forward_backward(g_both, F, Y, N, D, 2.0f, 1.0f, w);
     EXPECT(L_both == L[0] && memcmp(g_both, g[0], sizeof g_both) == 0,
-           "rnc_forward_backward differs from rnc_forward + rnc_backward");
+           "sd_rnc_forward_backward differs from sd_rnc_forward + sd_rnc_backward");
     if (!sd_threads_have_openmp()) printf("  (built without OpenMP: one thread only)\n");
     free(w);
 }

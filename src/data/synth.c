@@ -227,7 +227,7 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     int *split_of = malloc((size_t)n * sizeof *split_of);
     float *label = malloc((size_t)n * sizeof *label);
     int64_t *errors = calloc((size_t)n, sizeof *errors), *words = calloc((size_t)n, sizeof *words);
-    int world_ok = syn_world_init(&W, &S, seed) == 0;
+    int world_ok = sd_syn_world_init(&W, &S, seed) == 0;
     if (!st && (!world_ok || !video_of || !seg_of || !split_of || !label || !errors || !words ||
                 plan(n, seed, video_of, seg_of, split_of)))
         st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
@@ -248,7 +248,7 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
         sd_error e;
         sd_error_clear(&e);
         sd_status s = SD_OK;
-        if (syn_utt_generate(&W, i, video_of[i], &u)) {
+        if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
             s = sd_fail(&e, SD_E_NOMEM, "synth: out of memory");
         } else {
             char name[64];
@@ -257,11 +257,11 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
             label[i] = u.label;
             errors[i] = u.word_errors;
             words[i] = u.L;
-            syn_utt_free(&u);
+            sd_syn_utt_free(&u);
         }
         if (s) {
 #ifdef _OPENMP
-#pragma omp critical(synth_error)
+#pragma omp critical
 #endif
             {
                 if (!failed) first_err = e;
@@ -316,7 +316,7 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     if (!st && rename(tmp, out) != 0) /* replaces an empty folder, fails on a non-empty one */
         st = sd_fail(err, SD_E_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
     if (st) remove_tree(tmp, 1);
-    syn_world_free(&W);
+    sd_syn_world_free(&W);
     free(video_of);
     free(seg_of);
     free(split_of);

@@ -74,7 +74,7 @@ static void orthonormal_columns(float *M, int D, int H, float scale) {
     for (size_t i = 0; i < (size_t)D * (size_t)H; i++) M[i] *= scale;
 }
 
-int syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed) {
+int sd_syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed) {
     memset(w, 0, sizeof *w);
     w->spec = *spec;
     w->seed = seed;
@@ -147,7 +147,7 @@ int syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed) {
     return 0;
 }
 
-void syn_world_free(syn_world *w) {
+void sd_syn_world_free(syn_world *w) {
     free(w->cls);
     free(w->polarity);
     free(w->sem);
@@ -296,7 +296,7 @@ static void speaker_draw(const syn_world *w, int64_t speaker, speaker_traits *t,
     for (int d = 0; d < w->spec.dim_video; d++) off_v[d] = 0.35f * gauss(&r);
 }
 
-void syn_utt_free(syn_utt *u) {
+void sd_syn_utt_free(syn_utt *u) {
     free(u->audio);
     free(u->text);
     free(u->video);
@@ -412,7 +412,7 @@ static int make_video(const syn_world *w, sd_rng *r, float s_v, const speaker_tr
  * tone, N(0, 0.45^2), carried by the voice (observed with noise 0.3) and not by the words: the words
  * express s_t = z - tone + N(0, 0.3^2); the voice's overall valence is s_a = z + N(0, 1.6^2), the
  * face's s_v = z + N(0, 1.5^2). No modality alone has all of it. */
-int syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt *u) {
+int sd_syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt *u) {
     const sd_synth_spec *S = &w->spec;
     memset(u, 0, sizeof *u);
     sd_rng r = sd_rng_make(w->seed, SD_STREAM_SYNTH);
@@ -468,6 +468,6 @@ int syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt *u)
     free(off_a);
     free(off_v);
     free(env);
-    if (!ok) syn_utt_free(u);
+    if (!ok) sd_syn_utt_free(u);
     return ok ? 0 : -1;
 }

@@ -47,13 +47,13 @@ typedef struct {
     int64_t word_errors;    /* substitutions + deletions + insertions of the simulated text */
 } syn_utt;
 
-int syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed);
-void syn_world_free(syn_world *w);
+int sd_syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed);
+void sd_syn_world_free(syn_world *w);
 
 /* Generates utterance i of speaker `speaker`; buffers are malloc'ed into u (free with
- * syn_utt_free). Returns 0, or -1 when out of memory. Pure function of (seed, i, speaker). */
-int syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt *u);
-void syn_utt_free(syn_utt *u);
+ * sd_syn_utt_free). Returns 0, or -1 when out of memory. Pure function of (seed, i, speaker). */
+int sd_syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt *u);
+void sd_syn_utt_free(syn_utt *u);
 
 /* Counter ranges of the SD_STREAM_SYNTH stream. */
 #define SYN_BASE_STRUCTURE ((uint64_t)1 << 38)

@@ -2,18 +2,18 @@
  * on purpose. Formulas are restated above each pair. */
 
 /* ---- MSE: L = (1/n) sum_i (pred_i - target_i)^2; pred, target [n]. n == 0 gives 0. */
-SD_T SD_FN(mse_forward)(const SD_T *pred, const SD_T *target, size_t n);
+SD_T SD_FN(sd_mse_forward)(const SD_T *pred, const SD_T *target, size_t n);
 /* dpred[n] += scale * 2 (pred - target) / n. */
-void SD_FN(mse_backward)(SD_T *dpred, const SD_T *pred, const SD_T *target, size_t n,
+void SD_FN(sd_mse_backward)(SD_T *dpred, const SD_T *pred, const SD_T *target, size_t n,
                          SD_T scale);
 
 /* ---- RMSE: L = sqrt((1/n) sum_i (a_i - b_i)^2); a, b [n] (any shape, flattened). */
-SD_T SD_FN(rmse_forward)(const SD_T *a, const SD_T *b, size_t n);
+SD_T SD_FN(sd_rmse_forward)(const SD_T *a, const SD_T *b, size_t n);
 /* da[n] += scale * (a - b) / (n L); db[n] += the negative (db == NULL: b is a stop-gradient
  * target, da == NULL is allowed too). sqrt is not differentiable at 0: when L == 0 (a == b
  * everywhere, or n == 0) the gradient is DEFINED as 0 and nothing is added (PyTorch would
  * give NaN there). */
-void SD_FN(rmse_backward)(SD_T *da, SD_T *db, const SD_T *a, const SD_T *b, size_t n,
+void SD_FN(sd_rmse_backward)(SD_T *da, SD_T *db, const SD_T *a, const SD_T *b, size_t n,
                           SD_T scale);
 
 /* ---- Rank-N-Contrast (Zha et al., 2023) as SDUMC uses it. F [n,d] features (not
@@ -27,19 +27,19 @@ void SD_FN(rmse_backward)(SD_T *da, SD_T *db, const SD_T *a, const SD_T *b, size
  * Rows are processed in parallel (OpenMP), each row on its own: results do not depend on the
  * thread count.
  *
- * work: caller-provided scratch of rnc_workspace_len(n) SD_T elements (any alignment; it is
- * used as raw bytes). rnc_workspace_len returns 0 for n < 2 (work may then be NULL) and
+ * work: caller-provided scratch of sd_rnc_workspace_len(n) SD_T elements (any alignment; it is
+ * used as raw bytes). sd_rnc_workspace_len returns 0 for n < 2 (work may then be NULL) and
  * SIZE_MAX when the size overflows (so the allocation fails). */
-size_t SD_FN(rnc_workspace_len)(int n);
-SD_T SD_FN(rnc_forward)(const SD_T *F, const SD_T *Y, int n, int d, SD_T temperature,
+size_t SD_FN(sd_rnc_workspace_len)(int n);
+SD_T SD_FN(sd_rnc_forward)(const SD_T *F, const SD_T *Y, int n, int d, SD_T temperature,
                         SD_T *work);
 /* dF[n,d] += scale * dL/dF, with, for i != j,
  *   G_ij = (1/t)/(n(n-1)) [ 1 - sum_{k != i : j in N_ik} exp(-d_ij/t) / S_ik ]
  *   dL/dF_i = sum_{j != i} (G_ij + G_ji) (F_i - F_j) / d_ij      (a term is 0 where d_ij = 0).
  * Everything is recomputed from F and Y (work is the same scratch as the forward's). */
-void SD_FN(rnc_backward)(SD_T *dF, const SD_T *F, const SD_T *Y, int n, int d,
+void SD_FN(sd_rnc_backward)(SD_T *dF, const SD_T *F, const SD_T *Y, int n, int d,
                          SD_T temperature, SD_T scale, SD_T *work);
-/* Both at once, for a training step: returns the loss (as rnc_forward) and adds the gradient
- * (as rnc_backward), computing the distances and the sorted rows once. */
-SD_T SD_FN(rnc_forward_backward)(SD_T *dF, const SD_T *F, const SD_T *Y, int n, int d,
+/* Both at once, for a training step: returns the loss (as sd_rnc_forward) and adds the gradient
+ * (as sd_rnc_backward), computing the distances and the sorted rows once. */
+SD_T SD_FN(sd_rnc_forward_backward)(SD_T *dF, const SD_T *F, const SD_T *Y, int n, int d,
                                  SD_T temperature, SD_T scale, SD_T *work);

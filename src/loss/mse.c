@@ -6,7 +6,7 @@
 #include "loss/loss.h"
 
 /* L = (1/n) sum (p - t)^2 */
-real SD_R(mse_forward)(const real *pred, const real *target, size_t n) {
+real SD_R(sd_mse_forward)(const real *pred, const real *target, size_t n) {
     if (n == 0) return 0;
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -17,7 +17,7 @@ real SD_R(mse_forward)(const real *pred, const real *target, size_t n) {
 }
 
 /* dpred += scale * 2 (p - t) / n */
-void SD_R(mse_backward)(real *dpred, const real *pred, const real *target, size_t n,
+void SD_R(sd_mse_backward)(real *dpred, const real *pred, const real *target, size_t n,
                         real scale) {
     if (n == 0) return;
     double k = 2.0 * (double)scale / (double)n;
@@ -35,13 +35,13 @@ static double rmse_value(const real *a, const real *b, size_t n) {
     return sqrt(sum / (double)n);
 }
 
-real SD_R(rmse_forward)(const real *a, const real *b, size_t n) {
+real SD_R(sd_rmse_forward)(const real *a, const real *b, size_t n) {
     return (real)rmse_value(a, b, n);
 }
 
 /* L = sqrt(m), m = (1/n) sum e_i^2, e = a - b: dL/da_i = (1/(2L)) (2 e_i / n) = e_i / (n L),
  * dL/db_i = -e_i / (n L). At L == 0 the gradient is defined as 0 (see loss_decl.h). */
-void SD_R(rmse_backward)(real *da, real *db, const real *a, const real *b, size_t n,
+void SD_R(sd_rmse_backward)(real *da, real *db, const real *a, const real *b, size_t n,
                          real scale) {
     double L = rmse_value(a, b, n);
     if (L == 0.0) return;

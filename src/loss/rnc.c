@@ -54,7 +54,7 @@ static int rnc_bytes(int n, size_t *bytes) {
            sd_add_size(total, rows, bytes);
 }
 
-size_t SD_R(rnc_workspace_len)(int n) {
+size_t SD_R(sd_rnc_workspace_len)(int n) {
     size_t bytes;
     if (n < 2) return 0;
     if (!rnc_bytes(n, &bytes)) return SIZE_MAX;
@@ -191,7 +191,7 @@ static real rnc_mean(const rnc_scratch *w, int n) {
     return (real)(sum / ((double)n * (double)(n - 1)));
 }
 
-real SD_R(rnc_forward)(const real *F, const real *Y, int n, int d, real temperature,
+real SD_R(sd_rnc_forward)(const real *F, const real *Y, int n, int d, real temperature,
                        real *work) {
     if (n < 2) return 0;
     rnc_scratch w = rnc_carve(work, n);
@@ -219,7 +219,7 @@ static void rnc_grad_row(real *dFi, const real *F, int i, int n, int d, const do
     }
 }
 
-real SD_R(rnc_forward_backward)(real *dF, const real *F, const real *Y, int n, int d,
+real SD_R(sd_rnc_forward_backward)(real *dF, const real *F, const real *Y, int n, int d,
                                 real temperature, real scale, real *work) {
     if (n < 2) return 0;
     rnc_scratch w = rnc_carve(work, n);
@@ -232,7 +232,7 @@ real SD_R(rnc_forward_backward)(real *dF, const real *F, const real *Y, int n, i
     return rnc_mean(&w, n);
 }
 
-void SD_R(rnc_backward)(real *dF, const real *F, const real *Y, int n, int d,
+void SD_R(sd_rnc_backward)(real *dF, const real *F, const real *Y, int n, int d,
                         real temperature, real scale, real *work) {
-    (void)SD_R(rnc_forward_backward)(dF, F, Y, n, d, temperature, scale, work);
+    (void)SD_R(sd_rnc_forward_backward)(dF, F, Y, n, d, temperature, scale, work);
 }

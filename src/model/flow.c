@@ -39,7 +39,7 @@ static mlp_shape mlp_shape_of(const sd_mlp_ptrs *p, int in, int d0, int d1) {
 }
 
 static void take_mlp(arena *a, sd_mlp_buf *buf, const mlp_shape *s, size_t N) {
-    size_t n = mlp_cache_len(s, N);
+    size_t n = sd_mlp_cache_len(s, N);
     buf->relu = take_f(a, n);
     buf->drop = take_f(a, n);
     buf->mask = take_u8(a, n);
@@ -195,8 +195,8 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     f->concurrent = flow_concurrent(f);
     size_t work_len = 0;
     for (int i = 0; i < 3; i++) {
-        size_t need = attn_pool_work_len(f->B, f->T[i], f->H);
-        const size_t cross = cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
+        size_t need = sd_attn_pool_work_len(f->B, f->T[i], f->H);
+        const size_t cross = sd_cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
         if (cross > need) need = cross;
         need = (need + 15) / 16 * 16; /* regions start on 64-byte boundaries */
         f->work_offset[i] = f->concurrent ? work_len : 0;
@@ -226,7 +226,7 @@ static void mlp_run(sd_mlp_buf *buf, const sd_mlp_ptrs *p, const mlp_shape *s, c
                     size_t N, float drop, sd_rng *rng) {
     const float *W[2] = {p->l[0].W, p->l[1].W};
     const float *b[2] = {p->l[0].b, p->l[1].b};
-    mlp_forward(buf->out, buf->relu, buf->drop, buf->mask, x, W, b, s, N, drop, rng);
+    sd_mlp_forward(buf->out, buf->relu, buf->drop, buf->mask, x, W, b, s, N, drop, rng);
 }
 
 mia_weights sd_flow_mia_weights(const sd_mia_ptrs *p) {
@@ -277,17 +277,17 @@ static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
         const size_t rows = (size_t)B * (size_t)in->T[i];
         if (!((f->shared >> i) & 1u)) { /* else the frames are borrowed from the owner flow */
             if (!f->training && m->frame_wt[i]) /* inference layout, see model.h */
-                linear_forward_wt(f->frames[i], in->x[i], m->frame_wt[i], p->frame[i].b, rows, m->cfg.dim[i], H);
+                sd_linear_forward_wt(f->frames[i], in->x[i], m->frame_wt[i], p->frame[i].b, rows, m->cfg.dim[i], H);
             else
-                linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b, rows, m->cfg.dim[i], H);
+                sd_linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b, rows, m->cfg.dim[i], H);
         }
         f->pool[i].work = sd_flow_work(f, i);
-        attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
+        sd_attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                           p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
         mlp_run(&f->modality[i], &p->modality_mlp[i], &s->modality, f->pooled[i], (size_t)B, p_mlp, rng);
     } else {
         f->cross[i].work = sd_flow_work(f, i);
-        cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
+        sd_cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
                            p->cross[i].query.b, p->cross[i].input.W, p->cross[i].input.b, B,
                            in->T[i], K, H, p_att, rng);
         mlp_run(&f->cross_mlp[i], &p->cross_mlp[i], &s->cross, f->Y[i], (size_t)B * K, p_mlp, rng);
@@ -303,10 +303,10 @@ static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
         for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
         return;
     }
-    const int blas_prev = nn_blas_single_begin();
+    const int blas_prev = sd_nn_blas_single_begin();
     SD_OMP(omp parallel for schedule(dynamic, 1))
     for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
-    nn_blas_single_end(blas_prev);
+    sd_nn_blas_single_end(blas_prev);
 }
 
 static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
@@ -337,7 +337,7 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     const float *h[3] = {f->modality[0].out, f->modality[1].out, f->modality[2].out};
     if (f->mia) {
         mia_weights w1 = sd_flow_mia_weights(&p->mia1);
-        mia_forward(f->h_t, &f->mia1, h[0], h[1], h[2], &w1, (size_t)B, H, C);
+        sd_mia_forward(f->h_t, &f->mia1, h[0], h[1], h[2], &w1, (size_t)B, H, C);
     } else {
         memcpy(f->h_t, h[1], sizeof(float) * (size_t)B * (size_t)H);
     }
@@ -349,11 +349,11 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
             memcpy(f->cat_h + ((size_t)b * 3 + (size_t)i) * (size_t)H, h[i] + (size_t)b * (size_t)H,
                    sizeof(float) * (size_t)H);
     mlp_run(&f->attention, &p->attention_mlp, &s.attention, f->cat_h, (size_t)B, p_mlp, rng);
-    linear_forward(f->w, f->attention.out, p->fc_att.W, p->fc_att.b, (size_t)B, H, 3);
+    sd_linear_forward(f->w, f->attention.out, p->fc_att.W, p->fc_att.b, (size_t)B, H, 3);
 
     /* Step 5: fused vectors f (a,t,v), f_at, f_tv, f_av (bit m = modality m). */
     static const unsigned fuse_use[4] = {0x7, 0x3, 0x6, 0x5};
-    for (int i = 0; i < 4; i++) modality_sum_forward(f->fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
+    for (int i = 0; i < 4; i++) sd_modality_sum_forward(f->fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
 
     /* Step 6: seven query views, stacked Q[b,k,:] in the order f, at, tv, av, a, t, v. */
     const float *query_in[SD_QUERY_VIEWS] = {f->fused[0], f->fused[1], f->fused[2], f->fused[3],
@@ -371,24 +371,24 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     const float *Cm[3] = {f->cross_mlp[0].out, f->cross_mlp[1].out, f->cross_mlp[2].out};
     if (f->mia) {
         mia_weights w2 = sd_flow_mia_weights(&p->mia2);
-        mia_forward(f->C_t, &f->mia2, Cm[0], Cm[1], Cm[2], &w2, (size_t)B * K, C, R);
+        sd_mia_forward(f->C_t, &f->mia2, Cm[0], Cm[1], Cm[2], &w2, (size_t)B * K, C, R);
     } else {
         memcpy(f->C_t, Cm[1], sizeof(float) * (size_t)B * K * (size_t)C);
     }
     Cm[1] = f->C_t;
 
     /* Steps 9-11: W = sum_m w_m C_m; beta = cross_fc_att(cross_attention_mlp(W)); z = sum_k beta_k W_k. */
-    modality_sum_forward(f->Wsum, f->w, Cm, 3, 0x7, B, K, C);
+    sd_modality_sum_forward(f->Wsum, f->w, Cm, 3, 0x7, B, K, C);
     mlp_run(&f->cross_attention, &p->cross_attention_mlp, &s.cross_attention, f->Wsum, (size_t)B,
             p_mlp, rng);
-    linear_forward(f->beta, f->cross_attention.out, p->cross_fc_att.W, p->cross_fc_att.b,
+    sd_linear_forward(f->beta, f->cross_attention.out, p->cross_fc_att.W, p->cross_fc_att.b,
                    (size_t)B, C, K);
-    row_sum_forward(f->z, f->beta, f->Wsum, B, K, C);
+    sd_row_sum_forward(f->z, f->beta, f->Wsum, B, K, C);
 
     /* Steps 12-13: prediction and the RnC head. */
-    linear_forward(f->pred, f->z, p->fc_out_v.W, p->fc_out_v.b, (size_t)B, C, 1);
-    linear_forward(f->r_hidden, f->z, p->rnc0.W, p->rnc0.b, (size_t)B, C, R);
-    relu_forward(f->r_hidden, f->r_hidden, (size_t)B * (size_t)R);
-    linear_forward(f->r, f->r_hidden, p->rnc2.W, p->rnc2.b, (size_t)B, R, R);
+    sd_linear_forward(f->pred, f->z, p->fc_out_v.W, p->fc_out_v.b, (size_t)B, C, 1);
+    sd_linear_forward(f->r_hidden, f->z, p->rnc0.W, p->rnc0.b, (size_t)B, C, R);
+    sd_relu_forward(f->r_hidden, f->r_hidden, (size_t)B * (size_t)R);
+    sd_linear_forward(f->r, f->r_hidden, p->rnc2.W, p->rnc2.b, (size_t)B, R, R);
     return SD_OK;
 }

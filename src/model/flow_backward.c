@@ -15,7 +15,7 @@ static void mlp_back(float *dx, const sd_mlp_ptrs *g, const float *dout, const s
     const float *W[2] = {p->l[0].W, p->l[1].W};
     float *dW[2] = {g->l[0].W, g->l[1].W};
     float *db[2] = {g->l[0].b, g->l[1].b};
-    mlp_backward(dx, dW, db, dout, buf->relu, buf->drop, buf->mask, x, W, s, N, drop);
+    sd_mlp_backward(dx, dW, db, dout, buf->relu, buf->drop, buf->mask, x, W, s, N, drop);
 }
 
 static mia_grads mia_g(const sd_mia_ptrs *g) {
@@ -51,34 +51,34 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     /* Steps 12-13: pred = z Wv^T + bv; r = ReLU(z W0^T + b0) W2^T + b2. */
     if (d_pred) {
         memcpy(f->d_pred, d_pred, sizeof(float) * nB);
-        linear_backward(f->d_z, g.fc_out_v.W, g.fc_out_v.b, f->d_pred, f->z, p->fc_out_v.W, nB, C, 1);
+        sd_linear_backward(f->d_z, g.fc_out_v.W, g.fc_out_v.b, f->d_pred, f->z, p->fc_out_v.W, nB, C, 1);
     }
     if (d_r) {
-        linear_backward(f->d_r_hidden, g.rnc2.W, g.rnc2.b, d_r, f->r_hidden, p->rnc2.W, nB, R, R);
-        /* relu_backward ADDS into its dx; d_r_hidden is used in place, so mask it directly. */
+        sd_linear_backward(f->d_r_hidden, g.rnc2.W, g.rnc2.b, d_r, f->r_hidden, p->rnc2.W, nB, R, R);
+        /* sd_relu_backward ADDS into its dx; d_r_hidden is used in place, so mask it directly. */
         for (size_t i = 0; i < nB * (size_t)R; i++)
             if (!(f->r_hidden[i] > 0.0f)) f->d_r_hidden[i] = 0.0f;
-        linear_backward(f->d_z, g.rnc0.W, g.rnc0.b, f->d_r_hidden, f->z, p->rnc0.W, nB, C, R);
+        sd_linear_backward(f->d_z, g.rnc0.W, g.rnc0.b, f->d_r_hidden, f->z, p->rnc0.W, nB, C, R);
     }
     if (d_z) add(f->d_z, d_z, nB * nC);
 
     /* Step 11: z = sum_k beta_k W_k. */
-    row_sum_backward(f->d_beta, f->d_Wsum, f->d_z, f->beta, f->Wsum, B, K, C);
+    sd_row_sum_backward(f->d_beta, f->d_Wsum, f->d_z, f->beta, f->Wsum, B, K, C);
     /* Step 10: beta = cross_fc_att(cross_attention_mlp(W)). */
-    linear_backward(f->d_catt_out, g.cross_fc_att.W, g.cross_fc_att.b, f->d_beta,
+    sd_linear_backward(f->d_catt_out, g.cross_fc_att.W, g.cross_fc_att.b, f->d_beta,
                     f->cross_attention.out, p->cross_fc_att.W, nB, C, K);
     mlp_back(f->d_Wsum, &g.cross_attention_mlp, f->d_catt_out, &f->cross_attention, f->Wsum,
              &p->cross_attention_mlp, &s.cross_attention, nB, p_mlp);
     /* Step 9: W = sum_m w_m C_m (the text slot is C_t, after MIA #2 when applied). */
     const float *Cm[3] = {f->cross_mlp[0].out, f->C_t, f->cross_mlp[2].out};
     float *dCm[3] = {f->d_C[0], f->d_C_t, f->d_C[2]};
-    modality_sum_backward(dCm, f->d_w, f->d_Wsum, f->w, Cm, 3, 0x7, B, K, C);
+    sd_modality_sum_backward(dCm, f->d_w, f->d_Wsum, f->w, Cm, 3, 0x7, B, K, C);
     if (d_c_t) add(f->d_C_t, d_c_t, nB * nK * nC);
     /* Step 8b: C_t = MIA2(C_a, C_t_raw, C_v), or the identity. */
     if (f->mia) {
         mia_weights w2 = sd_flow_mia_weights(&p->mia2);
         mia_grads g2 = mia_g(&g.mia2);
-        mia_backward(f->d_C[0], f->d_C[1], f->d_C[2], &g2, f->d_C_t, &f->mia2, &w2, nB * nK, C, R);
+        sd_mia_backward(f->d_C[0], f->d_C[1], f->d_C[2], &g2, f->d_C_t, &f->mia2, &w2, nB * nK, C, R);
     } else {
         add(f->d_C[1], f->d_C_t, nB * nK * nC);
     }
@@ -88,7 +88,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
                  &s.cross, nB * nK, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
         f->cross[i].work = sd_flow_work(f, i);
-        cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
+        sd_cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
                             g.cross[i].input.W, g.cross[i].input.b, f->d_Y[i], &f->cross[i],
                             f->frames[i], len,
                             f->Q, p->cross[i].query.W, p->cross[i].input.W, p->cross[i].input.b,
@@ -112,9 +112,9 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     /* Step 5: fused sums. */
     static const unsigned fuse_use[4] = {0x7, 0x3, 0x6, 0x5};
     for (int i = 0; i < 4; i++)
-        modality_sum_backward(dh, f->d_w, f->d_fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
+        sd_modality_sum_backward(dh, f->d_w, f->d_fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
     /* Step 4: w = fc_att(attention_mlp(cat[h_a, h_t, h_v])). */
-    linear_backward(f->d_att_out, g.fc_att.W, g.fc_att.b, f->d_w, f->attention.out, p->fc_att.W,
+    sd_linear_backward(f->d_att_out, g.fc_att.W, g.fc_att.b, f->d_w, f->attention.out, p->fc_att.W,
                     nB, H, 3);
     mlp_back(f->d_cat_h, &g.attention_mlp, f->d_att_out, &f->attention, f->cat_h, &p->attention_mlp,
              &s.attention, nB, p_mlp);
@@ -125,7 +125,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     if (f->mia) {
         mia_weights w1 = sd_flow_mia_weights(&p->mia1);
         mia_grads g1 = mia_g(&g.mia1);
-        mia_backward(f->d_h[0], f->d_h[1], f->d_h[2], &g1, f->d_h_t, &f->mia1, &w1, nB, H, C);
+        sd_mia_backward(f->d_h[0], f->d_h[1], f->d_h[2], &g1, f->d_h_t, &f->mia1, &w1, nB, H, C);
     } else {
         add(f->d_h[1], f->d_h_t, nB * nH);
     }
@@ -136,12 +136,12 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
                  &p->modality_mlp[i], &s.modality, nB, p_mlp);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
         f->pool[i].work = sd_flow_work(f, i);
-        attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
+        sd_attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
                            f->d_pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                            p->pool[i].proj.W,
                            B, f->T[i], H, p_att);
         if (!((f->shared >> i) & 1u))
-            linear_backward(NULL, g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i],
+            sd_linear_backward(NULL, g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i],
                             p->frame[i].W, nB * (size_t)f->T[i], m->cfg.dim[i], H);
     }
 }

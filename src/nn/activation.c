@@ -146,17 +146,17 @@ static void run_binary(binary_span_fn *span, real *dx, const real *dy, const rea
 }
 
 /* y [n] = max(x, 0). */
-void SD_R(relu_forward)(real *y, const real *x, size_t n) { run_unary(relu_forward_span, y, x, n); }
+void SD_R(sd_relu_forward)(real *y, const real *x, size_t n) { run_unary(relu_forward_span, y, x, n); }
 
 /* Forward: y = max(x, 0). Backward: dx += dy * (y > 0) (the kink at 0 gets gradient 0). */
-void SD_R(relu_backward)(real *dx, const real *dy, const real *y, size_t n) {
+void SD_R(sd_relu_backward)(real *dx, const real *dy, const real *y, size_t n) {
     run_binary(relu_backward_span, dx, dy, y, n);
 }
 
 /* y [n] = tanh(x). */
-void SD_R(tanh_forward)(real *y, const real *x, size_t n) { run_unary(tanh_forward_span, y, x, n); }
+void SD_R(sd_tanh_forward)(real *y, const real *x, size_t n) { run_unary(tanh_forward_span, y, x, n); }
 
 /* Forward: y = tanh(x). Backward: dx += dy * (1 - y^2). */
-void SD_R(tanh_backward)(real *dx, const real *dy, const real *y, size_t n) {
+void SD_R(sd_tanh_backward)(real *dx, const real *dy, const real *y, size_t n) {
     run_binary(tanh_backward_span, dx, dy, y, n);
 }

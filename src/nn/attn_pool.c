@@ -8,9 +8,9 @@
  * a NaN, can reach the output), get alpha = 0 exactly, and their rows of dx are never
  * written. The projection runs as one GEMM over all B*T rows; the scores and the weighted
  * sum are per-sample loops, one sample per OpenMP iteration (no shared outputs).
- * Memory: the layer works through the batch in chunks of whole samples (nn_chunk_samples);
+ * Memory: the layer works through the batch in chunks of whole samples (sd_nn_chunk_samples);
  * xt, as large as the input, is never kept: each pass recomputes a chunk of it from x and the
- * dropout key (frames_dropout) in cache->work. The backward writes dZ over P (the cache is
+ * dropout key (sd_frames_dropout) in cache->work. The backward writes dZ over P (the cache is
  * used up: one backward per forward).
  * RNG use: the draws of B*T*D input dropout elements (key_in), then B*D for the output. */
 #include <math.h>
@@ -31,8 +31,8 @@
 #define ATTN_POOL_SCORE_SCALE ((real)0.3)
 
 /* work: xt of one chunk [Bc,T,D] (then its dxt), du [B,D], ds of one chunk [Bc,T]. */
-size_t SD_R(attn_pool_work_len)(int B, int T, int D) {
-    const size_t Bc = (size_t)nn_chunk_samples(B, T, D);
+size_t SD_R(sd_attn_pool_work_len)(int B, int T, int D) {
+    const size_t Bc = (size_t)sd_nn_chunk_samples(B, T, D);
     return Bc * (size_t)T * (size_t)D + (size_t)B * (size_t)D + Bc * (size_t)T;
 }
 
@@ -63,20 +63,20 @@ static void pool_sample(real *ab, real *ub, const real *Pb, const real *xb, cons
     }
 }
 
-void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *x,
+void SD_R(sd_attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *x,
                              const int *len, const real *c, const real *Wp, const real *bp,
                              int B, int T, int D, real p, sd_rng *rng) {
     if (B <= 0 || T <= 0 || D <= 0) return;
     const size_t Dz = (size_t)D, Tz = (size_t)T;
-    const int Bc = nn_chunk_samples(B, T, D);
-    cache->key_in = dropout_key_reserve(rng, (size_t)B * Tz * Dz, (double)p);
+    const int Bc = sd_nn_chunk_samples(B, T, D);
+    cache->key_in = sd_dropout_key_reserve(rng, (size_t)B * Tz * Dz, (double)p);
     for (int b0 = 0; b0 < B; b0 += Bc) {
         const int nb = B - b0 < Bc ? B - b0 : Bc;
         const size_t rows = (size_t)nb * Tz;
-        const real *xt = SD_R(frames_dropout)(cache->work, x, len, &cache->key_in, b0, nb, T, D);
+        const real *xt = SD_R(sd_frames_dropout)(cache->work, x, len, &cache->key_in, b0, nb, T, D);
         real *P = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D] */
-        SD_R(linear_forward)(P, xt, Wp, bp, rows, D, D);
-        SD_R(tanh_forward)(P, P, rows * Dz);
+        SD_R(sd_linear_forward)(P, xt, Wp, bp, rows, D, D);
+        SD_R(sd_tanh_forward)(P, P, rows * Dz);
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i;
@@ -85,7 +85,7 @@ void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *
                         T, Dz);
         }
     }
-    SD_R(dropout_forward)(y, cache->mask_out, cache->u, (size_t)B * Dz, p, rng);
+    SD_R(sd_dropout_forward)(y, cache->mask_out, cache->u, (size_t)B * Dz, p, rng);
 }
 
 /* Forward (restated): xt = Dropout(x); P = tanh(xt Wp^T + bp); s_t = P_t . c;
@@ -96,27 +96,27 @@ void SD_R(attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const real *
  *   ds_t    = 0.3 alpha_t (g_t - sum_t' alpha_t' g_t')        (softmax backward, O(T))
  *   dc     += sum_{b,t} ds_t P_t                             (one GEMM per chunk)
  *   dZ_t    = ds_t c * (1 - P_t^2)      (Z = xt Wp^T + bp; written over P_t)
- *   dWp += dZ^T xt; dbp += sum dZ                            (linear_backward)
+ *   dWp += dZ^T xt; dbp += sum dZ                            (sd_linear_backward)
  *   dxt_t   = dZ_t Wp + alpha_t du      (written over xt, no longer needed)
  *   dx_t   += dxt_t * keep_in / (1-p). */
-void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const real *dy,
+void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const real *dy,
                               const SD_R(attn_pool_cache) *cache, const real *x, const int *len,
                               const real *c, const real *Wp, int B, int T, int D, real p) {
     if (B <= 0 || T <= 0 || D <= 0) return;
     const size_t Dz = (size_t)D, Tz = (size_t)T;
-    const int Bc = nn_chunk_samples(B, T, D);
+    const int Bc = sd_nn_chunk_samples(B, T, D);
     const real *alpha = cache->alpha;
     real *xt_buf = cache->work;                 /* [Bc,T,D] xt, then dxt */
     real *du = xt_buf + (size_t)Bc * Tz * Dz;   /* [B,D] */
     real *ds = du + (size_t)B * Dz;             /* [Bc,T] */
 
     memset(du, 0, (size_t)B * Dz * sizeof *du);
-    SD_R(dropout_backward)(du, dy, cache->mask_out, (size_t)B * Dz, p);
+    SD_R(sd_dropout_backward)(du, dy, cache->mask_out, (size_t)B * Dz, p);
 
     for (int b0 = 0; b0 < B; b0 += Bc) {
         const int nb = B - b0 < Bc ? B - b0 : Bc;
         const size_t rows = (size_t)nb * Tz;
-        const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
+        const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *PZ = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D]: P, then dZ */
 
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
@@ -150,7 +150,7 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
             }
             memset(Zb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *Zb);
         }
-        SD_R(linear_backward)(NULL, dWp, dbp, PZ, xt, Wp, rows, D, D);
+        SD_R(sd_linear_backward)(NULL, dWp, dbp, PZ, xt, Wp, rows, D, D);
         if (!dx) continue;
 
         /* dxt = alpha_t du, then += dZ Wp in the GEMM (no separate zeroing pass), over xt's
@@ -167,6 +167,6 @@ void SD_R(attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const re
             }
         }
         nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, PZ, Dz, Wp, Dz, (real)1, dxt, Dz);
-        SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
+        SD_R(sd_frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
     }
 }

@@ -7,9 +7,9 @@
 #ifndef SD_REAL_DOUBLE
 static size_t chunk_floats = NN_CHUNK_FLOATS_DEFAULT;
 
-void nn_set_chunk_floats(size_t floats) { chunk_floats = floats ? floats : NN_CHUNK_FLOATS_DEFAULT; }
+void sd_nn_set_chunk_floats(size_t floats) { chunk_floats = floats ? floats : NN_CHUNK_FLOATS_DEFAULT; }
 
-int nn_chunk_samples(int B, int T, int D) {
+int sd_nn_chunk_samples(int B, int T, int D) {
     if (B <= 1 || T <= 0 || D <= 0) return B < 1 ? 1 : B;
     const size_t per_sample = (size_t)T * (size_t)D;
     const size_t n = chunk_floats / per_sample;

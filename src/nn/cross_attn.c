@@ -10,8 +10,8 @@
  * scores, the softmax and the weighted sum are per-sample loops, one sample per OpenMP
  * iteration.
  * Memory: xt (as large as the input) is never kept. The layer works through the batch in
- * chunks of whole samples (nn_chunk_samples); the backward recomputes a chunk's xt from x and
- * the dropout key (frames_dropout), in cache->work. Kt is kept in cache->Kt when the caller
+ * chunks of whole samples (sd_nn_chunk_samples); the backward recomputes a chunk's xt from x and
+ * the dropout key (sd_frames_dropout), in cache->work. Kt is kept in cache->Kt when the caller
  * gives that buffer; with cache->Kt == NULL the backward recomputes it too (one more B*T*D*D
  * GEMM, B*T*D values less to keep: the caller's trade of memory for time).
  * RNG use: the draws of B*T*D input dropout elements (key_in), then B*K*D for the output. */
@@ -36,8 +36,8 @@
 
 /* work: xt of one chunk [Bc,T,D] (then its dxt), Kt of one chunk [Bc,T,D] (then dZ; unused
  * when the cache keeps Kt), dS of one chunk [Bc,T,K], dO [B,K,D], dQp [B,K,D]. */
-size_t SD_R(cross_attn_work_len)(int B, int T, int K, int D) {
-    const size_t Bc = (size_t)nn_chunk_samples(B, T, D), Tz = (size_t)T;
+size_t SD_R(sd_cross_attn_work_len)(int B, int T, int K, int D) {
+    const size_t Bc = (size_t)sd_nn_chunk_samples(B, T, D), Tz = (size_t)T;
     return 2 * Bc * Tz * (size_t)D + Bc * Tz * (size_t)K + 2 * (size_t)B * (size_t)K * (size_t)D;
 }
 
@@ -45,29 +45,29 @@ size_t SD_R(cross_attn_work_len)(int B, int T, int K, int D) {
 static void project_frames(real *Kt, const real *xt, const real *Wi, const real *bi, int nb, int T,
                            int D) {
     const size_t rows = (size_t)nb * (size_t)T;
-    SD_R(linear_forward)(Kt, xt, Wi, bi, rows, D, D);
-    SD_R(tanh_forward)(Kt, Kt, rows * (size_t)D);
+    SD_R(sd_linear_forward)(Kt, xt, Wi, bi, rows, D, D);
+    SD_R(sd_tanh_forward)(Kt, Kt, rows * (size_t)D);
 }
 
-void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real *x,
+void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real *x,
                               const int *len, const real *Q, const real *Wq, const real *bq,
                               const real *Wi, const real *bi, int B, int T, int K, int D,
                               real p, sd_rng *rng) {
     if (B <= 0 || T <= 0 || K <= 0 || D <= 0) return;
     const size_t Dz = (size_t)D, Tz = (size_t)T, Kz = (size_t)K, qrows = (size_t)B * Kz;
-    const int Bc = nn_chunk_samples(B, T, D);
+    const int Bc = sd_nn_chunk_samples(B, T, D);
     real *Qp = cache->Qp;                           /* [B,K,D] */
     real *xt_buf = cache->work;                     /* [Bc,T,D] */
     real *Kt_chunk = xt_buf + (size_t)Bc * Tz * Dz; /* [Bc,T,D] when the cache keeps no Kt */
 
-    cache->key_in = dropout_key_reserve(rng, (size_t)B * Tz * Dz, (double)p);
-    SD_R(linear_forward)(Qp, Q, Wq, bq, qrows, D, D);
+    cache->key_in = sd_dropout_key_reserve(rng, (size_t)B * Tz * Dz, (double)p);
+    SD_R(sd_linear_forward)(Qp, Q, Wq, bq, qrows, D, D);
     for (int b0 = 0; b0 < B; b0 += Bc) {
         const int nb = B - b0 < Bc ? B - b0 : Bc;
-        const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
+        const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *Kt = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] */
         project_frames(Kt, xt, Wi, bi, nb, T, D);
-        const int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
+        const int blas_prev = sd_nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
@@ -95,9 +95,9 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
             if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, Ab, Kz, xb, Dz, (real)0, Ob, Dz);
             else memset(Ob, 0, Kz * Dz * sizeof *Ob);
         }
-        nn_blas_single_end(blas_prev);
+        sd_nn_blas_single_end(blas_prev);
     }
-    SD_R(dropout_forward)(y, cache->mask_out, cache->O, qrows * Dz, p, rng);
+    SD_R(sd_dropout_forward)(y, cache->mask_out, cache->O, qrows * Dz, p, rng);
 }
 
 /* Forward (restated): xt = Dropout(x); Kt = tanh(xt Wi^T + bi); Qp = Q Wq^T + bq;
@@ -109,17 +109,17 @@ void SD_R(cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const real
  *   dS[t,k] = 0.3 A[t,k] (dA[t,k] - sum_t' A[t',k] dA[t',k])        (gradient of Kt Qp^T)
  *   dQp_k   = sum_t dS[t,k] Kt_t                                    [K,D]
  *   dZ_t    = (sum_k dS[t,k] Qp_k) * (1 - Kt_t^2)   (written over Kt_t)   [T,D]
- *   dWi += dZ^T xt; dbi += sum dZ                                   (linear_backward)
+ *   dWi += dZ^T xt; dbi += sum dZ                                   (sd_linear_backward)
  *   dxt_t   = dZ_t Wi + sum_k A[t,k] dO_k   (written over xt, no longer needed)
  *   dx_t   += dxt_t * keep_in / (1-p);
- * then dQ += dQp Wq; dWq += dQp^T Q; dbq += sum dQp                 (linear_backward). */
-void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *dWi, real *dbi,
+ * then dQ += dQp Wq; dWq += dQp^T Q; dbq += sum dQp                 (sd_linear_backward). */
+void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *dWi, real *dbi,
                                const real *dy, const SD_R(cross_attn_cache) *cache, const real *x,
                                const int *len, const real *Q, const real *Wq, const real *Wi,
                                const real *bi, int B, int T, int K, int D, real p) {
     if (B <= 0 || T <= 0 || K <= 0 || D <= 0) return;
     const size_t Dz = (size_t)D, Tz = (size_t)T, Kz = (size_t)K, qrows = (size_t)B * Kz;
-    const int Bc = nn_chunk_samples(B, T, D);
+    const int Bc = sd_nn_chunk_samples(B, T, D);
     const real *Qp = cache->Qp, *A = cache->A;
     real *xt_buf = cache->work;                    /* [Bc,T,D] xt, then dxt */
     real *Kt_chunk = xt_buf + (size_t)Bc * Tz * Dz; /* [Bc,T,D] when the cache keeps no Kt */
@@ -128,15 +128,15 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
     real *dQp = dO + qrows * Dz;                   /* [B,K,D] */
 
     memset(dO, 0, qrows * Dz * sizeof *dO);
-    SD_R(dropout_backward)(dO, dy, cache->mask_out, qrows * Dz, p);
+    SD_R(sd_dropout_backward)(dO, dy, cache->mask_out, qrows * Dz, p);
 
     for (int b0 = 0; b0 < B; b0 += Bc) {
         const int nb = B - b0 < Bc ? B - b0 : Bc;
         const size_t rows = (size_t)nb * Tz;
-        const real *xt = SD_R(frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
+        const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *KZ = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] Kt, then dZ */
         if (!cache->Kt) project_frames(KZ, xt, Wi, bi, nb, T, D);
-        int blas_prev = nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
+        int blas_prev = sd_nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
@@ -177,15 +177,15 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
             }
             memset(KZb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *KZb);
         }
-        nn_blas_single_end(blas_prev);
-        SD_R(linear_backward)(NULL, dWi, dbi, KZ, xt, Wi, rows, D, D);
+        sd_nn_blas_single_end(blas_prev);
+        SD_R(sd_linear_backward)(NULL, dWi, dbi, KZ, xt, Wi, rows, D, D);
         if (!dx) continue;
 
         /* dxt = A_b dO_b, then += dZ Wi in the GEMM (no separate zeroing pass), over xt's
          * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
          * Rows of padded frames are 0. */
         real *dxt = xt_buf;
-        blas_prev = nn_blas_single_begin();
+        blas_prev = sd_nn_blas_single_begin();
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
@@ -195,9 +195,9 @@ void SD_R(cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real *d
                              dO + (size_t)b * Kz * Dz, Dz, (real)0, dxtb, Dz);
             memset(dxtb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dxtb);
         }
-        nn_blas_single_end(blas_prev);
+        sd_nn_blas_single_end(blas_prev);
         nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, KZ, Dz, Wi, Dz, (real)1, dxt, Dz);
-        SD_R(frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
+        SD_R(sd_frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
     }
-    SD_R(linear_backward)(dQ, dWq, dbq, dQp, Q, Wq, qrows, D, D);
+    SD_R(sd_linear_backward)(dQ, dWq, dbq, dQp, Q, Wq, qrows, D, D);
 }

@@ -3,12 +3,12 @@
  * Legend: n elements (any shape, flattened); k random bits per element; E = 128 / k elements
  * per Philox block (4 words of 32 bits).
  *
- * Which bits decide element i. dropout_key_reserve takes whole Philox blocks from the caller's
+ * Which bits decide element i. sd_dropout_key_reserve takes whole Philox blocks from the caller's
  * rng, starting at a block boundary (the rng index is first rounded up to a multiple of 4):
  * element i reads k bits at bit position i*k of the reserved bits, i.e. bits (i*k) % 32 ..
  * + k-1 of draw base + (i*k) / 32 (sd_rng_u32_at). The mask is therefore a pure function of
  * (seed, stream, base, i, p): the same for any thread count and for the float and double
- * builds, and it can be recomputed instead of stored (dropout_apply with an offset i0).
+ * builds, and it can be recomputed instead of stored (sd_dropout_apply with an offset i0).
  *
  * How many bits: a Bernoulli(1 - p) draw needs few bits when p is a multiple of 2^-k. For the
  * smallest k in {1, 2, 4, 8} with p * 2^k an integer (p = 0.5: one bit; 0.25: two), keep_i =
@@ -47,7 +47,7 @@ static int dropout_bits(double p) {
 }
 
 #ifndef SD_REAL_DOUBLE
-dropout_key dropout_key_reserve(sd_rng *rng, size_t n, double p) {
+dropout_key sd_dropout_key_reserve(sd_rng *rng, size_t n, double p) {
     dropout_key key = {0, 0, 0, p};
     if (!(p > 0)) return key; /* no mask: rng untouched (and may be NULL, as in evaluation) */
     key.seed = rng->seed;
@@ -172,7 +172,7 @@ static void dropout_run(real *y, uint8_t *mask, const real *x, size_t i0, size_t
     }
 }
 
-void SD_R(dropout_apply)(real *y, const real *x, size_t i0, size_t n, const dropout_key *key,
+void SD_R(sd_dropout_apply)(real *y, const real *x, size_t i0, size_t n, const dropout_key *key,
                          int accumulate) {
     if (!(key->p > 0)) {
         if (accumulate) add_span(y, x, n);
@@ -189,12 +189,12 @@ static int has_padding(const int *len, int B, int T) {
     return 0;
 }
 
-const real *SD_R(frames_dropout)(real *work, const real *x, const int *len, const dropout_key *key,
+const real *SD_R(sd_frames_dropout)(real *work, const real *x, const int *len, const dropout_key *key,
                                  int b0, int nb, int T, int D) {
     const size_t Tz = (size_t)T, Dz = (size_t)D, e0 = (size_t)b0 * Tz * Dz;
     const int padded = has_padding(len ? len + b0 : NULL, nb, T);
     if (!(key->p > 0) && !padded) return x + e0;
-    SD_R(dropout_apply)(work, x + e0, e0, (size_t)nb * Tz * Dz, key, 0);
+    SD_R(sd_dropout_apply)(work, x + e0, e0, (size_t)nb * Tz * Dz, key, 0);
     for (int b = 0; padded && b < nb; b++) {
         const size_t n = (size_t)nn_frames(len, b0 + b, T);
         memset(work + ((size_t)b * Tz + n) * Dz, 0, (Tz - n) * Dz * sizeof *work);
@@ -202,11 +202,11 @@ const real *SD_R(frames_dropout)(real *work, const real *x, const int *len, cons
     return work;
 }
 
-void SD_R(frames_dropout_backward)(real *dx, const real *dxt, const int *len, const dropout_key *key,
+void SD_R(sd_frames_dropout_backward)(real *dx, const real *dxt, const int *len, const dropout_key *key,
                                    int b0, int nb, int T, int D) {
     const size_t Tz = (size_t)T, Dz = (size_t)D, n = (size_t)nb * Tz * Dz, e0 = (size_t)b0 * Tz * Dz;
     if (!has_padding(len ? len + b0 : NULL, nb, T)) {
-        SD_R(dropout_apply)(dx + e0, dxt, e0, n, key, 1);
+        SD_R(sd_dropout_apply)(dx + e0, dxt, e0, n, key, 1);
         return;
     }
     if (!(key->p > 0)) {
@@ -220,17 +220,17 @@ void SD_R(frames_dropout_backward)(real *dx, const real *dxt, const int *len, co
     dropout_run(dx + e0, NULL, dxt, e0, n, key, 1, &rows);
 }
 
-void SD_R(dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, real p, sd_rng *rng) {
+void SD_R(sd_dropout_forward)(real *y, uint8_t *mask, const real *x, size_t n, real p, sd_rng *rng) {
     if (!(p > 0)) {
         if (y != x && n) memmove(y, x, n * sizeof *y);
         return;
     }
-    const dropout_key key = dropout_key_reserve(rng, n, (double)p);
+    const dropout_key key = sd_dropout_key_reserve(rng, n, (double)p);
     dropout_run(y, mask, x, 0, n, &key, 0, NULL);
 }
 
 /* Forward: y = x * keep / (1-p). Backward: dx += dy * keep / (1-p); p == 0: dx += dy. */
-void SD_R(dropout_backward)(real *dx, const real *dy, const uint8_t *mask, size_t n, real p) {
+void SD_R(sd_dropout_backward)(real *dx, const real *dy, const uint8_t *mask, size_t n, real p) {
     if (!(p > 0)) {
         add_span(dx, dy, n);
         return;

@@ -24,7 +24,7 @@ static void add_bias(real *y, const real *b, size_t N, size_t O) {
 }
 
 /* y [N,O] = x [N,I] W[O,I]^T + b[O]; b may be NULL. */
-void SD_R(linear_forward)(real *y, const real *x, const real *W, const real *b, size_t N, int in,
+void SD_R(sd_linear_forward)(real *y, const real *x, const real *W, const real *b, size_t N, int in,
                           int out) {
     if (N == 0 || out <= 0) return;
     const size_t I = (size_t)in, O = (size_t)out;
@@ -33,7 +33,7 @@ void SD_R(linear_forward)(real *y, const real *x, const real *W, const real *b, 
 }
 
 /* The same with the weight stored transposed: y [N,O] = x [N,I] Wt [I,O] + b [O]. */
-void SD_R(linear_forward_wt)(real *y, const real *x, const real *Wt, const real *b, size_t N,
+void SD_R(sd_linear_forward_wt)(real *y, const real *x, const real *Wt, const real *b, size_t N,
                              int in, int out) {
     if (N == 0 || out <= 0) return;
     const size_t I = (size_t)in, O = (size_t)out;
@@ -46,7 +46,7 @@ void SD_R(linear_forward_wt)(real *y, const real *x, const real *Wt, const real 
  *   dW [O,I] += dy^T [O,N] x [N,I]
  *   db [O]   += sum_n dy[n,:]   (column sums: each output column is owned by one thread and
  *                                summed over n in order, so the result is thread-count free) */
-void SD_R(linear_backward)(real *dx, real *dW, real *db, const real *dy, const real *x,
+void SD_R(sd_linear_backward)(real *dx, real *dW, real *db, const real *dy, const real *x,
                            const real *W, size_t N, int in, int out) {
     if (N == 0 || out <= 0 || in < 0) return;
     const size_t I = (size_t)in, O = (size_t)out;

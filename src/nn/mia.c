@@ -12,7 +12,7 @@
 #include "core/real.h"
 #include "nn/nn.h"
 
-void SD_R(mia_forward)(real *y, SD_R(mia_cache) *cache, const real *x_a, const real *x_t,
+void SD_R(sd_mia_forward)(real *y, SD_R(mia_cache) *cache, const real *x_a, const real *x_t,
                        const real *x_v, const SD_R(mia_weights) *w, size_t N, int D, int L) {
     if (N == 0 || D <= 0) return;
     const size_t Dz = (size_t)D;
@@ -21,11 +21,11 @@ void SD_R(mia_forward)(real *y, SD_R(mia_cache) *cache, const real *x_a, const r
     for (size_t n = 0; n < N; n++)
         for (int m = 0; m < 3; m++)
             memcpy(cat + n * 3 * Dz + (size_t)m * Dz, parts[m] + n * Dz, Dz * sizeof *cat);
-    SD_R(linear_forward)(cache->h, cat, w->W0, w->b0, N, 3 * D, D);
-    SD_R(relu_forward)(cache->h, cache->h, N * Dz);
-    SD_R(linear_forward)(cache->x_in, cache->h, w->W2, w->b2, N, D, D);
-    SD_R(linear_forward)(cache->lat, cache->x_in, w->We, w->be, N, D, L);
-    SD_R(linear_forward)(y, cache->lat, w->Wd, w->bd, N, L, D);
+    SD_R(sd_linear_forward)(cache->h, cat, w->W0, w->b0, N, 3 * D, D);
+    SD_R(sd_relu_forward)(cache->h, cache->h, N * Dz);
+    SD_R(sd_linear_forward)(cache->x_in, cache->h, w->W2, w->b2, N, D, D);
+    SD_R(sd_linear_forward)(cache->lat, cache->x_in, w->We, w->be, N, D, L);
+    SD_R(sd_linear_forward)(y, cache->lat, w->Wd, w->bd, N, L, D);
     for (size_t e = 0; e < N * Dz; e++) y[e] += x_t[e];
 }
 
@@ -35,11 +35,11 @@ static void mia_poison(real *g, size_t n) {
 
 /* Forward (restated): cat = [x_a, x_t, x_v]; h = ReLU(cat W0^T + b0); x_in = h W2^T + b2;
  *   lat = x_in We^T + be; y = lat Wd^T + bd + x_t.
- * Backward (every linear step is linear_backward: dX += dY W, dW += dY^T X, db += sum dY):
+ * Backward (every linear step is sd_linear_backward: dX += dY W, dW += dY^T X, db += sum dY):
  *   dlat = dy Wd  [N,L];  dx_in = dlat We  [N,D];  dh = dx_in W2  [N,D];
  *   dpre = dh * (h > 0);  dcat = dpre W0  [N,3D] split into dx_a, dx_t, dx_v;  dx_t += dy.
  * g (or any of its members) may be NULL: those weight gradients are skipped. */
-void SD_R(mia_backward)(real *dx_a, real *dx_t, real *dx_v, const SD_R(mia_grads) *g,
+void SD_R(sd_mia_backward)(real *dx_a, real *dx_t, real *dx_v, const SD_R(mia_grads) *g,
                         const real *dy, const SD_R(mia_cache) *cache,
                         const SD_R(mia_weights) *w, size_t N, int D, int L) {
     if (N == 0 || D <= 0 || L <= 0) return;
@@ -73,11 +73,11 @@ void SD_R(mia_backward)(real *dx_a, real *dx_t, real *dx_v, const SD_R(mia_grads
     real *dpre = dh + N * Dz;                     /* [N,D] */
     real *dcat = want_dx ? dpre + N * Dz : NULL;  /* [N,3D] */
 
-    SD_R(linear_backward)(dlat, g->Wd, g->bd, dy, cache->lat, w->Wd, N, L, D);
-    SD_R(linear_backward)(dx_in, g->We, g->be, dlat, cache->x_in, w->We, N, D, L);
-    SD_R(linear_backward)(dh, g->W2, g->b2, dx_in, cache->h, w->W2, N, D, D);
-    SD_R(relu_backward)(dpre, dh, cache->h, N * Dz);
-    SD_R(linear_backward)(dcat, g->W0, g->b0, dpre, cache->cat, w->W0, N, 3 * D, D);
+    SD_R(sd_linear_backward)(dlat, g->Wd, g->bd, dy, cache->lat, w->Wd, N, L, D);
+    SD_R(sd_linear_backward)(dx_in, g->We, g->be, dlat, cache->x_in, w->We, N, D, L);
+    SD_R(sd_linear_backward)(dh, g->W2, g->b2, dx_in, cache->h, w->W2, N, D, D);
+    SD_R(sd_relu_backward)(dpre, dh, cache->h, N * Dz);
+    SD_R(sd_linear_backward)(dcat, g->W0, g->b0, dpre, cache->cat, w->W0, N, 3 * D, D);
 
     if (want_dx) {
         real *outs[3] = {dx_a, dx_t, dx_v};

@@ -1,6 +1,6 @@
 /* MLP block (MODEL.md "MLP(in, dims)"): n_layers x (Linear -> ReLU -> Dropout(p)).
  *
- * Legend: N rows, I = s->in, D_l = s->dims[l], L = s->n_layers, C = mlp_cache_len (sum_l N*D_l).
+ * Legend: N rows, I = s->in, D_l = s->dims[l], L = s->n_layers, C = sd_mlp_cache_len (sum_l N*D_l).
  * Caches (caller-owned, each of C elements, layer l at offset sum_{j<l} N*D_j):
  *   relu_cache  r_l = ReLU(a_{l-1} W_l^T + b_l)   [N, D_l]
  *   drop_cache  a_l = Dropout(p)(r_l)             [N, D_l]
@@ -22,7 +22,7 @@ static int mlp_input_dim(const mlp_shape *s, int l) { return l == 0 ? s->in : s-
 
 /* Number of elements of each cache; SIZE_MAX when the product overflows (no allocation can
  * then succeed, which the caller sees as an allocation failure). */
-size_t SD_R(mlp_cache_len)(const mlp_shape *s, size_t N) {
+size_t SD_R(sd_mlp_cache_len)(const mlp_shape *s, size_t N) {
     size_t total = 0;
     for (int l = 0; l < s->n_layers; l++) {
         size_t part;
@@ -35,7 +35,7 @@ size_t SD_R(mlp_cache_len)(const mlp_shape *s, size_t N) {
 
 /* out [N, D_last] = a_last; see the legend for the caches. W[l] [D_l, in_l], b[l] [D_l]
  * (b or b[l] may be NULL). The dropouts draw layer after layer from rng. */
-void SD_R(mlp_forward)(real *out, real *relu_cache, real *drop_cache, uint8_t *mask_cache,
+void SD_R(sd_mlp_forward)(real *out, real *relu_cache, real *drop_cache, uint8_t *mask_cache,
                        const real *x, const real *const *W, const real *const *b,
                        const mlp_shape *s, size_t N, real p, sd_rng *rng) {
     const real *a_prev = x; /* [N, in_l] */
@@ -44,10 +44,10 @@ void SD_R(mlp_forward)(real *out, real *relu_cache, real *drop_cache, uint8_t *m
         const size_t n_el = N * (size_t)s->dims[l];
         real *r = relu_cache + off; /* [N, D_l] */
         real *a = drop_cache + off; /* [N, D_l] */
-        SD_R(linear_forward)(r, a_prev, W[l], b ? b[l] : NULL, N, mlp_input_dim(s, l),
+        SD_R(sd_linear_forward)(r, a_prev, W[l], b ? b[l] : NULL, N, mlp_input_dim(s, l),
                              s->dims[l]);
-        SD_R(relu_forward)(r, r, n_el);
-        SD_R(dropout_forward)(a, mask_cache ? mask_cache + off : NULL, r, n_el, p, rng);
+        SD_R(sd_relu_forward)(r, r, n_el);
+        SD_R(sd_dropout_forward)(a, mask_cache ? mask_cache + off : NULL, r, n_el, p, rng);
         a_prev = a;
         off += n_el;
     }
@@ -70,9 +70,9 @@ static void mlp_poison(real *dx, real *const *dW, real *const *db, const mlp_sha
 /* Forward, per layer l: r_l = ReLU(a_{l-1} W_l^T + b_l), a_l = Dropout(p)(r_l), out = a_last.
  * Backward, from the last layer down (da_last = dout):
  *   dz_l = da_l * keep_l / (1-p) * (r_l > 0)          [N, D_l]
- *   da_{l-1} = dz_l W_l, dW_l += dz_l^T a_{l-1}, db_l += sum_n dz_l   (linear_backward)
+ *   da_{l-1} = dz_l W_l, dW_l += dz_l^T a_{l-1}, db_l += sum_n dz_l   (sd_linear_backward)
  * with a_{-1} = x and da_{-1} added into dx (skipped when dx is NULL). */
-void SD_R(mlp_backward)(real *dx, real *const *dW, real *const *db, const real *dout,
+void SD_R(sd_mlp_backward)(real *dx, real *const *dW, real *const *db, const real *dout,
                         const real *relu_cache, const real *drop_cache,
                         const uint8_t *mask_cache, const real *x, const real *const *W,
                         const mlp_shape *s, size_t N, real p) {
@@ -115,7 +115,7 @@ void SD_R(mlp_backward)(real *dx, real *const *dW, real *const *db, const real *
             da_prev = da;
             memset(da_prev, 0, N * (size_t)in_l * sizeof *da_prev);
         }
-        SD_R(linear_backward)(da_prev, dW ? dW[l] : NULL, db ? db[l] : NULL, dz, a_prev, W[l],
+        SD_R(sd_linear_backward)(da_prev, dW ? dW[l] : NULL, db ? db[l] : NULL, dz, a_prev, W[l],
                               N, in_l, s->dims[l]);
         /* da now holds the gradient of a_{l-1}: the next layer reads it into dz, after which
          * it is free to receive the next da (dz and da never alias). */

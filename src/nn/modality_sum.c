@@ -15,7 +15,7 @@
 static int in_use(unsigned use, int m) { return m < 32 && ((use >> m) & 1u); }
 
 /* y [B,R,D] = sum_{m in use} w[b,m] x_m [B,R,D]; w [B,M]. */
-void SD_R(modality_sum_forward)(real *y, const real *w, const real *const *x, int M,
+void SD_R(sd_modality_sum_forward)(real *y, const real *w, const real *const *x, int M,
                                 unsigned use, int B, int R, int D) {
     if (B <= 0 || R <= 0 || D <= 0) return;
     const size_t per = (size_t)R * (size_t)D; /* elements per sample */
@@ -35,7 +35,7 @@ void SD_R(modality_sum_forward)(real *y, const real *w, const real *const *x, in
 /* Forward: y[b] = sum_{m in use} w[b,m] x_m[b]. Backward (m in use only):
  *   dx_m[b] += w[b,m] dy[b]            [R,D]   (dx or dx[m] may be NULL)
  *   dw[b,m] += <dy[b], x_m[b]>         over R*D (dw may be NULL) */
-void SD_R(modality_sum_backward)(real *const *dx, real *dw, const real *dy, const real *w,
+void SD_R(sd_modality_sum_backward)(real *const *dx, real *dw, const real *dy, const real *w,
                                  const real *const *x, int M, unsigned use, int B, int R,
                                  int D) {
     if (B <= 0 || R <= 0 || D <= 0) return;
@@ -61,7 +61,7 @@ void SD_R(modality_sum_backward)(real *const *dx, real *dw, const real *dy, cons
 }
 
 /* z [B,D] = sum_k beta[b,k] X[b,k,:]; beta [B,K], X [B,K,D]. */
-void SD_R(row_sum_forward)(real *z, const real *beta, const real *X, int B, int K, int D) {
+void SD_R(sd_row_sum_forward)(real *z, const real *beta, const real *X, int B, int K, int D) {
     if (B <= 0 || D <= 0) return;
     const size_t Kz = (size_t)(K > 0 ? K : 0), Dz = (size_t)D;
     SD_OMP_PARALLEL_FOR(schedule(static) if ((size_t)B * Kz * Dz >= NN_PAR_MIN_ELEMS))
@@ -78,7 +78,7 @@ void SD_R(row_sum_forward)(real *z, const real *beta, const real *X, int B, int 
 
 /* Forward: z[b] = sum_k beta[b,k] X[b,k]. Backward (either output may be NULL):
  *   dbeta[b,k] += <dz[b], X[b,k]>;  dX[b,k] += beta[b,k] dz[b]. */
-void SD_R(row_sum_backward)(real *dbeta, real *dX, const real *dz, const real *beta,
+void SD_R(sd_row_sum_backward)(real *dbeta, real *dX, const real *dz, const real *beta,
                             const real *X, int B, int K, int D) {
     if (B <= 0 || K <= 0 || D <= 0) return;
     const size_t Kz = (size_t)K, Dz = (size_t)D;

@@ -42,22 +42,22 @@ static inline int nn_frames(const int *len, int b, int T) {
 }
 
 /* Samples per chunk of the sequence layers (chunk.c): their scratch holds about
- * NN_CHUNK_FLOATS_DEFAULT floats of frames. nn_set_chunk_floats changes that budget for the
+ * NN_CHUNK_FLOATS_DEFAULT floats of frames. sd_nn_set_chunk_floats changes that budget for the
  * whole process (tests force several chunks on small shapes with it); 0 restores the default.
  * Depends on the shapes only, never on the thread count. */
 #define NN_CHUNK_FLOATS_DEFAULT ((size_t)1 << 20)
-int nn_chunk_samples(int B, int T, int D);
-void nn_set_chunk_floats(size_t floats);
+int sd_nn_chunk_samples(int B, int T, int D);
+void sd_nn_set_chunk_floats(size_t floats);
 
 /* A dropout mask kept as the position of its random draws instead of a stored array: keep_i is
  * a pure function of (seed, stream, base, i, p) (rules in dropout.c), so a backward recomputes
- * it. dropout_key_reserve takes the draws for n elements from rng (nothing when p <= 0; rng
+ * it. sd_dropout_key_reserve takes the draws for n elements from rng (nothing when p <= 0; rng
  * may then be NULL). */
 typedef struct {
     uint64_t seed, stream, base;
     double p;
 } dropout_key;
-dropout_key dropout_key_reserve(sd_rng *rng, size_t n, double p);
+dropout_key sd_dropout_key_reserve(sd_rng *rng, size_t n, double p);
 
 #define SD_T float
 #define SD_FN(name) name

@@ -17,17 +17,17 @@ int openblas_get_num_threads(void);
 #define NN_GEMM_ALIGN 16
 
 #ifndef SD_REAL_DOUBLE
-int nn_blas_single_begin(void) {
+int sd_nn_blas_single_begin(void) {
     const int prev = openblas_get_num_threads();
     if (prev != 1) openblas_set_num_threads(1);
     return prev;
 }
-void nn_blas_single_end(int previous) {
+void sd_nn_blas_single_end(int previous) {
     if (previous != 1) openblas_set_num_threads(previous);
 }
 #endif
 
-void SD_R(nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha,
+void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha,
                    const real *A, size_t lda, const real *B, size_t ldb, real beta, real *C,
                    size_t ldc) {
     if (M == 0 || N == 0) return;
@@ -36,12 +36,12 @@ void SD_R(nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real 
         sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    const int prev = nn_blas_single_begin();
+    const int prev = sd_nn_blas_single_begin();
     const int threads = omp_get_max_threads();
     const double work = (double)M * (double)N * (double)K;
     if (threads <= 1 || work < (double)NN_GEMM_PAR_MIN) {
         sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        nn_blas_single_end(prev);
+        sd_nn_blas_single_end(prev);
         return;
     }
     /* Cut the longer side of C into P aligned blocks. */
@@ -60,7 +60,7 @@ void SD_R(nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real 
             sd_gemm_real(trans_a, trans_b, M, n, K, alpha, A, lda, trans_b ? B + i0 * ldb : B + i0,
                          ldb, beta, C + i0, ldc);
     }
-    nn_blas_single_end(prev);
+    sd_nn_blas_single_end(prev);
 #else
     sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

@@ -3,7 +3,7 @@
  * OpenBLAS (Debian's pthreads build) keeps its own threads, which busy-wait (sched_yield) after
  * every call; the layers' OpenMP threads busy-wait too. On a machine with as many cores as
  * threads the two pools then take turns stealing each other's cores (the profile of a MOSEI
- * training step showed a third of the time in libgomp spinning and sched_yield). nn_gemm runs
+ * training step showed a third of the time in libgomp spinning and sched_yield). sd_nn_gemm runs
  * every product on the OpenMP threads instead: C is cut into one block of rows (or columns) per
  * thread and each block is a single-threaded OpenBLAS call. Each element of C is computed by
  * one call with the same K order whatever the cut, so results do not depend on the thread
@@ -16,21 +16,21 @@
 
 #include <stddef.h>
 
-void nn_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
+void sd_nn_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
              size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
-void nn_gemm_f64(int trans_a, int trans_b, size_t M, size_t N, size_t K, double alpha,
+void sd_nn_gemm_f64(int trans_a, int trans_b, size_t M, size_t N, size_t K, double alpha,
                  const double *A, size_t lda, const double *B, size_t ldb, double beta, double *C,
                  size_t ldc);
 
 /* OpenBLAS to one thread for the calls made between begin and end (restores the count). Wrap
- * OpenMP regions whose threads call BLAS (nn_gemm does it for itself). Nesting is allowed. */
-int nn_blas_single_begin(void);
-void nn_blas_single_end(int previous);
+ * OpenMP regions whose threads call BLAS (sd_nn_gemm does it for itself). Nesting is allowed. */
+int sd_nn_blas_single_begin(void);
+void sd_nn_blas_single_end(int previous);
 
 #ifdef SD_REAL_DOUBLE
-#define nn_gemm_real nn_gemm_f64
+#define nn_gemm_real sd_nn_gemm_f64
 #else
-#define nn_gemm_real nn_gemm
+#define nn_gemm_real sd_nn_gemm
 #endif
 
 #endif

@@ -52,7 +52,7 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
     const size_t K = SD_QUERY_VIEWS, n = 2 * B;
 
     /* Scratch: F [2B,R], Y [2B], dF [2B,R], RnC workspace, output gradients of both flows. */
-    size_t need = n * R + n + n * R + rnc_workspace_len((int)n) + 2 * B + 2 * B * C + B * H + B * K * C;
+    size_t need = n * R + n + n * R + sd_rnc_workspace_len((int)n) + 2 * B + 2 * B * C + B * H + B * K * C;
     if (need > o->buf_len) {
         sd_free(o->buf);
         o->buf = sd_alloc(need * sizeof(float));
@@ -60,18 +60,18 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         if (!o->buf) return sd_fail(err, SD_E_NOMEM, "out of memory: loss scratch");
     }
     float *F = o->buf, *Y = F + n * R, *dF = Y + n, *work = dF + n * R;
-    float *d_pred = work + rnc_workspace_len((int)n); /* [2B]: flow 0 then flow 1 */
+    float *d_pred = work + sd_rnc_workspace_len((int)n); /* [2B]: flow 0 then flow 1 */
     float *d_z = d_pred + 2 * B;                       /* [2B, C] */
     float *d_q1 = d_z + 2 * B * C;                     /* [B, H] */
     float *d_c1 = d_q1 + B * H;                        /* [B, K, C] */
 
     sd_loss_terms t;
     memset(&t, 0, sizeof t);
-    if (w->full != 0.0f) t.full = mse_forward(f0->pred, labels, B);
-    if (w->miss != 0.0f) t.miss = mse_forward(f1->pred, labels, B);
-    if (w->tf != 0.0f) t.tf = rmse_forward(sd_flow_q_t(f1), sd_flow_q_t(f0), B * H);
-    if (w->tq != 0.0f) t.tq = rmse_forward(f1->C_t, f0->C_t, B * K * C);
-    if (w->f != 0.0f) t.f = rmse_forward(f1->z, f0->z, B * C);
+    if (w->full != 0.0f) t.full = sd_mse_forward(f0->pred, labels, B);
+    if (w->miss != 0.0f) t.miss = sd_mse_forward(f1->pred, labels, B);
+    if (w->tf != 0.0f) t.tf = sd_rmse_forward(sd_flow_q_t(f1), sd_flow_q_t(f0), B * H);
+    if (w->tq != 0.0f) t.tq = sd_rmse_forward(f1->C_t, f0->C_t, B * K * C);
+    if (w->f != 0.0f) t.f = sd_rmse_forward(f1->z, f0->z, B * C);
     if (w->rnc != 0.0f) {
         memcpy(F, f0->r, sizeof(float) * B * R);
         memcpy(F + B * R, f1->r, sizeof(float) * B * R);
@@ -79,9 +79,9 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         memcpy(Y + B, labels, sizeof(float) * B);
         if (grads) { /* a training step: the loss and its gradient from one pass (dF [2B,R]) */
             memset(dF, 0, sizeof(float) * n * R);
-            t.rnc = rnc_forward_backward(dF, F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, w->rnc, work);
+            t.rnc = sd_rnc_forward_backward(dF, F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, w->rnc, work);
         } else {
-            t.rnc = rnc_forward(F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, work);
+            t.rnc = sd_rnc_forward(F, Y, (int)n, (int)R, SD_RNC_TEMPERATURE, work);
         }
     }
     t.total = w->full * t.full + w->miss * t.miss + w->tf * t.tf + w->tq * t.tq + w->f * t.f +
@@ -93,11 +93,11 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
     /* The backwards add into the output gradients, so they start at 0 (dF already holds the RnC
      * gradient). */
     memset(d_pred, 0, sizeof(float) * (size_t)(o->buf + need - d_pred));
-    if (w->full != 0.0f) mse_backward(d_pred, f0->pred, labels, B, w->full);
-    if (w->miss != 0.0f) mse_backward(d_pred + B, f1->pred, labels, B, w->miss);
-    if (w->tf != 0.0f) rmse_backward(d_q1, NULL, sd_flow_q_t(f1), sd_flow_q_t(f0), B * H, w->tf);
-    if (w->tq != 0.0f) rmse_backward(d_c1, NULL, f1->C_t, f0->C_t, B * K * C, w->tq);
-    if (w->f != 0.0f) rmse_backward(d_z + B * C, d_z, f1->z, f0->z, B * C, w->f);
+    if (w->full != 0.0f) sd_mse_backward(d_pred, f0->pred, labels, B, w->full);
+    if (w->miss != 0.0f) sd_mse_backward(d_pred + B, f1->pred, labels, B, w->miss);
+    if (w->tf != 0.0f) sd_rmse_backward(d_q1, NULL, sd_flow_q_t(f1), sd_flow_q_t(f0), B * H, w->tf);
+    if (w->tq != 0.0f) sd_rmse_backward(d_c1, NULL, f1->C_t, f0->C_t, B * K * C, w->tq);
+    if (w->f != 0.0f) sd_rmse_backward(d_z + B * C, d_z, f1->z, f0->z, B * C, w->f);
     float *d_r0 = NULL, *d_r1 = NULL;
     if (w->rnc != 0.0f) {
         d_r0 = dF;

@@ -50,6 +50,20 @@ else
   fail pkg_config "version '$pc_version', cflags '$pc_cflags', libdir '$pc_libdir'"
 fi
 
+# ---- exported names: only sdumc_ (public) and sd_ (internal, static library) ----
+# An application linking libsdumc must never meet one of our names by accident. Sanitizer and
+# OpenMP runtime names (__asan_*, __ubsan_*, .omp_*) are the compilers', not ours.
+foreign=$( { nm -g --defined-only "$prefix/lib/libsdumc.a" 2>/dev/null;
+             nm -D --defined-only "$prefix/lib/libsdumc.so.$version" 2>/dev/null; } |
+  awk 'NF == 3 { print $3 }' | sed 's/@.*//' |
+  grep -v -E '^(sdumc_|sd_|__asan|__ubsan|__odr_asan|__sancov|\.omp_|\.gomp_critical_user_sd_|_init$|_fini$)' | sort -u)
+nsym=$( { nm -g --defined-only "$prefix/lib/libsdumc.a"; nm -D --defined-only "$prefix/lib/libsdumc.so.$version"; } 2>/dev/null | awk 'NF == 3' | wc -l)
+if [ -z "$foreign" ] && [ "$nsym" -gt 100 ]; then
+  pass exported_names "$nsym defined globals, all sdumc_ or sd_"
+else
+  fail exported_names "$nsym globals; unprefixed: $(echo $foreign | head -c 400)"
+fi
+
 # ---- the installed header alone: C11 and C++17, every warning an error ----
 cat >"$tmp/use_header.c" <<'EOF'
 #include <sdumc.h>
