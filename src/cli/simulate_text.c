@@ -281,9 +281,9 @@ int cli_simulate_text(int argc, char **argv) {
         {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0},
         {"max-new-tokens", ARG_INT, &gp.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
         {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
-         "slot0: beam slot 0 at every step (MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
+         "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
         {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
-        {"prompt", ARG_STRING, &prompt, 0, 0, NULL, "prompt text (default: the MODEL.md prompt)", 0},
+        {"prompt", ARG_STRING, &prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("simulate-text",
