@@ -1,3 +1,5 @@
+/* What the subcommands share: dataset options and opening with its report, model loading,
+ * usage errors, the output folder check. */
 #include "common.h"
 
 #include <stdio.h>

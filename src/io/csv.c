@@ -1,3 +1,4 @@
+/* Minimal CSV: splitting one line into fields (RFC 4180 quotes) and finding a column by name. */
 #include "io/csv.h"
 
 #include <string.h>
