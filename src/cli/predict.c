@@ -89,7 +89,7 @@ int cli_predict(int argc, char **argv) {
     }
     sd_model *m = cli_load_model("predict", model_path);
     if (!m) return 1;
-    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1);
+    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1, names_path ? 0u : SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
         return 1;
