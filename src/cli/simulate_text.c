@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
+#include "io/csv.h"
 #include "io/npy.h"
 #include "llm/generate.h"
 #include "llm/kernels.h"
@@ -60,71 +61,22 @@ static void table_free(table *t) {
     free(t->text);
 }
 
-/* One RFC 4180 field from *p (quoted or not); returns a malloc'd string, advances *p past the
- * separator; *end_row set at a line end. */
-static char *csv_field(const char **p, int *end_row) {
-    const char *s = *p;
-    size_t cap = strlen(s) + 1, n = 0;
-    char *out = malloc(cap);
-    if (!out) return NULL;
-    if (*s == '"') {
-        s++;
-        while (*s) {
-            if (*s == '"' && s[1] == '"') out[n++] = '"', s += 2;
-            else if (*s == '"') { s++; break; }
-            else out[n++] = *s++;
+/* The rows of an earlier run's transcripts.csv (none when it does not exist yet). */
+static int read_transcripts(const char *path, table *t, sd_error *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) return 0;
+    sd_csv_reader r;
+    if (sd_csv_open(&r, path, (size_t)1 << 30, err)) return -1;
+    int k, row = 0, rc = 0;
+    while (!rc && (k = sd_csv_next(&r, err)) != 0) {
+        if (k < 0) rc = -1;
+        else if (row++ > 0 && *r.field[0] && table_add(t, r.field[0], r.n > 1 ? r.field[1] : "")) {
+            sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+            rc = -1;
         }
-    } else {
-        while (*s && *s != ',' && *s != '\n' && *s != '\r') out[n++] = *s++;
     }
-    out[n] = 0;
-    if (*s == '\r') s++;
-    *end_row = *s != ',';
-    if (*s) s++;
-    *p = s;
-    return out;
-}
-
-static int read_transcripts(const char *path, table *t) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : -1;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)(sz > 0 ? sz : 0) + 1);
-    if (!buf || fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        free(buf);
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    buf[sz] = 0;
-    const char *p = buf;
-    int row = 0, rc = 0;
-    while (*p) {
-        int end = 0;
-        char *name = csv_field(&p, &end), *text = NULL;
-        if (!end) text = csv_field(&p, &end);
-        while (!end) { /* extra columns */
-            char *x = csv_field(&p, &end);
-            free(x);
-        }
-        if (row++ > 0 && name && *name && table_add(t, name, text ? text : "")) rc = -1;
-        free(name);
-        free(text);
-    }
-    free(buf);
+    sd_csv_close(&r);
     return rc;
-}
-
-/* s as a quoted RFC 4180 field ("" for each "). */
-static void put_quoted(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
 }
 
 static sd_status write_transcripts(const char *path, const table *t, sd_error *err) {
@@ -133,9 +85,9 @@ static sd_status write_transcripts(const char *path, const table *t, sd_error *e
     if (s) return s;
     fputs("name,text\n", af.f);
     for (size_t i = 0; i < t->n; i++) {
-        put_quoted(af.f, t->name[i]);
+        sd_csv_write_field(af.f, t->name[i]);
         fputc(',', af.f);
-        put_quoted(af.f, t->text[i]);
+        sd_csv_write_field(af.f, t->text[i]);
         fputc('\n', af.f);
     }
     return sd_atomic_commit(&af, err);
@@ -331,8 +283,8 @@ int cli_simulate_text(int argc, char **argv) {
     }
     if (!(csv_path = malloc(strlen(out) + 32))) goto end;
     sprintf(csv_path, "%s/transcripts.csv", out);
-    if (read_transcripts(csv_path, &done)) {
-        fprintf(stderr, "error: cannot read %s\n", csv_path);
+    if (read_transcripts(csv_path, &done, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
         goto end;
     }
     fprintf(stderr, "simulate-text: %zu utterances, %s (%s, %d layers, hidden %d), %s, %d threads, "
