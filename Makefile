@@ -83,6 +83,26 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(STATIC_LIB)
 
 tests: $(TEST_BIN) $(BIN)
 
+# Logit parity with llama.cpp (tests/parity/llama_cpp_parity.c), built only when LLAMA_CPP_DIR names
+# a llama.cpp checkout built with cmake into LLAMA_CPP_DIR/build (bench/README.md says how); then
+# `make test` runs it with the others, and `make test-llama-cpp` alone.
+LLAMA_CPP_DIR ?=
+ifneq ($(LLAMA_CPP_DIR),)
+LLAMA_CPP_LIBS := $(addprefix $(LLAMA_CPP_DIR)/build/, src/libllama.a ggml/src/libggml.a \
+                    ggml/src/libggml-cpu.a ggml/src/libggml-base.a)
+PARITY_BIN := $(BUILD)/tests/test_llama_cpp_parity
+tests: $(PARITY_BIN)
+$(PARITY_BIN): tests/parity/llama_cpp_parity.c $(STATIC_LIB) $(LLAMA_CPP_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -I$(LLAMA_CPP_DIR)/include -I$(LLAMA_CPP_DIR)/ggml/include $(LDFLAGS) -fopenmp -o $@ $< \
+	  $(STATIC_LIB) $(LLAMA_CPP_LIBS) $(LDLIBS) -lstdc++ -fopenmp
+endif
+.PHONY: test-llama-cpp
+test-llama-cpp:
+	@test -n "$(LLAMA_CPP_DIR)" || { echo "make test-llama-cpp: set LLAMA_CPP_DIR to a llama.cpp build (bench/README.md)"; exit 2; }
+	@$(MAKE) --no-print-directory $(PARITY_BIN)
+	@$(PARITY_BIN)
+
 setup:
 	@bash scripts/setup.sh
 

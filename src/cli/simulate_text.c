@@ -41,7 +41,7 @@ static void print_progress(void *user, const sd_utt_report *r) {
 int cli_simulate_text(int argc, char **argv) {
     const char *llm = NULL, *proj_path = NULL, *wavlm = NULL, *out = NULL;
     sd_simtext_params sp = sd_simtext_default_params();
-    int threads = 0, greedy = 0, features = 0;
+    int threads = 0, greedy = 0, features = 0, exact = 0, kv = -1;
     arg_spec specs[] = {
         {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0},
         {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0},
@@ -52,6 +52,9 @@ int cli_simulate_text(int argc, char **argv) {
         {"max-new-tokens", ARG_INT, &sp.gen.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
         {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
          "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
+        {"exact", ARG_FLAG, &exact, 0, 0, NULL,
+         "float32 activations (default: llama.cpp's arithmetic, 8-bit activations for Q8_0/Q4_0 weights)", 0},
+        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0},
         {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
         {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0},
     };
@@ -65,6 +68,8 @@ int cli_simulate_text(int argc, char **argv) {
         return code;
     if (greedy) sp.gen.n_beams = 1;
     sp.gen.features = features ? SD_FEATURES_BEST_BEAM : SD_FEATURES_FIRST_SLOT;
+    sp.arith = exact ? SD_LLM_ARITH_EXACT : SD_LLM_ARITH_LLAMACPP;
+    sp.kv_f16 = kv < 0 ? !exact : kv == 0;
     if (!llm || !proj_path || !wavlm || !out) {
         fprintf(stderr, "sdumc simulate-text: --llm, --projector, --wavlm and --out are required "
                         "(sdumc simulate-text --help)\n");
@@ -100,9 +105,10 @@ int cli_simulate_text(int argc, char **argv) {
     }
     if (!(csv_path = sd_utt_path(out, "transcripts", ".csv"))) goto end;
     const sd_llama_hparams *hp = sd_llama_get_hparams(m);
-    fprintf(stderr, "simulate-text: %zu utterances, %s (%s, %d layers, hidden %d), %s, %d threads, "
-            "kernels %s\n", n_names, llm, sd_llama_weight_type(m), hp->n_layer, hp->n_embd,
-            sp.gen.n_beams > 1 ? "beam search" : "greedy", threads, sd_llm_kernels_name());
+    fprintf(stderr, "simulate-text: %zu utterances, %s (%s, %d layers, hidden %d), %s, %s arithmetic, "
+            "KV cache %s, %d threads, kernels %s\n", n_names, llm, sd_llama_weight_type(m), hp->n_layer,
+            hp->n_embd, sp.gen.n_beams > 1 ? "beam search" : "greedy", exact ? "exact" : "llama.cpp",
+            sp.kv_f16 ? "f16" : "f32", threads, sd_llm_kernels_name());
     progress_ctx pc = {sp.gen.n_beams};
     sd_simtext_job job = {wavlm, out, csv_path, names, 0, n_names, print_progress, &pc};
     sd_utt_counts counts;
