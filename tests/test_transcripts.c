@@ -59,7 +59,7 @@ static void test_read_errors(void) {
     struct {
         const char *text, *want;
     } cases[] = {
-        {"name,text\na,\"open\n", "line 2: unterminated quoted field"},
+        {"name,text\na,\"open\n", ":2: a quoted field has no closing quote"},
         {"name,words\na,b\n", "no 'text' column"},
         {"name,text\na\n", "line 2: 1 fields, the 'text' column is field 2"},
         {"name,text\n,b\n", "line 2: empty name"},

@@ -51,12 +51,12 @@ int cli_simulate_text(int argc, char **argv) {
         {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0},
         {"max-new-tokens", ARG_INT, &sp.gen.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
         {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
-         "slot0: beam slot 0 at every step (MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
+         "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
         {"exact", ARG_FLAG, &exact, 0, 0, NULL,
          "float32 activations (default: llama.cpp's arithmetic, 8-bit activations for Q8_0/Q4_0 weights)", 0},
         {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0},
         {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
-        {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the MODEL.md prompt)", 0},
+        {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("simulate-text",

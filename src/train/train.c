@@ -75,12 +75,13 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
 static void settings_line(const sd_train_options *o, const sd_model_config *c, char *buf, size_t n) {
     snprintf(buf, n,
              "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
-             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d",
+             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
+             "valid_fraction=%.9g",
              o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
              (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
              sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
              o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden);
+             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
 }
 
 /* acc += scale * t, term by term. */
@@ -129,7 +130,8 @@ static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, co
     return st;
 }
 
-/* OUT.log.jsonl, rewritten whole (atomically) from the history. */
+/* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
+ * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
     sd_json_buf b;
@@ -140,7 +142,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
     }
     if (final) {
         sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
-                           best_epoch, sd_select_name(sel), select_description(sel),
+                           best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
@@ -186,7 +188,11 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "%s: training needs the simulated-text folder (%s) for the text-missing flow",
                        sd_dataset_dir(ds), sd_dataset_folder(ds, SD_MOD_SIM));
     if (sd_dataset_size(ds, SD_SPLIT_TRAIN) < 1 || sd_dataset_size(ds, SD_SPLIT_VALID) < 1)
-        return sd_fail(err, SD_E_ARG, "%s: training needs non-empty train and valid splits", sd_dataset_dir(ds));
+        return sd_fail(err, SD_E_ARG,
+                       "%s: training needs non-empty train and valid splits (train %lld, valid %lld); a "
+                       "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
+                       sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                       (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
     const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
     for (int k = 0; k < 3; k++)
         if (sd_dataset_dim(ds, mods[k]) != c->dim[k])
