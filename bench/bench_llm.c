@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
     }
     sd_llama_embed(m, ids, (size_t)prompt, x, &err);
     sd_llama_cache *c = NULL;
-    if (sd_llama_cache_create(m, (size_t)prompt, (size_t)gen + 1, (size_t)beams, &c, &err)) {
+    if (sd_llama_cache_create(m, &(sd_llama_cache_params){(size_t)prompt, (size_t)gen + 1, (size_t)beams, 0}, &c, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         return 1;
     }

@@ -82,6 +82,21 @@ typedef enum {
     SDUMC_FLOW_TEXT_MISSING_MIA = 2 /* simulated text; MIA required (SDUMC_E_UNSUPPORTED without) */
 } sdumc_flow;
 
+/* MIA (the Modality Imagination Autoencoder of the text-missing flow) when loading a model. */
+typedef enum {
+    SDUMC_MIA_FROM_FILE = 0, /* the file's sdumc metadata; off for a file without it (a converted
+                                checkpoint of the released code, which never calls its MIA) */
+    SDUMC_MIA_OFF = 1,       /* off, whatever the file says */
+    SDUMC_MIA_ON = 2         /* on, whatever the file says; the file must hold the MIA tensors */
+} sdumc_mia;
+
+/* Where a loaded model's MIA setting came from (sdumc_info.mia_source). */
+typedef enum {
+    SDUMC_MIA_SOURCE_METADATA = 0,    /* the file's sdumc metadata */
+    SDUMC_MIA_SOURCE_NO_METADATA = 1, /* no sdumc metadata: off by default (worth telling the user once) */
+    SDUMC_MIA_SOURCE_PARAMS = 2       /* sdumc_model_params.mia */
+} sdumc_mia_source;
+
 /* What a model file holds. */
 typedef struct {
     int dim_audio, dim_text, dim_video; /* D_a, D_t, D_v: feature dims the model takes */
@@ -92,6 +107,7 @@ typedef struct {
     char preset[16];                    /* training preset ("paper", "release", "imported", ...) */
     int64_t param_count;                /* parameters the network uses with its MIA setting */
     int64_t param_count_registered;     /* every tensor of the reference module */
+    sdumc_mia_source mia_source;        /* where `mia` came from */
 } sdumc_info;
 
 /* One modality of one utterance: frames x dim floats, row-major. */
@@ -109,10 +125,26 @@ typedef struct {
     sdumc_features video;
 } sdumc_utterance;
 
+/* How to load a model. Get the defaults from sdumc_model_default_params() and change fields;
+ * `size` lets later versions add fields without breaking callers built against this one. */
+typedef struct {
+    size_t size;    /* sizeof(sdumc_model_params), set by sdumc_model_default_params */
+    sdumc_mia mia;  /* SDUMC_MIA_FROM_FILE (default), SDUMC_MIA_OFF or SDUMC_MIA_ON */
+} sdumc_model_params;
+
+/* The defaults: MIA from the file. */
+sdumc_model_params sdumc_model_default_params(void);
+
 /* Loads a model file (safetensors written by `sdumc train`, or a converted reference checkpoint).
  * On success *out is a new model (free with sdumc_model_free); on failure *out is NULL and err
  * names the file and what is wrong (missing, truncated, not an SDUMC model, a tensor of the wrong
- * shape). */
+ * shape, MIA asked for but its tensors absent: SDUMC_E_SHAPE naming them). params NULL means the
+ * defaults. A file without sdumc metadata runs with MIA off unless params->mia says otherwise;
+ * sdumc_info.mia_source tells which applied. */
+sdumc_status sdumc_model_load_with_params(const char *path, const sdumc_model_params *params,
+                                          sdumc_model **out, sdumc_error *err);
+
+/* sdumc_model_load_with_params with the defaults. */
 sdumc_status sdumc_model_load(const char *path, sdumc_model **out, sdumc_error *err);
 
 /* Frees a model (NULL is fine). No call on it may be running. */
@@ -138,8 +170,8 @@ void sdumc_context_free(sdumc_context *ctx);
 sdumc_status sdumc_predict(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,
                            sdumc_flow flow, float *score, sdumc_error *err);
 
-/* The fused representation z of one utterance (MODEL.md step 11: the vector the score is a
- * linear function of) into embedding [embedding_len], which must hold at least
+/* The fused representation z of one utterance (step 11 of docs/MODEL.md in the sdumc sources:
+ * the vector the score is a linear function of) into embedding [embedding_len], which must hold at least
  * sdumc_info.embedding_dim floats (only that many are written). score may be NULL; otherwise it
  * receives the same score as sdumc_predict. Checks as sdumc_predict. */
 sdumc_status sdumc_embed(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,

@@ -56,7 +56,15 @@ class _Info(ctypes.Structure):
     _fields_ = [("dim_audio", ctypes.c_int), ("dim_text", ctypes.c_int), ("dim_video", ctypes.c_int),
                 ("hidden", ctypes.c_int), ("embedding_dim", ctypes.c_int), ("mia", ctypes.c_int),
                 ("mask", ctypes.c_int), ("preset", ctypes.c_char * 16), ("param_count", ctypes.c_int64),
-                ("param_count_registered", ctypes.c_int64)]
+                ("param_count_registered", ctypes.c_int64), ("mia_source", ctypes.c_int)]
+
+
+class _ModelParams(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_size_t), ("mia", ctypes.c_int)]
+
+
+MIA_SOURCES = {0: "metadata", 1: "default", 2: "params"}  # info["mia_source"]; "default": no sdumc metadata, off
+_MIA_CHOICES = {None: 0, "file": 0, False: 1, "off": 1, True: 2, "on": 2}
 
 
 class _Error(ctypes.Structure):
@@ -69,7 +77,8 @@ def _declare(lib):
     sigs = {
         "sdumc_status_name": (ctypes.c_char_p, [ctypes.c_int]),
         "sdumc_version": (ctypes.c_char_p, []),
-        "sdumc_model_load": (ctypes.c_int, [ctypes.c_char_p, P(c_model), P(_Error)]),
+        "sdumc_model_default_params": (_ModelParams, []),
+        "sdumc_model_load_with_params": (ctypes.c_int, [ctypes.c_char_p, P(_ModelParams), P(c_model), P(_Error)]),
         "sdumc_model_free": (None, [c_model]),
         "sdumc_model_info": (ctypes.c_int, [c_model, P(_Info), P(_Error)]),
         "sdumc_predict": (ctypes.c_int, [c_model, c_ctx, P(_Utterance), ctypes.c_int, P(ctypes.c_float), P(_Error)]),
@@ -148,16 +157,24 @@ class Model:
     """A loaded SDUMC model (immutable; safe to share between threads). Close it with close() or a
     with-block; it is also closed when garbage-collected."""
 
-    def __init__(self, path, library=None):
+    def __init__(self, path, library=None, mia=None):
+        """mia: None or "file" (the file's setting; off for a file without sdumc metadata, such as a
+        converted checkpoint of the released code), "on" / True, "off" / False."""
         self._lib = library if isinstance(library, ctypes.CDLL) else load_library(library)
         self._ptr = ctypes.c_void_p()
+        if mia not in _MIA_CHOICES:
+            raise ValueError("mia must be None, 'file', 'on', 'off', True or False; got %r" % (mia,))
+        params = self._lib.sdumc_model_default_params()
+        params.mia = _MIA_CHOICES[mia]
         err = _Error()
-        st = self._lib.sdumc_model_load(os.fsencode(path), ctypes.byref(self._ptr), ctypes.byref(err))
+        st = self._lib.sdumc_model_load_with_params(os.fsencode(path), ctypes.byref(params), ctypes.byref(self._ptr),
+                                                    ctypes.byref(err))
         self._check(st, err)
         info = _Info()
         self._check(self._lib.sdumc_model_info(self._ptr, ctypes.byref(info), ctypes.byref(err)), err)
         self.info = {k: getattr(info, k) for k, _ in _Info._fields_}
         self.info["preset"] = info.preset.decode("utf-8", "replace")
+        self.info["mia_source"] = MIA_SOURCES.get(info.mia_source, "unknown")
         self.embedding_dim = info.embedding_dim
 
     @staticmethod

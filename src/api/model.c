@@ -39,14 +39,53 @@ const char *sdumc_status_name(sdumc_status code) { return sd_status_name((sd_sta
 
 const char *sdumc_version(void) { return SDUMC_VERSION; }
 
+_Static_assert((int)SDUMC_MIA_SOURCE_METADATA == (int)SD_MIA_FROM_METADATA &&
+                   (int)SDUMC_MIA_SOURCE_NO_METADATA == (int)SD_MIA_FROM_DEFAULT &&
+                   (int)SDUMC_MIA_SOURCE_PARAMS == (int)SD_MIA_FROM_OVERRIDE,
+               "sdumc_mia_source must mirror sd_mia_source");
+
+sdumc_model_params sdumc_model_default_params(void) {
+    sdumc_model_params p;
+    memset(&p, 0, sizeof p);
+    p.size = sizeof p;
+    p.mia = SDUMC_MIA_FROM_FILE;
+    return p;
+}
+
+/* The caller's params as this library's struct: fields beyond params->size keep their defaults. */
+static sd_status read_model_params(const sdumc_model_params *in, sdumc_model_params *p, const char *fn, sd_error *e) {
+    *p = sdumc_model_default_params();
+    if (!in) return SD_OK;
+    if (in->size < sizeof(size_t) || in->size > sizeof *p)
+        return sd_fail(e, SD_E_ARG, "%s: params->size is %zu, not sizeof(sdumc_model_params) = %zu (start from "
+                       "sdumc_model_default_params())", fn, in->size, sizeof *p);
+    memcpy(p, in, in->size);
+    p->size = sizeof *p;
+    if ((int)p->mia < (int)SDUMC_MIA_FROM_FILE || (int)p->mia > (int)SDUMC_MIA_ON)
+        return sd_fail(e, SD_E_ARG, "%s: params->mia is %d (SDUMC_MIA_FROM_FILE, SDUMC_MIA_OFF or SDUMC_MIA_ON)",
+                       fn, (int)p->mia);
+    return SD_OK;
+}
+
 sdumc_status sdumc_model_load(const char *path, sdumc_model **out, sdumc_error *err) {
+    return sdumc_model_load_with_params(path, NULL, out, err);
+}
+
+sdumc_status sdumc_model_load_with_params(const char *path, const sdumc_model_params *params,
+                                          sdumc_model **out, sdumc_error *err) {
+    static const char fn[] = "sdumc_model_load";
     if (!out) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_model_load: out is NULL");
     *out = NULL;
     if (!path) return sd_api_fail(err, SDUMC_E_ARG, "sdumc_model_load: path is NULL");
+    sd_error e;
+    sdumc_model_params p;
+    sd_status st = read_model_params(params, &p, fn, &e);
+    if (st) return sd_api_error(err, &e, st);
     sdumc_model *model = calloc(1, sizeof *model);
     if (!model) return sd_api_fail(err, SDUMC_E_NOMEM, "sdumc_model_load: out of memory");
-    sd_error e;
-    sd_status st = sd_model_load(path, &model->m, &e);
+    sd_model_load_opts o = sd_model_default_load_opts();
+    o.mia = p.mia == SDUMC_MIA_ON ? 1 : p.mia == SDUMC_MIA_OFF ? 0 : -1;
+    st = sd_model_load_with(path, &o, &model->m, &e);
     if (!st) st = sd_model_prepare_inference(model->m, &e); /* an API model only predicts */
     if (st) {
         sd_model_free(model->m);
@@ -80,6 +119,7 @@ sdumc_status sdumc_model_info(const sdumc_model *model, sdumc_info *info, sdumc_
     info->preset[sizeof info->preset - 1] = '\0';
     info->param_count = (int64_t)sd_model_param_count(model->m, 1);
     info->param_count_registered = (int64_t)sd_model_param_count(model->m, 0);
+    info->mia_source = (sdumc_mia_source)model->m->mia_source;
     sd_api_ok(err);
     return SDUMC_OK;
 }

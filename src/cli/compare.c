@@ -26,36 +26,36 @@ typedef struct {
 
 /* Reads the model, condition, target, flow, rate, seed and metric columns of a results CSV. */
 static int read_table(const char *path, const char *metric, table *t) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "sdumc compare: %s: %s\n", path, strerror(errno));
+    sd_csv_reader csv;
+    sd_error err;
+    if (sd_csv_open(&csv, path, (size_t)1 << 30, &err)) {
+        fprintf(stderr, "sdumc compare: %s\n", err.msg);
         return -1;
     }
-    char line[8192];
-    char *fields[64];
-    int col[7] = {-1, -1, -1, -1, -1, -1, -1}, lineno = 0, rc = 0;
+    int col[7] = {-1, -1, -1, -1, -1, -1, -1}, header = 1, rc = 0, k, maxc = 0;
     const char *names[7] = {"model", "condition", "target", "flow", "rate", "seed", metric};
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (!len) continue;
-        int nf = sd_csv_split(line, fields, 64);
-        if (nf > 64) nf = 64;
-        if (lineno == 1) {
-            for (int k = 0; k < 7; k++)
-                if ((col[k] = sd_csv_column(fields, nf, names[k])) < 0) {
+    while ((k = sd_csv_next(&csv, &err)) != 0) {
+        if (k < 0) {
+            fprintf(stderr, "sdumc compare: %s\n", err.msg);
+            rc = -1;
+            break;
+        }
+        char **fields = csv.field;
+        if (header) {
+            for (int c = 0; c < 7; c++) {
+                if ((col[c] = sd_csv_column(&csv, names[c])) < 0) {
                     fprintf(stderr, "sdumc compare: %s: no column '%s' (expected the results.csv of sdumc robustness or the "
-                                    "OUT.seeds.csv of sdumc train --seeds)\n", path, names[k]);
+                                    "OUT.seeds.csv of sdumc train --seeds)\n", path, names[c]);
                     rc = -1;
                 }
+                maxc = col[c] > maxc ? col[c] : maxc;
+            }
             if (rc) break;
+            header = 0;
             continue;
         }
-        int maxc = 0;
-        for (int k = 0; k < 7; k++) maxc = col[k] > maxc ? col[k] : maxc;
-        if (nf <= maxc) {
-            fprintf(stderr, "sdumc compare: %s:%d: %d fields, the header has more\n", path, lineno, nf);
+        if (csv.n <= maxc) {
+            fprintf(stderr, "sdumc compare: %s:%d: %d fields, the header has more\n", path, csv.line, csv.n);
             rc = -1;
             break;
         }
@@ -78,16 +78,16 @@ static int read_table(const char *path, const char *metric, table *t) {
         errno = 0;
         r->value = *fields[col[6]] ? strtod(fields[col[6]], &end) : NAN;
         if (*fields[col[6]] && (*end || errno)) {
-            fprintf(stderr, "sdumc compare: %s:%d: %s '%s' is not a number\n", path, lineno, metric, fields[col[6]]);
+            fprintf(stderr, "sdumc compare: %s:%d: %s '%s' is not a number\n", path, csv.line, metric, fields[col[6]]);
             rc = -1;
             break;
         }
     }
-    if (!rc && lineno == 0) {
+    if (!rc && header) {
         fprintf(stderr, "sdumc compare: %s: empty file\n", path);
         rc = -1;
     }
-    fclose(f);
+    sd_csv_close(&csv);
     return rc;
 }
 

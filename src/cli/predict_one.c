@@ -31,28 +31,29 @@ static void print_embedding(const float *z, int n, const char *sep) {
 
 int cli_predict_one(int argc, char **argv) {
     const char *model_path = NULL, *audio = NULL, *text = NULL, *sim = NULL, *video = NULL;
-    int json = 0, require_mia = 0, show_embedding = 0, threads = 0;
+    int json = 0, require_mia = 0, show_embedding = 0, threads = 0, mia = -1;
     arg_spec specs[] = {
         {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
         {"audio", ARG_STRING, &audio, 0, 0, NULL, "audio features .npy [T_a, D_a]", 0},
-        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0},
         {"text", ARG_STRING, &text, 0, 0, NULL, "transcript features .npy [T_t, D_t]: the complete flow", 0},
         {"sim-text", ARG_STRING, &sim, 0, 0, NULL, "simulated text .npy [T_s, D_t]: the text-missing flow", 0},
+        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0},
         {"require-mia", ARG_FLAG, &require_mia, 0, 0, NULL, "with --sim-text: fail if the model has no MIA", 0},
         {"json", ARG_FLAG, &json, 0, 0, NULL, "print a JSON object: score, flow, mia, embedding_dim", 0},
         {"embedding", ARG_FLAG, &show_embedding, 0, 0, NULL, "also print the embedding z (a second line, or in the JSON)", 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     const char *synopsis =
-        "sdumc predict-one --model M --audio a.npy --video v.npy (--text t.npy | --sim-text s.npy) [--json]";
+        "sdumc predict-one --model M --audio a.npy (--text t.npy | --sim-text s.npy) --video v.npy [--mia on|off] [--json]";
     if (!cli_parse("predict-one", synopsis,
                    "Prints the score of one utterance (complete flow with --text, text-missing flow with\n"
                    "--sim-text).",
                    specs, n, argc, argv, &code))
         return code;
     if (!model_path || !audio || !video || (!text && !sim)) {
-        fprintf(stderr, "sdumc predict-one: --model, --audio, --video and one of --text, --sim-text are required\n");
+        fprintf(stderr, "sdumc predict-one: --model, --audio, one of --text and --sim-text, and --video are required\n");
         return 2;
     }
     if (text && sim) {
@@ -67,12 +68,15 @@ int cli_predict_one(int argc, char **argv) {
     sdumc_flow flow = text ? SDUMC_FLOW_COMPLETE : require_mia ? SDUMC_FLOW_TEXT_MISSING_MIA : SDUMC_FLOW_TEXT_MISSING;
     sdumc_error err;
     sdumc_model *model = NULL;
-    if (sdumc_model_load(model_path, &model, &err)) {
+    sdumc_model_params params = sdumc_model_default_params();
+    params.mia = mia < 0 ? SDUMC_MIA_FROM_FILE : mia ? SDUMC_MIA_ON : SDUMC_MIA_OFF;
+    if (sdumc_model_load_with_params(model_path, &params, &model, &err)) {
         fprintf(stderr, "sdumc predict-one: %s\n", err.message);
         return 1;
     }
     sdumc_info info;
     sdumc_model_info(model, &info, NULL);
+    if (info.mia_source == SDUMC_MIA_SOURCE_NO_METADATA) cli_note_mia_default("predict-one", model_path);
     sdumc_utterance u = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}};
     int rc = 1;
     float score = 0.0f;

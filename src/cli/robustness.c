@@ -110,7 +110,7 @@ int cli_robustness(int argc, char **argv) {
     const char *model_specs[MAX_MODELS] = {0}, *out = NULL;
     const char *rates_s = "0:0.9:0.1", *drop_s = NULL, *noise_s = "0:0.9:0.1", *seeds_s = "1,2,3";
     const char *patterns_s = "all", *targets_s = "audio,text,video,all";
-    int split = SD_SPLIT_TEST, flow = 2, threads = 0, batch = 64;
+    int split = SD_SPLIT_TEST, flow = 2, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"model", ARG_LIST, model_specs, 0, MAX_MODELS, NULL,
@@ -126,6 +126,7 @@ int cli_robustness(int argc, char **argv) {
         {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing|both", "complete flow, text-missing flow, or both (both)", 0},
         {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "evaluation batch size (64)", 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("robustness",
@@ -180,7 +181,7 @@ int cli_robustness(int argc, char **argv) {
                 return 2;
             }
     }
-    sd_dataset *ds = cli_open_dataset("robustness", &d, flow == 1);
+    sd_dataset *ds = cli_open_dataset("robustness", &d, flow == 1, SD_SPLIT_BIT(split));
     if (!ds) return 1;
     if (flow == 2 && !sd_dataset_has_sim(ds))
         fprintf(stderr, "sdumc robustness: note: %s has no simulated text (%s): only the complete flow is evaluated, and "
@@ -200,7 +201,7 @@ int cli_robustness(int argc, char **argv) {
                 break;
             }
             file_ptrs[m][s] = files[m][s];
-            loaded[m][s] = s && !strcmp(files[m][s], files[m][s - 1]) ? loaded[m][s - 1] : cli_load_model("robustness", files[m][s]);
+            loaded[m][s] = s && !strcmp(files[m][s], files[m][s - 1]) ? loaded[m][s - 1] : cli_load_model("robustness", files[m][s], mia);
             if (!loaded[m][s]) rc = 1;
         }
         models[m] = (sd_robust_model){labels[m], (const sd_model *const *)loaded[m], file_ptrs[m]};

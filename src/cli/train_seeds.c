@@ -155,11 +155,24 @@ int cli_train_seeds(int argc, char **argv) {
     const char *folder_opts[SD_MOD_COUNT] = {"--audio", "--text", "--video", "--sim"};
     for (int m = 0; m < SD_MOD_COUNT; m++) d.folder[m] = option_value(argc, argv, folder_opts[m]);
     d.skip_bad = has_flag(argc, argv, "--skip-bad");
-    sd_dataset *ds = cli_open_dataset("train", &d, 0);
-    if (!ds) return 1;
+    /* Each seed's view of the dataset: with --valid-fraction its own carved validation split (the
+     * runs validated every value already, so the views skip that). */
+    const char *fraction_s = option_value(argc, argv, "--valid-fraction");
+    static sd_dataset *views[MAX_SEEDS];
     static sd_model *models[MAX_SEEDS];
-    for (int s = 0; s < n_seeds && !rc; s++)
-        if (!(models[s] = cli_load_model("train", paths[s]))) rc = 1;
+    for (int s = 0; s < n_seeds && !rc; s++) {
+        sd_dataset_options dopt = cli_dataset_options(&d, 0, 0);
+        dopt.check_values = d.skip_bad; /* skipping must see the same problems as the runs did */
+        char *report = NULL;
+        int64_t carved = 0;
+        if (sd_dataset_open_report(&dopt, &views[s], &report, &err) ||
+            (fraction_s && sd_dataset_carve_valid(views[s], atof(fraction_s), seeds[s], &carved, &err))) {
+            fprintf(stderr, "sdumc train: %s\n", report ? report : err.msg);
+            rc = 1;
+        }
+        free(report);
+        if (!rc && !(models[s] = cli_load_model("train", paths[s], -1))) rc = 1;
+    }
     char csv[1100], txt[1100], name[256];
     const char *base = strrchr(out, '/');
     base = base ? base + 1 : out;
@@ -169,13 +182,16 @@ int cli_train_seeds(int argc, char **argv) {
     char *table = NULL;
     if (!rc && (sd_seed_summary_path(out, ".seeds.csv", csv, sizeof csv, &err) ||
                 sd_seed_summary_path(out, ".seeds.txt", txt, sizeof txt, &err) ||
-                sd_seed_summary(ds, name, seeds, (const sd_model *const *)models, n_seeds, csv, txt, &table, &err))) {
+                sd_seed_summary((const sd_dataset *const *)views, name, seeds, (const sd_model *const *)models, n_seeds, csv,
+                                txt, &table, &err))) {
         fprintf(stderr, "sdumc train: %s\n", err.msg);
         rc = 1;
     }
     if (!rc) printf("\n%s\nper seed: %s\ntable:    %s\n", table, csv, txt);
     free(table);
-    for (int s = 0; s < n_seeds; s++) sd_model_free(models[s]);
-    sd_dataset_close(ds);
+    for (int s = 0; s < n_seeds; s++) {
+        sd_model_free(models[s]);
+        sd_dataset_close(views[s]);
+    }
     return rc;
 }

@@ -31,25 +31,27 @@ sd_status sd_seed_summary_path(const char *out, const char *suffix, char *buf, s
     return w >= 0 && (size_t)w < n ? SD_OK : sd_fail(err, SD_E_ARG, "%s: path too long", out);
 }
 
-sd_status sd_seed_summary(const sd_dataset *ds, const char *name, const uint64_t *seeds, const sd_model *const *models,
+sd_status sd_seed_summary(const sd_dataset *const *dss, const char *name, const uint64_t *seeds, const sd_model *const *models,
                           int n_seeds, const char *csv_path, const char *txt_path, char **table, sd_error *err) {
     const sd_split splits[2] = {SD_SPLIT_VALID, SD_SPLIT_TEST};
+    const sd_dataset *ds = dss[0];
     const int flows = sd_dataset_has_sim(ds) ? 2 : 1;
     sd_metrics *met = calloc((size_t)(4 * n_seeds), sizeof *met); /* [split][flow][seed] */
     int64_t nmax = 1;
-    for (int sp = 0; sp < 2; sp++)
-        if (sd_dataset_size(ds, splits[sp]) > nmax) nmax = sd_dataset_size(ds, splits[sp]);
+    for (int s = 0; s < n_seeds; s++)
+        for (int sp = 0; sp < 2; sp++)
+            if (sd_dataset_size(dss[s], splits[sp]) > nmax) nmax = sd_dataset_size(dss[s], splits[sp]);
     float *pred = malloc(sizeof(float) * (size_t)nmax), *y = malloc(sizeof(float) * (size_t)nmax);
     sd_status st = met && pred && y ? SD_OK : sd_fail(err, SD_E_NOMEM, "out of memory");
-    for (int sp = 0; sp < 2 && !st; sp++) {
-        const int64_t n = sd_dataset_size(ds, splits[sp]);
-        for (int64_t i = 0; i < n; i++) y[i] = sd_dataset_label(ds, splits[sp], i);
-        for (int f = 0; f < flows && n > 0 && !st; f++)
-            for (int s = 0; s < n_seeds && !st; s++) {
-                st = sd_predict_split(models[s], ds, splits[sp], f, NULL, n, 64, pred, err);
+    for (int sp = 0; sp < 2 && !st; sp++)
+        for (int s = 0; s < n_seeds && !st; s++) {
+            const int64_t n = sd_dataset_size(dss[s], splits[sp]);
+            for (int64_t i = 0; i < n; i++) y[i] = sd_dataset_label(dss[s], splits[sp], i);
+            for (int f = 0; f < flows && n > 0 && !st; f++) {
+                st = sd_predict_split(models[s], dss[s], splits[sp], f, NULL, n, 64, pred, err);
                 if (!st) sd_metrics_compute(pred, y, (size_t)n, &met[(sp * 2 + f) * n_seeds + s]);
             }
-    }
+        }
     sd_atomic_file af;
     if (!st) st = sd_atomic_open(&af, csv_path, err);
     if (!st) {

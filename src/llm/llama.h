@@ -47,9 +47,19 @@ sd_status sd_llama_embed(const sd_llama *m, const int32_t *ids, size_t n, float 
 
 typedef struct sd_llama_cache sd_llama_cache;
 
-/* Room for max_prefix prefix positions and max_steps steps of n_beams beams. */
-sd_status sd_llama_cache_create(const sd_llama *m, size_t max_prefix, size_t max_steps,
-                                size_t n_beams, sd_llama_cache **out, sd_error *err);
+/* What a cache holds room for. It also holds the scratch of the forward pass (allocated once,
+ * here, not per call): a prefill longer than max_rows runs in pieces of max_rows rows. */
+typedef struct {
+    size_t max_prefix; /* prefix positions (speech frames + prompt) */
+    size_t max_steps;  /* generation steps after the prefill */
+    size_t n_beams;    /* rows of a step */
+    size_t max_rows;   /* rows per forward pass; 0: min(max_prefix, 512), at least n_beams */
+} sd_llama_cache_params;
+
+sd_llama_cache_params sd_llama_cache_default_params(void); /* all 0 but n_beams = 1 */
+
+sd_status sd_llama_cache_create(const sd_llama *m, const sd_llama_cache_params *p,
+                                sd_llama_cache **out, sd_error *err);
 void sd_llama_cache_free(sd_llama_cache *c);
 /* Forget everything (a new utterance). */
 void sd_llama_cache_reset(sd_llama_cache *c);

@@ -5,8 +5,10 @@
  * "sdumc_version", "dim_audio", "dim_text", "dim_video", "hidden", "mia", "mask", "p_mlp",
  * "p_att", "preset", "seed". A file without them (a PyTorch state_dict of the reference
  * module converted by tools/pt2safetensors.py, possibly with DataParallel's "module."
- * prefix) is loaded by inference: dims from frame_dim_reshape_{0,1,2}.weight [H, D_m], MIA
- * from the presence of its tensors, mask on and the default dropout rates. */
+ * prefix) is loaded by inference: dims from frame_dim_reshape_{0,1,2}.weight [H, D_m], mask on
+ * and the default dropout rates, and MIA off: the reference module registers the MIA tensors
+ * whether or not its code calls them (the released code does not), so their presence says
+ * nothing. The loader's options override MIA either way. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,22 +158,58 @@ static sd_status config_from_shapes(const sd_safetensors *st, const char *path, 
     }
     *c = sd_model_default_config(d[0], d[1], d[2]);
     c->hidden = hidden;
-    c->mia = find_tensor(st, "missing_text_imagination_mlp.transition.0.weight") != NULL;
+    c->mia = 0; /* as the released code runs; see the file comment */
     snprintf(c->preset, sizeof c->preset, "imported");
     return SD_OK;
 }
 
+/* MIA on needs its tensors: names every one the file lacks (all of them, for a file trained or
+ * converted without MIA). */
+static sd_status check_mia_tensors(const sd_model *m, const sd_safetensors *st, const char *path,
+                                   int source, sd_error *err) {
+    char list[SD_ERROR_MSG_MAX];
+    size_t len = 0;
+    int missing = 0;
+    list[0] = '\0';
+    for (int i = 0; i < m->table.count; i++) {
+        const char *name = m->table.specs[i].name;
+        if (m->use[i] != SD_USE_MIA || find_tensor(st, name)) continue;
+        if (len < sizeof list) len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", missing ? ", " : "", name);
+        missing++;
+    }
+    if (!missing) return SD_OK;
+    return sd_fail(err, SD_E_SHAPE, "%s: MIA is on (%s), but the file lacks %d MIA tensor%s: %s", path,
+                   source == SD_MIA_FROM_OVERRIDE ? "as asked" : "in its metadata", missing, missing > 1 ? "s" : "",
+                   list);
+}
+
+sd_model_load_opts sd_model_default_load_opts(void) {
+    sd_model_load_opts o = {-1};
+    return o;
+}
+
 sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
+    const sd_model_load_opts o = sd_model_default_load_opts();
+    return sd_model_load_with(path, &o, out, err);
+}
+
+sd_status sd_model_load_with(const char *path, const sd_model_load_opts *opts, sd_model **out, sd_error *err) {
     *out = NULL;
     sd_safetensors *st = NULL;
     sd_status s = sd_st_open(path, &st, err);
     if (s) return s;
     sd_model_config cfg;
     const char *fmt = sd_st_metadata_get(st, "format");
-    if (fmt && !strcmp(fmt, "sdumc"))
+    const int has_meta = fmt && !strcmp(fmt, "sdumc");
+    if (has_meta)
         s = sd_model_read_config(st, path, &cfg, err);
     else
         s = config_from_shapes(st, path, &cfg, err);
+    int mia_source = has_meta ? SD_MIA_FROM_METADATA : SD_MIA_FROM_DEFAULT;
+    if (opts && opts->mia >= 0) {
+        cfg.mia = opts->mia != 0;
+        mia_source = SD_MIA_FROM_OVERRIDE;
+    }
     sd_model *m = NULL;
     if (!s && sd_model_min_params(&cfg) > file_values(st))
         s = sd_fail(err, SD_E_SHAPE, "%s: the configuration (hidden %d, dims %d/%d/%d) needs at least %llu "
@@ -179,6 +217,10 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
                     cfg.dim[2], (unsigned long long)sd_model_min_params(&cfg),
                     (unsigned long long)file_values(st));
     if (!s) s = sd_model_alloc(&cfg, &m, err);
+    if (!s) {
+        m->mia_source = mia_source;
+        if (cfg.mia) s = check_mia_tensors(m, st, path, mia_source, err);
+    }
     if (!s) sd_model_init_params(m, cfg.seed); /* optional tensors absent from the file keep these */
     /* Every tensor of the file must be one of ours. */
     for (int i = 0; !s && i < sd_st_count(st); i++) {

@@ -1,7 +1,11 @@
+/* MMSA metricsTop metrics of predictions against labels (MODEL.md section 5), and their JSON,
+ * table and CSV output. */
 #include "train/metrics.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "io/csv.h"
 
 static double clip(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
 
@@ -105,7 +109,8 @@ void sd_metrics_write_csv_fields(FILE *out, const sd_metrics *m) {
 }
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {
-    fprintf(out, "%s,", flow ? flow : "");
+    sd_csv_write_field(out, flow ? flow : "");
+    fputc(',', out);
     sd_metrics_write_csv_fields(out, m);
     fprintf(out, "\n");
 }

@@ -75,12 +75,13 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
 static void settings_line(const sd_train_options *o, const sd_model_config *c, char *buf, size_t n) {
     snprintf(buf, n,
              "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
-             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d",
+             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
+             "valid_fraction=%.9g",
              o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
              (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
              sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
              o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden);
+             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
 }
 
 /* acc += scale * t, term by term. */
@@ -167,7 +168,11 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "%s: training needs the simulated-text folder (%s) for the text-missing flow",
                        sd_dataset_dir(ds), sd_dataset_folder(ds, SD_MOD_SIM));
     if (sd_dataset_size(ds, SD_SPLIT_TRAIN) < 1 || sd_dataset_size(ds, SD_SPLIT_VALID) < 1)
-        return sd_fail(err, SD_E_ARG, "%s: training needs non-empty train and valid splits", sd_dataset_dir(ds));
+        return sd_fail(err, SD_E_ARG,
+                       "%s: training needs non-empty train and valid splits (train %lld, valid %lld); a "
+                       "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
+                       sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                       (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
     const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
     for (int k = 0; k < 3; k++)
         if (sd_dataset_dim(ds, mods[k]) != c->dim[k])

@@ -59,6 +59,10 @@ typedef struct {
     int prefetch;
     const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
+    /* The fraction given to sd_dataset_carve_valid when the caller carved the validation split
+     * out of train (0: the dataset's own valid split); recorded with the options a resume must
+     * keep. */
+    float valid_fraction;
     /* Called after every batch and every epoch (record != NULL then); may be NULL. */
     void (*on_progress)(const sd_train_progress *p, const sd_epoch_record *record, void *user);
     void *user;

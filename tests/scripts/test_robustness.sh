@@ -39,6 +39,21 @@ check seeds_same_as_plain_run cmp -s "$tmp/plain2.safetensors" "$tmp/base.seed2.
 "$BIN" train "${common[@]}" --seeds 1,2 --seed 3 --out "$tmp/x.safetensors" >"$tmp/x.err" 2>&1; rc=$?
 check seeds_refuses_seed bash -c "[ $rc -eq 2 ] && grep -q 'excludes --seed' '$tmp/x.err' && ! ls '$tmp'/x.safetensors* >/dev/null 2>&1"
 
+# A folder without a valid split: each seed's run carves its own (--valid-fraction, seeded by the
+# run's seed), and the summary evaluates each model on its own carved split.
+mkdir -p "$tmp/novalid" && cp -r "$tmp/data/." "$tmp/novalid/"
+sed -i 's/,valid$/,train/' "$tmp/novalid/labels.csv"
+"$BIN" train --data "$tmp/novalid" --hidden 16 --epochs 1 --batch-size 32 --threads 1 --seeds 1,2 --valid-fraction 0.2 \
+  --out "$tmp/vf.safetensors" >"$tmp/vf.out" 2>"$tmp/vf.err" || cat "$tmp/vf.err"
+check seeds_valid_fraction $py -c "
+import csv
+rows = [r for r in csv.DictReader(open('$tmp/vf.seeds.csv')) if r['condition'] == 'valid']
+valid1 = set(open('$tmp/vf.seed1.safetensors.valid.txt').read().split())
+valid2 = set(open('$tmp/vf.seed2.safetensors.valid.txt').read().split())
+assert len(rows) == 4 and all(int(r['n']) == len(valid1) == len(valid2) for r in rows), rows
+assert valid1 != valid2, 'both seeds carved the same split'
+"
+
 # The robustness evaluation.
 rob=("$BIN" robustness --model "sdumc=$tmp/sdumc.seed{seed}.safetensors" --model "$tmp/base.seed{seed}.safetensors"
      --data "$tmp/data" --seeds 1,2 --rates 0:0.9:0.3 --noise 0:1.5:0.5 --threads 1)

@@ -1,0 +1,46 @@
+/* The LLaMA model and cache structures, shared by llama.c (loading), llama_cache.c (the cache and
+ * its forward-pass scratch) and llama_forward.c (the forward pass). Not for other modules: they
+ * use llama.h. Legend as in llama.h. */
+#ifndef SD_LLM_LLAMA_INTERNAL_H
+#define SD_LLM_LLAMA_INTERNAL_H
+
+#include "io/gguf.h"
+#include "llm/kernels.h"
+#include "llm/llama.h"
+
+typedef struct {
+    float *attn_norm, *ffn_norm; /* [D] */
+    sd_wmat q, k, v, o;          /* [D,D] [KV,D] [KV,D] [D,D] as N x K */
+    sd_wmat gate, up, down;      /* [F,D] [F,D] [D,F] */
+} sd_llama_layer;
+
+struct sd_llama {
+    sd_gguf *gguf;
+    sd_llama_hparams hp;
+    sd_tokenizer *tok;
+    sd_wmat embd, output; /* [V, D] each */
+    float *output_norm;   /* [D] */
+    sd_llama_layer *layers; /* [L] */
+};
+
+/* Buffers of one forward pass over at most R rows, allocated with the cache (none per call). */
+typedef struct {
+    size_t R;                   /* rows */
+    float *x, *xn, *q, *att;    /* [R, D] residual stream, normed input, queries, attention out */
+    float *k, *v;               /* [R, KV] this pass's keys and values */
+    float *g, *u;               /* [R, F] gate and up projections */
+    float *scores;              /* [n_threads, T] attention weights, one row per thread */
+    int n_threads;              /* rows of scores */
+    size_t T;                   /* max_prefix + max_steps: the most keys a row sees */
+} sd_llama_scratch;
+
+struct sd_llama_cache {
+    size_t L, KV, max_prefix, max_steps, n_beams;
+    size_t n_prefix, n_steps;
+    float *k_pre, *v_pre; /* [L, max_prefix, KV] */
+    float *k_gen, *v_gen; /* [L, max_steps, n_beams, KV] */
+    int *anc, *anc_tmp;   /* [n_beams, max_steps]: slot holding beam b's step s */
+    sd_llama_scratch s;
+};
+
+#endif
