@@ -13,5 +13,8 @@ int cli_eval(int argc, char **argv);     /* src/cli/eval.c */
 int cli_predict(int argc, char **argv);  /* src/cli/predict.c */
 int cli_predict_one(int argc, char **argv); /* src/cli/predict_one.c */
 int cli_score(int argc, char **argv);    /* src/cli/score.c */
+int cli_robustness(int argc, char **argv); /* src/cli/robustness.c */
+int cli_compare(int argc, char **argv);  /* src/cli/compare.c */
+int cli_train_seeds(int argc, char **argv); /* src/cli/train_seeds.c: train --seeds */
 
 #endif
