@@ -64,6 +64,10 @@ void sd_llm_work_free(sd_llm_work *w);
 void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_type t);
 /* y[M, N] = (prepared x) W^T; W->type must be of the prepared kind and W->K the prepared K. */
 void sd_llm_matmul_prepared(const sd_wmat *W, sd_llm_work *w, float *y);
+/* y[i] = (prepared x) W[i]^T for n matrices of one type and inner dim (Q, K, V; gate, up) in one
+ * parallel region: each thread takes a share of their rows laid end to end (fewer thread
+ * start-ups and barriers per layer, which matter most when the cores are shared). */
+void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_work *w);
 /* Both. */
 void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y, sd_llm_work *w);
 
