@@ -10,7 +10,11 @@
  *                       wall seconds, training samples/s, learning rate, and a last line naming the
  *                       selected epoch and the criterion
  *   OUT.report.html     the training report (train/report.h)
- * The test split is never read here. */
+ * The test split is never read here.
+ *
+ * Under MPI (core/dist.h) every rank calls sd_train with the same options: each batch and the
+ * validation split are split over the ranks, every rank holds the same model, and rank 0 alone
+ * writes the files. */
 #ifndef SD_TRAIN_TRAIN_H
 #define SD_TRAIN_TRAIN_H
 
@@ -59,6 +63,11 @@ typedef struct {
      * out of train (0: the dataset's own valid split); recorded with the options a resume must
      * keep. */
     float valid_fraction;
+    /* Gradient chunks per batch (train/grad_step.h): 1 the batch at once; K > 1 the batch in K
+     * chunks summed exactly, the same model on any number of MPI ranks up to K; 0 (default): the
+     * number of ranks, or the interrupted run's value when resuming. Recorded with the options a
+     * resume must keep. */
+    int grad_chunks;
     /* Called after every batch and every epoch (record != NULL then); may be NULL. */
     void (*on_progress)(const sd_train_progress *p, const sd_epoch_record *record, void *user);
     void *user;
@@ -85,5 +94,10 @@ sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing);
  * `subset`, indices within the split), in that order, in evaluation mode. */
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
+/* The same predictions of the first n utterances of a split, their batches shared by the MPI ranks
+ * (rank r predicts a contiguous run of whole batches, so every batch is the one a single process
+ * predicts) and gathered on every rank (collective; one rank: sd_predict_split). */
+sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing, int64_t n,
+                                 int batch_size, float *pred, sd_error *err);
 
 #endif
