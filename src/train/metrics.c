@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "io/csv.h"
+
 static double clip(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
 
 /* sklearn's weighted F1 for two classes from a confusion count cm[true][pred]. */
@@ -99,7 +101,8 @@ void sd_metrics_write_csv_header(FILE *out) {
 }
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {
-    fprintf(out, "%s,%.6f,%.6f,", flow ? flow : "", m->mae, m->mse);
+    sd_csv_write_field(out, flow ? flow : "");
+    fprintf(out, ",%.6f,%.6f,", m->mae, m->mse);
     if (m->corr_defined)
         fprintf(out, "%.6f,", m->corr);
     else

@@ -144,7 +144,8 @@ static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, co
     return st;
 }
 
-/* OUT.log.jsonl, rewritten whole (atomically) from the history. */
+/* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
+ * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
     sd_json_buf b;
@@ -155,7 +156,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
     }
     if (final) {
         sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
-                           best_epoch, sd_select_name(sel), select_description(sel),
+                           best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
