@@ -30,6 +30,10 @@ int sd_dist_size(void);
 const char *sd_dist_library(void);
 
 sd_status sd_dist_barrier(sd_error *err);
+/* A barrier during which tick(user) runs about every interval_s seconds on this rank until every
+ * rank has arrived (rank 0 prints a job's progress while it waits for the others); tick may be
+ * NULL. It waits by sleeping between checks, not spinning. */
+sd_status sd_dist_barrier_tick(double interval_s, void (*tick)(void *user), void *user, sd_error *err);
 /* bytes of buf from rank root to every rank. */
 sd_status sd_dist_bcast(void *buf, size_t bytes, int root, sd_error *err);
 /* Element-wise over all ranks, in place: exact integer sums, maxima of bytes. */

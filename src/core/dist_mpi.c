@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/dist.h"
 
@@ -70,6 +71,22 @@ sd_status sd_dist_barrier(sd_error *err) {
     if (size_ == 1) return SD_OK;
     int rc = MPI_Barrier(MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? SD_OK : mpi_fail(err, rc, "barrier");
+}
+
+sd_status sd_dist_barrier_tick(double interval_s, void (*tick)(void *user), void *user, sd_error *err) {
+    if (size_ == 1) return SD_OK;
+    MPI_Request req;
+    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req), done = 0;
+    if (rc != MPI_SUCCESS) return mpi_fail(err, rc, "barrier");
+    const struct timespec nap = {0, 20 * 1000 * 1000}; /* 20 ms between checks */
+    const int naps_per_tick = interval_s > 0.02 ? (int)(interval_s / 0.02) : 1;
+    for (int k = 1; !done; k++) {
+        if ((rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return mpi_fail(err, rc, "barrier");
+        if (done) break;
+        nanosleep(&nap, NULL);
+        if (tick && k % naps_per_tick == 0) tick(user);
+    }
+    return SD_OK;
 }
 
 sd_status sd_dist_bcast(void *buf, size_t bytes, int root, sd_error *err) {

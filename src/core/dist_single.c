@@ -38,6 +38,14 @@ sd_status sd_dist_barrier(sd_error *err) {
     return SD_OK;
 }
 
+sd_status sd_dist_barrier_tick(double interval_s, void (*tick)(void *user), void *user, sd_error *err) {
+    (void)interval_s;
+    (void)tick;
+    (void)user;
+    (void)err;
+    return SD_OK;
+}
+
 sd_status sd_dist_bcast(void *buf, size_t bytes, int root, sd_error *err) {
     (void)buf;
     (void)bytes;
