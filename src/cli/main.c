@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/dist.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -25,7 +26,11 @@ static void usage(FILE *out) {
             SDUMC_VERSION);
 }
 
-int main(int argc, char **argv) {
+/* The commands that split their work over the ranks of an MPI job (docs/SCALE_OUT.md); the
+ * others refuse to run as several processes rather than each doing the whole work. */
+static int runs_distributed(const char *cmd) { return !strcmp(cmd, "train") || !strcmp(cmd, "simulate-text"); }
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -35,7 +40,14 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cli_version(argc - 1, argv + 1);
+    if (sd_dist_size() > 1 && !runs_distributed(cmd) && strcmp(cmd, "version") && strcmp(cmd, "--version")) {
+        if (sd_dist_rank() == 0)
+            fprintf(stderr, "sdumc %s: runs as one process, not as %d MPI ranks (commands that split their work: train, simulate-text)\n",
+                    cmd, sd_dist_size());
+        return 2;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+        return sd_dist_rank() == 0 ? cli_version(argc - 1, argv + 1) : 0;
     if (!strcmp(cmd, "train")) return cli_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cli_predict(argc - 1, argv + 1);
@@ -50,4 +62,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    sd_error err;
+    if (sd_dist_init(&argc, &argv, &err)) {
+        fprintf(stderr, "sdumc: %s\n", err.msg);
+        return 2;
+    }
+    int rc = dispatch(argc, argv);
+    sd_dist_finalize();
+    return rc;
 }
