@@ -17,6 +17,7 @@ static void usage(FILE *out) {
             "  score          metrics from any CSV with label and prediction columns\n"
             "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
             "  validate       check a dataset folder and list every problem\n"
+            "  import-mmsa    the dataset layout from an MMSA feature pickle (aligned_50.pkl, ...)\n"
             "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
             SDUMC_VERSION);
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "score")) return cli_score(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return cli_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate")) return cli_validate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import-mmsa")) return cli_import_mmsa(argc - 1, argv + 1);
     if (!strcmp(cmd, "simulate-text")) return cli_simulate_text(argc - 1, argv + 1);
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -120,8 +120,10 @@ static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, co
     sd_status st = sd_predict_split(m, ds, SD_SPLIT_VALID, 0, NULL, n, batch, p, err);
     if (!st) st = sd_predict_split(m, ds, SD_SPLIT_VALID, 1, NULL, n, batch, p + n, err);
     if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
+        double lo, hi;
+        sd_dataset_label_range(ds, &lo, &hi);
+        sd_metrics_compute_scheme(p, y, (size_t)n, sd_metrics_scheme_for(lo, hi), full);
+        sd_metrics_compute_scheme(p + n, y, (size_t)n, sd_metrics_scheme_for(lo, hi), miss);
     }
     if (preds_out && !st)
         *preds_out = p;
