@@ -1,7 +1,7 @@
 /* Decoder throughput: prompt pass (prefill) and generated tokens per second for a GGUF model,
  * against the memory-bandwidth bound (weights read once per decode step).
  *
- *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--beams N] [--threads N] [--reps N]
+ *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--beams N] [--threads N] [--exact 0|1] [--kv f16|f32]
  *
  * The prompt is N token embeddings of random ids; generation feeds back the argmax (greedy, one
  * token per step) for --gen steps, then --gen steps of a --beams wide step (B tokens per step: the
@@ -82,13 +82,16 @@ static int argmax(const float *v, size_t n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--beams N] [--threads N]\n");
+        fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--beams N] [--threads N] "
+                        "[--exact 0|1] [--kv f16|f32]\n");
         return 2;
     }
-    int prompt = 64, gen = 16, beams = 4, threads = 0;
+    int prompt = 64, gen = 16, beams = 4, threads = 0, exact = 0, kv_f16 = 1;
     for (int i = 2; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--prompt")) prompt = v;
+        else if (!strcmp(argv[i], "--exact")) exact = v;
+        else if (!strcmp(argv[i], "--kv")) kv_f16 = !strcmp(argv[i + 1], "f16");
         else if (!strcmp(argv[i], "--gen")) gen = v;
         else if (!strcmp(argv[i], "--beams")) beams = v;
         else if (!strcmp(argv[i], "--threads")) threads = v;
@@ -112,8 +115,9 @@ int main(int argc, char **argv) {
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
     double wbytes = (double)sd_llama_weight_bytes(m);
-    printf("machine: %s, %d threads, OpenMP %s, kernels %s\n", cpu, threads,
-           sd_threads_have_openmp() ? "on" : "off", sd_llm_kernels_name());
+    printf("machine: %s, %d threads, OpenMP %s, kernels %s, %s arithmetic, KV cache %s\n", cpu, threads,
+           sd_threads_have_openmp() ? "on" : "off", sd_llm_kernels_name(), exact ? "exact" : "llama.cpp",
+           kv_f16 ? "f16" : "f32");
     printf("model: %s: %s, %d layers, hidden %d, heads %d/%d, ff %d, vocab %d; %.1f MB of weights "
            "read per step; load %.2f s\n", argv[1], sd_llama_weight_type(m), hp->n_layer, hp->n_embd,
            hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_vocab, wbytes / 1e6, t_load);
@@ -130,7 +134,9 @@ int main(int argc, char **argv) {
     }
     sd_llama_embed(m, ids, (size_t)prompt, x, &err);
     sd_llama_cache *c = NULL;
-    if (sd_llama_cache_create(m, (size_t)prompt, (size_t)gen + 1, (size_t)beams, &c, &err)) {
+    sd_llama_cache_params cp = {(size_t)prompt, (size_t)gen + 1, (size_t)beams, 0,
+                                exact ? SD_LLM_ARITH_EXACT : SD_LLM_ARITH_LLAMACPP, kv_f16};
+    if (sd_llama_cache_create(m, &cp, &c, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         return 1;
     }

@@ -542,6 +542,43 @@ static void test_failure_leaves_output_untouched(void) {
     sd_dataset_close(ds);
 }
 
+/* Issue 14, item 3: a NUL byte in labels.csv is a problem of its row, named with its line, and
+ * the rows after it are still read (it used to end the file silently: "ok, 6 utterances" for
+ * 12 rows). A UTF-16 file is named as such. */
+static void test_nul_and_utf16_labels(void) {
+    make_ds("nul", 12, 1);
+    char path[1400], *text;
+    size_t n;
+    path_of(path, sizeof path, "nul", NULL, "labels.csv");
+    text = sd_test_read_file(path, &n);
+    if (!text) return;
+    char *row = strstr(text, "u6,"); /* line 8 */
+    EXPECT(row != NULL, "row u6");
+    if (row) row[1] = '\0';
+    EXPECT(sd_test_write_file(path, text, n) == 0, "write");
+    const char *needles[] = {"labels.csv:8: NUL byte at column 2", "1 of 12 utterances"};
+    sd_dataset_options o = opts("nul");
+    expect_problems(&o, needles, 2);
+    o.skip_bad = 1;
+    sd_dataset *ds = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "skip_bad: %s", err.msg);
+    if (ds) EXPECT(sd_dataset_total(ds) == 11, "%lld utterances kept, expected 11 (the rows after the NUL too)",
+                   (long long)sd_dataset_total(ds));
+    sd_dataset_close(ds);
+    /* The same labels as UTF-16 (with its byte-order mark). */
+    char *u16 = malloc(2 * n + 2);
+    u16[0] = (char)0xff;
+    u16[1] = (char)0xfe;
+    for (size_t i = 0; i < n; i++) u16[2 + 2 * i] = text[i], u16[3 + 2 * i] = 0;
+    EXPECT(sd_test_write_file(path, u16, 2 * n + 2) == 0, "write");
+    const char *needles16[] = {"labels.csv: UTF-16 text", "save the file as UTF-8"};
+    o.skip_bad = 0;
+    expect_problems(&o, needles16, 2);
+    free(u16);
+    free(text);
+}
+
 int main(void) {
     sd_test_run("dataset_valid", test_valid_dataset);
     sd_test_run("dataset_missing_file", test_missing_file);
@@ -561,5 +598,6 @@ int main(void) {
     sd_test_run("dataset_sim_optional", test_sim_optional);
     sd_test_run("dataset_folder_names_and_dtypes", test_folder_names_and_dtypes);
     sd_test_run("dataset_failure_leaves_output_untouched", test_failure_leaves_output_untouched);
+    sd_test_run("dataset_nul_and_utf16_labels", test_nul_and_utf16_labels);
     return sd_test_finish();
 }

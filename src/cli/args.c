@@ -1,3 +1,4 @@
+/* The option parser of the sdumc subcommands: lookup, strict value checks, usage text (args.h). */
 #include "args.h"
 
 #include <errno.h>

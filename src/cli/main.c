@@ -10,7 +10,7 @@ static void usage(FILE *out) {
             "usage: sdumc <command> [options]\n"
             "commands:\n"
             "  version        print version and build configuration\n"
-            "  train          train SDUMC on a dataset (MODEL.md section 4)\n"
+            "  train          train SDUMC on a dataset (docs/MODEL.md section 4)\n"
             "  eval           metrics of both flows on a split\n"
             "  predict        predictions of one flow as CSV\n"
             "  predict-one    score of one utterance from .npy files (the public C API)\n"
@@ -18,7 +18,7 @@ static void usage(FILE *out) {
             "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
             "  validate       check a dataset folder and list every problem\n"
             "  import-mmsa    the dataset layout from an MMSA feature pickle (aligned_50.pkl, ...)\n"
-            "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (MODEL.md 6)\n"
+            "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (docs/MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
             SDUMC_VERSION);
 }

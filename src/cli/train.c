@@ -103,7 +103,7 @@ int cli_train(int argc, char **argv) {
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"out", ARG_STRING, &o.out, 0, 0, NULL, "model file to write (OUT.state, OUT.log.jsonl, OUT.report.html beside it)", 0},
-        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release", "MODEL.md preset (default paper)", 0},
+        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release", "docs/MODEL.md preset (default paper)", 0},
         {"init", ARG_STRING, &o.init, 0, 0, NULL, "start from these weights (fine-tuning)", 0},
         {"resume", ARG_STRING, &o.resume, 0, 0, NULL, "continue an interrupted run from its OUT.state", 0},
         {"epochs", ARG_INT, &o.epochs, 1, 100000, NULL, "epochs (25)", 0},

@@ -2,7 +2,6 @@
  * front; one report lists every problem. Legend: N rows of labels.csv, T frames, D dim. */
 #include "dataset_internal.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +19,7 @@
 
 #define LABELS_FILE "labels.csv"
 #define META_FILE "dataset.json"
-#define LABELS_MAX_BYTES ((long)1 << 30)
+#define LABELS_MAX_BYTES ((size_t)1 << 30)
 #define META_MAX_BYTES ((size_t)1 << 20)
 
 static const char *const mod_names[SD_MOD_COUNT] = {"audio", "text", "video", "sim"};
@@ -96,7 +95,7 @@ typedef struct {
     char *folder[SD_MOD_COUNT];
     int has_folder[SD_MOD_COUNT];
     char labels_path[4096];
-    char *buf;          /* labels.csv, parsed in place */
+    sd_csv_reader csv;  /* labels.csv, parsed in place (the row names point into it) */
     row_t *rows;        /* [N] */
     int64_t nrows;
     int dim[SD_MOD_COUNT];
@@ -168,59 +167,47 @@ static sd_status read_meta(validator *V, sd_error *err) {
 }
 
 static sd_status read_labels(validator *V, sd_error *err) {
-    FILE *fp = fopen(V->labels_path, "rb");
-    if (!fp) {
-        sd_text_line(&V->global, "%s: cannot open: %s", V->labels_path, strerror(errno));
+    sd_error e;
+    sd_status st = sd_csv_open(&V->csv, V->labels_path, LABELS_MAX_BYTES, &e);
+    if (st == SD_E_NOMEM) {
+        if (err) *err = e;
+        return st;
+    }
+    if (st) {
+        sd_text_line(&V->global, "%s", e.msg);
         return SD_OK;
     }
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || size > LABELS_MAX_BYTES || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        sd_text_line(&V->global, "%s: cannot read (or larger than 1 GiB)", V->labels_path);
-        return SD_OK;
-    }
-    V->buf = malloc((size_t)size + 1);
-    if (!V->buf) {
-        fclose(fp);
-        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
-    }
-    size_t got = fread(V->buf, 1, (size_t)size, fp);
-    fclose(fp);
-    if (got != (size_t)size) {
-        sd_text_line(&V->global, "%s: read failed", V->labels_path);
-        return SD_OK;
-    }
-    V->buf[size] = '\0';
+    /* Records: at most one per line. */
     int64_t nlines = 1;
-    for (long i = 0; i < size; i++) nlines += V->buf[i] == '\n';
+    for (const char *c = V->csv.buf; c < V->csv.end; c++) nlines += *c == '\n';
     V->rows = calloc((size_t)nlines, sizeof *V->rows);
     if (!V->rows) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
 
-    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0;
-    char *p = V->buf;
-    if ((unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
-        p += 3; /* UTF-8 byte order mark */
-    for (int line = 1; p; line++) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = '\0';
-        size_t len = strlen(p);
-        if (len && p[len - 1] == '\r') p[--len] = '\0';
-        char *text = p;
-        p = nl ? nl + 1 : NULL;
-        int blank = 1;
-        for (char *q = text; *q; q++) blank &= isspace((unsigned char)*q) != 0;
-        if (blank) continue;
-        char *f[64];
-        int nf = sd_csv_split(text, f, 64);
-        if (nf > 64) nf = 64;
+    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0, k;
+    while ((k = sd_csv_next(&V->csv, &e)) != 0) {
+        if (k < 0 && e.code == SD_E_NOMEM) {
+            if (err) *err = e;
+            return SD_E_NOMEM;
+        }
+        if (k < 0 && !header_seen) { /* a file that cannot be read as CSV at all */
+            sd_text_line(&V->global, "%s", e.msg);
+            return SD_OK;
+        }
+        if (k < 0) { /* a malformed row (a NUL byte, an unclosed quote): that row's problem */
+            row_t *r = &V->rows[V->nrows++];
+            r->line = V->csv.line;
+            r->split = -1;
+            r->bad = 1;
+            sd_text_line(&V->per_row, "%s", e.msg);
+            continue;
+        }
+        char **f = V->csv.field;
+        const int nf = V->csv.n, line = V->csv.line;
         if (!header_seen) {
             header_seen = 1;
-            for (int i = 0; i < nf; i++) {
-                if (!strcasecmp(f[i], "name") && col_name < 0) col_name = i;
-                if (!strcasecmp(f[i], "label") && col_label < 0) col_label = i;
-                if (!strcasecmp(f[i], "split") && col_split < 0) col_split = i;
-            }
+            col_name = sd_csv_column(&V->csv, "name");
+            col_label = sd_csv_column(&V->csv, "label");
+            col_split = sd_csv_column(&V->csv, "split");
             const char *missing[3];
             int nmissing = 0;
             if (col_name < 0) missing[nmissing++] = "name";
@@ -526,7 +513,7 @@ static void report_to_error(sd_error *err, sd_status code, const char *head, con
 static void validator_free(validator *V) {
     free(V->dir);
     for (int m = 0; m < SD_MOD_COUNT; m++) free(V->folder[m]);
-    free(V->buf);
+    sd_csv_close(&V->csv);
     free(V->rows);
     sd_text_free(&V->global);
     sd_text_free(&V->per_row);

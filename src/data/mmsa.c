@@ -11,6 +11,7 @@
 #include "data/batch.h"
 #include "data/dataset_writer.h"
 #include "data/text.h"
+#include "io/csv.h"
 
 #define NAME_MAX_BYTES 255
 
@@ -80,7 +81,6 @@ static const char *plain_name_problem(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '/') return "contains '/'";
         if (*p < 0x20) return "contains a control character";
-        if (*p == ',' || *p == '"') return "contains a comma or a double quote (labels.csv would need quoting)";
     }
     return NULL;
 }
@@ -309,13 +309,14 @@ static int64_t gather(const split_view *v, int m, int64_t i, float *out, sd_mmsa
 }
 
 static sd_status write_split(sd_dataset_writer *w, const split_view *v, int split, const sd_mmsa_options *o,
-                             float *buf, const float *zeros, sd_text *labels, sd_mmsa_report *r, sd_error *err) {
+                             float *buf, const float *zeros, FILE *labels, sd_mmsa_report *r, sd_error *err) {
     for (int64_t i = 0; i < v->n; i++) {
         char name[NAME_MAX_BYTES + 1];
         double y = 0;
         seq_name(v->ids, i, name, sizeof name);
         seq_number(v->labels, i, &y);
-        sd_text_addf(labels, "%s,%.9g,%s\n", name, y, sd_split_name((sd_split)split));
+        sd_csv_write_field(labels, name);
+        fprintf(labels, ",%.9g,%s\n", y, sd_split_name((sd_split)split));
         for (int m = 0; m < 3; m++) {
             int64_t L = gather(v, m, i, buf, r);
             sd_status st = sd_dataset_writer_npy(w, dataset_modality[m], name, buf, L, v->feat[m]->shape[2],
@@ -354,17 +355,22 @@ sd_status sd_mmsa_import(const char *pkl_path, const char *out_dir, const sd_mms
     if (!buf || !zeros) st = sd_fail(err, SD_E_NOMEM, "out of memory for one utterance (%lld values)", (long long)most);
     if (!st) st = sd_dataset_writer_begin(&w, out_dir, "import-mmsa", folders, err);
     if (!st) {
-        sd_text labels = {0}, meta = {0};
-        sd_text_addf(&labels, "name,label,split\n");
-        for (int s = 0; s < SD_SPLIT_COUNT && !st; s++) st = write_split(&w, &v[s], s, o, buf, zeros, &labels, report, err);
+        char *csv = NULL; /* labels.csv, written through the project's CSV writer into memory */
+        size_t csv_len = 0;
+        FILE *labels = open_memstream(&csv, &csv_len);
+        sd_text meta = {0};
+        if (!labels) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+        if (!st) fprintf(labels, "name,label,split\n");
+        for (int s = 0; s < SD_SPLIT_COUNT && !st; s++) st = write_split(&w, &v[s], s, o, buf, zeros, labels, report, err);
+        if (labels && fclose(labels) != 0 && !st) st = sd_fail(err, SD_E_NOMEM, "out of memory");
         const char *base = strrchr(pkl_path, '/');
         sd_text_addf(&meta, "{\"label_range\": [%.17g, %.17g], \"source\": ", o->label_lo, o->label_hi);
         sd_json_buf_string(&meta.b, base ? base + 1 : pkl_path);
         sd_text_addf(&meta, "}\n");
-        if (!st && (labels.b.failed || meta.b.failed)) st = sd_fail(err, SD_E_NOMEM, "out of memory");
-        if (!st) st = sd_dataset_writer_file(&w, "labels.csv", sd_text_str(&labels), labels.b.len, err);
+        if (!st && meta.b.failed) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+        if (!st) st = sd_dataset_writer_file(&w, "labels.csv", csv, csv_len, err);
         if (!st) st = sd_dataset_writer_file(&w, "dataset.json", sd_text_str(&meta), meta.b.len, err);
-        sd_text_free(&labels);
+        free(csv);
         sd_text_free(&meta);
         if (!st) st = sd_dataset_writer_commit(&w, err);
         else sd_dataset_writer_abort(&w);

@@ -575,16 +575,25 @@ static sd_status reduce(vm *V, const sd_pk_obj *fn, const sd_pk_obj *args) {
         if ((st = set_shape(V, &o->u.a, arg[2])) || (st = set_data(V, &o->u.a, arg[0]))) return st;
         return push(V, o);
     }
-    case G_SCALAR: { /* scalar(dtype, raw bytes): one number */
+    case G_SCALAR: { /* scalar(dtype, raw bytes): one number, or one string (numpy.str_, bytes_) */
         if (n != 2 || arg[0]->type != SD_PK_DTYPE || arg[1]->type != SD_PK_BYTES)
             return fail(V, SD_E_UNSUPPORTED, "numpy scalar is accepted only as scalar(dtype, bytes)");
         sd_pk_array a;
         memset(&a, 0, sizeof a);
         a.dtype = arg[0]->u.d;
         a.numel = 1;
-        if (strchr("biuf", a.dtype.kind) == NULL || !a.dtype.kind)
-            return fail(V, SD_E_UNSUPPORTED, "numpy scalar of a non-numeric dtype");
+        if (a.dtype.kind == 'O' || !a.dtype.kind) return fail(V, SD_E_UNSUPPORTED, "numpy scalar of the object dtype");
         if ((st = set_data(V, &a, arg[1]))) return st;
+        if (a.dtype.kind == 'S' || a.dtype.kind == 'U') { /* UTF-8 needs at most the 4 bytes of a UCS-4 unit */
+            char *text = own(V, (size_t)a.dtype.itemsize + 1);
+            sd_pk_obj *o = new_obj(V, a.dtype.kind == 'S' ? SD_PK_BYTES : SD_PK_STR);
+            if (!text || !o) return no_object(V);
+            if (sd_pk_array_str(&a, 0, text, (size_t)a.dtype.itemsize + 1))
+                return fail(V, SD_E_FORMAT, "numpy str scalar holds an invalid character");
+            o->u.s.p = text;
+            o->u.s.n = strlen(text);
+            return push(V, o);
+        }
         sd_pk_obj *o = new_obj(V, a.dtype.kind == 'f' ? SD_PK_FLOAT : SD_PK_INT);
         if (!o) return no_object(V);
         uint64_t bits = raw_bits(&a, 0);

@@ -7,7 +7,7 @@
  * shape, b'b') followed by a BUILD with the array state (version, shape, dtype, fortran order,
  * raw data), numpy.dtype(str, False, True) followed by a BUILD with the dtype state,
  * numpy.core.numeric._frombuffer(buffer, dtype, shape, order) (protocol 5), numpy scalars
- * (numpy.core.multiarray.scalar), and bytes written by protocol 2 from Python 3
+ * (numpy.core.multiarray.scalar: numbers, numpy.str_, numpy.bytes_), and bytes written by protocol 2 from Python 3
  * (_codecs.encode(str, 'latin1')). numpy 2's module names (numpy._core.*) are accepted too.
  * Array dtypes: booleans, integers, floats (2, 4, 8 bytes, either byte order), fixed-width
  * strings (S, U) and object arrays (whose items are again the values above).

@@ -1,3 +1,4 @@
+/* Per-epoch training records to and from JSON (the log lines and the history in the state). */
 #include "train/history.h"
 
 #include <limits.h>

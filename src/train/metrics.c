@@ -1,7 +1,11 @@
+/* MMSA metricsTop metrics of predictions against labels (MODEL.md section 5), and their JSON,
+ * table and CSV output. */
 #include "train/metrics.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "io/csv.h"
 
 static double clip(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
 
@@ -180,7 +184,8 @@ void sd_metrics_write_csv_header(FILE *out, sd_metrics_scheme scheme) {
 }
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {
-    fprintf(out, "%s,%.6f,%.6f,", flow ? flow : "", m->mae, m->mse);
+    sd_csv_write_field(out, flow ? flow : "");
+    fprintf(out, ",%.6f,%.6f,", m->mae, m->mse);
     if (m->corr_defined)
         fprintf(out, "%.6f", m->corr);
     if (m->scheme == SD_METRICS_MOSI)

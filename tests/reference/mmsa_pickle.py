@@ -9,7 +9,7 @@
              with vision_lengths, text [N, 50, Dt] without text_bert (float64 to exercise conversion).
         Both: ids "<video>$_$<clip>", regression_labels [N] in [-3, 3] ([-1, 1] with --sims, and the
         extra keys of CH-SIMS), raw_text, annotations, classification_labels; -inf values in the audio
-        (COVAREP) and a NaN in the vision; id as a numpy str array (aligned) or a list (unaligned).
+        (COVAREP) and a NaN in the vision; id as a numpy str array (aligned) or a list of numpy.str_ (unaligned).
         --numpy2 rewrites the numpy module names as numpy 2 writes them (numpy._core.*; protocols 2-3).
         --scales raw: field-like magnitudes (F0 in Hz, dims in the hundreds) for the normalisation study.
         --tiny: 6-8 frames of dims 2/3/2 (fuzzing seeds).
@@ -75,7 +75,7 @@ def make(kind, n, seed, sims, raw, tiny=False):
         d = {
             "raw_text": ["words of %s" % s for s in ids],
             "audio": audio, "vision": vision, "text": text, "text_bert": bert,
-            "id": np.array(ids) if kind == "aligned" else ids,
+            "id": np.array(ids) if kind == "aligned" else list(np.array(ids)),  # a list of numpy.str_
             "regression_labels": y,
             "classification_labels": np.sign(y).astype(np.float32) + 1,
             "annotations": ["Positive" if v > 0 else "Negative" for v in y],

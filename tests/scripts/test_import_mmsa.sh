@@ -41,6 +41,17 @@ check unaligned_by_lengths grep -q "^  audio .*(by audio_lengths).*; 3 utterance
 check ids_kept_with_dollar grep -q '^train_vid000\$_\$0,' "$tmp/aligned_p4/labels.csv"
 check no_sim_by_default bash -c "[ ! -e '$tmp/aligned_p4/text_sim' ] && grep -q 'text_sim: not written' '$tmp/aligned_p4.out'"
 
+# An id with a comma and a quote: labels.csv quotes it (RFC 4180) and the dataset reads it back.
+$PY - "$tmp/aligned_p4.pkl" "$tmp/comma.pkl" <<'EOF'
+import pickle, sys
+d = pickle.load(open(sys.argv[1], "rb"))
+ids = list(d["test"]["id"]); ids[0] = 'clip "7", take 2'; d["test"]["id"] = ids
+pickle.dump(d, open(sys.argv[2], "wb"), protocol=4)
+EOF
+"$BIN" import-mmsa "$tmp/comma.pkl" --out "$tmp/comma" >/dev/null 2>&1
+check id_with_comma_quoted bash -c "grep -q '^\"clip \"\"7\"\", take 2\",' '$tmp/comma/labels.csv' && [ -s '$tmp/comma/audio/clip \"7\", take 2.npy' ] &&
+  '$BIN' validate --data '$tmp/comma' >/dev/null 2>&1"
+
 # numpy 2 writes numpy._core.multiarray: the same arrays.
 for proto in 2 3; do
   $PY $REF write "$tmp/np2_$proto.pkl" aligned --protocol $proto --numpy2
