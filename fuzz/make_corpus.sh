@@ -3,7 +3,8 @@
 # Seeds are small valid files of every kind the parsers accept plus a few typical rejections; the
 # fuzzers mutate from there. Sources: tests/fixtures (npy, safetensors, GGUF), a 1-epoch model and
 # training state from `sdumc train --hidden 4` on a synthetic corpus, a tiny GGUF vocabulary
-# written with tests/reference/gguf_writer.py, hand-written labels.csv files and argument lists.
+# written with tests/reference/gguf_writer.py, hand-written labels.csv files and argument lists,
+# MMSA-style pickles from tests/reference/mmsa_pickle.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -12,7 +13,7 @@ C=fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$C"
-mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args,csv}
+mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args,csv,pickle}
 
 cp tests/fixtures/npy/*.npy "$C/npy/"
 cp tests/fixtures/safetensors/*.safetensors "$C/safetensors/"
@@ -98,4 +99,14 @@ args help --epochs 3 --help
 args missing_value --epochs
 args positional positional
 args empty_value --data ''
+# MMSA-style feature pickles (tests/reference/mmsa_pickle.py --tiny): every protocol the reader
+# takes, numpy 2's module names, and two refusals (a call of os.system, a truncated file).
+P=tests/reference/mmsa_pickle.py
+$PY $P write "$C/pickle/aligned_p2.pkl" aligned --protocol 2 --tiny --n 2
+$PY $P write "$C/pickle/aligned_p3_numpy2.pkl" aligned --protocol 3 --numpy2 --tiny --n 2
+$PY $P write "$C/pickle/unaligned_p4.pkl" unaligned --protocol 4 --tiny --n 2
+$PY $P write "$C/pickle/unaligned_p5_sims.pkl" unaligned --protocol 5 --sims --tiny --n 2
+$PY $P hostile "$tmp" /nonexistent/marker
+cp "$tmp/exec_os_system.pkl" "$tmp/truncated_proto2.pkl" "$C/pickle/"
+
 for d in "$C"/*/; do echo "$(basename "$d"): $(ls "$d" | wc -l) seeds, $(cat "$d"* | wc -c) bytes"; done

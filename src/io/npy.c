@@ -412,6 +412,61 @@ sd_status sd_npy_parse(const uint8_t *buf, size_t n, sd_npy_header *h, float **d
 /* ---------------------------------------------------------------------------------------------- */
 /* Writing */
 
+/* The header as numpy 1.24 writes it: the dict (keys sorted), spare room for the first axis to grow
+ * to 21 digits, then spaces and '\n' so that data starts at a multiple of 64. Fills the 10-byte
+ * prefix (magic, version 1.0, header length) and header [256]; returns the header length. */
+static size_t npy_header(char *header, uint8_t prefix[10], int ndim, int64_t rows, int64_t cols, sd_dtype dtype) {
+    int len;
+    if (ndim == 1)
+        len = snprintf(header, 256, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }",
+                       dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)cols);
+    else
+        len = snprintf(header, 256, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
+                       dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)rows, (long long)cols);
+    char first[24];
+    int first_digits = snprintf(first, sizeof first, "%lld", (long long)(ndim == 1 ? cols : rows));
+    for (int i = first_digits; i < 21; i++) header[len++] = ' ';
+    size_t hlen = (size_t)len + 1;           /* with the final '\n' */
+    size_t padlen = 64 - ((10 + hlen) % 64); /* 1..64, as numpy computes it */
+    for (size_t i = 0; i < padlen; i++) header[len++] = ' ';
+    header[len++] = '\n';
+    memcpy(prefix, npy_magic, 6);
+    prefix[6] = 1;
+    prefix[7] = 0;
+    prefix[8] = (uint8_t)((size_t)len & 0xff);
+    prefix[9] = (uint8_t)((size_t)len >> 8);
+    return (size_t)len;
+}
+
+sd_status sd_npy_write_plain(const char *path, const float *data, int64_t rows, int64_t cols, sd_dtype dtype,
+                             sd_error *err) {
+    if (dtype != SD_DTYPE_F32 && dtype != SD_DTYPE_F16)
+        return sd_fail(err, SD_E_UNSUPPORTED, "%s: can only write F32 or F16, not %s", path, sd_dtype_name(dtype));
+    size_t count, bytes, item = sd_dtype_size(dtype);
+    if (rows < 0 || cols < 0 || !sd_mul_size((size_t)rows, (size_t)cols, &count) || !sd_mul_size(count, item, &bytes))
+        return sd_fail(err, SD_E_ARG, "%s: bad shape %lld x %lld", path, (long long)rows, (long long)cols);
+    char header[256];
+    uint8_t prefix[10];
+    size_t hlen = npy_header(header, prefix, 2, rows, cols, dtype);
+    FILE *f = fopen(path, "wb");
+    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot create: %s", path, strerror(errno));
+    int ok = fwrite(prefix, 1, sizeof prefix, f) == sizeof prefix && fwrite(header, 1, hlen, f) == hlen;
+    enum { CHUNK = 4096 };
+    unsigned char raw[CHUNK * 4];
+    for (size_t done = 0; ok && done < count;) {
+        size_t k = count - done < CHUNK ? count - done : CHUNK;
+        sd_dtype_encode_f32(dtype, data + done, k, raw);
+        ok = fwrite(raw, item, k, f) == k;
+        done += k;
+    }
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    return ok ? SD_OK : sd_fail(err, SD_E_IO, "%s: write failed: %s", path, strerror(e));
+}
+
 sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t rows, int64_t cols,
                        sd_dtype dtype, sd_error *err) {
     if (!path) return sd_fail(err, SD_E_ARG, "sd_npy_write: NULL path");
@@ -428,32 +483,9 @@ sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t ro
                        (long long)cols);
     if (!data && count) return sd_fail(err, SD_E_ARG, "%s: NULL data", path);
 
-    /* The dict as numpy 1.24 writes it (keys sorted), then spare room for the first axis to grow
-     * to 21 digits, then spaces and '\n' so that data starts at a multiple of 64. */
     char header[256];
-    int len;
-    if (ndim == 1)
-        len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }",
-                       dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)cols);
-    else
-        len = snprintf(header, sizeof header,
-                       "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
-                       dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)rows, (long long)cols);
-    char first[24];
-    int first_digits = snprintf(first, sizeof first, "%lld", (long long)(ndim == 1 ? cols : rows));
-    for (int i = first_digits; i < 21; i++) header[len++] = ' ';
-    size_t hlen = (size_t)len + 1;                 /* with the final '\n' */
-    size_t padlen = 64 - ((10 + hlen) % 64);       /* 1..64, as numpy computes it */
-    for (size_t i = 0; i < padlen; i++) header[len++] = ' ';
-    header[len++] = '\n';
-    size_t total_header = (size_t)len; /* = hlen + padlen */
-
     uint8_t prefix[10];
-    memcpy(prefix, npy_magic, 6);
-    prefix[6] = 1;
-    prefix[7] = 0;
-    prefix[8] = (uint8_t)(total_header & 0xff);
-    prefix[9] = (uint8_t)(total_header >> 8);
+    size_t total_header = npy_header(header, prefix, ndim, rows, cols, dtype);
 
     sd_atomic_file af;
     sd_status st = sd_atomic_open(&af, path, err);

@@ -54,5 +54,9 @@ sd_status sd_npy_parse(const uint8_t *buf, size_t n, sd_npy_header *h, float **d
  * byte-for-byte what numpy 1.24 writes (data starts at a multiple of 64). Atomic replace. */
 sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t rows, int64_t cols,
                        sd_dtype dtype, sd_error *err);
+/* The same bytes (shape (rows, cols)) written plainly: no temporary, no fsync. For the many files
+ * of a new dataset folder, made atomic and durable as a whole (data/dataset_writer.h). */
+sd_status sd_npy_write_plain(const char *path, const float *data, int64_t rows, int64_t cols, sd_dtype dtype,
+                             sd_error *err);
 
 #endif
