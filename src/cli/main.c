@@ -17,6 +17,7 @@ static void usage(FILE *out) {
             "  score          metrics from any CSV with label and prediction columns\n"
             "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
             "  validate       check a dataset folder and list every problem\n"
+            "  audio-features WavLM features of a folder of recordings (layer 20, last layer)\n"
             "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
             SDUMC_VERSION);
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "synth")) return cli_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate")) return cli_validate(argc - 1, argv + 1);
     if (!strcmp(cmd, "simulate-text")) return cli_simulate_text(argc - 1, argv + 1);
+    if (!strcmp(cmd, "audio-features")) return cli_audio_features(argc - 1, argv + 1);
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
