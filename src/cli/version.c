@@ -1,5 +1,6 @@
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "core/threads.h"
@@ -13,5 +14,8 @@ int cli_version(int argc, char **argv) {
     printf("openmp: %s\n", sd_threads_have_openmp() ? "yes" : "no");
     printf("blas: %s\n", openblas_get_config());
     printf("threads: %d\n", sd_threads_get());
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    printf("openmp wait: %s%s%s%s\n", policy ? "OMP_WAIT_POLICY=" : "", policy ? policy : "",
+           spin ? (policy ? ", GOMP_SPINCOUNT=" : "GOMP_SPINCOUNT=") : "", spin ? spin : "");
     return 0;
 }
