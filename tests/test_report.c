@@ -110,7 +110,7 @@ static void test_history_roundtrip(void) {
     sd_json_free(v);
     sd_json_buf_free(&b);
     /* A record of an older log: no train_full, train_missing, eval_seconds. */
-    const char *old = "{\"epoch\": 0, \"lr\": 0.001, \"loss\": {\"full\": 1, \"miss\": 1, \"tf\": 0, \"tq\": 0, \"f\": 0, "
+    const char *old = "{\"epoch\": 1, \"lr\": 0.001, \"loss\": {\"full\": 1, \"miss\": 1, \"tf\": 0, \"tq\": 0, \"f\": 0, "
                       "\"rnc\": 0, \"total\": 1}, \"valid_full\": {\"mae\": 1, \"mse\": 1, \"corr\": null, \"acc7\": 0, "
                       "\"acc5\": 0, \"acc2_has0\": 0, \"f1_has0\": 0, \"acc2_non0\": 0, \"f1_non0\": 0, \"n\": 2, \"n_non0\": 2}, "
                       "\"valid_missing\": {\"mae\": 1, \"mse\": 1, \"corr\": null, \"acc7\": 0, \"acc5\": 0, \"acc2_has0\": 0, "

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "core/dist.h"
 #include "core/threads.h"
 #include "data/cache.h"
 #include "io/atomic_file.h"
@@ -52,7 +53,8 @@ static int valid_split(sd_dataset *ds, float fraction, sd_train_options *o) {
         return 1;
     }
     o->valid_fraction = fraction;
-    fprintf(stderr,
+    if (sd_dist_rank() == 0)
+        fprintf(stderr,
             "sdumc train: validation split carved out of train: %lld of %lld utterances (--valid-fraction %g, "
             "seed %llu), names in %s.valid.txt\n",
             (long long)carved, (long long)n_train, (double)fraction, (unsigned long long)o->seed, o->out);
@@ -69,6 +71,19 @@ static sd_status write_valid_names(const sd_dataset *ds, const char *out, sd_err
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory") : sd_atomic_write_file(path, b.data, b.len, err);
     sd_json_buf_free(&b);
     return st;
+}
+
+/* Fewer than 10 optimiser steps per epoch: the paper's batch and lr were set for ~16k utterances. */
+static void small_corpus_hint(const sd_dataset *ds, const sd_train_options *o) {
+    int64_t n = sd_dataset_size(ds, SD_SPLIT_TRAIN);
+    int64_t steps = (n + o->batch_size - 1) / o->batch_size;
+    if (steps >= 10) return;
+    fprintf(stderr,
+            "sdumc train: hint: %lld optimiser step%s per epoch (%lld train utterances, batch %d). The paper's batch\n"
+            "128 and lr 1e-4 were set for CMU-MOSEI's 16k utterances; a small corpus learns little per epoch\n"
+            "with them. A smaller batch and a larger learning rate give it more steps, e.g. --batch-size 32\n"
+            "--lr 1e-3 (what make demo uses on 1,200 utterances).\n",
+            (long long)steps, steps == 1 ? "" : "s", (long long)n, o->batch_size);
 }
 
 int cli_train(int argc, char **argv) {
@@ -122,6 +137,9 @@ int cli_train(int argc, char **argv) {
         {"cache", ARG_STRING, &cache_path, 0, 0, NULL,
          "packed feature cache file (built on first use, rebuilt when a source changes)", 0},
         {"cache-dtype", ARG_CHOICE, &cache_f16, 0, 0, "f32|f16", "cache precision (f32)", 0},
+        {"grad-chunks", ARG_INT, &o.grad_chunks, 1, 65536, NULL,
+         "cut every batch into K gradient chunks summed exactly: the same model on any number of MPI ranks up "
+         "to K (default: the number of ranks; docs/SCALE_OUT.md)", 0},
         {"valid-fraction", ARG_FLOAT, &valid_fraction, 1e-6, 0.999999, NULL,
          "carve a seeded validation split of this fraction out of train (when the folder has none)", 0},
     };
@@ -156,33 +174,47 @@ int cli_train(int argc, char **argv) {
         sd_dataset_close(ds);
         return 1;
     }
+    small_corpus_hint(ds, &o);
     sd_threads_set(threads);
+    /* Under MPI rank 0 prints and writes; every error from here on is shared by all ranks
+     * (sd_dist_agree), so rank 0 prints that too. */
+    const int root = sd_dist_rank() == 0;
     sd_cache *cache = NULL;
     if (cache_path) {
+        /* Rank 0 builds the cache (once, on a shared folder); the others then open it. */
         int built = 0;
-        if (sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err)) {
+        sd_status cs = root ? sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err) : SD_OK;
+        cs = sd_dist_agree(cs, &err);
+        if (!cs && !root) cs = sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err);
+        if (cs) {
             fprintf(stderr, "sdumc train: %s\n", err.msg);
             sd_dataset_close(ds);
             return 1;
         }
-        fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
+        if (root) fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
         o.cache = cache;
     }
     on_terminal = isatty(STDERR_FILENO);
-    o.on_progress = progress;
+    o.on_progress = root ? progress : NULL;
     sd_train_result res;
-    fprintf(stderr, "sdumc train: %s preset, %d epochs, batch %d, %lld train / %lld valid utterances, %d threads\n",
-            o.model.preset, o.epochs, o.batch_size, (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
-            (long long)sd_dataset_size(ds, SD_SPLIT_VALID), sd_threads_get());
+    if (root) {
+        fprintf(stderr, "sdumc train: %s preset, %d epochs, batch %d, %lld train / %lld valid utterances, %d threads",
+                o.model.preset, o.epochs, o.batch_size, (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                (long long)sd_dataset_size(ds, SD_SPLIT_VALID), sd_threads_get());
+        if (sd_dist_size() > 1) fprintf(stderr, " per rank, %d MPI ranks", sd_dist_size());
+        fprintf(stderr, "\n");
+    }
     sd_status st = sd_train(ds, &o, &res, &err);
-    if (!st && o.valid_fraction > 0.0f) st = write_valid_names(ds, o.out, &err);
+    if (!st && o.valid_fraction > 0.0f && root) st = write_valid_names(ds, o.out, &err);
     sd_cache_close(cache);
     sd_dataset_close(ds);
     if (st) {
+        if (!root) return 1;
         if (on_terminal) fprintf(stderr, "\n");
         fprintf(stderr, "sdumc train: %s\n", err.msg);
         return 1;
     }
+    if (!root) return 0;
     printf("selected epoch %d of %d (%s criterion %.4f on the validation split)\n", res.best_epoch + 1,
            res.epochs_run, sd_select_name(o.select), o.select == SD_SELECT_LAST ? 0.0 : res.best_criterion);
     if (res.best_epoch == res.epochs_run - 1 && res.epochs_run > 1 && o.select != SD_SELECT_LAST)

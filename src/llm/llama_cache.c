@@ -10,28 +10,21 @@
 #include "llm/llama_internal.h"
 
 sd_llama_cache_params sd_llama_cache_default_params(void) {
-    sd_llama_cache_params p = {0, 0, 1, 0};
+    sd_llama_cache_params p = {0, 0, 1, 0, SD_LLM_ARITH_LLAMACPP, 0};
     return p;
 }
 
-/* n floats, or 0 (and *ok cleared) on overflow. */
-static void *alloc_floats(size_t a, size_t b, int *ok) {
-    size_t n;
-    if (!sd_mul_size(a, b, &n) || !sd_mul_size(n, sizeof(float), &n)) {
-        *ok = 0;
-        return NULL;
-    }
-    void *p = sd_alloc(n ? n : sizeof(float));
-    if (!p) *ok = 0;
-    return p;
-}
+static void *alloc_elems(size_t a, size_t b, size_t es, int *ok);
+static void *alloc_floats(size_t a, size_t b, int *ok) { return alloc_elems(a, b, sizeof(float), ok); }
 
-static int scratch_alloc(sd_llama_scratch *s, const sd_llama *m, size_t R, size_t T) {
-    const size_t D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff;
-    const size_t KV = (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim;
+static int scratch_alloc(sd_llama_scratch *s, const sd_llama *m, size_t R, size_t T, size_t n_beams,
+                         sd_llm_arith arith) {
+    const size_t D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff, d = (size_t)m->hp.head_dim;
+    const size_t KV = (size_t)m->hp.n_head_kv * d, G = (size_t)(m->hp.n_head / m->hp.n_head_kv);
     int ok = 1;
     s->R = R;
     s->T = T;
+    s->QB = (n_beams > SD_LLAMA_ATT_ROWS ? n_beams : SD_LLAMA_ATT_ROWS) * G;
 #ifdef _OPENMP
     s->n_threads = omp_get_max_threads();
 #else
@@ -45,13 +38,30 @@ static int scratch_alloc(sd_llama_scratch *s, const sd_llama *m, size_t R, size_
     s->v = alloc_floats(R, KV, &ok);
     s->g = alloc_floats(R, F, &ok);
     s->u = alloc_floats(R, F, &ok);
-    s->scores = alloc_floats((size_t)s->n_threads, T, &ok);
-    return ok;
+    s->scores = alloc_floats((size_t)s->n_threads * s->QB, T, &ok);
+    s->qbuf = alloc_floats((size_t)s->n_threads * s->QB, d, &ok);
+    s->obuf = alloc_floats((size_t)s->n_threads * s->QB, d, &ok);
+    s->seg = alloc_elems(R, 1, sizeof(size_t), &ok);
+    return ok && sd_llm_work_init(&s->work, R, D > F ? D : F, arith) == 0;
 }
 
 static void scratch_free(sd_llama_scratch *s) {
-    float *all[] = {s->x, s->xn, s->q, s->att, s->k, s->v, s->g, s->u, s->scores};
+    float *all[] = {s->x, s->xn, s->q, s->att, s->k, s->v, s->g, s->u, s->scores, s->qbuf, s->obuf};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sd_free(all[i]);
+    sd_free(s->seg);
+    sd_llm_work_free(&s->work);
+}
+
+/* n elements of es bytes, or NULL (and *ok cleared). */
+static void *alloc_elems(size_t a, size_t b, size_t es, int *ok) {
+    size_t n;
+    if (!sd_mul_size(a, b, &n) || !sd_mul_size(n, es, &n)) {
+        *ok = 0;
+        return NULL;
+    }
+    void *p = sd_alloc(n ? n : es);
+    if (!p) *ok = 0;
+    return p;
 }
 
 sd_status sd_llama_cache_create(const sd_llama *m, const sd_llama_cache_params *p,
@@ -72,15 +82,18 @@ sd_status sd_llama_cache_create(const sd_llama *m, const sd_llama_cache_params *
     c->max_prefix = max_prefix;
     c->max_steps = max_steps;
     c->n_beams = n_beams;
+    c->arith = p->arith;
+    c->kv_f16 = p->kv_f16 != 0;
+    c->es = c->kv_f16 ? 2 : 4;
     const size_t S = max_steps ? max_steps : 1;
     int ok = 1;
-    c->k_pre = alloc_floats(c->L * c->KV, max_prefix, &ok);
-    c->v_pre = alloc_floats(c->L * c->KV, max_prefix, &ok);
-    c->k_gen = alloc_floats(c->L * c->KV * S, n_beams, &ok);
-    c->v_gen = alloc_floats(c->L * c->KV * S, n_beams, &ok);
+    c->k_pre = alloc_elems(c->L * c->KV, max_prefix, c->es, &ok);
+    c->v_pre = alloc_elems(c->L * c->KV, max_prefix, c->es, &ok);
+    c->k_gen = alloc_elems(c->L * c->KV * S, n_beams, c->es, &ok);
+    c->v_gen = alloc_elems(c->L * c->KV * S, n_beams, c->es, &ok);
     c->anc = sd_alloc(n_beams * S * sizeof(int));
     c->anc_tmp = sd_alloc(n_beams * S * sizeof(int));
-    ok = ok && c->anc && c->anc_tmp && scratch_alloc(&c->s, m, R, max_prefix + max_steps);
+    ok = ok && c->anc && c->anc_tmp && scratch_alloc(&c->s, m, R, max_prefix + max_steps, n_beams, p->arith);
     if (!ok) {
         sd_llama_cache_free(c);
         return sd_fail(err, SD_E_NOMEM, "cache: out of memory for %zu + %zu positions x %zu beams",
@@ -102,7 +115,10 @@ void sd_llama_cache_free(sd_llama_cache *c) {
     free(c);
 }
 
-void sd_llama_cache_reset(sd_llama_cache *c) { c->n_prefix = c->n_steps = 0; }
+void sd_llama_cache_reset(sd_llama_cache *c) {
+    c->n_prefix = c->n_steps = 0;
+    c->batched = 0;
+}
 size_t sd_llama_cache_prefix_len(const sd_llama_cache *c) { return c->n_prefix; }
 size_t sd_llama_cache_steps(const sd_llama_cache *c) { return c->n_steps; }
 

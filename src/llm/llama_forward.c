@@ -2,11 +2,8 @@
  * on the scratch the cache holds; see llama.h for the formulas and the cache layout. */
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-#include "core/omp.h"
+#include "io/half.h"
 #include "llm/llama_internal.h"
 
 /* One pass: M rows. step = 0: prefix positions n_prefix..n_prefix+M-1; step = 1: beams at
@@ -17,16 +14,6 @@ typedef struct {
     const sd_llama_out *out;
     size_t r0, n_out;
 } pass;
-
-/* Key (or value) vector of layer l at absolute position j for beam b; positions below n_pre are
- * in the prefix (during a prefill n_pre counts the rows being added). */
-static const float *kv_at(const sd_llama_cache *c, const float *pre, const float *gen, size_t l,
-                          size_t b, size_t j, size_t n_pre) {
-    if (j < n_pre) return pre + (l * c->max_prefix + j) * c->KV;
-    size_t s = j - n_pre;
-    size_t slot = (size_t)c->anc[b * c->max_steps + s];
-    return gen + ((l * c->max_steps + s) * c->n_beams + slot) * c->KV;
-}
 
 /* Rotates adjacent pairs of each head of v[n_heads * d] for position pos. */
 static void rope(float *v, int n_heads, int d, size_t pos, float base) {
@@ -44,9 +31,20 @@ static void rope(float *v, int n_heads, int d, size_t pos, float base) {
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* Position of row r of the pass. */
+/* Position of row r of the pass (in a batch of sequences: within its sequence). */
 static size_t row_pos(const sd_llama_cache *c, const pass *p, size_t r) {
-    return p->step ? c->n_prefix + c->n_steps : c->n_prefix + r;
+    if (p->step) return c->n_prefix + c->n_steps;
+    return c->n_prefix + r - (c->s.use_seg ? c->s.seg[r] : 0);
+}
+
+/* n values of src into the cache at dst (float32, or float16 in a float16 cache). */
+static void put_kv(const sd_llama_cache *c, void *dst, const float *src, size_t n) {
+    if (!c->kv_f16) {
+        memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    uint16_t *h = dst;
+    for (size_t i = 0; i < n; i++) h[i] = sd_f32_to_f16(src[i]);
 }
 
 /* RoPE on this pass's queries and keys, and its keys/values into the cache. */
@@ -58,54 +56,10 @@ static void store_kv(const sd_llama *m, sd_llama_cache *c, const pass *p, size_t
         size_t pos = row_pos(c, p, r);
         rope(s->q + r * D, hp->n_head, hp->head_dim, pos, hp->rope_base);
         rope(s->k + r * KV, hp->n_head_kv, hp->head_dim, pos, hp->rope_base);
-        size_t off = p->step ? ((l * c->max_steps + c->n_steps) * c->n_beams + r) * KV
-                             : (l * c->max_prefix + pos) * KV;
-        memcpy((p->step ? c->k_gen : c->k_pre) + off, s->k + r * KV, KV * sizeof(float));
-        memcpy((p->step ? c->v_gen : c->v_pre) + off, s->v + r * KV, KV * sizeof(float));
-    }
-}
-
-/* att[r, h] = softmax(q[r, h] . K / sqrt(d)) V over the keys row r sees, one (row, head) per
- * iteration; each thread keeps its weights in its own row of the scores scratch. */
-static void attention(const sd_llama *m, sd_llama_cache *c, const pass *p, size_t l) {
-    const sd_llama_hparams *hp = &m->hp;
-    sd_llama_scratch *s = &c->s;
-    const size_t D = (size_t)hp->n_embd;
-    const int H = hp->n_head, Hkv = hp->n_head_kv, d = hp->head_dim;
-    const size_t n_pre = p->step ? c->n_prefix : c->n_prefix + p->M; /* this pass's rows included */
-    const float scale = 1.0f / sqrtf((float)d);
-SD_OMP(omp parallel for schedule(dynamic, 1) num_threads(s->n_threads))
-    for (int64_t rh = 0; rh < (int64_t)p->M * H; rh++) {
-        size_t r = (size_t)rh / (size_t)H;
-        int h = (int)(rh % H), hk = h / (H / Hkv);
-        size_t n_keys = row_pos(c, p, r) + 1, b = p->step ? r : 0;
-        const float *qh = s->q + r * D + (size_t)h * d;
-#ifdef _OPENMP
-        float *w = s->scores + (size_t)omp_get_thread_num() * s->T;
-#else
-        float *w = s->scores;
-#endif
-        float mx = -INFINITY;
-        for (size_t j = 0; j < n_keys; j++) {
-            const float *kj = kv_at(c, c->k_pre, c->k_gen, l, b, j, n_pre) + (size_t)hk * d;
-            float dot = 0;
-            for (int i = 0; i < d; i++) dot += qh[i] * kj[i];
-            w[j] = dot * scale;
-            if (w[j] > mx) mx = w[j];
-        }
-        double sum = 0;
-        for (size_t j = 0; j < n_keys; j++) {
-            w[j] = expf(w[j] - mx);
-            sum += w[j];
-        }
-        float inv = (float)(1.0 / sum);
-        float *o = s->att + r * D + (size_t)h * d;
-        for (int i = 0; i < d; i++) o[i] = 0;
-        for (size_t j = 0; j < n_keys; j++) {
-            const float *vj = kv_at(c, c->v_pre, c->v_gen, l, b, j, n_pre) + (size_t)hk * d;
-            float pj = w[j] * inv;
-            for (int i = 0; i < d; i++) o[i] += pj * vj[i];
-        }
+        size_t off = (p->step ? ((l * c->max_steps + c->n_steps) * c->n_beams + r) * KV
+                              : (l * c->max_prefix + c->n_prefix + r) * KV) * c->es;
+        put_kv(c, (char *)(p->step ? c->k_gen : c->k_pre) + off, s->k + r * KV, KV);
+        put_kv(c, (char *)(p->step ? c->v_gen : c->v_pre) + off, s->v + r * KV, KV);
     }
 }
 
@@ -115,12 +69,13 @@ static void attention_block(const sd_llama *m, sd_llama_cache *c, const pass *p,
     sd_llama_scratch *s = &c->s;
     const size_t D = (size_t)m->hp.n_embd, M = p->M;
     for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->attn_norm, D, m->hp.rms_eps);
-    sd_llm_matmul(&w->q, s->xn, M, s->q);
-    sd_llm_matmul(&w->k, s->xn, M, s->k);
-    sd_llm_matmul(&w->v, s->xn, M, s->v);
+    sd_llm_prepare(&s->work, s->xn, M, D, w->q.type); /* one preparation for the three products */
+    const sd_wmat *qkv[3] = {&w->q, &w->k, &w->v};
+    float *const out_qkv[3] = {s->q, s->k, s->v};
+    sd_llm_matmul_many(qkv, out_qkv, 3, &s->work);
     store_kv(m, c, p, l);
-    attention(m, c, p, l);
-    sd_llm_matmul(&w->o, s->att, M, s->xn);
+    sd_llama_attention(m, c, M, p->step, l);
+    sd_llm_matmul(&w->o, s->att, M, s->xn, &s->work);
     for (size_t i = 0; i < M * D; i++) s->x[i] += s->xn[i];
 }
 
@@ -130,10 +85,12 @@ static void ffn_block(const sd_llama *m, sd_llama_cache *c, const pass *p, size_
     sd_llama_scratch *s = &c->s;
     const size_t D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff, M = p->M;
     for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->ffn_norm, D, m->hp.rms_eps);
-    sd_llm_matmul(&w->gate, s->xn, M, s->g);
-    sd_llm_matmul(&w->up, s->xn, M, s->u);
+    sd_llm_prepare(&s->work, s->xn, M, D, w->gate.type);
+    const sd_wmat *gu[2] = {&w->gate, &w->up};
+    float *const out_gu[2] = {s->g, s->u};
+    sd_llm_matmul_many(gu, out_gu, 2, &s->work);
     for (size_t i = 0; i < M * F; i++) s->g[i] = silu(s->g[i]) * s->u[i];
-    sd_llm_matmul(&w->down, s->g, M, s->xn);
+    sd_llm_matmul(&w->down, s->g, M, s->xn, &s->work);
     for (size_t i = 0; i < M * D; i++) s->x[i] += s->xn[i];
 }
 
@@ -170,14 +127,15 @@ static void forward(const sd_llama *m, sd_llama_cache *c, const float *x_in, con
 /* The output head over the final-norm rows the pass left in xn. */
 static void logits(const sd_llama *m, sd_llama_cache *c, const pass *p, int last_only) {
     const size_t D = (size_t)m->hp.n_embd, V = (size_t)m->hp.n_vocab;
-    if (last_only) sd_llm_matmul(&m->output, c->s.xn + (p->M - 1) * D, 1, p->out->logits);
-    else sd_llm_matmul(&m->output, c->s.xn, p->M, p->out->logits + p->r0 * V);
+    if (last_only) sd_llm_matmul(&m->output, c->s.xn + (p->M - 1) * D, 1, p->out->logits, &c->s.work);
+    else sd_llm_matmul(&m->output, c->s.xn, p->M, p->out->logits + p->r0 * V, &c->s.work);
 }
 
 sd_status sd_llama_prefill(const sd_llama *m, sd_llama_cache *c, const float *x, size_t N,
                            sd_llama_out *out, sd_error *err) {
     if (N == 0) return sd_fail(err, SD_E_ARG, "llama: empty prefill");
     if (c->n_steps) return sd_fail(err, SD_E_ARG, "llama: prefill after generation steps");
+    if (c->batched) return sd_fail(err, SD_E_ARG, "llama: prefill after a batch of sequences (reset first)");
     if (N > c->max_prefix - c->n_prefix)
         return sd_fail(err, SD_E_ARG, "llama: prefix of %zu + %zu positions exceeds the cache's %zu",
                        c->n_prefix, N, c->max_prefix);
@@ -191,8 +149,33 @@ sd_status sd_llama_prefill(const sd_llama *m, sd_llama_cache *c, const float *x,
     return SD_OK;
 }
 
+sd_status sd_llama_prefill_batch(const sd_llama *m, sd_llama_cache *c, const float *x, const size_t *lens,
+                                 size_t n_seq, sd_llama_out *out, sd_error *err) {
+    size_t N = 0;
+    for (size_t i = 0; i < n_seq; i++) {
+        if (lens[i] == 0) return sd_fail(err, SD_E_ARG, "llama: sequence %zu of the batch is empty", i);
+        N += lens[i];
+    }
+    if (c->n_prefix || c->n_steps) return sd_fail(err, SD_E_ARG, "llama: a batch needs an empty cache");
+    if (n_seq == 1) return sd_llama_prefill(m, c, x, N, out, err);
+    if (N > c->s.R || N > c->max_prefix)
+        return sd_fail(err, SD_E_ARG, "llama: a batch of %zu positions exceeds the cache's %zu rows per pass",
+                       N, c->s.R < c->max_prefix ? c->s.R : c->max_prefix);
+    for (size_t i = 0, r = 0; i < n_seq; r += lens[i++])
+        for (size_t j = 0; j < lens[i]; j++) c->s.seg[r + j] = r;
+    c->s.use_seg = 1;
+    pass p = {N, 0, out, 0, N};
+    forward(m, c, x, &p);
+    if (out && out->logits) logits(m, c, &p, !out->all_logits);
+    c->s.use_seg = 0;
+    c->n_prefix = N;
+    c->batched = 1;
+    return SD_OK;
+}
+
 sd_status sd_llama_step(const sd_llama *m, sd_llama_cache *c, const float *x, size_t B,
                         sd_llama_out *out, sd_error *err) {
+    if (c->batched) return sd_fail(err, SD_E_ARG, "llama: step after a batch of sequences (reset first)");
     if (B == 0 || B > c->n_beams)
         return sd_fail(err, SD_E_ARG, "llama: step with %zu beams (cache holds %zu)", B, c->n_beams);
     if (c->n_prefix == 0) return sd_fail(err, SD_E_ARG, "llama: step before any prefill");

@@ -29,18 +29,36 @@ typedef struct {
     float *x, *xn, *q, *att;    /* [R, D] residual stream, normed input, queries, attention out */
     float *k, *v;               /* [R, KV] this pass's keys and values */
     float *g, *u;               /* [R, F] gate and up projections */
-    float *scores;              /* [n_threads, T] attention weights, one row per thread */
-    int n_threads;              /* rows of scores */
-    size_t T;                   /* max_prefix + max_steps: the most keys a row sees */
+    sd_llm_work work;           /* the products' prepared activations */
+    /* attention, per thread: QB query rows (a block of rows x the heads of one KV head) */
+    int n_threads;
+    size_t T, QB;               /* T = max_prefix + max_steps: the most keys a row sees */
+    float *scores;              /* [n_threads, QB, T] */
+    float *qbuf, *obuf;         /* [n_threads, QB, d] the block's queries and outputs */
+    size_t *seg;                /* [R] a batch of sequences (sd_llama_prefill_batch): the prefix index
+                                   where row r's sequence starts */
+    int use_seg;                /* the pass is such a batch */
 } sd_llama_scratch;
+
+/* Rows of a prefill that one attention job takes (times the heads of a KV head). */
+#define SD_LLAMA_ATT_ROWS 32
 
 struct sd_llama_cache {
     size_t L, KV, max_prefix, max_steps, n_beams;
     size_t n_prefix, n_steps;
-    float *k_pre, *v_pre; /* [L, max_prefix, KV] */
-    float *k_gen, *v_gen; /* [L, max_steps, n_beams, KV] */
+    int batched;          /* the prefix holds a batch of sequences: no steps until a reset */
+    sd_llm_arith arith;
+    int kv_f16;
+    size_t es;            /* bytes per stored key/value element: 2 or 4 */
+    void *k_pre, *v_pre;  /* [L, max_prefix, KV] */
+    void *k_gen, *v_gen;  /* [L, max_steps, n_beams, KV] */
     int *anc, *anc_tmp;   /* [n_beams, max_steps]: slot holding beam b's step s */
     sd_llama_scratch s;
 };
+
+/* Attention of layer l for the pass's rows (llama_attention.c): att from q and the cache.
+ * step = 0: rows are prefix positions n_prefix.. (their keys already stored); step = 1: rows are
+ * beams at position n_prefix + n_steps. */
+void sd_llama_attention(const sd_llama *m, sd_llama_cache *c, size_t M, int step, size_t l);
 
 #endif

@@ -18,7 +18,7 @@ struct sd_simtext {
 };
 
 sd_simtext_params sd_simtext_default_params(void) {
-    sd_simtext_params p = {sd_gen_default_params(), SD_GEN_PROMPT};
+    sd_simtext_params p = {sd_gen_default_params(), SD_GEN_PROMPT, SD_LLM_ARITH_LLAMACPP, 1};
     return p;
 }
 
@@ -67,6 +67,8 @@ static sd_status fit_cache(sd_simtext *st, size_t P, size_t steps, sd_error *err
     cp.max_prefix = want;
     cp.max_steps = steps;
     cp.n_beams = (size_t)st->p.gen.n_beams;
+    cp.arith = st->p.arith;
+    cp.kv_f16 = st->p.kv_f16;
     sd_status s = sd_llama_cache_create(st->m, &cp, &st->cache, err);
     st->cache_prefix = s ? 0 : want;
     return s;

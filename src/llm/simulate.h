@@ -22,6 +22,8 @@
 typedef struct {
     sd_gen_params gen;  /* sd_gen_default_params(): 4 beams, 200 new tokens, slot-0 frames */
     const char *prompt; /* SD_GEN_PROMPT */
+    sd_llm_arith arith; /* SD_LLM_ARITH_LLAMACPP (default) or SD_LLM_ARITH_EXACT */
+    int kv_f16;         /* float16 KV cache (default 1, as llama.cpp) */
 } sd_simtext_params;
 
 sd_simtext_params sd_simtext_default_params(void);

@@ -78,6 +78,10 @@ typedef struct {
      * weights transposed, frame_wt[m] [D_m, H] = frame_dim_reshape_m.weight^T. */
     float *frame_wt[3];
     int mia_source; /* where cfg.mia came from: sd_mia_source */
+    /* A model loaded in place from a mapped file (sd_model_load_opts.use_mmap): params points into
+     * this private mapping, unmapped by sd_model_free. NULL otherwise. */
+    void *mapping;
+    size_t mapping_size;
 } sd_model;
 
 /* Where a loaded model's MIA setting came from. */
@@ -89,7 +93,10 @@ typedef enum {
 
 /* How sd_model_load_with loads a file. */
 typedef struct {
-    int mia; /* -1: the file's setting (off for a file without sdumc metadata); 0: off; 1: on */
+    int mia;      /* -1: the file's setting (off for a file without sdumc metadata); 0: off; 1: on */
+    int use_mmap; /* 1: map the file; a file of F32 tensors in sdumc's order (every file sdumc writes)
+                     is then used in place, its pages shared with other processes and read on first
+                     use. The file must not be changed in place meanwhile (sdumc replaces by rename) */
 } sd_model_load_opts;
 
 sd_model_load_opts sd_model_default_load_opts(void);
@@ -134,5 +141,9 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err);
  * calls them) runs with MIA off, unless opts->mia says otherwise; MIA on for a file that lacks the
  * MIA tensors is an error naming them. m->mia_source records which applied. */
 sd_status sd_model_load_with(const char *path, const sd_model_load_opts *opts, sd_model **out, sd_error *err);
+/* The same from a whole model file held in memory (buf [size], needed only during the call);
+ * messages name it "model in memory (N bytes)". */
+sd_status sd_model_load_memory(const void *buf, size_t size, const sd_model_load_opts *opts, sd_model **out,
+                               sd_error *err);
 
 #endif

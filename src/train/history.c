@@ -27,8 +27,9 @@ static void metrics_json(sd_json_buf *o, const char *key, const sd_metrics *m) {
     sd_json_buf_printf(o, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
 }
 
+/* "epoch" is 1-based in JSON, as on the console and in the report (0-based in memory). */
 void sd_epoch_record_json(sd_json_buf *o, const sd_epoch_record *r) {
-    sd_json_buf_printf(o, "{\"epoch\": %d", r->epoch);
+    sd_json_buf_printf(o, "{\"epoch\": %d", r->epoch + 1);
     num(o, "lr", r->lr, 0);
     sd_json_buf_puts(o, ", \"loss\": {");
     num(o, "full", r->loss.full, 1);
@@ -92,7 +93,8 @@ sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *
     int ok = v && v->type == SD_JSON_OBJECT;
     memset(r, 0, sizeof *r);
     if (ok) {
-        r->epoch = (int)get_count(v, "epoch", INT_MAX, &ok);
+        r->epoch = (int)get_count(v, "epoch", INT_MAX, &ok) - 1;
+        if (r->epoch < 0) ok = 0;
         r->lr = get_num(v, "lr", &ok);
         const sd_json *l = sd_json_get(v, "loss");
         r->loss.full = get_num(l, "full", &ok);

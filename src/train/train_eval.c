@@ -32,12 +32,14 @@ int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx) {
 }
 
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
-                             int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
-                             sd_error *err) {
+                             int batch, const float *y, int collective, sd_metrics *full, sd_metrics *miss,
+                             float **preds_out, sd_error *err) {
     float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
     if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = sd_predict_split(m, ds, split, 0, subset, n, batch, p, err);
-    if (!st) st = sd_predict_split(m, ds, split, 1, subset, n, batch, p + n, err);
+    sd_status st = SD_OK;
+    for (int missing = 0; missing < 2 && !st; missing++)
+        st = collective ? sd_predict_split_ranks(m, ds, split, missing, subset, n, batch, p + missing * n, err)
+                        : sd_predict_split(m, ds, split, missing, subset, n, batch, p + missing * n, err);
     if (!st) {
         sd_metrics_compute(p, y, (size_t)n, full);
         sd_metrics_compute(p + n, y, (size_t)n, miss);

@@ -157,7 +157,7 @@ check predict_one_mia_on "$tmp/one_on.csv" missing_on "$([ "$(notes "$tmp/one.er
 
 preload=
 [ "${SD_SANITIZED:-0}" = 1 ] && preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
-LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 "$PY" - "$tmp" "$BUILD/libsdumc.so.0" <<'PYEOF'
+LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 "$PY" - "$tmp" "$BUILD/libsdumc.so.$(sed -n 's/^#define SDUMC_VERSION_MAJOR *\([0-9]*\).*/\1/p' include/sdumc.h)" <<'PYEOF'
 import csv, os, sys
 import numpy as np
 sys.path.insert(0, "python")
@@ -168,7 +168,7 @@ def run(model, column):
     worst = 0.0
     for r in ref:
         x = {s: np.load("%s/ds/%s/%s.npy" % (tmp, s, r["name"])) for s in ("audio", "video", "text_sim")}
-        got = model.predict(x["audio"], x["video"], sim_text=x["text_sim"])
+        got = model.predict(x["audio"], video=x["video"], sim_text=x["text_sim"])
         worst = max(worst, abs(got - float(r[column])) / max(abs(float(r[column])), 1e-3))
     return worst
 plain = sdumc.Model(tmp + "/plain.safetensors", library=lib)
