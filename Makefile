@@ -221,16 +221,17 @@ test-tsan:
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # `make bench`: sdumc against the PyTorch reference side by side (bench/README.md; options there),
-# then the public API's batch-1 latency; BENCH_LLM=1 adds the LLM decoder (tiny and 7B-shaped),
-# BENCH_WAVLM=1 WavLM-Large on 10 s of audio against the PyTorch reference.
+# then the public API's batch-1 latency; BENCH_LLM=1 adds the LLM decoder on 7B-shaped files, side by
+# side with llama.cpp when LLAMA_CPP_DIR is set (bench/README.md); BENCH_WAVLM=1 WavLM-Large on 10 s
+# of audio against the PyTorch reference.
 .PHONY: bench
 bench: $(STATIC_LIB)
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $(BUILD)/bench/bench_sdumc bench/bench_sdumc.c $(STATIC_LIB) $(LDLIBS) -ldl
 	@BUILD=$(BUILD) bash bench/bench.sh
 	@BUILD=$(BUILD) bash bench/bench_api.sh
-	@if [ "$(BENCH_LLM)" = 1 ]; then BUILD=$(BUILD) bash bench/bench_llm.sh; \
-	 else echo "(LLM decoder benchmark: make bench BENCH_LLM=1; it writes a 7.2 GB model to /tmp)"; fi
+	@if [ "$(BENCH_LLM)" = 1 ]; then BUILD=$(BUILD) LLAMA_CPP_DIR=$(LLAMA_CPP_DIR) bash bench/bench_llm.sh; \
+	 else echo "(LLM decoder against llama.cpp: make bench BENCH_LLM=1 [LLAMA_CPP_DIR=...]; bench/README.md)"; fi
 	@if [ "$(BENCH_WAVLM)" = 1 ]; then BUILD=$(BUILD) bash bench/bench_wavlm.sh; \
 	 else echo "(WavLM benchmark: make bench BENCH_WAVLM=1, or bash bench/bench_wavlm.sh alone; it writes a 630 MB model to /tmp)"; fi
 

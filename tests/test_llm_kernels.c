@@ -224,6 +224,19 @@ static void test_many(void) {
         }
         for (int i = 0; i < 3; i++) free(data[i]);
     }
+    /* mixed types (Q4_0, F16, Q8_0): one after the other, each from the caller's rows */
+    sd_wmat W[3];
+    void *data[3] = {make_weights(SD_GGML_Q4_0, KQ, &W[0]), make_weights(SD_GGML_F16, KQ, &W[1]),
+                     make_weights(SD_GGML_Q8_0, KQ, &W[2])};
+    const sd_wmat *Wp[3] = {&W[0], &W[1], &W[2]};
+    float *const yp[3] = {y[0], y[1], y[2]};
+    sd_llm_prepare(&w, x, 5, KQ, SD_GGML_Q4_0);
+    sd_llm_matmul_many(Wp, yp, 3, &w);
+    for (int i = 0; i < 3; i++) {
+        sd_llm_matmul(&W[i], x, 5, yr, &w);
+        EXPECT(!memcmp(y[i], yr, 5 * N * sizeof(float)), "mixed types: matrix %d differs", i);
+        free(data[i]);
+    }
     sd_llm_work_free(&w);
 }
 

@@ -121,7 +121,7 @@ void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_
     w->M = M;
     w->Kp = K;
     w->kind = kind_for(w, t);
-    w->x = x;
+    w->x = w->src = x;
     if (w->kind == KIND_F32) return;
     const sd_llm_kernel_set *ks = sd_llm_kernels();
     const int kind = w->kind;
@@ -154,8 +154,13 @@ static void product_range(const sd_llm_kernel_set *ks, const sd_wmat *W, const s
 }
 
 void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_work *w) {
+    for (int i = 1; i < n; i++)
+        if (W[i]->type != W[0]->type || W[i]->K != W[0]->K) {
+            for (int j = 0; j < n; j++) sd_llm_matmul_many(&W[j], &y[j], 1, w);
+            return;
+        }
     if (w->kind != kind_for(w, W[0]->type) || w->Kp != (size_t)W[0]->K)
-        sd_llm_prepare(w, w->x, w->M, (size_t)W[0]->K, W[0]->type);
+        sd_llm_prepare(w, w->src, w->M, (size_t)W[0]->K, W[0]->type);
     const size_t M = w->M;
     if (w->kind == KIND_F32 && W[0]->type == SD_GGML_F32 && M >= 8) {
         for (int i = 0; i < n; i++)
