@@ -7,8 +7,11 @@ OPENMP  ?= 1
 SAN     ?= 0
 BUILD   ?= build
 PYTHON  := /usr/bin/python3
-VERSION := 0.1.0
-SOVERSION := 0
+# The version is the public header's (SDUMC_VERSION_MAJOR/MINOR/PATCH); the soname carries MAJOR,
+# which changes whenever the ABI does (docs/API.md).
+version_part = $(shell sed -n 's/^\#define SDUMC_VERSION_$(1) *\([0-9][0-9]*\).*/\1/p' include/sdumc.h)
+SOVERSION := $(call version_part,MAJOR)
+VERSION   := $(SOVERSION).$(call version_part,MINOR).$(call version_part,PATCH)
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -86,6 +89,26 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(STATIC_LIB)
 
 tests: $(TEST_BIN) $(BIN)
 
+# Logit parity with llama.cpp (tests/parity/llama_cpp_parity.c), built only when LLAMA_CPP_DIR names
+# a llama.cpp checkout built with cmake into LLAMA_CPP_DIR/build (bench/README.md says how); then
+# `make test` runs it with the others, and `make test-llama-cpp` alone.
+LLAMA_CPP_DIR ?=
+ifneq ($(LLAMA_CPP_DIR),)
+LLAMA_CPP_LIBS := $(addprefix $(LLAMA_CPP_DIR)/build/, src/libllama.a ggml/src/libggml.a \
+                    ggml/src/libggml-cpu.a ggml/src/libggml-base.a)
+PARITY_BIN := $(BUILD)/tests/test_llama_cpp_parity
+tests: $(PARITY_BIN)
+$(PARITY_BIN): tests/parity/llama_cpp_parity.c $(STATIC_LIB) $(LLAMA_CPP_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -I$(LLAMA_CPP_DIR)/include -I$(LLAMA_CPP_DIR)/ggml/include $(LDFLAGS) -fopenmp -o $@ $< \
+	  $(STATIC_LIB) $(LLAMA_CPP_LIBS) $(LDLIBS) -lstdc++ -fopenmp
+endif
+.PHONY: test-llama-cpp
+test-llama-cpp:
+	@test -n "$(LLAMA_CPP_DIR)" || { echo "make test-llama-cpp: set LLAMA_CPP_DIR to a llama.cpp build (bench/README.md)"; exit 2; }
+	@$(MAKE) --no-print-directory $(PARITY_BIN)
+	@$(PARITY_BIN)
+
 setup:
 	@bash scripts/setup.sh
 
@@ -104,13 +127,20 @@ demo: setup
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bash scripts/demo.sh
 
+# docs/ROBUSTNESS.md: the demo corpus, SDUMC and the baseline with 3 seeds each, `sdumc robustness`.
+.PHONY: demo-robustness
+demo-robustness: setup
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash scripts/demo_robustness.sh
+
 clean:
 	rm -rf build
 
 # ---- Install, the example, the ThreadSanitizer test (issue 6) ----
 # `make install PREFIX=/opt/sdumc` (DESTDIR for staging) installs bin/sdumc, include/sdumc.h,
 # lib/libsdumc.a, lib/libsdumc.so.$(VERSION) with its soname link libsdumc.so.$(SOVERSION) and the
-# development link libsdumc.so, and lib/pkgconfig/sdumc.pc. `make uninstall` with the same PREFIX
+# development link libsdumc.so, lib/pkgconfig/sdumc.pc, and the Python binding sdumc.py in
+# $(PYTHONDIR) (which loads the library installed beside it). `make uninstall` with the same PREFIX
 # removes exactly those files.
 PREFIX       ?= /usr/local
 DESTDIR      ?=
@@ -118,6 +148,9 @@ BINDIR       ?= $(PREFIX)/bin
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# The Python binding: Debian's python3 searches $(PREFIX)/lib/python3.X/dist-packages for
+# PREFIX=/usr/local; for another PREFIX add this folder to PYTHONPATH (python/README.md).
+PYTHONDIR    ?= $(PREFIX)/lib/python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)/dist-packages
 PC_LIBS_PRIVATE := $(BLAS_LIBS) $(AUDIO_LIBS) -lm -lpthread $(if $(filter 1,$(OPENMP)),-lgomp)
 EXAMPLE      := $(BUILD)/examples/predict_utterance
 
@@ -139,11 +172,15 @@ install: $(BIN) $(STATIC_LIB) $(SHARED_LIB)
 	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lsdumc' \
 	  'Libs.private: $(PC_LIBS_PRIVATE)' > $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc
+	install -d $(DESTDIR)$(PYTHONDIR)
+	sed 's|^_INSTALLED_LIBDIR = None|_INSTALLED_LIBDIR = "$(LIBDIR)"|' python/sdumc.py > $(DESTDIR)$(PYTHONDIR)/sdumc.py
+	chmod 644 $(DESTDIR)$(PYTHONDIR)/sdumc.py
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sdumc $(DESTDIR)$(INCLUDEDIR)/sdumc.h $(DESTDIR)$(LIBDIR)/libsdumc.a \
 	  $(DESTDIR)$(LIBDIR)/libsdumc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsdumc.so.$(SOVERSION) \
-	  $(DESTDIR)$(LIBDIR)/libsdumc.so $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc
+	  $(DESTDIR)$(LIBDIR)/libsdumc.so $(DESTDIR)$(PKGCONFIGDIR)/sdumc.pc $(DESTDIR)$(PYTHONDIR)/sdumc.py \
+	  $(DESTDIR)$(PYTHONDIR)/__pycache__/sdumc.*.pyc
 
 # The example against the build tree (tests/scripts/test_install.sh builds it against an
 # installed copy with pkg-config, as a user would).

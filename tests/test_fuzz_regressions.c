@@ -9,6 +9,7 @@
 #define SD_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_args.c"
 #include "../fuzz/fuzz_audio.c"
+#include "../fuzz/fuzz_csv.c"
 #include "../fuzz/fuzz_gguf.c"
 #include "../fuzz/fuzz_labels.c"
 #include "../fuzz/fuzz_model.c"
@@ -33,6 +34,7 @@ static const harness_entry harnesses[] = {
     {"labels", fuzz_labels}, {"model", fuzz_model},
     {"npy", fuzz_npy},     {"safetensors", fuzz_safetensors},
     {"tokenizer", fuzz_tokenizer}, {"train_state", fuzz_train_state},
+    {"csv", fuzz_csv},
     {"audio", fuzz_audio}, {"wavlm", fuzz_wavlm},
 };
 enum { N_HARNESS = (int)(sizeof harnesses / sizeof harnesses[0]) };
@@ -100,9 +102,10 @@ static void test_known_seeds(void) {
         {4, "v3_f8_2d.npy", 1},       {4, "bad_int32.npy", 0},     {4, "bad_fortran.npy", 0},
         {5, "mixed.safetensors", 1},  {5, "reference.safetensors", 1},
         {6, "tiny_vocab.gguf", 1},    {6, "vocab.gguf", 1},        {7, "state_h4.safetensors", 1},
-        {8, "pcm16_8k.wav", 1},       {8, "stereo_float_44k.wav", 1}, {8, "flac_22k.flac", 1},
-        {8, "vorbis_16k.ogg", 1},     {8, "not_audio.wav", 0},     {8, "empty.wav", 0},
-        {9, "tiny_base.safetensors", 1}, {9, "odd_conv.safetensors", 1}, {9, "no_gate.safetensors", 0},
+        {2, "nul_row.csv", 0},        {8, "quoted.csv", 1},         {8, "nul_byte.csv", 0},      {8, "utf16.csv", 0},
+        {9, "pcm16_8k.wav", 1},       {9, "stereo_float_44k.wav", 1}, {9, "flac_22k.flac", 1},
+        {9, "vorbis_16k.ogg", 1},     {9, "not_audio.wav", 0},     {9, "empty.wav", 0},
+        {10, "tiny_base.safetensors", 1}, {10, "odd_conv.safetensors", 1}, {10, "no_gate.safetensors", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const harness_entry *h = &harnesses[cases[i].harness];

@@ -7,15 +7,17 @@
 #include "common.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
-#include "io/json.h"
+#include "io/csv.h"
+#include "io/file.h"
 #include "model/model.h"
 #include "train/train.h"
 
 /* Reads one name per line (blank lines and surrounding spaces ignored); returns the count or -1. */
 static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *split, int64_t **idx) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
+    FILE *f;
+    sd_error err;
+    if (sd_file_fopen(path, &f, NULL, &err)) {
+        fprintf(stderr, "sdumc predict: --names: %s\n", err.msg);
         return -1;
     }
     int64_t n = 0, cap = 256;
@@ -60,7 +62,7 @@ static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *spli
 int cli_predict(int argc, char **argv) {
     cli_data_opts d = {0};
     const char *model_path = NULL, *names_path = NULL, *out = NULL;
-    int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64;
+    int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
@@ -70,9 +72,10 @@ int cli_predict(int argc, char **argv) {
         {"out", ARG_STRING, &out, 0, 0, NULL, "CSV to write: name,prediction,label", 0},
         {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "batch size (64)", 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
-    if (!cli_parse("predict", "sdumc predict --model M --data DIR [--split S | --names FILE] [--flow full|missing] --out preds.csv",
+    if (!cli_parse("predict", "sdumc predict --model M --data DIR [--split S | --names FILE] [--flow full|missing] [--mia on|off] --out preds.csv",
                    "Writes name,prediction,label for each utterance (atomically).", specs, n, argc, argv, &code))
         return code;
     if (!model_path || !out) {
@@ -87,9 +90,9 @@ int cli_predict(int argc, char **argv) {
         fprintf(stderr, "sdumc predict: --out %s: its folder does not exist\n", out);
         return 2;
     }
-    sd_model *m = cli_load_model("predict", model_path);
+    sd_model *m = cli_load_model("predict", model_path, mia);
     if (!m) return 1;
-    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1);
+    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1, names_path ? 0u : SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
         return 1;
@@ -105,23 +108,22 @@ int cli_predict(int argc, char **argv) {
     int rc = 1;
     float *pred = count >= 0 ? malloc(sizeof(float) * (size_t)(count + 1)) : NULL;
     if (pred && !sd_predict_split(m, ds, sp, flow, idx, count, batch, pred, &err)) {
-        sd_json_buf b = {0};
-        sd_json_buf_puts(&b, "name,prediction,label\n");
-        for (int64_t i = 0; i < count; i++) {
-            int64_t k = idx ? idx[i] : i;
-            sd_json_buf_printf(&b, "%s,%.9g,%.9g\n", sd_dataset_name(ds, sp, k), (double)pred[i],
-                               (double)sd_dataset_label(ds, sp, k));
+        sd_atomic_file af;
+        if (!sd_atomic_open(&af, out, &err)) {
+            fputs("name,prediction,label\n", af.f);
+            for (int64_t i = 0; i < count; i++) {
+                int64_t k = idx ? idx[i] : i;
+                sd_csv_write_field(af.f, sd_dataset_name(ds, sp, k));
+                fprintf(af.f, ",%.9g,%.9g\n", (double)pred[i], (double)sd_dataset_label(ds, sp, k));
+            }
         }
-        if (b.failed)
-            fprintf(stderr, "sdumc predict: out of memory\n");
-        else if (sd_atomic_write_file(out, b.data, b.len, &err))
+        if (!af.f || sd_atomic_commit(&af, &err))
             fprintf(stderr, "sdumc predict: %s\n", err.msg);
         else {
             fprintf(stderr, "sdumc predict: %lld predictions (%s flow) written to %s\n", (long long)count,
                     flow ? "text-missing" : "complete", out);
             rc = 0;
         }
-        sd_json_buf_free(&b);
     } else if (pred) {
         fprintf(stderr, "sdumc predict: %s\n", err.msg);
     }

@@ -1,3 +1,4 @@
+/* sdumc version: the version and the build configuration (OpenMP, OpenBLAS, threads). */
 #include <cblas.h>
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* The one thread setting for OpenMP and OpenBLAS, and whether OpenMP is built in. */
 #include "threads.h"
 
 #include <cblas.h>

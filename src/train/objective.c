@@ -1,3 +1,5 @@
+/* The training objective: both flows on one batch, the six weighted loss terms and their gradient
+ * into the parameters (MODEL.md section 4, objective.h). */
 #include "train/objective.h"
 
 #include <math.h>

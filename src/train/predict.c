@@ -13,8 +13,7 @@ sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing) {
     return in;
 }
 
-sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
-                           const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err) {
+sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int missing, sd_error *err) {
     if (missing && !sd_dataset_has_sim(ds))
         return sd_fail(err, SD_E_ARG,
                        "%s: the dataset has no simulated-text folder (%s), which the text-missing flow needs",
@@ -25,6 +24,13 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
             return sd_fail(err, SD_E_SHAPE, "%s: %s features have dim %d, the model expects %d",
                            sd_dataset_dir(ds), sd_modality_name(mod), sd_dataset_dim(ds, mod), m->cfg.dim[k]);
     }
+    return SD_OK;
+}
+
+sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
+                           const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err) {
+    sd_status st = sd_check_model_inputs(m, ds, missing, err);
+    if (st) return st;
     sd_batcher_options bo = sd_batcher_default_options();
     bo.split = split;
     bo.batch_size = batch_size > 0 ? batch_size : 64;
@@ -34,7 +40,7 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
     bo.subset = subset;
     bo.subset_n = subset ? n : 0;
     sd_batcher *b = NULL;
-    sd_status st = sd_batcher_open(ds, &bo, &b, err);
+    st = sd_batcher_open(ds, &bo, &b, err);
     if (st) return st;
     sd_flow *f = sd_flow_new();
     if (!f) {

@@ -75,12 +75,13 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
 static void settings_line(const sd_train_options *o, const sd_model_config *c, char *buf, size_t n) {
     snprintf(buf, n,
              "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
-             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d",
+             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
+             "valid_fraction=%.9g",
              o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
              (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
              sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
              o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden);
+             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
 }
 
 /* acc += scale * t, term by term. */
@@ -110,26 +111,8 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
     return 0;
 }
 
-/* Validation metrics of both flows; y: the valid split's labels [n]. */
-static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, const float *y, sd_metrics *full,
-                          sd_metrics *miss, float **preds_out, sd_error *err) {
-    int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
-    if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = sd_predict_split(m, ds, SD_SPLIT_VALID, 0, NULL, n, batch, p, err);
-    if (!st) st = sd_predict_split(m, ds, SD_SPLIT_VALID, 1, NULL, n, batch, p + n, err);
-    if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
-    }
-    if (preds_out && !st)
-        *preds_out = p;
-    else
-        free(p);
-    return st;
-}
-
-/* OUT.log.jsonl, rewritten whole (atomically) from the history. */
+/* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
+ * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
     sd_json_buf b;
@@ -140,7 +123,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
     }
     if (final) {
         sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
-                           best_epoch, sd_select_name(sel), select_description(sel),
+                           best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
@@ -186,7 +169,11 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "%s: training needs the simulated-text folder (%s) for the text-missing flow",
                        sd_dataset_dir(ds), sd_dataset_folder(ds, SD_MOD_SIM));
     if (sd_dataset_size(ds, SD_SPLIT_TRAIN) < 1 || sd_dataset_size(ds, SD_SPLIT_VALID) < 1)
-        return sd_fail(err, SD_E_ARG, "%s: training needs non-empty train and valid splits", sd_dataset_dir(ds));
+        return sd_fail(err, SD_E_ARG,
+                       "%s: training needs non-empty train and valid splits (train %lld, valid %lld); a "
+                       "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
+                       sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                       (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
     const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
     for (int k = 0; k < 3; k++)
         if (sd_dataset_dim(ds, mods[k]) != c->dim[k])
@@ -270,11 +257,14 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     sd_objective *obj = sd_objective_new();
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
-    if (!grads || !used || !obj || !valid_y) {
+    int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
+    float *sub_y = malloc(sizeof(float) * (size_t)(nsub > 0 ? nsub : 1));
+    if (!grads || !used || !obj || !valid_y || nsub < 0 || !sub_y) {
         st = sd_fail(err, SD_E_NOMEM, "out of memory");
         goto done;
     }
     for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
+    for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
     for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
     sd_adam_config adam = sd_adam_default_config();
     adam.lr = o->lr;
@@ -341,8 +331,13 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o->eval_batch_size, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        const double t_eval = now_s();
+        if ((st = sd_eval_both_flows(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
+                                     &rec.valid_miss, NULL, err)) ||
+            (st = sd_eval_both_flows(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
+                                     &rec.train_miss, NULL, err)))
             goto done;
+        rec.eval_seconds = now_s() - t_eval;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
         if (s.best_epoch < 0 || c < s.best_criterion) {
@@ -374,10 +369,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = validate(best, ds, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
+        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
         if (!st) {
-            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
-                                  valid_y, preds, preds + nv, nv, o->out};
+            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
+                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
@@ -385,6 +380,8 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     }
 done:
     free(valid_y);
+    free(sub);
+    free(sub_y);
     sd_objective_free(obj);
     free(used);
     sd_free(grads);

@@ -27,7 +27,8 @@ fi
 
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-version=$(sed -n 's/^VERSION *:= *//p' Makefile)
+v_part() { sed -n "s/^#define SDUMC_VERSION_$1 *\([0-9]*\).*/\1/p" include/sdumc.h; }
+version=$(v_part MAJOR).$(v_part MINOR).$(v_part PATCH)
 # The sources the API needs today; if the link finds more needed (another folder started to be
 # used by the model code), the rest of src/ but the command line is compiled too and the link
 # retried.
