@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "audio/audio.h"
 #include "core/alloc.h"
@@ -134,6 +135,26 @@ static sd_status write_rows(void *user, int k, const float *rows, size_t n_rows,
     return sd_npy_stream_write(&wr->w[k], rows, (int64_t)n_rows, err);
 }
 
+/* Removes "<path>.tmp.XXXXXX" files (sd_atomic_open's temporaries) that a killed run left for path:
+ * only this recording's, so processes that share a folder with other recordings are not
+ * disturbed. */
+static void remove_stale_temporaries(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    const char *base = slash ? slash + 1 : path;
+    const size_t blen = strlen(base);
+    DIR *d = dir ? opendir(dir) : NULL;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, base, blen) || strncmp(e->d_name + blen, ".tmp.", 5) || strlen(e->d_name + blen) != 11)
+            continue;
+        char *full = sd_utt_path(dir, e->d_name, "");
+        if (full) unlink(full);
+        free(full);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
 /* Output paths of recording `name`: out[k] = o->out_dir[k]/<name>.npy. */
 static sd_status out_paths(const sd_af_options *o, const char *name, char **out, sd_error *err) {
     for (int k = 0; k < o->n_out; k++)
@@ -212,6 +233,7 @@ sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *path
         sd_status st = out_paths(o, names[i], out, &e1);
         int done = !st;
         for (int k = 0; done && k < o->n_out; k++) done = sd_utt_file_exists(out[k]);
+        for (int k = 0; !st && !done && k < o->n_out; k++) remove_stale_temporaries(out[k]);
         if (!st && !done) st = one_recording(m, r, o, paths[i], out, &p, &e1);
         for (int k = 0; k < o->n_out; k++) free(out[k]);
         p.r.seconds = sd_utt_now() - t0;

@@ -3,7 +3,8 @@
  * in overlapping windows (the chunking policy of wavlm.h), and each layer written as
  * OUT_k/<name>.npy, [frames, D] float16, atomically (temporary file, fsync, rename). A recording
  * whose every output file exists is skipped, so an interrupted run resumes where it stopped and
- * redoes at most the recording it was working on.
+ * redoes at most the recording it was working on (removing the temporary files a killed run left
+ * for that recording).
  *
  * sd_af_run works on any list of recordings, so a caller can give each process of a larger job its
  * own share (e.g. every k-th file); outputs never collide as long as the names are unique. */
