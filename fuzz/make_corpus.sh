@@ -12,7 +12,7 @@ C=fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$C"
-mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args}
+mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args,csv}
 
 cp tests/fixtures/npy/*.npy "$C/npy/"
 cp tests/fixtures/safetensors/*.safetensors "$C/safetensors/"
@@ -80,6 +80,11 @@ printf '\xef\xbb\xbfsplit,extra,label,name\r\ntrain,x,-3,a\r\nvalid,,2.5e0,b\r\n
 printf 'name,label,split\n"a",1,train\n"b,x",1,valid\na,2,test\nbad,0,train\nc,nan,test\nc,9,test\nd,1,dev\n../c,1,train\n' > "$C/labels/problems.csv"
 printf 'name,label\na,1\n' > "$C/labels/missing_column.csv"
 printf '\n\n  \nname,label,split\n\na,1,train\nb,1,valid\nc,1,test\n' > "$C/labels/blank_lines.csv"
+printf 'name,label,split\na,1,train\nb,1,valid\x00junk\nc,1,test\n' > "$C/labels/nul_row.csv"
+printf 'name,prediction,label\r\n"a,b ""q""",0.5,1\r\n "two\nlines" ,,\r\nplain, 2 ,""\r\n\r\n' > "$C/csv/quoted.csv"
+printf 'name,label,split\na,1,train\nb\0,1,valid\nc,1,test\n' > "$C/csv/nul_byte.csv"
+printf '\xff\xfen\0a\0m\0e\0\n\0' > "$C/csv/utf16.csv"
+printf 'h\n"unclosed,1\n"a"b,2\n' > "$C/csv/unclosed.csv"
 
 args() { local f=$1; shift; printf '%s\0' "$@" > "$C/args/$f"; }
 args all_kinds --data d --epochs 10 --seed 18446744073709551615 --lr 1e-3 --mia on --select mean --quiet

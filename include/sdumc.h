@@ -221,8 +221,8 @@ void sdumc_context_free(sdumc_context *ctx);
 sdumc_status sdumc_predict(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,
                            sdumc_flow flow, float *score, sdumc_error *err);
 
-/* The fused representation z of one utterance (MODEL.md step 11: the vector the score is a
- * linear function of) into embedding [embedding_len], which must hold at least
+/* The fused representation z of one utterance (step 11 of docs/MODEL.md in the sdumc sources:
+ * the vector the score is a linear function of) into embedding [embedding_len], which must hold at least
  * sdumc_info.embedding_dim floats (only that many are written). score may be NULL; otherwise it
  * receives the same score as sdumc_predict. Checks as sdumc_predict. */
 sdumc_status sdumc_embed(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,

@@ -8,6 +8,7 @@
  * Run from the repository root (tests/run.sh does). */
 #define SD_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_args.c"
+#include "../fuzz/fuzz_csv.c"
 #include "../fuzz/fuzz_gguf.c"
 #include "../fuzz/fuzz_labels.c"
 #include "../fuzz/fuzz_model.c"
@@ -31,6 +32,7 @@ static const harness_entry harnesses[] = {
     {"labels", fuzz_labels}, {"model", fuzz_model},
     {"npy", fuzz_npy},     {"safetensors", fuzz_safetensors},
     {"tokenizer", fuzz_tokenizer}, {"train_state", fuzz_train_state},
+    {"csv", fuzz_csv},
 };
 enum { N_HARNESS = (int)(sizeof harnesses / sizeof harnesses[0]) };
 
@@ -97,6 +99,7 @@ static void test_known_seeds(void) {
         {4, "v3_f8_2d.npy", 1},       {4, "bad_int32.npy", 0},     {4, "bad_fortran.npy", 0},
         {5, "mixed.safetensors", 1},  {5, "reference.safetensors", 1},
         {6, "tiny_vocab.gguf", 1},    {6, "vocab.gguf", 1},        {7, "state_h4.safetensors", 1},
+        {2, "nul_row.csv", 0},        {8, "quoted.csv", 1},         {8, "nul_byte.csv", 0},      {8, "utf16.csv", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const harness_entry *h = &harnesses[cases[i].harness];

@@ -1,3 +1,5 @@
+/* What the subcommands share: dataset options and opening with its report, model loading,
+ * usage errors, the output folder check. */
 #include "common.h"
 
 #include <stdio.h>
@@ -5,21 +7,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
-sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim) {
+sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim, unsigned need_splits) {
     sd_dataset_options o = sd_dataset_default_options();
     o.dir = d->dir;
     for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d->folder[m];
     o.skip_bad = d->skip_bad;
     o.require_sim = require_sim;
+    o.need_splits = need_splits;
     return o;
 }
 
-sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim) {
+sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim,
+                             unsigned need_splits) {
     if (!d->dir) {
         fprintf(stderr, "sdumc %s: --data DIR is required\n", cmd);
         return NULL;
     }
-    sd_dataset_options o = cli_dataset_options(d, require_sim);
+    sd_dataset_options o = cli_dataset_options(d, require_sim, need_splits);
     sd_dataset *ds = NULL;
     char *report = NULL;
     sd_error err;

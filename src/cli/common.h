@@ -23,12 +23,14 @@ typedef struct {
         {"sim", ARG_STRING, &(d).folder[SD_MOD_SIM], 0, 0, NULL, "simulated-text folder (text_sim)", 0}, \
         {"skip-bad", ARG_FLAG, &(d).skip_bad, 0, 0, NULL, "skip problem utterances with a warning", 0}
 
-/* The dataset options the command line gave (folders, --skip-bad), with require_sim. */
-sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim);
+/* The dataset options the command line gave (folders, --skip-bad), with require_sim and the
+ * splits the command reads (SD_SPLIT_BIT; an empty split outside them is not a problem). */
+sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim, unsigned need_splits);
 
 /* Opens and validates the dataset, printing the report (problems or warnings) to stderr.
  * Returns NULL after printing on failure. */
-sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim);
+sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim,
+                             unsigned need_splits);
 
 /* Loads a model for prediction (sd_model_load_with, then sd_model_prepare_inference); mia is the
  * --mia option (-1 when not given: the file's setting). Says once on stderr when a file without

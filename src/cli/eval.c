@@ -36,7 +36,7 @@ int cli_eval(int argc, char **argv) {
     }
     sd_model *m = cli_load_model("eval", model_path, mia);
     if (!m) return 1;
-    sd_dataset *ds = cli_open_dataset("eval", &d, flow != 0);
+    sd_dataset *ds = cli_open_dataset("eval", &d, flow != 0, SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
         return 1;

@@ -7,15 +7,17 @@
 #include "common.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
-#include "io/json.h"
+#include "io/csv.h"
+#include "io/file.h"
 #include "model/model.h"
 #include "train/train.h"
 
 /* Reads one name per line (blank lines and surrounding spaces ignored); returns the count or -1. */
 static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *split, int64_t **idx) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
+    FILE *f;
+    sd_error err;
+    if (sd_file_fopen(path, &f, NULL, &err)) {
+        fprintf(stderr, "sdumc predict: --names: %s\n", err.msg);
         return -1;
     }
     int64_t n = 0, cap = 256;
@@ -90,7 +92,7 @@ int cli_predict(int argc, char **argv) {
     }
     sd_model *m = cli_load_model("predict", model_path, mia);
     if (!m) return 1;
-    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1);
+    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1, names_path ? 0u : SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
         return 1;
@@ -106,23 +108,22 @@ int cli_predict(int argc, char **argv) {
     int rc = 1;
     float *pred = count >= 0 ? malloc(sizeof(float) * (size_t)(count + 1)) : NULL;
     if (pred && !sd_predict_split(m, ds, sp, flow, idx, count, batch, pred, &err)) {
-        sd_json_buf b = {0};
-        sd_json_buf_puts(&b, "name,prediction,label\n");
-        for (int64_t i = 0; i < count; i++) {
-            int64_t k = idx ? idx[i] : i;
-            sd_json_buf_printf(&b, "%s,%.9g,%.9g\n", sd_dataset_name(ds, sp, k), (double)pred[i],
-                               (double)sd_dataset_label(ds, sp, k));
+        sd_atomic_file af;
+        if (!sd_atomic_open(&af, out, &err)) {
+            fputs("name,prediction,label\n", af.f);
+            for (int64_t i = 0; i < count; i++) {
+                int64_t k = idx ? idx[i] : i;
+                sd_csv_write_field(af.f, sd_dataset_name(ds, sp, k));
+                fprintf(af.f, ",%.9g,%.9g\n", (double)pred[i], (double)sd_dataset_label(ds, sp, k));
+            }
         }
-        if (b.failed)
-            fprintf(stderr, "sdumc predict: out of memory\n");
-        else if (sd_atomic_write_file(out, b.data, b.len, &err))
+        if (!af.f || sd_atomic_commit(&af, &err))
             fprintf(stderr, "sdumc predict: %s\n", err.msg);
         else {
             fprintf(stderr, "sdumc predict: %lld predictions (%s flow) written to %s\n", (long long)count,
                     flow ? "text-missing" : "complete", out);
             rc = 0;
         }
-        sd_json_buf_free(&b);
     } else if (pred) {
         fprintf(stderr, "sdumc predict: %s\n", err.msg);
     }

@@ -2,7 +2,6 @@
  * front; one report lists every problem. Legend: N rows of labels.csv, T frames, D dim. */
 #include "dataset_internal.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,13 +10,14 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/rng.h"
 #include "feature_file.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "text.h"
 
 #define LABELS_FILE "labels.csv"
-#define LABELS_MAX_BYTES ((long)1 << 30)
+#define LABELS_MAX_BYTES ((size_t)1 << 30)
 
 static const char *const mod_names[SD_MOD_COUNT] = {"audio", "text", "video", "sim"};
 static const char *const mod_folders[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
@@ -27,6 +27,7 @@ sd_dataset_options sd_dataset_default_options(void) {
     sd_dataset_options o;
     memset(&o, 0, sizeof o);
     o.check_values = 1;
+    o.need_splits = SD_SPLITS_ALL;
     return o;
 }
 
@@ -91,7 +92,7 @@ typedef struct {
     char *folder[SD_MOD_COUNT];
     int has_folder[SD_MOD_COUNT];
     char labels_path[4096];
-    char *buf;          /* labels.csv, parsed in place */
+    sd_csv_reader csv;  /* labels.csv, parsed in place (the row names point into it) */
     row_t *rows;        /* [N] */
     int64_t nrows;
     int dim[SD_MOD_COUNT];
@@ -118,59 +119,47 @@ static int parse_label(const char *s, double *v) {
 }
 
 static sd_status read_labels(validator *V, sd_error *err) {
-    FILE *fp = fopen(V->labels_path, "rb");
-    if (!fp) {
-        sd_text_line(&V->global, "%s: cannot open: %s", V->labels_path, strerror(errno));
+    sd_error e;
+    sd_status st = sd_csv_open(&V->csv, V->labels_path, LABELS_MAX_BYTES, &e);
+    if (st == SD_E_NOMEM) {
+        if (err) *err = e;
+        return st;
+    }
+    if (st) {
+        sd_text_line(&V->global, "%s", e.msg);
         return SD_OK;
     }
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || size > LABELS_MAX_BYTES || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        sd_text_line(&V->global, "%s: cannot read (or larger than 1 GiB)", V->labels_path);
-        return SD_OK;
-    }
-    V->buf = malloc((size_t)size + 1);
-    if (!V->buf) {
-        fclose(fp);
-        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
-    }
-    size_t got = fread(V->buf, 1, (size_t)size, fp);
-    fclose(fp);
-    if (got != (size_t)size) {
-        sd_text_line(&V->global, "%s: read failed", V->labels_path);
-        return SD_OK;
-    }
-    V->buf[size] = '\0';
+    /* Records: at most one per line. */
     int64_t nlines = 1;
-    for (long i = 0; i < size; i++) nlines += V->buf[i] == '\n';
+    for (const char *c = V->csv.buf; c < V->csv.end; c++) nlines += *c == '\n';
     V->rows = calloc((size_t)nlines, sizeof *V->rows);
     if (!V->rows) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
 
-    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0;
-    char *p = V->buf;
-    if ((unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
-        p += 3; /* UTF-8 byte order mark */
-    for (int line = 1; p; line++) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = '\0';
-        size_t len = strlen(p);
-        if (len && p[len - 1] == '\r') p[--len] = '\0';
-        char *text = p;
-        p = nl ? nl + 1 : NULL;
-        int blank = 1;
-        for (char *q = text; *q; q++) blank &= isspace((unsigned char)*q) != 0;
-        if (blank) continue;
-        char *f[64];
-        int nf = sd_csv_split(text, f, 64);
-        if (nf > 64) nf = 64;
+    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0, k;
+    while ((k = sd_csv_next(&V->csv, &e)) != 0) {
+        if (k < 0 && e.code == SD_E_NOMEM) {
+            if (err) *err = e;
+            return SD_E_NOMEM;
+        }
+        if (k < 0 && !header_seen) { /* a file that cannot be read as CSV at all */
+            sd_text_line(&V->global, "%s", e.msg);
+            return SD_OK;
+        }
+        if (k < 0) { /* a malformed row (a NUL byte, an unclosed quote): that row's problem */
+            row_t *r = &V->rows[V->nrows++];
+            r->line = V->csv.line;
+            r->split = -1;
+            r->bad = 1;
+            sd_text_line(&V->per_row, "%s", e.msg);
+            continue;
+        }
+        char **f = V->csv.field;
+        const int nf = V->csv.n, line = V->csv.line;
         if (!header_seen) {
             header_seen = 1;
-            for (int i = 0; i < nf; i++) {
-                if (!strcasecmp(f[i], "name") && col_name < 0) col_name = i;
-                if (!strcasecmp(f[i], "label") && col_label < 0) col_label = i;
-                if (!strcasecmp(f[i], "split") && col_split < 0) col_split = i;
-            }
+            col_name = sd_csv_column(&V->csv, "name");
+            col_label = sd_csv_column(&V->csv, "label");
+            col_split = sd_csv_column(&V->csv, "split");
             const char *missing[3];
             int nmissing = 0;
             if (col_name < 0) missing[nmissing++] = "name";
@@ -418,21 +407,30 @@ static sd_status check_values(validator *V, sd_error *err) {
 }
 
 static void check_splits(validator *V, int64_t skipped) {
-    int64_t named[SD_SPLIT_COUNT] = {0}, good[SD_SPLIT_COUNT] = {0};
+    int64_t named[SD_SPLIT_COUNT] = {0}, good[SD_SPLIT_COUNT] = {0}, total_good = 0;
     for (int64_t i = 0; i < V->nrows; i++) {
         const row_t *r = &V->rows[i];
         if (r->split < 0) continue;
         named[r->split]++;
         good[r->split] += !r->bad;
+        total_good += !r->bad;
     }
+    int reported = 0;
     for (int s = 0; s < SD_SPLIT_COUNT; s++) {
+        if (!(V->o->need_splits & SD_SPLIT_BIT(s))) continue;
         if (!named[s])
             sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
                          V->labels_path, split_names[s]);
         else if (!good[s] && V->o->skip_bad)
             sd_text_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
                          V->labels_path, split_names[s], (long long)skipped);
+        reported |= !named[s] || (!good[s] && V->o->skip_bad);
     }
+    if (!reported && V->nrows == 0)
+        sd_text_line(&V->global, "%s: no utterance (the file has a header and no rows)", V->labels_path);
+    else if (!reported && !total_good && V->o->skip_bad)
+        sd_text_line(&V->global, "%s: no utterance left after skipping %lld bad ones", V->labels_path,
+                     (long long)skipped);
 }
 
 /* Fits "header + as many report lines as fit + a closing count" into err->msg. */
@@ -465,7 +463,7 @@ static void report_to_error(sd_error *err, sd_status code, const char *head, con
 static void validator_free(validator *V) {
     free(V->dir);
     for (int m = 0; m < SD_MOD_COUNT; m++) free(V->folder[m]);
-    free(V->buf);
+    sd_csv_close(&V->csv);
     free(V->rows);
     sd_text_free(&V->global);
     sd_text_free(&V->per_row);
@@ -669,6 +667,43 @@ sd_status sd_dataset_path(const sd_dataset *ds, sd_split s, int64_t i, int m, ch
         return sd_fail(err, SD_E_ARG, "sd_dataset_path: index out of range");
     if (sd_dataset_utt_path(ds, sd_dataset_id(ds, s, i), m, buf, size))
         return sd_fail(err, SD_E_ARG, "sd_dataset_path: path longer than %zu bytes", size);
+    return SD_OK;
+}
+
+sd_status sd_dataset_carve_valid(sd_dataset *ds, double fraction, uint64_t seed, int64_t *carved,
+                                 sd_error *err) {
+    if (carved) *carved = 0;
+    int64_t n = ds->count[SD_SPLIT_TRAIN];
+    if (!(fraction > 0.0 && fraction < 1.0))
+        return sd_fail(err, SD_E_ARG, "validation fraction %g is not in (0, 1)", fraction);
+    if (ds->count[SD_SPLIT_VALID] > 0)
+        return sd_fail(err, SD_E_ARG,
+                       "%s: the dataset already has a valid split (%lld utterances); a validation split "
+                       "is carved out of train only when there is none",
+                       ds->dir, (long long)ds->count[SD_SPLIT_VALID]);
+    if (n < 2)
+        return sd_fail(err, SD_E_ARG, "%s: the train split has %lld utterance%s, too few to carve a "
+                       "validation split from", ds->dir, (long long)n, n == 1 ? "" : "s");
+    int64_t k = (int64_t)llround(fraction * (double)n);
+    if (k < 1) k = 1;
+    if (k > n - 1) k = n - 1;
+    int64_t *perm = malloc(sizeof *perm * (size_t)n);
+    if (!perm) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    sd_rng r = sd_rng_make(seed, SD_STREAM_VALID_SPLIT);
+    sd_rng_shuffle(&r, perm, (size_t)n);
+    /* The first k of the permutation go to valid; both splits keep labels.csv order. */
+    for (int64_t i = 0; i < k; i++) ds->utt[ds->ids[SD_SPLIT_TRAIN][perm[i]]].split = SD_SPLIT_VALID;
+    free(perm);
+    int64_t nt = 0, nv = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t id = ds->ids[SD_SPLIT_TRAIN][i];
+        if (ds->utt[id].split == SD_SPLIT_VALID) ds->ids[SD_SPLIT_VALID][nv++] = id;
+        else ds->ids[SD_SPLIT_TRAIN][nt++] = id;
+    }
+    ds->count[SD_SPLIT_TRAIN] = nt;
+    ds->count[SD_SPLIT_VALID] = nv;
+    if (carved) *carved = nv;
     return SD_OK;
 }
 

@@ -1,3 +1,5 @@
+/* Crash-safe file replacement: temporary file in the same folder, fsync, rename, folder fsync
+ * (atomic_file.h). */
 #include "atomic_file.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* The training state file OUT.state: saving, loading and releasing it (checkpoint.h). */
 #include "train/checkpoint.h"
 
 #include <inttypes.h>

@@ -9,10 +9,12 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/dist.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "optim/adam.h"
 #include "train/checkpoint.h"
+#include "train/grad_step.h"
 #include "train/history.h"
 #include "train/report.h"
 
@@ -71,16 +73,25 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
     return SD_OK;
 }
 
-/* The options that must be the same when a run is resumed, as one canonical line. */
-static void settings_line(const sd_train_options *o, const sd_model_config *c, char *buf, size_t n) {
-    snprintf(buf, n,
+/* The options that must be the same when a run is resumed, as one canonical line (gradient chunks
+ * only when there are several, so the states of whole-batch runs read as before). */
+static void settings_line(const sd_train_options *o, const sd_model_config *c, int chunks, char *buf, size_t n) {
+    int len = snprintf(buf, n,
              "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
-             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d",
+             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
+             "valid_fraction=%.9g",
              o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
              (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
              sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
              o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden);
+             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
+    if (chunks > 1 && len > 0 && (size_t)len < n) snprintf(buf + len, n - (size_t)len, " grad_chunks=%d", chunks);
+}
+
+/* The gradient chunks of a saved run (its settings line). */
+static int saved_chunks(const char *settings) {
+    const char *p = strstr(settings, " grad_chunks=");
+    return p ? atoi(p + strlen(" grad_chunks=")) : 1;
 }
 
 /* acc += scale * t, term by term. */
@@ -110,26 +121,8 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
     return 0;
 }
 
-/* Validation metrics of both flows; y: the valid split's labels [n]. */
-static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, const float *y, sd_metrics *full,
-                          sd_metrics *miss, float **preds_out, sd_error *err) {
-    int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
-    if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = sd_predict_split(m, ds, SD_SPLIT_VALID, 0, NULL, n, batch, p, err);
-    if (!st) st = sd_predict_split(m, ds, SD_SPLIT_VALID, 1, NULL, n, batch, p + n, err);
-    if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
-    }
-    if (preds_out && !st)
-        *preds_out = p;
-    else
-        free(p);
-    return st;
-}
-
-/* OUT.log.jsonl, rewritten whole (atomically) from the history. */
+/* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
+ * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
     sd_json_buf b;
@@ -140,7 +133,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
     }
     if (final) {
         sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
-                           best_epoch, sd_select_name(sel), select_description(sel),
+                           best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
@@ -186,7 +179,11 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "%s: training needs the simulated-text folder (%s) for the text-missing flow",
                        sd_dataset_dir(ds), sd_dataset_folder(ds, SD_MOD_SIM));
     if (sd_dataset_size(ds, SD_SPLIT_TRAIN) < 1 || sd_dataset_size(ds, SD_SPLIT_VALID) < 1)
-        return sd_fail(err, SD_E_ARG, "%s: training needs non-empty train and valid splits", sd_dataset_dir(ds));
+        return sd_fail(err, SD_E_ARG,
+                       "%s: training needs non-empty train and valid splits (train %lld, valid %lld); a "
+                       "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
+                       sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                       (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
     const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
     for (int k = 0; k < 3; k++)
         if (sd_dataset_dim(ds, mods[k]) != c->dim[k])
@@ -196,7 +193,8 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
 }
 
 /* Sets up the state: resumed, initialised from --init, or fresh from the seed. */
-static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, sd_error *err) {
+static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, int *chunks,
+                             sd_error *err) {
     memset(s, 0, sizeof *s);
     sd_status st;
     sd_model_config cfg = o->model;
@@ -204,8 +202,9 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     cfg.seed = o->seed;
     if (o->resume) {
         if ((st = sd_train_state_load(o->resume, s, err))) return st;
+        *chunks = o->grad_chunks > 0 ? o->grad_chunks : saved_chunks(s->settings);
         char now[1024];
-        settings_line(o, &s->model->cfg, now, sizeof now);
+        settings_line(o, &s->model->cfg, *chunks, now, sizeof now);
         if (strcmp(now, s->settings)) {
             sd_fail(err, SD_E_ARG, "%s: the options differ from the interrupted run's.\n  saved: %s\n  now:   %s",
                     o->resume, s->settings, now);
@@ -239,8 +238,26 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     }
     s->best_epoch = -1;
     s->best_criterion = INFINITY;
-    settings_line(o, &s->model->cfg, s->settings, sizeof s->settings);
+    *chunks = o->grad_chunks > 0 ? o->grad_chunks : sd_dist_size();
+    settings_line(o, &s->model->cfg, *chunks, s->settings, sizeof s->settings);
     return check_dataset(ds, &s->model->cfg, err);
+}
+
+/* Rank 0 writes the files; the others wait for its status (sd_dist_agree). */
+static int writer(void) { return sd_dist_rank() == 0; }
+
+/* K gradient chunks are shared by at most K ranks (a resumed run may change the number of ranks,
+ * not K: the model stays the same). */
+static sd_status check_ranks(const sd_train_options *o, int chunks, sd_error *err) {
+    const int ranks = sd_dist_size();
+    if (chunks >= ranks) return SD_OK;
+    if (o->resume && o->grad_chunks <= 0)
+        return sd_fail(err, SD_E_ARG,
+                       "%s: the interrupted run cut every batch into %d gradient chunk%s, which at most %d rank%s can "
+                       "share (now %d): resume it on at most %d ranks to get the same model",
+                       o->resume, chunks, chunks == 1 ? "" : "s", chunks, chunks == 1 ? "" : "s", ranks, chunks);
+    return sd_fail(err, SD_E_ARG, "%d gradient chunks (--grad-chunks) cannot be shared by %d ranks: use at least %d",
+                   chunks, ranks, ranks);
 }
 
 static void derive_path(char *dst, size_t n, const char *out, const char *suffix) {
@@ -254,8 +271,13 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     derive_path(res->log_path, sizeof res->log_path, o->out, ".log.jsonl");
     derive_path(res->report_path, sizeof res->report_path, o->out, ".report.html");
     sd_train_state s;
-    sd_status st = start_state(ds, o, &s, err);
-    if (st) return st;
+    int chunks = 1;
+    sd_status st = start_state(ds, o, &s, &chunks, err);
+    if (!st) st = check_ranks(o, chunks, err);
+    if ((st = sd_dist_agree(st, err))) {
+        sd_train_state_release(&s);
+        return st;
+    }
     if (o->resume && s.n_history < o->epochs) { /* room for the epochs still to run */
         sd_epoch_record *h = realloc(s.history, sizeof *h * ((size_t)o->epochs + 1));
         if (!h) {
@@ -267,14 +289,16 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     sd_model *m = s.model;
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
-    sd_objective *obj = sd_objective_new();
+    sd_grad_step *gs = NULL;
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
-    if (!grads || !used || !obj || !valid_y) {
-        st = sd_fail(err, SD_E_NOMEM, "out of memory");
-        goto done;
-    }
+    int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
+    float *sub_y = malloc(sizeof(float) * (size_t)(nsub > 0 ? nsub : 1));
+    st = !grads || !used || !valid_y || nsub < 0 || !sub_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
+                                                           : sd_grad_step_new(chunks, m->table.total, &gs, err);
+    if ((st = sd_dist_agree(st, err))) goto done;
     for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
+    for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
     for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
     sd_adam_config adam = sd_adam_default_config();
     adam.lr = o->lr;
@@ -294,22 +318,19 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         bo.cap_mode = o->cap_mode;
         bo.prefetch = o->prefetch;
         bo.cache = o->cache;
-        sd_batcher *batcher = NULL;
-        if ((st = sd_batcher_open(ds, &bo, &batcher, err))) goto done;
+        int64_t batches = 0;
+        if ((st = sd_grad_step_open_epoch(gs, ds, &bo, &batches, err))) goto done;
         const float lr = (float)(o->lr * sd_lr_factor(epoch));
         sd_epoch_record rec;
         memset(&rec, 0, sizeof rec);
         rec.epoch = epoch;
         rec.lr = lr;
         const double t0 = now_s();
-        const sd_batch *b;
-        int r;
-        int64_t nb = 0, batches = sd_batcher_num_batches(batcher);
-        while ((r = sd_batcher_next(batcher, &b, err)) == 1) {
-            sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
-            memset(grads, 0, sizeof(float) * m->table.total);
+        int r, B = 0;
+        int64_t nb = 0;
+        while ((r = sd_grad_step_next(gs, err)) == 1) {
             sd_loss_terms t;
-            st = sd_objective_run(obj, m, &in_full, &in_miss, b->label, &o->w, 1, &rng, grads, &t, err);
+            st = sd_grad_step_run(gs, m, &o->w, &rng, o->seed, s.step, grads, &t, &B, err);
             if (!st && !isfinite(t.total))
                 st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
             if (st) break;
@@ -319,9 +340,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
                 st = diverged(err, "parameter update", "(a parameter)", epoch, nb, &s, res->state_path);
                 break;
             }
-            double w = (double)b->B;
+            double w = (double)B;
             terms_add(&rec.loss, &t, w);
-            rec.samples += b->B;
+            rec.samples += B;
             nb++;
             if (o->on_progress) {
                 double el = now_s() - t0;
@@ -332,7 +353,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             }
         }
         if (!st && r < 0) st = err->code ? err->code : SD_E_IO;
-        sd_batcher_close(batcher);
+        sd_grad_step_close_epoch(gs);
         if (st) goto done;
         rec.seconds = now_s() - t0;
         rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
@@ -341,43 +362,51 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o->eval_batch_size, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        const double t_eval = now_s();
+        if ((st = sd_eval_both_flows(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 1, &rec.valid_full,
+                                     &rec.valid_miss, NULL, err)) ||
+            (st = sd_eval_both_flows(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, 1, &rec.train_full,
+                                     &rec.train_miss, NULL, err)))
             goto done;
+        rec.eval_seconds = now_s() - t_eval;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
         if (s.best_epoch < 0 || c < s.best_criterion) {
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-            if ((st = sd_model_save(m, o->out, err))) goto done;
+            if ((st = sd_dist_agree(writer() ? sd_model_save(m, o->out, err) : SD_OK, err))) goto done;
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
-        if ((st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err)))
-            goto done;
-        if ((st = sd_train_state_save(&s, res->state_path, err))) goto done;
+        if (writer()) {
+            st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err);
+            if (!st) st = sd_train_state_save(&s, res->state_path, err);
+        }
+        if ((st = sd_dist_agree(st, err))) goto done;
         if (o->on_progress) {
             sd_train_progress p = {epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
             o->on_progress(&p, &rec, o->user);
         }
     }
+    res->best_epoch = s.best_epoch;
+    res->best_criterion = s.best_criterion;
+    res->epochs_run = s.n_history;
+    if (!writer()) goto done; /* rank 0 writes the model, the log and the report */
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
     st = sd_model_save(m, o->out, err);
     if (!st) st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
-    res->best_epoch = s.best_epoch;
-    res->best_criterion = s.best_criterion;
-    res->epochs_run = s.n_history;
     if (!st) {
         /* The report shows the selected model's validation predictions. */
         sd_model *best = NULL;
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = validate(best, ds, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
+        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 0, &mf, &mm, &preds, err);
         if (!st) {
-            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
-                                  valid_y, preds, preds + nv, nv, o->out};
+            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
+                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
@@ -385,7 +414,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     }
 done:
     free(valid_y);
-    sd_objective_free(obj);
+    free(sub);
+    free(sub_y);
+    sd_grad_step_free(gs);
     free(used);
     sd_free(grads);
     sd_train_state_release(&s);
