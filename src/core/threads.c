@@ -1,5 +1,5 @@
-/* Thread counts: one setting for OpenMP and OpenBLAS (the command line), whether OpenMP is built
- * in, and OpenBLAS held at one thread while the public API's calls run on the library's own threads. */
+/* The one thread setting for OpenMP and OpenBLAS (the command line), whether OpenMP is built in,
+ * and OpenBLAS held at one thread while the public API's calls run on the library's own threads. */
 #include "threads.h"
 
 #include <cblas.h>
