@@ -44,6 +44,9 @@ static void usage(FILE *out) {
             "  compare        paired differences between two results CSVs, with confidence intervals\n"
             "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
             "  validate       check a dataset folder and list every problem\n"
+            "  import-mmsa    the dataset layout from an MMSA feature pickle (aligned_50.pkl, ...)\n"
+            "  audio-features WavLM features of a folder of recordings (layer 20, last layer)\n"
+            "  prepare        recordings (+ transcripts) to a dataset: audio, text, text_sim folders\n"
             "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (docs/MODEL.md 6)\n"
             "  text-features  real-text features of transcripts from the same LLM (docs/MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
@@ -81,8 +84,11 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "compare")) return cli_compare(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return cli_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate")) return cli_validate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import-mmsa")) return cli_import_mmsa(argc - 1, argv + 1);
     if (!strcmp(cmd, "simulate-text")) return cli_simulate_text(argc - 1, argv + 1);
     if (!strcmp(cmd, "text-features")) return cli_text_features(argc - 1, argv + 1);
+    if (!strcmp(cmd, "audio-features")) return cli_audio_features(argc - 1, argv + 1);
+    if (!strcmp(cmd, "prepare")) return cli_prepare(argc - 1, argv + 1);
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
