@@ -149,6 +149,12 @@ demo: setup
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bash scripts/demo.sh
 
+# docs/ROBUSTNESS.md: the demo corpus, SDUMC and the baseline with 3 seeds each, `sdumc robustness`.
+.PHONY: demo-robustness
+demo-robustness: setup
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash scripts/demo_robustness.sh
+
 clean:
 	rm -rf build
 

@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev     # libFuzzer harnesses, ThreadSanitizer
   libtcmalloc-minimal4         # fair PyTorch benchmark set-up (see shared docs)
   libopenmpi-dev openmpi-bin   # MPI build and its tests (make MPI=1, tests/scripts/test_mpi.sh)
+  chromium                     # opens the HTML reports headless in tests (tests/scripts/test_robustness.sh)
 )
 
 missing=()

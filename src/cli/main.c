@@ -16,9 +16,12 @@ static void usage(FILE *out) {
             "  predict        predictions of one flow as CSV\n"
             "  predict-one    score of one utterance from .npy files (the public C API)\n"
             "  score          metrics from any CSV with label and prediction columns\n"
+            "  robustness     models under missing frames, noise and missing modalities, over seeds\n"
+            "  compare        paired differences between two results CSVs, with confidence intervals\n"
             "  synth          write a synthetic corpus (dataset layout of docs/DATASET.md)\n"
             "  validate       check a dataset folder and list every problem\n"
             "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (docs/MODEL.md 6)\n"
+            "  text-features  real-text features of transcripts from the same LLM (docs/MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
             SDUMC_VERSION);
 }
@@ -50,9 +53,12 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "predict")) return cli_predict(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict-one")) return cli_predict_one(argc - 1, argv + 1);
     if (!strcmp(cmd, "score")) return cli_score(argc - 1, argv + 1);
+    if (!strcmp(cmd, "robustness")) return cli_robustness(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compare")) return cli_compare(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return cli_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "validate")) return cli_validate(argc - 1, argv + 1);
     if (!strcmp(cmd, "simulate-text")) return cli_simulate_text(argc - 1, argv + 1);
+    if (!strcmp(cmd, "text-features")) return cli_text_features(argc - 1, argv + 1);
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

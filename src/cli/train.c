@@ -87,6 +87,15 @@ static void small_corpus_hint(const sd_dataset *ds, const sd_train_options *o) {
 }
 
 int cli_train(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seeds")) continue;
+        if (sd_dist_size() == 1) return cli_train_seeds(argc, argv);
+        /* Its seeds run as child processes of one process; one seed's run can use the ranks. */
+        if (sd_dist_rank() == 0)
+            fprintf(stderr, "sdumc train: --seeds runs as one process (--jobs for seeds side by side), not as %d "
+                            "MPI ranks; run one seed per mpirun instead\n", sd_dist_size());
+        return 2;
+    }
     sd_train_options o = sd_train_default_options();
     cli_data_opts d = {0};
     const char *preset = "paper";
@@ -120,6 +129,8 @@ int cli_train(int argc, char **argv) {
         {"shuffle", ARG_ONOFF, &o.shuffle, 0, 0, NULL, "shuffle the training data each epoch (on)", 0},
         {"seed", ARG_U64, &o.seed, 0, 0, NULL, "seed of initialisation, dropout and shuffling (1)", 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        {"seeds", ARG_STRING, NULL, 0, 0, NULL,
+         "S1,S2,...: one run per seed (OUT.seedS.safetensors) and a summary (OUT.seeds.csv/.txt); --jobs N runs N at once", 0},
         {"w-full", ARG_FLOAT, &o.w.full, 0, 1e6, NULL, "weight of the complete-flow MSE", 0},
         {"w-miss", ARG_FLOAT, &o.w.miss, 0, 1e6, NULL, "weight of the text-missing MSE", 0},
         {"w-tf", ARG_FLOAT, &o.w.tf, 0, 1e6, NULL, "weight of the text-query distillation", 0},
@@ -170,7 +181,7 @@ int cli_train(int argc, char **argv) {
         sd_dataset_close(ds);
         return 1;
     }
-    small_corpus_hint(ds, &o);
+    if (sd_dist_rank() == 0) small_corpus_hint(ds, &o);
     sd_threads_set(threads);
     /* Under MPI rank 0 prints and writes; every error from here on is shared by all ranks
      * (sd_dist_agree), so rank 0 prints that too. */
@@ -213,6 +224,9 @@ int cli_train(int argc, char **argv) {
     if (!root) return 0;
     printf("selected epoch %d of %d (%s criterion %.4f on the validation split)\n", res.best_epoch + 1,
            res.epochs_run, sd_select_name(o.select), o.select == SD_SELECT_LAST ? 0.0 : res.best_criterion);
+    if (res.best_epoch == res.epochs_run - 1 && res.epochs_run > 1 && o.select != SD_SELECT_LAST)
+        fprintf(stderr, "sdumc train: warning: the selected epoch is the last one: the validation criterion was still "
+                        "improving, so more epochs (or a larger learning rate) may give a better model\n");
     printf("model:  %s\nstate:  %s\nlog:    %s\nreport: %s\n", o.out, res.state_path, res.log_path, res.report_path);
     return 0;
 }

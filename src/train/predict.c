@@ -17,8 +17,7 @@ sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing) {
     return in;
 }
 
-sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
-                           const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err) {
+sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int missing, sd_error *err) {
     if (missing && !sd_dataset_has_sim(ds))
         return sd_fail(err, SD_E_ARG,
                        "%s: the dataset has no simulated-text folder (%s), which the text-missing flow needs",
@@ -29,6 +28,13 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
             return sd_fail(err, SD_E_SHAPE, "%s: %s features have dim %d, the model expects %d",
                            sd_dataset_dir(ds), sd_modality_name(mod), sd_dataset_dim(ds, mod), m->cfg.dim[k]);
     }
+    return SD_OK;
+}
+
+sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
+                           const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err) {
+    sd_status st = sd_check_model_inputs(m, ds, missing, err);
+    if (st) return st;
     sd_batcher_options bo = sd_batcher_default_options();
     bo.split = split;
     bo.batch_size = batch_size > 0 ? batch_size : 64;
@@ -38,7 +44,7 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
     bo.subset = subset;
     bo.subset_n = subset ? n : 0;
     sd_batcher *b = NULL;
-    sd_status st = sd_batcher_open(ds, &bo, &b, err);
+    st = sd_batcher_open(ds, &bo, &b, err);
     if (st) return st;
     sd_flow *f = sd_flow_new();
     if (!f) {
@@ -70,17 +76,17 @@ static void rank_items(int64_t n, int batch, int r, int ranks, int64_t *i0, int6
     if (*i1 > n) *i1 = n;
 }
 
-sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing, int64_t n,
-                                 int batch_size, float *pred, sd_error *err) {
+sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
+                                 const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err) {
     const int ranks = sd_dist_size(), rank = sd_dist_rank();
     const int batch = batch_size > 0 ? batch_size : 64;
-    if (ranks == 1) return sd_predict_split(m, ds, split, missing, NULL, n, batch, pred, err);
+    if (ranks == 1) return sd_predict_split(m, ds, split, missing, subset, n, batch, pred, err);
     int64_t i0, i1;
     rank_items(n, batch, rank, ranks, &i0, &i1);
     int64_t *idx = malloc(sizeof *idx * (size_t)(i1 - i0 + 1));
     size_t *bytes = malloc(sizeof *bytes * (size_t)ranks);
     sd_status st = idx && bytes ? SD_OK : sd_fail(err, SD_E_NOMEM, "out of memory");
-    for (int64_t i = i0; !st && i < i1; i++) idx[i - i0] = i;
+    for (int64_t i = i0; !st && i < i1; i++) idx[i - i0] = subset ? subset[i] : i;
     if (!st && i1 > i0) st = sd_predict_split(m, ds, split, missing, idx, i1 - i0, batch, pred + i0, err);
     st = sd_dist_agree(st, err);
     for (int r = 0; !st && r < ranks; r++) {

@@ -121,29 +121,6 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
     return 0;
 }
 
-/* Validation metrics of both flows; y: the valid split's labels [n]. split_ranks = 1: the batches
- * are split over the ranks (collective); 0: this rank alone predicts the whole split. */
-static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, const float *y, int split_ranks,
-                          sd_metrics *full, sd_metrics *miss, float **preds_out, sd_error *err) {
-    int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
-    if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = split_ranks ? sd_predict_split_ranks(m, ds, SD_SPLIT_VALID, 0, n, batch, p, err)
-                               : sd_predict_split(m, ds, SD_SPLIT_VALID, 0, NULL, n, batch, p, err);
-    if (!st)
-        st = split_ranks ? sd_predict_split_ranks(m, ds, SD_SPLIT_VALID, 1, n, batch, p + n, err)
-                         : sd_predict_split(m, ds, SD_SPLIT_VALID, 1, NULL, n, batch, p + n, err);
-    if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
-    }
-    if (preds_out && !st)
-        *preds_out = p;
-    else
-        free(p);
-    return st;
-}
-
 /* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
  * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
@@ -315,10 +292,13 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     sd_grad_step *gs = NULL;
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
-    st = !grads || !used || !valid_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
-                                     : sd_grad_step_new(chunks, m->table.total, &gs, err);
+    int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
+    float *sub_y = malloc(sizeof(float) * (size_t)(nsub > 0 ? nsub : 1));
+    st = !grads || !used || !valid_y || nsub < 0 || !sub_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
+                                                           : sd_grad_step_new(chunks, m->table.total, &gs, err);
     if ((st = sd_dist_agree(st, err))) goto done;
     for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
+    for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
     for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
     sd_adam_config adam = sd_adam_default_config();
     adam.lr = o->lr;
@@ -382,8 +362,13 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o->eval_batch_size, valid_y, 1, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        const double t_eval = now_s();
+        if ((st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
+                                     &rec.valid_miss, NULL, err)) ||
+            (st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
+                                     &rec.train_miss, NULL, err)))
             goto done;
+        rec.eval_seconds = now_s() - t_eval;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
         if (s.best_epoch < 0 || c < s.best_criterion) {
@@ -418,10 +403,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = validate(best, ds, o->eval_batch_size, valid_y, 0, &mf, &mm, &preds, err);
+        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
         if (!st) {
-            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
-                                  valid_y, preds, preds + nv, nv, o->out};
+            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
+                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
@@ -429,6 +414,8 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     }
 done:
     free(valid_y);
+    free(sub);
+    free(sub_y);
     sd_grad_step_free(gs);
     free(used);
     sd_free(grads);

@@ -33,7 +33,11 @@ typedef struct {
     double lr;
     sd_loss_terms loss; /* means over the epoch's batches */
     sd_metrics valid_full, valid_miss;
+    /* Both flows in evaluation mode on a fixed subset of the training split (sd_train_subset);
+     * n = 0 in records of older logs, which did not measure it. */
+    sd_metrics train_full, train_miss;
     double seconds, samples_per_s;
+    double eval_seconds; /* validation and the training-subset evaluation */
     int64_t samples;
 } sd_epoch_record;
 
@@ -87,17 +91,42 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
 
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *result, sd_error *err);
 
+/* The training utterances whose MAE the log and report show beside the validation MAE: as many as
+ * the validation split has (at least 256, at most the whole training split), drawn once from the
+ * seed (stream SD_STREAM_TRAIN_EVAL, so the training draws are unchanged), in ascending order.
+ * Returns the count; *idx is malloc'ed (NULL with a count of -1 when out of memory). */
+int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
+
+/* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
+ * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. */
+sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
+                             int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
+                             sd_error *err);
+/* The same with the predictions shared by the ranks of an MPI job (sd_predict_split_ranks; every
+ * rank gets the same metrics; collective). */
+sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
+                                   int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
+                                   float **preds_out, sd_error *err);
+/* MAE on the validation split of always predicting the mean training label (the floor a model must
+ * beat); *train_mean receives that mean when not NULL. */
+double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
+
 /* Flow input from a batch: audio, the text slot (missing = 1: simulated text), video. */
 sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing);
+
+/* The dataset can feed the model's flow (missing = 1: the simulated text exists): every input dim
+ * matches, or an error naming the modality and both dims. */
+sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int missing, sd_error *err);
 
 /* Predictions of one flow (missing = 1: simulated text) for every utterance of a split (or of
  * `subset`, indices within the split), in that order, in evaluation mode. */
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
-/* The same predictions of the first n utterances of a split, their batches shared by the MPI ranks
- * (rank r predicts a contiguous run of whole batches, so every batch is the one a single process
- * predicts) and gathered on every rank (collective; one rank: sd_predict_split). */
-sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing, int64_t n,
-                                 int batch_size, float *pred, sd_error *err);
+/* The same predictions, their batches shared by the MPI ranks (rank r predicts a contiguous run of
+ * whole batches, so every batch is the one a single process predicts) and gathered on every rank
+ * (collective; one rank: sd_predict_split). */
+sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
+                                 const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
 
 #endif

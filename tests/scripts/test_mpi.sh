@@ -41,7 +41,7 @@ import json, sys
 def load(p):
     rows = [json.loads(l) for l in open(p)]
     for r in rows:
-        r.pop("seconds", None); r.pop("samples_per_s", None)
+        for k in ("seconds", "eval_seconds", "samples_per_s"): r.pop(k, None)
     return rows
 sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)
 EOF
