@@ -50,6 +50,47 @@ static void test_assign_balanced(void) {
                owner[0] != owner[2], "3 items on 5 workers");
 }
 
+/* Groups (text-features' passes) stay whole: over the workers, every item once, and a worker holds
+ * all of a group's items or none; without groups, the plain assignment. */
+static void test_select_groups(void) {
+    enum { N = 50, W = 3 };
+    int64_t cost[N];
+    size_t group[N], seen[N] = {0};
+    for (int i = 0; i < N; i++) {
+        cost[i] = 1 + (i * 13) % 17;
+        group[i] = (size_t)(i / 4 + (i > 30)); /* groups of 4, one of 5 */
+    }
+    sd_error err;
+    int whole = 1;
+    for (int w = 0; w < W; w++) {
+        sd_shard s = {w, W};
+        size_t *mine = NULL, n = 0;
+        EXPECT(!sd_shard_select_groups(cost, group, N, &s, &mine, &n, &err), "select: %s", err.msg);
+        for (size_t k = 0; k < n; k++) {
+            seen[mine[k]]++;
+            for (int j = 0; j < N; j++) /* every item of the group is here too */
+                if (group[j] == group[mine[k]]) {
+                    int here = 0;
+                    for (size_t q = 0; q < n; q++) here |= mine[q] == (size_t)j;
+                    whole &= here;
+                }
+        }
+        free(mine);
+    }
+    int once = 1;
+    for (int i = 0; i < N; i++) once &= seen[i] == 1;
+    EXPECT(once && whole, "items assigned more than once or groups split");
+    size_t *a = NULL, *b = NULL, na = 0, nb = 0;
+    sd_shard s = {1, W};
+    int owner[N];
+    EXPECT(!sd_shard_select_groups(cost, NULL, N, &s, &a, &na, &err) && !sd_shard_assign(cost, N, W, owner, &err),
+           "select");
+    for (int i = 0; i < N; i++) nb += owner[i] == 1;
+    EXPECT(na == nb, "no groups: %zu items, the assignment gives %zu", na, nb);
+    free(a);
+    free(b);
+}
+
 static void write_csv(const char *dir, const char *file, const char *text) {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -128,6 +169,7 @@ static void test_transcripts_parts(void) {
 int main(void) {
     sd_test_run("shard_parse", test_parse);
     sd_test_run("shard_assign_balanced", test_assign_balanced);
+    sd_test_run("shard_select_groups", test_select_groups);
     sd_test_run("shard_transcripts_parts", test_transcripts_parts);
     return sd_test_finish();
 }

@@ -8,11 +8,11 @@
 
 #include "core/dist.h"
 
-int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const char *in_dir, const char *out_dir,
-                   int transcripts, char *const *names, size_t n_names, sd_utt_progress print, void *print_user) {
+int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const char *out_dir, int transcripts,
+                   char *const *names, size_t n_names, const int64_t *cost, const size_t *group,
+                   sd_utt_progress print, void *print_user) {
     memset(s, 0, sizeof *s);
     s->cmd = cmd;
-    s->in_dir = in_dir;
     s->out_dir = out_dir;
     s->transcripts = transcripts;
     s->names = names;
@@ -30,7 +30,9 @@ int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const 
         fprintf(stderr, "sdumc %s: --shard: %s\n", cmd, err.msg);
         return 2;
     }
-    sd_status st = sd_shard_select(in_dir, names, n_names, &s->shard, &s->mine, &s->n_mine, &err);
+    sd_status st = sd_shard_select_groups(cost, group, n_names, &s->shard, &s->mine_idx, &s->n_mine, &err);
+    if (!st && !(s->mine = malloc(sizeof *s->mine * (s->n_mine + 1)))) st = sd_fail(&err, SD_E_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < s->n_mine; i++) s->mine[i] = names[s->mine_idx[i]];
     /* One worker merges any parts an earlier sharded run left first, then runs on transcripts.csv;
      * a worker of several starts its part with the rows earlier runs wrote for its utterances. */
     int merged = 0;
@@ -43,7 +45,7 @@ int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const 
         return 1;
     }
     if (s->shard.count > 1 && sd_dist_rank() == 0)
-        fprintf(stderr, "%s: %s %d of %d: %zu of %zu utterances (balanced by input frames)\n", cmd,
+        fprintf(stderr, "%s: %s %d of %d: %zu of %zu utterances (balanced by input length)\n", cmd,
                 sd_dist_size() > 1 ? "rank" : "shard", s->shard.index, s->shard.count, s->n_mine, n_names);
     s->t0 = sd_utt_now();
     return 0;
@@ -111,7 +113,9 @@ int cli_share_close(cli_share *s, sd_status run_status, const sd_error *run_err,
 }
 
 void cli_share_free(cli_share *s) {
+    free(s->mine_idx);
     free(s->mine);
+    s->mine_idx = NULL;
     free(s->csv_path);
     s->mine = NULL;
     s->csv_path = NULL;

@@ -90,6 +90,7 @@ int cli_simulate_text(int argc, char **argv) {
     size_t n_names = 0;
     int rc = 1;
     cli_share share = {0};
+    int64_t *cost = NULL; /* [n_names] input frames: the share's balance */
     if (sd_llama_load(llm, &m, &err) || sd_projector_load(proj_path, SD_PROJECTOR_K, &proj, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         goto end;
@@ -111,7 +112,11 @@ int cli_simulate_text(int argc, char **argv) {
         goto end;
     }
     progress_ctx pc = {sp.gen.n_beams};
-    if ((rc = cli_share_open(&share, "simulate-text", shard, wavlm, out, 1, names, n_names, print_progress, &pc)))
+    if (!(cost = malloc(sizeof *cost * n_names)) || sd_shard_npy_rows(wavlm, names, n_names, cost, &err)) {
+        fprintf(stderr, "error: %s\n", cost ? err.msg : "out of memory");
+        goto end;
+    }
+    if ((rc = cli_share_open(&share, "simulate-text", shard, out, 1, names, n_names, cost, NULL, print_progress, &pc)))
         goto end;
     rc = 1;
     const sd_llama_hparams *hp = sd_llama_get_hparams(m);
@@ -125,6 +130,7 @@ int cli_simulate_text(int argc, char **argv) {
     sd_status run = sd_simtext_run(st, &job, &counts, &err);
     rc = cli_share_close(&share, run, &err, &counts);
 end:
+    free(cost);
     cli_share_free(&share);
     sd_utt_names_free(names, n_names);
     sd_simtext_free(st);

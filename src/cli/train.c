@@ -87,8 +87,15 @@ static void small_corpus_hint(const sd_dataset *ds, const sd_train_options *o) {
 }
 
 int cli_train(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--seeds")) return cli_train_seeds(argc, argv);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seeds")) continue;
+        if (sd_dist_size() == 1) return cli_train_seeds(argc, argv);
+        /* Its seeds run as child processes of one process; one seed's run can use the ranks. */
+        if (sd_dist_rank() == 0)
+            fprintf(stderr, "sdumc train: --seeds runs as one process (--jobs for seeds side by side), not as %d "
+                            "MPI ranks; run one seed per mpirun instead\n", sd_dist_size());
+        return 2;
+    }
     sd_train_options o = sd_train_default_options();
     cli_data_opts d = {0};
     const char *preset = "paper";
@@ -174,7 +181,7 @@ int cli_train(int argc, char **argv) {
         sd_dataset_close(ds);
         return 1;
     }
-    small_corpus_hint(ds, &o);
+    if (sd_dist_rank() == 0) small_corpus_hint(ds, &o);
     sd_threads_set(threads);
     /* Under MPI rank 0 prints and writes; every error from here on is shared by all ranks
      * (sd_dist_agree), so rank 0 prints that too. */

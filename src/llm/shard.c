@@ -65,32 +65,53 @@ sd_status sd_shard_assign(const int64_t *cost, size_t n, int workers, int *owner
     return SD_OK;
 }
 
-sd_status sd_shard_select(const char *dir, char *const *names, size_t n, const sd_shard *s, char ***mine,
-                          size_t *n_mine, sd_error *err) {
-    *mine = NULL;
+sd_status sd_shard_select(const int64_t *cost, size_t n, const sd_shard *s, size_t **mine, size_t *n_mine,
+                          sd_error *err) {
     *n_mine = 0;
-    int64_t *cost = calloc(n + 1, sizeof *cost);
     int *owner = malloc(sizeof *owner * (n + 1));
-    char **out = malloc(sizeof *out * (n + 1));
-    sd_status st = cost && owner && out ? SD_OK : sd_fail(err, SD_E_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < n; i++) {
-        char *path = sd_utt_path(dir, names[i], ".npy");
-        sd_npy_header h;
-        st = path ? sd_npy_read_header(path, &h, err) : sd_fail(err, SD_E_NOMEM, "out of memory");
-        if (!st) cost[i] = h.rows;
-        free(path);
-    }
-    if (!st) st = sd_shard_assign(cost, n, s->count, owner, err);
+    *mine = malloc(sizeof **mine * (n + 1));
+    sd_status st = owner && *mine ? sd_shard_assign(cost, n, s->count, owner, err) : sd_fail(err, SD_E_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < n; i++)
-        if (owner[i] == s->index) out[(*n_mine)++] = names[i];
-    free(cost);
+        if (owner[i] == s->index) (*mine)[(*n_mine)++] = i;
     free(owner);
     if (st) {
-        free(out);
+        free(*mine);
+        *mine = NULL;
         *n_mine = 0;
-        return st;
     }
-    *mine = out;
+    return st;
+}
+
+sd_status sd_shard_select_groups(const int64_t *cost, const size_t *group, size_t n, const sd_shard *s, size_t **mine,
+                                 size_t *n_mine, sd_error *err) {
+    if (!group) return sd_shard_select(cost, n, s, mine, n_mine, err);
+    const size_t ng = n ? group[n - 1] + 1 : 0;
+    int64_t *gcost = calloc(ng + 1, sizeof *gcost);
+    size_t *gmine = NULL, n_gmine = 0;
+    if (!gcost) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) gcost[group[i]] += cost[i];
+    sd_status st = sd_shard_select(gcost, ng, s, &gmine, &n_gmine, err);
+    *n_mine = 0;
+    *mine = st ? NULL : malloc(sizeof **mine * (n + 1));
+    if (!st && !*mine) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (size_t i = 0, g = 0; !st && i < n; i++) { /* both ascending: one merge pass */
+        while (g < n_gmine && gmine[g] < group[i]) g++;
+        if (g < n_gmine && gmine[g] == group[i]) (*mine)[(*n_mine)++] = i;
+    }
+    free(gcost);
+    free(gmine);
+    return st;
+}
+
+sd_status sd_shard_npy_rows(const char *dir, char *const *names, size_t n, int64_t *cost, sd_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        char *path = sd_utt_path(dir, names[i], ".npy");
+        sd_npy_header h;
+        sd_status st = path ? sd_npy_read_header(path, &h, err) : sd_fail(err, SD_E_NOMEM, "out of memory");
+        free(path);
+        if (st) return st;
+        cost[i] = h.rows;
+    }
     return SD_OK;
 }
 

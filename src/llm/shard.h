@@ -30,10 +30,16 @@ sd_status sd_shard_parse(const char *text, sd_shard *out, sd_error *err);
 /* owner[n]: the worker of each item, from cost[n] >= 0 (see the header comment). */
 sd_status sd_shard_assign(const int64_t *cost, size_t n, int workers, int *owner, sd_error *err);
 
-/* The names of worker s (in their order in names), from the frames of DIR/<name>.npy: *mine is a
- * malloc'd array of pointers into names (free it, not the strings). Errors name the file. */
-sd_status sd_shard_select(const char *dir, char *const *names, size_t n, const sd_shard *s, char ***mine,
-                          size_t *n_mine, sd_error *err);
+/* The items of worker s, ascending (*mine malloc'd), from the items' costs. */
+sd_status sd_shard_select(const int64_t *cost, size_t n, const sd_shard *s, size_t **mine, size_t *n_mine,
+                          sd_error *err);
+/* The same for items that go in groups (group[n]: 0-based, nondecreasing; e.g. the passes of
+ * text-features): the groups are assigned, by the sum of their items' costs, and *mine lists the
+ * items of worker s's groups. group NULL: each item alone (sd_shard_select). */
+sd_status sd_shard_select_groups(const int64_t *cost, const size_t *group, size_t n, const sd_shard *s, size_t **mine,
+                                 size_t *n_mine, sd_error *err);
+/* cost[i] = the rows (frames) of DIR/<names[i]>.npy, from its header. Errors name the file. */
+sd_status sd_shard_npy_rows(const char *dir, char *const *names, size_t n, int64_t *cost, sd_error *err);
 
 /* How many of the names have DIR/<name>.npy (outputs finished, by whichever worker). */
 size_t sd_shard_count_present(const char *dir, char *const *names, size_t n);

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Sharded simulate-text (docs/SCALE_OUT.md) on the tiny GGUF fixture: 30 utterances of 10..242
-# frames, one thread per process. Checked, each against one plain process (diff -r of the output
-# folders: every .npy and transcripts.csv byte for byte, no part file left):
+# Sharded LLM jobs (docs/SCALE_OUT.md) on the tiny GGUF fixture, one thread per process.
+# simulate-text, 30 utterances of 10..242 frames; checked, each against one plain process (diff -r
+# of the output folders: every .npy and transcripts.csv byte for byte, no part file left):
 #   - mpirun -np 1, 2 and 3 of the MPI build;
 #   - --shard 0/3, 1/3, 2/3 run one after the other (transcripts.csv appears with the last one);
 #   - a rank killed (SIGKILL) mid-run: the job stops, and a rerun on 3 ranks finishes only what is
 #     missing (some utterances "already done") with the same folder;
 #   - a --shard process killed mid-run, rerun, then the other shard;
 #   - --shard under mpirun and a malformed --shard are refused.
+# text-features, 40 transcripts of 1..60 words packed into passes of 64 positions: --shard 0/3..2/3
+# and 2 and 3 ranks give the folder of one process (workers take whole passes).
 # The MPI parts print a SKIP line when mpirun or the MPI build is missing.
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,7 +17,7 @@ BUILD=${BUILD:-build}
 PLAIN=$PWD/$BUILD/sdumc
 PY=/usr/bin/python3
 MODEL=$PWD/tests/fixtures/llm/tiny_f32.gguf
-if ! $PY -c "import numpy" 2>/dev/null; then echo "SKIP mpi_simulate_text (no numpy for $PY)"; exit 0; fi
+if ! $PY -c "import numpy" 2>/dev/null; then echo "SKIP mpi_llm_jobs (no numpy for $PY)"; exit 0; fi
 if [ -x "$BUILD/sdumc-mpi" ]; then MPIBIN=$PWD/$BUILD/sdumc-mpi; else MPIBIN=$PLAIN; fi
 have_mpi=1
 command -v mpirun >/dev/null 2>&1 && "$MPIBIN" version 2>/dev/null | grep -q '^mpi: MPI' || have_mpi=0
@@ -24,8 +26,8 @@ T=$(mktemp -d)
 bg=
 cleanup() { [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-ok() { echo "PASS mpi_simulate_text.$1"; }
-bad() { echo "FAIL mpi_simulate_text.$1"; }
+ok() { echo "PASS mpi_llm_jobs.$1"; }
+bad() { echo "FAIL mpi_llm_jobs.$1"; }
 MPIRUN=(mpirun --oversubscribe)
 [ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
 [ "${SD_SANITIZED:-0}" = 1 ] && MPIRUN+=(-x "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0")
@@ -50,6 +52,12 @@ os.makedirs(T + "/wavlm")
 for i in range(30):
     n = 10 + (i * 37) % 233   # lengths spread over 10..242, not in name order
     np.save(T + "/wavlm/utt%02d.npy" % i, rng.standard_normal((n, 16)).astype(np.float16))
+words = "the movie was really good but the story felt long and the acting was not great".split()
+with open(T + "/trans.csv", "w") as f:
+    f.write("name,text\n")
+    for i in range(40):
+        k = 1 + (i * 17) % 60
+        f.write("t%02d,%s\n" % (i, " ".join(words[(i + j) % len(words)] for j in range(k))))
 EOF
 ARGS=(simulate-text --llm "$MODEL" --projector "$T/proj.safetensors" --wavlm "$T/wavlm" --threads 1 --max-new-tokens 150)
 N=30
@@ -90,7 +98,20 @@ if ! "$PLAIN" "${ARGS[@]}" --out "$T/x" --shard 3/3 >"$T/bad.log" 2>&1 && grep -
   ok refuses_bad_shard
 else cat "$T/bad.log"; bad refuses_bad_shard; fi
 
-if [ $have_mpi = 0 ]; then echo "SKIP mpi_simulate_text.ranks (no mpirun or MPI build)"; exit 0; fi
+# text-features: shards of whole passes.
+TF=(text-features --llm "$MODEL" --transcripts "$T/trans.csv" --threads 1 --batch-tokens 64)
+"$PLAIN" "${TF[@]}" --out "$T/tf_ref" >"$T/tf_ref.log" 2>&1 || { tail -3 "$T/tf_ref.log"; bad text_features_single; }
+for i in 0 1 2; do "$PLAIN" "${TF[@]}" --out "$T/tf_shards" --shard $i/3 >"$T/tf_shard$i.log" 2>&1; done
+if [ "$(count_npy "$T/tf_ref")" -eq 40 ] && same_folder "$T/tf_ref" "$T/tf_shards"; then ok text_features_shards_same_as_one_process
+else tail -3 "$T/tf_shard2.log"; bad text_features_shards_same_as_one_process; fi
+
+if [ $have_mpi = 0 ]; then echo "SKIP mpi_llm_jobs.ranks (no mpirun or MPI build)"; exit 0; fi
+
+for np in 2 3; do
+  if "${MPIRUN[@]}" -np $np "$MPIBIN" "${TF[@]}" --out "$T/tf_np$np" >"$T/tf_np$np.log" 2>&1 &&
+     same_folder "$T/tf_ref" "$T/tf_np$np"; then ok "text_features_ranks_${np}_same_as_one_process"
+  else tail -5 "$T/tf_np$np.log"; bad "text_features_ranks_${np}_same_as_one_process"; fi
+done
 
 for np in 1 2 3; do
   if "${MPIRUN[@]}" -np $np "$MPIBIN" "${ARGS[@]}" --out "$T/np$np" >"$T/np$np.log" 2>&1 && same_folder "$T/ref" "$T/np$np"; then
@@ -136,7 +157,7 @@ if [ $# -ge 2 ] && [ "$at_kill" -lt $N ]; then
 else
   for p in $ranks; do kill -CONT "$p" 2>/dev/null; done
   wait $bg; bg=
-  echo "SKIP mpi_simulate_text.rank_killed_then_rerun_on_3_ranks (the run ended before a rank could be stopped; machine too busy)"
+  echo "SKIP mpi_llm_jobs.rank_killed_then_rerun_on_3_ranks (the run ended before a rank could be stopped; machine too busy)"
 fi
 
 if ! "${MPIRUN[@]}" -np 2 "$MPIBIN" "${ARGS[@]}" --out "$T/x" --shard 0/2 >"$T/bad2.log" 2>&1 &&
