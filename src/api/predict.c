@@ -116,6 +116,14 @@ static sd_status run_group(const sd_model *m, sdumc_context *ctx, const sdumc_ut
     sd_status st = sd_flow_forward(ctx->flow, m, &in, missing, 0, NULL, e);
     if (st) return st;
     const size_t C = (size_t)ctx->flow->C;
+    /* Finite inputs can still overflow float32 inside the network: never a NaN with SDUMC_OK. */
+    for (size_t i = 0; i < (size_t)B * (emb ? C + 1 : 1); i++) {
+        float v = i < (size_t)B ? ctx->flow->pred[i] : ctx->flow->z[i - (size_t)B];
+        if (!isfinite(v))
+            return sd_fail(e, SD_E_NUMERIC, "utterance %zu: the output is not finite (an overflow inside the "
+                           "network: the features are too large for this model)",
+                           first + (i < (size_t)B ? i : (i - (size_t)B) / C));
+    }
     for (int b = 0; b < B; b++) {
         if (scores) scores[first + (size_t)b] = ctx->flow->pred[b];
         if (emb) memcpy(emb + (first + (size_t)b) * C, ctx->flow->z + (size_t)b * C, sizeof(float) * C);

@@ -19,6 +19,13 @@ typedef enum {
     ARG_FLAG    /* int *: set to 1 when present, takes no value */
 } arg_kind;
 
+/* What an option is to `train --resume` (the flags of a spec). A train option says one or the
+ * other (the command checks); the others leave 0. */
+enum {
+    ARG_RESULT = 1,   /* affects the result: stored in the state as given, compared on resume */
+    ARG_NO_RESULT = 2 /* does not (threads, prefetch, paths of outputs, ...) */
+};
+
 typedef struct {
     const char *name; /* without the leading "--" */
     arg_kind kind;
@@ -26,6 +33,7 @@ typedef struct {
     double min, max;     /* ARG_INT, ARG_FLOAT */
     const char *choices; /* ARG_CHOICE */
     const char *help;
+    int flags;           /* ARG_RESULT, ARG_NO_RESULT, or 0 */
     int seen;            /* set by the parser */
 } arg_spec;
 
@@ -35,5 +43,8 @@ int args_parse(arg_spec *specs, int n, int argc, char **argv, char *err, size_t 
 /* The spec named name (NULL if none), e.g. to ask whether it was given. */
 const arg_spec *args_find(const arg_spec *specs, int n, const char *name);
 void args_usage(FILE *out, const char *synopsis, const char *about, const arg_spec *specs, int n);
+/* The value an option holds now (given or default), as text: the number, on/off, the choice's
+ * name, the string ("" when unset), yes/no for a flag. Writes at most size bytes. */
+void args_value(const arg_spec *s, char *buf, size_t size);
 
 #endif

@@ -31,7 +31,7 @@ int cli_score(int argc, char **argv) {
     }
     const char *path = argv[1];
     int format = 0;
-    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0}};
+    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0, 0}};
     int code;
     if (!cli_parse("score", "sdumc score FILE.csv [--format table|json]", "Metrics from a CSV.", specs, 1, argc - 1,
                    argv + 1, &code))

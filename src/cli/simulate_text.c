@@ -22,6 +22,7 @@
 #include "core/threads.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
+#include "io/file.h"
 #include "io/npy.h"
 #include "llm/generate.h"
 #include "llm/kernels.h"
@@ -225,17 +226,17 @@ int cli_simulate_text(int argc, char **argv) {
     sd_gen_params gp = sd_gen_default_params();
     int threads = 0, greedy = 0, features = 0;
     arg_spec specs[] = {
-        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0},
-        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0},
-        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0},
-        {"beams", ARG_INT, &gp.n_beams, 1, 64, NULL, "beam search width (4)", 0},
-        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0},
-        {"max-new-tokens", ARG_INT, &gp.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
+        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0, 0},
+        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0, 0},
+        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0, 0},
+        {"beams", ARG_INT, &gp.n_beams, 1, 64, NULL, "beam search width (4)", 0, 0},
+        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0, 0},
+        {"max-new-tokens", ARG_INT, &gp.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0, 0},
         {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
-         "slot0: beam slot 0 at every step (MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
-        {"prompt", ARG_STRING, &prompt, 0, 0, NULL, "prompt text (default: the MODEL.md prompt)", 0},
+         "slot0: beam slot 0 at every step (MODEL.md section 6, default); best: the returned hypothesis' own steps", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
+        {"prompt", ARG_STRING, &prompt, 0, 0, NULL, "prompt text (default: the MODEL.md prompt)", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("simulate-text",
@@ -252,8 +253,13 @@ int cli_simulate_text(int argc, char **argv) {
                         "(sdumc simulate-text --help)\n");
         return 2;
     }
-    threads = sd_threads_set(threads);
     sd_error err = {0};
+    const sd_input inputs[3] = {{wavlm, "--wavlm"}, {llm, "--llm"}, {proj_path, "--projector"}};
+    if (sd_output_check(out, "--out", inputs, 3, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 2;
+    }
+    threads = sd_threads_set(threads);
     sd_llama *m = NULL;
     sd_projector *proj = NULL;
     if (sd_llama_load(llm, &m, &err) || sd_projector_load(proj_path, SD_PROJECTOR_K, &proj, &err)) {
@@ -282,6 +288,8 @@ int cli_simulate_text(int argc, char **argv) {
         goto end;
     }
     if (!(csv_path = malloc(strlen(out) + 32))) goto end;
+    sprintf(csv_path, "%s/", out);
+    sd_atomic_remove_stale(csv_path, time(NULL)); /* what a killed run left in the folder */
     sprintf(csv_path, "%s/transcripts.csv", out);
     if (read_transcripts(csv_path, &done, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);

@@ -1,6 +1,8 @@
+/* The thread setting of OpenMP and OpenBLAS, and the clamp of a thread's OpenMP count. */
 #include "threads.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -10,11 +12,16 @@
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
+static atomic_int threads_given; /* the count of the last sd_threads_set, 0 before */
+
+static int online_cpus(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 ? (int)cpus : 1;
+}
+
 int sd_threads_set(int n) {
-    if (n <= 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus > 0 ? (int)cpus : 1;
-    }
+    if (n <= 0) n = online_cpus();
+    atomic_store(&threads_given, n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -23,6 +30,21 @@ int sd_threads_set(int n) {
 }
 
 int sd_threads_get(void) { return openblas_get_num_threads(); }
+
+int sd_threads_clamp(void) {
+#ifdef _OPENMP
+    int limit = atomic_load_explicit(&threads_given, memory_order_relaxed);
+    if (limit <= 0) limit = online_cpus();
+    int now = omp_get_max_threads();
+    if (now > limit) {
+        omp_set_num_threads(limit);
+        now = limit;
+    }
+    return now;
+#else
+    return 1;
+#endif
+}
 
 int sd_threads_have_openmp(void) {
 #ifdef _OPENMP

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "dataset.h"
 #include "io/atomic_file.h"
@@ -110,24 +112,6 @@ static int plan(int64_t n, uint64_t seed, int64_t *video_of, int *seg_of, int *s
     return 0;
 }
 
-/* Removes a folder holding files and folders of files (what synth writes), best effort. */
-static void remove_tree(const char *path, int depth) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= (int)sizeof sub) continue;
-            struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) && depth > 0) remove_tree(sub, depth - 1);
-            else unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* 1 when path does not exist or is an empty folder; 0 otherwise. */
 static int usable_target(const char *path) {
     struct stat st;
@@ -210,11 +194,13 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     while (len > 1 && out[len - 1] == '/') out[--len] = '\0';
     if (!usable_target(out))
         return sd_fail(err, SD_E_IO, "%s: exists and is not an empty folder (synth writes only a new one)", out);
+    /* The corpus is written into "<out>.tmp-XXXXXX", locked while this run lives; what a killed run
+     * left is removed first. */
+    sd_atomic_remove_stale(out, time(NULL));
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
-    if (!mkdtemp(tmp)) return sd_fail(err, SD_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    chmod(tmp, 0755);
-    sd_status st = SD_OK;
+    int lock_fd;
+    sd_status st = sd_atomic_make_temp_dir(out, tmp, sizeof tmp, &lock_fd, err);
+    if (st) return st;
     for (int m = 0; m < SD_MOD_COUNT && !st; m++) {
         char sub[4300];
         snprintf(sub, sizeof sub, "%s/%s", tmp, sd_modality_default_folder(m));
@@ -247,8 +233,9 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
         syn_utt u;
         sd_error e;
         sd_error_clear(&e);
-        sd_status s = SD_OK;
-        if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
+        sd_status s = sd_interrupt_check(&e, "while writing the synthetic corpus; nothing was kept");
+        if (s) {
+        } else if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
             s = sd_fail(&e, SD_E_NOMEM, "synth: out of memory");
         } else {
             char name[64];
@@ -315,7 +302,8 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     }
     if (!st && rename(tmp, out) != 0) /* replaces an empty folder, fails on a non-empty one */
         st = sd_fail(err, SD_E_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-    if (st) remove_tree(tmp, 1);
+    if (st) sd_remove_tree(tmp, 2);
+    if (lock_fd >= 0) close(lock_fd);
     sd_syn_world_free(&W);
     free(video_of);
     free(seg_of);

@@ -8,6 +8,7 @@
  * prefix) is loaded by inference: dims from frame_dim_reshape_{0,1,2}.weight [H, D_m], MIA
  * from the presence of its tensors, mask on and the default dropout rates. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,12 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
             break;
         }
         s = sd_st_read_f32(st, t, m->params + spec->offset, err);
+        const float *w = m->params + spec->offset;
+        for (size_t k = 0; !s && k < spec->numel; k++)
+            if (!isfinite(w[k]))
+                s = sd_fail(err, SD_E_NUMERIC, "%s: tensor %s holds %s at index %zu: a model with non-finite weights "
+                            "cannot predict (the file is damaged, or its training diverged)", path, spec->name,
+                            isnan(w[k]) ? "NaN" : "Inf", k);
     }
     sd_st_close(st);
     if (s) {

@@ -25,7 +25,11 @@ static double weighted_f1(size_t cm[2][2]) {
 void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metrics *out) {
     memset(out, 0, sizeof *out);
     out->n = n;
-    if (n == 0) return;
+    out->corr = out->acc2_non0 = out->f1_non0 = NAN; /* undefined until shown otherwise */
+    if (n == 0) {
+        out->mae = out->mse = out->acc7 = out->acc5 = out->acc2_has0 = out->f1_has0 = NAN;
+        return;
+    }
     double sum_p = 0, sum_y = 0, abs_err = 0, sq_err = 0;
     size_t hit7 = 0, hit5 = 0, has0[2][2] = {{0, 0}, {0, 0}}, non0[2][2] = {{0, 0}, {0, 0}};
     for (size_t i = 0; i < n; i++) {
@@ -64,18 +68,36 @@ void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metr
     }
 }
 
+/* A metric as JSON (null when undefined), a table cell ("undef") or a CSV field (empty). */
+static void json_metric(FILE *out, const char *key, double v, const char *sep) {
+    if (isfinite(v)) fprintf(out, "\"%s\": %.6f%s", key, v, sep);
+    else fprintf(out, "\"%s\": null%s", key, sep);
+}
+
+static const char *cell(char *buf, size_t n, int width, double v) {
+    if (isfinite(v)) snprintf(buf, n, "%*.4f", width, v);
+    else snprintf(buf, n, "%*s", width, "undef");
+    return buf;
+}
+
+static void csv_metric(FILE *out, double v, const char *sep) {
+    if (isfinite(v)) fprintf(out, "%.6f", v);
+    fputs(sep, out);
+}
+
 void sd_metrics_write_json(FILE *out, const sd_metrics *m, const char *flow) {
     fprintf(out, "{");
     if (flow) fprintf(out, "\"flow\": \"%s\", ", flow);
-    fprintf(out, "\"mae\": %.6f, \"mse\": %.6f, ", m->mae, m->mse);
-    if (m->corr_defined)
-        fprintf(out, "\"corr\": %.6f, ", m->corr);
-    else
-        fprintf(out, "\"corr\": null, ");
-    fprintf(out,
-            "\"acc7\": %.6f, \"acc5\": %.6f, \"acc2_has0\": %.6f, \"f1_has0\": %.6f, "
-            "\"acc2_non0\": %.6f, \"f1_non0\": %.6f, \"n\": %zu, \"n_non0\": %zu}",
-            m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    json_metric(out, "mae", m->mae, ", ");
+    json_metric(out, "mse", m->mse, ", ");
+    json_metric(out, "corr", m->corr_defined ? m->corr : NAN, ", ");
+    json_metric(out, "acc7", m->acc7, ", ");
+    json_metric(out, "acc5", m->acc5, ", ");
+    json_metric(out, "acc2_has0", m->acc2_has0, ", ");
+    json_metric(out, "f1_has0", m->f1_has0, ", ");
+    json_metric(out, "acc2_non0", m->acc2_non0, ", ");
+    json_metric(out, "f1_non0", m->f1_non0, ", ");
+    fprintf(out, "\"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
 }
 
 void sd_metrics_write_table_header(FILE *out) {
@@ -84,14 +106,11 @@ void sd_metrics_write_table_header(FILE *out) {
 }
 
 void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow) {
-    char corr[16];
-    if (m->corr_defined)
-        snprintf(corr, sizeof corr, "%.4f", m->corr);
-    else
-        snprintf(corr, sizeof corr, "undef");
-    fprintf(out, "%-10s %7.4f %7.4f %7s %7.4f %7.4f %9.4f %9.4f %9.4f %9.4f %6zu %6zu\n",
-            flow ? flow : "", m->mae, m->mse, corr, m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
-            m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    char c[10][16];
+    fprintf(out, "%-10s %s %s %s %s %s %s %s %s %s %6zu %6zu\n", flow ? flow : "", cell(c[0], 16, 7, m->mae),
+            cell(c[1], 16, 7, m->mse), cell(c[2], 16, 7, m->corr_defined ? m->corr : NAN), cell(c[3], 16, 7, m->acc7),
+            cell(c[4], 16, 7, m->acc5), cell(c[5], 16, 9, m->acc2_has0), cell(c[6], 16, 9, m->f1_has0),
+            cell(c[7], 16, 9, m->acc2_non0), cell(c[8], 16, 9, m->f1_non0), m->n, m->n_non0);
 }
 
 void sd_metrics_write_csv_header(FILE *out) {
@@ -100,11 +119,9 @@ void sd_metrics_write_csv_header(FILE *out) {
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {
     sd_csv_write_field(out, flow ? flow : "");
-    fprintf(out, ",%.6f,%.6f,", m->mae, m->mse);
-    if (m->corr_defined)
-        fprintf(out, "%.6f,", m->corr);
-    else
-        fprintf(out, ",");
-    fprintf(out, "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu,%zu\n", m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
-            m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    fputc(',', out);
+    const double v[9] = {m->mae, m->mse, m->corr_defined ? m->corr : NAN, m->acc7, m->acc5,
+                         m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0};
+    for (int i = 0; i < 9; i++) csv_metric(out, v[i], ",");
+    fprintf(out, "%zu,%zu\n", m->n, m->n_non0);
 }

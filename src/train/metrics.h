@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* A metric that is undefined is NaN: everything for n = 0, Corr when a side is constant, the Non0
+ * metrics when no label is non-zero. Every writer shows it as undefined: JSON null, "undef" in a
+ * table, an empty CSV field. */
 typedef struct {
     double mae, mse, corr;
     int corr_defined; /* 0 when either side is constant (Corr is then reported as undefined) */
@@ -22,7 +25,7 @@ typedef struct {
 
 void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metrics *out);
 
-/* Writes the metrics as one JSON object with keys mae, mse, corr (null when undefined), acc7,
+/* Writes the metrics as one JSON object with keys mae, mse, corr (null when undefined, as any), acc7,
  * acc5, acc2_has0, f1_has0, acc2_non0, f1_non0, n, n_non0 (fractions, not percentages), and
  * "flow": flow when flow != NULL. */
 void sd_metrics_write_json(FILE *out, const sd_metrics *m, const char *flow);
