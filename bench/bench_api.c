@@ -1,7 +1,8 @@
 /* Latency of the public C API (include/sdumc.h) at CMU-MOSEI dims: one utterance per call
  * (batch 1), with a caller-owned context and without one, for both flows, and the batch call's
  * throughput. A paper-preset model (H = 256, MIA on) with a fixed random initialisation is saved
- * to a temporary file and loaded through sdumc_model_load, as an application would.
+ * to a temporary file and loaded through sdumc_model_load_with_params (n_threads = --threads), as an
+ * application would.
  *
  *   bench_api [--threads N] [--iters N] [--frames A,T,V] [--batch B]
  *
@@ -103,10 +104,12 @@ int main(int argc, char **argv) {
     sd_model_free(m);
     sdumc_model *model = NULL;
     sdumc_error err;
-    sdumc_status st = sdumc_model_load(path, &model, &err);
+    sdumc_model_params params = sdumc_model_default_params();
+    params.n_threads = threads; /* the API's own thread count (sd_threads_set above: OpenBLAS, OpenMP) */
+    sdumc_status st = sdumc_model_load_with_params(path, &params, &model, &err);
     unlink(path);
     if (st) return fprintf(stderr, "bench_api: %s\n", err.message), 1;
-    sdumc_info info;
+    sdumc_info info = {.size = sizeof info};
     sdumc_model_info(model, &info, NULL);
     printf("model: dims %d/%d/%d, H %d, MIA %s, %lld parameters; utterance frames audio %d, text %d, video %d\n",
            info.dim_audio, info.dim_text, info.dim_video, info.hidden, info.mia ? "on" : "off",

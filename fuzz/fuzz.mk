@@ -16,8 +16,9 @@ FUZZ_FLAGS := -O1 -g -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototy
               -Isrc -Iinclude $(BLAS_CFLAGS) $(SAN_FLAGS)
 
 # The library (all of src/ but the command line and the LLM runtime, which the parsers do not need
-# and whose CPU-feature checks clang 14 does not know) plus the tokenizer and the option parser.
-LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/llm/*')) \
+# and whose CPU-feature checks clang 14 does not know; dist_mpi.c is the MPI build's) plus the tokenizer
+# and the option parser.
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/llm/*' -not -name dist_mpi.c)) \
             src/llm/tokenizer.c src/cli/args.c
 DUAL_SRC := $(sort $(wildcard src/nn/*.c src/loss/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(DUAL_SRC:%.c=$(FUZZ_BUILD)/obj/%_f64.o)

@@ -9,6 +9,8 @@ packages=(
   python3-numpy python3-torch  # independent reference implementation and fixture scripts
   clang libclang-rt-14-dev     # libFuzzer harnesses, ThreadSanitizer
   libtcmalloc-minimal4         # fair PyTorch benchmark set-up (see shared docs)
+  chromium                     # opens the HTML reports headless in tests (tests/scripts/test_robustness.sh)
+  libopenmpi-dev openmpi-bin   # MPI build and its tests (make MPI=1, tests/scripts/test_mpi.sh)
 )
 
 missing=()

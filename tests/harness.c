@@ -1,3 +1,5 @@
+/* The test harness: PASS/FAIL/SKIP lines per case, relative-error helpers, a temporary folder,
+ * file reading and writing for the tests. */
 #include "harness.h"
 
 #include <stdarg.h>

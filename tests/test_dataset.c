@@ -234,6 +234,95 @@ static void test_empty_split(void) {
     expect_problems(&o, needles, 2);
 }
 
+/* Only the splits a command reads must be non-empty (need_splits); the dataset must name one
+ * utterance anyway. */
+static void test_needed_splits(void) {
+    make_ds("partial", 6, 1);
+    write_text("partial", "labels.csv", "name,label,split\nu0,1,test\nu2,1,test\nu3,0,test\n");
+    sd_dataset_options o = opts("partial");
+    const char *needles[] = {"split 'train' is empty", "split 'valid' is empty", "2 problems found"};
+    expect_problems(&o, needles, 3); /* the default needs all three */
+    o.need_splits = SD_SPLIT_BIT(SD_SPLIT_TEST);
+    sd_dataset *ds = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "test-only folder for a test reader: %s", err.msg);
+    EXPECT(ds && sd_dataset_size(ds, SD_SPLIT_TEST) == 3 && sd_dataset_size(ds, SD_SPLIT_TRAIN) == 0, "sizes");
+    sd_dataset_close(ds);
+    o.need_splits = SD_SPLIT_BIT(SD_SPLIT_TRAIN);
+    const char *n2[] = {"split 'train' is empty (no utterance names it)", "1 problem found"};
+    expect_problems(&o, n2, 2);
+    o.need_splits = 0;
+    write_text("partial", "labels.csv", "name,label,split\n");
+    const char *n3[] = {"no utterance (the file has a header and no rows)"};
+    expect_problems(&o, n3, 1);
+}
+
+/* A validation split carved out of train: the right count, a pure function of the seed, labels.csv
+ * order kept on both sides, refused where it makes no sense. */
+static void test_carve_valid(void) {
+    make_ds("carve", 30, 1);
+    char labels[2048];
+    int len = sprintf(labels, "name,label,split\n");
+    for (int i = 0; i < 30; i++) len += sprintf(labels + len, "u%d,0.5,%s\n", i, i < 25 ? "train" : "test");
+    write_text("carve", "labels.csv", labels);
+    sd_dataset_options o = opts("carve");
+    o.need_splits = SD_SPLIT_BIT(SD_SPLIT_TRAIN);
+    char names[2][512];
+    for (int run = 0; run < 2; run++) {
+        sd_dataset *ds = NULL;
+        sd_error err;
+        EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "open: %s", err.msg);
+        if (!ds) return;
+        int64_t carved = -1;
+        EXPECT(sd_dataset_carve_valid(ds, 0.2, 11, &carved, &err) == SD_OK, "carve: %s", err.msg);
+        EXPECT(carved == 5 && sd_dataset_size(ds, SD_SPLIT_VALID) == 5 && sd_dataset_size(ds, SD_SPLIT_TRAIN) == 20,
+               "carved %lld", (long long)carved);
+        names[run][0] = '\0';
+        int prev = -1, ordered = 1;
+        for (int64_t i = 0; i < sd_dataset_size(ds, SD_SPLIT_VALID); i++) {
+            const char *nm = sd_dataset_name(ds, SD_SPLIT_VALID, i);
+            strcat(names[run], nm);
+            strcat(names[run], " ");
+            int k = atoi(nm + 1);
+            ordered &= k > prev && k < 25;
+            prev = k;
+            sd_split sp;
+            EXPECT(sd_dataset_find(ds, nm, &sp) == i && sp == SD_SPLIT_VALID, "find %s", nm);
+        }
+        prev = -1;
+        for (int64_t i = 0; i < sd_dataset_size(ds, SD_SPLIT_TRAIN); i++) {
+            int k = atoi(sd_dataset_name(ds, SD_SPLIT_TRAIN, i) + 1);
+            ordered &= k > prev;
+            prev = k;
+        }
+        EXPECT(ordered, "carved splits not in labels.csv order (or a test utterance moved): %s", names[run]);
+        /* a second carve is refused: the dataset now has a valid split */
+        EXPECT(sd_dataset_carve_valid(ds, 0.2, 11, &carved, &err) == SD_E_ARG && strstr(err.msg, "already has a valid split"),
+               "second carve: %s", err.msg);
+        sd_dataset_close(ds);
+    }
+    EXPECT(!strcmp(names[0], names[1]), "same seed, other split: %s / %s", names[0], names[1]);
+    sd_dataset *ds = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "open: %s", err.msg);
+    if (!ds) return;
+    int64_t carved = 0;
+    EXPECT(sd_dataset_carve_valid(ds, 0.2, 12, &carved, &err) == SD_OK, "carve seed 12: %s", err.msg);
+    char other[512] = "";
+    for (int64_t i = 0; i < carved; i++) {
+        strcat(other, sd_dataset_name(ds, SD_SPLIT_VALID, i));
+        strcat(other, " ");
+    }
+    EXPECT(strcmp(other, names[0]), "another seed carved the same split: %s", other);
+    sd_dataset_close(ds);
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "open: %s", err.msg);
+    if (!ds) return;
+    EXPECT(sd_dataset_carve_valid(ds, 0.0, 1, &carved, &err) == SD_E_ARG, "fraction 0 accepted");
+    EXPECT(sd_dataset_carve_valid(ds, 1.0, 1, &carved, &err) == SD_E_ARG, "fraction 1 accepted");
+    EXPECT(sd_dataset_carve_valid(ds, 0.001, 1, &carved, &err) == SD_OK && carved == 1, "tiny fraction carves one");
+    sd_dataset_close(ds);
+}
+
 static void test_layout_problems(void) {
     make_ds("layout", 6, 1);
     sd_dataset_options o = opts("layout");
@@ -472,6 +561,8 @@ int main(void) {
     sd_test_run("dataset_unknown_split", test_unknown_split);
     sd_test_run("dataset_duplicates", test_duplicates);
     sd_test_run("dataset_empty_split", test_empty_split);
+    sd_test_run("dataset_needed_splits", test_needed_splits);
+    sd_test_run("dataset_carve_valid", test_carve_valid);
     sd_test_run("dataset_layout_problems", test_layout_problems);
     sd_test_run("dataset_all_problems_reported", test_all_problems_reported);
     sd_test_run("dataset_long_report", test_long_report);

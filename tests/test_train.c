@@ -361,8 +361,9 @@ static void test_select_last_and_log(void) {
     for (size_t i = 0; log && i < n; i++) lines += log[i] == '\n';
     EXPECT(lines == 3, "log has %d lines, expected 2 epochs + the selection line", lines);
     EXPECT(log && strstr(log, "\"valid_missing\"") && strstr(log, "\"samples_per_s\"") && strstr(log, "\"seconds\"") &&
-               strstr(log, "\"selected_epoch\": 1"),
-           "log content");
+               strstr(log, "\"selected_epoch\": 2") && strstr(log, "{\"epoch\": 1,") &&
+               strstr(log, "{\"epoch\": 2,") && !strstr(log, "\"epoch\": 0"),
+           "log content (1-based epochs, as on the console)");
     EXPECT(!read_all(r.report_path, &html, &n), "report");
     EXPECT(html && strstr(html, "<svg") && strstr(html, "selected") && !strstr(html, "<script"), "report content");
     free(log);

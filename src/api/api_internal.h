@@ -10,7 +10,8 @@
 #include "sdumc.h"
 
 struct sdumc_model {
-    sd_model *m; /* read-only after load: shared by every thread */
+    sd_model *m;   /* read-only after load: shared by every thread */
+    int n_threads; /* sdumc_model_params.n_threads */
 };
 
 /* Scratch memory of one caller (one thread at a time). Legend: B utterances in a group, T_m the
@@ -21,7 +22,11 @@ struct sdumc_context {
     size_t pad_cap[3];  /* floats allocated in pad[m] */
     int *len[3];        /* [B] frames of each utterance in slot m */
     size_t len_cap;     /* ints allocated in each len[m] */
+    int n_threads;      /* sdumc_context_params.n_threads; 0: the model's */
 };
+
+/* Most threads a model or context may be given. */
+#define SD_API_MAX_THREADS 256
 
 /* Copies an internal error into the public record (err may be NULL); returns the public code. */
 sdumc_status sd_api_error(sdumc_error *err, const sd_error *e, sd_status code);

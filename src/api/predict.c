@@ -16,6 +16,9 @@
 
 #include "api/api_internal.h"
 #include "core/alloc.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* A group holds at most this many utterances and (unless one utterance alone exceeds it) this
  * many padded floats over the three slots, which bounds the scratch memory of a batch call. */
@@ -187,8 +190,8 @@ static sdumc_status finish(sdumc_error *err, sd_error *e, sd_status st, const ch
     return sd_api_error(err, e, st);
 }
 
-/* Runs with the caller's context or a temporary one. */
-static sd_status with_context(const sd_model *m, sdumc_context *ctx, const sdumc_utterance *u, size_t n,
+/* Runs with the caller's context or a temporary one, on the context's threads or the model's. */
+static sd_status with_context(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *u, size_t n,
                               int missing, float *scores, float *emb, sd_error *e) {
     sdumc_context *own = NULL;
     if (!ctx) {
@@ -198,7 +201,18 @@ static sd_status with_context(const sd_model *m, sdumc_context *ctx, const sdumc
     } else if (!ctx->flow) {
         return sd_fail(e, SD_E_ARG, "the context was not made by sdumc_context_new");
     }
-    sd_status st = run_all(m, ctx, u, n, missing, scores, emb, e);
+    const int threads = ctx->n_threads > 0 ? ctx->n_threads : model->n_threads;
+#ifdef _OPENMP
+    /* The thread count is an ICV of the calling thread: set for this call, then given back. */
+    const int caller_threads = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    sd_status st = run_all(model->m, ctx, u, n, missing, scores, emb, e);
+#ifdef _OPENMP
+    omp_set_num_threads(caller_threads);
+#endif
     sdumc_context_free(own);
     return st;
 }
@@ -215,7 +229,7 @@ static sdumc_status predict_one(const sdumc_model *model, sdumc_context *ctx, co
                      embedding_len, model->m->cfg.hidden / 2);
     if (!st) st = check_utterance(model->m, utt, missing, fn, "", &e);
     float s = 0.0f;
-    if (!st) st = with_context(model->m, ctx, utt, 1, missing, &s, embedding, &e);
+    if (!st) st = with_context(model, ctx, utt, 1, missing, &s, embedding, &e);
     if (!st && score) *score = s;
     return finish(err, &e, st, fn);
 }
@@ -248,6 +262,6 @@ sdumc_status sdumc_predict_batch(const sdumc_model *model, sdumc_context *ctx,
         snprintf(where, sizeof where, "utterance %zu: ", i);
         st = check_utterance(model->m, &utts[i], missing, fn, where, &e);
     }
-    if (!st && n > 0) st = with_context(model->m, ctx, utts, n, missing, scores, embeddings, &e);
+    if (!st && n > 0) st = with_context(model, ctx, utts, n, missing, scores, embeddings, &e);
     return finish(err, &e, st, fn);
 }

@@ -1,3 +1,4 @@
+/* The option parser of the sdumc subcommands: lookup, strict value checks, usage text (args.h). */
 #include "args.h"
 
 #include <errno.h>
@@ -96,6 +97,13 @@ static int set_value(arg_spec *s, const char *v, char *err, size_t es) {
     }
     case ARG_FLAG:
         break;
+    case ARG_LIST:
+        if (!*v) {
+            snprintf(err, es, "--%s needs a non-empty value", s->name);
+            return -1;
+        }
+        ((const char **)s->dst)[s->seen - 1] = v;
+        return 0;
     }
     return -1;
 }
@@ -116,11 +124,15 @@ int args_parse(arg_spec *specs, int n, int argc, char **argv, char *err, size_t 
             snprintf(err, es, "unknown option '%s'", a);
             return -1;
         }
-        if (s->seen) {
+        if (s->seen && s->kind != ARG_LIST) {
             snprintf(err, es, "option %s given twice", a);
             return -1;
         }
-        s->seen = 1;
+        if (s->kind == ARG_LIST && s->seen >= (int)s->max) {
+            snprintf(err, es, "option %s given more than %.0f times", a, s->max);
+            return -1;
+        }
+        s->seen++;
         if (s->kind == ARG_FLAG) {
             *(int *)s->dst = 1;
             continue;
@@ -134,11 +146,102 @@ int args_parse(arg_spec *specs, int n, int argc, char **argv, char *err, size_t 
     return 0;
 }
 
+static int parse_number(const char *s, double *x) {
+    char *end = NULL;
+    errno = 0;
+    *x = strtod(s, &end);
+    return *s && !*end && !errno && isfinite(*x) ? 0 : -1;
+}
+
+int args_parse_levels(const char *option, const char *s, float *out, int max, double lo, double hi, char *err,
+                      size_t es) {
+    if (!strcmp(s, "none")) return 0;
+    char buf[512];
+    if (strlen(s) >= sizeof buf) {
+        snprintf(err, es, "--%s: value too long", option);
+        return -1;
+    }
+    strcpy(buf, s);
+    int n = 0;
+    char *c1 = strchr(buf, ':');
+    if (c1) {
+        char *c2 = strchr(c1 + 1, ':');
+        double a, b, step;
+        if (!c2 || strchr(c2 + 1, ':')) goto bad;
+        *c1 = *c2 = '\0';
+        if (parse_number(buf, &a) || parse_number(c1 + 1, &b) || parse_number(c2 + 1, &step) || !(step > 0) || b < a)
+            goto bad;
+        for (int k = 0; a + k * step <= b + 1e-6 * step; k++) {
+            if (n == max) {
+                snprintf(err, es, "--%s: more than %d levels", option, max);
+                return -1;
+            }
+            double v = a + k * step;
+            if (fabs(v - b) <= 1e-6 * step) v = b;
+            v = round(v * 1e9) / 1e9; /* 0.30000000000000004 -> 0.3 */
+            out[n++] = (float)v;
+        }
+    } else {
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            double v;
+            if (parse_number(tok, &v)) goto bad;
+            if (n == max) {
+                snprintf(err, es, "--%s: more than %d levels", option, max);
+                return -1;
+            }
+            if (n && !((float)v > out[n - 1])) {
+                snprintf(err, es, "--%s: '%s': levels must be ascending", option, s);
+                return -1;
+            }
+            out[n++] = (float)v;
+        }
+        if (n == 0) goto bad;
+    }
+    for (int k = 0; k < n; k++)
+        if (out[k] < lo || out[k] > hi) {
+            snprintf(err, es, "--%s: level %g is outside [%g, %g]", option, (double)out[k], lo, hi);
+            return -1;
+        }
+    return n;
+bad:
+    snprintf(err, es, "--%s: '%s' is not 'none', A:B:STEP or a comma-separated list of numbers", option, s);
+    return -1;
+}
+
+int args_parse_seeds(const char *option, const char *s, uint64_t *out, int max, char *err, size_t es) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        if (*p < '0' || *p > '9') goto bad;
+        unsigned long long x = strtoull(p, &end, 10);
+        if (errno || (*end && *end != ',')) goto bad;
+        for (int k = 0; k < n; k++)
+            if (out[k] == x) {
+                snprintf(err, es, "--%s: seed %llu given twice", option, x);
+                return -1;
+            }
+        if (n == max) {
+            snprintf(err, es, "--%s: more than %d seeds", option, max);
+            return -1;
+        }
+        out[n++] = x;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) goto bad;
+    }
+    if (n) return n;
+bad:
+    snprintf(err, es, "--%s: '%s' is not a comma-separated list of non-negative integers", option, s);
+    return -1;
+}
+
 void args_usage(FILE *out, const char *synopsis, const char *about, const arg_spec *specs, int n) {
     fprintf(out, "usage: %s\n%s\noptions:\n", synopsis, about);
     for (int i = 0; i < n; i++) {
         char left[64];
         const char *meta = specs[i].kind == ARG_FLAG    ? ""
+                           : specs[i].kind == ARG_LIST  ? " VALUE (repeatable)"
                            : specs[i].kind == ARG_ONOFF ? " on|off"
                            : specs[i].kind == ARG_CHOICE ? " CHOICE"
                            : specs[i].kind == ARG_STRING ? " VALUE"
@@ -170,6 +273,14 @@ void args_value(const arg_spec *s, char *buf, size_t size) {
     }
     case ARG_ONOFF: snprintf(buf, size, "%s", *(const int *)s->dst ? "on" : "off"); return;
     case ARG_FLAG: snprintf(buf, size, "%s", *(const int *)s->dst ? "yes" : "no"); return;
+    case ARG_LIST: { /* the values given, in order, separated by '|' */
+        const char *const *v = s->dst;
+        size_t len = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < s->seen && len < size; i++)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "|" : "", v[i] ? v[i] : "");
+        return;
+    }
     case ARG_CHOICE: {
         int idx = *(const int *)s->dst;
         const char *p = s->choices;

@@ -16,7 +16,8 @@ typedef enum {
     ARG_FLOAT,  /* float *, finite, within [min, max] */
     ARG_ONOFF,  /* int *: on = 1, off = 0   */
     ARG_CHOICE, /* int *: index into choices, "a|b|c" */
-    ARG_FLAG    /* int *: set to 1 when present, takes no value */
+    ARG_FLAG,   /* int *: set to 1 when present, takes no value */
+    ARG_LIST    /* const char *[max]: the option may repeat (up to max times); `seen` counts them */
 } arg_kind;
 
 /* What an option is to `train --resume` (the flags of a spec). A train option says one or the
@@ -42,6 +43,13 @@ typedef struct {
 int args_parse(arg_spec *specs, int n, int argc, char **argv, char *err, size_t err_size);
 /* The spec named name (NULL if none), e.g. to ask whether it was given. */
 const arg_spec *args_find(const arg_spec *specs, int n, const char *name);
+/* Values of list options. A level list is "none" (no value), "A:B:STEP" (A, A+STEP, ... up to B
+ * inclusive, within 1e-6 of STEP) or "x,y,z" (ascending); each value in [lo, hi]. A seed list is
+ * "a,b,c" of distinct non-negative integers. Return the count, or -1 with a message naming
+ * `option` in err. */
+int args_parse_levels(const char *option, const char *s, float *out, int max, double lo, double hi, char *err,
+                      size_t err_size);
+int args_parse_seeds(const char *option, const char *s, uint64_t *out, int max, char *err, size_t err_size);
 void args_usage(FILE *out, const char *synopsis, const char *about, const arg_spec *specs, int n);
 /* The value an option holds now (given or default), as text: the number, on/off, the choice's
  * name, the string ("" when unset), yes/no for a flag. Writes at most size bytes. */

@@ -1,3 +1,5 @@
+/* What the subcommands share: dataset options and opening with its report, model loading,
+ * usage errors, the output folder check. */
 #include "common.h"
 
 #include <signal.h>
@@ -8,21 +10,23 @@
 
 #include "core/interrupt.h"
 
-sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim) {
+sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim, unsigned need_splits) {
     sd_dataset_options o = sd_dataset_default_options();
     o.dir = d->dir;
     for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d->folder[m];
     o.skip_bad = d->skip_bad;
     o.require_sim = require_sim;
+    o.need_splits = need_splits;
     return o;
 }
 
-sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim) {
+sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int require_sim,
+                             unsigned need_splits) {
     if (!d->dir) {
         fprintf(stderr, "sdumc %s: --data DIR is required\n", cmd);
         return NULL;
     }
-    sd_dataset_options o = cli_dataset_options(d, require_sim);
+    sd_dataset_options o = cli_dataset_options(d, require_sim, need_splits);
     sd_dataset *ds = NULL;
     char *report = NULL;
     sd_error err;
@@ -38,14 +42,24 @@ sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int requir
     return ds;
 }
 
-sd_model *cli_load_model(const char *cmd, const char *path) {
+void cli_note_mia_default(const char *cmd, const char *path) {
+    fprintf(stderr,
+            "sdumc %s: note: %s has no sdumc metadata (a converted checkpoint): the text-missing flow runs "
+            "without MIA, as the released code does (--mia on applies its MIA tensors)\n",
+            cmd, path);
+}
+
+sd_model *cli_load_model(const char *cmd, const char *path, int mia) {
     sd_error err;
     sd_model *m = NULL;
-    if (sd_model_load(path, &m, &err) || sd_model_prepare_inference(m, &err)) {
+    sd_model_load_opts o = sd_model_default_load_opts();
+    o.mia = mia;
+    if (sd_model_load_with(path, &o, &m, &err) || sd_model_prepare_inference(m, &err)) {
         fprintf(stderr, "sdumc %s: %s\n", cmd, err.msg);
         sd_model_free(m);
         return NULL;
     }
+    if (m->mia_source == SD_MIA_FROM_DEFAULT) cli_note_mia_default(cmd, path);
     return m;
 }
 
@@ -66,6 +80,8 @@ int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec
     }
     return 1;
 }
+
+const char *cli_program = "sdumc";
 
 static void on_signal(int signo) { sd_interrupt_request(signo); }
 

@@ -12,7 +12,7 @@
 int cli_eval(int argc, char **argv) {
     cli_data_opts d = {0};
     const char *model_path = NULL;
-    int split = SD_SPLIT_TEST, flow = 2, format = 0, threads = 0, batch = 64;
+    int split = SD_SPLIT_TEST, flow = 2, format = 0, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
@@ -21,9 +21,10 @@ int cli_eval(int argc, char **argv) {
         {"format", ARG_CHOICE, &format, 0, 0, "table|json|csv", "output format (table)", 0, 0},
         {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "evaluation batch size (64)", 0, 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0, 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
-    if (!cli_parse("eval", "sdumc eval --model M --data DIR [--split test] [--flow both] [--format table]",
+    if (!cli_parse("eval", "sdumc eval --model M --data DIR [--split test] [--flow both] [--format table] [--mia on|off]",
                    "Metrics (MAE, MSE, Corr, Acc-7, Acc-5, Acc-2 and F1 with and without zero labels) of each flow.\n"
                    "JSON: {\"full\": {...}, \"missing\": {...}} with keys mae, mse, corr (null when undefined),\n"
                    "acc7, acc5, acc2_has0, f1_has0, acc2_non0, f1_non0, n, n_non0 (fractions).",
@@ -33,9 +34,9 @@ int cli_eval(int argc, char **argv) {
         fprintf(stderr, "sdumc eval: --model is required\n");
         return 2;
     }
-    sd_model *m = cli_load_model("eval", model_path);
+    sd_model *m = cli_load_model("eval", model_path, mia);
     if (!m) return 1;
-    sd_dataset *ds = cli_open_dataset("eval", &d, flow != 0);
+    sd_dataset *ds = cli_open_dataset("eval", &d, flow != 0, SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
         return 1;

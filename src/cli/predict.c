@@ -64,7 +64,7 @@ static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *spli
 int cli_predict(int argc, char **argv) {
     cli_data_opts d = {0};
     const char *model_path = NULL, *names_path = NULL, *out = NULL;
-    int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64;
+    int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
@@ -74,9 +74,10 @@ int cli_predict(int argc, char **argv) {
         {"out", ARG_STRING, &out, 0, 0, NULL, "CSV to write: name,prediction,label", 0, 0},
         {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "batch size (64)", 0, 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0, 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
-    if (!cli_parse("predict", "sdumc predict --model M --data DIR [--split S | --names FILE] [--flow full|missing] --out preds.csv",
+    if (!cli_parse("predict", "sdumc predict --model M --data DIR [--split S | --names FILE] [--flow full|missing] [--mia on|off] --out preds.csv",
                    "Writes name,prediction,label for each utterance (atomically).", specs, n, argc, argv, &code))
         return code;
     if (!model_path || !out) {
@@ -92,9 +93,9 @@ int cli_predict(int argc, char **argv) {
         return 2;
     }
     cli_catch_signals();
-    sd_model *m = cli_load_model("predict", model_path);
+    sd_model *m = cli_load_model("predict", model_path, mia);
     if (!m) return 1;
-    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1);
+    sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1, names_path ? 0u : SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
         return cli_exit_code(sd_interrupted() ? SD_E_INTERRUPTED : SD_E_FORMAT);

@@ -23,7 +23,7 @@ int cli_score(int argc, char **argv) {
     if (argc < 2 || !strncmp(argv[1], "--", 2)) {
         if (argc >= 2 && (!strcmp(argv[1], "--help"))) {
             printf("usage: sdumc score FILE.csv [--format table|json]\n"
-                   "Metrics of MODEL.md section 5 from a CSV with label and prediction columns.\n");
+                   "Metrics of docs/MODEL.md section 5 from a CSV with label and prediction columns.\n");
             return 0;
         }
         fprintf(stderr, "usage: sdumc score FILE.csv [--format table|json]\n");

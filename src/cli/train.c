@@ -6,9 +6,11 @@
 
 #include "cli.h"
 #include "common.h"
+#include "core/dist.h"
 #include "core/interrupt.h"
 #include "core/threads.h"
 #include "data/cache.h"
+#include "io/atomic_file.h"
 #include "io/json.h"
 #include "train/train.h"
 
@@ -44,8 +46,7 @@ static void shell_word(sd_json_buf *b, const char *s) {
 }
 
 /* Prints the command that continues this run: the same command line, without --overwrite, with
- * --resume STATE (prog: the program as it was invoked; main passes each command argv + 1, so the
- * command's argv[-1] is main's argv[0]). */
+ * --resume STATE (prog: the program as it was invoked). */
 static void print_resume_command(const char *prog, int argc, char **argv, const char *state) {
     sd_json_buf b = {0};
     shell_word(&b, prog);
@@ -87,7 +88,65 @@ static char *result_settings(const arg_spec *specs, int n) {
 }
 
 
+/* The validation split: the folder's, or (--valid-fraction) one carved out of train with the
+ * run's seed. Returns 0 to go on, 1 after printing why not. */
+static int valid_split(sd_dataset *ds, float fraction, sd_train_options *o) {
+    int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
+    if (fraction <= 0.0f && nv > 0) return 0;
+    if (fraction <= 0.0f) {
+        fprintf(stderr,
+                "sdumc train: %s: the valid split is empty (no row of labels.csv has split 'valid').\n"
+                "Training selects its model on a validation split: mark some utterances 'valid' in labels.csv\n"
+                "(whole videos or speakers, if the names tell them), or let sdumc carve a seeded one out of\n"
+                "train with --valid-fraction 0.1.\n",
+                sd_dataset_dir(ds));
+        return 1;
+    }
+    sd_error err;
+    int64_t n_train = sd_dataset_size(ds, SD_SPLIT_TRAIN), carved = 0;
+    if (sd_dataset_carve_valid(ds, fraction, o->seed, &carved, &err)) {
+        fprintf(stderr, "sdumc train: --valid-fraction: %s\n", err.msg);
+        return 1;
+    }
+    o->valid_fraction = fraction;
+    if (sd_dist_rank() == 0)
+        fprintf(stderr,
+            "sdumc train: validation split carved out of train: %lld of %lld utterances (--valid-fraction %g, "
+            "seed %llu), names in %s.valid.txt\n",
+            (long long)carved, (long long)n_train, (double)fraction, (unsigned long long)o->seed, o->out);
+    return 0;
+}
+
+/* OUT.valid.txt: the carved validation split's names, one per line (what predict --names reads). */
+static sd_status write_valid_names(const sd_dataset *ds, const char *out, sd_error *err) {
+    char *path = malloc(strlen(out) + sizeof ".valid.txt");
+    if (!path) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    sprintf(path, "%s.valid.txt", out);
+    sd_json_buf b = {0};
+    for (int64_t i = 0; i < sd_dataset_size(ds, SD_SPLIT_VALID); i++)
+        sd_json_buf_printf(&b, "%s\n", sd_dataset_name(ds, SD_SPLIT_VALID, i));
+    sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory") : sd_atomic_write_file(path, b.data, b.len, err);
+    sd_json_buf_free(&b);
+    free(path);
+    return st;
+}
+
+/* Fewer than 10 optimiser steps per epoch: the paper's batch and lr were set for ~16k utterances. */
+static void small_corpus_hint(const sd_dataset *ds, const sd_train_options *o) {
+    int64_t n = sd_dataset_size(ds, SD_SPLIT_TRAIN);
+    int64_t steps = (n + o->batch_size - 1) / o->batch_size;
+    if (steps >= 10) return;
+    fprintf(stderr,
+            "sdumc train: hint: %lld optimiser step%s per epoch (%lld train utterances, batch %d). The paper's batch\n"
+            "128 and lr 1e-4 were set for CMU-MOSEI's 16k utterances; a small corpus learns little per epoch\n"
+            "with them. A smaller batch and a larger learning rate give it more steps, e.g. --batch-size 32\n"
+            "--lr 1e-3 (what make demo uses on 1,200 utterances).\n",
+            (long long)steps, steps == 1 ? "" : "s", (long long)n, o->batch_size);
+}
+
 int cli_train(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--seeds")) return cli_train_seeds(argc, argv);
     sd_train_options o = sd_train_default_options();
     cli_data_opts d = {0};
     const char *preset = "paper";
@@ -102,11 +161,12 @@ int cli_train(int argc, char **argv) {
     const char *cache_path = NULL;
     int cache_f16 = 0;
     int threads = 0, select = (int)o.select, cap = (int)o.cap_mode, max_frames = 0, preset_idx = 0;
+    float valid_fraction = 0.0f;
     /* Each option says whether it affects the result (ARG_RESULT: compared on --resume) or not. */
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"out", ARG_STRING, &o.out, 0, 0, NULL, "model file to write (OUT.state, OUT.log.jsonl, OUT.report.html beside it)", ARG_NO_RESULT, 0},
-        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release", "MODEL.md preset (default paper)", ARG_RESULT, 0},
+        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release", "docs/MODEL.md preset (default paper)", ARG_RESULT, 0},
         {"init", ARG_STRING, &o.init, 0, 0, NULL, "start from these weights (fine-tuning)", ARG_RESULT, 0},
         {"resume", ARG_STRING, &o.resume, 0, 0, NULL, "continue an interrupted (or extend a finished) run from its OUT.state", ARG_NO_RESULT, 0},
         {"overwrite", ARG_FLAG, &o.overwrite, 0, 0, NULL, "start afresh even if OUT.state holds an unfinished run", ARG_NO_RESULT, 0},
@@ -122,6 +182,9 @@ int cli_train(int argc, char **argv) {
         {"shuffle", ARG_ONOFF, &o.shuffle, 0, 0, NULL, "shuffle the training data each epoch (on)", ARG_RESULT, 0},
         {"seed", ARG_U64, &o.seed, 0, 0, NULL, "seed of initialisation, dropout and shuffling (1)", ARG_RESULT, 0},
         {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores; results do not depend on it)", ARG_NO_RESULT, 0},
+        {"seeds", ARG_STRING, NULL, 0, 0, NULL,
+         "S1,S2,...: one run per seed (OUT.seedS.safetensors) and a summary (OUT.seeds.csv/.txt); --jobs N runs N at once",
+         ARG_NO_RESULT, 0},
         {"w-full", ARG_FLOAT, &o.w.full, 0, 1e6, NULL, "weight of the complete-flow MSE", ARG_RESULT, 0},
         {"w-miss", ARG_FLOAT, &o.w.miss, 0, 1e6, NULL, "weight of the text-missing MSE", ARG_RESULT, 0},
         {"w-tf", ARG_FLOAT, &o.w.tf, 0, 1e6, NULL, "weight of the text-query distillation", ARG_RESULT, 0},
@@ -135,6 +198,13 @@ int cli_train(int argc, char **argv) {
         {"cache", ARG_STRING, &cache_path, 0, 0, NULL,
          "packed feature cache file (built on first use, rebuilt when a source changes)", ARG_NO_RESULT, 0},
         {"cache-dtype", ARG_CHOICE, &cache_f16, 0, 0, "f32|f16", "cache precision (f32)", ARG_RESULT, 0},
+        /* (It affects the result, but its default depends on the ranks and, on resume, on the run:
+         * the library stores the count in effect and compares it, train.c start_state.) */
+        {"grad-chunks", ARG_INT, &o.grad_chunks, 1, 65536, NULL,
+         "cut every batch into K gradient chunks summed exactly: the same model on any number of MPI ranks up "
+         "to K (default: the number of ranks; docs/SCALE_OUT.md)", ARG_NO_RESULT, 0},
+        {"valid-fraction", ARG_FLOAT, &valid_fraction, 1e-6, 0.999999, NULL,
+         "carve a seeded validation split of this fraction out of train (when the folder has none)", ARG_RESULT, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("train", "sdumc train --data DIR --out MODEL.safetensors [options]",
@@ -174,16 +244,37 @@ int cli_train(int argc, char **argv) {
     char *settings = result_settings(specs, n);
     if (!settings) return 70;
     o.settings = settings;
+    if (valid_fraction > 0.0f && sd_dist_rank() == 0) { /* OUT.valid.txt is written at the end */
+        char *vt = malloc(strlen(o.out) + sizeof ".valid.txt");
+        if (vt) sprintf(vt, "%s.valid.txt", o.out);
+        sd_status vs = vt ? sd_atomic_check_path(vt, &err) : sd_fail(&err, SD_E_NOMEM, "out of memory");
+        free(vt);
+        if (vs) {
+            fprintf(stderr, "sdumc train: %s\n", err.msg);
+            free(settings);
+            return 2;
+        }
+    }
     cli_catch_signals();
-    sd_dataset *ds = cli_open_dataset("train", &d, 1);
+    sd_dataset *ds = cli_open_dataset("train", &d, 1, SD_SPLIT_BIT(SD_SPLIT_TRAIN));
     if (!ds) {
         free(settings);
         return cli_exit_code(sd_interrupted() ? SD_E_INTERRUPTED : SD_E_FORMAT);
     }
+    if (valid_split(ds, valid_fraction, &o)) {
+        sd_dataset_close(ds);
+        free(settings);
+        return 1;
+    }
+    small_corpus_hint(ds, &o);
     sd_threads_set(threads);
+    /* Under MPI rank 0 prints and writes; every error from here on is shared by all ranks
+     * (sd_dist_agree), so rank 0 prints that too. */
+    const int root = sd_dist_rank() == 0;
     sd_cache *cache = NULL;
-    sd_status st = SD_OK;
     if (cache_path) {
+        /* The cache may not be an input or another output; rank 0 builds it (once, on a shared
+         * folder); the others then open it. */
         const char *suffix[3] = {SD_TRAIN_STATE_SUFFIX, SD_TRAIN_LOG_SUFFIX, SD_TRAIN_REPORT_SUFFIX};
         char *derived[3] = {NULL, NULL, NULL};
         for (int k = 0; k < 3; k++)
@@ -192,36 +283,48 @@ int cli_train(int argc, char **argv) {
                                 {o.out, "--out"},          {derived[0], "the training state"},
                                 {derived[1], "the training log"}, {derived[2], "the training report"}};
         int built = 0;
-        st = sd_dataset_check_output(ds, cache_path, "--cache", in, 6, &err);
-        if (!st) st = sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err);
+        sd_status cs = sd_dataset_check_output(ds, cache_path, "--cache", in, 6, &err);
         for (int k = 0; k < 3; k++) free(derived[k]);
-        if (st) {
-            fprintf(stderr, "sdumc train: %s\n", err.msg);
+        if (!cs && root) cs = sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err);
+        cs = sd_dist_agree(cs, &err);
+        if (!cs && !root) cs = sd_cache_open(ds, cache_path, cache_f16 ? SD_DTYPE_F16 : SD_DTYPE_F32, &cache, &built, &err);
+        if (cs) {
+            if (root) fprintf(stderr, "sdumc train: %s\n", err.msg);
             sd_dataset_close(ds);
             free(settings);
-            return cli_exit_code(st);
+            return cli_exit_code(cs);
         }
-        fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
+        if (root) fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
         o.cache = cache;
     }
     on_terminal = isatty(STDERR_FILENO);
-    o.on_progress = progress;
+    o.on_progress = root ? progress : NULL;
     sd_train_result res;
-    fprintf(stderr, "sdumc train: %s preset, %d epochs, batch %d, %lld train / %lld valid utterances, %d threads\n",
-            o.model.preset, o.epochs, o.batch_size, (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
-            (long long)sd_dataset_size(ds, SD_SPLIT_VALID), sd_threads_get());
-    st = sd_train(ds, &o, &res, &err);
+    if (root) {
+        fprintf(stderr, "sdumc train: %s preset, %d epochs, batch %d, %lld train / %lld valid utterances, %d threads",
+                o.model.preset, o.epochs, o.batch_size, (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                (long long)sd_dataset_size(ds, SD_SPLIT_VALID), sd_threads_get());
+        if (sd_dist_size() > 1) fprintf(stderr, " per rank, %d MPI ranks", sd_dist_size());
+        fprintf(stderr, "\n");
+    }
+    sd_status st = sd_train(ds, &o, &res, &err);
+    if (!st && o.valid_fraction > 0.0f && root) st = write_valid_names(ds, o.out, &err);
     sd_cache_close(cache);
     sd_dataset_close(ds);
     free(settings);
     if (st) {
+        if (!root) return cli_exit_code(st);
         if (on_terminal) fprintf(stderr, "\n");
         fprintf(stderr, "sdumc train: %s\n", err.msg);
-        if (res.resumable) print_resume_command(argv[-1], argc, argv, res.state_path);
+        if (res.resumable) print_resume_command(cli_program, argc, argv, res.state_path);
         return cli_exit_code(st);
     }
+    if (!root) return 0;
     printf("selected epoch %d of %d (%s criterion %.4f on the validation split)\n", res.best_epoch + 1,
            res.epochs_run, sd_select_name(o.select), o.select == SD_SELECT_LAST ? 0.0 : res.best_criterion);
+    if (res.best_epoch == res.epochs_run - 1 && res.epochs_run > 1 && o.select != SD_SELECT_LAST)
+        fprintf(stderr, "sdumc train: warning: the selected epoch is the last one: the validation criterion was still "
+                        "improving, so more epochs (or a larger learning rate) may give a better model\n");
     printf("model:  %s\nstate:  %s\nlog:    %s\nreport: %s\n", o.out, res.state_path, res.log_path, res.report_path);
     return 0;
 }

@@ -9,6 +9,32 @@
 #include "common.h"
 #include "data/dataset.h"
 
+/* Which commands the folder serves: train needs train, valid (or --valid-fraction) and the
+ * simulated text; eval and predict need the split they read (and the simulated text for the
+ * text-missing flow). */
+static void print_supported(const sd_dataset *ds) {
+    int64_t n[SD_SPLIT_COUNT];
+    for (int s = 0; s < SD_SPLIT_COUNT; s++) n[s] = sd_dataset_size(ds, (sd_split)s);
+    int sim = sd_dataset_has_sim(ds);
+    printf("commands this folder supports:\n  train          ");
+    if (!n[SD_SPLIT_TRAIN])
+        printf("no (the train split is empty)\n");
+    else if (!sim)
+        printf("no (training needs the simulated-text folder for the text-missing flow)\n");
+    else if (!n[SD_SPLIT_VALID])
+        printf("with --valid-fraction F only (no valid split: a seeded one is carved out of train)\n");
+    else
+        printf("yes (train %" PRId64 ", valid %" PRId64 ")\n", n[SD_SPLIT_TRAIN], n[SD_SPLIT_VALID]);
+    printf("  eval, predict  --split");
+    const char *sep = " ";
+    for (int s = SD_SPLIT_COUNT - 1; s >= 0; s--)
+        if (n[s]) {
+            printf("%s%s", sep, sd_split_name((sd_split)s));
+            sep = ", ";
+        }
+    printf(" or --names FILE; %s\n", sim ? "both flows" : "the complete flow only (no simulated text)");
+}
+
 int cli_validate(int argc, char **argv) {
     cli_data_opts d = {0};
     int require_sim = 0, no_check = 0;
@@ -26,7 +52,7 @@ int cli_validate(int argc, char **argv) {
         fprintf(stderr, "sdumc validate: --data DIR is required (sdumc validate --help)\n");
         return 2;
     }
-    sd_dataset_options o = cli_dataset_options(&d, require_sim);
+    sd_dataset_options o = cli_dataset_options(&d, require_sim, 0); /* any split may be empty */
     o.check_values = !no_check;
     sd_dataset *ds = NULL;
     char *report = NULL;
@@ -54,6 +80,7 @@ int cli_validate(int argc, char **argv) {
         printf("  %-6s %s/: dim %d, up to %" PRId64 " frames\n", sd_modality_name(m),
                sd_dataset_folder(ds, m), sd_dataset_dim(ds, m), sd_dataset_max_frames(ds, m));
     }
+    print_supported(ds);
     sd_dataset_close(ds);
     return 0;
 }

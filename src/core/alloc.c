@@ -1,3 +1,4 @@
+/* 64-byte aligned allocation and overflow-checked size arithmetic. */
 #include "alloc.h"
 
 #include <stdint.h>

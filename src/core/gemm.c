@@ -1,3 +1,4 @@
+/* Row-major GEMM: the OpenBLAS calls and the double-accumulating reference loops (gemm.h). */
 #include "gemm.h"
 
 #include <cblas.h>

@@ -1,3 +1,5 @@
+/* The table of named tensors over one flat parameter buffer: adding, finding, allocating,
+ * shape strings. */
 #include "params.h"
 
 #include <stdio.h>

@@ -1,3 +1,5 @@
+/* Philox4x32-10 counter-based random numbers: raw draws, uniform and normal values, shuffles,
+ * reserving ranges of a stream (rng.h). */
 #include "rng.h"
 
 #include <math.h>

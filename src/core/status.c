@@ -1,3 +1,4 @@
+/* Status codes and error messages: setting, prefixing and clearing an sd_error, status names. */
 #include "status.h"
 
 #include <stdarg.h>

@@ -1,4 +1,5 @@
-/* The thread setting of OpenMP and OpenBLAS, and the clamp of a thread's OpenMP count. */
+/* The one thread setting for OpenMP and OpenBLAS, whether OpenMP is built in, and the clamp of a
+ * thread's OpenMP count. */
 #include "threads.h"
 
 #include <cblas.h>

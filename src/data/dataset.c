@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/interrupt.h"
+#include "core/rng.h"
 #include "feature_file.h"
 #include "io/csv.h"
 #include "io/npy.h"
@@ -27,6 +28,7 @@ sd_dataset_options sd_dataset_default_options(void) {
     sd_dataset_options o;
     memset(&o, 0, sizeof o);
     o.check_values = 1;
+    o.need_splits = SD_SPLITS_ALL;
     return o;
 }
 
@@ -416,15 +418,18 @@ static sd_status check_values(validator *V, sd_error *err) {
 }
 
 static void check_splits(validator *V, int64_t skipped) {
-    int64_t named[SD_SPLIT_COUNT] = {0}, good[SD_SPLIT_COUNT] = {0};
+    int64_t named[SD_SPLIT_COUNT] = {0}, good[SD_SPLIT_COUNT] = {0}, total_good = 0;
     for (int64_t i = 0; i < V->nrows; i++) {
         const row_t *r = &V->rows[i];
         if (r->split < 0) continue;
         named[r->split]++;
         good[r->split] += !r->bad;
+        total_good += !r->bad;
     }
+    int reported = 0;
     V->skip_would_empty = 0;
     for (int s = 0; s < SD_SPLIT_COUNT; s++) {
+        if (!(V->o->need_splits & SD_SPLIT_BIT(s))) continue;
         V->skip_would_empty |= named[s] && !good[s];
         if (!named[s])
             sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
@@ -432,7 +437,13 @@ static void check_splits(validator *V, int64_t skipped) {
         else if (!good[s] && V->o->skip_bad)
             sd_text_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
                          V->labels_path, split_names[s], (long long)skipped);
+        reported |= !named[s] || (!good[s] && V->o->skip_bad);
     }
+    if (!reported && V->nrows == 0)
+        sd_text_line(&V->global, "%s: no utterance (the file has a header and no rows)", V->labels_path);
+    else if (!reported && !total_good && V->o->skip_bad)
+        sd_text_line(&V->global, "%s: no utterance left after skipping %lld bad ones", V->labels_path,
+                     (long long)skipped);
 }
 
 /* Fits "header + as many report lines as fit + a closing count" into err->msg. */
@@ -721,6 +732,43 @@ sd_status sd_dataset_check_output(const sd_dataset *ds, const char *out, const c
     for (int k = 0; k <= SD_MOD_COUNT; k++) free(paths[k]);
     free(in);
     return s;
+}
+
+sd_status sd_dataset_carve_valid(sd_dataset *ds, double fraction, uint64_t seed, int64_t *carved,
+                                 sd_error *err) {
+    if (carved) *carved = 0;
+    int64_t n = ds->count[SD_SPLIT_TRAIN];
+    if (!(fraction > 0.0 && fraction < 1.0))
+        return sd_fail(err, SD_E_ARG, "validation fraction %g is not in (0, 1)", fraction);
+    if (ds->count[SD_SPLIT_VALID] > 0)
+        return sd_fail(err, SD_E_ARG,
+                       "%s: the dataset already has a valid split (%lld utterances); a validation split "
+                       "is carved out of train only when there is none",
+                       ds->dir, (long long)ds->count[SD_SPLIT_VALID]);
+    if (n < 2)
+        return sd_fail(err, SD_E_ARG, "%s: the train split has %lld utterance%s, too few to carve a "
+                       "validation split from", ds->dir, (long long)n, n == 1 ? "" : "s");
+    int64_t k = (int64_t)llround(fraction * (double)n);
+    if (k < 1) k = 1;
+    if (k > n - 1) k = n - 1;
+    int64_t *perm = malloc(sizeof *perm * (size_t)n);
+    if (!perm) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    sd_rng r = sd_rng_make(seed, SD_STREAM_VALID_SPLIT);
+    sd_rng_shuffle(&r, perm, (size_t)n);
+    /* The first k of the permutation go to valid; both splits keep labels.csv order. */
+    for (int64_t i = 0; i < k; i++) ds->utt[ds->ids[SD_SPLIT_TRAIN][perm[i]]].split = SD_SPLIT_VALID;
+    free(perm);
+    int64_t nt = 0, nv = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t id = ds->ids[SD_SPLIT_TRAIN][i];
+        if (ds->utt[id].split == SD_SPLIT_VALID) ds->ids[SD_SPLIT_VALID][nv++] = id;
+        else ds->ids[SD_SPLIT_TRAIN][nt++] = id;
+    }
+    ds->count[SD_SPLIT_TRAIN] = nt;
+    ds->count[SD_SPLIT_VALID] = nv;
+    if (carved) *carved = nv;
+    return SD_OK;
 }
 
 int64_t sd_dataset_find(const sd_dataset *ds, const char *name, sd_split *split) {

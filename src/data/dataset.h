@@ -35,11 +35,17 @@ typedef struct {
     int skip_bad;     /* 1: drop utterances with problems (listed by sd_dataset_warnings) */
     int require_sim;  /* 1: the simulated-text folder must exist (text-missing flow needed) */
     int check_values; /* 1: read every feature file and reject NaN / Inf (default 1) */
+    unsigned need_splits; /* splits that must not be empty (SD_SPLIT_BIT); default all three. An
+                           * empty split outside this set is not a problem (e.g. a test-only
+                           * folder for prediction); the dataset must hold one utterance anyway. */
 } sd_dataset_options;
+
+#define SD_SPLIT_BIT(s) (1u << (s))
+#define SD_SPLITS_ALL ((1u << SD_SPLIT_COUNT) - 1u)
 
 typedef struct sd_dataset sd_dataset;
 
-/* dir NULL, default folders, skip_bad 0, require_sim 0, check_values 1. */
+/* dir NULL, default folders, skip_bad 0, require_sim 0, check_values 1, need_splits all. */
 sd_dataset_options sd_dataset_default_options(void);
 
 /* "audio", "text", "video", "sim" (for messages), and the default folder names
@@ -57,12 +63,12 @@ int sd_split_from_name(const char *name, sd_split *out);
  *   plain file name; duplicate names; a label that is not a number or lies outside [-3, 3]; an
  *   unknown split; a missing or malformed feature file; a feature file whose dim differs from the
  *   others of its modality (or, for the simulated text, from the text dim); zero frames; NaN or Inf
- *   (file, frame and column); an empty split.
+ *   (file, frame and column); an empty split among need_splits; no utterance at all.
  * Without skip_bad any problem fails the open (SD_E_FORMAT) and err->msg holds the report: a first
  * line with the count, then one problem per line, cut short to fit err->msg with a last line saying
  * how many were left out (sd_dataset_open_report returns the whole report). With skip_bad an
  * utterance with problems is dropped and listed in sd_dataset_warnings; problems that concern the
- * dataset as a whole (no labels.csv, a missing folder, an empty split) still fail.
+ * dataset as a whole (no labels.csv, a missing folder, an empty needed split) still fail.
  * A missing simulated-text folder is a problem only with require_sim; otherwise the dataset has no
  * simulated text (sd_dataset_has_sim() == 0) and serves the complete flow only. */
 sd_status sd_dataset_open(const sd_dataset_options *o, sd_dataset **out, sd_error *err);
@@ -106,6 +112,15 @@ char *sd_dataset_fingerprint(const sd_dataset *ds);
  * one of `more` inputs: sd_output_check (io/file.h) with the dataset's inputs added. */
 sd_status sd_dataset_check_output(const sd_dataset *ds, const char *out, const char *what, const sd_input *more,
                                   int n_more, sd_error *err);
+
+/* Moves a seeded random fraction of the train split into the (empty) valid split, in memory
+ * (labels.csv is not touched): round(fraction x train) utterances, at least 1, leaving at least 1
+ * in train. The choice is a pure function of (seed, the train split's names in order, fraction),
+ * so a resumed run carves the same split. Both splits keep labels.csv order. SD_E_ARG when the
+ * dataset already has a valid split, the fraction is not in (0, 1) or train has fewer than 2
+ * utterances. *carved receives the count moved. */
+sd_status sd_dataset_carve_valid(sd_dataset *ds, double fraction, uint64_t seed, int64_t *carved,
+                                 sd_error *err);
 
 /* Lookup by name (for `predict --names FILE`): the index within its split, *split set; -1 when the
  * dataset has no such (kept) utterance. */

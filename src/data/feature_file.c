@@ -1,4 +1,5 @@
-/* Legend: T frames in the file, D feature dim, C frame cap, K frames kept (min(T, C)). */
+/* Reading one feature file's frames into float32, with the frame cap (feature_file.h).
+ * Legend: T frames in the file, D feature dim, C frame cap, K frames kept (min(T, C)). */
 #include "feature_file.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* Report text (validation problems, warnings): appending lines and taking the buffer (text.h). */
 #include "text.h"
 
 #include <stdarg.h>

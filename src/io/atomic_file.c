@@ -1,4 +1,5 @@
-/* Crash-safe writes: temporary, fsync, rename (atomic_file.h); stale temporaries of dead runs. */
+/* Crash-safe file replacement: temporary file in the same folder, fsync, rename, folder fsync
+ * (atomic_file.h); stale temporaries of dead runs. */
 #include "atomic_file.h"
 
 #include <dirent.h>

@@ -1,3 +1,5 @@
+/* On-disk element types: sizes, names, and decoding/encoding little-endian values to and from
+ * float32. */
 #include "dtype.h"
 
 #include <stdint.h>

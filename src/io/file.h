@@ -8,9 +8,10 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include <sys/stat.h>
 
 #include "core/status.h"
+
+struct stat; /* <sys/stat.h>: not included here, its names (stat) would leak into every includer */
 
 /* Opens path read-only; *fd is the descriptor (close it), st (may be NULL) its fstat. On failure
  * *fd is -1 and the message reads "<path>: cannot open: <strerror>" or "<path>: is a FIFO (named

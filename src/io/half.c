@@ -1,3 +1,4 @@
+/* float16 and bfloat16 conversions to and from float32 (round to nearest even). */
 #include "half.h"
 
 #include <string.h>

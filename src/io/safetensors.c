@@ -2,10 +2,13 @@
 #include "safetensors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "io/atomic_file.h"
@@ -18,8 +21,12 @@ struct sd_safetensors {
     int count;
     char **meta_keys, **meta_values; /* [meta_count] */
     int meta_count;
-    uint8_t *data;         /* [data_size] the data section, sd_alloc'ed (64-byte aligned) */
+    uint8_t *data;         /* [data_size] the data section: sd_alloc'ed (64-byte aligned) when
+                              owns_data, else inside `map` or the caller's buffer (sd_st_view) */
     size_t data_size;
+    int owns_data;
+    void *map;             /* [map_size] the whole file, mapped by sd_st_map (NULL otherwise) */
+    size_t map_size;
 };
 
 static char *dup_bytes(const char *s, size_t n) {
@@ -48,7 +55,8 @@ void sd_st_close(sd_safetensors *st) {
     free(st->by_name);
     free(st->meta_keys);
     free(st->meta_values);
-    sd_free(st->data);
+    if (st->owns_data) sd_free(st->data);
+    if (st->map) munmap(st->map, st->map_size);
     free(st);
 }
 
@@ -306,7 +314,8 @@ static sd_status check_prefix(const uint8_t prefix[8], size_t got, size_t file_s
     return SD_OK;
 }
 
-sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err) {
+/* A whole file in buf [n]: its data copied (copy) or borrowed. */
+static sd_status parse_buffer(const uint8_t *buf, size_t n, int copy, sd_safetensors **out, sd_error *err) {
     if (!out || (!buf && n)) return sd_fail(err, SD_E_ARG, "sd_st_parse: NULL argument");
     *out = NULL;
     size_t hlen;
@@ -316,7 +325,10 @@ sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_err
     if (!st) return sd_fail(err, SD_E_NOMEM, "out of memory");
     st->data_size = n - 8 - hlen;
     s = parse_header(st, buf + 8, hlen, st->data_size, err);
-    if (!s) {
+    if (!s && !copy) {
+        st->data = (uint8_t *)(uintptr_t)(buf + 8 + hlen); /* borrowed; never written */
+    } else if (!s) {
+        st->owns_data = 1;
         st->data = sd_alloc(st->data_size);
         if (!st->data)
             s = sd_fail(err, SD_E_NOMEM, "out of memory for %zu bytes of data", st->data_size);
@@ -329,6 +341,50 @@ sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_err
     }
     *out = st;
     return SD_OK;
+}
+
+sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err) {
+    return parse_buffer(buf, n, 1, out, err);
+}
+
+sd_status sd_st_view(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err) {
+    return parse_buffer(buf, n, 0, out, err);
+}
+
+sd_status sd_st_map(const char *path, sd_safetensors **out, sd_error *err) {
+    if (!path || !out) return sd_fail(err, SD_E_ARG, "sd_st_map: NULL argument");
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block the open */
+    if (fd < 0) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return sd_fail(err, SD_E_IO, "%s: not a readable regular file", path);
+    }
+    const size_t size = (size_t)sb.st_size;
+    void *map = size >= 8 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    const int map_errno = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        if (size < 8) return sd_fail(err, SD_E_FORMAT, "%s: file too small (%zu bytes) for a safetensors header", path, size);
+        return sd_fail(err, SD_E_IO, "%s: cannot map: %s", path, strerror(map_errno));
+    }
+    sd_status s = parse_buffer(map, size, 0, out, err);
+    if (s) {
+        munmap(map, size);
+        sd_error_prefix(err, "%s", path);
+        return s;
+    }
+    (*out)->map = map;
+    (*out)->map_size = size;
+    return SD_OK;
+}
+
+void *sd_st_take_map(sd_safetensors *st, size_t *size) {
+    void *map = st ? st->map : NULL;
+    if (size) *size = map ? st->map_size : 0;
+    if (map) st->map = NULL;
+    return map;
 }
 
 sd_status sd_st_open(const char *path, sd_safetensors **out, sd_error *err) {
@@ -359,6 +415,7 @@ sd_status sd_st_open(const char *path, sd_safetensors **out, sd_error *err) {
     st->data_size = file_size - 8 - hlen;
     s = parse_header(st, header, hlen, st->data_size, err);
     if (s) goto prefixed;
+    st->owns_data = 1;
     st->data = sd_alloc(st->data_size);
     if (!st->data) {
         s = sd_fail(err, SD_E_NOMEM, "%s: out of memory for %zu bytes of data", path, st->data_size);

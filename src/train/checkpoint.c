@@ -1,3 +1,4 @@
+/* The training state file OUT.state: saving, loading and releasing it (checkpoint.h). */
 #include "train/checkpoint.h"
 
 #include <inttypes.h>
@@ -29,7 +30,7 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
         const char *key;
         long long value;
     } ints[] = {{"step", (long long)s->step}, {"next_epoch", s->next_epoch}, {"data_position", 0},
-                {"best_epoch", s->best_epoch}, {"epochs", s->epochs}};
+                {"best_epoch", s->best_epoch}, {"epochs", s->epochs}, {"grad_chunks", s->grad_chunks > 0 ? s->grad_chunks : 1}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !st; i++) {
         snprintf(buf, sizeof buf, "%lld", ints[i].value);
         st = sd_st_writer_set_metadata(w, ints[i].key, buf, err);
@@ -163,6 +164,9 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
                     "sdumc); it cannot be resumed", path);
     if (!r && !(s->dataset = strdup(ds))) r = sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
     if (!r && !(r = meta_ll(st, path, "epochs", 1, 1000000, &v, err))) s->epochs = (int)v;
+    s->grad_chunks = 1;
+    if (!r && sd_st_metadata_get(st, "grad_chunks") && !(r = meta_ll(st, path, "grad_chunks", 1, 65536, &v, err)))
+        s->grad_chunks = (int)v;
     sd_st_close(st);
     if (r) {
         sd_error_prefix(err, "cannot resume");

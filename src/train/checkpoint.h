@@ -6,7 +6,7 @@
  *            step (Adam steps taken), next_epoch, rng_index (dropout stream position),
  *            data_position (items of next_epoch already consumed: 0, states are written at epoch
  *            ends), best_epoch, best_criterion, epochs (the epochs the run was asked for: the state
- *            is unfinished while next_epoch < epochs), settings (the options that affect the
+ *            is unfinished while next_epoch < epochs), grad_chunks (1 when absent), settings (the options that affect the
  *            result, "name=value" lines as the caller gave them: sd_train_options.settings),
  *            dataset (sd_dataset_fingerprint of the data it trained on), history (JSON array of
  *            epoch records). */
@@ -25,6 +25,7 @@ typedef struct {
     int best_epoch;    /* -1: none yet */
     double best_criterion;
     int epochs;        /* the epochs asked for when the state was written */
+    int grad_chunks;   /* gradient chunks per batch (train/grad_step.h): part of the result */
     char *settings;    /* malloc'ed */
     char *dataset;     /* malloc'ed */
     sd_epoch_record *history; /* [n_history], malloc'ed */

@@ -1,3 +1,5 @@
+/* MMSA metricsTop metrics of predictions against labels (MODEL.md section 5), and their JSON,
+ * table and CSV output. */
 #include "train/metrics.h"
 
 #include <math.h>
@@ -88,15 +90,7 @@ static void csv_metric(FILE *out, double v, const char *sep) {
 void sd_metrics_write_json(FILE *out, const sd_metrics *m, const char *flow) {
     fprintf(out, "{");
     if (flow) fprintf(out, "\"flow\": \"%s\", ", flow);
-    json_metric(out, "mae", m->mae, ", ");
-    json_metric(out, "mse", m->mse, ", ");
-    json_metric(out, "corr", m->corr_defined ? m->corr : NAN, ", ");
-    json_metric(out, "acc7", m->acc7, ", ");
-    json_metric(out, "acc5", m->acc5, ", ");
-    json_metric(out, "acc2_has0", m->acc2_has0, ", ");
-    json_metric(out, "f1_has0", m->f1_has0, ", ");
-    json_metric(out, "acc2_non0", m->acc2_non0, ", ");
-    json_metric(out, "f1_non0", m->f1_non0, ", ");
+    for (int k = 0; k < SD_METRIC_COUNT; k++) json_metric(out, sd_metric_names[k], sd_metric_value(m, k), ", ");
     fprintf(out, "\"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
 }
 
@@ -113,15 +107,44 @@ void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow
             cell(c[7], 16, 9, m->acc2_non0), cell(c[8], 16, 9, m->f1_non0), m->n, m->n_non0);
 }
 
-void sd_metrics_write_csv_header(FILE *out) {
-    fprintf(out, "flow,mae,mse,corr,acc7,acc5,acc2_has0,f1_has0,acc2_non0,f1_non0,n,n_non0\n");
+void sd_metrics_write_csv_header(FILE *out) { fprintf(out, "flow," SD_METRICS_CSV_COLUMNS "\n"); }
+
+void sd_metrics_write_csv_fields(FILE *out, const sd_metrics *m) {
+    for (int k = 0; k < SD_METRIC_COUNT; k++) csv_metric(out, sd_metric_value(m, k), ",");
+    fprintf(out, "%zu,%zu", m->n, m->n_non0);
 }
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {
     sd_csv_write_field(out, flow ? flow : "");
     fputc(',', out);
-    const double v[9] = {m->mae, m->mse, m->corr_defined ? m->corr : NAN, m->acc7, m->acc5,
-                         m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0};
-    for (int i = 0; i < 9; i++) csv_metric(out, v[i], ",");
-    fprintf(out, "%zu,%zu\n", m->n, m->n_non0);
+    sd_metrics_write_csv_fields(out, m);
+    fprintf(out, "\n");
+}
+
+const char *const sd_metric_names[SD_METRIC_COUNT] = {"mae",     "mse",       "corr",      "acc7",   "acc5",
+                                                      "acc2_has0", "f1_has0", "acc2_non0", "f1_non0"};
+const char *const sd_metric_labels[SD_METRIC_COUNT] = {"MAE",          "MSE",       "Corr",         "Acc-7",    "Acc-5",
+                                                       "Acc-2 (has0)", "F1 (has0)", "Acc-2 (non0)", "F1 (non0)"};
+
+double sd_metric_value(const sd_metrics *m, int k) {
+    switch (k) {
+    case 0: return m->mae;
+    case 1: return m->mse;
+    case 2: return m->corr_defined ? m->corr : NAN;
+    case 3: return m->acc7;
+    case 4: return m->acc5;
+    case 5: return m->acc2_has0;
+    case 6: return m->f1_has0;
+    case 7: return m->acc2_non0;
+    case 8: return m->f1_non0;
+    }
+    return NAN;
+}
+
+int sd_metric_lower_is_better(int k) { return k == 0 || k == 1; }
+
+int sd_metric_index(const char *name) {
+    for (int k = 0; k < SD_METRIC_COUNT; k++)
+        if (!strcmp(name, sd_metric_names[k])) return k;
+    return -1;
 }

@@ -10,12 +10,14 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/dist.h"
 #include "core/interrupt.h"
 #include "data/cache.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "optim/adam.h"
 #include "train/checkpoint.h"
+#include "train/grad_step.h"
 #include "train/history.h"
 #include "train/report.h"
 
@@ -150,26 +152,8 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
     return 0;
 }
 
-/* Validation metrics of both flows; y: the valid split's labels [n]. */
-static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, const float *y, sd_metrics *full,
-                          sd_metrics *miss, float **preds_out, sd_error *err) {
-    int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
-    if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = sd_predict_split(m, ds, SD_SPLIT_VALID, 0, NULL, n, batch, p, err);
-    if (!st) st = sd_predict_split(m, ds, SD_SPLIT_VALID, 1, NULL, n, batch, p + n, err);
-    if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
-    }
-    if (preds_out && !st)
-        *preds_out = p;
-    else
-        free(p);
-    return st;
-}
-
-/* OUT.log.jsonl, rewritten whole (atomically) from the history. */
+/* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
+ * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
     sd_json_buf b;
@@ -180,7 +164,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
     }
     if (final) {
         sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
-                           best_epoch, sd_select_name(sel), select_description(sel),
+                           best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
@@ -226,7 +210,11 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "%s: training needs the simulated-text folder (%s) for the text-missing flow",
                        sd_dataset_dir(ds), sd_dataset_folder(ds, SD_MOD_SIM));
     if (sd_dataset_size(ds, SD_SPLIT_TRAIN) < 1 || sd_dataset_size(ds, SD_SPLIT_VALID) < 1)
-        return sd_fail(err, SD_E_ARG, "%s: training needs non-empty train and valid splits", sd_dataset_dir(ds));
+        return sd_fail(err, SD_E_ARG,
+                       "%s: training needs non-empty train and valid splits (train %lld, valid %lld); a "
+                       "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
+                       sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
+                       (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
     const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
     for (int k = 0; k < 3; k++)
         if (sd_dataset_dim(ds, mods[k]) != c->dim[k])
@@ -236,7 +224,8 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
 }
 
 /* Sets up the state: resumed, initialised from --init, or fresh from the seed. */
-static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, sd_error *err) {
+static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, int *chunks,
+                             sd_error *err) {
     memset(s, 0, sizeof *s);
     sd_status st;
     sd_model_config cfg = o->model;
@@ -247,7 +236,11 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     if (o->resume) {
         st = sd_train_state_load(o->resume, s, err);
         sd_json_buf diff = {0};
-        if (!st && settings_diff(s->settings, o->settings ? o->settings : "", &diff))
+        /* The gradient chunks decide the sums (grad_step.h): the run's, unless given and equal. */
+        if (!st) *chunks = o->grad_chunks > 0 ? o->grad_chunks : s->grad_chunks;
+        if (!st && *chunks != s->grad_chunks)
+            sd_json_buf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
+        if (!st && (settings_diff(s->settings, o->settings ? o->settings : "", &diff) || diff.len))
             st = sd_fail(err, SD_E_ARG, "%s: these options differ from the run it holds (a resumed run must be the "
                          "same run):%s", o->resume, diff.data ? diff.data : "");
         if (!st && strcmp(s->dataset, fingerprint))
@@ -267,6 +260,7 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     s->dataset = fingerprint;
     s->settings = strdup(o->settings ? o->settings : "");
     s->epochs = o->epochs;
+    s->grad_chunks = *chunks = o->grad_chunks > 0 ? o->grad_chunks : sd_dist_size();
     if (!s->settings) {
         sd_train_state_release(s);
         return sd_fail(err, SD_E_NOMEM, "out of memory");
@@ -312,6 +306,23 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     return st;
 }
 
+/* Rank 0 writes the files; the others wait for its status (sd_dist_agree). */
+static int writer(void) { return sd_dist_rank() == 0; }
+
+/* K gradient chunks are shared by at most K ranks (a resumed run may change the number of ranks,
+ * not K: the model stays the same). */
+static sd_status check_ranks(const sd_train_options *o, int chunks, sd_error *err) {
+    const int ranks = sd_dist_size();
+    if (chunks >= ranks) return SD_OK;
+    if (o->resume && o->grad_chunks <= 0)
+        return sd_fail(err, SD_E_ARG,
+                       "%s: the interrupted run cut every batch into %d gradient chunk%s, which at most %d rank%s can "
+                       "share (now %d): resume it on at most %d ranks to get the same model",
+                       o->resume, chunks, chunks == 1 ? "" : "s", chunks, chunks == 1 ? "" : "s", ranks, chunks);
+    return sd_fail(err, SD_E_ARG, "%d gradient chunks (--grad-chunks) cannot be shared by %d ranks: use at least %d",
+                   chunks, ranks, ranks);
+}
+
 /* Everything about the output files that can be settled before any work (see sd_train). */
 static sd_status prepare_outputs(const sd_dataset *ds, const sd_train_options *o, sd_train_result *res,
                                  sd_error *err) {
@@ -335,7 +346,7 @@ static sd_status prepare_outputs(const sd_dataset *ds, const sd_train_options *o
         st = sd_dataset_check_output(ds, path[k], what[k], in, k == 1 ? 1 : 3, err);
     if (st) return st;
     const time_t start = time(NULL);
-    for (int k = 0; k < 4; k++) sd_atomic_remove_stale(path[k], start);
+    for (int k = 0; k < 4 && sd_dist_rank() == 0; k++) sd_atomic_remove_stale(path[k], start);
     /* A fresh start must not throw away an unfinished run. */
     struct stat sb;
     if (o->resume || o->overwrite || lstat(res->state_path, &sb) != 0) return SD_OK;
@@ -374,11 +385,16 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     memset(res, 0, sizeof *res);
     if (o->epochs < 1 || o->batch_size < 1) return sd_fail(err, SD_E_ARG, "epochs and batch size must be positive");
     if (o->resume && o->overwrite) return sd_fail(err, SD_E_ARG, "resume and overwrite exclude each other");
-    sd_status st = prepare_outputs(ds, o, res, err);
-    if (st) return st;
+    sd_status st0 = prepare_outputs(ds, o, res, err);
+    if ((st0 = sd_dist_agree(st0, err))) return st0;
     sd_train_state s;
-    st = start_state(ds, o, &s, err);
-    if (st) return st;
+    int chunks = 1;
+    sd_status st = start_state(ds, o, &s, &chunks, err);
+    if (!st) st = check_ranks(o, chunks, err);
+    if ((st = sd_dist_agree(st, err))) {
+        sd_train_state_release(&s);
+        return st;
+    }
     int current = s.next_epoch; /* the epoch under way, for an interruption's message */
     if (o->resume && s.n_history < o->epochs) { /* room for the epochs still to run */
         sd_epoch_record *h = realloc(s.history, sizeof *h * ((size_t)o->epochs + 1));
@@ -391,14 +407,16 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     sd_model *m = s.model;
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
-    sd_objective *obj = sd_objective_new();
+    sd_grad_step *gs = NULL;
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
-    if (!grads || !used || !obj || !valid_y) {
-        st = sd_fail(err, SD_E_NOMEM, "out of memory");
-        goto done;
-    }
+    int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
+    float *sub_y = malloc(sizeof(float) * (size_t)(nsub > 0 ? nsub : 1));
+    st = !grads || !used || !valid_y || nsub < 0 || !sub_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
+                                                           : sd_grad_step_new(chunks, m->table.total, &gs, err);
+    if ((st = sd_dist_agree(st, err))) goto done;
     for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
+    for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
     for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
     sd_adam_config adam = sd_adam_default_config();
     adam.lr = o->lr;
@@ -419,23 +437,23 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         bo.cap_mode = o->cap_mode;
         bo.prefetch = o->prefetch;
         bo.cache = o->cache;
-        sd_batcher *batcher = NULL;
-        if ((st = sd_batcher_open(ds, &bo, &batcher, err))) goto done;
+        int64_t batches = 0;
+        if ((st = sd_grad_step_open_epoch(gs, ds, &bo, &batches, err))) goto done;
         const float lr = (float)(o->lr * sd_lr_factor(epoch));
         sd_epoch_record rec;
         memset(&rec, 0, sizeof rec);
         rec.epoch = epoch;
         rec.lr = lr;
         const double t0 = now_s();
-        const sd_batch *b;
-        int r;
-        int64_t nb = 0, batches = sd_batcher_num_batches(batcher);
-        while ((r = sd_batcher_next(batcher, &b, err)) == 1) {
-            if ((st = sd_interrupt_check(err, ""))) break; /* between steps: the state stays whole */
-            sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
-            memset(grads, 0, sizeof(float) * m->table.total);
+        int r, B = 0;
+        int64_t nb = 0;
+        while ((r = sd_grad_step_next(gs, err)) == 1) {
+            /* A stop request, between steps (the state stays whole), at the same step on every rank. */
+            st = sd_interrupt_check(err, "");
+            if (sd_dist_size() > 1) st = sd_dist_agree(st, err);
+            if (st) break;
             sd_loss_terms t;
-            st = sd_objective_run(obj, m, &in_full, &in_miss, b->label, &o->w, 1, &rng, grads, &t, err);
+            st = sd_grad_step_run(gs, m, &o->w, &rng, o->seed, s.step, grads, &t, &B, err);
             if (!st && !isfinite(t.total))
                 st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
             if (st) break;
@@ -445,9 +463,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
                 st = diverged(err, "parameter update", "(a parameter)", epoch, nb, &s, res->state_path);
                 break;
             }
-            double w = (double)b->B;
+            double w = (double)B;
             terms_add(&rec.loss, &t, w);
-            rec.samples += b->B;
+            rec.samples += B;
             nb++;
             if (o->on_progress) {
                 double el = now_s() - t0;
@@ -458,7 +476,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             }
         }
         if (!st && r < 0) st = err->code ? err->code : SD_E_IO;
-        sd_batcher_close(batcher);
+        sd_grad_step_close_epoch(gs);
         if (st) goto done;
         rec.seconds = now_s() - t0;
         rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
@@ -467,43 +485,51 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o->eval_batch_size, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        const double t_eval = now_s();
+        if ((st = sd_eval_both_flows(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 1, &rec.valid_full,
+                                     &rec.valid_miss, NULL, err)) ||
+            (st = sd_eval_both_flows(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, 1, &rec.train_full,
+                                     &rec.train_miss, NULL, err)))
             goto done;
+        rec.eval_seconds = now_s() - t_eval;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
         if (s.best_epoch < 0 || c < s.best_criterion) {
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-            if ((st = sd_model_save(m, o->out, err))) goto done;
+            if ((st = sd_dist_agree(writer() ? sd_model_save(m, o->out, err) : SD_OK, err))) goto done;
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
-        if ((st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err)))
-            goto done;
-        if ((st = sd_train_state_save(&s, res->state_path, err))) goto done;
+        if (writer()) {
+            st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err);
+            if (!st) st = sd_train_state_save(&s, res->state_path, err);
+        }
+        if ((st = sd_dist_agree(st, err))) goto done;
         if (o->on_progress) {
             sd_train_progress p = {epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
             o->on_progress(&p, &rec, o->user);
         }
     }
+    res->best_epoch = s.best_epoch;
+    res->best_criterion = s.best_criterion;
+    res->epochs_run = s.n_history;
+    if (!writer()) goto done; /* rank 0 writes the model, the log and the report */
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
     st = sd_model_save(m, o->out, err);
     if (!st) st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
-    res->best_epoch = s.best_epoch;
-    res->best_criterion = s.best_criterion;
-    res->epochs_run = s.n_history;
     if (!st) {
         /* The report shows the selected model's validation predictions. */
         sd_model *best = NULL;
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = validate(best, ds, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
+        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 0, &mf, &mm, &preds, err);
         if (!st) {
-            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
-                                  valid_y, preds, preds + nv, nv, o->out};
+            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
+                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
@@ -512,7 +538,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
 done:
     if (st == SD_E_INTERRUPTED) interrupted(err, current, &s, res->state_path, res);
     free(valid_y);
-    sd_objective_free(obj);
+    free(sub);
+    free(sub_y);
+    sd_grad_step_free(gs);
     free(used);
     sd_free(grads);
     sd_train_state_release(&s);

@@ -10,7 +10,11 @@
  *                       wall seconds, training samples/s, learning rate, and a last line naming the
  *                       selected epoch and the criterion
  *   OUT.report.html     the training report (train/report.h)
- * The test split is never read here. */
+ * The test split is never read here.
+ *
+ * Under MPI (core/dist.h) every rank calls sd_train with the same options: each batch and the
+ * validation split are split over the ranks, every rank holds the same model, and rank 0 alone
+ * writes the files. */
 #ifndef SD_TRAIN_TRAIN_H
 #define SD_TRAIN_TRAIN_H
 
@@ -36,7 +40,11 @@ typedef struct {
     double lr;
     sd_loss_terms loss; /* means over the epoch's batches */
     sd_metrics valid_full, valid_miss;
+    /* Both flows in evaluation mode on a fixed subset of the training split (sd_train_subset);
+     * n = 0 in records of older logs, which did not measure it. */
+    sd_metrics train_full, train_miss;
     double seconds, samples_per_s;
+    double eval_seconds; /* validation and the training-subset evaluation */
     int64_t samples;
 } sd_epoch_record;
 
@@ -68,6 +76,15 @@ typedef struct {
     int prefetch;
     const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
+    /* The fraction given to sd_dataset_carve_valid when the caller carved the validation split
+     * out of train (0: the dataset's own valid split); recorded with the options a resume must
+     * keep. */
+    float valid_fraction;
+    /* Gradient chunks per batch (train/grad_step.h): 1 the batch at once; K > 1 the batch in K
+     * chunks summed exactly, the same model on any number of MPI ranks up to K; 0 (default): the
+     * number of ranks, or the interrupted run's value when resuming. Recorded with the options a
+     * resume must keep. */
+    int grad_chunks;
     /* Called after every batch and every epoch (record != NULL then); may be NULL. */
     void (*on_progress)(const sd_train_progress *p, const sd_epoch_record *record, void *user);
     void *user;
@@ -93,12 +110,38 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
  * stop request (core/interrupt.h) honoured between batches: SD_E_INTERRUPTED, the last state kept. */
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *result, sd_error *err);
 
+/* The training utterances whose MAE the log and report show beside the validation MAE: as many as
+ * the validation split has (at least 256, at most the whole training split), drawn once from the
+ * seed (stream SD_STREAM_TRAIN_EVAL, so the training draws are unchanged), in ascending order.
+ * Returns the count; *idx is malloc'ed (NULL with a count of -1 when out of memory). */
+int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
+
+/* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
+ * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. collective = 1: the batches
+ * are shared by the MPI ranks (sd_predict_split_ranks; every rank must call); 0: this rank alone. */
+sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
+                             int batch, const float *y, int collective, sd_metrics *full, sd_metrics *miss,
+                             float **preds_out, sd_error *err);
+/* MAE on the validation split of always predicting the mean training label (the floor a model must
+ * beat); *train_mean receives that mean when not NULL. */
+double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
+
 /* Flow input from a batch: audio, the text slot (missing = 1: simulated text), video. */
 sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing);
+
+/* The dataset can feed the model's flow (missing = 1: the simulated text exists): every input dim
+ * matches, or an error naming the modality and both dims. */
+sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int missing, sd_error *err);
 
 /* Predictions of one flow (missing = 1: simulated text) for every utterance of a split (or of
  * `subset`, indices within the split), in that order, in evaluation mode. */
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
+/* The same predictions (of the first n utterances of a split, or of `subset`), their batches shared
+ * by the MPI ranks (rank r predicts a contiguous run of whole batches, so every batch is the one a
+ * single process predicts) and gathered on every rank (collective; one rank: sd_predict_split). */
+sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
+                                 const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
 
 #endif

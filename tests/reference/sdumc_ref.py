@@ -1,6 +1,6 @@
 """Independent PyTorch reference of the SDUMC network, its losses and one training step.
 
-Written from /work/shared/docs/MODEL.md (sections 1-5 and the appendix) only; it is the oracle the C
+Written from the specification in docs/MODEL.md (sections 1-5 and the appendix) only; it is the oracle the C
 implementation is tested against (tests/reference/make_golden.py writes the golden fixtures from it).
 
 Dimension letters: B batch, T frames (per modality, padded to the batch maximum), D_a/D_t/D_v input

@@ -20,7 +20,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-MODEL_MD = os.path.abspath(os.path.join(REPO, "..", "shared", "docs", "MODEL.md"))
+MODEL_MD = os.path.join(REPO, "docs", "MODEL.md")
 GOLDEN_DIR = os.path.join(REPO, "tests", "fixtures", "golden")
 PT2ST = os.path.join(REPO, "tools", "pt2safetensors.py")
 sys.path.insert(0, HERE)
@@ -180,7 +180,7 @@ def _():
 
 def appendix_list():
     if not os.path.isfile(MODEL_MD):
-        raise Skip(f"{MODEL_MD} not found")
+        raise AssertionError(f"{MODEL_MD} not found (the specification is part of the repository)")
     text = open(MODEL_MD, encoding="utf-8").read()
     part = text.split("## Appendix", 1)[1]
     block = part.split("```", 2)[1]
@@ -545,6 +545,40 @@ def _():
         r = run_pt2st(empty)
         assert r.returncode != 0 and "Usage" not in r.stdout, r.returncode
         assert "pt2safetensors.py IN.pt OUT.safetensors" in r.stderr, f"no usage on stderr: {r.stderr!r}"
+
+
+@check("pt2safetensors --mia on|off: sdumc metadata with dims, hidden and the choice; errors named")
+def _():
+    torch.manual_seed(5)
+    m = SDUMCRef(6, 10, 5, hidden=16)
+    sd = m.state_dict()
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "ckpt.pt")
+        torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}}, src)
+        for choice in ("on", "off"):
+            dst = os.path.join(d, choice + ".safetensors")
+            r = run_pt2st(src, dst, "--mia", choice)
+            assert r.returncode == 0, (r.returncode, r.stderr)
+            t, meta = stnp.read(dst)
+            want = {"source": "pt2safetensors", "source_file": "ckpt.pt", "format": "sdumc", "dim_audio": "6",
+                    "dim_text": "10", "dim_video": "5", "hidden": "16", "mia": "1" if choice == "on" else "0",
+                    "mask": "1", "preset": "imported"}
+            assert meta == want, meta
+            assert list(t) == list(sd)
+        bad = os.path.join(d, "bad.safetensors")
+        r = run_pt2st(src, bad, "--mia", "maybe")
+        assert r.returncode != 0 and "--mia takes on or off" in r.stderr, r.stderr
+        no_mia = os.path.join(d, "nomia.pt")
+        torch.save({k: v for k, v in sd.items() if "imagination" not in k}, no_mia)
+        r = run_pt2st(no_mia, bad, "--mia", "on")
+        assert r.returncode != 0 and "has no MIA tensors" in r.stderr, r.stderr
+        r = run_pt2st(no_mia, bad, "--mia", "off")
+        assert r.returncode == 0, r.stderr
+        other = os.path.join(d, "other.pt")
+        torch.save({"w": torch.zeros(2, 2)}, other)
+        r = run_pt2st(other, bad + "2", "--mia", "off")
+        assert r.returncode != 0 and "frame_dim_reshape_0.weight" in r.stderr, r.stderr
+        assert not os.path.exists(bad + "2")
 
 
 if __name__ == "__main__":
