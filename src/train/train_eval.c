@@ -41,8 +41,10 @@ sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split s
         st = collective ? sd_predict_split_ranks(m, ds, split, missing, subset, n, batch, p + missing * n, err)
                         : sd_predict_split(m, ds, split, missing, subset, n, batch, p + missing * n, err);
     if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
+        double lo, hi;
+        sd_dataset_label_range(ds, &lo, &hi);
+        sd_metrics_compute_scheme(p, y, (size_t)n, sd_metrics_scheme_for(lo, hi), full);
+        sd_metrics_compute_scheme(p + n, y, (size_t)n, sd_metrics_scheme_for(lo, hi), miss);
     }
     if (preds_out && !st)
         *preds_out = p;
