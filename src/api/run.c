@@ -15,6 +15,7 @@
  *
  * Legend: B utterances in a group, T_m the longest frame count of slot m (audio, text, video) in
  * the group, D_m the slot's feature dim, C = H/2 the embedding size, G groups. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,14 @@ static sd_status run_group(const sd_model *m, sd_api_scratch *s, const sdumc_utt
     sd_status st = sd_flow_forward(s->flow, m, &in, missing, 0, NULL, e);
     if (st) return st;
     const size_t C = (size_t)s->flow->C;
+    /* Finite inputs can still overflow float32 inside the network: never a NaN with SDUMC_OK. */
+    for (size_t i = 0; i < (size_t)B * (emb ? C + 1 : 1); i++) {
+        float v = i < (size_t)B ? s->flow->pred[i] : s->flow->z[i - (size_t)B];
+        if (!isfinite(v))
+            return sd_fail(e, SD_E_NUMERIC, "utterance %zu: the output is not finite (an overflow inside the "
+                           "network: the features are too large for this model)",
+                           first + (i < (size_t)B ? i : (i - (size_t)B) / C));
+    }
     for (int b = 0; b < B; b++) {
         if (scores) scores[first + (size_t)b] = s->flow->pred[b];
         if (emb) memcpy(emb + (first + (size_t)b) * C, s->flow->z + (size_t)b * C, sizeof(float) * C);

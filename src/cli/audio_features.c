@@ -40,14 +40,14 @@ int cli_audio_features(int argc, char **argv) {
     sd_af_options o = sd_af_default_options();
     float chunk = (float)o.chunk_seconds, overlap = (float)o.overlap_seconds;
     arg_spec specs[] = {
-        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "WavLM model (safetensors, Hugging Face names; tools/wavlm2safetensors.py converts checkpoints)", 0},
-        {"wav", ARG_STRING, &wav, 0, 0, NULL, "folder of recordings (WAV, FLAC, OGG, ... any rate, mono or not)", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder: <name>.npy [frames, hidden] float16 per recording", 0},
-        {"layer", ARG_STRING, &layer_s, 0, 0, NULL, "hidden state written to --out: 0..L or 'last' (20: the audio modality)", 0},
-        {"out-last", ARG_STRING, &out_last, 0, 0, NULL, "also write the last layer (simulate-text's input) here, from the same pass", 0},
-        {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "longer recordings run in overlapping windows of this length (30)", 0},
-        {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of consecutive windows (5)", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
+        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "WavLM model (safetensors, Hugging Face names; tools/wavlm2safetensors.py converts checkpoints)", 0, 0},
+        {"wav", ARG_STRING, &wav, 0, 0, NULL, "folder of recordings (WAV, FLAC, OGG, ... any rate, mono or not)", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder: <name>.npy [frames, hidden] float16 per recording", 0, 0},
+        {"layer", ARG_STRING, &layer_s, 0, 0, NULL, "hidden state written to --out: 0..L or 'last' (20: the audio modality)", 0, 0},
+        {"out-last", ARG_STRING, &out_last, 0, 0, NULL, "also write the last layer (simulate-text's input) here, from the same pass", 0, 0},
+        {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "longer recordings run in overlapping windows of this length (30)", 0, 0},
+        {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of consecutive windows (5)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("audio-features",

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common.h"
 #include "core/dist.h"
 
 /* How long an idle OpenMP thread spins before it sleeps, chosen for the process: libgomp's default
@@ -103,6 +104,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sdumc: %s\n", err.msg);
         return 2;
     }
+    cli_program = argv[0];
     int rc = dispatch(argc, argv);
     sd_dist_finalize();
     return rc;

@@ -18,12 +18,19 @@
 #ifndef SD_TRAIN_TRAIN_H
 #define SD_TRAIN_TRAIN_H
 
+#include <limits.h>
+
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "model/flow.h"
 #include "model/model.h"
 #include "train/metrics.h"
 #include "train/objective.h"
+
+/* The files beside OUT are OUT followed by these. */
+#define SD_TRAIN_STATE_SUFFIX ".state"
+#define SD_TRAIN_LOG_SUFFIX ".log.jsonl"
+#define SD_TRAIN_REPORT_SUFFIX ".report.html"
 
 typedef enum { SD_SELECT_MEAN = 0, SD_SELECT_MISSING = 1, SD_SELECT_FULL = 2, SD_SELECT_LAST = 3 } sd_select;
 const char *sd_select_name(sd_select s);
@@ -51,7 +58,13 @@ typedef struct {
     const char *out;         /* model path; the other files derive from it */
     const char *init;        /* optional: start from these weights (dims must match the dataset) */
     const char *resume;      /* optional: a state file written by an earlier run */
-    sd_model_config model;   /* architecture and dropout (dims are taken from the dataset) */
+    /* The options that affect the result, one "name=value" line each, as the caller was given them
+     * (the command line builds it from its option table: README, "Resume"). Stored in the state
+     * and compared line by line on resume. NULL is "". */
+    const char *settings;
+    int overwrite;           /* 1: start afresh even when OUT.state holds an unfinished run */
+    sd_model_config model;   /* architecture and dropout (dims are taken from the dataset; hidden 0
+                                with init: the init model's, without: 256) */
     int epochs, batch_size;
     float lr, weight_decay;
     sd_loss_weights w;
@@ -81,7 +94,9 @@ typedef struct {
     int best_epoch;
     double best_criterion;
     int epochs_run;
-    char state_path[1024], log_path[1024], report_path[1024];
+    char state_path[PATH_MAX], log_path[PATH_MAX], report_path[PATH_MAX];
+    int resumable; /* on failure: 1 when `resume = state_path` continues the run (it was interrupted
+                      with a state written, or an unfinished state is in the way of a fresh start) */
 } sd_train_result;
 
 /* The paper preset (MODEL.md section 4); sd_train_apply_preset switches between presets. */
@@ -89,6 +104,10 @@ sd_train_options sd_train_default_options(void);
 /* name: "paper" or "release". Returns SD_E_ARG for another name. */
 sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error *err);
 
+/* Before any work: the paths of OUT and the files beside it fit the system's limits, none of them
+ * is an input (the dataset, init, resume, the cache), stale temporaries of a killed run are removed,
+ * and without resume or overwrite no unfinished run's state is in the way. Then the epochs, with a
+ * stop request (core/interrupt.h) honoured between batches: SD_E_INTERRUPTED, the last state kept. */
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *result, sd_error *err);
 
 /* The training utterances whose MAE the log and report show beside the validation MAE: as many as
