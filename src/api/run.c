@@ -29,9 +29,12 @@
 #define GROUP_MAX_FLOATS ((size_t)16 << 20)
 
 /* Multiply-adds of a group's frame projections (B sum_m T_m D_m H) below which its forward stays
- * on one thread: handing a branch to a sleeping worker costs tens of microseconds (a wake-up and
- * a cache-cold start), about what the forward of such a group takes (bench/bench_api.c --sweep
- * measures it; a variable so that the sweep can move it). */
+ * on one thread. Spreading costs two wake-ups of a sleeping worker per forward (tens of
+ * microseconds each, with a cache-cold start) and saves at most the shorter branches' time; at
+ * 4 M multiply-adds the projections alone take ~0.15 ms on one core, the branches about three
+ * times that, so below it the saving is of the order of the cost. An estimate: bench_api --sweep
+ * measures the crossover on a quiet machine (on this project's shared 2-core machines, at load
+ * 12-20, its figures were noise). A variable so that the sweep can move it. */
 double sd_api_group_par_min_work = (double)(4 << 20);
 
 const sdumc_features *sd_api_slot(const sdumc_utterance *u, int m) {
