@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "audio/audio.h"
 #include "core/alloc.h"
@@ -156,6 +158,13 @@ static void test_errors(void) {
     EXPECT(!write_sound(p, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, NULL, 0), "write");
     expect_read_error(p, "no audio samples");
     expect_read_error(tmp_path("missing.wav"), "cannot read as audio");
+    /* Issue 14, item 8: a FIFO in place of a recording is an error, not a hang in open(2) (the
+     * alarm turns a hang into a failure). */
+    p = tmp_path("fifo.wav");
+    EXPECT(mkfifo(p, 0644) == 0, "mkfifo");
+    alarm(60);
+    expect_read_error(p, "is a FIFO");
+    alarm(0);
     /* NaN in a float file. */
     float x[100] = {0};
     x[37] = NAN;

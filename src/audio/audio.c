@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "io/file.h"
 
 /* Frames decoded per block. */
 #define BLOCK_FRAMES 16384
@@ -204,7 +205,14 @@ sd_status sd_audio_read(const char *path, int rate, float **samples, size_t *n, 
     if (s) return s;
     SF_INFO si;
     memset(&si, 0, sizeof si);
-    SNDFILE *f = sf_open(path, SFM_READ, &si);
+    int fd; /* opened without blocking on a FIFO, regular files only (io/file.h) */
+    if ((s = sd_file_open(path, &fd, NULL, err))) {
+        char why[sizeof err->msg];
+        const size_t pl = strlen(path); /* the message is "<path>: why" */
+        snprintf(why, sizeof why, "%s", !strncmp(err->msg, path, pl) && err->msg[pl] == ':' ? err->msg + pl + 2 : err->msg);
+        return sd_fail(err, s, "%s: cannot read as audio: %s", path, why);
+    }
+    SNDFILE *f = sf_open_fd(fd, SFM_READ, &si, 1); /* closes fd, also on failure */
     if (!f) return sd_fail(err, SD_E_FORMAT, "%s: cannot read as audio: %s", path, sf_strerror(NULL));
     s = decode(f, &si, path, rate, samples, n, info, err);
     sf_close(f);

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audio/audio.h"
 #include "core/alloc.h"
+#include "io/atomic_file.h"
 #include "io/npy.h"
 
 sd_af_options sd_af_default_options(void) {
@@ -135,26 +137,6 @@ static sd_status write_rows(void *user, int k, const float *rows, size_t n_rows,
     return sd_npy_stream_write(&wr->w[k], rows, (int64_t)n_rows, err);
 }
 
-/* Removes "<path>.tmp.XXXXXX" files (sd_atomic_open's temporaries) that a killed run left for path:
- * only this recording's, so processes that share a folder with other recordings are not
- * disturbed. */
-static void remove_stale_temporaries(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-    const char *base = slash ? slash + 1 : path;
-    const size_t blen = strlen(base);
-    DIR *d = dir ? opendir(dir) : NULL;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (strncmp(e->d_name, base, blen) || strncmp(e->d_name + blen, ".tmp.", 5) || strlen(e->d_name + blen) != 11)
-            continue;
-        char *full = sd_utt_path(dir, e->d_name, "");
-        if (full) unlink(full);
-        free(full);
-    }
-    if (d) closedir(d);
-    free(dir);
-}
-
 /* Output paths of recording `name`: out[k] = o->out_dir[k]/<name>.npy. */
 static sd_status out_paths(const sd_af_options *o, const char *name, char **out, sd_error *err) {
     for (int k = 0; k < o->n_out; k++)
@@ -214,6 +196,12 @@ sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *path
         struct stat st;
         if (stat(o->out_dir[k], &st) || !S_ISDIR(st.st_mode))
             return sd_fail(err, SD_E_IO, "%s: not a folder", o->out_dir[k]);
+        /* What killed runs left: temporaries older than now that no live process holds (a process
+         * writing into the same folder keeps its own), in one pass over the folder. */
+        char *all = sd_utt_path(o->out_dir[k], "", "");
+        if (!all) return sd_fail(err, SD_E_NOMEM, "out of memory");
+        sd_atomic_remove_stale(all, time(NULL));
+        free(all);
     }
     sd_wavlm_runner *r = NULL;
     sd_status s = sd_wavlm_runner_create(m, o->chunk_seconds, o->overlap_seconds, o->threads, &r, err);
@@ -233,7 +221,6 @@ sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *path
         sd_status st = out_paths(o, names[i], out, &e1);
         int done = !st;
         for (int k = 0; done && k < o->n_out; k++) done = sd_utt_file_exists(out[k]);
-        for (int k = 0; !st && !done && k < o->n_out; k++) remove_stale_temporaries(out[k]);
         if (!st && !done) st = one_recording(m, r, o, paths[i], out, &p, &e1);
         for (int k = 0; k < o->n_out; k++) free(out[k]);
         p.r.seconds = sd_utt_now() - t0;

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "io/atomic_file.h"
 #include "llm/transcripts.h"
 
 sd_prepare_options sd_prepare_default_options(void) {
@@ -124,6 +126,12 @@ sd_status sd_prepare_run(const sd_wavlm *wavlm, const sd_llama *llm, const sd_pr
     if (!s) s = make_dir(out, "wavlm_last", &d_last, err);
     if (!s && view.n) s = make_dir(out, "text", &d_text, err);
     if (!s) s = make_dir(out, "text_sim", &d_sim, err);
+    /* What killed runs left in the text folders (sd_af_run cleans its own). */
+    for (int k = 0; k < 2 && !s; k++) {
+        char *all = (k ? d_sim : d_text) ? sd_utt_path(k ? d_sim : d_text, "", "") : NULL;
+        if (all) sd_atomic_remove_stale(all, time(NULL));
+        free(all);
+    }
     /* 1. WavLM: the audio layer and the last layer, one pass per recording. */
     if (!s) {
         sd_af_options ao = sd_af_default_options();

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "common.h"
 #include "core/threads.h"
+#include "io/file.h"
 
 typedef struct {
     double audio_done, busy;
@@ -77,8 +78,19 @@ int cli_audio_features(int argc, char **argv) {
         fprintf(stderr, "sdumc audio-features: --out-last with --layer last would write the last layer twice\n");
         return 2;
     }
-    threads = sd_threads_set(threads);
     sd_error err = {0};
+    /* The outputs touch no input (the recordings' folder, the model) and not each other. */
+    const sd_input inputs[2] = {{wav, "--wav"}, {wavlm, "--wavlm"}};
+    if (sd_output_check(out, "--out", inputs, 2, &err) || (out_last && sd_output_check(out_last, "--out-last", inputs, 2, &err))) {
+        fprintf(stderr, "sdumc audio-features: %s\n", err.msg);
+        return 2;
+    }
+    if (out_last && sd_same_file(out, out_last)) {
+        fprintf(stderr, "sdumc audio-features: --out %s and --out-last %s are the same folder: the last layer would "
+                        "overwrite layer %s; give two folders\n", out, out_last, layer_s);
+        return 2;
+    }
+    threads = sd_threads_set(threads);
     sd_wavlm *m = NULL;
     if (sd_wavlm_load(wavlm, &m, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);

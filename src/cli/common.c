@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/interrupt.h"
+#include "io/atomic_file.h"
 
 sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim, unsigned need_splits) {
     sd_dataset_options o = sd_dataset_default_options();
@@ -114,6 +116,14 @@ int cli_parse_range(const char *s, double *lo, double *hi) {
     *lo = a;
     *hi = b;
     return 0;
+}
+
+void cli_remove_stale_in(const char *dir) {
+    char *all = malloc(strlen(dir) + 2);
+    if (!all) return;
+    sprintf(all, "%s/", dir); /* a path ending in '/': the temporaries of every file in the folder */
+    sd_atomic_remove_stale(all, time(NULL));
+    free(all);
 }
 
 int cli_parent_dir_exists(const char *path) {

@@ -67,6 +67,10 @@ void cli_catch_signals(void);
 /* The exit status of a failed command: 128 + the signal after an interruption, 1 otherwise. */
 int cli_exit_code(sd_status st);
 
+/* Removes the temporaries of atomic writes in folder dir that killed runs left (older than now,
+ * held by no live process: io/atomic_file.h). */
+void cli_remove_stale_in(const char *dir);
+
 /* 1 when the folder that would hold path exists and is a folder. */
 int cli_parent_dir_exists(const char *path);
 

@@ -13,9 +13,10 @@
 #include "io/csv.h"
 #include "train/metrics.h"
 
+/* One row; the strings are the file's fields, malloc'ed (no length limit: two names that differ
+ * only late are told apart). */
 typedef struct {
-    char model[128], key[256]; /* key: condition,target,flow,rate */
-    char seed[32];
+    char *model, *key[4], *seed; /* key: condition, target, flow, rate */
     double value;
 } row;
 
@@ -23,6 +24,27 @@ typedef struct {
     row *rows;
     int n, cap;
 } table;
+
+static int same_key(const row *a, const row *b) {
+    for (int k = 0; k < 4; k++)
+        if (strcmp(a->key[k], b->key[k])) return 0;
+    return 1;
+}
+
+static void table_free(table *t) {
+    for (int i = 0; i < t->n; i++) {
+        free(t->rows[i].model);
+        free(t->rows[i].seed);
+        for (int k = 0; k < 4; k++) free(t->rows[i].key[k]);
+    }
+    free(t->rows);
+}
+
+/* A field of the CSV output, quoted when it needs it (an empty one stays empty: never alone). */
+static void csv_field(const char *s) {
+    if (*s) sd_csv_write_field(stdout, s);
+    putchar(',');
+}
 
 /* Reads the model, condition, target, flow, rate, seed and metric columns of a results CSV. */
 static int read_table(const char *path, const char *metric, table *t) {
@@ -71,9 +93,14 @@ static int read_table(const char *path, const char *metric, table *t) {
             t->cap = cap;
         }
         row *r = &t->rows[t->n++];
-        snprintf(r->model, sizeof r->model, "%s", fields[col[0]]);
-        snprintf(r->key, sizeof r->key, "%s,%s,%s,%s", fields[col[1]], fields[col[2]], fields[col[3]], fields[col[4]]);
-        snprintf(r->seed, sizeof r->seed, "%s", fields[col[5]]);
+        memset(r, 0, sizeof *r);
+        int ok = (r->model = strdup(fields[col[0]])) && (r->seed = strdup(fields[col[5]]));
+        for (int c = 0; c < 4 && ok; c++) ok = (r->key[c] = strdup(fields[col[1 + c]])) != NULL;
+        if (!ok) {
+            fprintf(stderr, "sdumc compare: out of memory\n");
+            rc = -1;
+            break;
+        }
         char *end;
         errno = 0;
         r->value = *fields[col[6]] ? strtod(fields[col[6]], &end) : NAN;
@@ -108,9 +135,9 @@ static int has_model(const table *t, const char *name) {
     return 0;
 }
 
-static const row *find_row(const table *t, const char *model, const char *key, const char *seed) {
+static const row *find_row(const table *t, const char *model, const row *key, const char *seed) {
     for (int i = 0; i < t->n; i++)
-        if (!strcmp(t->rows[i].model, model) && !strcmp(t->rows[i].key, key) && !strcmp(t->rows[i].seed, seed))
+        if (!strcmp(t->rows[i].model, model) && same_key(&t->rows[i], key) && !strcmp(t->rows[i].seed, seed))
             return &t->rows[i];
     return NULL;
 }
@@ -184,14 +211,14 @@ int cli_compare(int argc, char **argv) {
         const row *ra = &ta->rows[i];
         if (strcmp(ra->model, name[0])) continue;
         int dup = 0; /* first row of each key only */
-        for (int j = 0; j < i && !dup; j++) dup = !strcmp(ta->rows[j].model, name[0]) && !strcmp(ta->rows[j].key, ra->key);
+        for (int j = 0; j < i && !dup; j++) dup = !strcmp(ta->rows[j].model, name[0]) && same_key(&ta->rows[j], ra);
         if (dup) continue;
         double a[256], b[256], d[256];
         size_t m = 0;
         for (int j = i; j < ta->n && m < 256; j++) {
             const row *x = &ta->rows[j];
-            if (strcmp(x->model, name[0]) || strcmp(x->key, ra->key)) continue;
-            const row *y = find_row(tb, name[1], x->key, x->seed);
+            if (strcmp(x->model, name[0]) || !same_key(x, ra)) continue;
+            const row *y = find_row(tb, name[1], x, x->seed);
             if (!y || !isfinite(x->value) || !isfinite(y->value)) continue;
             a[m] = x->value;
             b[m] = y->value;
@@ -214,10 +241,14 @@ int cli_compare(int argc, char **argv) {
                 verdict = "B worse", worse++;
         }
         shown++;
-        if (format == 0)
-            printf("%-34s %3zu %9.4f %9.4f %+9.4f [%+9.4f, %+9.4f]  %s\n", ra->key, m, ma, mb, md, lo, hi, verdict);
-        else
-            printf("%s,%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%s\n", ra->key, m, ma, mb, md, lo, hi, verdict);
+        if (format == 0) {
+            char key[256];
+            snprintf(key, sizeof key, "%s,%s,%s,%s", ra->key[0], ra->key[1], ra->key[2], ra->key[3]);
+            printf("%-34s %3zu %9.4f %9.4f %+9.4f [%+9.4f, %+9.4f]  %s\n", key, m, ma, mb, md, lo, hi, verdict);
+        } else {
+            for (int c = 0; c < 4; c++) csv_field(ra->key[c]);
+            printf("%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%s\n", m, ma, mb, md, lo, hi, verdict);
+        }
     }
     if (!rc && !shown) {
         fprintf(stderr, "sdumc compare: %s and %s share no condition and seed\n", name[0], name[1]);
@@ -226,7 +257,7 @@ int cli_compare(int argc, char **argv) {
     if (!rc && format == 0)
         printf("%d conditions: B better in %d, worse in %d, no clear difference in %d (interval excludes 0 or not)\n", shown,
                better, worse, unclear);
-    free(t[0].rows);
-    free(t[1].rows);
+    table_free(&t[0]);
+    table_free(&t[1]);
     return rc;
 }

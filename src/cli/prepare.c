@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "common.h"
 #include "core/threads.h"
+#include "io/file.h"
 
 static void print_stage(void *user, int stage, const char *what, size_t count) {
     (void)user;
@@ -42,21 +43,21 @@ int cli_prepare(int argc, char **argv) {
     int threads = 0, greedy = 0;
     float chunk = (float)o.chunk_seconds, overlap = (float)o.overlap_seconds;
     arg_spec specs[] = {
-        {"wav", ARG_STRING, &wav, 0, 0, NULL, "folder of recordings (WAV, FLAC, OGG, ...; any rate, mono or not)", 0},
-        {"transcripts", ARG_STRING, &csv, 0, 0, NULL, "CSV of transcripts (name,text) for the recordings that have one", 0},
-        {"wavlm", ARG_STRING, &wavlm_path, 0, 0, NULL, "WavLM-Large (safetensors; tools/wavlm2safetensors.py)", 0},
-        {"llm", ARG_STRING, &llm_path, 0, 0, NULL, "LLaMA-architecture GGUF (Vicuna-7B v1.5)", 0},
-        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (safetensors)", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "dataset folder (audio/, text/, text_sim/ and wavlm_last/ are written)", 0},
-        {"layer", ARG_INT, &o.audio_layer, 0, 100000, NULL, "WavLM hidden state of the audio folder (20)", 0},
-        {"name-column", ARG_STRING, &o.name_col, 0, 0, NULL, "transcripts column of the names (name)", 0},
-        {"text-column", ARG_STRING, &o.text_col, 0, 0, NULL, "transcripts column of the texts (text)", 0},
-        {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "WavLM windows for long recordings (30)", 0},
-        {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of the windows (5)", 0},
-        {"beams", ARG_INT, &o.sim.gen.n_beams, 1, 64, NULL, "simulate-text's beam width (4)", 0},
-        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "simulate-text decodes greedily (--beams 1)", 0},
-        {"max-new-tokens", ARG_INT, &o.sim.gen.max_new_tokens, 2, 100000, NULL, "simulate-text's limit (200)", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
+        {"wav", ARG_STRING, &wav, 0, 0, NULL, "folder of recordings (WAV, FLAC, OGG, ...; any rate, mono or not)", 0, 0},
+        {"transcripts", ARG_STRING, &csv, 0, 0, NULL, "CSV of transcripts (name,text) for the recordings that have one", 0, 0},
+        {"wavlm", ARG_STRING, &wavlm_path, 0, 0, NULL, "WavLM-Large (safetensors; tools/wavlm2safetensors.py)", 0, 0},
+        {"llm", ARG_STRING, &llm_path, 0, 0, NULL, "LLaMA-architecture GGUF (Vicuna-7B v1.5)", 0, 0},
+        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (safetensors)", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "dataset folder (audio/, text/, text_sim/ and wavlm_last/ are written)", 0, 0},
+        {"layer", ARG_INT, &o.audio_layer, 0, 100000, NULL, "WavLM hidden state of the audio folder (20)", 0, 0},
+        {"name-column", ARG_STRING, &o.name_col, 0, 0, NULL, "transcripts column of the names (name)", 0, 0},
+        {"text-column", ARG_STRING, &o.text_col, 0, 0, NULL, "transcripts column of the texts (text)", 0, 0},
+        {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "WavLM windows for long recordings (30)", 0, 0},
+        {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of the windows (5)", 0, 0},
+        {"beams", ARG_INT, &o.sim.gen.n_beams, 1, 64, NULL, "simulate-text's beam width (4)", 0, 0},
+        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "simulate-text decodes greedily (--beams 1)", 0, 0},
+        {"max-new-tokens", ARG_INT, &o.sim.gen.max_new_tokens, 2, 100000, NULL, "simulate-text's limit (200)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("prepare",
@@ -70,6 +71,19 @@ int cli_prepare(int argc, char **argv) {
     if (!wav || !wavlm_path || !llm_path || !proj_path || !out) {
         fprintf(stderr, "sdumc prepare: --wav, --wavlm, --llm, --projector and --out are required (sdumc prepare --help)\n");
         return 2;
+    }
+    /* The outputs (OUT's four folders and text_sim/transcripts.csv) touch no input: the recordings'
+     * folder, the transcripts, the models. */
+    const sd_input inputs[5] = {{wav, "--wav"}, {csv, "--transcripts"}, {wavlm_path, "--wavlm"}, {llm_path, "--llm"},
+                                {proj_path, "--projector"}};
+    const char *outputs[6] = {"", "/audio", "/wavlm_last", "/text", "/text_sim", "/text_sim/transcripts.csv"};
+    for (int k = 0; k < 6; k++) {
+        char *path = malloc(strlen(out) + strlen(outputs[k]) + 1);
+        sd_error e = {0};
+        int bad = !path || sd_output_check(strcat(strcpy(path, out), outputs[k]), "--out", inputs, 5, &e);
+        if (bad) fprintf(stderr, "sdumc prepare: %s\n", path ? e.msg : "out of memory");
+        free(path);
+        if (bad) return 2;
     }
     if (greedy) o.sim.gen.n_beams = 1;
     o.wav_dir = wav;

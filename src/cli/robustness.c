@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
 #include "core/threads.h"
 #include "eval/robust.h"
+#include "io/atomic_file.h"
+#include "io/file.h"
 
 #define MAX_MODELS 8
 #define MAX_SEEDS 64
@@ -192,15 +195,37 @@ int cli_robustness(int argc, char **argv) {
     static char files[MAX_MODELS][MAX_SEEDS][1024];
     static const char *file_ptrs[MAX_MODELS][MAX_SEEDS];
     sd_robust_model models[MAX_MODELS];
-    int rc = 0;
-    for (int m = 0; m < n_models && !rc; m++) {
+    static sd_input inputs[MAX_MODELS * MAX_SEEDS];
+    int rc = 0, n_inputs = 0;
+    for (int m = 0; m < n_models && !rc; m++)
         for (int s = 0; s < o.n_seeds && !rc; s++) {
             if (seed_path(paths[m], seeds[s], files[m][s], sizeof files[m][s])) {
                 fprintf(stderr, "sdumc robustness: --model %s: path too long\n", model_specs[m]);
                 rc = 2;
-                break;
             }
             file_ptrs[m][s] = files[m][s];
+            inputs[n_inputs++] = (sd_input){files[m][s], "--model"};
+        }
+    /* The outputs, checked before any work: each fits the path limits and touches no input (a
+     * model, labels.csv, a feature folder); what a killed run left of them is removed. */
+    const char *names[3] = {"results.csv", "summary.json", "report.html"};
+    char *path[3] = {NULL, NULL, NULL};
+    sd_error err;
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (!(path[k] = malloc(strlen(out) + strlen(names[k]) + 2))) {
+            fprintf(stderr, "sdumc robustness: out of memory\n");
+            rc = 1;
+            break;
+        }
+        sprintf(path[k], "%s/%s", out, names[k]);
+        if (sd_atomic_check_path(path[k], &err) || sd_dataset_check_output(ds, path[k], "--out", inputs, n_inputs, &err)) {
+            fprintf(stderr, "sdumc robustness: %s\n", err.msg);
+            rc = 1;
+        }
+    }
+    for (int k = 0; k < 3 && !rc; k++) sd_atomic_remove_stale(path[k], time(NULL));
+    for (int m = 0; m < n_models && !rc; m++) {
+        for (int s = 0; s < o.n_seeds && !rc; s++) {
             loaded[m][s] = s && !strcmp(files[m][s], files[m][s - 1]) ? loaded[m][s - 1] : cli_load_model("robustness", files[m][s], mia);
             if (!loaded[m][s]) rc = 1;
         }
@@ -208,7 +233,6 @@ int cli_robustness(int argc, char **argv) {
     }
     sd_robust_result res;
     memset(&res, 0, sizeof res);
-    sd_error err;
     if (!rc && make_dir(out)) {
         fprintf(stderr, "sdumc robustness: --out %s: cannot create the folder: %s\n", out, strerror(errno));
         rc = 1;
@@ -219,9 +243,6 @@ int cli_robustness(int argc, char **argv) {
                 o.n_seeds, (long long)sd_dataset_size(ds, o.split), sd_split_name(o.split), sd_threads_get());
         sd_status st = sd_robust_run(ds, models, n_models, &o, &res, &err);
         if (isatty(STDERR_FILENO)) fprintf(stderr, "\n");
-        char path[3][1200];
-        const char *names[3] = {"results.csv", "summary.json", "report.html"};
-        for (int k = 0; k < 3; k++) snprintf(path[k], sizeof path[k], "%s/%s", out, names[k]);
         if (!st) st = sd_robust_write_csv(path[0], &res, &err);
         if (!st) st = sd_robust_write_summary(path[1], &res, &err);
         if (!st) st = sd_robust_write_html(path[2], &res, &err);
@@ -234,6 +255,7 @@ int cli_robustness(int argc, char **argv) {
         }
     }
     sd_robust_result_free(&res);
+    for (int k = 0; k < 3; k++) free(path[k]);
     for (int m = 0; m < n_models; m++)
         for (int s = 0; s < o.n_seeds; s++)
             if (loaded[m][s] && !(s && loaded[m][s] == loaded[m][s - 1])) sd_model_free(loaded[m][s]);

@@ -117,6 +117,7 @@ int cli_simulate_text(int argc, char **argv) {
         fprintf(stderr, "error: cannot create %s: %s\n", out, strerror(errno));
         goto end;
     }
+    cli_remove_stale_in(out); /* what killed runs left */
     progress_ctx pc = {sp.gen.n_beams};
     if (!(cost = malloc(sizeof *cost * n_names)) || sd_shard_npy_rows(wavlm, names, n_names, cost, &err)) {
         fprintf(stderr, "error: %s\n", cost ? err.msg : "out of memory");

@@ -14,6 +14,7 @@
 #include "core/dist.h"
 #include "share.h"
 #include "core/threads.h"
+#include "io/file.h"
 #include "llm/kernels.h"
 #include "llm/text_features.h"
 
@@ -76,6 +77,14 @@ int cli_text_features(int argc, char **argv) {
                         "(sdumc text-features --help)\n");
         return 2;
     }
+    {
+        sd_error e = {0};
+        const sd_input inputs[2] = {{csv, "--transcripts"}, {llm, "--llm"}};
+        if (sd_output_check(out, "--out", inputs, 2, &e)) {
+            fprintf(stderr, "sdumc text-features: %s\n", e.msg);
+            return 2;
+        }
+    }
     tp.arith = exact ? SD_LLM_ARITH_EXACT : SD_LLM_ARITH_LLAMACPP;
     tp.kv_f16 = kv < 0 ? !exact : kv == 0;
     tp.batch_tokens = (size_t)batch;
@@ -102,6 +111,7 @@ int cli_text_features(int argc, char **argv) {
         fprintf(stderr, "error: cannot create %s: %s\n", out, strerror(errno));
         goto end;
     }
+    cli_remove_stale_in(out); /* what killed runs left */
     /* The passes one process would make; workers take whole passes, so each computes exactly what
      * one process does (a pass's rows share its products). Every worker checks every transcript. */
     sd_textfeat_job all = {&t, csv, out, dtype ? SD_DTYPE_F32 : SD_DTYPE_F16, 0, t.n, NULL, NULL};

@@ -1,6 +1,7 @@
 /* sdumc train --seeds 1,2,3: one training run per seed (the same options, --seed S and the seed's
  * own --out), one after the other or in parallel processes (--jobs N), then the summary of every
  * seed's validation and test metrics (src/eval/seeds.h). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "common.h"
 #include "core/threads.h"
 #include "eval/seeds.h"
+#include "io/atomic_file.h"
 
 #define MAX_SEEDS 64
 
@@ -113,6 +115,15 @@ int cli_train_seeds(int argc, char **argv) {
         }
         snprintf(seed_text[s], sizeof seed_text[s], "%llu", (unsigned long long)seeds[s]);
     }
+    /* The summary's paths, checked before any run: a path that cannot be written fails now, not
+     * after the last seed's training. */
+    char csv[PATH_MAX], txt[PATH_MAX];
+    if (sd_seed_summary_path(out, ".seeds.csv", csv, sizeof csv, &err) ||
+        sd_seed_summary_path(out, ".seeds.txt", txt, sizeof txt, &err) || sd_atomic_check_path(csv, &err) ||
+        sd_atomic_check_path(txt, &err)) {
+        fprintf(stderr, "sdumc train: --out: %s\n", err.msg);
+        return 2;
+    }
     int rc = 0, running = 0, next = 0;
     pid_t pids[MAX_SEEDS];
     while (!rc && (next < n_seeds || running)) {
@@ -173,16 +184,14 @@ int cli_train_seeds(int argc, char **argv) {
         free(report);
         if (!rc && !(models[s] = cli_load_model("train", paths[s], -1))) rc = 1;
     }
-    char csv[1100], txt[1100], name[256];
+    char name[256];
     const char *base = strrchr(out, '/');
     base = base ? base + 1 : out;
     snprintf(name, sizeof name, "%s", base);
     char *dot = strstr(name, ".safetensors");
     if (dot && !dot[12]) *dot = '\0';
     char *table = NULL;
-    if (!rc && (sd_seed_summary_path(out, ".seeds.csv", csv, sizeof csv, &err) ||
-                sd_seed_summary_path(out, ".seeds.txt", txt, sizeof txt, &err) ||
-                sd_seed_summary((const sd_dataset *const *)views, name, seeds, (const sd_model *const *)models, n_seeds, csv,
+    if (!rc && (sd_seed_summary((const sd_dataset *const *)views, name, seeds, (const sd_model *const *)models, n_seeds, csv,
                                 txt, &table, &err))) {
         fprintf(stderr, "sdumc train: %s\n", err.msg);
         rc = 1;

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "feature_file.h"
 #include "io/csv.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "io/npy.h"
 #include "text.h"
@@ -130,24 +131,21 @@ static sd_status read_meta(validator *V, sd_error *err) {
     V->label_hi = SD_LABEL_MAX;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", V->dir, META_FILE);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        if (errno != ENOENT) sd_text_line(&V->global, "%s: cannot open: %s", path, strerror(errno));
-        return SD_OK;
-    }
-    char *buf = malloc(META_MAX_BYTES + 1);
-    if (!buf) {
-        fclose(fp);
-        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, META_MAX_BYTES + 1, fp);
-    int read_error = ferror(fp);
-    fclose(fp);
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) return SD_OK; /* optional */
+    char *buf = NULL;
+    size_t n = 0;
     sd_json *j = NULL;
     sd_error e;
     sd_error_clear(&e);
-    if (read_error || n > META_MAX_BYTES) {
-        sd_text_line(&V->global, "%s: cannot read (or larger than 1 MiB)", path);
+    /* io/file.h: a FIFO or another special file in its place is a problem, never a hang */
+    const sd_status rs = sd_file_read_all(path, META_MAX_BYTES, &buf, &n, &e);
+    if (rs == SD_E_NOMEM) {
+        if (err) *err = e;
+        return rs;
+    }
+    if (rs) {
+        sd_text_line(&V->global, "%s", e.msg);
     } else if (sd_json_parse(buf, n, &j, &e)) {
         sd_text_line(&V->global, "%s: %s", path, e.msg);
     } else {

@@ -264,9 +264,8 @@ sd_status sd_robust_run(const sd_dataset *ds, const sd_robust_model *models, int
     memset(res, 0, sizeof *res);
     if (n_models < 1 || o->n_seeds < 1) return sd_fail(err, SD_E_ARG, "robustness: no model or no seed");
     for (int m = 0; m < n_models; m++)
-        if (!models[m].name[0] || strpbrk(models[m].name, ",\"\r\n"))
-            return sd_fail(err, SD_E_ARG, "model name '%s': it must be non-empty, without commas, quotes or line breaks",
-                           models[m].name);
+        if (!models[m].name[0] || strpbrk(models[m].name, "\r\n")) /* commas and quotes: results.csv quotes them */
+            return sd_fail(err, SD_E_ARG, "model name '%s': it must be non-empty, without line breaks", models[m].name);
     const double t0 = now_s();
     const int has_sim = sd_dataset_has_sim(ds) && ((o->flows >> 1) & 1);
     sd_status st = result_init(res, models, n_models, o, err);

@@ -9,6 +9,7 @@
 #include "eval/robust.h"
 #include "eval/stats.h"
 #include "io/atomic_file.h"
+#include "io/csv.h"
 #include "io/json.h"
 #include "io/svg.h"
 
@@ -27,8 +28,8 @@ sd_status sd_robust_write_csv(const char *path, const sd_robust_result *r, sd_er
             const sd_condition *cd = &r->conditions[c];
             sd_condition_target(cd, target, sizeof target);
             for (int s = 0; s < r->n_seeds; s++) {
-                fprintf(af.f, "%s,%s,%s,%s,", r->model_names[m], sd_condition_kind_name(cd->kind), target,
-                        sd_flow_name(cd->missing));
+                sd_csv_write_field(af.f, r->model_names[m]); /* a user's name: quoted when it needs it */
+                fprintf(af.f, ",%s,%s,%s,", sd_condition_kind_name(cd->kind), target, sd_flow_name(cd->missing));
                 if (cd->kind != SD_COND_CLEAN && cd->kind != SD_COND_PATTERN) fprintf(af.f, "%.6g", cd->level);
                 fprintf(af.f, ",%llu,", (unsigned long long)r->seeds[s]);
                 sd_metrics_write_csv_fields(af.f, sd_robust_at(r, m, c, s));

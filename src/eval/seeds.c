@@ -8,6 +8,7 @@
 
 #include "eval/stats.h"
 #include "io/atomic_file.h"
+#include "io/csv.h"
 #include "io/json.h"
 #include "train/metrics.h"
 #include "train/train.h"
@@ -59,7 +60,8 @@ sd_status sd_seed_summary(const sd_dataset *const *dss, const char *name, const 
         for (int sp = 0; sp < 2; sp++)
             for (int f = 0; f < flows && sd_dataset_size(ds, splits[sp]) > 0; f++)
                 for (int s = 0; s < n_seeds; s++) {
-                    fprintf(af.f, "%s,%s,,%s,,%llu,", name, sd_split_name(splits[sp]), f ? "missing" : "full",
+                    sd_csv_write_field(af.f, name); /* the --out file's name: quoted when it needs it */
+                    fprintf(af.f, ",%s,,%s,,%llu,", sd_split_name(splits[sp]), f ? "missing" : "full",
                             (unsigned long long)seeds[s]);
                     sd_metrics_write_csv_fields(af.f, &met[(sp * 2 + f) * n_seeds + s]);
                     fprintf(af.f, "\n");

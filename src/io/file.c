@@ -101,19 +101,24 @@ sd_status sd_file_read_all(const char *path, size_t max_bytes, char **buf, size_
 
 /* path with its folder resolved (realpath), whether or not path itself exists; NULL if the folder
  * does not exist. */
-static char *resolve(const char *path) {
-    char *r = realpath(path, NULL);
+static char *resolve(const char *path_in) {
+    char *r = realpath(path_in, NULL);
     if (r) return r;
+    char *path = strdup(path_in); /* "dir/new/" names dir/new */
+    if (!path) return NULL;
+    for (size_t n = strlen(path); n > 1 && path[n - 1] == '/';) path[--n] = '\0';
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     char *rd = dir ? realpath(dir, NULL) : NULL;
     free(dir);
-    if (!rd) return NULL;
-    size_t n = strlen(rd) + strlen(base) + 2;
-    r = malloc(n);
-    if (r) snprintf(r, n, "%s%s%s", rd, strcmp(rd, "/") ? "/" : "", base);
+    if (rd) {
+        size_t n = strlen(rd) + strlen(base) + 2;
+        r = malloc(n);
+        if (r) snprintf(r, n, "%s%s%s", rd, strcmp(rd, "/") ? "/" : "", base);
+    }
     free(rd);
+    free(path);
     return r;
 }
 
@@ -122,6 +127,16 @@ static int within(const char *p, const char *dir) {
     size_t n = strlen(dir);
     if (!strcmp(dir, "/")) return 1;
     return !strncmp(p, dir, n) && (p[n] == '\0' || p[n] == '/');
+}
+
+int sd_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ra = resolve(a), *rb = resolve(b);
+    const int same = ra && rb && !strcmp(ra, rb);
+    free(ra);
+    free(rb);
+    return same;
 }
 
 sd_status sd_output_check(const char *out, const char *what, const sd_input *in, int n, sd_error *err) {

@@ -35,6 +35,11 @@ typedef struct {
  * naming both. Every command that writes calls it for each of its outputs before any work. */
 sd_status sd_output_check(const char *out, const char *what, const sd_input *in, int n, sd_error *err);
 
+/* 1 when a and b name the same file or folder (the same device and inode when both exist, else the
+ * same path once resolved), whether or not they exist yet: two outputs of one command that would
+ * overwrite each other. */
+int sd_same_file(const char *a, const char *b);
+
 /* What st describes, for messages: "a folder", "a FIFO (named pipe)", "a character device" ... */
 const char *sd_file_kind(const struct stat *st);
 

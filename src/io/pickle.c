@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/file.h"
 #include "io/half.h"
 
 /* The callables a REDUCE may name (the only globals accepted). */
@@ -884,13 +885,10 @@ sd_status sd_pickle_parse(const void *data, size_t n, sd_pickle **out, sd_error 
 
 sd_status sd_pickle_open(const char *path, sd_pickle **out, sd_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return sd_fail(err, SD_E_IO, "%s: not a regular file", path);
-    }
+    sd_status so = sd_file_open(path, &fd, &sb, err); /* a FIFO must not block the open */
+    if (so) return so;
     sd_pickle *P = calloc(1, sizeof *P);
     if (!P) {
         close(fd);

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
 #include "io/npy.h"
 #include "llm/utterances.h"
 
@@ -246,31 +248,6 @@ sd_status sd_shard_transcripts_seed(const char *out_dir, const sd_shard *s, char
     return st;
 }
 
-/* A temporary of an atomic write ("<file>.npy.tmp.XXXXXX", src/io/atomic_file.c) of an output. */
-static int is_output_temporary(const char *f) {
-    const char *t = strstr(f, ".tmp.");
-    if (!t || strlen(t) != strlen(".tmp.XXXXXX") || t - f < 4) return 0;
-    return !strncmp(t - 4, ".npy", 4) || !strncmp(t - 4, ".csv", 4);
-}
-
-/* Removes the temporaries that writers killed between creating and renaming them left in OUT. */
-static sd_status remove_temporaries(const char *out_dir, sd_error *err) {
-    DIR *d = opendir(out_dir);
-    if (!d) return sd_fail(err, SD_E_IO, "%s: cannot read the folder: %s", out_dir, strerror(errno));
-    sd_status st = SD_OK;
-    struct dirent *e;
-    while (!st && (e = readdir(d))) {
-        if (!is_output_temporary(e->d_name)) continue;
-        char *p = sd_utt_path(out_dir, e->d_name, "");
-        if (!p || (unlink(p) && errno != ENOENT))
-            st = sd_fail(err, SD_E_IO, "%s/%s: cannot remove a stale temporary: %s", out_dir, e->d_name,
-                         p ? strerror(errno) : "out of memory");
-        free(p);
-    }
-    closedir(d);
-    return st;
-}
-
 sd_status sd_shard_transcripts_merge(const char *out_dir, char *const *require, size_t n, int *merged, sd_error *err) {
     *merged = 0;
     sd_transcripts all;
@@ -295,7 +272,11 @@ sd_status sd_shard_transcripts_merge(const char *out_dir, char *const *require, 
                              p ? strerror(errno) : "out of memory");
             free(p);
         }
-        if (!st) st = remove_temporaries(out_dir, err);
+        if (!st) { /* every temporary no live writer holds (locked) is a killed writer's: of any age */
+            char *folder = sd_utt_path(out_dir, "", "");
+            if (folder) sd_atomic_remove_stale(folder, time(NULL) + 1);
+            free(folder);
+        }
         *merged = !st;
     }
     free(path);

@@ -42,18 +42,47 @@ assert any(r['name'] == 'a,b \"q\"' for r in rows), rows[:3]
 assert json.load(open('$T/score.json'))['n'] == len(rows)
 "; then ok csv_quoted_name_round_trip; else cat "$T/err"; bad csv_quoted_name_round_trip; fi
 
-# Runs a command that must fail with exit status $2 (any non-zero when "fail") within 30 s, its
-# stderr holding $3. Usage: refuses NAME STATUS NEEDLE CMD...
-refuses() {
-  local name=$1 want=$2 needle=$3; shift 3
-  timeout 30 "$@" >"$T/out" 2>"$T/err" </dev/null
-  local rc=$?
-  if [ $rc -ne 124 ] && [ $rc -ne 0 ] && { [ "$want" = fail ] || [ $rc -eq "$want" ]; } && grep -qF -- "$needle" "$T/err"; then
-    ok "$name"
-  else
-    echo "  exit $rc (124: hung), stderr: $(head -c 600 "$T/err")"; bad "$name"
-  fi
-}
+# The other CSVs written: robustness's results.csv (model names), train --seeds' OUT.seeds.csv (the
+# name of --out), compare --format csv (the condition fields it read), each read back by compare or
+# Python's csv module. A name with a comma and quotes, and names that differ after 128 bytes.
+cp "$T/m.safetensors" "$T/m2.safetensors"
+if "$BIN" robustness --data "$T/ds" --model 'a,b "q"='"$T/m.safetensors" --model "B=$T/m2.safetensors" --out "$T/rob" \
+     --seeds 1,2 --rates 0.5 --noise none --patterns none --threads 1 >/dev/null 2>"$T/err" &&
+   "$BIN" compare "$T/rob/results.csv" --a 'a,b "q"' --b B --format csv >"$T/cmp.csv" 2>>"$T/err" &&
+   $PY -c "
+import csv
+rows = list(csv.DictReader(open('$T/rob/results.csv', newline='')))
+assert {r['model'] for r in rows} == {'a,b \"q\"', 'B'}, rows[:2]
+assert all(len(r) == len(rows[0]) and None not in r for r in rows)
+c = list(csv.DictReader(open('$T/cmp.csv', newline='')))
+assert c and c[0]['condition'] == 'clean' and c[0]['n'] == '2', c
+"; then ok csv_robustness_results_quoted; else cat "$T/err"; bad csv_robustness_results_quoted; fi
+mkdir -p "$T/seeds"
+if "$BIN" train --data "$T/ds" --out "$T/seeds/a,b \"q\".safetensors" --seeds 1,2 "${TRAIN[@]}" >/dev/null 2>"$T/err" &&
+   "$BIN" compare "$T/seeds/a,b \"q\".seeds.csv" "$T/seeds/a,b \"q\".seeds.csv" >/dev/null 2>>"$T/err" &&
+   $PY -c "
+import csv
+rows = list(csv.DictReader(open('$T/seeds/a,b \"q\".seeds.csv', newline='')))
+assert len(rows) == 8 and all(r['model'] == 'a,b \"q\"' and r['seed'] in ('1', '2') and None not in r for r in rows), rows[:2]
+"; then ok csv_seeds_summary_quoted; else cat "$T/err"; bad csv_seeds_summary_quoted; fi
+long_a=$(printf 'M%.0s' $(seq 130))1 long_b=$(printf 'M%.0s' $(seq 130))2
+$PY - "$T/crafted.csv" "$long_a" "$long_b" <<'EOF2'
+import csv, sys
+cols = "model,condition,target,flow,rate,seed,mae".split(",")
+with open(sys.argv[1], "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n"); w.writerow(cols)
+    for m, base in ((sys.argv[2], 1.0), (sys.argv[3], 0.5)):
+        for s in (1, 2, 3):
+            w.writerow([m, 'x,y "z"', "", "full", "", s, base + 0.01 * s * (m == sys.argv[3])])
+EOF2
+if "$BIN" compare "$T/crafted.csv" --a "$long_a" --b "$long_b" --format csv >"$T/cmp2.csv" 2>"$T/err" && $PY -c "
+import csv
+c = list(csv.DictReader(open('$T/cmp2.csv', newline='')))
+assert len(c) == 1 and c[0]['condition'] == 'x,y \"z\"' and c[0]['n'] == '3' and c[0]['verdict'] == 'B better', c
+"; then ok csv_compare_output_quoted_long_names; else cat "$T/err" "$T/cmp2.csv"; bad csv_compare_output_quoted_long_names; fi
+
+# refuses NAME STATUS NEEDLE CMD...: fails with STATUS, NEEDLE in stderr, no hang
+. tests/scripts/refuses.sh
 same_bytes() { cmp -s "$1" "$2"; }
 
 # ---- item 1: a long --out (components under 255 bytes) gives each file its own name. ----
@@ -143,6 +172,8 @@ refuses fifo_feature_file 1 "video/$first.npy: is a FIFO (named pipe), not a fil
 refuses fifo_feature_file_train 1 "is a FIFO" "$BIN" train --data "$T/fifo" --out "$T/f.safetensors" "${TRAIN[@]}"
 cp -r "$T/ds" "$T/fifo2"; rm "$T/fifo2/labels.csv"; mkfifo "$T/fifo2/labels.csv"
 refuses fifo_labels_csv 1 "labels.csv: is a FIFO" "$BIN" validate --data "$T/fifo2"
+cp -r "$T/ds" "$T/fifo3"; mkfifo "$T/fifo3/dataset.json"
+refuses fifo_dataset_json 1 "dataset.json: is a FIFO" "$BIN" validate --data "$T/fifo3"
 mkfifo "$T/p"
 refuses fifo_model 1 "is a FIFO" "$BIN" eval --model "$T/p" --data "$T/ds"
 refuses fifo_state 1 "is a FIFO" "$BIN" train --data "$T/ds" --out "$T/r.safetensors" --resume "$T/p" "${TRAIN[@]}"

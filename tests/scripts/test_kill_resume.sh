@@ -193,9 +193,12 @@ out=$d/m.safetensors
 for f in "$out.tmp.AbC123" "$out.state.tmp.Xy12Z9" "$out.log.jsonl.tmp.q0q0q0" "$d/other.tmp.AbC123"; do
   echo partial > "$f"; touch -d '1 hour ago' "$f"
 done
-flock "$out.report.html.tmp.LiVe01" sleep 600 &
+echo partial > "$out.report.html.tmp.LiVe01"
+# (one process holding the lock: `flock FILE sleep` left its sleep behind, holding the lock 10 min)
+"$PY" -c 'import fcntl, sys, time; f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(600)' \
+  "$out.report.html.tmp.LiVe01" </dev/null >/dev/null 2>&1 &
 holder=$!
-for _ in $(seq 100); do [ -f "$out.report.html.tmp.LiVe01" ] && break; sleep 0.05; done
+for _ in $(seq 100); do flock -n "$out.report.html.tmp.LiVe01" true 2>/dev/null || break; sleep 0.05; done
 touch -d '1 hour ago' "$out.report.html.tmp.LiVe01"
 "$SDUMC" train --data "$T/ds" --out "$out" "${ARGS[@]/8/1}" >/dev/null 2>"$d/err"
 rc=$?
