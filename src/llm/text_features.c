@@ -149,6 +149,37 @@ static void write_pass(sd_textfeat *tf, const sd_textfeat_job *job, size_t i, si
     }
 }
 
+/* The rows in the pass that starts at row i: the next rows to do while their positions fit in
+ * batch_tokens (at least one). */
+static size_t pass_rows(const sd_textfeat *tf, const size_t *len, const int *todo, size_t i, size_t n) {
+    size_t k = 1, used = len[i];
+    while (i + k < n && todo[i + k] && used + len[i + k] <= tf->p.batch_tokens) used += len[i + k++];
+    return k;
+}
+
+sd_status sd_textfeat_plan(const sd_textfeat *tf, const sd_textfeat_job *job, size_t *pass, int64_t *positions,
+                           sd_error *err) {
+    const size_t n = job->count;
+    int32_t **ids = calloc(n ? n : 1, sizeof *ids);
+    size_t *len = calloc(n ? n : 1, sizeof *len);
+    int *todo = calloc(n ? n : 1, sizeof *todo);
+    sd_status s = !ids || !len || !todo ? sd_fail(err, SD_E_NOMEM, "out of memory") : tokenize_job(tf, job, ids, len, err);
+    for (size_t i = 0; !s && i < n; i++) todo[i] = 1;
+    for (size_t i = 0, p = 0; !s && i < n; p++) {
+        const size_t k = pass_rows(tf, len, todo, i, n);
+        for (size_t j = i; j < i + k; j++) {
+            pass[j] = p;
+            positions[j] = (int64_t)len[j];
+        }
+        i += k;
+    }
+    for (size_t i = 0; ids && i < n; i++) free(ids[i]);
+    free(ids);
+    free(len);
+    free(todo);
+    return s;
+}
+
 sd_status sd_textfeat_run(sd_textfeat *tf, const sd_textfeat_job *job, sd_utt_counts *counts, sd_error *err) {
     memset(counts, 0, sizeof *counts);
     const size_t n = job->count;
@@ -178,8 +209,7 @@ sd_status sd_textfeat_run(sd_textfeat *tf, const sd_textfeat_job *job, sd_utt_co
             i++;
             continue;
         }
-        size_t k = 1, used = len[i];
-        while (i + k < n && todo[i + k] && used + len[i + k] <= tf->p.batch_tokens) used += len[i + k++];
+        const size_t k = pass_rows(tf, len, todo, i, n);
         const double t1 = sd_utt_now();
         if (!(s = run_pass(tf, ids + i, len + i, k, err))) write_pass(tf, job, i, k, len, sd_utt_now() - t1, t0, counts);
         i += k;

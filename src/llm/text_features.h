@@ -60,4 +60,11 @@ typedef struct {
  * failed; the run goes on. */
 sd_status sd_textfeat_run(sd_textfeat *tf, const sd_textfeat_job *job, sd_utt_counts *counts, sd_error *err);
 
+/* How sd_textfeat_run packs the job's rows when none of them has its output yet: pass[count] the
+ * 0-based pass of each row (nondecreasing), positions[count] each row's tokens. Checks the
+ * transcripts as sd_textfeat_run does. A run over exactly one pass's rows makes that pass, so
+ * workers that each run whole passes (sd_shard_select_groups) compute what one process does. */
+sd_status sd_textfeat_plan(const sd_textfeat *tf, const sd_textfeat_job *job, size_t *pass, int64_t *positions,
+                           sd_error *err);
+
 #endif
