@@ -10,7 +10,8 @@
 #
 # Environment: LLAMA_CPP_DIR (a llama.cpp checkout built into LLAMA_CPP_DIR/build, see README),
 # THREADS (2), TYPES ("q8_0 q4_0 f16"), BENCH_DIR (/tmp/sdumc-bench), GEN (16 generated tokens),
-# ROUNDS (1: each program once per type; more alternate which goes first), LAYERS (32; at least 3).
+# ROUNDS (1: each program once per type; more alternate which goes first), LAYERS (32; at least 3:
+# fewer blocks of the same 7B widths, for a loaded machine; the files are then llama-L<n>-<type>.gguf).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -39,6 +40,7 @@ fi
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512bw|avx512_vnni|avx_vnni)$' | tr '\n' ' ')
 echo "== LLM decoder: sdumc${LB:+ and llama.cpp ($(git -C "$LLAMA_CPP_DIR" log -1 --format=%h 2>/dev/null || echo ?))}, $THREADS threads"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, flags: $flags"
+echo "shape: LLaMA-7B widths (hidden 4096, ff 11008, 32 heads, vocab 32000), $LAYERS blocks; prompt 64/128, $GEN generated tokens, $ROUNDS round(s)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== tiny model (4 blocks, hidden 64, Q8_0): a quick check that the decoder runs"
 "$BUILD/bench_llm" tests/fixtures/llm/tiny_q8_0.gguf --prompt 64 --gen 32 --beams 4 --threads "$THREADS" | sed 's/^/  /'
@@ -49,8 +51,10 @@ echo "bw $bw" > "$OUT/bandwidth"
 mkdir -p "$BENCH_DIR"
 for t in $TYPES; do
   f=$BENCH_DIR/7b-$t.gguf
+  [ "$LAYERS" = 32 ] || f=$BENCH_DIR/llama-L$LAYERS-$t.gguf
   if [ ! -s "$f" ]; then
     need=$(case $t in q8_0) echo 8;; q4_0) echo 5;; f16) echo 15;; esac)
+    need=$(( need * LAYERS / 32 + 1 ))
     free_gb=$(df -BG --output=avail "$BENCH_DIR" | tail -1 | tr -dc 0-9)
     if [ "$free_gb" -lt $((need + 2)) ]; then echo "skipping $t: $free_gb GB free in $BENCH_DIR, $need needed"; continue; fi
     echo "writing $f ($t, $LAYERS blocks)..."

@@ -117,6 +117,7 @@ static void top_push(cand *top, int k, int *n, float score, size_t index) {
  * cache keeps keys; a slot's history (sd_llama_cache_history) picks its own. */
 typedef struct {
     size_t B, V, D, S;         /* beams, vocabulary, hidden, max new tokens */
+    const sd_gen_params *gp;
     int32_t eos;
     float *logits;             /* [B, V] */
     float *lp;                 /* [V] log_softmax of one beam */
@@ -151,6 +152,7 @@ static sd_status beam_state_init(beam_state *st, const sd_llama *m, const sd_gen
     const size_t S = (size_t)gp->max_new_tokens;
     memset(st, 0, sizeof *st);
     st->B = B, st->V = V, st->D = D, st->S = S;
+    st->gp = gp;
     st->eos = sd_tokenizer_eos(sd_llama_get_tokenizer(m));
     st->logits = malloc(B * V * sizeof(float));
     st->lp = malloc(V * sizeof(float));
@@ -196,12 +198,12 @@ static sd_status beam_forward(const sd_llama *m, sd_llama_cache *c, beam_state *
 }
 
 /* The top 2B of log_softmax + running score over all slots and tokens. */
-static void beam_candidates(beam_state *st, int min_new_tokens) {
+static void beam_candidates(beam_state *st) {
     const size_t V = st->V;
     st->n_top = 0;
     for (size_t b = 0; b < st->B; b++) {
         log_softmax(st->logits + b * V, st->lp, V);
-        if ((int)st->cur_len < min_new_tokens) st->lp[st->eos] = -INFINITY;
+        if ((int)st->cur_len < st->gp->min_new_tokens) st->lp[st->eos] = -INFINITY;
         for (size_t v = 0; v < V; v++)
             top_push(st->top, 2 * (int)st->B, &st->n_top, st->lp[v] + st->score[b], b * V + v);
     }
@@ -210,10 +212,9 @@ static void beam_candidates(beam_state *st, int min_new_tokens) {
 /* Closes slot b as a hypothesis: its first n_tokens tokens and the n_frames frames of its history,
  * with HF's length-normalised score. */
 static sd_status beam_close(beam_state *st, const sd_llama_cache *c, size_t b, double sum_logprob,
-                            double length_penalty, size_t n_tokens, size_t n_frames, int by_eos,
-                            sd_error *err) {
+                            size_t n_tokens, size_t n_frames, int by_eos, sd_error *err) {
     const size_t D = st->D;
-    hyp h = {sum_logprob / pow((double)n_tokens, length_penalty),
+    hyp h = {sum_logprob / pow((double)n_tokens, st->gp->length_penalty),
              malloc((n_tokens ? n_tokens : 1) * sizeof(int32_t)), n_tokens,
              malloc((n_frames ? n_frames : 1) * D * sizeof(float)), n_frames, by_eos};
     if (!h.tokens || !h.frames) {
@@ -232,8 +233,8 @@ static sd_status beam_close(beam_state *st, const sd_llama_cache *c, size_t b, d
 /* Walks the candidates best first: EOS among the first B closes a hypothesis, the others fill the
  * next slots; then the slots, their tokens and the cache's histories move to the new order.
  * *done: HF's stopping rule (B hypotheses closed and none of the candidates can beat the worst). */
-static sd_status beam_select(beam_state *st, sd_llama_cache *c, const sd_gen_params *gp, size_t step,
-                             int *done, sd_error *err) {
+static sd_status beam_select(beam_state *st, sd_llama_cache *c, size_t step, int *done, sd_error *err) {
+    const sd_gen_params *gp = st->gp;
     const size_t S = st->S, V = st->V;
     int filled = 0;
     for (int rank = 0; rank < st->n_top && filled < gp->n_beams; rank++) {
@@ -242,8 +243,7 @@ static sd_status beam_select(beam_state *st, sd_llama_cache *c, const sd_gen_par
         if (t == st->eos) {
             if (rank >= gp->n_beams) continue;
             /* frames in the slot's history after this step's pass: one per step after the first */
-            sd_status s = beam_close(st, c, b, st->top[rank].score, gp->length_penalty, st->cur_len,
-                                     step, 1, err);
+            sd_status s = beam_close(st, c, b, st->top[rank].score, st->cur_len, step, 1, err);
             if (s) return s;
         } else {
             st->score_next[filled] = st->top[rank].score;
@@ -264,7 +264,7 @@ static sd_status beam_select(beam_state *st, sd_llama_cache *c, const sd_gen_par
 
 /* Moves the best closed hypothesis (the latest added among equal scores: HF sorts ascending and
  * pops the last) and the requested frames into res. */
-static void beam_result(beam_state *st, const sd_gen_params *gp, sd_gen_result *res) {
+static void beam_result(beam_state *st, sd_gen_result *res) {
     int best = 0;
     for (int i = 1; i < st->closed.n; i++)
         if (st->closed.h[i].score >= st->closed.h[best].score) best = i;
@@ -273,7 +273,7 @@ static void beam_result(beam_state *st, const sd_gen_params *gp, sd_gen_result *
     res->n_tokens = bh->n_tokens;
     res->ended_by_eos = bh->by_eos;
     bh->tokens = NULL;
-    if (gp->features == SD_FEATURES_BEST_BEAM) {
+    if (st->gp->features == SD_FEATURES_BEST_BEAM) {
         res->frames = bh->frames;
         res->n_frames = bh->n_frames;
         bh->frames = NULL;
@@ -293,15 +293,15 @@ static sd_status beam_search(const sd_llama *m, sd_llama_cache *c, const float *
     size_t step = 0;
     for (step = 0; step < st.S; step++) {
         if ((s = beam_forward(m, c, &st, prefix, P, step, err))) goto end;
-        beam_candidates(&st, gp->min_new_tokens);
-        if ((s = beam_select(&st, c, gp, step, &done, err))) goto end;
+        beam_candidates(&st);
+        if ((s = beam_select(&st, c, step, &done, err))) goto end;
         if (done || st.cur_len >= st.S) break;
     }
     res->steps = step + 1;
     for (size_t b = 0; !done && b < st.B; b++) /* the search ran out of steps: close the open beams */
-        if ((s = beam_close(&st, c, b, st.score[b], gp->length_penalty, st.cur_len, st.cur_len - 1, 0, err)))
+        if ((s = beam_close(&st, c, b, st.score[b], st.cur_len, st.cur_len - 1, 0, err)))
             goto end;
-    beam_result(&st, gp, res);
+    beam_result(&st, res);
 end:
     beam_state_free(&st);
     return s;

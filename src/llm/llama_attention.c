@@ -24,9 +24,8 @@ static const void *kv_gen(const sd_llama_cache *c, const void *base, size_t l, s
 }
 
 typedef struct {
-    size_t M, n_pre; /* rows of the pass; keys of the prefix (a prefill's own rows included) */
-    int step;
-    int round16;     /* llama.cpp arithmetic with a float16 cache: q and p rounded to float16 */
+    int step;    /* the pass is a generation step (else a prefill) */
+    int round16; /* llama.cpp arithmetic with a float16 cache: q and p rounded to float16 */
 } att_pass;
 
 /* Keys [lo, hi) that query row r of the pass sees (prefix indices; a step's rows also see their
@@ -87,7 +86,7 @@ static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a
     }
     /* scores: prefix keys in order, each against the rows that see it (a contiguous range: rows are
      * in position order), then a step's own keys per beam */
-    size_t lo0, hi0, lo1, hi1;
+    size_t lo0, hi0, lo1, hi1; /* keys of the block's first and last rows: the walk covers [lo0, hi1) */
     key_range(c, a, r0, &lo0, &hi0);
     key_range(c, a, r1 - 1, &lo1, &hi1);
     size_t first = 0, end = 0; /* the rows (relative) that see key j */
@@ -132,8 +131,7 @@ static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a
 }
 
 void sd_llama_attention(const sd_llama *m, sd_llama_cache *c, size_t M, int step, size_t l) {
-    att_pass a = {M, step ? c->n_prefix : c->n_prefix + M, step,
-                  c->kv_f16 && c->arith == SD_LLM_ARITH_LLAMACPP};
+    att_pass a = {step, c->kv_f16 && c->arith == SD_LLM_ARITH_LLAMACPP};
     const int Hkv = m->hp.n_head_kv;
     const size_t rows = step ? M : SD_LLAMA_ATT_ROWS, n_blocks = (M + rows - 1) / rows;
     const int64_t jobs = (int64_t)n_blocks * Hkv;
