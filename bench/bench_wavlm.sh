@@ -3,17 +3,21 @@
 # (float16 safetensors, 630 MB, written to /tmp and deleted afterwards) on 10 s of audio, the
 # audio-features workload (every layer, layer 20 and the last kept), sdumc (bench_wavlm.c) and the
 # PyTorch reference in float32 (bench_wavlm_torch.py: tests/reference/wavlm_ref.py, no_grad) side
-# by side on 1 and 2 threads, alternating which goes first. Each side is its own process: its
-# peak RSS is its own (model, input, every buffer; for PyTorch also the interpreter).
-# Options (environment): SECONDS_AUDIO (10), ITERS (3 timed runs after one warm-up), ROUNDS (1).
+# by side on 1 and 2 threads, ROUNDS rounds alternating which goes first, the load average printed
+# before each round. Each side is its own process: its peak RSS is its own (model, input, every
+# buffer; for PyTorch also the interpreter). Closes with a table (bench_wavlm_torch.py --summary):
+# per thread count the range over rounds of the real-time factor, of the per-round ratio PyTorch time /
+# sdumc time, of CPU seconds per audio second (the figure that a machine shared with other work
+# disturbs least), and peak RSS.
+# Options (environment): SECONDS_AUDIO (10), ITERS (3 timed runs after one warm-up), ROUNDS (3).
 #   BUILD=build bash bench/bench_wavlm.sh
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
 SECS=${SECONDS_AUDIO:-10}
 ITERS=${ITERS:-3}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 CFLAGS="-O2 -g -std=c11 -Wall -Wextra -Wpedantic -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fopenmp -Isrc \
   $(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)"
@@ -22,19 +26,23 @@ make --no-print-directory BUILD="$BUILD" "$BUILD/libsdumc.a" >/dev/null
 mkdir -p "$BUILD/bench"
 gcc $CFLAGS bench/bench_wavlm.c "$BUILD/libsdumc.a" $LIBS -o "$BUILD/bench/bench_wavlm"
 M=${BENCH_WAVLM_MODEL:-/tmp/sdumc-bench-wavlm-large-f16.safetensors}
-trap 'rm -f "$M"' EXIT
+LOG=$(mktemp /tmp/sdumc-bench-wavlm-XXXXXX.log)
+trap 'rm -f "$M" "$LOG"' EXIT
 echo "== WavLM-Large shape (24 layers, hidden 1024, 315M parameters), random, float16 file; $SECS s of audio"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs," \
   "flags $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f)$' | tr '\n' ' ')," \
   "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, load $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY bench/bench_wavlm_torch.py --write "$M"
-run_sdumc() { OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 "$BUILD/bench/bench_wavlm" --model "$M" --threads "$1" \
+# sdumc with the OpenMP spin limit the sdumc CLI sets for itself (src/cli/main.c), PyTorch in its best set-up.
+run_sdumc() { GOMP_SPINCOUNT=1000 OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 "$BUILD/bench/bench_wavlm" --model "$M" --threads "$1" \
   --seconds "$SECS" --iters "$ITERS"; }
 run_torch() { env LD_PRELOAD="$TCMALLOC" OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 \
   $PY bench/bench_wavlm_torch.py --model "$M" --threads "$1" --seconds "$SECS" --iters "$ITERS"; }
 for th in 1 2; do
   for r in $(seq 1 "$ROUNDS"); do
+    echo "-- threads $th, round $r (load $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ $((r % 2)) = 1 ]; then run_sdumc $th; run_torch $th; else run_torch $th; run_sdumc $th; fi
   done
-done
+done 2>&1 | tee "$LOG"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+$PY bench/bench_wavlm_torch.py --summary "$LOG"

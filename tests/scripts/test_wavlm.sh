@@ -8,7 +8,8 @@
 #     Hugging Face names in {"state_dict": ...} with DataParallel's "module." and "wavlm." prefixes
 #     and a config.json beside it; a bare state_dict with newer PyTorch's weight-norm names
 #     (parametrizations.weight.original0/1) and no configuration (inferred); the original unilm
-#     checkpoint layout ({"cfg", "model"} with fairseq names); float16 output; clear errors.
+#     checkpoint layout ({"cfg", "model"} with fairseq names); float16 output; clear errors; and the
+#     generic tools/pt2safetensors.py on a Hugging Face checkpoint whose configuration the shapes give.
 # Prints PASS/FAIL/SKIP lines.
 set -u
 cd "$(dirname "$0")/../.."
@@ -59,6 +60,8 @@ cfg, sd = module("tiny_base")
 sd = {k.replace("conv.weight_g", "conv.parametrizations.weight.original0")
        .replace("conv.weight_v", "conv.parametrizations.weight.original1"): v for k, v in sd.items()}
 torch.save(sd, T + "/bare.pt")
+# (b2) the same model as HF's WavLMFor... head under DataParallel, for the generic tools/pt2safetensors.py.
+torch.save({"state_dict": {"module.wavlm." + k: v for k, v in module("tiny_base")[1].items()}}, T + "/generic.pt")
 
 # (c) the unilm layout: fairseq names (spelled out here from the unilm WavLM.py module tree), cfg.
 cfg, sd = module("tiny_large")
@@ -115,6 +118,11 @@ if convert "$T/hf.safetensors" "$T/hf/pytorch_model.bin"; then check hf_prefixed
 else cat "$T/conv.log"; echo "FAIL wavlm_live.hf_prefixed_with_config (conversion)"; fi
 if convert "$T/bare.safetensors" "$T/bare.pt"; then check bare_parametrizations_inferred "$T/bare.safetensors" tiny_base
 else cat "$T/conv.log"; echo "FAIL wavlm_live.bare_parametrizations_inferred (conversion)"; fi
+# The generic converter the project has for PyTorch checkpoints also gives a file sdumc loads (Hugging
+# Face names; no configuration is written, so it must be inferable from the shapes, as here).
+if $PY tools/pt2safetensors.py "$T/generic.pt" "$T/generic.safetensors" >>"$T/conv.log" 2>&1; then
+  check pt2safetensors_generic "$T/generic.safetensors" tiny_base
+else cat "$T/conv.log"; echo "FAIL wavlm_live.pt2safetensors_generic (conversion)"; fi
 if convert "$T/unilm.safetensors" "$T/WavLM-Tiny.pt" && grep -q "1 pre-training tensors left out" "$T/conv.log"; then
   check unilm_checkpoint "$T/unilm.safetensors" tiny_large
 else cat "$T/conv.log"; echo "FAIL wavlm_live.unilm_checkpoint (conversion)"; fi
