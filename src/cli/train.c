@@ -9,6 +9,7 @@
 #include "data/cache.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
+#include "model/norm.h"
 #include "train/train.h"
 
 static int on_terminal;
@@ -71,17 +72,59 @@ static sd_status write_valid_names(const sd_dataset *ds, const char *out, sd_err
     return st;
 }
 
-/* Fewer than 10 optimiser steps per epoch: the paper's batch and lr were set for ~16k utterances. */
-static void small_corpus_hint(const sd_dataset *ds, const sd_train_options *o) {
+/* Even the smallest batch leaves fewer than SD_AUTO_MIN_STEPS steps: more epochs would. */
+static void more_epochs_hint(const sd_auto_schedule *a, int64_t n, int epochs) {
+    int64_t per_epoch = (n + a->batch - 1) / a->batch;
+    if (a->steps >= SD_AUTO_MIN_STEPS || per_epoch < 1) return;
+    fprintf(stderr, "sdumc train: hint: with batch %d, %lld epochs (not %d) would reach %d optimiser steps\n", a->batch,
+            (long long)((SD_AUTO_MIN_STEPS + per_epoch - 1) / per_epoch), epochs, SD_AUTO_MIN_STEPS);
+}
+
+/* A small corpus: the paper's schedule gives it too few optimiser steps (sd_train_auto_schedule).
+ * --preset auto takes the rule's batch and lr (unless --batch-size or --lr were given); otherwise a
+ * hint suggests them. */
+static void small_corpus(const sd_dataset *ds, sd_train_options *o, int preset_auto, int explicit_schedule) {
     int64_t n = sd_dataset_size(ds, SD_SPLIT_TRAIN);
-    int64_t steps = (n + o->batch_size - 1) / o->batch_size;
-    if (steps >= 10) return;
+    sd_auto_schedule a = sd_train_auto_schedule(n, o->epochs, o->batch_size, o->lr);
+    if (!a.chosen) return;
+    if (preset_auto && !explicit_schedule) {
+        fprintf(stderr,
+                "sdumc train: --preset auto: %lld train utterances; the paper's batch %d and lr %g would take %lld "
+                "optimiser steps in all, so batch %d and lr %g (%lld steps)\n",
+                (long long)n, o->batch_size, (double)o->lr, (long long)a.paper_steps, a.batch, (double)a.lr,
+                (long long)a.steps);
+        o->batch_size = a.batch;
+        o->lr = a.lr;
+        o->schedule = a;
+        more_epochs_hint(&a, n, o->epochs);
+        return;
+    }
     fprintf(stderr,
-            "sdumc train: hint: %lld optimiser step%s per epoch (%lld train utterances, batch %d). The paper's batch\n"
-            "128 and lr 1e-4 were set for CMU-MOSEI's 16k utterances; a small corpus learns little per epoch\n"
-            "with them. A smaller batch and a larger learning rate give it more steps, e.g. --batch-size 32\n"
-            "--lr 1e-3 (what make demo uses on 1,200 utterances).\n",
-            (long long)steps, steps == 1 ? "" : "s", (long long)n, o->batch_size);
+            "sdumc train: hint: %lld optimiser steps in all, %lld per epoch (%lld train utterances, batch %d, %d "
+            "epochs). The paper's batch 128 and lr 1e-4 were set for CMU-MOSEI's 16k utterances; a small corpus "
+            "learns little with so few steps. --batch-size %d --lr %g gives %lld steps; --preset auto chooses that "
+            "(make demo: batch 32, lr 1e-3 on 1,200 utterances).\n",
+            (long long)a.paper_steps, (long long)((n + o->batch_size - 1) / o->batch_size), (long long)n,
+            o->batch_size, o->epochs, a.batch, (double)a.lr, (long long)a.steps);
+    more_epochs_hint(&a, n, o->epochs);
+}
+
+/* Training-split statistics (for the standardisation, computed once here) and the scale check:
+ * a warning when the scales are far apart and the inputs will not be standardised. */
+static int input_scales(const sd_dataset *ds, sd_train_options *o, sd_feature_stats *stats) {
+    sd_error err;
+    int has_stats = o->init && sd_norm_file_has_stats(o->init);
+    sd_normalize normalize = sd_train_resolve_normalize(o, has_stats);
+    if (sd_feature_stats_compute(ds, SD_SPLIT_TRAIN, o->max_frames, o->cap_mode, o->cache, stats, &err)) {
+        fprintf(stderr, "sdumc train: %s\n", err.msg);
+        return 1;
+    }
+    o->stats = stats;
+    cli_print_scales("train", stats, normalize == SD_NORMALIZE_STANDARD, 0);
+    if (normalize == SD_NORMALIZE_STANDARD)
+        fprintf(stderr, "sdumc train: inputs standardised per dimension (%s), folded into the saved model\n",
+                has_stats ? "the statistics --init carries" : "training-split statistics");
+    return 0;
 }
 
 int cli_train(int argc, char **argv) {
@@ -100,10 +143,15 @@ int cli_train(int argc, char **argv) {
     int cache_f16 = 0;
     int threads = 0, select = (int)o.select, cap = (int)o.cap_mode, max_frames = 0, preset_idx = 0;
     float valid_fraction = 0.0f;
+    int normalize_idx = 0;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"out", ARG_STRING, &o.out, 0, 0, NULL, "model file to write (OUT.state, OUT.log.jsonl, OUT.report.html beside it)", 0},
-        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release", "docs/MODEL.md preset (default paper)", 0},
+        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release|auto",
+         "docs/MODEL.md preset (default paper); auto: paper, with batch and lr for a small corpus", 0},
+        {"normalize", ARG_CHOICE, &normalize_idx, 0, 0, "standard|none",
+         "standardise inputs per dimension with training-split statistics, folded into the saved model "
+         "(standard; none with a foreign --init or --mask off)", 0},
         {"init", ARG_STRING, &o.init, 0, 0, NULL, "start from these weights (fine-tuning)", 0},
         {"resume", ARG_STRING, &o.resume, 0, 0, NULL, "continue an interrupted run from its OUT.state", 0},
         {"epochs", ARG_INT, &o.epochs, 1, 100000, NULL, "epochs (25)", 0},
@@ -142,6 +190,8 @@ int cli_train(int argc, char **argv) {
         return code;
     o.select = (sd_select)select;
     o.cap_mode = (sd_cap_mode)cap;
+    if (args_find(specs, n, "normalize")->seen) o.normalize = normalize_idx == 0 ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    const int explicit_schedule = args_find(specs, n, "batch-size")->seen || args_find(specs, n, "lr")->seen;
     for (int m = 0; m < SD_MOD_COUNT; m++) o.max_frames[m] = max_frames;
     if (!o.out) {
         fprintf(stderr, "sdumc train: --out MODEL.safetensors is required\n");
@@ -165,7 +215,7 @@ int cli_train(int argc, char **argv) {
         sd_dataset_close(ds);
         return 1;
     }
-    small_corpus_hint(ds, &o);
+    small_corpus(ds, &o, !strcmp(preset, "auto"), explicit_schedule);
     sd_threads_set(threads);
     sd_cache *cache = NULL;
     if (cache_path) {
@@ -178,6 +228,13 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
         o.cache = cache;
     }
+    sd_feature_stats stats;
+    memset(&stats, 0, sizeof stats);
+    if (!o.resume && input_scales(ds, &o, &stats)) {
+        sd_cache_close(cache);
+        sd_dataset_close(ds);
+        return 1;
+    }
     on_terminal = isatty(STDERR_FILENO);
     o.on_progress = progress;
     sd_train_result res;
@@ -185,6 +242,7 @@ int cli_train(int argc, char **argv) {
             o.model.preset, o.epochs, o.batch_size, (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
             (long long)sd_dataset_size(ds, SD_SPLIT_VALID), sd_threads_get());
     sd_status st = sd_train(ds, &o, &res, &err);
+    sd_feature_stats_free(&stats);
     if (!st && o.valid_fraction > 0.0f) st = write_valid_names(ds, o.out, &err);
     sd_cache_close(cache);
     sd_dataset_close(ds);

@@ -44,6 +44,7 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
         st = sd_st_writer_set_metadata(w, "best_criterion", buf, err);
     }
     if (!st) st = sd_st_writer_set_metadata(w, "settings", s->settings, err);
+    if (!st && sd_norm_active(&s->norm)) st = sd_norm_write_metadata(w, &s->norm, err);
     sd_json_buf h;
     memset(&h, 0, sizeof h);
     sd_json_buf_puts(&h, "[");
@@ -66,6 +67,7 @@ void sd_train_state_release(sd_train_state *s) {
     sd_free(s->adam_v);
     sd_free(s->best_params);
     free(s->history);
+    sd_norm_free(&s->norm);
     memset(s, 0, sizeof *s);
 }
 
@@ -132,6 +134,10 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
             s->best_criterion = strtod(b, NULL);
             snprintf(s->settings, sizeof s->settings, "%s", set);
         }
+    }
+    if (!r) {
+        int present = 0;
+        r = sd_norm_read_metadata(st, path, cfg.dim, &s->norm, &present, err);
     }
     if (!r) {
         const char *h = sd_st_metadata_get(st, "history");

@@ -6,10 +6,12 @@
  *            step (Adam steps taken), next_epoch, rng_index (dropout stream position),
  *            data_position (items of next_epoch already consumed: 0, states are written at epoch
  *            ends), best_epoch, best_criterion, settings (the options that must not change
- *            across a resume), history (JSON array of epoch records). */
+ *            across a resume), history (JSON array of epoch records); with standardised inputs
+ *            the statistics (model/norm.h), params and best_params in the standardised space. */
 #ifndef SD_TRAIN_CHECKPOINT_H
 #define SD_TRAIN_CHECKPOINT_H
 
+#include "model/norm.h"
 #include "train/train.h"
 
 typedef struct {
@@ -24,6 +26,7 @@ typedef struct {
     char settings[1024];
     sd_epoch_record *history; /* [n_history], malloc'ed */
     int n_history;
+    sd_norm norm;             /* the input standardisation (unset: none); params live in its space */
 } sd_train_state;
 
 sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_error *err);

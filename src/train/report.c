@@ -181,6 +181,11 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
     sd_json_buf_printf(&o, "</code>. Epochs run: %d. Selected epoch: <b>%d</b> (", in->n_epochs, in->selected_epoch + 1);
     escape_html(&o, in->selection);
     sd_json_buf_puts(&o, ", on the validation split; the test split is not used in training).</p>\n");
+    if (in->note && *in->note) {
+        sd_json_buf_puts(&o, "<p>");
+        escape_html(&o, in->note);
+        sd_json_buf_puts(&o, "</p>\n");
+    }
     if (sel) {
         sd_json_buf_puts(&o, "<h2>Validation metrics of the selected epoch</h2>\n<table><tr><th>flow</th><th>MAE</th>"
                              "<th>MSE</th><th>Corr</th>");

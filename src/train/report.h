@@ -15,6 +15,7 @@ typedef struct {
     const float *pred_full, *pred_missing; /* [n_valid], the selected model */
     int64_t n_valid;
     const char *model_path;
+    const char *note; /* a paragraph about inputs and schedule, or NULL */
 } sd_report_input;
 
 sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error *err);

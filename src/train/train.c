@@ -12,6 +12,7 @@
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "optim/adam.h"
+#include "model/norm.h"
 #include "train/checkpoint.h"
 #include "train/history.h"
 #include "train/report.h"
@@ -24,6 +25,10 @@ const char *sd_select_name(sd_select s) {
     case SD_SELECT_LAST: return "last";
     }
     return "?";
+}
+
+const char *sd_normalize_name(sd_normalize n) {
+    return n == SD_NORMALIZE_STANDARD ? "standard" : n == SD_NORMALIZE_NONE ? "none" : "auto";
 }
 
 static const char *select_description(sd_select s) {
@@ -63,25 +68,63 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
         o->model.mia = 0;
         o->w = (sd_loss_weights){0.5f, 0.5f, 0.0f, 0.0f, 0.13f, 0.5f};
         o->batch_size = 96;
+    } else if (!strcmp(name, "auto")) { /* the paper's; the caller adapts batch and lr (sd_train_auto_schedule) */
+        o->model.mia = 1;
+        o->w = (sd_loss_weights){0.5f, 0.5f, 0.1f, 0.7f, 0.13f, 0.5f};
+        o->batch_size = 128;
     } else {
-        return sd_fail(err, SD_E_ARG, "unknown preset '%s' (known: paper, release)", name);
+        return sd_fail(err, SD_E_ARG, "unknown preset '%s' (known: paper, release, auto)", name);
     }
     o->epochs = 25;
     snprintf(o->model.preset, sizeof o->model.preset, "%s", name);
     return SD_OK;
 }
 
-/* The options that must be the same when a run is resumed, as one canonical line. */
-static void settings_line(const sd_train_options *o, const sd_model_config *c, char *buf, size_t n) {
+sd_auto_schedule sd_train_auto_schedule(int64_t n_train, int epochs, int batch, float lr) {
+    sd_auto_schedule a;
+    memset(&a, 0, sizeof a);
+    a.batch = batch;
+    a.lr = lr;
+    a.paper_steps = a.steps = (int64_t)epochs * ((n_train + batch - 1) / batch);
+    if (a.steps >= SD_AUTO_MIN_STEPS && (n_train + batch - 1) / batch >= SD_AUTO_MIN_EPOCH_STEPS) return a;
+    static const int batches[] = {64, 32, 16, 8};
+    static const float lrs[] = {3e-4f, 1e-3f, 1e-3f, 1e-3f};
+    int k = 3;
+    for (int i = 0; i < 4; i++) {
+        int64_t per_epoch = (n_train + batches[i] - 1) / batches[i];
+        if (batches[i] < batch && per_epoch >= SD_AUTO_MIN_EPOCH_STEPS && per_epoch * epochs >= SD_AUTO_MIN_STEPS) {
+            k = i;
+            break;
+        }
+    }
+    if (batches[k] >= batch) return a; /* already at or below the smallest choice */
+    a.chosen = 1;
+    a.batch = batches[k];
+    a.lr = lrs[k];
+    a.steps = (int64_t)epochs * ((n_train + a.batch - 1) / a.batch);
+    return a;
+}
+
+sd_normalize sd_train_resolve_normalize(const sd_train_options *o, int init_has_stats) {
+    if (o->normalize != SD_NORMALIZE_AUTO) return o->normalize;
+    if (!o->model.mask) return SD_NORMALIZE_NONE;
+    if (o->init) return init_has_stats ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    return SD_NORMALIZE_STANDARD;
+}
+
+/* The options that must be the same when a run is resumed, as one canonical line (normalize: what
+ * the run resolved AUTO to). */
+static void settings_line(const sd_train_options *o, const sd_model_config *c, sd_normalize normalize, char *buf,
+                          size_t n) {
     snprintf(buf, n,
              "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
              "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
-             "valid_fraction=%.9g",
+             "valid_fraction=%.9g normalize=%s",
              o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
              (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
              sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
              o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
+             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction, sd_normalize_name(normalize));
 }
 
 /* acc += scale * t, term by term. */
@@ -135,9 +178,13 @@ static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, co
 /* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
  * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
-                           double best, sd_select sel, int final, sd_error *err) {
+                           double best, sd_select sel, int final, const sd_auto_schedule *a, sd_error *err) {
     sd_json_buf b;
     memset(&b, 0, sizeof b);
+    if (a->chosen)
+        sd_json_buf_printf(&b, "{\"preset_auto\": {\"batch_size\": %d, \"lr\": %.9g, \"steps\": %lld, "
+                               "\"paper_steps\": %lld}}\n",
+                           a->batch, (double)a->lr, (long long)a->steps, (long long)a->paper_steps);
     for (int i = 0; i < n; i++) {
         sd_epoch_record_json(&b, &h[i]);
         sd_json_buf_puts(&b, "\n");
@@ -204,16 +251,34 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
 }
 
 /* Sets up the state: resumed, initialised from --init, or fresh from the seed. */
+/* The standardisation of the training split (the caller's statistics when it computed them). */
+static sd_status training_norm(const sd_dataset *ds, const sd_train_options *o, sd_norm *n, sd_error *err) {
+    if (o->stats) return sd_norm_from_stats(n, o->stats, err);
+    sd_feature_stats fs;
+    sd_status st = sd_feature_stats_compute(ds, SD_SPLIT_TRAIN, o->max_frames, o->cap_mode, o->cache, &fs, err);
+    if (!st) st = sd_norm_from_stats(n, &fs, err);
+    sd_feature_stats_free(&fs);
+    return st;
+}
+
 static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, sd_error *err) {
     memset(s, 0, sizeof *s);
     sd_status st;
     sd_model_config cfg = o->model;
     for (int k = 0; k < 3; k++) cfg.dim[k] = sd_dataset_dim(ds, k == 1 ? SD_MOD_TEXT : k);
     cfg.seed = o->seed;
+    if (o->normalize == SD_NORMALIZE_STANDARD && !o->model.mask)
+        return sd_fail(err, SD_E_ARG, "--normalize standard needs --mask on: with the released no-mask mode padded "
+                       "frames take part, and the standardisation folded into the model would move them "
+                       "(use --normalize none)");
+    sd_normalize normalize;
     if (o->resume) {
         if ((st = sd_train_state_load(o->resume, s, err))) return st;
+        normalize = o->normalize != SD_NORMALIZE_AUTO ? o->normalize
+                    : sd_norm_active(&s->norm)        ? SD_NORMALIZE_STANDARD
+                                                      : SD_NORMALIZE_NONE;
         char now[1024];
-        settings_line(o, &s->model->cfg, now, sizeof now);
+        settings_line(o, &s->model->cfg, normalize, now, sizeof now);
         if (strcmp(now, s->settings)) {
             sd_fail(err, SD_E_ARG, "%s: the options differ from the interrupted run's.\n  saved: %s\n  now:   %s",
                     o->resume, s->settings, now);
@@ -234,8 +299,26 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
         }
         cfg.hidden = m->cfg.hidden;
         m->cfg = cfg; /* training choices (MIA, mask, dropout, preset) come from the options */
-    } else if ((st = sd_model_create(&cfg, &s->model, err))) {
-        return st;
+        int present = 0;
+        if ((st = sd_norm_read_file(o->init, m->cfg.dim, &s->norm, &present, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
+        normalize = sd_train_resolve_normalize(o, present);
+        if (normalize == SD_NORMALIZE_NONE) sd_norm_free(&s->norm); /* the file's weights as they are */
+        if (normalize == SD_NORMALIZE_STANDARD && !present && (st = training_norm(ds, o, &s->norm, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
+        /* The file's weights act on raw features: the same function in the standardised space. */
+        if (normalize == SD_NORMALIZE_STANDARD) sd_norm_unfold(&s->norm, m, m->params, m->params);
+    } else {
+        if ((st = sd_model_create(&cfg, &s->model, err))) return st;
+        normalize = sd_train_resolve_normalize(o, 0);
+        if (normalize == SD_NORMALIZE_STANDARD && (st = training_norm(ds, o, &s->norm, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
     }
     s->adam_m = sd_params_alloc_buffer(&s->model->table);
     s->adam_v = sd_params_alloc_buffer(&s->model->table);
@@ -247,8 +330,26 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     }
     s->best_epoch = -1;
     s->best_criterion = INFINITY;
-    settings_line(o, &s->model->cfg, s->settings, sizeof s->settings);
+    settings_line(o, &s->model->cfg, normalize, s->settings, sizeof s->settings);
     return check_dataset(ds, &s->model->cfg, err);
+}
+
+/* The model file: with standardised inputs, the standardisation folded into it (model/norm.h). */
+static sd_status save_model(const sd_model *m, const sd_norm *n, const char *path, sd_error *err) {
+    return sd_norm_active(n) ? sd_norm_save_model(m, m->params, n, path, err) : sd_model_save(m, path, err);
+}
+
+/* What the report says about the inputs and the schedule. */
+static void report_note(const sd_train_options *o, const sd_norm *n, char *buf, size_t size) {
+    int len = snprintf(buf, size, "%s", sd_norm_active(n) ? "Inputs standardised per dimension with the training "
+                                 "split's statistics, folded into the saved model's frame projections (it predicts from "
+                                 "raw features). " : "Inputs used as they are (--normalize none). ");
+    if (o->schedule.chosen && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len,
+                 "--preset auto chose batch %d and lr %g: %lld optimiser steps in all, where the paper's batch 128 "
+                 "and lr 1e-4 would take %lld on this training split.",
+                 o->schedule.batch, (double)o->schedule.lr, (long long)o->schedule.steps,
+                 (long long)o->schedule.paper_steps);
 }
 
 static void derive_path(char *dst, size_t n, const char *out, const char *suffix) {
@@ -273,6 +374,11 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         s.history = h;
     }
     sd_model *m = s.model;
+    sd_model *folded = NULL; /* with standardised inputs: the model as saved (folded), for validation */
+    if (sd_norm_active(&s.norm) && (st = sd_model_alloc(&m->cfg, &folded, err))) {
+        sd_train_state_release(&s);
+        return st;
+    }
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
     sd_objective *obj = sd_objective_new();
@@ -314,6 +420,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         int r;
         int64_t nb = 0, batches = sd_batcher_num_batches(batcher);
         while ((r = sd_batcher_next(batcher, &b, err)) == 1) {
+            if (sd_norm_active(&s.norm)) sd_norm_apply_batch(&s.norm, (sd_batch *)b); /* the batch is ours until the next call */
             sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
             memset(grads, 0, sizeof(float) * m->table.total);
             sd_loss_terms t;
@@ -349,7 +456,11 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o->eval_batch_size, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        /* Validation runs the model as it will be saved: with the standardisation folded in, on raw
+         * features (as eval and predict will). */
+        if (folded) sd_norm_fold(&s.norm, m, m->params, folded->params);
+        if ((st = validate(folded ? folded : m, ds, o->eval_batch_size, valid_y, &rec.valid_full, &rec.valid_miss,
+                           NULL, err)))
             goto done;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
@@ -357,11 +468,12 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-            if ((st = sd_model_save(m, o->out, err))) goto done;
+            if ((st = save_model(m, &s.norm, o->out, err))) goto done;
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
-        if ((st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err)))
+        if ((st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0,
+                            &o->schedule, err)))
             goto done;
         if ((st = sd_train_state_save(&s, res->state_path, err))) goto done;
         if (o->on_progress) {
@@ -371,11 +483,14 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     }
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
-    st = sd_model_save(m, o->out, err);
-    if (!st) st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
+    st = save_model(m, &s.norm, o->out, err);
+    if (!st)
+        st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1,
+                       &o->schedule, err);
     res->best_epoch = s.best_epoch;
     res->best_criterion = s.best_criterion;
     res->epochs_run = s.n_history;
+    res->normalize = sd_norm_active(&s.norm) ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
     if (!st) {
         /* The report shows the selected model's validation predictions. */
         sd_model *best = NULL;
@@ -384,14 +499,17 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         st = sd_model_load(o->out, &best, err);
         if (!st) st = validate(best, ds, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
         if (!st) {
+            char note[512];
+            report_note(o, &s.norm, note, sizeof note);
             sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
-                                  valid_y, preds, preds + nv, nv, o->out};
+                                  valid_y, preds, preds + nv, nv, o->out, note};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
         sd_model_free(best);
     }
 done:
+    sd_model_free(folded);
     free(valid_y);
     sd_objective_free(obj);
     free(used);
