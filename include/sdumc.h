@@ -24,7 +24,11 @@
  *     pass an sdumc_context that the caller owns to reuse the workspace between calls (faster for
  *     small inputs). A context is used by one call at a time: one context per thread.
  *   - A call uses at most n_threads threads: the context's sdumc_context_params.n_threads, or
- *     when that is 0 (or ctx is NULL) the model's sdumc_model_params.n_threads.
+ *     when that is 0 (or ctx is NULL) the model's sdumc_model_params.n_threads. They are the
+ *     library's own (a context keeps n_threads - 1 workers; a call without a context starts and
+ *     ends its own), and they sleep while idle instead of spinning, so calls behave on a host
+ *     shared with other work. OpenMP and OpenBLAS run single-threaded inside a call. Small
+ *     inputs run on the calling thread alone. Results do not depend on the thread count.
  *
  * Flows
  *   - SDUMC_FLOW_COMPLETE: the transcript is available; the text slot takes real text features
@@ -65,7 +69,8 @@ typedef enum {
     SDUMC_E_IO = 3,         /* a file could not be opened or read */
     SDUMC_E_FORMAT = 4,     /* a malformed model file */
     SDUMC_E_SHAPE = 5,      /* features whose dim differs from the model's; a tensor of the wrong shape */
-    SDUMC_E_NUMERIC = 6,    /* NaN or Inf in the input */
+    SDUMC_E_NUMERIC = 6,    /* NaN or Inf in the input, or an output that is not finite (finite inputs too
+                               large for float32 inside the network), or in a model file's weights */
     SDUMC_E_UNSUPPORTED = 7 /* valid, but this model (file) cannot do it */
 } sdumc_status;
 
@@ -213,7 +218,8 @@ void sdumc_context_free(sdumc_context *ctx);
  * (SDUMC_E_ARG); a known flow (SDUMC_E_ARG); MIA present for SDUMC_FLOW_TEXT_MISSING_MIA
  * (SDUMC_E_UNSUPPORTED); per modality, data non-NULL and 1 <= frames <= INT32_MAX (SDUMC_E_ARG),
  * dim equal to the model's (SDUMC_E_SHAPE); every value finite (SDUMC_E_NUMERIC, naming the
- * modality, frame and column). *score is written only on success. */
+ * modality, frame and column). An output that is not finite (values so large that the network
+ * overflows float32) is SDUMC_E_NUMERIC too. *score is written only on success. */
 sdumc_status sdumc_predict(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,
                            sdumc_flow flow, float *score, sdumc_error *err);
 

@@ -17,7 +17,8 @@ naming the argument.
 
 Threads: calls release the GIL, and a Model may be shared by threads. Each thread gets its own
 scratch context (kept for the thread's life), so concurrent calls never share memory. A call uses
-at most the model's `threads` threads.
+at most the model's `threads` threads. close() waits for calls in flight on other threads, so a
+model is never freed under a running call.
 
 The library is found, in this order: the `library` argument, the SDUMC_LIBRARY environment
 variable, the library `make install` put beside this module's installed copy, build/ beside this
@@ -222,6 +223,8 @@ class Model:
         4). mmap: map the file and use it in place (default) or read a copy."""
         self._lib = library if isinstance(library, ctypes.CDLL) else load_library(library)
         self._ptr = ctypes.c_void_p()
+        self._calls = 0  # calls in flight on this model (close() waits for them)
+        self._calls_done = threading.Condition()
         if mia not in _MIA_CHOICES:
             raise ValueError("mia must be None, 'file', 'on', 'off', True or False; got %r" % (mia,))
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
@@ -245,10 +248,22 @@ class Model:
         self.info["mia_source"] = MIA_SOURCES.get(info.mia_source, "unknown")
         self.embedding_dim = info.embedding_dim
 
-    def _handle(self):
-        if not self._ptr:
-            raise ValueError("the model is closed")
-        return self._ptr
+    def _call(self, fn, *args):
+        """fn(model, this thread's context, *args) -> its status, with the model kept alive: a call
+        counts itself in before it starts and out after it returns, and close() waits for the count
+        to reach 0, so the model is never freed under a call (from another thread)."""
+        with self._calls_done:
+            if not self._ptr:
+                raise ValueError("the model is closed")
+            self._calls += 1
+            ptr = self._ptr
+        try:
+            return fn(ptr, _context(self._lib), *args)
+        finally:
+            with self._calls_done:
+                self._calls -= 1
+                if self._calls == 0:
+                    self._calls_done.notify_all()
 
     @staticmethod
     def _utterance(audio, text_slot, video, names, keep):
@@ -267,9 +282,7 @@ class Model:
         keep = []
         u = self._utterance(audio, slot, video, ("audio", slot_name, "video"), keep)
         score, err = ctypes.c_float(), _Error()
-        st = self._lib.sdumc_predict(self._handle(), _context(self._lib), ctypes.byref(u), flow,
-                                     ctypes.byref(score), ctypes.byref(err))
-        _check(st, err)
+        _check(self._call(self._lib.sdumc_predict, ctypes.byref(u), flow, ctypes.byref(score), ctypes.byref(err)), err)
         return float(score.value)
 
     def embed(self, audio, text=None, video=None, *, sim_text=None, require_mia=False):
@@ -279,9 +292,8 @@ class Model:
         u = self._utterance(audio, slot, video, ("audio", slot_name, "video"), keep)
         z = np.zeros(self.embedding_dim, dtype=np.float32)
         score, err = ctypes.c_float(), _Error()
-        st = self._lib.sdumc_embed(self._handle(), _context(self._lib), ctypes.byref(u), flow,
-                                   z.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), z.size, ctypes.byref(score),
-                                   ctypes.byref(err))
+        st = self._call(self._lib.sdumc_embed, ctypes.byref(u), flow, z.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                        z.size, ctypes.byref(score), ctypes.byref(err))
         _check(st, err)
         return float(score.value), z
 
@@ -304,15 +316,25 @@ class Model:
         z = np.zeros((n, self.embedding_dim), dtype=np.float32) if embeddings else None
         fp = ctypes.POINTER(ctypes.c_float)
         err = _Error()
-        st = self._lib.sdumc_predict_batch(self._handle(), _context(self._lib), us, n, flow, scores.ctypes.data_as(fp),
-                                           z.ctypes.data_as(fp) if embeddings else None, ctypes.byref(err))
+        st = self._call(self._lib.sdumc_predict_batch, us, n, flow, scores.ctypes.data_as(fp),
+                        z.ctypes.data_as(fp) if embeddings else None, ctypes.byref(err))
         _check(st, err)
         return (scores, z) if embeddings else scores
 
     def close(self):
-        if getattr(self, "_ptr", None):
-            self._lib.sdumc_model_free(self._ptr)
-            self._ptr = ctypes.c_void_p()
+        """Frees the model. Calls other threads have in flight on it finish first (close waits for
+        them); calls made after close raise ValueError. Closing twice is fine."""
+        done = getattr(self, "_calls_done", None)
+        if done is None:  # __init__ failed before the model existed
+            return
+        with done:
+            ptr = self._ptr
+            if not ptr:
+                return
+            self._ptr = ctypes.c_void_p()  # new calls are refused from here on
+            while self._calls:
+                done.wait()
+        self._lib.sdumc_model_free(ptr)
 
     def __enter__(self):
         return self

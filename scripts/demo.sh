@@ -14,16 +14,11 @@
 # DEMO_BATCH / DEMO_LR override that choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-N=${DEMO_N:-1200}
-SEED=${DEMO_SEED:-1}
-HIDDEN=${DEMO_HIDDEN:-256}
-EPOCHS=${DEMO_EPOCHS:-12}
+source scripts/demo_settings.sh
+# --preset auto chooses the batch and learning rate; DEMO_BATCH / DEMO_LR override its choice.
 BATCH=${DEMO_BATCH:-}
 LR=${DEMO_LR:-}
-THREADS=${DEMO_THREADS:-0}
 OUT=$BUILD/demo
-BIN=$BUILD/sdumc
 start=$(date +%s)
 
 rm -rf "$OUT"

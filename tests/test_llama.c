@@ -223,6 +223,42 @@ static void test_other_kernels(void) {
     }
 }
 
+/* A batch of three sequences in one pass gives each sequence's own prefill (logits and hidden-state
+ * sums), in both arithmetics; a step after it is refused. */
+static void test_prefill_batch(void) {
+    sd_llama *m = NULL;
+    sd_error err = {0};
+    if (sd_llama_load(DIR "tiny_q8_0.gguf", &m, &err)) {
+        sd_test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    enum { D = 64, V = 384, N = 16 };
+    const size_t lens[3] = {5, 6, 5};
+    static float x[N * D], lg[N * V], hs[N * D], lg1[N * V], hs1[N * D];
+    for (size_t i = 0; i < N * D; i++) x[i] = 0.5f * sinf(0.7f * (float)i);
+    for (int arith = 0; arith < 2; arith++) {
+        sd_llama_cache *c = NULL;
+        EXPECT(sd_llama_cache_create(m, &(sd_llama_cache_params){N, 2, 1, 0, (sd_llm_arith)arith, 1}, &c, &err) == SD_OK,
+               "%s", err.msg);
+        sd_llama_out o = {lg, 1, hs, NULL, NULL};
+        EXPECT(sd_llama_prefill_batch(m, c, x, lens, 3, &o, &err) == SD_OK, "%s", err.msg);
+        EXPECT(sd_llama_step(m, c, x, 1, &o, &err) == SD_E_ARG, "step after a batch accepted");
+        double e = 0;
+        for (size_t i = 0, r = 0; i < 3; r += lens[i++]) {
+            sd_llama_cache_reset(c);
+            sd_llama_out o1 = {lg1, 1, hs1, NULL, NULL};
+            EXPECT(sd_llama_prefill(m, c, x + r * D, lens[i], &o1, &err) == SD_OK, "%s", err.msg);
+            double e1 = scaled_err(lg + r * V, lg1, lens[i] * V), e2 = scaled_err(hs + r * D, hs1, lens[i] * D);
+            if (e1 > e) e = e1;
+            if (e2 > e) e = e2;
+        }
+        printf("  batch of 3 sequences against one prefill each (%s): %.2e\n", arith ? "exact" : "llama.cpp", e);
+        EXPECT(e < 1e-6, "batch differs from separate prefills: %g", e);
+        sd_llama_cache_free(c);
+    }
+    sd_llama_free(m);
+}
+
 static void test_refuses(void) {
     sd_llama *m = NULL;
     sd_error err = {0};
@@ -250,6 +286,7 @@ int main(void) {
     sd_test_run("llama_tiny_exact", test_exact);
     sd_test_run("llama_tiny_llamacpp_arithmetic", test_llamacpp);
     sd_test_run("llama_other_kernel_sets", test_other_kernels);
+    sd_test_run("llama_prefill_batch", test_prefill_batch);
     sd_test_run("llama_refuses_bad_models", test_refuses);
     return sd_test_finish();
 }

@@ -3,7 +3,7 @@
  * model on raw features predicts what the unfolded network predicts on standardised features,
  * <= 1e-5 relative, both flows, after real training on a raw-scale synthetic corpus); fold and
  * unfold are inverse; the statistics round-trip through the model file; resume with
- * normalisation is bit-identical; --normalize standard is refused with mask off. */
+ * normalisation is bit-identical, and refused when the option or the features changed; --normalize standard is refused with mask off. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,9 +214,32 @@ static void test_resume_with_normalisation_bit_identical(void) {
     EXPECT(same_file(a, b), "resumed model differs from the uninterrupted one");
     /* The statistics come from the state, and the option must agree with it. */
     o2.normalize = SD_NORMALIZE_NONE;
-    EXPECT(sd_train(ds, &o2, &r, &err) == SD_E_ARG && strstr(err.msg, "normalize=none") &&
-               strstr(err.msg, "normalize=standard"),
+    EXPECT(sd_train(ds, &o2, &r, &err) == SD_E_ARG &&
+               strstr(err.msg, "normalize: standard when the run started, none now"),
            "a resume with another --normalize: %s", err.msg);
+    /* Feature values changed under the same names and frame counts (the dataset's fingerprint is the
+     * same): the statistics tell, and the resume is refused. */
+    char changed[700], cmd[2200], path[1000];
+    snprintf(changed, sizeof changed, "%s/raw_changed", sd_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", changed, data_dir, changed);
+    EXPECT(system(cmd) == 0, "copy");
+    sd_dataset_path(ds, SD_SPLIT_TRAIN, 0, SD_MOD_VIDEO, path, sizeof path, &err);
+    char target[1200];
+    snprintf(target, sizeof target, "%s%s", changed, path + strlen(data_dir));
+    sd_npy_header h;
+    float *x = NULL;
+    EXPECT(sd_npy_read(target, &h, &x, &err) == SD_OK, "read %s: %s", target, err.msg);
+    if (!x) return;
+    x[0] += 1.0f;
+    EXPECT(sd_npy_write(target, x, 2, h.rows, h.cols, SD_DTYPE_F32, &err) == SD_OK, "write: %s", err.msg);
+    sd_free(x);
+    sd_dataset *ds2 = open_ds(changed);
+    if (!ds2) return;
+    sd_train_options o3 = small_train_options(b, 11);
+    o3.resume = snapshot;
+    EXPECT(sd_train(ds2, &o3, &r, &err) == SD_E_ARG && strstr(err.msg, "training split's video features differ"),
+           "a resume on changed features: %s", err.msg);
+    sd_dataset_close(ds2);
 }
 
 static void test_refusals_and_init(void) {

@@ -20,6 +20,7 @@ static inline sd_train_options small_train_options(const char *out, uint64_t see
     o.lr = 1e-3f;
     o.seed = seed;
     o.prefetch = 1;
+    o.settings = "hidden=16\nlr=0.001\n"; /* as the command line would give them (README, Resume) */
     return o;
 }
 

@@ -5,7 +5,8 @@
  *   for each DIR/<name>.npy [T, Df] in --wavlm (sorted by name):
  *     --out/<name>.npy  [frames, D] float16 (frames = generation steps - 1)
  *     --out/transcripts.csv  name,text  (the decoded best hypothesis)
- * Resumable and atomic (see simulate.h). */
+ * Resumable and atomic (see simulate.h). Under mpirun the ranks share the utterances, and --shard I/N
+ * gives independent processes the same shares (share.h, docs/SCALE_OUT.md). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,10 @@
 
 #include "cli.h"
 #include "common.h"
+#include "core/dist.h"
+#include "share.h"
 #include "core/threads.h"
+#include "io/file.h"
 #include "llm/kernels.h"
 #include "llm/simulate.h"
 
@@ -41,22 +45,25 @@ static void print_progress(void *user, const sd_utt_report *r) {
 int cli_simulate_text(int argc, char **argv) {
     const char *llm = NULL, *proj_path = NULL, *wavlm = NULL, *out = NULL;
     sd_simtext_params sp = sd_simtext_default_params();
+    const char *shard = NULL;
     int threads = 0, greedy = 0, features = 0, exact = 0, kv = -1;
     arg_spec specs[] = {
-        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0},
-        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0},
-        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0},
-        {"beams", ARG_INT, &sp.gen.n_beams, 1, 64, NULL, "beam search width (4)", 0},
-        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0},
-        {"max-new-tokens", ARG_INT, &sp.gen.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
+        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0, 0},
+        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0, 0},
+        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0, 0},
+        {"beams", ARG_INT, &sp.gen.n_beams, 1, 64, NULL, "beam search width (4)", 0, 0},
+        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0, 0},
+        {"max-new-tokens", ARG_INT, &sp.gen.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0, 0},
         {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
-         "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
+         "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0, 0},
         {"exact", ARG_FLAG, &exact, 0, 0, NULL,
-         "float32 activations (default: llama.cpp's arithmetic, 8-bit activations for Q8_0/Q4_0 weights)", 0},
-        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
-        {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0},
+         "float32 activations (default: llama.cpp's arithmetic, 8-bit activations for Q8_0/Q4_0 weights)", 0, 0},
+        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
+        {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0, 0},
+        {"shard", ARG_STRING, &shard, 0, 0, NULL,
+         "do share I/N of the utterances (0 <= I < N; a job array's task), balanced by audio length", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("simulate-text",
@@ -75,14 +82,21 @@ int cli_simulate_text(int argc, char **argv) {
                         "(sdumc simulate-text --help)\n");
         return 2;
     }
-    threads = sd_threads_set(threads);
     sd_error err = {0};
+    const sd_input inputs[3] = {{wavlm, "--wavlm"}, {llm, "--llm"}, {proj_path, "--projector"}};
+    if (sd_output_check(out, "--out", inputs, 3, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 2;
+    }
+    threads = sd_threads_set(threads);
     sd_llama *m = NULL;
     sd_projector *proj = NULL;
     sd_simtext *st = NULL;
-    char **names = NULL, *csv_path = NULL;
+    char **names = NULL;
     size_t n_names = 0;
     int rc = 1;
+    cli_share share = {0};
+    int64_t *cost = NULL; /* [n_names] input frames: the share's balance */
     if (sd_llama_load(llm, &m, &err) || sd_projector_load(proj_path, SD_PROJECTOR_K, &proj, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         goto end;
@@ -103,26 +117,28 @@ int cli_simulate_text(int argc, char **argv) {
         fprintf(stderr, "error: cannot create %s: %s\n", out, strerror(errno));
         goto end;
     }
-    if (!(csv_path = sd_utt_path(out, "transcripts", ".csv"))) goto end;
-    const sd_llama_hparams *hp = sd_llama_get_hparams(m);
-    fprintf(stderr, "simulate-text: %zu utterances, %s (%s, %d layers, hidden %d), %s, %s arithmetic, "
-            "KV cache %s, %d threads, kernels %s\n", n_names, llm, sd_llama_weight_type(m), hp->n_layer,
-            hp->n_embd, sp.gen.n_beams > 1 ? "beam search" : "greedy", exact ? "exact" : "llama.cpp",
-            sp.kv_f16 ? "f16" : "f32", threads, sd_llm_kernels_name());
     progress_ctx pc = {sp.gen.n_beams};
-    sd_simtext_job job = {wavlm, out, csv_path, names, 0, n_names, print_progress, &pc};
-    sd_utt_counts counts;
-    double t0 = sd_utt_now();
-    if (sd_simtext_run(st, &job, &counts, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
+    if (!(cost = malloc(sizeof *cost * n_names)) || sd_shard_npy_rows(wavlm, names, n_names, cost, &err)) {
+        fprintf(stderr, "error: %s\n", cost ? err.msg : "out of memory");
         goto end;
     }
-    fprintf(stderr, "simulate-text: %zu written, %zu already done, %zu failed, %.1f s\n", counts.written,
-            counts.skipped, counts.failed, sd_utt_now() - t0);
-    rc = counts.failed ? 1 : 0;
+    if ((rc = cli_share_open(&share, "simulate-text", shard, out, 1, names, n_names, cost, NULL, print_progress, &pc)))
+        goto end;
+    rc = 1;
+    const sd_llama_hparams *hp = sd_llama_get_hparams(m);
+    if (sd_dist_rank() == 0)
+        fprintf(stderr, "simulate-text: %zu utterances, %s (%s, %d layers, hidden %d), %s, %s arithmetic, "
+                "KV cache %s, %d threads, kernels %s\n", n_names, llm, sd_llama_weight_type(m), hp->n_layer,
+                hp->n_embd, sp.gen.n_beams > 1 ? "beam search" : "greedy", exact ? "exact" : "llama.cpp",
+                sp.kv_f16 ? "f16" : "f32", threads, sd_llm_kernels_name());
+    sd_simtext_job job = {wavlm, out, share.csv_path, share.mine, 0, share.n_mine, cli_share_progress, &share};
+    sd_utt_counts counts = {0};
+    sd_status run = sd_simtext_run(st, &job, &counts, &err);
+    rc = cli_share_close(&share, run, &err, &counts);
 end:
+    free(cost);
+    cli_share_free(&share);
     sd_utt_names_free(names, n_names);
-    free(csv_path);
     sd_simtext_free(st);
     sd_projector_free(proj);
     sd_llama_free(m);

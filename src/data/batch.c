@@ -24,7 +24,8 @@ struct sd_batcher {
     int64_t n;              /* items in the order */
     int64_t *order;         /* [n] indices within the split */
     int64_t nbatches;       /* batches from start to the end of the epoch */
-    int nslots;
+    int nslots;             /* prefetch + hold */
+    int hold;               /* batches the caller keeps at once */
     slot_t *slots;          /* [nslots] */
     void *scratch;          /* SD_FEATURE_SCRATCH_BYTES, used by whoever reads */
     int64_t handed;         /* batches returned to the caller */
@@ -63,17 +64,32 @@ static sd_status slot_reserve(slot_t *s, int m, int B, int T, int D, sd_error *e
     s->b.x[m] = sd_alloc(need * sizeof(float));
     s->x_cap[m] = s->b.x[m] ? need : 0;
     if (!s->b.x[m])
-        return sd_fail(err, SD_E_NOMEM, "out of memory for a %s batch [%d, %d, %d] (%.1f MiB); lower the batch size or cap the frames",
+        return sd_fail(err, SD_E_NOMEM, "out of memory for the batch of %s features [%d, %d, %d] (%.1f MiB); lower the batch size or cap the frames",
                        sd_modality_name(m), B, T, D, (double)need * 4.0 / 1048576.0);
     return SD_OK;
+}
+
+/* Positions [*p0, *p1) in the order of the items of batch k (with chunks: of piece k). */
+static void batch_range(const sd_batcher *bt, int64_t k, int64_t *p0, int64_t *p1) {
+    const sd_batcher_options *o = &bt->o;
+    int64_t g = k, c = 0, chunks = 1;
+    if (o->chunks > 1) {
+        g = k / o->chunk_count;
+        c = o->chunk_first + k % o->chunk_count;
+        chunks = o->chunks;
+    }
+    int64_t b0 = o->start + g * o->batch_size;
+    int64_t b1 = b0 + o->batch_size < bt->n ? b0 + o->batch_size : bt->n;
+    *p0 = b0 + c * (b1 - b0) / chunks;
+    *p1 = b0 + (c + 1) * (b1 - b0) / chunks;
 }
 
 /* Reads batch k into slot s: the pure function both the synchronous and threaded paths call. */
 static sd_status fill(sd_batcher *bt, int64_t k, slot_t *s, void *scratch, sd_error *err) {
     const sd_dataset *ds = bt->ds;
     const sd_batcher_options *o = &bt->o;
-    int64_t p0 = o->start + k * o->batch_size;
-    int64_t p1 = p0 + o->batch_size < bt->n ? p0 + o->batch_size : bt->n;
+    int64_t p0, p1;
+    batch_range(bt, k, &p0, &p1);
     int B = (int)(p1 - p0);
     sd_batch *b = &s->b;
     b->B = B;
@@ -183,6 +199,11 @@ static sd_status check_options(const sd_dataset *ds, const sd_batcher_options *o
             return sd_fail(err, SD_E_ARG, "batcher: negative frame cap for %s", sd_modality_name(m));
     if (o->cache && sd_cache_dataset(o->cache) != ds)
         return sd_fail(err, SD_E_ARG, "batcher: the cache belongs to another dataset");
+    if (o->chunks > 1 && (o->chunk_first < 0 || o->chunk_count < 1 || o->chunk_first + o->chunk_count > o->chunks ||
+                          o->start != 0))
+        return sd_fail(err, SD_E_ARG, "batcher: pieces %d..%d of %d chunks (from position %lld)", o->chunk_first,
+                       o->chunk_first + o->chunk_count - 1, o->chunks, (long long)o->start);
+    if (o->hold < 0 || o->hold > 4096) return sd_fail(err, SD_E_ARG, "batcher: hold %d, must be 0..4096", o->hold);
     if (o->subset_n < 0 || (o->subset_n > 0 && !o->subset))
         return sd_fail(err, SD_E_ARG, "batcher: bad subset");
     int64_t size = ds->count[o->split];
@@ -215,10 +236,12 @@ sd_status sd_batcher_open(const sd_dataset *ds, const sd_batcher_options *o, sd_
     }
     bt->order = malloc(((size_t)bt->n + 1) * sizeof *bt->order);
     bt->scratch = sd_alloc(SD_FEATURE_SCRATCH_BYTES);
-    bt->nslots = o->prefetch + 1;
+    if (bt->o.chunks <= 1) bt->o.chunks = 1;
+    bt->hold = o->hold > 1 ? o->hold : 1;
+    bt->nslots = o->prefetch + bt->hold;
     bt->slots = calloc((size_t)bt->nslots, sizeof *bt->slots);
     int ok = bt->order && bt->scratch && bt->slots;
-    int Bmax = o->batch_size;
+    int Bmax = (o->batch_size + bt->o.chunks - 1) / bt->o.chunks;
     for (int i = 0; ok && i < bt->nslots; i++) {
         sd_batch *b = &bt->slots[i].b;
         b->label = malloc((size_t)Bmax * sizeof *b->label);
@@ -264,6 +287,7 @@ sd_status sd_batcher_open(const sd_dataset *ds, const sd_batcher_options *o, sd_
     }
     int64_t rest = bt->n - o->start;
     bt->nbatches = o->drop_last ? rest / o->batch_size : (rest + o->batch_size - 1) / o->batch_size;
+    if (bt->o.chunks > 1) bt->nbatches *= o->chunk_count;
     bt->position = o->start;
     if (o->prefetch > 0 && bt->nbatches > 0) {
         pthread_mutex_init(&bt->mu, NULL);
@@ -304,7 +328,7 @@ int sd_batcher_next(sd_batcher *bt, const sd_batch **batch, sd_error *err) {
     slot_t *s = &bt->slots[k % bt->nslots];
     if (bt->threaded) {
         pthread_mutex_lock(&bt->mu);
-        bt->released = k; /* batch k-1, handed out last time, is free again */
+        bt->released = k - bt->hold + 1 > 0 ? k - bt->hold + 1 : 0; /* batch k-hold is free again */
         pthread_cond_broadcast(&bt->cv);
         while (bt->produced <= k) pthread_cond_wait(&bt->cv, &bt->mu);
         pthread_mutex_unlock(&bt->mu);
@@ -328,6 +352,7 @@ int64_t sd_batcher_position(const sd_batcher *bt) { return bt->position; }
 int64_t sd_batcher_num_items(const sd_batcher *bt) { return bt->n; }
 int64_t sd_batcher_num_batches(const sd_batcher *bt) {
     int64_t B = bt->o.batch_size;
-    return bt->o.drop_last ? bt->n / B : (bt->n + B - 1) / B;
+    int64_t n = bt->o.drop_last ? bt->n / B : (bt->n + B - 1) / B;
+    return bt->o.chunks > 1 ? n * bt->o.chunk_count : n;
 }
 const int64_t *sd_batcher_order(const sd_batcher *bt) { return bt->order; }

@@ -89,6 +89,12 @@ typedef struct {
  * only before the first step). */
 sd_status sd_llama_prefill(const sd_llama *m, sd_llama_cache *c, const float *x, size_t N,
                            sd_llama_out *out, sd_error *err);
+/* A batch of n_seq independent sequences in one pass (their rows one after the other in x, lens[i]
+ * rows each; each starts at position 0 and attends only to itself), into an empty cache; outputs
+ * by row as for a prefill. One sequence is a plain prefill; several must fit in one pass (max_rows
+ * and max_prefix). The cache then takes no steps or prefills until it is reset. */
+sd_status sd_llama_prefill_batch(const sd_llama *m, sd_llama_cache *c, const float *x, const size_t *lens,
+                                 size_t n_seq, sd_llama_out *out, sd_error *err);
 /* One step: beam b feeds x[b] (x [B, D], B = the cache's n_beams or fewer) at position
  * prefix + steps, attending to the prefix and to its own history. */
 sd_status sd_llama_step(const sd_llama *m, sd_llama_cache *c, const float *x, size_t B,

@@ -32,18 +32,24 @@ typedef struct {
 /* Keys [lo, hi) that query row r of the pass sees (prefix indices; a step's rows also see their
  * own generated keys, n_steps + 1 of them after the prefix). */
 static void key_range(const sd_llama_cache *c, const att_pass *a, size_t r, size_t *lo, size_t *hi) {
-    *lo = 0;
+    *lo = !a->step && c->s.use_seg ? c->s.seg[r] : 0;
     *hi = a->step ? c->n_prefix : c->n_prefix + r + 1;
 }
 
-/* The first of rows r0 + [from, nr) whose key range reaches key j (rows are in position order). */
-static size_t first_row(const sd_llama_cache *c, const att_pass *a, size_t r0, size_t nr, size_t j, size_t from) {
-    for (; from < nr; from++) {
-        size_t lo, hi;
-        key_range(c, a, r0 + from, &lo, &hi);
+/* The rows r0 + [*first, *end) that see key j: ranges only move forward with the rows (rows are in
+ * position order, a batch's sequences one after the other), so both ends only grow with j. */
+static void rows_seeing(const sd_llama_cache *c, const att_pass *a, size_t r0, size_t nr, size_t j, size_t *first,
+                        size_t *end) {
+    size_t lo, hi;
+    for (; *first < nr; ++*first) {
+        key_range(c, a, r0 + *first, &lo, &hi);
         if (hi > j) break;
     }
-    return from;
+    if (*end < *first) *end = *first;
+    for (; *end < nr; ++*end) {
+        key_range(c, a, r0 + *end, &lo, &hi);
+        if (lo > j) break;
+    }
 }
 
 static float round16(float x) { return sd_f16_to_f32(sd_f32_to_f16(x)); }
@@ -84,11 +90,11 @@ static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a
     size_t lo0, hi0, lo1, hi1;
     key_range(c, a, r0, &lo0, &hi0);
     key_range(c, a, r1 - 1, &lo1, &hi1);
-    size_t first = 0; /* first row (relative) whose range reaches key j */
+    size_t first = 0, end = 0; /* the rows (relative) that see key j */
     for (size_t j = lo0; j < hi1; j++) {
-        first = first_row(c, a, r0, nr, j, first);
+        rows_seeing(c, a, r0, nr, j, &first, &end);
         const void *k = kv_pre(c, c->k_pre, l, j, hk, d);
-        ks->dot_rows(qb + first * (size_t)G * (size_t)d, (size_t)d, (nr - first) * (size_t)G, k, d, f16,
+        ks->dot_rows(qb + first * (size_t)G * (size_t)d, (size_t)d, (end - first) * (size_t)G, k, d, f16,
                      sc + first * (size_t)G * T + j, T);
     }
     const size_t n_own = a->step ? c->n_steps + 1 : 0;
@@ -107,11 +113,11 @@ static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a
     }
     /* outputs: the same walk over the values */
     memset(ob, 0, nq * (size_t)d * sizeof(float));
-    first = 0;
+    first = end = 0;
     for (size_t j = lo0; j < hi1; j++) {
-        first = first_row(c, a, r0, nr, j, first);
+        rows_seeing(c, a, r0, nr, j, &first, &end);
         const void *v = kv_pre(c, c->v_pre, l, j, hk, d);
-        ks->axpy_rows(ob + first * (size_t)G * (size_t)d, (size_t)d, (nr - first) * (size_t)G,
+        ks->axpy_rows(ob + first * (size_t)G * (size_t)d, (size_t)d, (end - first) * (size_t)G,
                       sc + first * (size_t)G * T + j, T, v, d, f16);
     }
     for (size_t r = 0; r < nr && a->step; r++)

@@ -41,12 +41,14 @@ static int scratch_alloc(sd_llama_scratch *s, const sd_llama *m, size_t R, size_
     s->scores = alloc_floats((size_t)s->n_threads * s->QB, T, &ok);
     s->qbuf = alloc_floats((size_t)s->n_threads * s->QB, d, &ok);
     s->obuf = alloc_floats((size_t)s->n_threads * s->QB, d, &ok);
+    s->seg = alloc_elems(R, 1, sizeof(size_t), &ok);
     return ok && sd_llm_work_init(&s->work, R, D > F ? D : F, arith) == 0;
 }
 
 static void scratch_free(sd_llama_scratch *s) {
     float *all[] = {s->x, s->xn, s->q, s->att, s->k, s->v, s->g, s->u, s->scores, s->qbuf, s->obuf};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sd_free(all[i]);
+    sd_free(s->seg);
     sd_llm_work_free(&s->work);
 }
 
@@ -113,7 +115,10 @@ void sd_llama_cache_free(sd_llama_cache *c) {
     free(c);
 }
 
-void sd_llama_cache_reset(sd_llama_cache *c) { c->n_prefix = c->n_steps = 0; }
+void sd_llama_cache_reset(sd_llama_cache *c) {
+    c->n_prefix = c->n_steps = 0;
+    c->batched = 0;
+}
 size_t sd_llama_cache_prefix_len(const sd_llama_cache *c) { return c->n_prefix; }
 size_t sd_llama_cache_steps(const sd_llama_cache *c) { return c->n_steps; }
 

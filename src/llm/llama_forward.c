@@ -31,9 +31,10 @@ static void rope(float *v, int n_heads, int d, size_t pos, float base) {
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* Position of row r of the pass. */
+/* Position of row r of the pass (in a batch of sequences: within its sequence). */
 static size_t row_pos(const sd_llama_cache *c, const pass *p, size_t r) {
-    return p->step ? c->n_prefix + c->n_steps : c->n_prefix + r;
+    if (p->step) return c->n_prefix + c->n_steps;
+    return c->n_prefix + r - (c->s.use_seg ? c->s.seg[r] : 0);
 }
 
 /* n values of src into the cache at dst (float32, or float16 in a float16 cache). */
@@ -56,7 +57,7 @@ static void store_kv(const sd_llama *m, sd_llama_cache *c, const pass *p, size_t
         rope(s->q + r * D, hp->n_head, hp->head_dim, pos, hp->rope_base);
         rope(s->k + r * KV, hp->n_head_kv, hp->head_dim, pos, hp->rope_base);
         size_t off = (p->step ? ((l * c->max_steps + c->n_steps) * c->n_beams + r) * KV
-                              : (l * c->max_prefix + pos) * KV) * c->es;
+                              : (l * c->max_prefix + c->n_prefix + r) * KV) * c->es;
         put_kv(c, (char *)(p->step ? c->k_gen : c->k_pre) + off, s->k + r * KV, KV);
         put_kv(c, (char *)(p->step ? c->v_gen : c->v_pre) + off, s->v + r * KV, KV);
     }
@@ -69,9 +70,9 @@ static void attention_block(const sd_llama *m, sd_llama_cache *c, const pass *p,
     const size_t D = (size_t)m->hp.n_embd, M = p->M;
     for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->attn_norm, D, m->hp.rms_eps);
     sd_llm_prepare(&s->work, s->xn, M, D, w->q.type); /* one preparation for the three products */
-    sd_llm_matmul_prepared(&w->q, &s->work, s->q);
-    sd_llm_matmul_prepared(&w->k, &s->work, s->k);
-    sd_llm_matmul_prepared(&w->v, &s->work, s->v);
+    const sd_wmat *qkv[3] = {&w->q, &w->k, &w->v};
+    float *const out_qkv[3] = {s->q, s->k, s->v};
+    sd_llm_matmul_many(qkv, out_qkv, 3, &s->work);
     store_kv(m, c, p, l);
     sd_llama_attention(m, c, M, p->step, l);
     sd_llm_matmul(&w->o, s->att, M, s->xn, &s->work);
@@ -85,8 +86,9 @@ static void ffn_block(const sd_llama *m, sd_llama_cache *c, const pass *p, size_
     const size_t D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff, M = p->M;
     for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->ffn_norm, D, m->hp.rms_eps);
     sd_llm_prepare(&s->work, s->xn, M, D, w->gate.type);
-    sd_llm_matmul_prepared(&w->gate, &s->work, s->g);
-    sd_llm_matmul_prepared(&w->up, &s->work, s->u);
+    const sd_wmat *gu[2] = {&w->gate, &w->up};
+    float *const out_gu[2] = {s->g, s->u};
+    sd_llm_matmul_many(gu, out_gu, 2, &s->work);
     for (size_t i = 0; i < M * F; i++) s->g[i] = silu(s->g[i]) * s->u[i];
     sd_llm_matmul(&w->down, s->g, M, s->xn, &s->work);
     for (size_t i = 0; i < M * D; i++) s->x[i] += s->xn[i];
@@ -133,6 +135,7 @@ sd_status sd_llama_prefill(const sd_llama *m, sd_llama_cache *c, const float *x,
                            sd_llama_out *out, sd_error *err) {
     if (N == 0) return sd_fail(err, SD_E_ARG, "llama: empty prefill");
     if (c->n_steps) return sd_fail(err, SD_E_ARG, "llama: prefill after generation steps");
+    if (c->batched) return sd_fail(err, SD_E_ARG, "llama: prefill after a batch of sequences (reset first)");
     if (N > c->max_prefix - c->n_prefix)
         return sd_fail(err, SD_E_ARG, "llama: prefix of %zu + %zu positions exceeds the cache's %zu",
                        c->n_prefix, N, c->max_prefix);
@@ -146,8 +149,33 @@ sd_status sd_llama_prefill(const sd_llama *m, sd_llama_cache *c, const float *x,
     return SD_OK;
 }
 
+sd_status sd_llama_prefill_batch(const sd_llama *m, sd_llama_cache *c, const float *x, const size_t *lens,
+                                 size_t n_seq, sd_llama_out *out, sd_error *err) {
+    size_t N = 0;
+    for (size_t i = 0; i < n_seq; i++) {
+        if (lens[i] == 0) return sd_fail(err, SD_E_ARG, "llama: sequence %zu of the batch is empty", i);
+        N += lens[i];
+    }
+    if (c->n_prefix || c->n_steps) return sd_fail(err, SD_E_ARG, "llama: a batch needs an empty cache");
+    if (n_seq == 1) return sd_llama_prefill(m, c, x, N, out, err);
+    if (N > c->s.R || N > c->max_prefix)
+        return sd_fail(err, SD_E_ARG, "llama: a batch of %zu positions exceeds the cache's %zu rows per pass",
+                       N, c->s.R < c->max_prefix ? c->s.R : c->max_prefix);
+    for (size_t i = 0, r = 0; i < n_seq; r += lens[i++])
+        for (size_t j = 0; j < lens[i]; j++) c->s.seg[r + j] = r;
+    c->s.use_seg = 1;
+    pass p = {N, 0, out, 0, N};
+    forward(m, c, x, &p);
+    if (out && out->logits) logits(m, c, &p, !out->all_logits);
+    c->s.use_seg = 0;
+    c->n_prefix = N;
+    c->batched = 1;
+    return SD_OK;
+}
+
 sd_status sd_llama_step(const sd_llama *m, sd_llama_cache *c, const float *x, size_t B,
                         sd_llama_out *out, sd_error *err) {
+    if (c->batched) return sd_fail(err, SD_E_ARG, "llama: step after a batch of sequences (reset first)");
     if (B == 0 || B > c->n_beams)
         return sd_fail(err, SD_E_ARG, "llama: step with %zu beams (cache holds %zu)", B, c->n_beams);
     if (c->n_prefix == 0) return sd_fail(err, SD_E_ARG, "llama: step before any prefill");

@@ -35,6 +35,9 @@ typedef struct {
     size_t T, QB;               /* T = max_prefix + max_steps: the most keys a row sees */
     float *scores;              /* [n_threads, QB, T] */
     float *qbuf, *obuf;         /* [n_threads, QB, d] the block's queries and outputs */
+    size_t *seg;                /* [R] a batch of sequences (sd_llama_prefill_batch): the prefix index
+                                   where row r's sequence starts */
+    int use_seg;                /* the pass is such a batch */
 } sd_llama_scratch;
 
 /* Rows of a prefill that one attention job takes (times the heads of a KV head). */
@@ -43,6 +46,7 @@ typedef struct {
 struct sd_llama_cache {
     size_t L, KV, max_prefix, max_steps, n_beams;
     size_t n_prefix, n_steps;
+    int batched;          /* the prefix holds a batch of sequences: no steps until a reset */
     sd_llm_arith arith;
     int kv_f16;
     size_t es;            /* bytes per stored key/value element: 2 or 4 */

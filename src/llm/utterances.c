@@ -18,17 +18,19 @@ void sd_utt_names_free(char **names, size_t n) {
     free(names);
 }
 
-sd_status sd_utt_list_npy(const char *dir, char ***names, size_t *n, sd_error *err) {
+sd_status sd_utt_list_files(const char *dir, const char *prefix, const char *suffix, int strip_suffix,
+                            char ***names, size_t *n, sd_error *err) {
     *names = NULL;
     *n = 0;
     DIR *d = opendir(dir);
     if (!d) return sd_fail(err, SD_E_IO, "%s: cannot read the folder: %s", dir, strerror(errno));
-    size_t cap = 0;
+    size_t cap = 0, lp = strlen(prefix), ls = strlen(suffix);
     struct dirent *e;
     sd_status s = SD_OK;
     while (!s && (e = readdir(d))) {
         size_t l = strlen(e->d_name);
-        if (l <= 4 || strcmp(e->d_name + l - 4, ".npy") || e->d_name[0] == '.') continue;
+        if (l <= lp + ls || strncmp(e->d_name, prefix, lp) || strcmp(e->d_name + l - ls, suffix) || e->d_name[0] == '.')
+            continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             char **a = realloc(*names, cap * sizeof *a);
@@ -38,7 +40,7 @@ sd_status sd_utt_list_npy(const char *dir, char ***names, size_t *n, sd_error *e
             }
             *names = a;
         }
-        if (!((*names)[*n] = strndup(e->d_name, l - 4))) s = sd_fail(err, SD_E_NOMEM, "out of memory");
+        if (!((*names)[*n] = strndup(e->d_name, strip_suffix ? l - ls : l))) s = sd_fail(err, SD_E_NOMEM, "out of memory");
         else (*n)++;
     }
     closedir(d);
@@ -50,6 +52,10 @@ sd_status sd_utt_list_npy(const char *dir, char ***names, size_t *n, sd_error *e
     }
     if (*n) qsort(*names, *n, sizeof **names, cmp_str);
     return SD_OK;
+}
+
+sd_status sd_utt_list_npy(const char *dir, char ***names, size_t *n, sd_error *err) {
+    return sd_utt_list_files(dir, "", ".npy", 1, names, n, err);
 }
 
 char *sd_utt_path(const char *dir, const char *name, const char *ext) {

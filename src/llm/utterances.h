@@ -34,6 +34,10 @@ typedef struct {
  * name are malloc'd (sd_utt_names_free). SD_E_IO naming dir when it cannot be read. */
 sd_status sd_utt_list_npy(const char *dir, char ***names, size_t *n, sd_error *err);
 void sd_utt_names_free(char **names, size_t n);
+/* The same for the files of dir named prefix...suffix (longer than both), sorted; strip_suffix: the
+ * names without the suffix. */
+sd_status sd_utt_list_files(const char *dir, const char *prefix, const char *suffix, int strip_suffix,
+                            char ***names, size_t *n, sd_error *err);
 
 /* malloc'd "dir/name.ext", or NULL. */
 char *sd_utt_path(const char *dir, const char *name, const char *ext);

@@ -52,7 +52,10 @@ void sd_epoch_record_json(sd_json_buf *o, const sd_epoch_record *r) {
     sd_json_buf_puts(o, "}");
     metrics_json(o, "valid_full", &r->valid_full);
     metrics_json(o, "valid_missing", &r->valid_miss);
+    metrics_json(o, "train_full", &r->train_full);
+    metrics_json(o, "train_missing", &r->train_miss);
     num(o, "seconds", r->seconds, 0);
+    num(o, "eval_seconds", r->eval_seconds, 0);
     num(o, "samples_per_s", r->samples_per_s, 0);
     sd_json_buf_printf(o, ", \"samples\": %lld}", (long long)r->samples);
 }
@@ -126,6 +129,10 @@ sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *
         r->loss.total = get_num(l, "total", &ok);
         parse_metrics(sd_json_get(v, "valid_full"), &r->valid_full, &ok);
         parse_metrics(sd_json_get(v, "valid_missing"), &r->valid_miss, &ok);
+        /* Records written before the training-subset metrics existed have none: n = 0. */
+        if (sd_json_get(v, "train_full")) parse_metrics(sd_json_get(v, "train_full"), &r->train_full, &ok);
+        if (sd_json_get(v, "train_missing")) parse_metrics(sd_json_get(v, "train_missing"), &r->train_miss, &ok);
+        if (sd_json_get(v, "eval_seconds")) r->eval_seconds = get_num(v, "eval_seconds", &ok);
         r->seconds = get_num(v, "seconds", &ok);
         r->samples_per_s = get_num(v, "samples_per_s", &ok);
         r->samples = (int64_t)get_count(v, "samples", 9007199254740992.0, &ok);

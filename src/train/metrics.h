@@ -28,6 +28,9 @@
 
 typedef enum { SD_METRICS_MOSI = 0, SD_METRICS_SIMS = 1, SD_METRICS_RANGE = 2 } sd_metrics_scheme;
 
+/* A metric that is undefined is NaN: everything for n = 0, Corr when a side is constant, the Non0
+ * metrics when no label is non-zero. Every writer shows it as undefined: JSON null, "undef" in a
+ * table, an empty CSV field. */
 typedef struct {
     sd_metrics_scheme scheme;
     double mae, mse, corr;
@@ -57,5 +60,20 @@ void sd_metrics_write_table_header(FILE *out, sd_metrics_scheme scheme);
 void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow);
 void sd_metrics_write_csv_header(FILE *out, sd_metrics_scheme scheme);
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow);
+/* The metric columns alone (SD_METRICS_CSV_COLUMNS, then the values with no leading comma and no
+ * newline), for tables that put their own columns first. An undefined Corr is an empty field. */
+#define SD_METRICS_CSV_COLUMNS "mae,mse,corr,acc7,acc5,acc2_has0,f1_has0,acc2_non0,f1_non0,n,n_non0"
+void sd_metrics_write_csv_fields(FILE *out, const sd_metrics *m);
+
+/* The nine metrics by index, in the order of the CSV columns: names as in JSON and CSV, labels as
+ * in tables, and the value (NaN for an undefined Corr). */
+enum { SD_METRIC_COUNT = 9 };
+extern const char *const sd_metric_names[SD_METRIC_COUNT];
+extern const char *const sd_metric_labels[SD_METRIC_COUNT];
+double sd_metric_value(const sd_metrics *m, int k);
+/* 1 for MAE and MSE (an error), 0 for the others (higher is better). */
+int sd_metric_lower_is_better(int k);
+/* Index of a metric name, or -1. */
+int sd_metric_index(const char *name);
 
 #endif

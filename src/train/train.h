@@ -10,9 +10,15 @@
  *                       wall seconds, training samples/s, learning rate, and a last line naming the
  *                       selected epoch and the criterion
  *   OUT.report.html     the training report (train/report.h)
- * The test split is never read here. */
+ * The test split is never read here.
+ *
+ * Under MPI (core/dist.h) every rank calls sd_train with the same options: each batch and the
+ * validation split are split over the ranks, every rank holds the same model, and rank 0 alone
+ * writes the files. */
 #ifndef SD_TRAIN_TRAIN_H
 #define SD_TRAIN_TRAIN_H
+
+#include <limits.h>
 
 #include "data/batch.h"
 #include "data/dataset.h"
@@ -21,6 +27,11 @@
 #include "train/metrics.h"
 #include "data/feature_stats.h"
 #include "train/objective.h"
+
+/* The files beside OUT are OUT followed by these. */
+#define SD_TRAIN_STATE_SUFFIX ".state"
+#define SD_TRAIN_LOG_SUFFIX ".log.jsonl"
+#define SD_TRAIN_REPORT_SUFFIX ".report.html"
 
 typedef enum { SD_SELECT_MEAN = 0, SD_SELECT_MISSING = 1, SD_SELECT_FULL = 2, SD_SELECT_LAST = 3 } sd_select;
 
@@ -53,7 +64,11 @@ typedef struct {
     double lr;
     sd_loss_terms loss; /* means over the epoch's batches */
     sd_metrics valid_full, valid_miss;
+    /* Both flows in evaluation mode on a fixed subset of the training split (sd_train_subset);
+     * n = 0 in records of older logs, which did not measure it. */
+    sd_metrics train_full, train_miss;
     double seconds, samples_per_s;
+    double eval_seconds; /* validation and the training-subset evaluation */
     int64_t samples;
 } sd_epoch_record;
 
@@ -67,7 +82,13 @@ typedef struct {
     const char *out;         /* model path; the other files derive from it */
     const char *init;        /* optional: start from these weights (dims must match the dataset) */
     const char *resume;      /* optional: a state file written by an earlier run */
-    sd_model_config model;   /* architecture and dropout (dims are taken from the dataset) */
+    /* The options that affect the result, one "name=value" line each, as the caller was given them
+     * (the command line builds it from its option table: README, "Resume"). Stored in the state
+     * and compared line by line on resume. NULL is "". */
+    const char *settings;
+    int overwrite;           /* 1: start afresh even when OUT.state holds an unfinished run */
+    sd_model_config model;   /* architecture and dropout (dims are taken from the dataset; hidden 0
+                                with init: the init model's, without: 256) */
     int epochs, batch_size;
     float lr, weight_decay;
     sd_loss_weights w;
@@ -83,6 +104,13 @@ typedef struct {
      * out of train (0: the dataset's own valid split); recorded with the options a resume must
      * keep. */
     float valid_fraction;
+    /* Gradient chunks per batch (train/grad_step.h): 1 the batch at once; K > 1 the batch in K
+     * chunks summed exactly, the same model on any number of MPI ranks up to K; 0 (default): the
+     * number of ranks, or the interrupted run's value when resuming. Recorded with the options a
+     * resume must keep. */
+    int grad_chunks;
+    /* Input standardisation (AUTO: sd_train_resolve_normalize). A resumed run keeps the state's
+     * statistics; they must still be the training split's, and a NONE/STANDARD given must agree. */
     sd_normalize normalize;
     /* Training-split statistics already computed by the caller (data/feature_stats.h, the same
      * split, frame caps and cache); NULL: sd_train computes them when it standardises. */
@@ -99,8 +127,14 @@ typedef struct {
     double best_criterion;
     int epochs_run;
     sd_normalize normalize; /* what the run used (NONE or STANDARD) */
-    char state_path[1024], log_path[1024], report_path[1024];
+    char state_path[PATH_MAX], log_path[PATH_MAX], report_path[PATH_MAX];
+    int resumable; /* on failure: 1 when `resume = state_path` continues the run (it was interrupted
+                      with a state written, or an unfinished state is in the way of a fresh start) */
 } sd_train_result;
+
+/* The value of the line "name=value" of a settings string (sd_train_options.settings) into value;
+ * 0 when there is none. */
+int sd_train_settings_get(const char *settings, const char *name, char *value, size_t size);
 
 /* What SD_NORMALIZE_AUTO means for these options; init_has_stats: whether --init's file carries
  * standardisation statistics (sd_norm_file_has_stats). */
@@ -108,17 +142,53 @@ sd_normalize sd_train_resolve_normalize(const sd_train_options *o, int init_has_
 
 /* The paper preset (MODEL.md section 4); sd_train_apply_preset switches between presets. */
 sd_train_options sd_train_default_options(void);
-/* name: "paper" or "release". Returns SD_E_ARG for another name. */
+/* name: "paper", "release" or "auto" (the paper's; the caller adapts batch and lr with
+ * sd_train_auto_schedule). Returns SD_E_ARG for another name. */
 sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error *err);
 
+/* Before any work: the paths of OUT and the files beside it fit the system's limits, none of them
+ * is an input (the dataset, init, resume, the cache), stale temporaries of a killed run are removed,
+ * and without resume or overwrite no unfinished run's state is in the way. Then the epochs, with a
+ * stop request (core/interrupt.h) honoured between batches: SD_E_INTERRUPTED, the last state kept. */
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *result, sd_error *err);
+
+/* The training utterances whose MAE the log and report show beside the validation MAE: as many as
+ * the validation split has (at least 256, at most the whole training split), drawn once from the
+ * seed (stream SD_STREAM_TRAIN_EVAL, so the training draws are unchanged), in ascending order.
+ * Returns the count; *idx is malloc'ed (NULL with a count of -1 when out of memory). */
+int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
+
+/* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
+ * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. collective = 1: the batches
+ * are shared by the MPI ranks (sd_predict_split_ranks; every rank must call); 0: this rank alone. */
+sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
+                             int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
+                             sd_error *err);
+/* The same with the predictions shared by the ranks of an MPI job (sd_predict_split_ranks; every
+ * rank gets the same metrics; collective). */
+sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
+                                   int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
+                                   float **preds_out, sd_error *err);
+/* MAE on the validation split of always predicting the mean training label (the floor a model must
+ * beat); *train_mean receives that mean when not NULL. */
+double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
 
 /* Flow input from a batch: audio, the text slot (missing = 1: simulated text), video. */
 sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing);
+
+/* The dataset can feed the model's flow (missing = 1: the simulated text exists): every input dim
+ * matches, or an error naming the modality and both dims. */
+sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int missing, sd_error *err);
 
 /* Predictions of one flow (missing = 1: simulated text) for every utterance of a split (or of
  * `subset`, indices within the split), in that order, in evaluation mode. */
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
+/* The same predictions, their batches shared by the MPI ranks (rank r predicts a contiguous run of
+ * whole batches, so every batch is the one a single process predicts) and gathered on every rank
+ * (collective; one rank: sd_predict_split). */
+sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
+                                 const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
 
 #endif

@@ -98,3 +98,11 @@ check auto_in_report grep -q "preset auto chose batch 8 and lr 0.001" "$tmp/auto
 check auto_metadata $PY -c "
 import sys; sys.path.insert(0, 'tools'); import safetensors_np
 assert safetensors_np.read('$tmp/auto.safetensors')[1]['preset'] == 'auto'"
+# Resuming an auto run (one more epoch): the run's batch and lr, the state's statistics checked.
+"$BIN" train --data "$tmp/d" --nonfinite zero --hidden 16 --epochs 7 --threads 1 --preset auto \
+  --out "$tmp/auto.safetensors" --resume "$tmp/auto.safetensors.state" >/dev/null 2>"$tmp/resume.err" || cat "$tmp/resume.err"
+check auto_resumed grep -q "preset auto: the run's batch 8 and lr 0.001" "$tmp/resume.err"
+check auto_resumed_epochs bash -c "grep -q '^epoch 7/7' '$tmp/resume.err' && ! grep -q '^epoch 6/7' '$tmp/resume.err'"
+out=$("$BIN" train --data "$tmp/d" --nonfinite zero --hidden 16 --epochs 8 --threads 1 --preset auto --normalize none \
+  --out "$tmp/auto.safetensors" --resume "$tmp/auto.safetensors.state" 2>&1); rc=$?
+check resume_other_normalize_refused bash -c "[ $rc -ne 0 ] && grep -q 'normalize: standard when the run started, none now' <<<\"\$1\"" _ "$out"

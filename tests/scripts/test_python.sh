@@ -192,6 +192,64 @@ check("python_argument_errors", all(arg_checks) and old_order and isinstance(ok_
       "%d of %d ValueErrors name the argument; the old (audio, video, text=) order raises TypeError: %s"
       % (sum(bool(x) for x in arg_checks), len(arg_checks), old_order))
 plain.close()
+
+# close() while other threads are inside calls on the model: it waits for them (no use-after-free,
+# which the sanitizers would report under make test-asan), the calls in flight finish with the
+# right results, and later calls raise ValueError.
+busy = sdumc.Model(os.path.join(tmp, "mia.safetensors"), library=lib, threads=1)
+import time
+reps = 100
+stop_loops = threading.Event()
+errors, loop_calls, loop_end = [], [0, 0, 0], [None, None, None]
+def long_call(out):
+    try:
+        out["batch"] = busy.predict_batch(big_a, videos=big_v, sim_texts=big_s)
+    except Exception as e:
+        errors.append(e)
+def loop(k):
+    try:
+        while not stop_loops.is_set():
+            busy.predict(au[k], video=vi[k], sim_text=si[k])
+            loop_calls[k] += 1
+    except ValueError as e:
+        loop_end[k] = str(e)
+    except Exception as e:
+        errors.append(e)
+for attempt in range(6):  # until close() meets the long call in flight (longer each time)
+    big_a, big_s, big_v = au * reps, si * reps, vi * reps
+    out, loop_calls[:], loop_end[:] = {}, [0, 0, 0], [None, None, None]
+    stop_loops.clear()
+    lc = threading.Thread(target=long_call, args=(out,))
+    lc.start()
+    t0 = time.time()
+    while busy._calls < 1 and lc.is_alive() and time.time() - t0 < 30:  # only the long call calls now
+        time.sleep(0.0005)
+    loops = [threading.Thread(target=loop, args=(k,)) for k in range(3)]
+    [t.start() for t in loops]
+    while min(loop_calls) < 1 and lc.is_alive() and time.time() - t0 < 30:
+        time.sleep(0.0005)
+    if "batch" not in out and lc.is_alive():
+        busy.close()  # the long call (and maybe loop calls) in flight
+        lc.join()
+        [t.join() for t in loops]
+        break
+    stop_loops.set()
+    lc.join()
+    [t.join() for t in loops]
+    reps *= 2
+try:
+    busy.predict(au[0], video=vi[0], sim_text=si[0])
+    after = "no error"
+except ValueError as e:
+    after = str(e)
+with sdumc.Model(os.path.join(tmp, "mia.safetensors"), library=lib, threads=1) as ref:
+    want = ref.predict_batch(big_a, videos=big_v, sim_texts=big_s)
+same = "batch" in out and np.array_equal(out["batch"], want)
+ok = not errors and same and all(e == "the model is closed" for e in loop_end) and after == "the model is closed"
+check("python_close_waits_for_calls_in_flight", ok,
+      "close() during a batch call of %d utterances and 3 looping callers: batch %s; loops stopped with %r; "
+      "errors %r" % (len(big_a), "finished, equal to the reference" if same else "WRONG or missing", loop_end, errors))
+busy.close()  # twice is fine
 m.close()
 try:
     m.predict(a, t, v)
