@@ -15,6 +15,7 @@
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "train/train.h"
+#include "train_fixture.h"
 
 static char data_dir[600];
 static sd_dataset *ds;
@@ -22,15 +23,6 @@ static sd_dataset *ds;
 static int read_all(const char *path, char **buf, size_t *n) {
     *buf = sd_test_read_file(path, n);
     return *buf ? 0 : -1;
-}
-
-static int same_file(const char *a, const char *b) {
-    char *x = NULL, *y = NULL;
-    size_t nx = 0, ny = 0;
-    int same = !read_all(a, &x, &nx) && !read_all(b, &y, &ny) && nx == ny && !memcmp(x, y, nx);
-    free(x);
-    free(y);
-    return same;
 }
 
 /* Two training states hold the same numbers: every tensor, and every metadata entry except the
@@ -59,19 +51,6 @@ static int exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-static sd_train_options small_options(const char *out) {
-    sd_train_options o = sd_train_default_options();
-    o.out = out;
-    o.model.hidden = 16;
-    o.epochs = 3;
-    o.batch_size = 16;
-    o.lr = 1e-3f;
-    o.seed = 7;
-    o.prefetch = 1;
-    o.settings = "hidden=16\nlr=0.001\n"; /* as the command line would give them (README, Resume) */
-    return o;
-}
-
 static void setup(void) {
     snprintf(data_dir, sizeof data_dir, "%s/data", sd_test_tmpdir());
     sd_error err;
@@ -95,7 +74,7 @@ static void test_same_seed_same_bytes(void) {
     snprintf(b, sizeof b, "%s/b.safetensors", sd_test_tmpdir());
     sd_error err;
     sd_train_result r1, r2;
-    sd_train_options o = small_options(a);
+    sd_train_options o = small_train_options(a, 7);
     EXPECT(sd_train(ds, &o, &r1, &err) == SD_OK, "train a: %s", err.msg);
     o.out = b;
     EXPECT(sd_train(ds, &o, &r2, &err) == SD_OK, "train b: %s", err.msg);
@@ -111,17 +90,6 @@ static void test_same_seed_same_bytes(void) {
     EXPECT(!same_file(a, b), "the seed has no effect");
 }
 
-static char snapshot[700];
-static void snapshot_after_first_epoch(const sd_train_progress *p, const sd_epoch_record *r, void *user) {
-    const char *state = user;
-    if (r && p->epoch == 0) {
-        char *buf = NULL;
-        size_t n = 0;
-        if (!read_all(state, &buf, &n)) sd_test_write_file(snapshot, buf, n);
-        free(buf);
-    }
-}
-
 static void test_resume_is_bit_identical(void) {
     char a[700], b[700], state_a[720];
     snprintf(a, sizeof a, "%s/full.safetensors", sd_test_tmpdir());
@@ -130,13 +98,13 @@ static void test_resume_is_bit_identical(void) {
     snprintf(snapshot, sizeof snapshot, "%s/after_epoch1.state", sd_test_tmpdir());
     sd_error err;
     sd_train_result r;
-    sd_train_options o = small_options(a);
+    sd_train_options o = small_train_options(a, 7);
     o.epochs = 4;
     o.on_progress = snapshot_after_first_epoch;
     o.user = state_a;
     EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "uninterrupted: %s", err.msg);
     EXPECT(exists(snapshot), "no state after epoch 1");
-    sd_train_options o2 = small_options(b);
+    sd_train_options o2 = small_train_options(b, 7);
     o2.epochs = 4;
     o2.resume = snapshot;
     EXPECT(sd_train(ds, &o2, &r, &err) == SD_OK, "resumed: %s", err.msg);
@@ -195,7 +163,7 @@ static void test_resume_rules(void) {
     snprintf(full, sizeof full, "%s/full.safetensors", sd_test_tmpdir()); /* 4 epochs, from the test above */
     sd_error err;
     sd_train_result r;
-    sd_train_options o = small_options(out);
+    sd_train_options o = small_train_options(out, 7);
     o.epochs = 4;
     o.on_progress = interrupt_after_epoch;
     EXPECT(sd_train(ds, &o, &r, &err) == SD_E_INTERRUPTED && r.resumable, "not interrupted: %s", err.msg);
@@ -269,7 +237,7 @@ static void test_output_paths(void) {
     snprintf(out, sizeof out, "%s/m.safetensors", dir);
     sd_error err;
     sd_train_result r;
-    sd_train_options o = small_options(out);
+    sd_train_options o = small_train_options(out, 7);
     o.epochs = 1;
     EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "long path (%zu bytes): %s", strlen(out), err.msg);
     const char *suffix[4] = {"", ".state", ".log.jsonl", ".report.html"};
@@ -332,8 +300,9 @@ static void test_divergence_guard(void) {
     EXPECT(sd_dataset_open(&dopt, &bad, &err) == SD_OK, "open diverging copy: %s", err.msg);
     if (!bad) return;
     snprintf(out, sizeof out, "%s/diverged.safetensors", sd_test_tmpdir());
-    sd_train_options o = small_options(out);
+    sd_train_options o = small_train_options(out, 7);
     o.shuffle = 0;
+    o.normalize = SD_NORMALIZE_NONE; /* standardisation would scale the huge values down to finite losses */
     sd_train_result r;
     sd_status st = sd_train(bad, &o, &r, &err);
     EXPECT(st == SD_E_NUMERIC, "divergence not caught (status %d)", st);
@@ -347,7 +316,7 @@ static void test_divergence_guard(void) {
 static void test_select_last_and_log(void) {
     char out[700];
     snprintf(out, sizeof out, "%s/last.safetensors", sd_test_tmpdir());
-    sd_train_options o = small_options(out);
+    sd_train_options o = small_train_options(out, 7);
     o.select = SD_SELECT_LAST;
     o.epochs = 2;
     sd_train_result r;
@@ -370,6 +339,23 @@ static void test_select_last_and_log(void) {
     free(html);
 }
 
+/* The small-corpus rule of --preset auto: the demo's corpus gets the demo's batch and lr; a
+ * MOSEI-sized one keeps the paper's; a tiny one the smallest batch. */
+static void test_auto_schedule(void) {
+    sd_auto_schedule a = sd_train_auto_schedule(857, 12, 128, 1e-4f);
+    EXPECT(a.chosen && a.batch == 32 && a.lr == 1e-3f && a.steps == 12 * 27 && a.paper_steps == 12 * 7,
+           "demo corpus: chosen %d batch %d lr %g steps %lld/%lld", a.chosen, a.batch, (double)a.lr,
+           (long long)a.steps, (long long)a.paper_steps);
+    a = sd_train_auto_schedule(16326, 25, 128, 1e-4f);
+    EXPECT(!a.chosen && a.batch == 128 && a.lr == 1e-4f, "MOSEI keeps the paper's schedule");
+    a = sd_train_auto_schedule(3000, 25, 128, 1e-4f); /* 24 steps an epoch, 600 in all */
+    EXPECT(!a.chosen, "3000 utterances, 25 epochs: enough steps");
+    a = sd_train_auto_schedule(3000, 10, 128, 1e-4f); /* 240 in all: batch 64, 470 */
+    EXPECT(a.chosen && a.batch == 64 && a.lr == 3e-4f, "3000 utterances, 10 epochs: batch %d", a.batch);
+    a = sd_train_auto_schedule(40, 3, 128, 1e-4f);
+    EXPECT(a.chosen && a.batch == 8 && a.steps == 15, "tiny corpus: batch %d, %lld steps", a.batch, (long long)a.steps);
+}
+
 int main(void) {
     setup();
     sd_test_run("train.same_seed_same_bytes", test_same_seed_same_bytes);
@@ -378,6 +364,7 @@ int main(void) {
     sd_test_run("train.output_paths", test_output_paths);
     sd_test_run("train.divergence_guard", test_divergence_guard);
     sd_test_run("train.select_last_and_log", test_select_last_and_log);
+    sd_test_run("train.auto_schedule", test_auto_schedule);
     sd_dataset_close(ds);
     return sd_test_finish();
 }

@@ -19,6 +19,7 @@ sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim, 
     o.dir = d->dir;
     for (int m = 0; m < SD_MOD_COUNT; m++) o.folder[m] = d->folder[m];
     o.skip_bad = d->skip_bad;
+    o.nonfinite_zero = d->nonfinite == 1;
     o.require_sim = require_sim;
     o.need_splits = need_splits;
     return o;
@@ -37,12 +38,19 @@ sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int requir
     sd_status st = sd_dataset_open_report(&o, &ds, &report, &err);
     if (st) {
         fprintf(stderr, "sdumc %s: %s\n", cmd, report ? report : err.msg);
+        const char *text = report ? report : err.msg;
         fprintf(stderr, "(nothing was written)\n");
+        if (!d->nonfinite && (strstr(text, ": NaN at frame") || strstr(text, ": Inf at frame")))
+            fprintf(stderr, "(--nonfinite zero reads NaN and Inf feature values as 0, as MMSA does with COVAREP's -inf)\n");
         free(report);
         return NULL;
     }
     if (report) fprintf(stderr, "sdumc %s: warning: %s", cmd, report);
     free(report);
+    for (int m = 0; m < SD_MOD_COUNT; m++)
+        if (sd_dataset_nonfinite(ds, m))
+            fprintf(stderr, "sdumc %s: %lld NaN/Inf values of the %s features read as 0 (--nonfinite zero)\n", cmd,
+                    (long long)sd_dataset_nonfinite(ds, m), sd_modality_name(m));
     return ds;
 }
 
@@ -83,6 +91,29 @@ int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec
         return 0;
     }
     return 1;
+}
+
+int cli_print_scales(const char *cmd, const sd_feature_stats *fs, int normalized, int all) {
+    int warnings = 0;
+    for (int m = 0; m < SD_MOD_COUNT; m++) {
+        const sd_modality_stats *s = &fs->m[m];
+        if (!s->dim) continue;
+        char line[256];
+        int warn;
+        sd_feature_scale_summary(s, line, sizeof line, &warn);
+        if (all) printf("  %-6s %s\n", sd_modality_name(m), line);
+        if (!warn || normalized == 1) continue;
+        warnings++;
+        if (normalized == 0)
+            fprintf(stderr, "sdumc %s: warning: %s features: %s. With --normalize none the network sees them as they "
+                    "are and learns poorly from such scales: use --normalize standard (the default), or standardise "
+                    "them first.\n", cmd, sd_modality_name(m), line);
+        else
+            fprintf(stderr, "sdumc %s: warning: %s features: %s. sdumc train standardises inputs per dimension by "
+                    "default (--normalize standard); with --normalize none, or in other tools, standardise them "
+                    "first.\n", cmd, sd_modality_name(m), line);
+    }
+    return warnings;
 }
 
 const char *cli_program = "sdumc";

@@ -5,14 +5,16 @@
 
 #include "args.h"
 #include "data/dataset.h"
+#include "data/feature_stats.h"
 #include "model/model.h"
 
 /* Dataset options as command-line options: --data DIR, --audio/--text/--video/--sim NAME
- * (feature folder names), --skip-bad. */
+ * (feature folder names), --skip-bad, --nonfinite error|zero. */
 typedef struct {
     const char *dir;
     const char *folder[SD_MOD_COUNT];
     int skip_bad;
+    int nonfinite; /* 0 error, 1 zero */
 } cli_data_opts;
 
 /* (The flags say what each is to train --resume: the folder is not compared, the dataset's
@@ -23,7 +25,9 @@ typedef struct {
         {"text", ARG_STRING, &(d).folder[SD_MOD_TEXT], 0, 0, NULL, "text feature folder (text)", ARG_RESULT, 0},   \
         {"video", ARG_STRING, &(d).folder[SD_MOD_VIDEO], 0, 0, NULL, "video feature folder (video)", ARG_RESULT, 0}, \
         {"sim", ARG_STRING, &(d).folder[SD_MOD_SIM], 0, 0, NULL, "simulated-text folder (text_sim)", ARG_RESULT, 0}, \
-        {"skip-bad", ARG_FLAG, &(d).skip_bad, 0, 0, NULL, "skip problem utterances with a warning", ARG_RESULT, 0}
+        {"skip-bad", ARG_FLAG, &(d).skip_bad, 0, 0, NULL, "skip problem utterances with a warning", ARG_RESULT, 0}, \
+        {"nonfinite", ARG_CHOICE, &(d).nonfinite, 0, 0, "error|zero",                                      \
+         "NaN / Inf feature values: a problem (error), or read as 0 and counted (zero)", ARG_RESULT, 0}
 
 /* The dataset options the command line gave (folders, --skip-bad), with require_sim and the
  * splits the command reads (SD_SPLIT_BIT; an empty split outside them is not a problem). */
@@ -52,6 +56,12 @@ void cli_note_mia_default(const char *cmd, const char *path);
  * (returns 2). Returns 1 when the command should go on. */
 int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec *specs, int n, int argc,
               char **argv, int *exit_code);
+
+/* The scale of each modality's features (data/feature_stats.h): with `all`, one line each to
+ * stdout; and a warning on stderr for every modality whose scales a network learns poorly from
+ * (stds spanning over 100x, or values beyond 100) when `normalized` is 0 (validate passes -1: it
+ * does not know the training options, and says what train's default does). Returns the warnings. */
+int cli_print_scales(const char *cmd, const sd_feature_stats *fs, int normalized, int all);
 
 /* "LO,HI" with finite LO < HI (a label range); 0 on success, -1 otherwise. */
 int cli_parse_range(const char *s, double *lo, double *hi);

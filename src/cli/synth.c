@@ -1,4 +1,4 @@
-/* sdumc synth --out DIR --n N --seed S [--dims small|mosei] */
+/* sdumc synth --out DIR --n N --seed S [--dims small|mosei] [--scales unit|raw] */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 
 int cli_synth(int argc, char **argv) {
     const char *out = NULL;
-    int n = -1, dims_idx = 0;
+    int n = -1, dims_idx = 0, scales_idx = 0;
     uint64_t seed = 0;
     const char *dims_names[2] = {"small", "mosei"};
     arg_spec specs[] = {
@@ -22,12 +22,15 @@ int cli_synth(int argc, char **argv) {
         {"seed", ARG_U64, &seed, 0, 0, NULL, "random seed (same seed, same bytes)", 0, 0},
         {"dims", ARG_CHOICE, &dims_idx, 0, 0, "small|mosei",
          "small: 32/48/24 dims, float32 (tests, demo; default); mosei: 1024/4096/1024, float16 (benchmarks)", 0, 0},
+        {"scales", ARG_CHOICE, &scales_idx, 0, 0, "unit|raw",
+         "unit: features of order 1 (default); raw: field-like per-dimension scales (values in the hundreds, "
+         "dims near zero, an F0-like dim in Hz) and -inf in an audio dim at pauses (read it with --nonfinite zero)", 0, 0},
     };
     int code;
-    if (!cli_parse("synth", "sdumc synth --out DIR --n N --seed S [--dims small|mosei]",
+    if (!cli_parse("synth", "sdumc synth --out DIR --n N --seed S [--dims small|mosei] [--scales unit|raw]",
                    "Writes a synthetic multimodal sentiment corpus in the dataset layout (docs/DATASET.md):\n"
                    "DIR/labels.csv and DIR/{audio,text,video,text_sim}/<name>.npy.",
-                   specs, 4, argc, argv, &code))
+                   specs, (int)(sizeof specs / sizeof specs[0]), argc, argv, &code))
         return code;
     if (!out || !specs[1].seen || !specs[2].seen) {
         fprintf(stderr, "sdumc synth: --out, --n and --seed are required (sdumc synth --help)\n");
@@ -44,7 +47,7 @@ int cli_synth(int argc, char **argv) {
     sd_error err;
     sd_error_clear(&err);
     cli_catch_signals();
-    sd_status st = sd_synth_write(out, n, seed, kind, &err);
+    sd_status st = sd_synth_write(out, n, seed, kind | (scales_idx ? SD_SYNTH_RAW_SCALES : 0), &err);
     if (st) {
         fprintf(stderr, "sdumc synth: %s\n", err.msg);
         return cli_exit_code(st);
@@ -52,7 +55,8 @@ int cli_synth(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     sd_synth_spec s = sd_synth_spec_of(kind);
-    printf("wrote %d utterances to %s (dims %s: audio %d, text %d, video %d) in %.1f s\n", n,
-           out, dims, s.dim_audio, s.dim_text, s.dim_video, secs);
+    printf("wrote %d utterances to %s (dims %s: audio %d, text %d, video %d%s) in %.1f s\n", n, out, dims,
+           s.dim_audio, s.dim_text, s.dim_video, scales_idx ? "; raw scales, -inf in audio: --nonfinite zero" : "",
+           secs);
     return 0;
 }

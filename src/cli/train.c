@@ -12,6 +12,8 @@
 #include "data/cache.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
+#include "model/norm.h"
+#include "train/checkpoint.h"
 #include "train/train.h"
 
 static int on_terminal;
@@ -131,17 +133,90 @@ static sd_status write_valid_names(const sd_dataset *ds, const char *out, sd_err
     return st;
 }
 
-/* Fewer than 10 optimiser steps per epoch: the paper's batch and lr were set for ~16k utterances. */
-static void small_corpus_hint(const sd_dataset *ds, const sd_train_options *o) {
+/* Even the smallest batch leaves fewer than SD_AUTO_MIN_STEPS steps: more epochs would. */
+static void more_epochs_hint(const sd_auto_schedule *a, int64_t n, int epochs) {
+    int64_t per_epoch = (n + a->batch - 1) / a->batch;
+    if (a->steps >= SD_AUTO_MIN_STEPS || per_epoch < 1) return;
+    fprintf(stderr, "sdumc train: hint: with batch %d, %lld epochs (not %d) would reach %d optimiser steps\n", a->batch,
+            (long long)((SD_AUTO_MIN_STEPS + per_epoch - 1) / per_epoch), epochs, SD_AUTO_MIN_STEPS);
+}
+
+/* --resume of a --preset auto run: its batch and lr (the rule's choice depends on --epochs, which a
+ * resume may raise). 0 when the state does not say (sd_train then explains what is wrong with it). */
+static int resumed_schedule(sd_train_options *o, int64_t n) {
+    char b[64], l[64];
+    int fb = 0, fl = 0;
+    sd_error e;
+    if (sd_train_state_peek_setting(o->resume, "batch-size", b, sizeof b, &fb, &e) || !fb ||
+        sd_train_state_peek_setting(o->resume, "lr", l, sizeof l, &fl, &e) || !fl || atoi(b) < 1 || !(strtof(l, NULL) > 0))
+        return 0;
+    sd_auto_schedule a = sd_train_auto_schedule(n, o->epochs, o->batch_size, o->lr); /* (the paper's steps) */
+    a.batch = atoi(b);
+    a.lr = strtof(l, NULL);
+    a.chosen = a.batch != o->batch_size || a.lr != o->lr;
+    a.steps = (int64_t)o->epochs * ((n + a.batch - 1) / a.batch);
+    o->batch_size = a.batch;
+    o->lr = a.lr;
+    o->schedule = a;
+    return 1;
+}
+
+/* A small corpus: the paper's schedule gives it too few optimiser steps (sd_train_auto_schedule).
+ * --preset auto takes the rule's batch and lr (unless --batch-size or --lr were given; on --resume
+ * the run's); otherwise a hint suggests them. Every rank decides, `verbose` prints. */
+static void small_corpus(const sd_dataset *ds, sd_train_options *o, int preset_auto, int explicit_schedule,
+                         int verbose) {
     int64_t n = sd_dataset_size(ds, SD_SPLIT_TRAIN);
-    int64_t steps = (n + o->batch_size - 1) / o->batch_size;
-    if (steps >= 10) return;
+    if (preset_auto && !explicit_schedule && o->resume && resumed_schedule(o, n)) {
+        if (verbose)
+            fprintf(stderr, "sdumc train: --preset auto: the run's batch %d and lr %g (%lld optimiser steps in all)\n",
+                    o->batch_size, (double)o->lr, (long long)o->schedule.steps);
+        return;
+    }
+    sd_auto_schedule a = sd_train_auto_schedule(n, o->epochs, o->batch_size, o->lr);
+    if (!a.chosen) return;
+    if (preset_auto && !explicit_schedule) {
+        if (verbose)
+            fprintf(stderr,
+                    "sdumc train: --preset auto: %lld train utterances; the paper's batch %d and lr %g would take %lld "
+                    "optimiser steps in all, so batch %d and lr %g (%lld steps)\n",
+                    (long long)n, o->batch_size, (double)o->lr, (long long)a.paper_steps, a.batch, (double)a.lr,
+                    (long long)a.steps);
+        o->batch_size = a.batch;
+        o->lr = a.lr;
+        o->schedule = a;
+        if (verbose) more_epochs_hint(&a, n, o->epochs);
+        return;
+    }
+    if (!verbose) return;
     fprintf(stderr,
-            "sdumc train: hint: %lld optimiser step%s per epoch (%lld train utterances, batch %d). The paper's batch\n"
-            "128 and lr 1e-4 were set for CMU-MOSEI's 16k utterances; a small corpus learns little per epoch\n"
-            "with them. A smaller batch and a larger learning rate give it more steps, e.g. --batch-size 32\n"
-            "--lr 1e-3 (what make demo uses on 1,200 utterances).\n",
-            (long long)steps, steps == 1 ? "" : "s", (long long)n, o->batch_size);
+            "sdumc train: hint: %lld optimiser steps in all, %lld per epoch (%lld train utterances, batch %d, %d "
+            "epochs). The paper's batch 128 and lr 1e-4 were set for CMU-MOSEI's 16k utterances; a small corpus "
+            "learns little with so few steps. --batch-size %d --lr %g gives %lld steps; --preset auto chooses that "
+            "(make demo: batch 32, lr 1e-3 on 1,200 utterances).\n",
+            (long long)a.paper_steps, (long long)((n + o->batch_size - 1) / o->batch_size), (long long)n,
+            o->batch_size, o->epochs, a.batch, (double)a.lr, (long long)a.steps);
+    more_epochs_hint(&a, n, o->epochs);
+}
+
+/* Training-split statistics (for the standardisation, computed once here; a resume checks them
+ * against the run's) and the scale check: a warning when the scales are far apart and the inputs
+ * will not be standardised. Every rank computes, `verbose` prints. */
+static sd_status input_scales(const sd_dataset *ds, sd_train_options *o, sd_feature_stats *stats, int verbose,
+                              sd_error *err) {
+    sd_status st = sd_feature_stats_compute(ds, SD_SPLIT_TRAIN, o->max_frames, o->cap_mode, o->cache, stats, err);
+    if (st || !verbose) {
+        if (!st) o->stats = stats;
+        return st;
+    }
+    o->stats = stats;
+    const int standard = o->normalize == SD_NORMALIZE_STANDARD;
+    cli_print_scales("train", stats, standard, 0);
+    if (standard)
+        fprintf(stderr, "sdumc train: inputs standardised per dimension (%s), folded into the saved model\n",
+                o->resume ? "the run's statistics" : o->init && sd_norm_file_has_stats(o->init) ? "the statistics --init carries"
+                                                                                               : "training-split statistics");
+    return SD_OK;
 }
 
 int cli_train(int argc, char **argv) {
@@ -167,13 +242,17 @@ int cli_train(int argc, char **argv) {
     }
     const char *cache_path = NULL;
     int cache_f16 = 0;
-    int threads = 0, select = (int)o.select, cap = (int)o.cap_mode, max_frames = 0, preset_idx = 0;
+    int threads = 0, select = (int)o.select, cap = (int)o.cap_mode, max_frames = 0, preset_idx = 0, normalize_idx = 0;
     float valid_fraction = 0.0f;
     /* Each option says whether it affects the result (ARG_RESULT: compared on --resume) or not. */
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
         {"out", ARG_STRING, &o.out, 0, 0, NULL, "model file to write (OUT.state, OUT.log.jsonl, OUT.report.html beside it)", ARG_NO_RESULT, 0},
-        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release", "docs/MODEL.md preset (default paper)", ARG_RESULT, 0},
+        {"preset", ARG_CHOICE, &preset_idx, 0, 0, "paper|release|auto",
+         "docs/MODEL.md preset (default paper); auto: paper, with batch and lr for a small corpus", ARG_RESULT, 0},
+        {"normalize", ARG_CHOICE, &normalize_idx, 0, 0, "standard|none",
+         "standardise inputs per dimension with training-split statistics, folded into the saved model "
+         "(standard; default none with a foreign --init or --mask off)", ARG_RESULT, 0},
         {"init", ARG_STRING, &o.init, 0, 0, NULL, "start from these weights (fine-tuning)", ARG_RESULT, 0},
         {"resume", ARG_STRING, &o.resume, 0, 0, NULL, "continue an interrupted (or extend a finished) run from its OUT.state", ARG_NO_RESULT, 0},
         {"overwrite", ARG_FLAG, &o.overwrite, 0, 0, NULL, "start afresh even if OUT.state holds an unfinished run", ARG_NO_RESULT, 0},
@@ -248,9 +327,14 @@ int cli_train(int argc, char **argv) {
         if (!d.folder[m]) d.folder[m] = sd_modality_default_folder(m);
     if (!cache_path) cache_f16 = 0;
     if (o.init && !args_find(specs, n, "hidden")->seen) o.model.hidden = 0;
-    char *settings = result_settings(specs, n);
-    if (!settings) return 70;
-    o.settings = settings;
+    /* The standardisation as it acts (README, "Input standardisation"). */
+    if (args_find(specs, n, "normalize")->seen)
+        o.normalize = normalize_idx == 0 ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    else
+        o.normalize = sd_train_resolve_normalize(&o, o.init && sd_norm_file_has_stats(o.init));
+    normalize_idx = o.normalize == SD_NORMALIZE_STANDARD ? 0 : 1;
+    const int explicit_schedule = args_find(specs, n, "batch-size")->seen || args_find(specs, n, "lr")->seen;
+    char *settings = NULL; /* after the small-corpus choice, which sets batch and lr */
     if (valid_fraction > 0.0f && sd_dist_rank() == 0) { /* OUT.valid.txt is written at the end */
         char *vt = malloc(strlen(o.out) + sizeof ".valid.txt");
         if (vt) sprintf(vt, "%s.valid.txt", o.out);
@@ -273,7 +357,12 @@ int cli_train(int argc, char **argv) {
         free(settings);
         return 1;
     }
-    if (sd_dist_rank() == 0) small_corpus_hint(ds, &o);
+    small_corpus(ds, &o, !strcmp(preset, "auto"), explicit_schedule, sd_dist_rank() == 0);
+    if (!(settings = result_settings(specs, n))) {
+        sd_dataset_close(ds);
+        return 70;
+    }
+    o.settings = settings;
     sd_threads_set(threads);
     /* Under MPI rank 0 prints and writes; every error from here on is shared by all ranks
      * (sd_dist_agree), so rank 0 prints that too. */
@@ -304,6 +393,16 @@ int cli_train(int argc, char **argv) {
         if (root) fprintf(stderr, "sdumc train: feature cache %s (%s)\n", cache_path, built ? "built" : "up to date");
         o.cache = cache;
     }
+    sd_feature_stats stats;
+    memset(&stats, 0, sizeof stats);
+    sd_status ss = sd_dist_agree(input_scales(ds, &o, &stats, root, &err), &err);
+    if (ss) {
+        if (root) fprintf(stderr, "sdumc train: %s\n", err.msg);
+        sd_cache_close(cache);
+        sd_dataset_close(ds);
+        free(settings);
+        return cli_exit_code(ss);
+    }
     on_terminal = isatty(STDERR_FILENO);
     o.on_progress = root ? progress : NULL;
     sd_train_result res;
@@ -315,6 +414,7 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "\n");
     }
     sd_status st = sd_train(ds, &o, &res, &err);
+    sd_feature_stats_free(&stats);
     if (!st && o.valid_fraction > 0.0f && root) st = write_valid_names(ds, o.out, &err);
     sd_cache_close(cache);
     sd_dataset_close(ds);

@@ -35,6 +35,22 @@ static void print_supported(const sd_dataset *ds) {
     printf(" or --names FILE; %s\n", sim ? "both flows" : "the complete flow only (no simulated text)");
 }
 
+/* The feature scales, over the train split (what train standardises with) or, without one, all. */
+static int print_scales(const sd_dataset *ds) {
+    int split = sd_dataset_size(ds, SD_SPLIT_TRAIN) ? SD_SPLIT_TRAIN : -1;
+    sd_feature_stats fs;
+    sd_error err;
+    if (sd_feature_stats_compute(ds, split, NULL, SD_CAP_SUBSAMPLE, NULL, &fs, &err)) {
+        fprintf(stderr, "sdumc validate: %s\n", err.msg);
+        return 1;
+    }
+    printf("feature scales (%s; per-dimension standard deviations over the frames):\n",
+           split >= 0 ? "train split" : "all splits");
+    cli_print_scales("validate", &fs, -1, 1);
+    sd_feature_stats_free(&fs);
+    return 0;
+}
+
 int cli_validate(int argc, char **argv) {
     cli_data_opts d = {0};
     int require_sim = 0, no_check = 0;
@@ -59,8 +75,10 @@ int cli_validate(int argc, char **argv) {
     sd_error err;
     sd_error_clear(&err);
     if (sd_dataset_open_report(&o, &ds, &report, &err)) {
-        if (report) fputs(report, stderr);
-        else fprintf(stderr, "%s\n", err.msg);
+        const char *text = report ? report : err.msg;
+        fprintf(stderr, "%s%s", text, report ? "" : "\n");
+        if (!d.nonfinite && (strstr(text, ": NaN at frame") || strstr(text, ": Inf at frame")))
+            fprintf(stderr, "(--nonfinite zero reads NaN and Inf feature values as 0, as MMSA does with COVAREP's -inf)\n");
         free(report);
         return 1;
     }
@@ -70,6 +88,9 @@ int cli_validate(int argc, char **argv) {
            sd_dataset_dir(ds), sd_dataset_total(ds), sd_dataset_size(ds, SD_SPLIT_TRAIN),
            sd_dataset_size(ds, SD_SPLIT_VALID), sd_dataset_size(ds, SD_SPLIT_TEST));
     if (sd_dataset_skipped(ds)) printf(", %" PRId64 " skipped", sd_dataset_skipped(ds));
+    for (int m = 0; m < SD_MOD_COUNT; m++)
+        if (sd_dataset_nonfinite(ds, m))
+            printf(", %" PRId64 " NaN/Inf %s values read as 0", sd_dataset_nonfinite(ds, m), sd_modality_name(m));
     printf("\n");
     for (int m = 0; m < SD_MOD_COUNT; m++) {
         if (m == SD_MOD_SIM && !sd_dataset_has_sim(ds)) {
@@ -81,6 +102,10 @@ int cli_validate(int argc, char **argv) {
                sd_dataset_folder(ds, m), sd_dataset_dim(ds, m), sd_dataset_max_frames(ds, m));
     }
     print_supported(ds);
+    if (!no_check && print_scales(ds)) {
+        sd_dataset_close(ds);
+        return 1;
+    }
     sd_dataset_close(ds);
     return 0;
 }

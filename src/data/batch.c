@@ -125,7 +125,7 @@ static sd_status fill(sd_batcher *bt, int64_t k, slot_t *s, void *scratch, sd_er
                 if (sd_dataset_utt_path(ds, id, m, path, sizeof path))
                     return sd_fail(err, SD_E_ARG, "path of '%s' too long", ds->utt[id].name);
                 st = sd_feature_read(path, ds->utt[id].frames[m], D, o->max_frames[m], o->cap_mode,
-                                     dst, scratch, err);
+                                     ds->nonfinite_zero, dst, scratch, err);
             }
             if (st) return st;
             memset(dst + (size_t)len * (size_t)D, 0, (size_t)(T - len) * (size_t)D * sizeof(float));

@@ -252,7 +252,8 @@ static sd_status build(const sd_dataset *ds, const char *path, sd_dtype dtype, s
             char src[4096];
             sd_dataset_utt_path(ds, i, m, src, sizeof src);
             size_t n = (size_t)e->frames * (size_t)ds->dim[m];
-            s = sd_feature_read(src, e->frames, ds->dim[m], 0, SD_CAP_TRUNCATE, frames, scratch, err);
+            s = sd_feature_read(src, e->frames, ds->dim[m], 0, SD_CAP_TRUNCATE, ds->nonfinite_zero, frames, scratch,
+                                err);
             if (s) break;
             if (dtype == SD_DTYPE_F16) {
                 for (size_t j = 0; j < n; j++) halfs[j] = sd_f32_to_f16(frames[j]);

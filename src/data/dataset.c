@@ -102,6 +102,7 @@ typedef struct {
     int64_t nrows;
     int dim[SD_MOD_COUNT];
     double label_lo, label_hi; /* from dataset.json, default [-3, 3] */
+    int64_t nonfinite[SD_MOD_COUNT]; /* counted with nonfinite_zero */
     sd_text global;     /* problems of the dataset as a whole: never skippable */
     sd_text per_row;    /* problems of single utterances */
     int skip_would_empty; /* dropping the utterances with problems would empty a split */
@@ -455,7 +456,8 @@ static sd_status check_values(validator *V, sd_error *err) {
             row_path(V, r, m, path, sizeof path);
             sd_error e;
             sd_error_clear(&e);
-            if (sd_feature_check(path, r->rows[m], r->cols[m], scratch, &e)) {
+            if (sd_feature_check(path, r->rows[m], r->cols[m], scratch, V->o->nonfinite_zero ? &V->nonfinite[m] : NULL,
+                                 &e)) {
                 sd_text_line(&V->per_row, "%s", e.msg);
                 r->bad = 1;
             }
@@ -560,6 +562,8 @@ static sd_status build(validator *V, sd_dataset **out, sd_error *err) {
     }
     ds->has_sim = V->has_folder[SD_MOD_SIM];
     ds->label_lo = V->label_lo;
+    ds->nonfinite_zero = V->o->nonfinite_zero;
+    memcpy(ds->nonfinite, V->nonfinite, sizeof ds->nonfinite);
     ds->label_hi = V->label_hi;
     for (int m = 0; m < SD_MOD_COUNT; m++) ds->dim[m] = V->has_folder[m] ? V->dim[m] : 0;
     for (size_t i = 0; i < ds->nslots; i++) ds->slots[i] = -1;
@@ -705,6 +709,9 @@ int sd_dataset_dim(const sd_dataset *ds, int m) {
     return m >= 0 && m < SD_MOD_COUNT ? ds->dim[m] : 0;
 }
 int sd_dataset_has_sim(const sd_dataset *ds) { return ds->has_sim; }
+int64_t sd_dataset_nonfinite(const sd_dataset *ds, int m) {
+    return m >= 0 && m < SD_MOD_COUNT ? ds->nonfinite[m] : 0;
+}
 void sd_dataset_label_range(const sd_dataset *ds, double *lo, double *hi) {
     *lo = ds->label_lo;
     *hi = ds->label_hi;

@@ -37,6 +37,8 @@ typedef struct {
     int skip_bad;     /* 1: drop utterances with problems (listed by sd_dataset_warnings) */
     int require_sim;  /* 1: the simulated-text folder must exist (text-missing flow needed) */
     int check_values; /* 1: read every feature file and reject NaN / Inf (default 1) */
+    int nonfinite_zero; /* 1: NaN / Inf feature values are read as 0 and counted (sd_dataset_nonfinite),
+                         * not problems: MMSA's choice for COVAREP's -inf (default 0) */
     unsigned need_splits; /* splits that must not be empty (SD_SPLIT_BIT); default all three. An
                            * empty split outside this set is not a problem (e.g. a test-only
                            * folder for prediction); the dataset must hold one utterance anyway. */
@@ -91,6 +93,8 @@ int64_t sd_dataset_total(const sd_dataset *ds);
 /* D_a, D_t, D_v, and D_t again for the simulated text; 0 for SIM when there is none. */
 int sd_dataset_dim(const sd_dataset *ds, int modality);
 int sd_dataset_has_sim(const sd_dataset *ds);
+/* With nonfinite_zero: NaN / Inf values of a modality found by validation (read as 0). */
+int64_t sd_dataset_nonfinite(const sd_dataset *ds, int modality);
 /* The labels' range: dataset.json's "label_range", [-3, 3] without one. Validation checks every
  * label against it; the metrics follow it (train/metrics.h). */
 void sd_dataset_label_range(const sd_dataset *ds, double *lo, double *hi);

@@ -66,9 +66,10 @@ static sd_status pread_all(int fd, void *buf, size_t n, off_t off, const char *p
     return SD_OK;
 }
 
-/* Reads the K kept frames into dst [K, D] (dst NULL: read and check only). */
+/* Reads the K kept frames into dst [K, D] (dst NULL: read and check only). With nonfinite != NULL,
+ * NaN and Inf are counted there and read as 0 instead of failing. */
 static sd_status read_kept(const char *path, int64_t expect_T, int64_t expect_D, int64_t cap,
-                           sd_cap_mode mode, float *dst, void *scratch, sd_error *err) {
+                           sd_cap_mode mode, float *dst, void *scratch, int64_t *nonfinite, sd_error *err) {
     sd_npy_header h;
     if (sd_npy_read_header(path, &h, err)) return err ? err->code : SD_E_IO;
     if (h.rows != expect_T || h.cols != expect_D)
@@ -107,6 +108,14 @@ static sd_status read_kept(const char *path, int64_t expect_T, int64_t expect_D,
         st = pread_all(fd, raw, (size_t)nrows * row_bytes, off, path, err);
         if (st) break;
         int64_t bad = sd_feature_convert(h.dtype, raw, conv, nrows * h.cols);
+        if (bad >= 0 && nonfinite) { /* read as 0, counted */
+            for (int64_t i = bad; i < nrows * h.cols; i++)
+                if (!isfinite(conv[i])) {
+                    conv[i] = 0.0f;
+                    (*nonfinite)++;
+                }
+            bad = -1;
+        }
         if (bad >= 0) {
             float v = conv[bad];
             st = sd_fail(err, SD_E_NUMERIC, "%s: %s at frame %lld, column %lld", path,
@@ -127,13 +136,14 @@ static sd_status read_kept(const char *path, int64_t expect_T, int64_t expect_D,
 }
 
 sd_status sd_feature_read(const char *path, int64_t expect_T, int64_t expect_D, int64_t cap,
-                          sd_cap_mode mode, float *dst, void *scratch, sd_error *err) {
+                          sd_cap_mode mode, int zero_nonfinite, float *dst, void *scratch, sd_error *err) {
     if (!dst || !scratch) return sd_fail(err, SD_E_ARG, "sd_feature_read: NULL buffer");
-    return read_kept(path, expect_T, expect_D, cap, mode, dst, scratch, err);
+    int64_t count = 0;
+    return read_kept(path, expect_T, expect_D, cap, mode, dst, scratch, zero_nonfinite ? &count : NULL, err);
 }
 
 sd_status sd_feature_check(const char *path, int64_t expect_T, int64_t expect_D, void *scratch,
-                           sd_error *err) {
+                           int64_t *nonfinite, sd_error *err) {
     if (!scratch) return sd_fail(err, SD_E_ARG, "sd_feature_check: NULL buffer");
-    return read_kept(path, expect_T, expect_D, 0, SD_CAP_TRUNCATE, NULL, scratch, err);
+    return read_kept(path, expect_T, expect_D, 0, SD_CAP_TRUNCATE, NULL, scratch, nonfinite, err);
 }

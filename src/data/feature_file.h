@@ -27,14 +27,16 @@ int64_t sd_cap_frame_index(int64_t T, int64_t cap, sd_cap_mode mode, int64_t k);
 
 /* Reads the kept frames of path into dst [n_kept, D] (row-major). The file must still have the
  * shape validation saw (expect_T x expect_D): otherwise SD_E_FORMAT "changed since validation".
- * Every value is checked: NaN or Inf gives SD_E_NUMERIC naming the file, frame and column.
+ * Every value is checked: NaN or Inf gives SD_E_NUMERIC naming the file, frame and column, or,
+ * with zero_nonfinite, is read as 0 (the dataset option nonfinite_zero).
  * scratch: at least SD_FEATURE_SCRATCH_BYTES, 64-byte aligned (sd_alloc). */
 sd_status sd_feature_read(const char *path, int64_t expect_T, int64_t expect_D, int64_t cap,
-                          sd_cap_mode mode, float *dst, void *scratch, sd_error *err);
+                          sd_cap_mode mode, int zero_nonfinite, float *dst, void *scratch, sd_error *err);
 
-/* Scans a whole file for NaN / Inf (and reads it, so a truncated file is found too). */
+/* Scans a whole file for NaN / Inf (and reads it, so a truncated file is found too). With
+ * nonfinite != NULL they are counted there instead of failing. */
 sd_status sd_feature_check(const char *path, int64_t expect_T, int64_t expect_D, void *scratch,
-                           sd_error *err);
+                           int64_t *nonfinite, sd_error *err);
 
 /* Converts n values of dtype (an sd_dtype) at src to float32; returns the index of the first
  * non-finite result, or -1. */

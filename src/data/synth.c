@@ -23,6 +23,8 @@
 sd_synth_spec sd_synth_spec_of(int kind) {
     sd_synth_spec s;
     memset(&s, 0, sizeof s);
+    s.raw_scales = (kind & SD_SYNTH_RAW_SCALES) != 0;
+    kind &= ~SD_SYNTH_RAW_SCALES;
     if (kind == SD_SYNTH_MOSEI) {
         s.dim_audio = 1024, s.dim_text = 4096, s.dim_video = 1024;
         s.words_min = 8, s.words_max = 50;
@@ -122,7 +124,8 @@ static sd_status write_one(const sd_dataset_writer *w, const char *name, const s
 
 sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd_error *err) {
     if (!dir || !*dir) return sd_fail(err, SD_E_ARG, "synth: no output folder");
-    if (kind != SD_SYNTH_SMALL && kind != SD_SYNTH_MOSEI)
+    int dims_kind = kind & ~SD_SYNTH_RAW_SCALES;
+    if (dims_kind != SD_SYNTH_SMALL && dims_kind != SD_SYNTH_MOSEI)
         return sd_fail(err, SD_E_ARG, "synth: unknown dims kind %d (small or mosei)", kind);
     if (n < SD_SYNTH_MIN_N || n > SYN_MAX_N)
         return sd_fail(err, SD_E_ARG, "synth: n = %lld, must be in [%d, %lld]", (long long)n,
@@ -208,7 +211,9 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
                          "Synthetic multimodal sentiment corpus written by sdumc synth (a test bed, not real "
                          "data; see docs/DATASET.md).\nn %lld, seed %llu, dims %s (audio %d, text %d, video "
                          "%d), %s\nword error rate of text_sim: %.4f\n",
-                         (long long)n, (unsigned long long)seed, kind == SD_SYNTH_MOSEI ? "mosei" : "small",
+                         (long long)n, (unsigned long long)seed,
+                         dims_kind == SD_SYNTH_MOSEI ? (S.raw_scales ? "mosei, raw scales" : "mosei")
+                                                     : (S.raw_scales ? "small, raw scales" : "small"),
                          S.dim_audio, S.dim_text, S.dim_video, sd_dtype_name(S.dtype),
                          nword ? (double)nerr / (double)nword : 0.0);
             st = note.b.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")

@@ -14,6 +14,8 @@
 #include "io/dtype.h"
 
 enum { SD_SYNTH_SMALL = 0, SD_SYNTH_MOSEI = 1 };
+/* Or'ed into a dims kind: field-like feature scales (docs/DATASET.md, "Raw scales"). */
+#define SD_SYNTH_RAW_SCALES 0x100
 
 typedef struct {
     int dim_audio, dim_text, dim_video;   /* D_a, D_t, D_v (the simulated text has D_t) */
@@ -24,11 +26,14 @@ typedef struct {
     int video_min, video_max;             /* video frames, clamped */
     int vocab;                            /* vocabulary size */
     sd_dtype dtype;                       /* of the .npy files */
+    int raw_scales;                       /* 1: field-like per-dim scales, -inf in audio pauses */
 } sd_synth_spec;
 
 /* SD_SYNTH_SMALL: 32/48/24, 5-20 words, 20-80 audio frames, 10-40 video frames, float32.
  * SD_SYNTH_MOSEI: 1024/4096/1024, 8-50 words, 50 Hz-like audio (100-1000 frames), 10-200 video
- * frames, float16 (as the released features). */
+ * frames, float16 (as the released features). Either | SD_SYNTH_RAW_SCALES: the same corpus seen
+ * through per-dimension affine maps of field-like scales (an F0-like dim in Hz, a few dims in the
+ * hundreds, others near zero) with -inf in an audio dim at pauses (COVAREP's log of silence). */
 sd_synth_spec sd_synth_spec_of(int dims_kind);
 /* "small" / "mosei" -> kind; -1 when unknown. */
 int sd_synth_kind_from_name(const char *name);

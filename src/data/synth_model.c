@@ -74,6 +74,39 @@ static void orthonormal_columns(float *M, int D, int H, float scale) {
     for (size_t i = 0; i < (size_t)D * (size_t)H; i++) M[i] *= scale;
 }
 
+/* Raw scales: per modality and dim an affine map x -> scale x + offset, drawn from their own counter
+ * range (the corpus under them is the default one). Audio dim 0 is F0-like (150 + 40 x, in Hz);
+ * then, per dim, large (scale 50-200, offset 0-400: values in the hundreds, as COVAREP's or Facet's),
+ * tiny (scale 0.002-0.02, values near zero) or moderate (scale 0.5-3). Text (and with it the
+ * simulated text, which lives in the text space) gets tiny and moderate dims, video all three. */
+static int raw_maps(syn_world *w) {
+    sd_rng r = sd_rng_make(w->seed, SD_STREAM_SYNTH);
+    r.index = SYN_BASE_RAW;
+    const int dims[3] = {w->spec.dim_audio, w->spec.dim_text, w->spec.dim_video};
+    const float big[3] = {0.12f, 0.0f, 0.1f}, tiny[3] = {0.35f, 0.3f, 0.25f};
+    for (int m = 0; m < 3; m++) {
+        w->raw_scale[m] = malloc((size_t)dims[m] * sizeof(float));
+        w->raw_offset[m] = malloc((size_t)dims[m] * sizeof(float));
+        if (!w->raw_scale[m] || !w->raw_offset[m]) return -1;
+        for (int d = 0; d < dims[m]; d++) {
+            float u = uni(&r), a = uni(&r), b = uni(&r);
+            float scale = 0.5f + 2.5f * a, offset = 6.0f * b - 3.0f;
+            if (u < big[m]) scale = 50.0f + 150.0f * a, offset = 400.0f * b;
+            else if (u < big[m] + tiny[m]) scale = 0.002f + 0.018f * a, offset = 0.0f;
+            if (m == 0 && d == 0) scale = 40.0f, offset = 150.0f;
+            w->raw_scale[m][d] = scale;
+            w->raw_offset[m][d] = offset;
+        }
+    }
+    return 0;
+}
+
+static void raw_map(const syn_world *w, int m, float *x, int T) {
+    const int D = m == 0 ? w->spec.dim_audio : m == 1 ? w->spec.dim_text : w->spec.dim_video;
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < D; d++) x[(size_t)t * D + d] = w->raw_scale[m][d] * x[(size_t)t * D + d] + w->raw_offset[m][d];
+}
+
 int sd_syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed) {
     memset(w, 0, sizeof *w);
     w->spec = *spec;
@@ -144,7 +177,7 @@ int sd_syn_world_init(syn_world *w, const sd_synth_spec *spec, uint64_t seed) {
         w->sim_partner[d] = w->sim_partner[j];
         w->sim_partner[j] = t;
     }
-    return 0;
+    return w->spec.raw_scales ? raw_maps(w) : 0;
 }
 
 void sd_syn_world_free(syn_world *w) {
@@ -163,6 +196,10 @@ void sd_syn_world_free(syn_world *w) {
     free(w->ba);
     free(w->Mv);
     free(w->bv);
+    for (int m = 0; m < 3; m++) {
+        free(w->raw_scale[m]);
+        free(w->raw_offset[m]);
+    }
     memset(w, 0, sizeof *w);
 }
 
@@ -462,6 +499,15 @@ int sd_syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt 
             if (ok) ok = make_audio(w, &r, words, L, s_a, tone_heard, &sp, off_a, audio_noise, u, &env) == 0;
         }
         if (ok) ok = make_video(w, &r, s_v, &sp, off_v, env, u->Ta, u) == 0;
+    }
+    if (ok && S->raw_scales) {
+        raw_map(w, 0, u->audio, u->Ta);
+        raw_map(w, 1, u->text, u->L);
+        raw_map(w, 1, u->sim, u->Ls);
+        raw_map(w, 2, u->video, u->Tv);
+        /* A log-energy-like audio dim is -inf in a third of the silent frames (pauses). */
+        for (int f = 0; f < u->Ta; f++)
+            if (env[f] == 0.0f && uni(&r) < 0.33f) u->audio[(size_t)f * S->dim_audio + 1] = -INFINITY;
     }
     free(words);
     free(heard);

@@ -36,6 +36,7 @@ typedef struct {
     int *sim_partner;       /* [D_t] a random permutation of the dims */
     float *Ma, *ba;         /* [D_a, HA], [D_a] */
     float *Mv, *bv;         /* [D_v, HV], [D_v] */
+    float *raw_scale[3], *raw_offset[3]; /* raw scales only: [D_m] per audio, text (and sim), video */
 } syn_world;
 
 /* One generated utterance: label and the four feature matrices (float32, row-major). */
@@ -56,6 +57,7 @@ int sd_syn_utt_generate(const syn_world *w, int64_t i, int64_t speaker, syn_utt 
 void sd_syn_utt_free(syn_utt *u);
 
 /* Counter ranges of the SD_STREAM_SYNTH stream. */
+#define SYN_BASE_RAW ((uint64_t)1 << 37)
 #define SYN_BASE_STRUCTURE ((uint64_t)1 << 38)
 #define SYN_BASE_SPEAKER ((uint64_t)1 << 39)
 #define SYN_SPEAKER_SPAN ((uint64_t)1 << 20)

@@ -134,6 +134,11 @@ uint64_t sd_model_min_params(const sd_model_config *c);
 
 /* Model files: safetensors with the reference names and the configuration in __metadata__. */
 sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err);
+/* The same with other parameter values in m's layout (params; NULL: m->params) and, when extra is
+ * not NULL, more metadata written by extra(writer, ctx) (model/norm.h writes its statistics). */
+typedef sd_status (*sd_model_meta_fn)(struct sd_st_writer *w, const void *ctx, sd_error *err);
+sd_status sd_model_save_with(const sd_model *m, const float *params, sd_model_meta_fn extra, const void *ctx,
+                             const char *path, sd_error *err);
 /* sd_model_load_with and the default options. */
 sd_status sd_model_load(const char *path, sd_model **out, sd_error *err);
 /* Loads a model file. MIA: a file with sdumc metadata keeps its setting, a file without it (a

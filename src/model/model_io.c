@@ -63,14 +63,21 @@ sd_status sd_model_write_config(sd_st_writer *w, const sd_model_config *c, sd_er
 }
 
 sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err) {
+    return sd_model_save_with(m, NULL, NULL, NULL, path, err);
+}
+
+sd_status sd_model_save_with(const sd_model *m, const float *params, sd_model_meta_fn extra, const void *ctx,
+                             const char *path, sd_error *err) {
+    if (!params) params = m->params;
     sd_st_writer *w = sd_st_writer_new();
     if (!w) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
     sd_status st = SD_OK;
     for (int i = 0; i < m->table.count && !st; i++) {
         const sd_tensor_spec *s = &m->table.specs[i];
-        st = sd_st_writer_add(w, s->name, SD_DTYPE_F32, s->ndim, s->shape, m->params + s->offset, err);
+        st = sd_st_writer_add(w, s->name, SD_DTYPE_F32, s->ndim, s->shape, params + s->offset, err);
     }
     if (!st) st = sd_model_write_config(w, &m->cfg, err);
+    if (!st && extra) st = extra(w, ctx, err);
     if (!st) st = sd_st_writer_write(w, path, err);
     sd_st_writer_free(w);
     return st;

@@ -45,6 +45,7 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
     }
     if (!st) st = sd_st_writer_set_metadata(w, "settings", s->settings ? s->settings : "", err);
     if (!st) st = sd_st_writer_set_metadata(w, "dataset", s->dataset ? s->dataset : "", err);
+    if (!st && sd_norm_active(&s->norm)) st = sd_norm_write_metadata(w, &s->norm, err);
     sd_json_buf h;
     memset(&h, 0, sizeof h);
     sd_json_buf_puts(&h, "[");
@@ -69,6 +70,7 @@ void sd_train_state_release(sd_train_state *s) {
     free(s->history);
     free(s->settings);
     free(s->dataset);
+    sd_norm_free(&s->norm);
     memset(s, 0, sizeof *s);
 }
 
@@ -142,6 +144,10 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
         }
     }
     if (!r) {
+        int present = 0;
+        r = sd_norm_read_metadata(st, path, cfg.dim, &s->norm, &present, err);
+    }
+    if (!r) {
         const char *h = sd_st_metadata_get(st, "history");
         sd_json *j = NULL;
         if (!h || sd_json_parse(h, strlen(h), &j, err) || j->type != SD_JSON_ARRAY)
@@ -185,6 +191,19 @@ sd_status sd_train_state_peek(const char *path, int *next_epoch, int *epochs, sd
         r = sd_fail(err, SD_E_FORMAT, "%s: not an sdumc training state", path);
     if (!r && !(r = meta_ll(st, path, "next_epoch", 0, 1000000, &v, err))) *next_epoch = (int)v;
     if (!r && !(r = meta_ll(st, path, "epochs", 1, 1000000, &v, err))) *epochs = (int)v;
+    sd_st_close(st);
+    return r;
+}
+
+sd_status sd_train_state_peek_setting(const char *path, const char *name, char *value, size_t size, int *found,
+                                      sd_error *err) {
+    sd_safetensors *st = NULL;
+    sd_status r = sd_st_open(path, &st, err);
+    if (r) return r;
+    const char *fmt = sd_st_metadata_get(st, "format");
+    if (!fmt || strcmp(fmt, STATE_FORMAT))
+        r = sd_fail(err, SD_E_FORMAT, "%s: not an sdumc training state", path);
+    *found = !r && sd_train_settings_get(sd_st_metadata_get(st, "settings"), name, value, size);
     sd_st_close(st);
     return r;
 }

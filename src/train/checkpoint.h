@@ -9,10 +9,12 @@
  *            is unfinished while next_epoch < epochs), grad_chunks (1 when absent), settings (the options that affect the
  *            result, "name=value" lines as the caller gave them: sd_train_options.settings),
  *            dataset (sd_dataset_fingerprint of the data it trained on), history (JSON array of
- *            epoch records). */
+ *            epoch records); with standardised inputs the statistics (model/norm.h), params and
+ *            best_params then in the standardised space. */
 #ifndef SD_TRAIN_CHECKPOINT_H
 #define SD_TRAIN_CHECKPOINT_H
 
+#include "model/norm.h"
 #include "train/train.h"
 
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     char *dataset;     /* malloc'ed */
     sd_epoch_record *history; /* [n_history], malloc'ed */
     int n_history;
+    sd_norm norm;             /* the input standardisation (unset: none); params live in its space */
 } sd_train_state;
 
 sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_error *err);
@@ -38,5 +41,8 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
 void sd_train_state_release(sd_train_state *s);
 /* Reads only what says whether path holds an unfinished run: *next_epoch and *epochs. */
 sd_status sd_train_state_peek(const char *path, int *next_epoch, int *epochs, sd_error *err);
+/* Reads one of the run's settings (sd_train_settings_get): *found = 0 when it has none of that name. */
+sd_status sd_train_state_peek_setting(const char *path, const char *name, char *value, size_t size, int *found,
+                                      sd_error *err);
 
 #endif

@@ -35,6 +35,7 @@ struct sd_grad_step {
     size_t *bytes;         /* [ranks] per-rank sizes of a gather */
     float *buf;            /* loss-side scratch, grown on demand */
     size_t buf_len;
+    const sd_norm *norm;   /* inputs standardised with it (NULL: as read) */
 };
 
 void sd_grad_step_chunks_of(int chunks, int rank, int ranks, int *first, int *count) {
@@ -126,10 +127,22 @@ void sd_grad_step_close_epoch(sd_grad_step *g) {
     g->batch = NULL;
 }
 
+/* The batcher's batch is ours until the next call: standardised in place. */
+static void standardise(const sd_grad_step *g, const sd_batch *b) {
+    if (g->norm && b) sd_norm_apply_batch(g->norm, (sd_batch *)b);
+}
+
+void sd_grad_step_set_norm(sd_grad_step *g, const sd_norm *n) { g->norm = n; }
+
 int sd_grad_step_next(sd_grad_step *g, sd_error *err) {
-    if (g->chunks == 1) return sd_batcher_next(g->batcher, &g->batch, err);
+    if (g->chunks == 1) {
+        int r = sd_batcher_next(g->batcher, &g->batch, err);
+        if (r == 1) standardise(g, g->batch);
+        return r;
+    }
     int r = 1;
-    for (int j = 0; r == 1 && j < g->count; j++) r = sd_batcher_next(g->batcher, &g->part[j], err);
+    for (int j = 0; r == 1 && j < g->count; j++)
+        if ((r = sd_batcher_next(g->batcher, &g->part[j], err)) == 1) standardise(g, g->part[j]);
     sd_status st = r < 0 ? (err && err->code ? err->code : SD_E_IO) : SD_OK;
     if (sd_dist_agree(st, err)) return -1;
     return r;

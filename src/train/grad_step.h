@@ -23,6 +23,7 @@
 #define SD_TRAIN_GRAD_STEP_H
 
 #include "data/batch.h"
+#include "model/norm.h"
 #include "train/objective.h"
 
 typedef struct sd_grad_step sd_grad_step;
@@ -38,6 +39,9 @@ void sd_grad_step_chunks_of(int chunks, int rank, int ranks, int *first, int *co
  * here). *steps: the epoch's steps (the same on every rank). */
 sd_status sd_grad_step_open_epoch(sd_grad_step *g, const sd_dataset *ds, const sd_batcher_options *bo,
                                   int64_t *steps, sd_error *err);
+/* Standardise every batch's real frames with n (model/norm.h) as it is read; NULL: as read. n must
+ * outlive the epochs. */
+void sd_grad_step_set_norm(sd_grad_step *g, const sd_norm *n);
 /* Reads the next step's data: 1 a step, 0 the end of the epoch, -1 an error (err; with several
  * ranks every rank returns -1 with the failing rank's message). Collective with chunks > 1. */
 int sd_grad_step_next(sd_grad_step *g, sd_error *err);

@@ -239,6 +239,11 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
         sd_json_buf_printf(&o, "<p class='warn'><b>Warning:</b> the selected epoch is the last one (%d): the validation "
                                "criterion was still improving when training stopped, so more epochs (or a larger learning "
                                "rate) may give a better model.</p>\n", last + 1);
+    if (in->note && *in->note) {
+        sd_json_buf_puts(&o, "<p>");
+        sd_html_escape(&o, in->note);
+        sd_json_buf_puts(&o, "</p>\n");
+    }
     if (sel) {
         sd_json_buf_puts(&o, "<h2>Validation metrics of the selected epoch</h2>\n<table><tr><th>flow</th><th>MAE</th>"
                              "<th>MSE</th><th>Corr</th>");

@@ -25,6 +25,7 @@ typedef struct {
     const sd_model_config *model_config; /* the trained model's (dims, hidden, MIA, ...) */
     const sd_dataset *ds;
     int64_t n_train_subset;               /* training utterances whose MAE is shown */
+    const char *note; /* a paragraph about inputs and schedule, or NULL */
 } sd_report_input;
 
 sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error *err);

@@ -15,6 +15,7 @@
 #include "data/cache.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
+#include "model/norm.h"
 #include "optim/adam.h"
 #include "train/checkpoint.h"
 #include "train/grad_step.h"
@@ -29,6 +30,10 @@ const char *sd_select_name(sd_select s) {
     case SD_SELECT_LAST: return "last";
     }
     return "?";
+}
+
+const char *sd_normalize_name(sd_normalize n) {
+    return n == SD_NORMALIZE_STANDARD ? "standard" : n == SD_NORMALIZE_NONE ? "none" : "auto";
 }
 
 static const char *select_description(sd_select s) {
@@ -68,12 +73,47 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
         o->model.mia = 0;
         o->w = (sd_loss_weights){0.5f, 0.5f, 0.0f, 0.0f, 0.13f, 0.5f};
         o->batch_size = 96;
+    } else if (!strcmp(name, "auto")) { /* the paper's; the caller adapts batch and lr (sd_train_auto_schedule) */
+        o->model.mia = 1;
+        o->w = (sd_loss_weights){0.5f, 0.5f, 0.1f, 0.7f, 0.13f, 0.5f};
+        o->batch_size = 128;
     } else {
-        return sd_fail(err, SD_E_ARG, "unknown preset '%s' (known: paper, release)", name);
+        return sd_fail(err, SD_E_ARG, "unknown preset '%s' (known: paper, release, auto)", name);
     }
     o->epochs = 25;
     snprintf(o->model.preset, sizeof o->model.preset, "%s", name);
     return SD_OK;
+}
+
+sd_auto_schedule sd_train_auto_schedule(int64_t n_train, int epochs, int batch, float lr) {
+    sd_auto_schedule a;
+    memset(&a, 0, sizeof a);
+    a.batch = batch;
+    a.lr = lr;
+    a.paper_steps = a.steps = (int64_t)epochs * ((n_train + batch - 1) / batch);
+    if (a.steps >= SD_AUTO_MIN_STEPS && (n_train + batch - 1) / batch >= SD_AUTO_MIN_EPOCH_STEPS) return a;
+    static const int batches[] = {64, 32, 16, 8};
+    static const float lrs[] = {3e-4f, 1e-3f, 1e-3f, 1e-3f};
+    int k = 3;
+    for (int i = 0; i < 4; i++) {
+        int64_t per_epoch = (n_train + batches[i] - 1) / batches[i];
+        if (batches[i] < batch && per_epoch >= SD_AUTO_MIN_EPOCH_STEPS && per_epoch * epochs >= SD_AUTO_MIN_STEPS) {
+            k = i;
+            break;
+        }
+    }
+    if (batches[k] >= batch) return a; /* already at or below the smallest choice */
+    a.chosen = 1;
+    a.batch = batches[k];
+    a.lr = lrs[k];
+    a.steps = (int64_t)epochs * ((n_train + a.batch - 1) / a.batch);
+    return a;
+}
+sd_normalize sd_train_resolve_normalize(const sd_train_options *o, int init_has_stats) {
+    if (o->normalize != SD_NORMALIZE_AUTO) return o->normalize;
+    if (!o->model.mask) return SD_NORMALIZE_NONE;
+    if (o->init) return init_has_stats ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    return SD_NORMALIZE_STANDARD;
 }
 
 /* One "name=value" line of a settings string: the name's and the value's spans. */
@@ -98,6 +138,15 @@ static const char *setting_find(const char *settings, const setting_t *t) {
         if (*l) l++;
     }
     return NULL;
+}
+
+int sd_train_settings_get(const char *settings, const char *name, char *value, size_t size) {
+    const setting_t key = {name, "", (int)strlen(name), 0};
+    const char *l = settings ? setting_find(settings, &key) : NULL;
+    if (!l) return 0;
+    setting_t t = setting_at(l);
+    snprintf(value, size, "%.*s", t.value_len, t.value);
+    return 1;
 }
 
 /* Appends to b one line per setting whose value differs between `saved` and `now` (a setting on
@@ -155,9 +204,13 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
 /* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
  * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
-                           double best, sd_select sel, int final, sd_error *err) {
+                           double best, sd_select sel, int final, const sd_auto_schedule *a, sd_error *err) {
     sd_json_buf b;
     memset(&b, 0, sizeof b);
+    if (a->chosen)
+        sd_json_buf_printf(&b, "{\"preset_auto\": {\"batch_size\": %d, \"lr\": %.9g, \"steps\": %lld, "
+                               "\"paper_steps\": %lld}}\n",
+                           a->batch, (double)a->lr, (long long)a->steps, (long long)a->paper_steps);
     for (int i = 0; i < n; i++) {
         sd_epoch_record_json(&b, &h[i]);
         sd_json_buf_puts(&b, "\n");
@@ -223,6 +276,42 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
     return SD_OK;
 }
 
+static sd_status training_norm(const sd_dataset *ds, const sd_train_options *o, sd_norm *n, sd_error *err) {
+    if (o->stats) return sd_norm_from_stats(n, o->stats, err);
+    sd_feature_stats fs;
+    sd_status st = sd_feature_stats_compute(ds, SD_SPLIT_TRAIN, o->max_frames, o->cap_mode, o->cache, &fs, err);
+    if (!st) st = sd_norm_from_stats(n, &fs, err);
+    sd_feature_stats_free(&fs);
+    return st;
+}
+
+/* A resumed run with standardised inputs: the option agrees, and the training split's statistics
+ * are still those the run standardised with (the dataset's fingerprint covers names, labels and
+ * frame counts, not the feature values). */
+static sd_status check_resumed_norm(const sd_dataset *ds, const sd_train_options *o, const sd_train_state *s,
+                                    sd_json_buf *diff, sd_error *err) {
+    const int was = sd_norm_active(&s->norm);
+    const setting_t key = {"normalize", "", 9, 0};
+    if (o->normalize != SD_NORMALIZE_AUTO && (o->normalize == SD_NORMALIZE_STANDARD) != was &&
+        !setting_find(o->settings ? o->settings : "", &key))
+        sd_json_buf_printf(diff, "\n  normalize: %s when the run started, %s now", was ? "standard" : "none",
+                           sd_normalize_name(o->normalize));
+    if (!was || diff->len) return SD_OK;
+    sd_norm now;
+    sd_status st = training_norm(ds, o, &now, err);
+    for (int k = 0; k < 3 && !st; k++) {
+        static const char *const slot[3] = {"audio", "text", "video"};
+        for (int d = 0; d < now.dim[k] && !st; d++)
+            if (now.mean[k][d] != s->norm.mean[k][d] || now.std[k][d] != s->norm.std[k][d])
+                st = sd_fail(err, SD_E_ARG, "%s: the training split's %s features differ from those the run "
+                             "standardised with (dim %d: mean %.9g, std %.9g when the run started; %.9g, %.9g now)",
+                             o->resume, slot[k], d, (double)s->norm.mean[k][d], (double)s->norm.std[k][d],
+                             (double)now.mean[k][d], (double)now.std[k][d]);
+    }
+    sd_norm_free(&now);
+    return st;
+}
+
 /* Sets up the state: resumed, initialised from --init, or fresh from the seed. */
 static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, int *chunks,
                              sd_error *err) {
@@ -231,6 +320,10 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     sd_model_config cfg = o->model;
     for (int k = 0; k < 3; k++) cfg.dim[k] = sd_dataset_dim(ds, k == 1 ? SD_MOD_TEXT : k);
     cfg.seed = o->seed;
+    if (o->normalize == SD_NORMALIZE_STANDARD && !o->model.mask)
+        return sd_fail(err, SD_E_ARG, "--normalize standard needs --mask on: with the released no-mask mode padded "
+                       "frames take part, and the standardisation folded into the model would move them "
+                       "(use --normalize none)");
     char *fingerprint = sd_dataset_fingerprint(ds);
     if (!fingerprint) return sd_fail(err, SD_E_NOMEM, "out of memory");
     if (o->resume) {
@@ -240,7 +333,9 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
         if (!st) *chunks = o->grad_chunks > 0 ? o->grad_chunks : s->grad_chunks;
         if (!st && *chunks != s->grad_chunks)
             sd_json_buf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
-        if (!st && (settings_diff(s->settings, o->settings ? o->settings : "", &diff) || diff.len))
+        if (!st) settings_diff(s->settings, o->settings ? o->settings : "", &diff);
+        if (!st && !diff.len && strcmp(s->dataset, fingerprint) == 0) st = check_resumed_norm(ds, o, s, &diff, err);
+        if (!st && diff.len)
             st = sd_fail(err, SD_E_ARG, "%s: these options differ from the run it holds (a resumed run must be the "
                          "same run):%s", o->resume, diff.data ? diff.data : "");
         if (!st && strcmp(s->dataset, fingerprint))
@@ -285,9 +380,26 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
         }
         cfg.hidden = m->cfg.hidden;
         m->cfg = cfg; /* training choices (MIA, mask, dropout, preset) come from the options */
+        int present = 0;
+        if ((st = sd_norm_read_file(o->init, m->cfg.dim, &s->norm, &present, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
+        const sd_normalize normalize = sd_train_resolve_normalize(o, present);
+        if (normalize == SD_NORMALIZE_NONE) sd_norm_free(&s->norm); /* the file's weights as they are */
+        if (normalize == SD_NORMALIZE_STANDARD && !present && (st = training_norm(ds, o, &s->norm, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
+        /* The file's weights act on raw features: the same function in the standardised space. */
+        if (normalize == SD_NORMALIZE_STANDARD) sd_norm_unfold(&s->norm, m, m->params, m->params);
     } else {
         if (!cfg.hidden) cfg.hidden = sd_model_default_config(1, 1, 1).hidden;
         if ((st = sd_model_create(&cfg, &s->model, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
+        if (sd_train_resolve_normalize(o, 0) == SD_NORMALIZE_STANDARD && (st = training_norm(ds, o, &s->norm, err))) {
             sd_train_state_release(s);
             return st;
         }
@@ -304,6 +416,21 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     s->best_criterion = INFINITY;
     if ((st = check_dataset(ds, &s->model->cfg, err))) sd_train_state_release(s);
     return st;
+}
+
+static sd_status save_model(const sd_model *m, const sd_norm *n, const char *path, sd_error *err) {
+    return sd_norm_active(n) ? sd_norm_save_model(m, m->params, n, path, err) : sd_model_save(m, path, err);
+}
+static void report_note(const sd_train_options *o, const sd_norm *n, char *buf, size_t size) {
+    int len = snprintf(buf, size, "%s", sd_norm_active(n) ? "Inputs standardised per dimension with the training "
+                                 "split's statistics, folded into the saved model's frame projections (it predicts from "
+                                 "raw features). " : "Inputs used as they are (--normalize none). ");
+    if (o->schedule.chosen && len > 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len,
+                 "--preset auto chose batch %d and lr %g: %lld optimiser steps in all, where the paper's batch 128 "
+                 "and lr 1e-4 would take %lld on this training split.",
+                 o->schedule.batch, (double)o->schedule.lr, (long long)o->schedule.steps,
+                 (long long)o->schedule.paper_steps);
 }
 
 /* Rank 0 writes the files; the others wait for its status (sd_dist_agree). */
@@ -405,6 +532,14 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         s.history = h;
     }
     sd_model *m = s.model;
+    /* With standardised inputs: the model as it is saved (folded), which validation runs on raw
+     * features, as eval and predict will. */
+    sd_model *folded = NULL;
+    if (sd_norm_active(&s.norm) && (st = sd_model_alloc(&m->cfg, &folded, err))) {
+        sd_train_state_release(&s);
+        return st;
+    }
+    sd_model *eval_m = folded ? folded : m;
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
     sd_grad_step *gs = NULL;
@@ -415,6 +550,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     st = !grads || !used || !valid_y || nsub < 0 || !sub_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
                                                            : sd_grad_step_new(chunks, m->table.total, &gs, err);
     if ((st = sd_dist_agree(st, err))) goto done;
+    if (folded) sd_grad_step_set_norm(gs, &s.norm);
     for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
     for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
     for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
@@ -486,9 +622,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
         const double t_eval = now_s();
-        if ((st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
+        if (folded) sd_norm_fold(&s.norm, m, m->params, folded->params);
+        if ((st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
                                      &rec.valid_miss, NULL, err)) ||
-            (st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
+            (st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
                                      &rec.train_miss, NULL, err)))
             goto done;
         rec.eval_seconds = now_s() - t_eval;
@@ -498,12 +635,13 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-            if ((st = sd_dist_agree(writer() ? sd_model_save(m, o->out, err) : SD_OK, err))) goto done;
+            if ((st = sd_dist_agree(writer() ? save_model(m, &s.norm, o->out, err) : SD_OK, err))) goto done;
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
         if (writer()) {
-            st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err);
+            st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0,
+                           &o->schedule, err);
             if (!st) st = sd_train_state_save(&s, res->state_path, err);
         }
         if ((st = sd_dist_agree(st, err))) goto done;
@@ -515,11 +653,14 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     res->best_epoch = s.best_epoch;
     res->best_criterion = s.best_criterion;
     res->epochs_run = s.n_history;
+    res->normalize = sd_norm_active(&s.norm) ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
     if (!writer()) goto done; /* rank 0 writes the model, the log and the report */
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
-    st = sd_model_save(m, o->out, err);
-    if (!st) st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
+    st = save_model(m, &s.norm, o->out, err);
+    if (!st)
+        st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1,
+                       &o->schedule, err);
     if (!st) {
         /* The report shows the selected model's validation predictions. */
         sd_model *best = NULL;
@@ -528,8 +669,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         st = sd_model_load(o->out, &best, err);
         if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
         if (!st) {
+            char note[512];
+            report_note(o, &s.norm, note, sizeof note);
             sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
-                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
+                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub, note};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
@@ -541,6 +684,7 @@ done:
     free(sub);
     free(sub_y);
     sd_grad_step_free(gs);
+    sd_model_free(folded);
     free(used);
     sd_free(grads);
     sd_train_state_release(&s);

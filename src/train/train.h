@@ -25,6 +25,7 @@
 #include "model/flow.h"
 #include "model/model.h"
 #include "train/metrics.h"
+#include "data/feature_stats.h"
 #include "train/objective.h"
 
 /* The files beside OUT are OUT followed by these. */
@@ -33,7 +34,30 @@
 #define SD_TRAIN_REPORT_SUFFIX ".report.html"
 
 typedef enum { SD_SELECT_MEAN = 0, SD_SELECT_MISSING = 1, SD_SELECT_FULL = 2, SD_SELECT_LAST = 3 } sd_select;
+
+/* Input standardisation (model/norm.h). AUTO: standard for a new model; for --init, what the file
+ * carries (standard when it has statistics, none for a foreign checkpoint); none with mask off (the
+ * fold would move padded frames, which the released no-mask mode lets take part). */
+typedef enum { SD_NORMALIZE_AUTO = 0, SD_NORMALIZE_NONE = 1, SD_NORMALIZE_STANDARD = 2 } sd_normalize;
+const char *sd_normalize_name(sd_normalize n);
 const char *sd_select_name(sd_select s);
+
+/* The small-corpus rule of `--preset auto` (and of the hint without it): the paper's schedule
+ * (batch 128, lr 1e-4) assumes tens of thousands of utterances. When it would take fewer than
+ * SD_AUTO_MIN_STEPS optimiser steps in all, or fewer than SD_AUTO_MIN_EPOCH_STEPS per epoch, the
+ * largest batch of 64, 32, 16, 8 that gives both is chosen (8 if none does), with lr 3e-4 at 64 and
+ * 1e-3 below: what make demo found for 1,200 utterances. */
+#define SD_AUTO_MIN_STEPS 300
+#define SD_AUTO_MIN_EPOCH_STEPS 10
+typedef struct {
+    int chosen;                 /* 1: the batch and lr below replace the paper's */
+    int batch;
+    float lr;
+    int64_t steps, paper_steps; /* optimiser steps in all with the choice and with the paper's */
+} sd_auto_schedule;
+/* The rule for n_train utterances and `epochs` epochs from (batch, lr); chosen = 0 when the given
+ * schedule already has enough steps. */
+sd_auto_schedule sd_train_auto_schedule(int64_t n_train, int epochs, int batch, float lr);
 
 typedef struct {
     int epoch;          /* 0-based */
@@ -85,6 +109,14 @@ typedef struct {
      * number of ranks, or the interrupted run's value when resuming. Recorded with the options a
      * resume must keep. */
     int grad_chunks;
+    /* Input standardisation (AUTO: sd_train_resolve_normalize). A resumed run keeps the state's
+     * statistics; they must still be the training split's, and a NONE/STANDARD given must agree. */
+    sd_normalize normalize;
+    /* Training-split statistics already computed by the caller (data/feature_stats.h, the same
+     * split, frame caps and cache); NULL: sd_train computes them when it standardises. */
+    const sd_feature_stats *stats;
+    /* --preset auto's choice, recorded in the log and the report (chosen = 0: none). */
+    sd_auto_schedule schedule;
     /* Called after every batch and every epoch (record != NULL then); may be NULL. */
     void (*on_progress)(const sd_train_progress *p, const sd_epoch_record *record, void *user);
     void *user;
@@ -94,14 +126,24 @@ typedef struct {
     int best_epoch;
     double best_criterion;
     int epochs_run;
+    sd_normalize normalize; /* what the run used (NONE or STANDARD) */
     char state_path[PATH_MAX], log_path[PATH_MAX], report_path[PATH_MAX];
     int resumable; /* on failure: 1 when `resume = state_path` continues the run (it was interrupted
                       with a state written, or an unfinished state is in the way of a fresh start) */
 } sd_train_result;
 
+/* The value of the line "name=value" of a settings string (sd_train_options.settings) into value;
+ * 0 when there is none. */
+int sd_train_settings_get(const char *settings, const char *name, char *value, size_t size);
+
+/* What SD_NORMALIZE_AUTO means for these options; init_has_stats: whether --init's file carries
+ * standardisation statistics (sd_norm_file_has_stats). */
+sd_normalize sd_train_resolve_normalize(const sd_train_options *o, int init_has_stats);
+
 /* The paper preset (MODEL.md section 4); sd_train_apply_preset switches between presets. */
 sd_train_options sd_train_default_options(void);
-/* name: "paper" or "release". Returns SD_E_ARG for another name. */
+/* name: "paper", "release" or "auto" (the paper's; the caller adapts batch and lr with
+ * sd_train_auto_schedule). Returns SD_E_ARG for another name. */
 sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error *err);
 
 /* Before any work: the paths of OUT and the files beside it fit the system's limits, none of them

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """MMSA-style feature pickles for the import-mmsa tests, and the numpy oracle that checks an import.
 
-    mmsa_pickle.py write OUT.pkl KIND [--protocol P] [--numpy2] [--n N] [--seed S] [--sims] [--scales raw] [--tiny]
+    mmsa_pickle.py write OUT.pkl KIND [--protocol P] [--numpy2] [--n N] [--seed S] [--sims] [--scales raw] [--tiny|--mosi]
         KIND aligned: MMSA's aligned_50.pkl structure: text [N, 50, Dt] BERT-like features zero-padded
              after the words, text_bert [N, 3, 50] (ids, attention mask, segments), audio and vision
              aligned to the words [N, 50, D] (zero-padded, no lengths);
@@ -12,7 +12,8 @@
         (COVAREP) and a NaN in the vision; id as a numpy str array (aligned) or a list of numpy.str_ (unaligned).
         --numpy2 rewrites the numpy module names as numpy 2 writes them (numpy._core.*; protocols 2-3).
         --scales raw: field-like magnitudes (F0 in Hz, dims in the hundreds) for the normalisation study.
-        --tiny: 6-8 frames of dims 2/3/2 (fuzzing seeds).
+        --tiny: 6-8 frames of dims 2/3/2 (fuzzing seeds); --mosi: CMU-MOSI's sizes (1,284 / 229 / 686
+        utterances, dims 5 / 768 / 20, 375 audio and 500 vision frames), for timing.
     mmsa_pickle.py check PKL DIR [--sims]   DIR (written by sdumc import-mmsa) holds what numpy says
         it must: every trimmed, cleaned feature file, labels.csv, dataset.json; prints the count of
         non-finite values per modality ("nonfinite audio text video: a t v").
@@ -28,13 +29,14 @@ import sys
 import numpy as np
 
 
-def make(kind, n, seed, sims, raw, tiny=False):
+def make(kind, n, seed, sims, raw, tiny=False, mosi=False):
     rng = np.random.default_rng(seed)
-    da, dt, dv = (2, 3, 2) if tiny else (5, 12, 7)
+    da, dt, dv = (2, 3, 2) if tiny else (5, 768, 20) if mosi else (5, 12, 7)
     tt, ta, tv = (6, 8, 8) if tiny else (50, 375, 500)  # padded frames: text (= aligned), audio, vision
+    counts = (1284, 229, 686) if mosi else (n, max(2, n // 4), max(2, n // 4))
     lo, hi = (-1.0, 1.0) if sims else (-3.0, 3.0)
     out = {}
-    for split, count in (("train", n), ("valid", max(2, n // 4)), ("test", max(2, n // 4))):
+    for split, count in zip(("train", "valid", "test"), counts):
         words = rng.integers(1, tt - 10 if tt > 20 else tt - 2, count)
         words[0] = tt - 2  # the longest: tt tokens with [CLS] and [SEP]
         y = np.round(rng.uniform(lo, hi, count), 1).astype(np.float32)
@@ -61,7 +63,8 @@ def make(kind, n, seed, sims, raw, tiny=False):
             for i in range(count):
                 audio[i, :alen[i]] = rng.normal(0, 1, (alen[i], da)) + 0.3 * signal[i]
                 vision[i, :vlen[i]] = rng.normal(0, 1, (vlen[i], dv)) + 0.2 * signal[i]
-            text = text.astype(np.float64)
+            if not mosi:
+                text = text.astype(np.float64)
         if raw:  # COVAREP/Facet-like magnitudes: F0 in Hz, a few large dims, others tiny
             audio[..., 0] = np.where(audio[..., 0] != 0, 150 + 40 * audio[..., 0], 0)
             audio[..., 1] *= 300.0
@@ -91,8 +94,8 @@ def make(kind, n, seed, sims, raw, tiny=False):
     return out
 
 
-def write(path, kind, protocol, numpy2, n, seed, sims, raw, tiny=False):
-    data = make(kind, n, seed, sims, raw, tiny)
+def write(path, kind, protocol, numpy2, n, seed, sims, raw, tiny=False, mosi=False):
+    data = make(kind, n, seed, sims, raw, tiny, mosi)
     blob = pickle.dumps(data, protocol=protocol)
     if numpy2:
         assert protocol <= 3, "--numpy2 rewrites GLOBAL opcodes (protocols 2 and 3)"
@@ -210,7 +213,7 @@ def main():
     opt = lambda k, d: type(d)(args[args.index(k) + 1]) if k in args else d
     if args[0] == "write":
         write(args[1], args[2], opt("--protocol", 4), "--numpy2" in args, opt("--n", 12), opt("--seed", 3),
-              "--sims" in args, opt("--scales", "") == "raw", "--tiny" in args)
+              "--sims" in args, opt("--scales", "") == "raw", "--tiny" in args, "--mosi" in args)
     elif args[0] == "check":
         check(args[1], args[2], "--sims" in args)
     elif args[0] == "hostile":

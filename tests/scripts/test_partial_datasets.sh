@@ -50,7 +50,7 @@ sel = lines[-1]["selected_epoch"]
 printed = int(re.search(r"selected epoch (\d+) of 2", open(sys.argv[3]).read()).group(1))
 assert sel == printed and sel in (1, 2), (sel, printed)
 EOF
-check small_corpus_hint grep -q "hint: [0-9]* optimiser steps per epoch" "$tmp/t.err"
+check small_corpus_hint grep -q "hint: [0-9]* optimiser steps in all, [0-9]* per epoch" "$tmp/t.err"
 out=$("$BIN" eval --model "$tmp/m.safetensors" --data "$tmp/trainvalid" 2>&1); rc=$?
 check eval_missing_split_refused bash -c "[ $rc -ne 0 ] && grep -q \"split 'test' is empty\" <<<\"\$1\"" _ "$out"
 
