@@ -81,6 +81,7 @@ typedef struct {
     int best_epoch;
     double best_criterion;
     int epochs_run;
+    int64_t steps_run; /* optimiser steps this call took (a resumed run: since the resume) */
     char state_path[1024], log_path[1024], report_path[1024];
 } sd_train_result;
 
