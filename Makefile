@@ -16,6 +16,9 @@ VERSION   := $(SOVERSION).$(call version_part,MINOR).$(call version_part,PATCH)
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# Audio input (src/audio): libsndfile decodes, libsoxr resamples.
+AUDIO_CFLAGS := $(shell pkg-config --cflags sndfile soxr 2>/dev/null)
+AUDIO_LIBS   := $(shell pkg-config --libs sndfile soxr 2>/dev/null || echo -lsndfile -lsoxr)
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
@@ -24,8 +27,8 @@ CFLAGS  ?= -O2 -g
 # -fno-math-errno: sqrtf and friends need not set errno (nothing reads it), so they vectorise.
 CFLAGS  += -fvect-cost-model=dynamic -fno-math-errno
 CFLAGS  += -std=c11 $(WARN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fPIC \
-           -DSDUMC_VERSION='"$(VERSION)"' -Isrc -Iinclude $(BLAS_CFLAGS)
-LDLIBS  := $(BLAS_LIBS) -lm -lpthread
+           -DSDUMC_VERSION='"$(VERSION)"' -Isrc -Iinclude $(BLAS_CFLAGS) $(AUDIO_CFLAGS)
+LDLIBS  := $(BLAS_LIBS) $(AUDIO_LIBS) -lm -lpthread
 
 ifeq ($(OPENMP),1)
 CFLAGS  += -fopenmp
@@ -173,7 +176,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # The Python binding: Debian's python3 searches $(PREFIX)/lib/python3.X/dist-packages for
 # PREFIX=/usr/local; for another PREFIX add this folder to PYTHONPATH (python/README.md).
 PYTHONDIR    ?= $(PREFIX)/lib/python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)/dist-packages
-PC_LIBS_PRIVATE := $(BLAS_LIBS) -lm -lpthread $(if $(filter 1,$(OPENMP)),-lgomp)
+PC_LIBS_PRIVATE := $(BLAS_LIBS) $(AUDIO_LIBS) -lm -lpthread $(if $(filter 1,$(OPENMP)),-lgomp)
 EXAMPLE      := $(BUILD)/examples/predict_utterance
 
 .PHONY: install uninstall example test-tsan
@@ -218,15 +221,19 @@ test-tsan:
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 # `make bench`: sdumc against the PyTorch reference side by side (bench/README.md; options there),
-# then the public API's batch-1 latency; BENCH_LLM=1 adds the LLM decoder (tiny and 7B-shaped).
+# then the public API's batch-1 latency; BENCH_LLM=1 adds the LLM decoder on 7B-shaped files, side by
+# side with llama.cpp when LLAMA_CPP_DIR is set (bench/README.md); BENCH_WAVLM=1 WavLM-Large on 10 s
+# of audio against the PyTorch reference.
 .PHONY: bench
 bench: $(STATIC_LIB)
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $(BUILD)/bench/bench_sdumc bench/bench_sdumc.c $(STATIC_LIB) $(LDLIBS) -ldl
 	@BUILD=$(BUILD) bash bench/bench.sh
 	@BUILD=$(BUILD) bash bench/bench_api.sh
-	@if [ "$(BENCH_LLM)" = 1 ]; then BUILD=$(BUILD) bash bench/bench_llm.sh; \
-	 else echo "(LLM decoder benchmark: make bench BENCH_LLM=1; it writes a 7.2 GB model to /tmp)"; fi
+	@if [ "$(BENCH_LLM)" = 1 ]; then BUILD=$(BUILD) LLAMA_CPP_DIR=$(LLAMA_CPP_DIR) bash bench/bench_llm.sh; \
+	 else echo "(LLM decoder against llama.cpp: make bench BENCH_LLM=1 [LLAMA_CPP_DIR=...]; bench/README.md)"; fi
+	@if [ "$(BENCH_WAVLM)" = 1 ]; then BUILD=$(BUILD) bash bench/bench_wavlm.sh; \
+	 else echo "(WavLM benchmark: make bench BENCH_WAVLM=1, or bash bench/bench_wavlm.sh alone; it writes a 630 MB model to /tmp)"; fi
 
 # ---- Fuzzing (issue 9) ----
 # `make fuzz FUZZ_SECONDS=N` builds the libFuzzer harnesses fuzz/fuzz_*.c with clang, ASan and UBSan

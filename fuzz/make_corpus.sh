@@ -3,7 +3,8 @@
 # Seeds are small valid files of every kind the parsers accept plus a few typical rejections; the
 # fuzzers mutate from there. Sources: tests/fixtures (npy, safetensors, GGUF), a 1-epoch model and
 # training state from `sdumc train --hidden 4` on a synthetic corpus, a tiny GGUF vocabulary
-# written with tests/reference/gguf_writer.py, hand-written labels.csv files and argument lists.
+# written with tests/reference/gguf_writer.py, hand-written labels.csv files and argument lists,
+# MMSA-style pickles from tests/reference/mmsa_pickle.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -12,7 +13,7 @@ C=fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$C"
-mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args,csv}
+mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args,csv,pickle,audio,wavlm}
 
 cp tests/fixtures/npy/*.npy "$C/npy/"
 cp tests/fixtures/safetensors/*.safetensors "$C/safetensors/"
@@ -98,4 +99,30 @@ args help --epochs 3 --help
 args missing_value --epochs
 args positional positional
 args empty_value --data ''
+# MMSA-style feature pickles (tests/reference/mmsa_pickle.py --tiny): every protocol the reader
+# takes, numpy 2's module names, and two refusals (a call of os.system, a truncated file).
+P=tests/reference/mmsa_pickle.py
+$PY $P write "$C/pickle/aligned_p2.pkl" aligned --protocol 2 --tiny --n 2
+$PY $P write "$C/pickle/aligned_p3_numpy2.pkl" aligned --protocol 3 --numpy2 --tiny --n 2
+$PY $P write "$C/pickle/unaligned_p4.pkl" unaligned --protocol 4 --tiny --n 2
+$PY $P write "$C/pickle/unaligned_p5_sims.pkl" unaligned --protocol 5 --sims --tiny --n 2
+$PY $P hostile "$tmp" /nonexistent/marker
+cp "$tmp/exec_os_system.pkl" "$tmp/truncated_proto2.pkl" "$C/pickle/"
+# Audio (sox): short files of each kind the reader takes, and two rejections.
+sox -n -r 8000 -c 1 -b 16 "$C/audio/pcm16_8k.wav" synth 0.02 sine 440
+sox -n -r 44100 -c 2 -e floating-point -b 32 "$C/audio/stereo_float_44k.wav" synth 0.01 sine 300 sine 500
+sox -n -r 22050 -c 1 "$C/audio/flac_22k.flac" synth 0.03 sine 200
+sox -n -r 16000 -c 1 "$C/audio/vorbis_16k.ogg" synth 0.1 sine 1000
+sox -n -r 16000 -c 1 -b 16 "$C/audio/empty.wav" trim 0 0
+printf 'RIFF$\0\0\0WAVEnot audio' > "$C/audio/not_audio.wav"
+# WavLM models: the small test fixtures, and one without the gated relative position bias.
+cp tests/fixtures/wavlm/tiny_base.safetensors tests/fixtures/wavlm/odd_conv.safetensors "$C/wavlm/"
+$PY - "$C/wavlm" <<'PYEOF'
+import sys
+sys.path.insert(0, "tools")
+import safetensors_np as s
+t, m = s.read("tests/fixtures/wavlm/odd_conv.safetensors")
+s.write(sys.argv[1] + "/no_gate.safetensors", {k: v for k, v in t.items() if "gru_rel_pos" not in k}, m)
+PYEOF
+
 for d in "$C"/*/; do echo "$(basename "$d"): $(ls "$d" | wc -l) seeds, $(cat "$d"* | wc -c) bytes"; done

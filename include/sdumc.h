@@ -24,7 +24,11 @@
  *     pass an sdumc_context that the caller owns to reuse the workspace between calls (faster for
  *     small inputs). A context is used by one call at a time: one context per thread.
  *   - A call uses at most n_threads threads: the context's sdumc_context_params.n_threads, or
- *     when that is 0 (or ctx is NULL) the model's sdumc_model_params.n_threads.
+ *     when that is 0 (or ctx is NULL) the model's sdumc_model_params.n_threads. They are the
+ *     library's own (a context keeps n_threads - 1 workers; a call without a context starts and
+ *     ends its own), and they sleep while idle instead of spinning, so calls behave on a host
+ *     shared with other work. OpenMP and OpenBLAS run single-threaded inside a call. Small
+ *     inputs run on the calling thread alone. Results do not depend on the thread count.
  *
  * Flows
  *   - SDUMC_FLOW_COMPLETE: the transcript is available; the text slot takes real text features

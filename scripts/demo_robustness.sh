@@ -3,24 +3,21 @@
 # complete-flow-only baseline each trained with 3 seeds (the demo's settings), then
 # `sdumc robustness` on the test split (missing frames, dropped runs and noise at 0-0.9, the 7
 # patterns, both flows) and `sdumc compare` of the two. Outputs in $BUILD/demo_robustness.
-# Settings as scripts/demo.sh (DEMO_* variables); ROBUST_SEEDS (1,2,3), ROBUST_JOBS (1).
+# Settings as scripts/demo.sh (scripts/demo_settings.sh, DEMO_* variables); ROBUST_SEEDS (1,2,3),
+# ROBUST_JOBS (training runs at once, 1), ROBUST_THREADS (threads of the robustness step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-N=${DEMO_N:-1200}
-HIDDEN=${DEMO_HIDDEN:-256}
-EPOCHS=${DEMO_EPOCHS:-12}
-BATCH=${DEMO_BATCH:-32}
-LR=${DEMO_LR:-1e-3}
-THREADS=${DEMO_THREADS:-0}
+source scripts/demo_settings.sh
 SEEDS=${ROBUST_SEEDS:-1,2,3}
 JOBS=${ROBUST_JOBS:-1}
+# Threads of the robustness step: on a machine busy with other work one thread wastes far less
+# than two (OpenMP's barriers spin while the other thread waits for a core).
+ROBUST_THREADS=${ROBUST_THREADS:-$THREADS}
 OUT=$BUILD/demo_robustness
-BIN=$BUILD/sdumc
 start=$(date +%s)
 rm -rf "$OUT"
 mkdir -p "$OUT"
-"$BIN" synth --out "$OUT/data" --n "$N" --seed 1
+"$BIN" synth --out "$OUT/data" --n "$N" --seed "$SEED"
 common=(--data "$OUT/data" --hidden "$HIDDEN" --epochs "$EPOCHS" --batch-size "$BATCH" --lr "$LR" --threads "$THREADS"
         --seeds "$SEEDS" --jobs "$JOBS")
 echo "== SDUMC, paper preset, seeds $SEEDS =="
@@ -32,7 +29,7 @@ echo "== baseline: complete flow only, seeds $SEEDS =="
 t_train=$(date +%s)
 echo "== robustness =="
 "$BIN" robustness --model "sdumc=$OUT/sdumc.seed{seed}.safetensors" --model "baseline=$OUT/baseline.seed{seed}.safetensors" \
-  --data "$OUT/data" --seeds "$SEEDS" --threads "$THREADS" --out "$OUT/robust"
+  --data "$OUT/data" --seeds "$SEEDS" --threads "$ROBUST_THREADS" --out "$OUT/robust"
 t_robust=$(date +%s)
 echo "== paired comparison (B = sdumc, A = baseline), MAE =="
 "$BIN" compare "$OUT/robust/results.csv" --a baseline --b sdumc | tee "$OUT/compare_mae.txt" | \

@@ -323,6 +323,34 @@ static void test_carve_valid(void) {
     sd_dataset_close(ds);
 }
 
+/* dataset.json's label range: validation checks labels against it and the dataset reports it. */
+static void test_label_range(void) {
+    make_ds("range", 6, 1);
+    write_text("range", "labels.csv", "name,label,split\nu0,0.5,train\nu1,-1,valid\nu2,1,test\n");
+    write_text("range", "dataset.json", "{\"label_range\": [-1, 1], \"source\": \"test\"}\n");
+    sd_dataset_options o = opts("range");
+    sd_dataset *ds = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "open: %s", err.msg);
+    double lo = 0, hi = 0;
+    if (ds) sd_dataset_label_range(ds, &lo, &hi);
+    EXPECT(lo == -1.0 && hi == 1.0, "range [%g, %g]", lo, hi);
+    sd_dataset_close(ds);
+    write_text("range", "labels.csv", "name,label,split\nu0,1.5,train\nu1,-1,valid\nu2,1,test\n");
+    const char *n1[] = {"labels.csv:2: label 1.5 of 'u0' lies outside [-1, 1] (the label range of dataset.json)"};
+    expect_problems(&o, n1, 1);
+    write_text("range", "dataset.json", "{\"label_range\": [1, -1]}");
+    const char *n2[] = {"dataset.json: \"label_range\" must be [LO, HI] with LO < HI"};
+    expect_problems(&o, n2, 1);
+    write_text("range", "dataset.json", "{\"label_range\": [-1, 1]");
+    const char *n3[] = {"dataset.json: JSON"};
+    expect_problems(&o, n3, 1);
+    write_text("range", "dataset.json", "{}");
+    write_text("range", "labels.csv", "name,label,split\nu0,2.5,train\nu1,-1,valid\nu2,1,test\n");
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "no label_range key: the default [-3, 3]: %s", err.msg);
+    sd_dataset_close(ds);
+}
+
 static void test_layout_problems(void) {
     make_ds("layout", 6, 1);
     sd_dataset_options o = opts("layout");
@@ -563,6 +591,7 @@ int main(void) {
     sd_test_run("dataset_empty_split", test_empty_split);
     sd_test_run("dataset_needed_splits", test_needed_splits);
     sd_test_run("dataset_carve_valid", test_carve_valid);
+    sd_test_run("dataset_label_range", test_label_range);
     sd_test_run("dataset_layout_problems", test_layout_problems);
     sd_test_run("dataset_all_problems_reported", test_all_problems_reported);
     sd_test_run("dataset_long_report", test_long_report);

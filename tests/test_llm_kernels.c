@@ -198,6 +198,48 @@ static void test_attention_pieces(void) {
     }
 }
 
+/* Three matrices in one region (sd_llm_matmul_many) give what three products give, for 8-bit and
+ * float weights and row counts whose shares straddle the matrices. */
+static void test_many(void) {
+    const sd_ggml_type types[] = {SD_GGML_Q8_0, SD_GGML_F16};
+    float x[5 * KQ], y[3][5 * N], yr[5 * N];
+    sd_llm_work w;
+    if (sd_llm_work_init(&w, 5, KQ, SD_LLM_ARITH_LLAMACPP)) return;
+    fill_x(x, 5 * KQ, 1);
+    for (int ti = 0; ti < 2; ti++) {
+        sd_wmat W[3];
+        void *data[3];
+        for (int i = 0; i < 3; i++) data[i] = make_weights(types[ti], KQ, &W[i]);
+        W[1].N = 5; /* matrices of 37, 5 and 37 rows */
+        const sd_wmat *Wp[3] = {&W[0], &W[1], &W[2]};
+        float *const yp[3] = {y[0], y[1], y[2]};
+        for (size_t M = 1; M <= 5; M += 4) {
+            sd_llm_prepare(&w, x, M, KQ, types[ti]);
+            sd_llm_matmul_many(Wp, yp, 3, &w);
+            for (int i = 0; i < 3; i++) {
+                sd_llm_matmul(&W[i], x, M, yr, &w);
+                EXPECT(!memcmp(y[i], yr, M * (size_t)W[i].N * sizeof(float)), "%s matrix %d M=%zu differs",
+                       sd_ggml_type_name(types[ti]), i, M);
+            }
+        }
+        for (int i = 0; i < 3; i++) free(data[i]);
+    }
+    /* mixed types (Q4_0, F16, Q8_0): one after the other, each from the caller's rows */
+    sd_wmat W[3];
+    void *data[3] = {make_weights(SD_GGML_Q4_0, KQ, &W[0]), make_weights(SD_GGML_F16, KQ, &W[1]),
+                     make_weights(SD_GGML_Q8_0, KQ, &W[2])};
+    const sd_wmat *Wp[3] = {&W[0], &W[1], &W[2]};
+    float *const yp[3] = {y[0], y[1], y[2]};
+    sd_llm_prepare(&w, x, 5, KQ, SD_GGML_Q4_0);
+    sd_llm_matmul_many(Wp, yp, 3, &w);
+    for (int i = 0; i < 3; i++) {
+        sd_llm_matmul(&W[i], x, 5, yr, &w);
+        EXPECT(!memcmp(y[i], yr, 5 * N * sizeof(float)), "mixed types: matrix %d differs", i);
+        free(data[i]);
+    }
+    sd_llm_work_free(&w);
+}
+
 int main(void) {
     sd_threads_set(2);
     printf("  kernel sets on this CPU: up to %s\n",
@@ -206,5 +248,6 @@ int main(void) {
     sd_test_run("llm_kernels_quantiser_sets_agree", test_quantiser_sets_agree);
     sd_test_run("llm_kernels_quantiser_hand_case", test_quantiser_hand_case);
     sd_test_run("llm_kernels_attention_pieces", test_attention_pieces);
+    sd_test_run("llm_kernels_many_in_one_region", test_many);
     return sd_test_finish();
 }

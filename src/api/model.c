@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "api/api_internal.h"
+#include "core/pool.h"
 
 /* The public codes are the internal ones under other names: keep them equal. */
 _Static_assert((int)SDUMC_OK == (int)SD_OK && (int)SDUMC_E_ARG == (int)SD_E_ARG &&
@@ -203,12 +204,14 @@ sdumc_status sdumc_context_new_with_params(const sdumc_context_params *params, s
     if (!st) st = check_threads(p.n_threads, 1, "params", fn, &e);
     if (st) return sd_api_error(err, &e, st);
     sdumc_context *ctx = calloc(1, sizeof *ctx);
-    if (ctx) ctx->n_threads = p.n_threads;
-    if (ctx) ctx->flow = sd_flow_new();
-    if (!ctx || !ctx->flow) {
+    if (ctx) ctx->scratch = calloc(1, sizeof *ctx->scratch);
+    if (!ctx || !ctx->scratch || sd_api_scratch_init(&ctx->scratch[0], &e)) {
+        if (ctx) free(ctx->scratch);
         free(ctx);
         return sd_api_fail(err, SDUMC_E_NOMEM, "sdumc_context_new: out of memory");
     }
+    ctx->scratch_n = 1;
+    ctx->n_threads = p.n_threads;
     *out = ctx;
     sd_api_ok(err);
     return SDUMC_OK;
@@ -216,10 +219,8 @@ sdumc_status sdumc_context_new_with_params(const sdumc_context_params *params, s
 
 void sdumc_context_free(sdumc_context *ctx) {
     if (!ctx) return;
-    sd_flow_free(ctx->flow);
-    for (int m = 0; m < 3; m++) {
-        free(ctx->pad[m]);
-        free(ctx->len[m]);
-    }
+    sd_pool_free(ctx->pool);
+    for (int w = 0; w < ctx->scratch_n; w++) sd_api_scratch_release(&ctx->scratch[w]);
+    free(ctx->scratch);
     free(ctx);
 }

@@ -7,6 +7,8 @@ int cli_synth(int argc, char **argv);    /* src/cli/synth.c */
 int cli_validate(int argc, char **argv); /* src/cli/validate.c */
 int cli_simulate_text(int argc, char **argv); /* src/cli/simulate_text.c */
 int cli_text_features(int argc, char **argv); /* src/cli/text_features.c */
+int cli_import_mmsa(int argc, char **argv); /* src/cli/import_mmsa.c */
+int cli_audio_features(int argc, char **argv); /* src/cli/audio_features.c */
 
 int cli_train(int argc, char **argv);    /* src/cli/train.c */
 int cli_eval(int argc, char **argv);     /* src/cli/eval.c */

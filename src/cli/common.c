@@ -2,6 +2,8 @@
  * usage errors, the output folder check. */
 #include "common.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,19 @@ int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec
         return 0;
     }
     return 1;
+}
+
+int cli_parse_range(const char *s, double *lo, double *hi) {
+    char *end;
+    errno = 0;
+    double a = strtod(s, &end);
+    if (end == s || *end != ',' || errno) return -1;
+    const char *t = end + 1;
+    double b = strtod(t, &end);
+    if (end == t || *end || errno || !isfinite(a) || !isfinite(b) || !(a < b)) return -1;
+    *lo = a;
+    *hi = b;
+    return 0;
 }
 
 int cli_parent_dir_exists(const char *path) {

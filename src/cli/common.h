@@ -51,6 +51,9 @@ void cli_note_mia_default(const char *cmd, const char *path);
 int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec *specs, int n, int argc,
               char **argv, int *exit_code);
 
+/* "LO,HI" with finite LO < HI (a label range); 0 on success, -1 otherwise. */
+int cli_parse_range(const char *s, double *lo, double *hi);
+
 /* 1 when the folder that would hold path exists and is a folder. */
 int cli_parent_dir_exists(const char *path);
 

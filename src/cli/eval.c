@@ -27,7 +27,9 @@ int cli_eval(int argc, char **argv) {
     if (!cli_parse("eval", "sdumc eval --model M --data DIR [--split test] [--flow both] [--format table] [--mia on|off]",
                    "Metrics (MAE, MSE, Corr, Acc-7, Acc-5, Acc-2 and F1 with and without zero labels) of each flow.\n"
                    "JSON: {\"full\": {...}, \"missing\": {...}} with keys mae, mse, corr (null when undefined),\n"
-                   "acc7, acc5, acc2_has0, f1_has0, acc2_non0, f1_non0, n, n_non0 (fractions).",
+                   "acc7, acc5, acc2_has0, f1_has0, acc2_non0, f1_non0, n, n_non0 (fractions). A dataset whose\n"
+                   "dataset.json gives the label range [-1, 1] (CH-SIMS) gets MMSA's SIMS metrics instead: mae, mse,\n"
+                   "corr, acc2, acc3, acc5, f1, n.",
                    specs, n, argc, argv, &code))
         return code;
     if (!model_path) {
@@ -47,6 +49,9 @@ int cli_eval(int argc, char **argv) {
     float *pred = malloc(sizeof(float) * (size_t)(count + 1)), *y = malloc(sizeof(float) * (size_t)(count + 1));
     for (int64_t i = 0; y && i < count; i++) y[i] = sd_dataset_label(ds, (sd_split)split, i);
     sd_metrics met[2];
+    double lo, hi;
+    sd_dataset_label_range(ds, &lo, &hi);
+    const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
     const char *names[2] = {"full", "missing"};
     int rc = 0;
     for (int f = 0; f < 2 && !rc; f++) {
@@ -56,12 +61,12 @@ int cli_eval(int argc, char **argv) {
             rc = 1;
             break;
         }
-        sd_metrics_compute(pred, y, (size_t)count, &met[f]);
+        sd_metrics_compute_scheme(pred, y, (size_t)count, scheme, &met[f]);
     }
     if (!rc) {
         if (format == 1) printf("{");
-        if (format == 0) sd_metrics_write_table_header(stdout);
-        if (format == 2) sd_metrics_write_csv_header(stdout);
+        if (format == 0) sd_metrics_write_table_header(stdout, scheme);
+        if (format == 2) sd_metrics_write_csv_header(stdout, scheme);
         int first = 1;
         for (int f = 0; f < 2; f++) {
             if (flow != 2 && flow != f) continue;

@@ -22,20 +22,29 @@ static int parse_float(const char *s, float *out) {
 int cli_score(int argc, char **argv) {
     if (argc < 2 || !strncmp(argv[1], "--", 2)) {
         if (argc >= 2 && (!strcmp(argv[1], "--help"))) {
-            printf("usage: sdumc score FILE.csv [--format table|json]\n"
-                   "Metrics of docs/MODEL.md section 5 from a CSV with label and prediction columns.\n");
+            printf("usage: sdumc score FILE.csv [--format table|json] [--label-range LO,HI]\n"
+                   "Metrics of docs/MODEL.md section 5 from a CSV with label and prediction columns; with\n"
+                   "--label-range -1,1 MMSA's CH-SIMS metrics, with another range MAE, MSE and Corr only.\n");
             return 0;
         }
-        fprintf(stderr, "usage: sdumc score FILE.csv [--format table|json]\n");
+        fprintf(stderr, "usage: sdumc score FILE.csv [--format table|json] [--label-range LO,HI]\n");
         return 2;
     }
     const char *path = argv[1];
     int format = 0;
-    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0}};
+    const char *range = NULL;
+    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0},
+                        {"label-range", ARG_STRING, &range, 0, 0, NULL, "LO,HI: the labels' range (-3,3; CH-SIMS -1,1)", 0}};
     int code;
-    if (!cli_parse("score", "sdumc score FILE.csv [--format table|json]", "Metrics from a CSV.", specs, 1, argc - 1,
-                   argv + 1, &code))
+    if (!cli_parse("score", "sdumc score FILE.csv [--format table|json] [--label-range LO,HI]", "Metrics from a CSV.",
+                   specs, 2, argc - 1, argv + 1, &code))
         return code;
+    double lo = SD_LABEL_MIN, hi = SD_LABEL_MAX;
+    if (range && cli_parse_range(range, &lo, &hi)) {
+        fprintf(stderr, "sdumc score: --label-range: '%s' is not LO,HI with LO < HI (e.g. -1,1)\n", range);
+        return 2;
+    }
+    const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
     sd_csv_reader csv;
     sd_error err;
     if (sd_csv_open(&csv, path, (size_t)1 << 30, &err)) {
@@ -100,12 +109,12 @@ int cli_score(int argc, char **argv) {
     }
     if (!rc) {
         sd_metrics m;
-        sd_metrics_compute(p, y, n, &m);
+        sd_metrics_compute_scheme(p, y, n, scheme, &m);
         if (format == 1) {
             sd_metrics_write_json(stdout, &m, NULL);
             printf("\n");
         } else {
-            sd_metrics_write_table_header(stdout);
+            sd_metrics_write_table_header(stdout, scheme);
             sd_metrics_write_table_row(stdout, &m, "scored");
             if (!m.corr_defined) printf("(Corr undefined: the predictions or labels are constant)\n");
         }

@@ -1,6 +1,7 @@
 /* sdumc version: the version and the build configuration (OpenMP, OpenBLAS, threads, MPI). */
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "core/dist.h"
@@ -16,5 +17,8 @@ int cli_version(int argc, char **argv) {
     printf("blas: %s\n", openblas_get_config());
     printf("threads: %d\n", sd_threads_get());
     printf("mpi: %s\n", sd_dist_library());
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    printf("openmp wait: %s%s%s%s\n", policy ? "OMP_WAIT_POLICY=" : "", policy ? policy : "",
+           spin ? (policy ? ", GOMP_SPINCOUNT=" : "GOMP_SPINCOUNT=") : "", spin ? spin : "");
     return 0;
 }

@@ -1,7 +1,9 @@
-/* The one thread setting for OpenMP and OpenBLAS, and whether OpenMP is built in. */
+/* Thread counts: one setting for OpenMP and OpenBLAS (the command line), whether OpenMP is built
+ * in, and OpenBLAS held at one thread while the public API's calls run on the library's own threads. */
 #include "threads.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -31,4 +33,22 @@ int sd_threads_have_openmp(void) {
 #else
     return 0;
 #endif
+}
+
+static pthread_mutex_t blas_hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_holders, blas_held_count;
+
+void sd_threads_blas_hold(void) {
+    pthread_mutex_lock(&blas_hold_mu);
+    if (blas_holders++ == 0) {
+        blas_held_count = openblas_get_num_threads();
+        if (blas_held_count != 1) openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_hold_mu);
+}
+
+void sd_threads_blas_release(void) {
+    pthread_mutex_lock(&blas_hold_mu);
+    if (--blas_holders == 0 && blas_held_count != 1) openblas_set_num_threads(blas_held_count);
+    pthread_mutex_unlock(&blas_hold_mu);
 }

@@ -8,4 +8,10 @@ int sd_threads_get(void);
 /* 1 when built with OpenMP. */
 int sd_threads_have_openmp(void);
 
+/* OpenBLAS at one thread while at least one caller holds it (the public API's calls: their
+ * threads are the library's own, core/pool.h); the last release restores the count the first
+ * hold found. Thread-safe. */
+void sd_threads_blas_hold(void);
+void sd_threads_blas_release(void);
+
 #endif

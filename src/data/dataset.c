@@ -13,11 +13,14 @@
 #include "core/rng.h"
 #include "feature_file.h"
 #include "io/csv.h"
+#include "io/json.h"
 #include "io/npy.h"
 #include "text.h"
 
 #define LABELS_FILE "labels.csv"
+#define META_FILE "dataset.json"
 #define LABELS_MAX_BYTES ((size_t)1 << 30)
+#define META_MAX_BYTES ((size_t)1 << 20)
 
 static const char *const mod_names[SD_MOD_COUNT] = {"audio", "text", "video", "sim"};
 static const char *const mod_folders[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
@@ -96,6 +99,7 @@ typedef struct {
     row_t *rows;        /* [N] */
     int64_t nrows;
     int dim[SD_MOD_COUNT];
+    double label_lo, label_hi; /* from dataset.json, default [-3, 3] */
     sd_text global;     /* problems of the dataset as a whole: never skippable */
     sd_text per_row;    /* problems of single utterances */
 } validator;
@@ -116,6 +120,50 @@ static int parse_label(const char *s, double *v) {
     if (end == s || *end || !isfinite(x)) return -1;
     *v = x;
     return 0;
+}
+
+/* dataset.json (optional): {"label_range": [LO, HI]}; other keys are ignored. */
+static sd_status read_meta(validator *V, sd_error *err) {
+    V->label_lo = SD_LABEL_MIN;
+    V->label_hi = SD_LABEL_MAX;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", V->dir, META_FILE);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (errno != ENOENT) sd_text_line(&V->global, "%s: cannot open: %s", path, strerror(errno));
+        return SD_OK;
+    }
+    char *buf = malloc(META_MAX_BYTES + 1);
+    if (!buf) {
+        fclose(fp);
+        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, META_MAX_BYTES + 1, fp);
+    int read_error = ferror(fp);
+    fclose(fp);
+    sd_json *j = NULL;
+    sd_error e;
+    sd_error_clear(&e);
+    if (read_error || n > META_MAX_BYTES) {
+        sd_text_line(&V->global, "%s: cannot read (or larger than 1 MiB)", path);
+    } else if (sd_json_parse(buf, n, &j, &e)) {
+        sd_text_line(&V->global, "%s: %s", path, e.msg);
+    } else {
+        const sd_json *r = sd_json_get(j, "label_range");
+        if (j->type != SD_JSON_OBJECT)
+            sd_text_line(&V->global, "%s: not a JSON object", path);
+        else if (r && (r->type != SD_JSON_ARRAY || r->len != 2 || r->items[0].type != SD_JSON_NUMBER ||
+                       r->items[1].type != SD_JSON_NUMBER || !isfinite(r->items[0].number) ||
+                       !isfinite(r->items[1].number) || !(r->items[0].number < r->items[1].number)))
+            sd_text_line(&V->global, "%s: \"label_range\" must be [LO, HI] with LO < HI", path);
+        else if (r) {
+            V->label_lo = r->items[0].number;
+            V->label_hi = r->items[1].number;
+        }
+    }
+    sd_json_free(j);
+    free(buf);
+    return SD_OK;
 }
 
 static sd_status read_labels(validator *V, sd_error *err) {
@@ -195,9 +243,11 @@ static sd_status read_labels(validator *V, sd_error *err) {
             sd_text_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
                          line, label, name);
             r->bad = 1;
-        } else if (v < SD_LABEL_MIN || v > SD_LABEL_MAX) {
-            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [-3, 3]", V->labels_path,
-                         line, label, name);
+        } else if (v < V->label_lo || v > V->label_hi) {
+            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
+                         line, label, name, V->label_lo, V->label_hi,
+                         V->label_lo == SD_LABEL_MIN && V->label_hi == SD_LABEL_MAX
+                             ? "" : " (the label range of " META_FILE ")");
             r->bad = 1;
         } else {
             r->label = (float)v;
@@ -498,6 +548,8 @@ static sd_status build(validator *V, sd_dataset **out, sd_error *err) {
         V->folder[m] = NULL;
     }
     ds->has_sim = V->has_folder[SD_MOD_SIM];
+    ds->label_lo = V->label_lo;
+    ds->label_hi = V->label_hi;
     for (int m = 0; m < SD_MOD_COUNT; m++) ds->dim[m] = V->has_folder[m] ? V->dim[m] : 0;
     for (size_t i = 0; i < ds->nslots; i++) ds->slots[i] = -1;
     char *np = ds->names;
@@ -559,7 +611,8 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
         size_t l = strlen(V.dir);
         while (l > 1 && V.dir[l - 1] == '/') V.dir[--l] = '\0';
         snprintf(V.labels_path, sizeof V.labels_path, "%s/%s", V.dir, LABELS_FILE);
-        st = read_labels(&V, err);
+        st = read_meta(&V, err);
+        if (!st) st = read_labels(&V, err);
     }
     if (!st) st = check_duplicates(&V, err);
     if (!st) check_folders(&V);
@@ -637,6 +690,10 @@ int sd_dataset_dim(const sd_dataset *ds, int m) {
     return m >= 0 && m < SD_MOD_COUNT ? ds->dim[m] : 0;
 }
 int sd_dataset_has_sim(const sd_dataset *ds) { return ds->has_sim; }
+void sd_dataset_label_range(const sd_dataset *ds, double *lo, double *hi) {
+    *lo = ds->label_lo;
+    *hi = ds->label_hi;
+}
 const char *sd_dataset_dir(const sd_dataset *ds) { return ds->dir; }
 const char *sd_dataset_folder(const sd_dataset *ds, int m) {
     return m >= 0 && m < SD_MOD_COUNT ? ds->folder[m] : NULL;

@@ -121,7 +121,7 @@ void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_
     w->M = M;
     w->Kp = K;
     w->kind = kind_for(w, t);
-    w->x = x;
+    w->x = w->src = x;
     if (w->kind == KIND_F32) return;
     const sd_llm_kernel_set *ks = sd_llm_kernels();
     const int kind = w->kind;
@@ -145,17 +145,33 @@ static void share(int64_t N, int tid, int nth, int64_t *n0, int64_t *n1) {
     *n1 = *n0 + chunk < N ? *n0 + chunk : N;
 }
 
-void sd_llm_matmul_prepared(const sd_wmat *W, sd_llm_work *w, float *y) {
-    if (w->kind != kind_for(w, W->type) || w->Kp != (size_t)W->K)
-        sd_llm_prepare(w, w->x, w->M, (size_t)W->K, W->type);
+/* Weight rows [n0, n1) of W into y, with the prepared activations. */
+static void product_range(const sd_llm_kernel_set *ks, const sd_wmat *W, const sd_llm_work *w, int64_t n0, int64_t n1,
+                          float *y, float *rowbuf) {
+    if (w->kind == KIND_Q8_FOR_Q4_0 || w->kind == KIND_Q8_FOR_Q8_0) ks->qrange(W, w, n0, n1, y);
+    else if (W->type == SD_GGML_F32 || W->type == SD_GGML_F16) ks->frange(W, w->x, w->M, n0, n1, y);
+    else ks->xrange(W, w->x, w->M, n0, n1, y, rowbuf);
+}
+
+void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_work *w) {
+    for (int i = 1; i < n; i++)
+        if (W[i]->type != W[0]->type || W[i]->K != W[0]->K) {
+            for (int j = 0; j < n; j++) sd_llm_matmul_many(&W[j], &y[j], 1, w);
+            return;
+        }
+    if (w->kind != kind_for(w, W[0]->type) || w->Kp != (size_t)W[0]->K)
+        sd_llm_prepare(w, w->src, w->M, (size_t)W[0]->K, W[0]->type);
     const size_t M = w->M;
-    const int kind = w->kind;
-    if (kind == KIND_F32 && W->type == SD_GGML_F32 && M >= 8) {
-        sd_sgemm(0, 1, M, (size_t)W->N, (size_t)W->K, 1.0f, w->x, (size_t)W->K, W->data, (size_t)W->K,
-                 0.0f, y, (size_t)W->N);
+    if (w->kind == KIND_F32 && W[0]->type == SD_GGML_F32 && M >= 8) {
+        for (int i = 0; i < n; i++)
+            sd_sgemm(0, 1, M, (size_t)W[i]->N, (size_t)W[i]->K, 1.0f, w->x, (size_t)W[i]->K, W[i]->data,
+                     (size_t)W[i]->K, 0.0f, y[i], (size_t)W[i]->N);
         return;
     }
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += W[i]->N;
     const sd_llm_kernel_set *ks = sd_llm_kernels();
+    /* one parallel region for all: each thread takes its share of the matrices' rows laid end to end */
 SD_OMP(omp parallel num_threads(w->n_threads))
     {
 #ifdef _OPENMP
@@ -163,15 +179,16 @@ SD_OMP(omp parallel num_threads(w->n_threads))
 #else
         int tid = 0, nth = 1;
 #endif
-        int64_t n0, n1;
-        share(W->N, tid, nth, &n0, &n1);
-        if (n0 < n1) {
-            if (kind == KIND_Q8_FOR_Q4_0 || kind == KIND_Q8_FOR_Q8_0) ks->qrange(W, w, n0, n1, y);
-            else if (W->type == SD_GGML_F32 || W->type == SD_GGML_F16) ks->frange(W, w->x, M, n0, n1, y);
-            else ks->xrange(W, w->x, M, n0, n1, y, w->rows + (size_t)tid * w->K);
+        int64_t t0, t1, base = 0;
+        share(total, tid, nth, &t0, &t1);
+        for (int i = 0; i < n; base += W[i++]->N) {
+            const int64_t n0 = t0 > base ? t0 - base : 0, n1 = t1 - base < W[i]->N ? t1 - base : W[i]->N;
+            if (n0 < n1) product_range(ks, W[i], w, n0, n1, y[i], w->rows + (size_t)tid * w->K);
         }
     }
 }
+
+void sd_llm_matmul_prepared(const sd_wmat *W, sd_llm_work *w, float *y) { sd_llm_matmul_many(&W, &y, 1, w); }
 
 void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y, sd_llm_work *w) {
     sd_llm_prepare(w, x, M, (size_t)W->K, W->type);

@@ -53,6 +53,7 @@ typedef struct {
     size_t M, Kp;
     int kind;       /* 0 none, 1 8-bit for Q4_0, 2 8-bit for Q8_0, 3 float16-rounded, 4 float32 */
     const float *x; /* the float32 rows, for kinds 3 and 4 (xr or the caller's) */
+    const float *src; /* the caller's rows (a product with another weight type prepares them again) */
 } sd_llm_work;
 
 /* 0 on success, -1 out of memory. */
@@ -64,6 +65,11 @@ void sd_llm_work_free(sd_llm_work *w);
 void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_type t);
 /* y[M, N] = (prepared x) W^T; W->type must be of the prepared kind and W->K the prepared K. */
 void sd_llm_matmul_prepared(const sd_wmat *W, sd_llm_work *w, float *y);
+/* y[i] = (prepared x) W[i]^T for n matrices of one inner dim (Q, K, V; gate, up) in one parallel
+ * region: each thread takes a share of their rows laid end to end (fewer thread start-ups and
+ * barriers per layer, which matter most when the cores are shared). Matrices of different types
+ * (a file may mix them) are done one after the other. */
+void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_work *w);
 /* Both. */
 void sd_llm_matmul(const sd_wmat *W, const float *x, size_t M, float *y, sd_llm_work *w);
 

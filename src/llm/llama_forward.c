@@ -70,9 +70,9 @@ static void attention_block(const sd_llama *m, sd_llama_cache *c, const pass *p,
     const size_t D = (size_t)m->hp.n_embd, M = p->M;
     for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->attn_norm, D, m->hp.rms_eps);
     sd_llm_prepare(&s->work, s->xn, M, D, w->q.type); /* one preparation for the three products */
-    sd_llm_matmul_prepared(&w->q, &s->work, s->q);
-    sd_llm_matmul_prepared(&w->k, &s->work, s->k);
-    sd_llm_matmul_prepared(&w->v, &s->work, s->v);
+    const sd_wmat *qkv[3] = {&w->q, &w->k, &w->v};
+    float *const out_qkv[3] = {s->q, s->k, s->v};
+    sd_llm_matmul_many(qkv, out_qkv, 3, &s->work);
     store_kv(m, c, p, l);
     sd_llama_attention(m, c, M, p->step, l);
     sd_llm_matmul(&w->o, s->att, M, s->xn, &s->work);
@@ -86,8 +86,9 @@ static void ffn_block(const sd_llama *m, sd_llama_cache *c, const pass *p, size_
     const size_t D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff, M = p->M;
     for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->ffn_norm, D, m->hp.rms_eps);
     sd_llm_prepare(&s->work, s->xn, M, D, w->gate.type);
-    sd_llm_matmul_prepared(&w->gate, &s->work, s->g);
-    sd_llm_matmul_prepared(&w->up, &s->work, s->u);
+    const sd_wmat *gu[2] = {&w->gate, &w->up};
+    float *const out_gu[2] = {s->g, s->u};
+    sd_llm_matmul_many(gu, out_gu, 2, &s->work);
     for (size_t i = 0; i < M * F; i++) s->g[i] = silu(s->g[i]) * s->u[i];
     sd_llm_matmul(&w->down, s->g, M, s->xn, &s->work);
     for (size_t i = 0; i < M * D; i++) s->x[i] += s->xn[i];

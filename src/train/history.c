@@ -18,13 +18,23 @@ static void metrics_json(sd_json_buf *o, const char *key, const sd_metrics *m) {
     num(o, "mae", m->mae, 1);
     num(o, "mse", m->mse, 0);
     num(o, "corr", m->corr_defined ? m->corr : NAN, 0);
-    num(o, "acc7", m->acc7, 0);
-    num(o, "acc5", m->acc5, 0);
-    num(o, "acc2_has0", m->acc2_has0, 0);
-    num(o, "f1_has0", m->f1_has0, 0);
-    num(o, "acc2_non0", m->acc2_non0, 0);
-    num(o, "f1_non0", m->f1_non0, 0);
-    sd_json_buf_printf(o, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
+    if (m->scheme == SD_METRICS_MOSI) {
+        num(o, "acc7", m->acc7, 0);
+        num(o, "acc5", m->acc5, 0);
+        num(o, "acc2_has0", m->acc2_has0, 0);
+        num(o, "f1_has0", m->f1_has0, 0);
+        num(o, "acc2_non0", m->acc2_non0, 0);
+        num(o, "f1_non0", m->f1_non0, 0);
+        sd_json_buf_printf(o, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
+        return;
+    }
+    if (m->scheme == SD_METRICS_SIMS) {
+        num(o, "acc2", m->acc2, 0);
+        num(o, "acc3", m->acc3, 0);
+        num(o, "acc5", m->acc5, 0);
+        num(o, "f1", m->f1, 0);
+    }
+    sd_json_buf_printf(o, ", \"n\": %zu, \"scheme\": \"%s\"}", m->n, sd_metrics_scheme_name(m->scheme));
 }
 
 /* "epoch" is 1-based in JSON, as on the console and in the report (0-based in memory). */
@@ -79,14 +89,27 @@ static void parse_metrics(const sd_json *v, sd_metrics *m, int *ok) {
     m->mse = get_num(v, "mse", ok);
     m->corr = get_num(v, "corr", ok);
     m->corr_defined = !isnan(m->corr);
-    m->acc7 = get_num(v, "acc7", ok);
-    m->acc5 = get_num(v, "acc5", ok);
-    m->acc2_has0 = get_num(v, "acc2_has0", ok);
-    m->f1_has0 = get_num(v, "f1_has0", ok);
-    m->acc2_non0 = get_num(v, "acc2_non0", ok);
-    m->f1_non0 = get_num(v, "f1_non0", ok);
     m->n = (size_t)get_count(v, "n", 9007199254740992.0, ok);
-    m->n_non0 = (size_t)get_count(v, "n_non0", 9007199254740992.0, ok);
+    const sd_json *scheme = sd_json_get(v, "scheme");
+    if (!scheme) { /* MOSI, the default */
+        m->acc7 = get_num(v, "acc7", ok);
+        m->acc5 = get_num(v, "acc5", ok);
+        m->acc2_has0 = get_num(v, "acc2_has0", ok);
+        m->f1_has0 = get_num(v, "f1_has0", ok);
+        m->acc2_non0 = get_num(v, "acc2_non0", ok);
+        m->f1_non0 = get_num(v, "f1_non0", ok);
+        m->n_non0 = (size_t)get_count(v, "n_non0", 9007199254740992.0, ok);
+    } else if (scheme->type == SD_JSON_STRING && !strcmp(scheme->str, "sims")) {
+        m->scheme = SD_METRICS_SIMS;
+        m->acc2 = get_num(v, "acc2", ok);
+        m->acc3 = get_num(v, "acc3", ok);
+        m->acc5 = get_num(v, "acc5", ok);
+        m->f1 = get_num(v, "f1", ok);
+    } else if (scheme->type == SD_JSON_STRING && !strcmp(scheme->str, "range")) {
+        m->scheme = SD_METRICS_RANGE;
+    } else {
+        *ok = 0;
+    }
 }
 
 sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *err) {

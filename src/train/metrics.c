@@ -24,30 +24,35 @@ static double weighted_f1(size_t cm[2][2]) {
     return f1_sum / (double)total;
 }
 
-void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metrics *out) {
-    memset(out, 0, sizeof *out);
-    out->n = n;
-    if (n == 0) return;
+sd_metrics_scheme sd_metrics_scheme_for(double lo, double hi) {
+    if (lo == -3.0 && hi == 3.0) return SD_METRICS_MOSI;
+    if (lo == -1.0 && hi == 1.0) return SD_METRICS_SIMS;
+    return SD_METRICS_RANGE;
+}
+
+const char *sd_metrics_scheme_name(sd_metrics_scheme s) {
+    return s == SD_METRICS_SIMS ? "sims" : s == SD_METRICS_RANGE ? "range" : "mosi";
+}
+
+static float clipf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* The value the metrics see: as is, or clipped to [-1, 1] (SIMS). */
+static float seen(const float *v, size_t i, int clip) { return clip ? clipf(v[i], -1.0f, 1.0f) : v[i]; }
+
+/* MAE, MSE and Pearson's Corr, in double. */
+static void regression(const float *pred, const float *label, size_t n, int clip, sd_metrics *out) {
     double sum_p = 0, sum_y = 0, abs_err = 0, sq_err = 0;
-    size_t hit7 = 0, hit5 = 0, has0[2][2] = {{0, 0}, {0, 0}}, non0[2][2] = {{0, 0}, {0, 0}};
     for (size_t i = 0; i < n; i++) {
-        double p = pred[i], y = label[i];
+        double p = seen(pred, i, clip), y = seen(label, i, clip);
         sum_p += p;
         sum_y += y;
         abs_err += fabs(p - y);
         sq_err += (p - y) * (p - y);
-        hit7 += rint(clip(p, -3, 3)) == rint(clip(y, -3, 3));
-        hit5 += rint(clip(p, -2, 2)) == rint(clip(y, -2, 2));
-        has0[y >= 0][p >= 0]++;
-        if (y != 0) {
-            non0[y > 0][p > 0]++;
-            out->n_non0++;
-        }
     }
     double mean_p = sum_p / (double)n, mean_y = sum_y / (double)n;
     double cov = 0, var_p = 0, var_y = 0;
     for (size_t i = 0; i < n; i++) {
-        double dp = pred[i] - mean_p, dy = label[i] - mean_y;
+        double dp = seen(pred, i, clip) - mean_p, dy = seen(label, i, clip) - mean_y;
         cov += dp * dy;
         var_p += dp * dp;
         var_y += dy * dy;
@@ -56,6 +61,20 @@ void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metr
     out->corr = out->corr_defined ? cov / sqrt(var_p * var_y) : NAN;
     out->mae = abs_err / (double)n;
     out->mse = sq_err / (double)n;
+}
+
+static void mosi_classes(const float *pred, const float *label, size_t n, sd_metrics *out) {
+    size_t hit7 = 0, hit5 = 0, has0[2][2] = {{0, 0}, {0, 0}}, non0[2][2] = {{0, 0}, {0, 0}};
+    for (size_t i = 0; i < n; i++) {
+        double p = pred[i], y = label[i];
+        hit7 += rint(clip(p, -3, 3)) == rint(clip(y, -3, 3));
+        hit5 += rint(clip(p, -2, 2)) == rint(clip(y, -2, 2));
+        has0[y >= 0][p >= 0]++;
+        if (y != 0) {
+            non0[y > 0][p > 0]++;
+            out->n_non0++;
+        }
+    }
     out->acc7 = (double)hit7 / (double)n;
     out->acc5 = (double)hit5 / (double)n;
     out->acc2_has0 = (double)(has0[0][0] + has0[1][1]) / (double)n;
@@ -66,23 +85,76 @@ void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metr
     }
 }
 
+/* The class of v among the bins (edges[i], edges[i + 1]] (float32 comparisons, as MMSA's). */
+static int sims_class(float v, const float *edges, int bins) {
+    for (int i = 0; i < bins; i++)
+        if (v > edges[i] && v <= edges[i + 1]) return i;
+    return -1;
+}
+
+static void sims_classes(const float *pred, const float *label, size_t n, sd_metrics *out) {
+    static const float e2[] = {-1.01f, 0.0f, 1.01f}, e3[] = {-1.01f, -0.1f, 0.1f, 1.01f},
+                       e5[] = {-1.01f, -0.7f, -0.1f, 0.1f, 0.7f, 1.01f};
+    size_t hit2 = 0, hit3 = 0, hit5 = 0, cm[2][2] = {{0, 0}, {0, 0}};
+    for (size_t i = 0; i < n; i++) {
+        float p = seen(pred, i, 1), y = seen(label, i, 1);
+        int p2 = sims_class(p, e2, 2), y2 = sims_class(y, e2, 2);
+        hit2 += p2 == y2;
+        hit3 += sims_class(p, e3, 3) == sims_class(y, e3, 3);
+        hit5 += sims_class(p, e5, 5) == sims_class(y, e5, 5);
+        if (p2 >= 0 && y2 >= 0) cm[y2][p2]++; /* -1 only for NaN */
+    }
+    out->acc2 = (double)hit2 / (double)n;
+    out->acc3 = (double)hit3 / (double)n;
+    out->acc5 = (double)hit5 / (double)n;
+    out->f1 = weighted_f1(cm);
+}
+
+void sd_metrics_compute_scheme(const float *pred, const float *label, size_t n, sd_metrics_scheme scheme,
+                               sd_metrics *out) {
+    memset(out, 0, sizeof *out);
+    out->scheme = scheme;
+    out->n = n;
+    if (n == 0) return;
+    regression(pred, label, n, scheme == SD_METRICS_SIMS, out);
+    if (scheme == SD_METRICS_MOSI) mosi_classes(pred, label, n, out);
+    if (scheme == SD_METRICS_SIMS) sims_classes(pred, label, n, out);
+}
+
+void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metrics *out) {
+    sd_metrics_compute_scheme(pred, label, n, SD_METRICS_MOSI, out);
+}
+
 void sd_metrics_write_json(FILE *out, const sd_metrics *m, const char *flow) {
     fprintf(out, "{");
     if (flow) fprintf(out, "\"flow\": \"%s\", ", flow);
     fprintf(out, "\"mae\": %.6f, \"mse\": %.6f, ", m->mae, m->mse);
     if (m->corr_defined)
-        fprintf(out, "\"corr\": %.6f, ", m->corr);
+        fprintf(out, "\"corr\": %.6f", m->corr);
     else
-        fprintf(out, "\"corr\": null, ");
-    fprintf(out,
-            "\"acc7\": %.6f, \"acc5\": %.6f, \"acc2_has0\": %.6f, \"f1_has0\": %.6f, "
-            "\"acc2_non0\": %.6f, \"f1_non0\": %.6f, \"n\": %zu, \"n_non0\": %zu}",
-            m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+        fprintf(out, "\"corr\": null");
+    if (m->scheme == SD_METRICS_MOSI)
+        fprintf(out,
+                ", \"acc7\": %.6f, \"acc5\": %.6f, \"acc2_has0\": %.6f, \"f1_has0\": %.6f, "
+                "\"acc2_non0\": %.6f, \"f1_non0\": %.6f, \"n\": %zu, \"n_non0\": %zu}",
+                m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    else if (m->scheme == SD_METRICS_SIMS)
+        fprintf(out, ", \"acc2\": %.6f, \"acc3\": %.6f, \"acc5\": %.6f, \"f1\": %.6f, \"n\": %zu, \"scheme\": \"sims\"}",
+                m->acc2, m->acc3, m->acc5, m->f1, m->n);
+    else
+        fprintf(out, ", \"n\": %zu, \"scheme\": \"range\"}", m->n);
 }
 
-void sd_metrics_write_table_header(FILE *out) {
-    fprintf(out, "%-10s %7s %7s %7s %7s %7s %9s %9s %9s %9s %6s %6s\n", "flow", "MAE", "MSE", "Corr",
-            "Acc-7", "Acc-5", "Acc-2/h0", "F1/h0", "Acc-2/n0", "F1/n0", "n", "n_non0");
+void sd_metrics_write_table_header(FILE *out, sd_metrics_scheme scheme) {
+    fprintf(out, "%-10s %7s %7s %7s", "flow", "MAE", "MSE", "Corr");
+    if (scheme == SD_METRICS_MOSI)
+        fprintf(out, " %7s %7s %9s %9s %9s %9s %6s %6s", "Acc-7", "Acc-5", "Acc-2/h0", "F1/h0", "Acc-2/n0", "F1/n0",
+                "n", "n_non0");
+    else if (scheme == SD_METRICS_SIMS)
+        fprintf(out, " %7s %7s %7s %7s %6s", "Acc-2", "Acc-3", "Acc-5", "F1", "n");
+    else
+        fprintf(out, " %6s", "n");
+    fprintf(out, "\n");
 }
 
 void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow) {
@@ -91,21 +163,37 @@ void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow
         snprintf(corr, sizeof corr, "%.4f", m->corr);
     else
         snprintf(corr, sizeof corr, "undef");
-    fprintf(out, "%-10s %7.4f %7.4f %7s %7.4f %7.4f %9.4f %9.4f %9.4f %9.4f %6zu %6zu\n",
-            flow ? flow : "", m->mae, m->mse, corr, m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
-            m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    fprintf(out, "%-10s %7.4f %7.4f %7s", flow ? flow : "", m->mae, m->mse, corr);
+    if (m->scheme == SD_METRICS_MOSI)
+        fprintf(out, " %7.4f %7.4f %9.4f %9.4f %9.4f %9.4f %6zu %6zu", m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
+                m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    else if (m->scheme == SD_METRICS_SIMS)
+        fprintf(out, " %7.4f %7.4f %7.4f %7.4f %6zu", m->acc2, m->acc3, m->acc5, m->f1, m->n);
+    else
+        fprintf(out, " %6zu", m->n);
+    fprintf(out, "\n");
 }
 
-void sd_metrics_write_csv_header(FILE *out) { fprintf(out, "flow," SD_METRICS_CSV_COLUMNS "\n"); }
+void sd_metrics_write_csv_header(FILE *out, sd_metrics_scheme scheme) {
+    if (scheme == SD_METRICS_MOSI)
+        fprintf(out, "flow," SD_METRICS_CSV_COLUMNS "\n");
+    else if (scheme == SD_METRICS_SIMS)
+        fprintf(out, "flow,mae,mse,corr,acc2,acc3,acc5,f1,n\n");
+    else
+        fprintf(out, "flow,mae,mse,corr,n\n");
+}
 
 void sd_metrics_write_csv_fields(FILE *out, const sd_metrics *m) {
     fprintf(out, "%.6f,%.6f,", m->mae, m->mse);
     if (m->corr_defined)
-        fprintf(out, "%.6f,", m->corr);
+        fprintf(out, "%.6f", m->corr);
+    if (m->scheme == SD_METRICS_MOSI)
+        fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu,%zu", m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
+                m->acc2_non0, m->f1_non0, m->n, m->n_non0);
+    else if (m->scheme == SD_METRICS_SIMS)
+        fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%zu", m->acc2, m->acc3, m->acc5, m->f1, m->n);
     else
-        fprintf(out, ",");
-    fprintf(out, "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu,%zu", m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0,
-            m->f1_non0, m->n, m->n_non0);
+        fprintf(out, ",%zu", m->n);
 }
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {

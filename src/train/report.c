@@ -101,11 +101,13 @@ static void metrics_row(sd_json_buf *o, const char *flow, const sd_metrics *m) {
         snprintf(corr, sizeof corr, "%.4f", m->corr);
     else
         snprintf(corr, sizeof corr, "undefined");
-    sd_json_buf_printf(o,
-                       "<tr><td>%s</td><td>%.4f</td><td>%.4f</td><td>%s</td><td>%.4f</td><td>%.4f</td>"
-                       "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%zu</td></tr>\n",
-                       flow, m->mae, m->mse, corr, m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0,
-                       m->f1_non0, m->n);
+    sd_json_buf_printf(o, "<tr><td>%s</td><td>%.4f</td><td>%.4f</td><td>%s</td>", flow, m->mae, m->mse, corr);
+    if (m->scheme == SD_METRICS_MOSI)
+        sd_json_buf_printf(o, "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>", m->acc7,
+                           m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0);
+    if (m->scheme == SD_METRICS_SIMS)
+        sd_json_buf_printf(o, "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>", m->acc2, m->acc3, m->acc5, m->f1);
+    sd_json_buf_printf(o, "<td>%zu</td></tr>\n", m->n);
 }
 
 /* One configuration row; marked when the value differs from the preset's. */
@@ -239,8 +241,13 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
                                "rate) may give a better model.</p>\n", last + 1);
     if (sel) {
         sd_json_buf_puts(&o, "<h2>Validation metrics of the selected epoch</h2>\n<table><tr><th>flow</th><th>MAE</th>"
-                             "<th>MSE</th><th>Corr</th><th>Acc-7</th><th>Acc-5</th><th>Acc-2 (has0)</th><th>F1 (has0)</th>"
-                             "<th>Acc-2 (non0)</th><th>F1 (non0)</th><th>n</th></tr>\n");
+                             "<th>MSE</th><th>Corr</th>");
+        if (sel->valid_full.scheme == SD_METRICS_MOSI)
+            sd_json_buf_puts(&o, "<th>Acc-7</th><th>Acc-5</th><th>Acc-2 (has0)</th><th>F1 (has0)</th>"
+                                 "<th>Acc-2 (non0)</th><th>F1 (non0)</th>");
+        if (sel->valid_full.scheme == SD_METRICS_SIMS)
+            sd_json_buf_puts(&o, "<th>Acc-2</th><th>Acc-3</th><th>Acc-5</th><th>F1</th>");
+        sd_json_buf_puts(&o, "<th>n</th></tr>\n");
         metrics_row(&o, "complete (real text)", &sel->valid_full);
         metrics_row(&o, "text missing (simulated text)", &sel->valid_miss);
         if (sel->train_full.n) {

@@ -364,9 +364,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
         const double t_eval = now_s();
-        if ((st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
+        if ((st = sd_eval_both_flows(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 1, &rec.valid_full,
                                      &rec.valid_miss, NULL, err)) ||
-            (st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
+            (st = sd_eval_both_flows(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, 1, &rec.train_full,
                                      &rec.train_miss, NULL, err)))
             goto done;
         rec.eval_seconds = now_s() - t_eval;
@@ -405,7 +405,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
+        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 0, &mf, &mm, &preds, err);
         if (!st) {
             sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
                                   preds + nv, nv, o->out, o, &m->cfg, ds, nsub};

@@ -100,15 +100,11 @@ int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
 
 /* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
  * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
- * predictions [2n] (complete flow, then text-missing flow), malloc'ed. */
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. collective = 1: the batches
+ * are shared by the MPI ranks (sd_predict_split_ranks; every rank must call); 0: this rank alone. */
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
-                             int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
-                             sd_error *err);
-/* The same with the predictions shared by the ranks of an MPI job (sd_predict_split_ranks; every
- * rank gets the same metrics; collective). */
-sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
-                                   int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
-                                   float **preds_out, sd_error *err);
+                             int batch, const float *y, int collective, sd_metrics *full, sd_metrics *miss,
+                             float **preds_out, sd_error *err);
 /* MAE on the validation split of always predicting the mean training label (the floor a model must
  * beat); *train_mean receives that mean when not NULL. */
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
@@ -124,9 +120,9 @@ sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int mis
  * `subset`, indices within the split), in that order, in evaluation mode. */
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
-/* The same predictions, their batches shared by the MPI ranks (rank r predicts a contiguous run of
- * whole batches, so every batch is the one a single process predicts) and gathered on every rank
- * (collective; one rank: sd_predict_split). */
+/* The same predictions (of the first n utterances of a split, or of `subset`), their batches shared
+ * by the MPI ranks (rank r predicts a contiguous run of whole batches, so every batch is the one a
+ * single process predicts) and gathered on every rank (collective; one rank: sd_predict_split). */
 sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                                  const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
 

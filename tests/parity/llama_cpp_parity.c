@@ -22,6 +22,7 @@
 #include "ggml.h"
 #include "llama.h"
 #include "llm/generate.h"
+#include "llm/kernels.h"
 #include "llm/llama.h"
 #include "llm_fixture.h"
 
@@ -179,13 +180,91 @@ static void check(const char *model, int kv_f16) {
     free(ref), free(got), free(ex), free(prompt);
 }
 
+/* ---- every weight product of llama.cpp's prompt pass, redone by sdumc on llama.cpp's own inputs -- */
+
+typedef struct {
+    sd_gguf *g;        /* the model file, for the weights by name */
+    sd_llm_work work;  /* sdumc's activation buffers */
+    float *y;          /* sdumc's product */
+    double worst;      /* largest scaled error over the products */
+    int n;             /* products compared */
+    const char *worst_name;
+    char worst_buf[96];
+} product_check;
+
+/* The eval callback: asks for every product of a model weight with float32 activations, and when
+ * it has run, recomputes it with sdumc's kernels (llama.cpp's arithmetic) from the same input. */
+static bool on_node(struct ggml_tensor *t, bool ask, void *user) {
+    product_check *pc = user;
+    if (t->op != GGML_OP_MUL_MAT || !t->src[0] || !t->src[1]) return ask ? false : true;
+    const sd_gguf_tensor *w = sd_gguf_find_tensor(pc->g, t->src[0]->name);
+    if (ask) return w && t->src[1]->type == GGML_TYPE_F32 && ggml_is_contiguous(t->src[1]) && ggml_is_contiguous(t);
+    const size_t K = (size_t)t->src[1]->ne[0], M = (size_t)t->src[1]->ne[1], N = (size_t)t->ne[0];
+    if (!w || (size_t)w->ne[0] != K || (size_t)w->ne[1] != N || M > pc->work.R) return true;
+    sd_wmat W = {w->type, w->data, (int64_t)K, (int64_t)N, sd_ggml_row_size(w->type, (int64_t)K)};
+    sd_llm_matmul(&W, (const float *)t->src[1]->data, M, pc->y, &pc->work);
+    double e = scaled_err(pc->y, (const float *)t->data, M * N);
+    if (e > pc->worst) {
+        pc->worst = e;
+        snprintf(pc->worst_buf, sizeof pc->worst_buf, "%s", t->src[0]->name);
+        pc->worst_name = pc->worst_buf;
+    }
+    pc->n++;
+    return true;
+}
+
+static void check_products(const char *model, int kv_f16) {
+    char path[256], name[96];
+    snprintf(path, sizeof path, DIR "%s.gguf", model);
+    snprintf(name, sizeof name, "llama_cpp_products_%s_kv_%s", model + 5, kv_f16 ? "f16" : "f32");
+    product_check pc = {0};
+    sd_error err = {0};
+    sd_llama *m = NULL;
+    int32_t *prompt = NULL;
+    size_t n = 0;
+    struct llama_model *lm = NULL;
+    struct llama_context *ctx = NULL;
+    int ok = 0;
+    if (sd_gguf_open(path, &pc.g, &err) || sd_llama_load(path, &m, &err) ||
+        sd_tokenizer_encode(sd_llama_get_tokenizer(m), SD_GEN_PROMPT, strlen(SD_GEN_PROMPT), 1, &prompt, &n, &err) ||
+        sd_llm_work_init(&pc.work, n, 1024, SD_LLM_ARITH_LLAMACPP) || !(pc.y = malloc(n * 1024 * sizeof(float))))
+        goto end;
+    lm = llama_model_load_from_file(path, llama_model_default_params());
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = cp.n_batch = cp.n_ubatch = 128;
+    cp.n_threads = cp.n_threads_batch = 2;
+    cp.type_k = cp.type_v = kv_f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    cp.cb_eval = on_node;
+    cp.cb_eval_user_data = &pc;
+    if (!lm || !(ctx = llama_init_from_model(lm, cp))) goto end;
+    struct llama_batch b = llama_batch_get_one(prompt, (int32_t)n);
+    ok = llama_decode(ctx, b) == 0;
+end:
+    /* 7 products per block and the output head */
+    ok = ok && pc.n == 7 * sd_llama_get_hparams(m)->n_layer + 1 && pc.worst <= 1e-5;
+    printf("  products %s: %d weight products of the %zu-token prompt pass on llama.cpp's inputs, worst %.2e (%s)\n",
+           name + 19, pc.n, n, pc.worst, pc.worst_name ? pc.worst_name : "-");
+    printf("%s %s\n", ok ? "PASS" : "FAIL", name);
+    if (!ok) failures++;
+    if (ctx) llama_free(ctx);
+    if (lm) llama_model_free(lm);
+    free(prompt);
+    free(pc.y);
+    sd_llm_work_free(&pc.work);
+    sd_llama_free(m);
+    sd_gguf_close(pc.g);
+}
+
 int main(void) {
     sd_threads_set(2);
     llama_log_set(quiet_log, NULL);
     llama_backend_init();
     const char *models[] = {"tiny_f32", "tiny_f16", "tiny_q8_0", "tiny_q4_0"};
     for (int i = 0; i < 4; i++)
-        for (int kv = 0; kv < 2; kv++) check(models[i], kv);
+        for (int kv = 0; kv < 2; kv++) {
+            check(models[i], kv);
+            check_products(models[i], kv);
+        }
     llama_backend_free();
     return failures ? 1 : 0;
 }
