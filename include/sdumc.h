@@ -69,7 +69,8 @@ typedef enum {
     SDUMC_E_IO = 3,         /* a file could not be opened or read */
     SDUMC_E_FORMAT = 4,     /* a malformed model file */
     SDUMC_E_SHAPE = 5,      /* features whose dim differs from the model's; a tensor of the wrong shape */
-    SDUMC_E_NUMERIC = 6,    /* NaN or Inf in the input */
+    SDUMC_E_NUMERIC = 6,    /* NaN or Inf in the input, or an output that is not finite (finite inputs too
+                               large for float32 inside the network), or in a model file's weights */
     SDUMC_E_UNSUPPORTED = 7 /* valid, but this model (file) cannot do it */
 } sdumc_status;
 
@@ -217,7 +218,8 @@ void sdumc_context_free(sdumc_context *ctx);
  * (SDUMC_E_ARG); a known flow (SDUMC_E_ARG); MIA present for SDUMC_FLOW_TEXT_MISSING_MIA
  * (SDUMC_E_UNSUPPORTED); per modality, data non-NULL and 1 <= frames <= INT32_MAX (SDUMC_E_ARG),
  * dim equal to the model's (SDUMC_E_SHAPE); every value finite (SDUMC_E_NUMERIC, naming the
- * modality, frame and column). *score is written only on success. */
+ * modality, frame and column). An output that is not finite (values so large that the network
+ * overflows float32) is SDUMC_E_NUMERIC too. *score is written only on success. */
 sdumc_status sdumc_predict(const sdumc_model *model, sdumc_context *ctx, const sdumc_utterance *utt,
                            sdumc_flow flow, float *score, sdumc_error *err);
 

@@ -157,8 +157,8 @@ static void test_threads_used(void) {
     EXPECT(before > 0 && after_no_ctx == before && after_ctx == before + 2 && after_free == before,
            "threads: %d before, %d after a call without context, %d with a 3-thread context, %d after freeing it",
            before, after_no_ctx, after_ctx, after_free);
-    printf("  threads of the process: %d; a 3-thread context adds %d; none left after a call without one\n", before,
-           after_ctx - before);
+    printf("  threads of the process: %d before, %d after a call without a context, %d with a 3-thread context, %d "
+           "after freeing it\n", before, after_no_ctx, after_ctx, after_free);
     sdumc_model_free(m);
     free_set(&s);
 }

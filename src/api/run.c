@@ -15,6 +15,7 @@
  *
  * Legend: B utterances in a group, T_m the longest frame count of slot m (audio, text, video) in
  * the group, D_m the slot's feature dim, C = H/2 the embedding size, G groups. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +29,12 @@
 #define GROUP_MAX_FLOATS ((size_t)16 << 20)
 
 /* Multiply-adds of a group's frame projections (B sum_m T_m D_m H) below which its forward stays
- * on one thread: handing a branch to a sleeping worker costs tens of microseconds (a wake-up and
- * a cache-cold start), about what the forward of such a group takes (bench/bench_api.c --sweep
- * measures it; a variable so that the sweep can move it). */
+ * on one thread. Spreading costs two wake-ups of a sleeping worker per forward (tens of
+ * microseconds each, with a cache-cold start) and saves at most the shorter branches' time; at
+ * 4 M multiply-adds the projections alone take ~0.15 ms on one core, the branches about three
+ * times that, so below it the saving is of the order of the cost. An estimate: bench_api --sweep
+ * measures the crossover on a quiet machine (on this project's shared 2-core machines, at load
+ * 12-20, its figures were noise). A variable so that the sweep can move it. */
 double sd_api_group_par_min_work = (double)(4 << 20);
 
 const sdumc_features *sd_api_slot(const sdumc_utterance *u, int m) {
@@ -106,6 +110,14 @@ static sd_status run_group(const sd_model *m, sd_api_scratch *s, const sdumc_utt
     sd_status st = sd_flow_forward(s->flow, m, &in, missing, 0, NULL, e);
     if (st) return st;
     const size_t C = (size_t)s->flow->C;
+    /* Finite inputs can still overflow float32 inside the network: never a NaN with SDUMC_OK. */
+    for (size_t i = 0; i < (size_t)B * (emb ? C + 1 : 1); i++) {
+        float v = i < (size_t)B ? s->flow->pred[i] : s->flow->z[i - (size_t)B];
+        if (!isfinite(v))
+            return sd_fail(e, SD_E_NUMERIC, "utterance %zu: the output is not finite (an overflow inside the "
+                           "network: the features are too large for this model)",
+                           first + (i < (size_t)B ? i : (i - (size_t)B) / C));
+    }
     for (int b = 0; b < B; b++) {
         if (scores) scores[first + (size_t)b] = s->flow->pred[b];
         if (emb) memcpy(emb + (first + (size_t)b) * C, s->flow->z + (size_t)b * C, sizeof(float) * C);

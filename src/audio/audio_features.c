@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "audio/audio.h"
 #include "core/alloc.h"
@@ -126,39 +126,44 @@ sd_status sd_af_list(const char *dir, char ***paths, char ***names, size_t *n, s
 
 typedef struct {
     sd_npy_stream w[SD_AF_MAX_OUT];
-    size_t clipped;
+    size_t out_of_f16;
 } writers;
 
 static sd_status write_rows(void *user, int k, const float *rows, size_t n_rows, sd_error *err) {
     writers *wr = user;
-    const size_t count = n_rows * (size_t)wr->w[k].cols;
-    for (size_t i = 0; i < count; i++) wr->clipped += !(rows[i] > -65520.0f && rows[i] < 65520.0f);
+    wr->out_of_f16 += sd_utt_count_out_of_f16(rows, n_rows * (size_t)wr->w[k].cols);
     return sd_npy_stream_write(&wr->w[k], rows, (int64_t)n_rows, err);
 }
 
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* Removes "<path>.tmp.XXXXXX" files (sd_atomic_open's temporaries) that a killed run left for path:
+ * only this recording's, so processes that share a folder with other recordings are not
+ * disturbed. */
+static void remove_stale_temporaries(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    const char *base = slash ? slash + 1 : path;
+    const size_t blen = strlen(base);
+    DIR *d = dir ? opendir(dir) : NULL;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, base, blen) || strncmp(e->d_name + blen, ".tmp.", 5) || strlen(e->d_name + blen) != 11)
+            continue;
+        char *full = sd_utt_path(dir, e->d_name, "");
+        if (full) unlink(full);
+        free(full);
+    }
+    if (d) closedir(d);
+    free(dir);
 }
 
 /* Output paths of recording `name`: out[k] = o->out_dir[k]/<name>.npy. */
 static sd_status out_paths(const sd_af_options *o, const char *name, char **out, sd_error *err) {
-    for (int k = 0; k < o->n_out; k++) {
-        size_t len = strlen(o->out_dir[k]) + strlen(name) + 6;
-        if (!(out[k] = malloc(len))) return sd_fail(err, SD_E_NOMEM, "out of memory");
-        snprintf(out[k], len, "%s/%s.npy", o->out_dir[k], name);
-    }
+    for (int k = 0; k < o->n_out; k++)
+        if (!(out[k] = sd_utt_path(o->out_dir[k], name, ".npy"))) return sd_fail(err, SD_E_NOMEM, "out of memory");
     return SD_OK;
 }
 
 static sd_status one_recording(const sd_wavlm *m, sd_wavlm_runner *r, const sd_af_options *o,
-                               const char *path, char *const *out, sd_af_progress *p, sd_error *err) {
+                               const char *path, char *const *out, sd_af_report *p, sd_error *err) {
     float *wav = NULL;
     size_t n = 0;
     sd_audio_info info;
@@ -168,7 +173,7 @@ static sd_status one_recording(const sd_wavlm *m, sd_wavlm_runner *r, const sd_a
     p->audio_seconds = (double)n / SD_WAVLM_RATE;
     p->rate = info.rate;
     p->channels = info.channels;
-    p->frames = F;
+    p->r.n_frames = F;
     if (F == 0) {
         sd_free(wav);
         return sd_fail(err, SD_E_SHAPE, "%s: %.1f ms of audio, shorter than WavLM's first frame (%d samples = "
@@ -189,14 +194,14 @@ static sd_status one_recording(const sd_wavlm *m, sd_wavlm_runner *r, const sd_a
         if (s) sd_npy_stream_abort(&wr.w[k]);
         else s = sd_npy_stream_commit(&wr.w[k], err);
     }
-    p->clipped = wr.clipped;
+    p->r.n_out_of_f16 = wr.out_of_f16;
     sd_free(wav);
     return s;
 }
 
 sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *paths, char *const *names,
-                    size_t n, sd_af_progress_fn progress, void *user, size_t *n_failed, sd_error *err) {
-    *n_failed = 0;
+                    size_t n, sd_af_progress progress, void *user, sd_utt_counts *counts, sd_error *err) {
+    memset(counts, 0, sizeof *counts);
     const sd_wavlm_config *c = sd_wavlm_get_config(m);
     if (o->n_out < 1 || o->n_out > SD_AF_MAX_OUT)
         return sd_fail(err, SD_E_ARG, "audio-features: %d outputs (1..%d)", o->n_out, SD_AF_MAX_OUT);
@@ -213,30 +218,31 @@ sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *path
     sd_wavlm_runner *r = NULL;
     sd_status s = sd_wavlm_runner_create(m, o->chunk_seconds, o->overlap_seconds, o->threads, &r, err);
     if (s) return s;
+    const double start = sd_utt_now();
     for (size_t i = 0; i < n; i++) {
         char *out[SD_AF_MAX_OUT] = {0};
-        sd_af_progress p;
+        sd_af_report p;
         memset(&p, 0, sizeof p);
-        p.index = i;
-        p.total = n;
-        p.name = names[i];
+        p.r.index = i;
+        p.r.total = n;
+        p.r.name = names[i];
+        p.r.error = "";
         p.path = paths[i];
-        p.message = "";
         sd_error e1 = {0};
-        const double t0 = now_s();
-        p.status = out_paths(o, names[i], out, &e1);
-        if (!p.status) {
-            int done = 1;
-            for (int k = 0; k < o->n_out; k++) done = done && file_exists(out[k]);
-            if (done) p.skipped = 1;
-            else p.status = one_recording(m, r, o, paths[i], out, &p, &e1);
-        }
+        const double t0 = sd_utt_now();
+        sd_status st = out_paths(o, names[i], out, &e1);
+        int done = !st;
+        for (int k = 0; done && k < o->n_out; k++) done = sd_utt_file_exists(out[k]);
+        for (int k = 0; !st && !done && k < o->n_out; k++) remove_stale_temporaries(out[k]);
+        if (!st && !done) st = one_recording(m, r, o, paths[i], out, &p, &e1);
         for (int k = 0; k < o->n_out; k++) free(out[k]);
-        p.seconds = now_s() - t0;
-        if (p.status) {
-            p.message = e1.msg;
-            (*n_failed)++;
-        }
+        p.r.seconds = sd_utt_now() - t0;
+        p.r.elapsed = sd_utt_now() - start;
+        p.r.outcome = st ? SD_UTT_FAILED : done ? SD_UTT_SKIPPED : SD_UTT_WRITTEN;
+        if (st) p.r.error = e1.msg;
+        counts->failed += st != SD_OK;
+        counts->skipped += done;
+        counts->written += !st && !done;
         if (progress) progress(user, &p);
     }
     sd_wavlm_runner_free(r);

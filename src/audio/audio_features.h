@@ -3,7 +3,8 @@
  * in overlapping windows (the chunking policy of wavlm.h), and each layer written as
  * OUT_k/<name>.npy, [frames, D] float16, atomically (temporary file, fsync, rename). A recording
  * whose every output file exists is skipped, so an interrupted run resumes where it stopped and
- * redoes at most the recording it was working on.
+ * redoes at most the recording it was working on (removing the temporary files a killed run left
+ * for that recording).
  *
  * sd_af_run works on any list of recordings, so a caller can give each process of a larger job its
  * own share (e.g. every k-th file); outputs never collide as long as the names are unique. */
@@ -13,6 +14,7 @@
 #include <stddef.h>
 
 #include "core/status.h"
+#include "llm/utterances.h"
 #include "wavlm/wavlm.h"
 
 #define SD_AF_MAX_OUT 4
@@ -29,21 +31,17 @@ typedef struct {
  * SD_WAVLM_OVERLAP_SECONDS, all threads. */
 sd_af_options sd_af_default_options(void);
 
-/* What happened to one recording, for progress reports. */
+/* What happened to one recording, for progress reports: the report of the other per-utterance jobs
+ * (llm/utterances.h: index, total, name, outcome, error, n_frames, n_out_of_f16, seconds, elapsed)
+ * and what the audio file was. */
 typedef struct {
-    size_t index, total;        /* this is recording index + 1 of total */
-    const char *name, *path;
-    int skipped;                /* every output existed: nothing done */
-    sd_status status;           /* SD_OK, or why this recording failed */
-    const char *message;        /* the failure's message ("" on success) */
-    double audio_seconds;       /* duration at 16 kHz */
-    double seconds;             /* wall time spent on it */
-    size_t frames;
-    int rate, channels;         /* of the file */
-    size_t clipped;             /* values beyond float16's range (written as +-inf) */
-} sd_af_progress;
+    sd_utt_report r;
+    const char *path;
+    double audio_seconds; /* duration at 16 kHz */
+    int rate, channels;   /* of the file */
+} sd_af_report;
 
-typedef void (*sd_af_progress_fn)(void *user, const sd_af_progress *p);
+typedef void (*sd_af_progress)(void *user, const sd_af_report *p);
 
 /* The audio files of dir (sd_audio_is_audio_name), sorted by file name; names[i] is the file name
  * without its extension. Two files with one name (a.wav, a.flac) are an error naming both.
@@ -53,10 +51,10 @@ sd_status sd_af_list(const char *dir, char ***paths, char ***names, size_t *n, s
 void sd_af_list_free(char **paths, char **names, size_t n);
 
 /* Runs recordings paths[i] (written as names[i]) for i < n. A recording that fails (unreadable,
- * too short, a write error) is reported through progress and counted in *n_failed, and the run
+ * too short, a write error) is reported through progress (may be NULL) and counted, and the run
  * goes on. Returns non-OK only when nothing can be done (bad options, an output folder that cannot
  * be made, no memory for the model's workspace). */
 sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *paths, char *const *names,
-                    size_t n, sd_af_progress_fn progress, void *user, size_t *n_failed, sd_error *err);
+                    size_t n, sd_af_progress progress, void *user, sd_utt_counts *counts, sd_error *err);
 
 #endif

@@ -29,6 +29,13 @@ static int choice_index(const char *choices, const char *value) {
 static int set_value(arg_spec *s, const char *v, char *err, size_t es) {
     char *end = NULL;
     errno = 0;
+    /* strtoll and friends skip leading spaces and take a sign even for unsigned types (" -1" would
+     * be 2^64 - 1): a number must start with a digit, a sign (signed kinds) or a dot. */
+    const int numeric = s->kind == ARG_INT || s->kind == ARG_U64 || s->kind == ARG_FLOAT;
+    if (numeric && !((*v >= '0' && *v <= '9') || *v == '.' || (s->kind != ARG_U64 && (*v == '-' || *v == '+')))) {
+        snprintf(err, es, "--%s: '%s' is not a%s number", s->name, v, s->kind == ARG_U64 ? " non-negative whole" : "");
+        return -1;
+    }
     switch (s->kind) {
     case ARG_STRING:
         if (!*v) {
@@ -61,6 +68,10 @@ static int set_value(arg_spec *s, const char *v, char *err, size_t es) {
     }
     case ARG_FLOAT: {
         double x = strtod(v, &end);
+        if (!*end && (errno == ERANGE || (x != 0 && (float)x == 0)) && fabs(x) < 1) {
+            snprintf(err, es, "--%s: '%s' is too small to be represented as a float (give 0, or at least 1.5e-45)", s->name, v);
+            return -1;
+        }
         if (!*v || *end || errno || !isfinite(x) || x < s->min || x > s->max) {
             snprintf(err, es, "--%s: '%s' is not a number in [%g, %g]", s->name, v, s->min, s->max);
             return -1;
@@ -241,4 +252,45 @@ void args_usage(FILE *out, const char *synopsis, const char *about, const arg_sp
             snprintf(left, sizeof left, "--%s%s", specs[i].name, meta);
         fprintf(out, "  %-28s %s\n", left, specs[i].help ? specs[i].help : "");
     }
+}
+
+void args_value(const arg_spec *s, char *buf, size_t size) {
+    switch (s->kind) {
+    case ARG_STRING: {
+        const char *v = *(const char *const *)s->dst;
+        snprintf(buf, size, "%s", v ? v : "");
+        return;
+    }
+    case ARG_INT: snprintf(buf, size, "%d", *(const int *)s->dst); return;
+    case ARG_U64: snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)s->dst); return;
+    case ARG_FLOAT: { /* the shortest text that reads back as the same float */
+        const float x = *(const float *)s->dst;
+        for (int digits = 1; digits <= 9; digits++) {
+            snprintf(buf, size, "%.*g", digits, (double)x);
+            if ((float)strtod(buf, NULL) == x) break;
+        }
+        return;
+    }
+    case ARG_ONOFF: snprintf(buf, size, "%s", *(const int *)s->dst ? "on" : "off"); return;
+    case ARG_FLAG: snprintf(buf, size, "%s", *(const int *)s->dst ? "yes" : "no"); return;
+    case ARG_LIST: { /* the values given, in order, separated by '|' */
+        const char *const *v = s->dst;
+        size_t len = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < s->seen && len < size; i++)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "|" : "", v[i] ? v[i] : "");
+        return;
+    }
+    case ARG_CHOICE: {
+        int idx = *(const int *)s->dst;
+        const char *p = s->choices;
+        for (int i = 0; i < idx && p; i++) {
+            p = strchr(p, '|');
+            if (p) p++;
+        }
+        snprintf(buf, size, "%.*s", p ? (int)strcspn(p, "|") : 0, p ? p : "");
+        return;
+    }
+    }
+    snprintf(buf, size, "?");
 }

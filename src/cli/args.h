@@ -20,6 +20,13 @@ typedef enum {
     ARG_LIST    /* const char *[max]: the option may repeat (up to max times); `seen` counts them */
 } arg_kind;
 
+/* What an option is to `train --resume` (the flags of a spec). A train option says one or the
+ * other (the command checks); the others leave 0. */
+enum {
+    ARG_RESULT = 1,   /* affects the result: stored in the state as given, compared on resume */
+    ARG_NO_RESULT = 2 /* does not (threads, prefetch, paths of outputs, ...) */
+};
+
 typedef struct {
     const char *name; /* without the leading "--" */
     arg_kind kind;
@@ -27,6 +34,7 @@ typedef struct {
     double min, max;     /* ARG_INT, ARG_FLOAT */
     const char *choices; /* ARG_CHOICE */
     const char *help;
+    int flags;           /* ARG_RESULT, ARG_NO_RESULT, or 0 */
     int seen;            /* set by the parser */
 } arg_spec;
 
@@ -43,5 +51,8 @@ int args_parse_levels(const char *option, const char *s, float *out, int max, do
                       size_t err_size);
 int args_parse_seeds(const char *option, const char *s, uint64_t *out, int max, char *err, size_t err_size);
 void args_usage(FILE *out, const char *synopsis, const char *about, const arg_spec *specs, int n);
+/* The value an option holds now (given or default), as text: the number, on/off, the choice's
+ * name, the string ("" when unset), yes/no for a flag. Writes at most size bytes. */
+void args_value(const arg_spec *s, char *buf, size_t size);
 
 #endif

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "audio/audio_features.h"
 #include "cli.h"
@@ -11,38 +10,28 @@
 #include "core/threads.h"
 
 typedef struct {
-    double t0, audio_done, busy;
-    size_t done, skipped, failed, clipped;
+    double audio_done, busy;
+    size_t done;
 } progress_state;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void report(void *user, const sd_af_progress *p) {
+static void report(void *user, const sd_af_report *p) {
     progress_state *st = user;
-    if (p->skipped) {
-        st->skipped++;
-        return;
-    }
-    if (p->status) {
-        st->failed++;
-        fprintf(stderr, "error: %s\n", p->message);
+    const sd_utt_report *r = &p->r;
+    if (r->outcome == SD_UTT_SKIPPED) return;
+    if (r->outcome == SD_UTT_FAILED) {
+        fprintf(stderr, "error: %s\n", r->error);
         return;
     }
     st->done++;
-    st->busy += p->seconds;
+    st->busy += r->seconds;
     st->audio_done += p->audio_seconds;
-    st->clipped += p->clipped;
     /* ETA: the time per recording so far, over the recordings left. */
-    const double per = st->busy / (double)st->done, eta = per * (double)(p->total - p->index - 1);
+    const double per = st->busy / (double)st->done, eta = per * (double)(r->total - r->index - 1);
     fprintf(stderr, "[%zu/%zu] %s: %.1f s of audio (%d Hz, %d ch), %zu frames, %.1f s (RTF %.2f), ETA %.0f s\n",
-            p->index + 1, p->total, p->name, p->audio_seconds, p->rate, p->channels, p->frames, p->seconds,
-            p->seconds / (p->audio_seconds > 0 ? p->audio_seconds : 1), eta);
-    if (p->clipped)
-        fprintf(stderr, "warning: %s: %zu values beyond float16's range were written as +-inf\n", p->name, p->clipped);
+            r->index + 1, r->total, r->name, p->audio_seconds, p->rate, p->channels, r->n_frames, r->seconds,
+            r->seconds / (p->audio_seconds > 0 ? p->audio_seconds : 1), eta);
+    if (r->n_out_of_f16)
+        fprintf(stderr, "warning: %s: %zu values outside the float16 range\n", r->name, r->n_out_of_f16);
 }
 
 int cli_audio_features(int argc, char **argv) {
@@ -51,14 +40,14 @@ int cli_audio_features(int argc, char **argv) {
     sd_af_options o = sd_af_default_options();
     float chunk = (float)o.chunk_seconds, overlap = (float)o.overlap_seconds;
     arg_spec specs[] = {
-        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "WavLM model (safetensors, Hugging Face names; tools/wavlm2safetensors.py converts checkpoints)", 0},
-        {"wav", ARG_STRING, &wav, 0, 0, NULL, "folder of recordings (WAV, FLAC, OGG, ... any rate, mono or not)", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder: <name>.npy [frames, hidden] float16 per recording", 0},
-        {"layer", ARG_STRING, &layer_s, 0, 0, NULL, "hidden state written to --out: 0..L or 'last' (20: the audio modality)", 0},
-        {"out-last", ARG_STRING, &out_last, 0, 0, NULL, "also write the last layer (simulate-text's input) here, from the same pass", 0},
-        {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "longer recordings run in overlapping windows of this length (30)", 0},
-        {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of consecutive windows (5)", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
+        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "WavLM model (safetensors, Hugging Face names; tools/wavlm2safetensors.py converts checkpoints)", 0, 0},
+        {"wav", ARG_STRING, &wav, 0, 0, NULL, "folder of recordings (WAV, FLAC, OGG, ... any rate, mono or not)", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder: <name>.npy [frames, hidden] float16 per recording", 0, 0},
+        {"layer", ARG_STRING, &layer_s, 0, 0, NULL, "hidden state written to --out: 0..L or 'last' (20: the audio modality)", 0, 0},
+        {"out-last", ARG_STRING, &out_last, 0, 0, NULL, "also write the last layer (simulate-text's input) here, from the same pass", 0, 0},
+        {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "longer recordings run in overlapping windows of this length (30)", 0, 0},
+        {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of consecutive windows (5)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("audio-features",
@@ -119,7 +108,8 @@ int cli_audio_features(int argc, char **argv) {
     o.overlap_seconds = overlap;
     o.threads = threads;
     char **paths = NULL, **names = NULL;
-    size_t count = 0, other = 0, failed = 0;
+    size_t count = 0, other = 0;
+    sd_utt_counts counts;
     int rc = 1;
     if (sd_af_list(wav, &paths, &names, &count, &other, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
@@ -136,14 +126,15 @@ int cli_audio_features(int argc, char **argv) {
             other ? " (other files ignored)" : "", desc, o.layer[0], out);
     if (out_last) fprintf(stderr, ", layer %d -> %s", o.layer[1], out_last);
     fprintf(stderr, "; windows of %g s overlapping by %g s; %d threads\n", o.chunk_seconds, o.overlap_seconds, threads);
-    progress_state st = {now_s(), 0, 0, 0, 0, 0, 0};
-    if (sd_af_run(m, &o, paths, names, count, report, &st, &failed, &err)) {
+    progress_state st = {0, 0, 0};
+    const double t0 = sd_utt_now();
+    if (sd_af_run(m, &o, paths, names, count, report, &st, &counts, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         goto end;
     }
-    fprintf(stderr, "audio-features: %zu written, %zu already done, %zu failed; %.1f s of audio in %.1f s\n", st.done,
-            st.skipped, st.failed, st.audio_done, now_s() - st.t0);
-    rc = failed ? 1 : 0;
+    fprintf(stderr, "audio-features: %zu written, %zu already done, %zu failed; %.1f s of audio in %.1f s\n",
+            counts.written, counts.skipped, counts.failed, st.audio_done, sd_utt_now() - t0);
+    rc = counts.failed ? 1 : 0;
 end:
     sd_af_list_free(paths, names, count);
     sd_wavlm_free(m);

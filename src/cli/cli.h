@@ -9,6 +9,7 @@ int cli_simulate_text(int argc, char **argv); /* src/cli/simulate_text.c */
 int cli_text_features(int argc, char **argv); /* src/cli/text_features.c */
 int cli_import_mmsa(int argc, char **argv); /* src/cli/import_mmsa.c */
 int cli_audio_features(int argc, char **argv); /* src/cli/audio_features.c */
+int cli_prepare(int argc, char **argv); /* src/cli/prepare.c */
 
 int cli_train(int argc, char **argv);    /* src/cli/train.c */
 int cli_eval(int argc, char **argv);     /* src/cli/eval.c */

@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "core/interrupt.h"
 
 sd_dataset_options cli_dataset_options(const cli_data_opts *d, int require_sim, unsigned need_splits) {
     sd_dataset_options o = sd_dataset_default_options();
@@ -32,7 +35,7 @@ sd_dataset *cli_open_dataset(const char *cmd, const cli_data_opts *d, int requir
     sd_status st = sd_dataset_open_report(&o, &ds, &report, &err);
     if (st) {
         fprintf(stderr, "sdumc %s: %s\n", cmd, report ? report : err.msg);
-        if (!d->skip_bad) fprintf(stderr, "(nothing was written; --skip-bad skips problem utterances)\n");
+        fprintf(stderr, "(nothing was written)\n");
         free(report);
         return NULL;
     }
@@ -79,6 +82,26 @@ int cli_parse(const char *cmd, const char *synopsis, const char *about, arg_spec
     }
     return 1;
 }
+
+const char *cli_program = "sdumc";
+
+static void on_signal(int signo) { sd_interrupt_request(signo); }
+
+void cli_catch_signals(void) {
+    const int sigs[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        struct sigaction sa, old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+int cli_exit_code(sd_status st) { return st == SD_E_INTERRUPTED && sd_interrupted() ? 128 + sd_interrupted() : 1; }
+
 
 int cli_parse_range(const char *s, double *lo, double *hi) {
     char *end;

@@ -126,11 +126,11 @@ int cli_compare(int argc, char **argv) {
     float level = 0.95f;
     int format = 0;
     arg_spec specs[] = {
-        {"a", ARG_STRING, &name[0], 0, 0, NULL, "model A (needed when the first file holds several)", 0},
-        {"b", ARG_STRING, &name[1], 0, 0, NULL, "model B (needed when its file holds several)", 0},
-        {"metric", ARG_STRING, &metric, 0, 0, NULL, "metric column: mae, mse, corr, acc7, acc5, acc2_has0, f1_has0, acc2_non0, f1_non0 (mae)", 0},
-        {"level", ARG_FLOAT, &level, 0.5, 0.999, NULL, "confidence level of the interval (0.95)", 0},
-        {"format", ARG_CHOICE, &format, 0, 0, "table|csv", "output format (table)", 0},
+        {"a", ARG_STRING, &name[0], 0, 0, NULL, "model A (needed when the first file holds several)", 0, 0},
+        {"b", ARG_STRING, &name[1], 0, 0, NULL, "model B (needed when its file holds several)", 0, 0},
+        {"metric", ARG_STRING, &metric, 0, 0, NULL, "metric column: mae, mse, corr, acc7, acc5, acc2_has0, f1_has0, acc2_non0, f1_non0 (mae)", 0, 0},
+        {"level", ARG_FLOAT, &level, 0.5, 0.999, NULL, "confidence level of the interval (0.95)", 0, 0},
+        {"format", ARG_CHOICE, &format, 0, 0, "table|csv", "output format (table)", 0, 0},
     };
     const char *synopsis = "sdumc compare A.csv [B.csv] [--a MODEL] [--b MODEL] [--metric mae] [--level 0.95]";
     int n = (int)(sizeof specs / sizeof specs[0]), code;

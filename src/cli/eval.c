@@ -15,12 +15,12 @@ int cli_eval(int argc, char **argv) {
     int split = SD_SPLIT_TEST, flow = 2, format = 0, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
-        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"split", ARG_CHOICE, &split, 0, 0, "train|valid|test", "split to evaluate (test)", 0},
-        {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing|both", "complete flow, text-missing flow, or both (both)", 0},
-        {"format", ARG_CHOICE, &format, 0, 0, "table|json|csv", "output format (table)", 0},
-        {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "evaluation batch size (64)", 0},
-        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
+        {"split", ARG_CHOICE, &split, 0, 0, "train|valid|test", "split to evaluate (test)", 0, 0},
+        {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing|both", "complete flow, text-missing flow, or both (both)", 0, 0},
+        {"format", ARG_CHOICE, &format, 0, 0, "table|json|csv", "output format (table)", 0, 0},
+        {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "evaluation batch size (64)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0, 0},
         CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;

@@ -48,9 +48,9 @@ int cli_import_mmsa(int argc, char **argv) {
     const char *pkl = argv[1], *out = NULL, *range = NULL;
     int sim = 1;
     arg_spec specs[] = {
-        {"out", ARG_STRING, &out, 0, 0, NULL, "the new dataset folder", 0},
-        {"label-range", ARG_STRING, &range, 0, 0, NULL, "LO,HI: the labels' range (-3,3; CH-SIMS -1,1)", 0},
-        {"sim", ARG_CHOICE, &sim, 0, 0, "zeros|none", "simulated text to write (none)", 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "the new dataset folder", 0, 0},
+        {"label-range", ARG_STRING, &range, 0, 0, NULL, "LO,HI: the labels' range (-3,3; CH-SIMS -1,1)", 0, 0},
+        {"sim", ARG_CHOICE, &sim, 0, 0, "zeros|none", "simulated text to write (none)", 0, 0},
     };
     int code;
     if (!cli_parse("import-mmsa", synopsis, "An MMSA feature pickle to the dataset layout.", specs,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common.h"
 #include "core/dist.h"
 
 /* How long an idle OpenMP thread spins before it sleeps, chosen for the process: libgomp's default
@@ -46,6 +47,7 @@ static void usage(FILE *out) {
             "  validate       check a dataset folder and list every problem\n"
             "  import-mmsa    the dataset layout from an MMSA feature pickle (aligned_50.pkl, ...)\n"
             "  audio-features WavLM features of a folder of recordings (layer 20, last layer)\n"
+            "  prepare        recordings (+ transcripts) to a dataset: audio, text, text_sim folders\n"
             "  simulate-text  simulated text from WavLM features with a LLaMA GGUF model (docs/MODEL.md 6)\n"
             "  text-features  real-text features of transcripts from the same LLM (docs/MODEL.md 6)\n"
             "Run 'sdumc <command> --help' for a command's options.\n",
@@ -89,18 +91,20 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "simulate-text")) return cli_simulate_text(argc - 1, argv + 1);
     if (!strcmp(cmd, "text-features")) return cli_text_features(argc - 1, argv + 1);
     if (!strcmp(cmd, "audio-features")) return cli_audio_features(argc - 1, argv + 1);
+    if (!strcmp(cmd, "prepare")) return cli_prepare(argc - 1, argv + 1);
     fprintf(stderr, "sdumc: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
 }
 
 int main(int argc, char **argv) {
-    choose_openmp_wait(argv);
+    choose_openmp_wait(argv); /* before anything else: it may execute the program again */
     sd_error err;
     if (sd_dist_init(&argc, &argv, &err)) {
         fprintf(stderr, "sdumc: %s\n", err.msg);
         return 2;
     }
+    cli_program = argv[0];
     int rc = dispatch(argc, argv);
     sd_dist_finalize();
     return rc;

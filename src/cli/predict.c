@@ -2,9 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "common.h"
+#include "core/interrupt.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
@@ -65,13 +67,13 @@ int cli_predict(int argc, char **argv) {
     int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
-        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"split", ARG_CHOICE, &split, 0, 0, "train|valid|test", "split to predict (test)", 0},
-        {"names", ARG_STRING, &names_path, 0, 0, NULL, "file with one utterance name per line (instead of --split)", 0},
-        {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing", "complete flow (real text) or text-missing flow (full)", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "CSV to write: name,prediction,label", 0},
-        {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "batch size (64)", 0},
-        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
+        {"split", ARG_CHOICE, &split, 0, 0, "train|valid|test", "split to predict (test)", 0, 0},
+        {"names", ARG_STRING, &names_path, 0, 0, NULL, "file with one utterance name per line (instead of --split)", 0, 0},
+        {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing", "complete flow (real text) or text-missing flow (full)", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "CSV to write: name,prediction,label", 0, 0},
+        {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "batch size (64)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0, 0},
         CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
@@ -90,15 +92,24 @@ int cli_predict(int argc, char **argv) {
         fprintf(stderr, "sdumc predict: --out %s: its folder does not exist\n", out);
         return 2;
     }
+    cli_catch_signals();
     sd_model *m = cli_load_model("predict", model_path, mia);
     if (!m) return 1;
     sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1, names_path ? 0u : SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
-        return 1;
+        return cli_exit_code(sd_interrupted() ? SD_E_INTERRUPTED : SD_E_FORMAT);
     }
     sd_threads_set(threads);
     sd_error err;
+    const sd_input in[2] = {{model_path, "--model"}, {names_path, "--names"}};
+    if (sd_atomic_check_path(out, &err) || sd_dataset_check_output(ds, out, "--out", in, 2, &err)) {
+        fprintf(stderr, "sdumc predict: %s\n", err.msg);
+        sd_dataset_close(ds);
+        sd_model_free(m);
+        return 1;
+    }
+    sd_atomic_remove_stale(out, time(NULL)); /* what a killed run left */
     int64_t *idx = NULL, count;
     sd_split sp = (sd_split)split;
     if (names_path)
@@ -126,6 +137,7 @@ int cli_predict(int argc, char **argv) {
         }
     } else if (pred) {
         fprintf(stderr, "sdumc predict: %s\n", err.msg);
+        rc = cli_exit_code(err.code);
     }
     free(pred);
     free(idx);

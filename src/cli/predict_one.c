@@ -27,15 +27,15 @@ int cli_predict_one(int argc, char **argv) {
     const char *model_path = NULL, *audio = NULL, *text = NULL, *sim = NULL, *video = NULL;
     int json = 0, require_mia = 0, show_embedding = 0, threads = 0, mia = -1;
     arg_spec specs[] = {
-        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"audio", ARG_STRING, &audio, 0, 0, NULL, "audio features .npy [T_a, D_a]", 0},
-        {"text", ARG_STRING, &text, 0, 0, NULL, "transcript features .npy [T_t, D_t]: the complete flow", 0},
-        {"sim-text", ARG_STRING, &sim, 0, 0, NULL, "simulated text .npy [T_s, D_t]: the text-missing flow", 0},
-        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0},
-        {"require-mia", ARG_FLAG, &require_mia, 0, 0, NULL, "with --sim-text: fail if the model has no MIA", 0},
-        {"json", ARG_FLAG, &json, 0, 0, NULL, "print a JSON object: score, flow, mia, embedding_dim", 0},
-        {"embedding", ARG_FLAG, &show_embedding, 0, 0, NULL, "also print the embedding z (a second line, or in the JSON)", 0},
-        {"threads", ARG_INT, &threads, 0, 256, NULL, "threads (0 = all cores, at most 256)", 0},
+        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
+        {"audio", ARG_STRING, &audio, 0, 0, NULL, "audio features .npy [T_a, D_a]", 0, 0},
+        {"text", ARG_STRING, &text, 0, 0, NULL, "transcript features .npy [T_t, D_t]: the complete flow", 0, 0},
+        {"sim-text", ARG_STRING, &sim, 0, 0, NULL, "simulated text .npy [T_s, D_t]: the text-missing flow", 0, 0},
+        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0, 0},
+        {"require-mia", ARG_FLAG, &require_mia, 0, 0, NULL, "with --sim-text: fail if the model has no MIA", 0, 0},
+        {"json", ARG_FLAG, &json, 0, 0, NULL, "print a JSON object: score, flow, mia, embedding_dim", 0, 0},
+        {"embedding", ARG_FLAG, &show_embedding, 0, 0, NULL, "also print the embedding z (a second line, or in the JSON)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 256, NULL, "threads (0 = all cores, at most 256)", 0, 0},
         CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;

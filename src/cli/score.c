@@ -33,8 +33,8 @@ int cli_score(int argc, char **argv) {
     const char *path = argv[1];
     int format = 0;
     const char *range = NULL;
-    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0},
-                        {"label-range", ARG_STRING, &range, 0, 0, NULL, "LO,HI: the labels' range (-3,3; CH-SIMS -1,1)", 0}};
+    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0, 0},
+                        {"label-range", ARG_STRING, &range, 0, 0, NULL, "LO,HI: the labels' range (-3,3; CH-SIMS -1,1)", 0, 0}};
     int code;
     if (!cli_parse("score", "sdumc score FILE.csv [--format table|json] [--label-range LO,HI]", "Metrics from a CSV.",
                    specs, 2, argc - 1, argv + 1, &code))

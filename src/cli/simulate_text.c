@@ -18,6 +18,7 @@
 #include "core/dist.h"
 #include "share.h"
 #include "core/threads.h"
+#include "io/file.h"
 #include "llm/kernels.h"
 #include "llm/simulate.h"
 
@@ -47,22 +48,22 @@ int cli_simulate_text(int argc, char **argv) {
     const char *shard = NULL;
     int threads = 0, greedy = 0, features = 0, exact = 0, kv = -1;
     arg_spec specs[] = {
-        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0},
-        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0},
-        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0},
-        {"beams", ARG_INT, &sp.gen.n_beams, 1, 64, NULL, "beam search width (4)", 0},
-        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0},
-        {"max-new-tokens", ARG_INT, &sp.gen.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0},
+        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF (F32, F16, Q8_0, Q4_0), e.g. Vicuna-7B v1.5", 0, 0},
+        {"projector", ARG_STRING, &proj_path, 0, 0, NULL, "SLAM-LLM projector (linear1 [2048, 5120], linear2 [hidden, 2048])", 0, 0},
+        {"wavlm", ARG_STRING, &wavlm, 0, 0, NULL, "folder of WavLM-large features <name>.npy [T, 1024]", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text_sim folder)", 0, 0},
+        {"beams", ARG_INT, &sp.gen.n_beams, 1, 64, NULL, "beam search width (4)", 0, 0},
+        {"greedy", ARG_FLAG, &greedy, 0, 0, NULL, "greedy decoding (--beams 1)", 0, 0},
+        {"max-new-tokens", ARG_INT, &sp.gen.max_new_tokens, 2, 100000, NULL, "maximum generated tokens (200)", 0, 0},
         {"features", ARG_CHOICE, &features, 0, 0, "slot0|best",
-         "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0},
+         "slot0: beam slot 0 at every step (docs/MODEL.md section 6, default); best: the returned hypothesis' own steps", 0, 0},
         {"exact", ARG_FLAG, &exact, 0, 0, NULL,
-         "float32 activations (default: llama.cpp's arithmetic, 8-bit activations for Q8_0/Q4_0 weights)", 0},
-        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
-        {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0},
+         "float32 activations (default: llama.cpp's arithmetic, 8-bit activations for Q8_0/Q4_0 weights)", 0, 0},
+        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
+        {"prompt", ARG_STRING, &sp.prompt, 0, 0, NULL, "prompt text (default: the docs/MODEL.md prompt)", 0, 0},
         {"shard", ARG_STRING, &shard, 0, 0, NULL,
-         "do share I/N of the utterances (0 <= I < N; a job array's task), balanced by audio length", 0},
+         "do share I/N of the utterances (0 <= I < N; a job array's task), balanced by audio length", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("simulate-text",
@@ -81,8 +82,13 @@ int cli_simulate_text(int argc, char **argv) {
                         "(sdumc simulate-text --help)\n");
         return 2;
     }
-    threads = sd_threads_set(threads);
     sd_error err = {0};
+    const sd_input inputs[3] = {{wavlm, "--wavlm"}, {llm, "--llm"}, {proj_path, "--projector"}};
+    if (sd_output_check(out, "--out", inputs, 3, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 2;
+    }
+    threads = sd_threads_set(threads);
     sd_llama *m = NULL;
     sd_projector *proj = NULL;
     sd_simtext *st = NULL;

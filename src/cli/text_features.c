@@ -49,20 +49,20 @@ int cli_text_features(int argc, char **argv) {
     sd_textfeat_params tp = sd_textfeat_default_params();
     int threads = 0, exact = 0, kv = -1, dtype = 0, batch = 512;
     arg_spec specs[] = {
-        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF, the one simulate-text uses", 0},
-        {"transcripts", ARG_STRING, &csv, 0, 0, NULL, "CSV with a header and one row per utterance", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text folder)", 0},
-        {"name-column", ARG_STRING, &name_col, 0, 0, NULL, "column of the utterance names (name)", 0},
-        {"text-column", ARG_STRING, &text_col, 0, 0, NULL, "column of the transcripts (text; MERTools files: english)", 0},
-        {"batch-tokens", ARG_INT, &batch, 1, 1 << 20, NULL, "positions per forward pass, utterances packed (512)", 0},
-        {"dtype", ARG_CHOICE, &dtype, 0, 0, "f16|f32", "output dtype (f16)", 0},
-        {"drop-bos", ARG_FLAG, &tp.drop_bos, 0, 0, NULL, "leave the BOS row out (MERTools' extraction; MODEL.md keeps it)", 0},
+        {"llm", ARG_STRING, &llm, 0, 0, NULL, "LLaMA-architecture model in GGUF, the one simulate-text uses", 0, 0},
+        {"transcripts", ARG_STRING, &csv, 0, 0, NULL, "CSV with a header and one row per utterance", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (the dataset's text folder)", 0, 0},
+        {"name-column", ARG_STRING, &name_col, 0, 0, NULL, "column of the utterance names (name)", 0, 0},
+        {"text-column", ARG_STRING, &text_col, 0, 0, NULL, "column of the transcripts (text; MERTools files: english)", 0, 0},
+        {"batch-tokens", ARG_INT, &batch, 1, 1 << 20, NULL, "positions per forward pass, utterances packed (512)", 0, 0},
+        {"dtype", ARG_CHOICE, &dtype, 0, 0, "f16|f32", "output dtype (f16)", 0, 0},
+        {"drop-bos", ARG_FLAG, &tp.drop_bos, 0, 0, NULL, "leave the BOS row out (MERTools' extraction; MODEL.md keeps it)", 0, 0},
         {"exact", ARG_FLAG, &exact, 0, 0, NULL,
-         "float32 activations (default: llama.cpp's arithmetic, as simulate-text)", 0},
-        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0},
-        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0},
+         "float32 activations (default: llama.cpp's arithmetic, as simulate-text)", 0, 0},
+        {"kv-cache", ARG_CHOICE, &kv, 0, 0, "f16|f32", "KV cache type (f16, or f32 with --exact)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
         {"shard", ARG_STRING, &shard, 0, 0, NULL,
-         "do share I/N of the rows (0 <= I < N; a job array's task), balanced by transcript length", 0},
+         "do share I/N of the rows (0 <= I < N; a job array's task), balanced by transcript length", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("text-features", "sdumc text-features --llm MODEL.gguf --transcripts CSV --out DIR [options]",

@@ -1,7 +1,10 @@
 /* A fixed pool of worker threads with blocking waits (see pool.h): workers sleep on a condition
- * variable until a job is posted, take task indices from a shared counter, and the caller sleeps
- * until the last worker has finished. No spinning anywhere: a wake-up costs a few microseconds of
- * futex traffic, against the milliseconds of an inference call. */
+ * variable until a job is posted and take task indices from a shared counter, as the caller does.
+ * When the caller runs out of indices it closes the job and sleeps until the workers that joined
+ * it have finished; a worker that had not woken up by then skips the job, so on a busy host the
+ * caller never waits for a thread the scheduler has not run yet (it did the work itself). No
+ * spinning anywhere: a wake-up costs a few microseconds of futex traffic, against the
+ * milliseconds of an inference call. */
 #include "core/pool.h"
 
 #include <pthread.h>
@@ -19,9 +22,10 @@ struct sd_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake;    /* workers wait here for a new job (or stop) */
     pthread_cond_t done;    /* the caller waits here for the workers to finish a job */
-    unsigned long job;      /* number of the posted job; workers remember the last one they ran */
+    unsigned long job;      /* number of the posted job; workers remember the last one they saw */
     int stop;
-    int busy;               /* workers that have not finished the current job */
+    int open;               /* the current job still takes workers */
+    int joined;             /* workers that joined the current job and have not finished it */
     sd_pool_task task;      /* the current job */
     void *arg;
     int n;
@@ -53,16 +57,17 @@ static void *worker_main(void *start) {
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->job == seen) pthread_cond_wait(&p->wake, &p->mu);
+        while (!p->stop && (p->job == seen || !p->open)) pthread_cond_wait(&p->wake, &p->mu);
         if (p->stop) break;
         seen = p->job;
+        p->joined++;
         sd_pool_task task = p->task;
         void *arg = p->arg;
         const int n = p->n;
         pthread_mutex_unlock(&p->mu);
         run_tasks(p, task, arg, n, w.id);
         pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        if (--p->joined == 0 && !p->open) pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -133,13 +138,15 @@ void sd_pool_run(sd_pool *p, int n, sd_pool_task task, void *arg) {
     p->arg = arg;
     p->n = n;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    p->busy = p->started;
+    p->joined = 0;
+    p->open = 1;
     p->job++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_tasks(p, task, arg, n, 0);
     pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    p->open = 0; /* every index is taken: late workers skip this job */
+    while (p->joined > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
 

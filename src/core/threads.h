@@ -5,6 +5,11 @@
 /* n <= 0 selects the number of online CPUs. Returns the count in effect. */
 int sd_threads_set(int n);
 int sd_threads_get(void);
+/* Lowers the calling thread's OpenMP thread count to the count given to sd_threads_set, or to the
+ * online CPUs when it was never called (OMP_NUM_THREADS far above the core count makes libgomp
+ * fail to create its team and crash), so the library never runs more threads than that. Called
+ * at the start of every forward pass; cheap. Returns the count in effect. */
+int sd_threads_clamp(void);
 /* 1 when built with OpenMP. */
 int sd_threads_have_openmp(void);
 

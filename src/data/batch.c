@@ -64,7 +64,7 @@ static sd_status slot_reserve(slot_t *s, int m, int B, int T, int D, sd_error *e
     s->b.x[m] = sd_alloc(need * sizeof(float));
     s->x_cap[m] = s->b.x[m] ? need : 0;
     if (!s->b.x[m])
-        return sd_fail(err, SD_E_NOMEM, "out of memory for a %s batch [%d, %d, %d] (%.1f MiB); lower the batch size or cap the frames",
+        return sd_fail(err, SD_E_NOMEM, "out of memory for the batch of %s features [%d, %d, %d] (%.1f MiB); lower the batch size or cap the frames",
                        sd_modality_name(m), B, T, D, (double)need * 4.0 / 1048576.0);
     return SD_OK;
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "feature_file.h"
 #include "io/csv.h"
@@ -102,6 +103,7 @@ typedef struct {
     double label_lo, label_hi; /* from dataset.json, default [-3, 3] */
     sd_text global;     /* problems of the dataset as a whole: never skippable */
     sd_text per_row;    /* problems of single utterances */
+    int skip_would_empty; /* dropping the utterances with problems would empty a split */
 } validator;
 
 static int plain_file_name(const char *s) {
@@ -308,7 +310,11 @@ static void check_folders(validator *V) {
         snprintf(path, sizeof path, "%s/%s", V->dir, V->folder[m]);
         V->has_folder[m] = is_dir(path);
         if (V->has_folder[m]) continue;
-        if (m != SD_MOD_SIM)
+        struct stat st;
+        if (stat(path, &st) == 0)
+            sd_text_line(&V->global, "%s: the %s feature folder is %s, not a folder", path, mod_names[m],
+                         sd_file_kind(&st));
+        else if (m != SD_MOD_SIM)
             sd_text_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
         else if (V->o->require_sim)
             sd_text_line(&V->global,
@@ -440,6 +446,11 @@ static sd_status check_values(validator *V, sd_error *err) {
     for (int64_t i = 0; i < V->nrows; i++) {
         row_t *r = &V->rows[i];
         if (r->bad || !r->name) continue;
+        sd_status st = sd_interrupt_check(err, "while checking the feature values; nothing was written");
+        if (st) {
+            sd_free(scratch);
+            return st;
+        }
         for (int m = 0; m < SD_MOD_COUNT; m++) {
             if (!r->have[m]) continue;
             char path[4096];
@@ -466,8 +477,10 @@ static void check_splits(validator *V, int64_t skipped) {
         total_good += !r->bad;
     }
     int reported = 0;
+    V->skip_would_empty = 0;
     for (int s = 0; s < SD_SPLIT_COUNT; s++) {
         if (!(V->o->need_splits & SD_SPLIT_BIT(s))) continue;
+        V->skip_would_empty |= named[s] && !good[s];
         if (!named[s])
             sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
                          V->labels_path, split_names[s]);
@@ -591,8 +604,12 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
     if (out) *out = NULL;
     if (report) *report = NULL;
     if (!o || !o->dir || !out) return sd_fail(err, SD_E_ARG, "sd_dataset_open: NULL argument");
-    if (!is_dir(o->dir))
+    struct stat sb;
+    if (stat(o->dir, &sb) != 0)
         return sd_fail(err, SD_E_IO, "%s: the dataset folder does not exist", o->dir);
+    if (!S_ISDIR(sb.st_mode))
+        return sd_fail(err, SD_E_IO, "%s: is %s, not a folder (the dataset is a folder holding labels.csv and the "
+                       "feature folders)", o->dir, sd_file_kind(&sb));
     validator V;
     memset(&V, 0, sizeof V);
     V.o = o;
@@ -634,7 +651,7 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
         snprintf(head, sizeof head, "%s: %lld problem%s found (%lld of %lld utterances affected)%s:",
                  V.dir, (long long)nprob, nprob == 1 ? "" : "s", (long long)nbad,
                  (long long)V.nrows,
-                 nglobal || o->skip_bad ? "" : "; skip_bad (--skip-bad) would drop those utterances");
+                 nglobal || o->skip_bad || V.skip_would_empty ? "" : "; skip_bad (--skip-bad) would drop those utterances");
         sd_text all = {0};
         sd_text_addf(&all, "%s%s", sd_text_str(&V.global), sd_text_str(&V.per_row));
         report_to_error(err, SD_E_FORMAT, head, sd_text_str(&all), nprob);
@@ -725,6 +742,53 @@ sd_status sd_dataset_path(const sd_dataset *ds, sd_split s, int64_t i, int m, ch
     if (sd_dataset_utt_path(ds, sd_dataset_id(ds, s, i), m, buf, size))
         return sd_fail(err, SD_E_ARG, "sd_dataset_path: path longer than %zu bytes", size);
     return SD_OK;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+char *sd_dataset_fingerprint(const sd_dataset *ds) {
+    uint64_t h = 1469598103934665603ull;
+    for (int s = SD_SPLIT_TRAIN; s <= SD_SPLIT_VALID; s++)
+        for (int64_t i = 0; i < ds->count[s]; i++) {
+            const sd_utt *u = &ds->utt[ds->ids[s][i]];
+            h = fnv_bytes(h, u->name, strlen(u->name) + 1); /* with its NUL: "ab","c" != "a","bc" */
+            const int32_t split = s;
+            h = fnv_bytes(h, &split, sizeof split);
+            h = fnv_bytes(h, &u->label, sizeof u->label);
+            h = fnv_bytes(h, u->frames, sizeof u->frames);
+        }
+    char *out = malloc(160);
+    if (out)
+        snprintf(out, 160, "train %lld, valid %lld, dims %d/%d/%d/%d, hash %016llx", (long long)ds->count[0],
+                 (long long)ds->count[1], ds->dim[0], ds->dim[1], ds->dim[2], ds->dim[3], (unsigned long long)h);
+    return out;
+}
+
+sd_status sd_dataset_check_output(const sd_dataset *ds, const char *out, const char *what, const sd_input *more,
+                                  int n_more, sd_error *err) {
+    static const char *const folder_what[SD_MOD_COUNT] = {"the audio feature folder", "the text feature folder",
+                                                          "the video feature folder", "the simulated-text folder"};
+    sd_input *in = calloc((size_t)(1 + SD_MOD_COUNT + (n_more > 0 ? n_more : 0)), sizeof *in);
+    char *paths[1 + SD_MOD_COUNT] = {0};
+    int ok = in != NULL;
+    size_t dl = strlen(ds->dir);
+    for (int k = 0; ok && k <= SD_MOD_COUNT; k++) {
+        const char *name = k == 0 ? LABELS_FILE : ds->folder[k - 1];
+        paths[k] = malloc(dl + strlen(name) + 2);
+        if (!(ok = paths[k] != NULL)) break;
+        sprintf(paths[k], "%s/%s", ds->dir, name);
+        in[k] = (sd_input){paths[k], k == 0 ? LABELS_FILE " of the dataset" : folder_what[k - 1]};
+    }
+    for (int i = 0; ok && i < n_more; i++) in[1 + SD_MOD_COUNT + i] = more[i];
+    sd_status s = ok ? sd_output_check(out, what, in, 1 + SD_MOD_COUNT + (n_more > 0 ? n_more : 0), err)
+                     : sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (int k = 0; k <= SD_MOD_COUNT; k++) free(paths[k]);
+    free(in);
+    return s;
 }
 
 sd_status sd_dataset_carve_valid(sd_dataset *ds, double fraction, uint64_t seed, int64_t *carved,

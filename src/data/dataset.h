@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "io/file.h"
 
 enum { SD_MOD_AUDIO = 0, SD_MOD_TEXT = 1, SD_MOD_VIDEO = 2, SD_MOD_SIM = 3, SD_MOD_COUNT = 4 };
 typedef enum { SD_SPLIT_TRAIN = 0, SD_SPLIT_VALID = 1, SD_SPLIT_TEST = 2 } sd_split;
@@ -106,6 +107,17 @@ int64_t sd_dataset_max_frames(const sd_dataset *ds, int modality);
 /* Writes "<dir>/<folder>/<name>.npy" into buf; SD_E_ARG if it does not fit. */
 sd_status sd_dataset_path(const sd_dataset *ds, sd_split split, int64_t i, int modality, char *buf,
                           size_t size, sd_error *err);
+
+/* What training reads from the dataset, as one line: the train and valid splits' sizes, the dims,
+ * and an FNV-1a 64 hash over each of their utterances in order (name, split, label bits, frame
+ * count of every modality): "train 42, valid 6, dims 32/48/24/48, hash 0123456789abcdef".
+ * malloc'ed (free it); NULL when out of memory. A resumed run must see the same line. */
+char *sd_dataset_fingerprint(const sd_dataset *ds);
+
+/* Refuses an output path that would touch the dataset (its labels.csv, or inside a feature folder) or
+ * one of `more` inputs: sd_output_check (io/file.h) with the dataset's inputs added. */
+sd_status sd_dataset_check_output(const sd_dataset *ds, const char *out, const char *what, const sd_input *more,
+                                  int n_more, sd_error *err);
 
 /* Moves a seeded random fraction of the train split into the (empty) valid split, in memory
  * (labels.csv is not touched): round(fraction x train) utterances, at least 1, leaving at least 1

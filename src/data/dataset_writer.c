@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -32,27 +33,10 @@ static int usable_target(const char *path) {
     return empty;
 }
 
-/* Removes a folder of files and folders of files (what the writer creates), best effort. */
-static void remove_tree(const char *path, int depth) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= (int)sizeof sub) continue;
-            struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) && depth > 0) remove_tree(sub, depth - 1);
-            else unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 sd_status sd_dataset_writer_begin(sd_dataset_writer *w, const char *dir, const char *who, unsigned modalities,
                                   sd_error *err) {
     memset(w, 0, sizeof *w);
+    w->lock_fd = -1;
     if (!dir || !*dir) return sd_fail(err, SD_E_ARG, "%s: no output folder", who);
     size_t len = strlen(dir);
     if (len + 32 >= sizeof w->out) return sd_fail(err, SD_E_ARG, "%s: output path too long", who);
@@ -60,18 +44,17 @@ sd_status sd_dataset_writer_begin(sd_dataset_writer *w, const char *dir, const c
     while (len > 1 && w->out[len - 1] == '/') w->out[--len] = '\0';
     if (!usable_target(w->out))
         return sd_fail(err, SD_E_IO, "%s: exists and is not an empty folder (%s writes only a new one)", w->out, who);
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp-XXXXXX", w->out);
-    if (!mkdtemp(w->tmp)) {
-        sd_status st = sd_fail(err, SD_E_IO, "%s: cannot create: %s", w->tmp, strerror(errno));
+    sd_atomic_remove_stale(w->out, time(NULL)); /* what a killed run left */
+    sd_status st0 = sd_atomic_make_temp_dir(w->out, w->tmp, sizeof w->tmp, &w->lock_fd, err);
+    if (st0) {
         w->tmp[0] = '\0';
-        return st;
+        return st0;
     }
-    chmod(w->tmp, 0755);
     for (int m = 0; m < SD_MOD_COUNT; m++) {
         if (!(modalities & (1u << m))) continue;
         char sub[4300];
         snprintf(sub, sizeof sub, "%s/%s", w->tmp, sd_modality_default_folder(m));
-        if (mkdir(sub, 0755) != 0) {
+        if (mkdir(sub, 0777) != 0) { /* (less the umask) */
             sd_status st = sd_fail(err, SD_E_IO, "%s: cannot create: %s", sub, strerror(errno));
             sd_dataset_writer_abort(w);
             return st;
@@ -103,10 +86,14 @@ sd_status sd_dataset_writer_commit(sd_dataset_writer *w, sd_error *err) {
         st = sd_fail(err, SD_E_IO, "cannot rename %s to %s: %s", w->tmp, w->out, strerror(errno));
     if (st) sd_dataset_writer_abort(w);
     w->tmp[0] = '\0';
+    if (w->lock_fd >= 0) close(w->lock_fd);
+    w->lock_fd = -1;
     return st;
 }
 
 void sd_dataset_writer_abort(sd_dataset_writer *w) {
-    if (w->tmp[0]) remove_tree(w->tmp, 1);
+    if (w->tmp[0]) sd_remove_tree(w->tmp, 2);
     w->tmp[0] = '\0';
+    if (w->lock_fd >= 0) close(w->lock_fd);
+    w->lock_fd = -1;
 }

@@ -1,7 +1,8 @@
 /* Writing a new dataset folder (the layout of data/dataset.h) crash-safely: every file goes into a
  * temporary sibling folder "<dir>.tmp-XXXXXX", one syncfs() makes them durable at once, and the
  * folder is renamed to dir at the end. An interrupted or failed run leaves no dir (and removes the
- * temporary when it can). Used by `sdumc synth` and `sdumc import-mmsa`. */
+ * temporary when it can); the temporary is locked while its run lives, and a later run removes
+ * those of dead runs (sd_atomic_remove_stale). Used by `sdumc synth` and `sdumc import-mmsa`. */
 #ifndef SD_DATA_DATASET_WRITER_H
 #define SD_DATA_DATASET_WRITER_H
 
@@ -14,6 +15,7 @@
 typedef struct {
     char out[4096]; /* the final folder */
     char tmp[4200]; /* the temporary one, "" once committed or aborted */
+    int lock_fd;    /* holds the temporary locked while this run lives (io/atomic_file.h), -1 none */
 } sd_dataset_writer;
 
 /* dir must not exist or be an empty folder. Creates the temporary folder with the default

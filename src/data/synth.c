@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "data/batch.h"
 #include "data/dataset_writer.h"
@@ -156,8 +157,9 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
         syn_utt u;
         sd_error e;
         sd_error_clear(&e);
-        sd_status s = SD_OK;
-        if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
+        sd_status s = sd_interrupt_check(&e, "while writing the synthetic corpus; nothing was kept");
+        if (s) {
+        } else if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
             s = sd_fail(&e, SD_E_NOMEM, "synth: out of memory");
         } else {
             char name[64];

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *sd_file_kind(const struct stat *st) {
@@ -96,4 +97,52 @@ sd_status sd_file_read_all(const char *path, size_t max_bytes, char **buf, size_
     *buf = b;
     *len = n;
     return SD_OK;
+}
+
+/* path with its folder resolved (realpath), whether or not path itself exists; NULL if the folder
+ * does not exist. */
+static char *resolve(const char *path) {
+    char *r = realpath(path, NULL);
+    if (r) return r;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *rd = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
+    if (!rd) return NULL;
+    size_t n = strlen(rd) + strlen(base) + 2;
+    r = malloc(n);
+    if (r) snprintf(r, n, "%s%s%s", rd, strcmp(rd, "/") ? "/" : "", base);
+    free(rd);
+    return r;
+}
+
+/* p is folder dir or lies inside it (both resolved). */
+static int within(const char *p, const char *dir) {
+    size_t n = strlen(dir);
+    if (!strcmp(dir, "/")) return 1;
+    return !strncmp(p, dir, n) && (p[n] == '\0' || p[n] == '/');
+}
+
+sd_status sd_output_check(const char *out, const char *what, const sd_input *in, int n, sd_error *err) {
+    struct stat so, si;
+    const int out_exists = stat(out, &so) == 0;
+    char *ro = resolve(out);
+    sd_status s = SD_OK;
+    for (int i = 0; i < n && !s; i++) {
+        if (!in[i].path) continue;
+        char *ri = resolve(in[i].path);
+        const int exists = stat(in[i].path, &si) == 0;
+        const int same = (ro && ri && !strcmp(ro, ri)) ||
+                         (out_exists && exists && so.st_dev == si.st_dev && so.st_ino == si.st_ino);
+        if (same)
+            s = sd_fail(err, SD_E_ARG, "%s %s is %s (%s), an input of this command: an output may not replace "
+                        "an input; choose another path", what, out, in[i].what, in[i].path);
+        else if (exists && S_ISDIR(si.st_mode) && ro && ri && within(ro, ri))
+            s = sd_fail(err, SD_E_ARG, "%s %s lies inside %s (%s), an input of this command: outputs may not be "
+                        "written among the inputs; choose another path", what, out, in[i].what, in[i].path);
+        free(ri);
+    }
+    free(ro);
+    return s;
 }

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "io/atomic_file.h"
+#include "io/file.h"
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -273,18 +274,10 @@ static sd_status check_size(const sd_npy_header *h, size_t file_size, sd_error *
 
 /* Opens path and parses its header; *f is left open on success. */
 static sd_status open_header(const char *path, FILE **f_out, sd_npy_header *h, sd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        fclose(f);
-        return sd_fail(err, SD_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        return sd_fail(err, SD_E_IO, "%s: not a regular file", path);
-    }
+    sd_status so = sd_file_fopen(path, &f, &st, err);
+    if (so) return so;
     size_t file_size = (size_t)st.st_size;
     uint8_t head[12];
     size_t got = fread(head, 1, file_size < sizeof head ? file_size : sizeof head, f);

@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "io/atomic_file.h"
+#include "io/file.h"
 #include "io/json.h"
 
 struct sd_safetensors {
@@ -286,17 +287,29 @@ done:
 }
 
 /* Checks the 8-byte prefix of a file of file_size bytes; returns the header length in *hlen. */
+/* What a file that is not safetensors seems to be, from its first 8 bytes (for the message). */
+static const char *looks_like(const uint8_t p[8]) {
+    if (!memcmp(p, "\x93NUMPY", 6)) return " (it is a NumPy .npy file)";
+    if (!memcmp(p, "GGUF", 4)) return " (it is a GGUF file)";
+    if (!memcmp(p, "SDUMCPK1", 8)) return " (it is an sdumc feature cache)";
+    if (!memcmp(p, "PK\x03\x04", 4)) return " (it is a zip archive, e.g. a PyTorch .pt checkpoint: convert it with "
+                                            "tools/pt2safetensors.py)";
+    int text = 1;
+    for (int i = 0; i < 8; i++) text &= (p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\n' || p[i] == '\r' || p[i] == '\t';
+    return text ? " (it looks like text, e.g. a CSV file)" : "";
+}
+
 static sd_status check_prefix(const uint8_t prefix[8], size_t got, size_t file_size, size_t *hlen,
                               sd_error *err) {
     if (got < 8 || file_size < 8)
         return sd_fail(err, SD_E_FORMAT, "file too small (%zu bytes) for a safetensors header", file_size);
     uint64_t n = load_le64(prefix);
     if (n > SD_ST_MAX_HEADER)
-        return sd_fail(err, SD_E_FORMAT, "header length %llu exceeds the %u-byte limit",
-                       (unsigned long long)n, SD_ST_MAX_HEADER);
+        return sd_fail(err, SD_E_FORMAT, "not a safetensors file%s: header length %llu exceeds the %u-byte limit",
+                       looks_like(prefix), (unsigned long long)n, SD_ST_MAX_HEADER);
     if (n > file_size - 8)
-        return sd_fail(err, SD_E_FORMAT, "header length %llu goes past the end of the file (%zu bytes)",
-                       (unsigned long long)n, file_size);
+        return sd_fail(err, SD_E_FORMAT, "not a safetensors file%s: header length %llu goes past the end of the "
+                       "file (%zu bytes)", looks_like(prefix), (unsigned long long)n, file_size);
     *hlen = (size_t)n;
     return SD_OK;
 }
@@ -377,16 +390,12 @@ void *sd_st_take_map(sd_safetensors *st, size_t *size) {
 sd_status sd_st_open(const char *path, sd_safetensors **out, sd_error *err) {
     if (!path || !out) return sd_fail(err, SD_E_ARG, "sd_st_open: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    struct stat sb;
+    sd_status s = sd_file_fopen(path, &f, &sb, err);
+    if (s) return s;
     sd_safetensors *st = NULL;
     uint8_t *header = NULL;
-    sd_status s = SD_OK;
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        s = sd_fail(err, SD_E_IO, "%s: not a readable regular file", path);
-        goto done;
-    }
     size_t file_size = (size_t)sb.st_size;
     uint8_t prefix[8];
     size_t got = fread(prefix, 1, sizeof prefix, f);

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/omp.h"
 #include "core/pool.h"
+#include "core/threads.h"
 #include "nn/nn_gemm.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -334,6 +335,7 @@ static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
 static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
                               int training, sd_rng *rng, sd_error *err) {
     if (in->B <= 0) return sd_fail(err, SD_E_ARG, "empty batch");
+    sd_threads_clamp(); /* (a caller's OMP_NUM_THREADS far above the cores would crash libgomp) */
     for (int i = 0; i < 3; i++) {
         if (in->T[i] <= 0) return sd_fail(err, SD_E_ARG, "modality %d has no frames", i);
         for (int b = 0; b < in->B; b++)

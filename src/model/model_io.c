@@ -10,6 +10,7 @@
  * whether or not its code calls them (the released code does not), so their presence says
  * nothing. The loader's options override MIA either way. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,12 @@ static sd_status load_from(sd_safetensors *st, const char *path, const sd_model_
             break;
         }
         if (!in_place) s = sd_st_read_f32(st, t, m->params + spec->offset, err);
+        const float *w = m->params + spec->offset;
+        for (size_t k = 0; !s && k < spec->numel; k++)
+            if (!isfinite(w[k]))
+                s = sd_fail(err, SD_E_NUMERIC, "%s: tensor %s holds %s at index %zu: a model with non-finite weights "
+                            "cannot predict (the file is damaged, or its training diverged)", path, spec->name,
+                            isnan(w[k]) ? "NaN" : "Inf", k);
     }
     if (s) {
         sd_model_free(m);

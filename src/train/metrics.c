@@ -115,7 +115,12 @@ void sd_metrics_compute_scheme(const float *pred, const float *label, size_t n, 
     memset(out, 0, sizeof *out);
     out->scheme = scheme;
     out->n = n;
-    if (n == 0) return;
+    out->corr = out->acc2_non0 = out->f1_non0 = NAN; /* undefined until shown otherwise */
+    if (n == 0) {
+        out->mae = out->mse = out->acc7 = out->acc5 = out->acc2_has0 = out->f1_has0 = NAN;
+        out->acc2 = out->acc3 = out->f1 = NAN;
+        return;
+    }
     regression(pred, label, n, scheme == SD_METRICS_SIMS, out);
     if (scheme == SD_METRICS_MOSI) mosi_classes(pred, label, n, out);
     if (scheme == SD_METRICS_SIMS) sims_classes(pred, label, n, out);
@@ -125,24 +130,45 @@ void sd_metrics_compute(const float *pred, const float *label, size_t n, sd_metr
     sd_metrics_compute_scheme(pred, label, n, SD_METRICS_MOSI, out);
 }
 
+/* A metric as JSON (null when undefined), a table cell ("undef") or a CSV field (empty). */
+static void json_metric(FILE *out, const char *key, double v) {
+    if (isfinite(v)) fprintf(out, ", \"%s\": %.6f", key, v);
+    else fprintf(out, ", \"%s\": null", key);
+}
+
+static void cell(FILE *out, int width, double v) {
+    if (isfinite(v)) fprintf(out, " %*.4f", width, v);
+    else fprintf(out, " %*s", width, "undef");
+}
+
+static void csv_metric(FILE *out, double v) {
+    fputc(',', out);
+    if (isfinite(v)) fprintf(out, "%.6f", v);
+}
+
 void sd_metrics_write_json(FILE *out, const sd_metrics *m, const char *flow) {
     fprintf(out, "{");
     if (flow) fprintf(out, "\"flow\": \"%s\", ", flow);
-    fprintf(out, "\"mae\": %.6f, \"mse\": %.6f, ", m->mae, m->mse);
-    if (m->corr_defined)
-        fprintf(out, "\"corr\": %.6f", m->corr);
-    else
-        fprintf(out, "\"corr\": null");
-    if (m->scheme == SD_METRICS_MOSI)
-        fprintf(out,
-                ", \"acc7\": %.6f, \"acc5\": %.6f, \"acc2_has0\": %.6f, \"f1_has0\": %.6f, "
-                "\"acc2_non0\": %.6f, \"f1_non0\": %.6f, \"n\": %zu, \"n_non0\": %zu}",
-                m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0, m->n, m->n_non0);
-    else if (m->scheme == SD_METRICS_SIMS)
-        fprintf(out, ", \"acc2\": %.6f, \"acc3\": %.6f, \"acc5\": %.6f, \"f1\": %.6f, \"n\": %zu, \"scheme\": \"sims\"}",
-                m->acc2, m->acc3, m->acc5, m->f1, m->n);
-    else
+    fprintf(out, isfinite(m->mae) ? "\"mae\": %.6f" : "\"mae\": null", m->mae);
+    json_metric(out, "mse", m->mse);
+    json_metric(out, "corr", m->corr_defined ? m->corr : NAN);
+    if (m->scheme == SD_METRICS_MOSI) {
+        json_metric(out, "acc7", m->acc7);
+        json_metric(out, "acc5", m->acc5);
+        json_metric(out, "acc2_has0", m->acc2_has0);
+        json_metric(out, "f1_has0", m->f1_has0);
+        json_metric(out, "acc2_non0", m->acc2_non0);
+        json_metric(out, "f1_non0", m->f1_non0);
+        fprintf(out, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
+    } else if (m->scheme == SD_METRICS_SIMS) {
+        json_metric(out, "acc2", m->acc2);
+        json_metric(out, "acc3", m->acc3);
+        json_metric(out, "acc5", m->acc5);
+        json_metric(out, "f1", m->f1);
+        fprintf(out, ", \"n\": %zu, \"scheme\": \"sims\"}", m->n);
+    } else {
         fprintf(out, ", \"n\": %zu, \"scheme\": \"range\"}", m->n);
+    }
 }
 
 void sd_metrics_write_table_header(FILE *out, sd_metrics_scheme scheme) {
@@ -158,19 +184,21 @@ void sd_metrics_write_table_header(FILE *out, sd_metrics_scheme scheme) {
 }
 
 void sd_metrics_write_table_row(FILE *out, const sd_metrics *m, const char *flow) {
-    char corr[16];
-    if (m->corr_defined)
-        snprintf(corr, sizeof corr, "%.4f", m->corr);
-    else
-        snprintf(corr, sizeof corr, "undef");
-    fprintf(out, "%-10s %7.4f %7.4f %7s", flow ? flow : "", m->mae, m->mse, corr);
-    if (m->scheme == SD_METRICS_MOSI)
-        fprintf(out, " %7.4f %7.4f %9.4f %9.4f %9.4f %9.4f %6zu %6zu", m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
-                m->acc2_non0, m->f1_non0, m->n, m->n_non0);
-    else if (m->scheme == SD_METRICS_SIMS)
-        fprintf(out, " %7.4f %7.4f %7.4f %7.4f %6zu", m->acc2, m->acc3, m->acc5, m->f1, m->n);
-    else
+    fprintf(out, "%-10s", flow ? flow : "");
+    cell(out, 7, m->mae);
+    cell(out, 7, m->mse);
+    cell(out, 7, m->corr_defined ? m->corr : NAN);
+    if (m->scheme == SD_METRICS_MOSI) {
+        const double v[6] = {m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0};
+        for (int i = 0; i < 6; i++) cell(out, i < 2 ? 7 : 9, v[i]);
+        fprintf(out, " %6zu %6zu", m->n, m->n_non0);
+    } else if (m->scheme == SD_METRICS_SIMS) {
+        const double v[4] = {m->acc2, m->acc3, m->acc5, m->f1};
+        for (int i = 0; i < 4; i++) cell(out, 7, v[i]);
         fprintf(out, " %6zu", m->n);
+    } else {
+        fprintf(out, " %6zu", m->n);
+    }
     fprintf(out, "\n");
 }
 
@@ -184,16 +212,20 @@ void sd_metrics_write_csv_header(FILE *out, sd_metrics_scheme scheme) {
 }
 
 void sd_metrics_write_csv_fields(FILE *out, const sd_metrics *m) {
-    fprintf(out, "%.6f,%.6f,", m->mae, m->mse);
-    if (m->corr_defined)
-        fprintf(out, "%.6f", m->corr);
-    if (m->scheme == SD_METRICS_MOSI)
-        fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%zu,%zu", m->acc7, m->acc5, m->acc2_has0, m->f1_has0,
-                m->acc2_non0, m->f1_non0, m->n, m->n_non0);
-    else if (m->scheme == SD_METRICS_SIMS)
-        fprintf(out, ",%.6f,%.6f,%.6f,%.6f,%zu", m->acc2, m->acc3, m->acc5, m->f1, m->n);
-    else
+    if (isfinite(m->mae)) fprintf(out, "%.6f", m->mae);
+    csv_metric(out, m->mse);
+    csv_metric(out, m->corr_defined ? m->corr : NAN);
+    if (m->scheme == SD_METRICS_MOSI) {
+        const double v[6] = {m->acc7, m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0};
+        for (int i = 0; i < 6; i++) csv_metric(out, v[i]);
+        fprintf(out, ",%zu,%zu", m->n, m->n_non0);
+    } else if (m->scheme == SD_METRICS_SIMS) {
+        const double v[4] = {m->acc2, m->acc3, m->acc5, m->f1};
+        for (int i = 0; i < 4; i++) csv_metric(out, v[i]);
         fprintf(out, ",%zu", m->n);
+    } else {
+        fprintf(out, ",%zu", m->n);
+    }
 }
 
 void sd_metrics_write_csv_row(FILE *out, const sd_metrics *m, const char *flow) {

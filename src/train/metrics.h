@@ -28,6 +28,9 @@
 
 typedef enum { SD_METRICS_MOSI = 0, SD_METRICS_SIMS = 1, SD_METRICS_RANGE = 2 } sd_metrics_scheme;
 
+/* A metric that is undefined is NaN: everything for n = 0, Corr when a side is constant, the Non0
+ * metrics when no label is non-zero. Every writer shows it as undefined: JSON null, "undef" in a
+ * table, an empty CSV field. */
 typedef struct {
     sd_metrics_scheme scheme;
     double mae, mse, corr;

@@ -1,10 +1,11 @@
 /* Evaluation-mode predictions of one flow over a split of a dataset, on one rank or shared by the
  * ranks of an MPI job. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dist.h"
-
+#include "core/interrupt.h"
 #include "model/flow.h"
 #include "train/train.h"
 
@@ -55,8 +56,15 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
     int64_t done = 0;
     int r;
     while ((r = sd_batcher_next(b, &batch, err)) == 1) {
+        if ((st = sd_interrupt_check(err, "while predicting"))) break;
         sd_flow_input in = sd_flow_input_from_batch(batch, missing);
         st = sd_flow_forward(f, m, &in, missing, 0, NULL, err);
+        for (int j = 0; !st && j < batch->B; j++)
+            if (!isfinite(f->pred[j]))
+                st = sd_fail(err, SD_E_NUMERIC, "%s: the %s flow's prediction for '%s' is not finite (%s): its "
+                             "features are too large for the model in float32", sd_dataset_dir(ds),
+                             missing ? "text-missing" : "complete", sd_dataset_name(ds, split, batch->index[j]),
+                             isnan(f->pred[j]) ? "NaN" : "Inf");
         if (st) break;
         memcpy(pred + done, f->pred, sizeof(float) * (size_t)batch->B);
         done += batch->B;

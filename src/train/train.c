@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/alloc.h"
 #include "core/dist.h"
+#include "core/interrupt.h"
+#include "data/cache.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "optim/adam.h"
@@ -73,25 +76,53 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
     return SD_OK;
 }
 
-/* The options that must be the same when a run is resumed, as one canonical line (gradient chunks
- * only when there are several, so the states of whole-batch runs read as before). */
-static void settings_line(const sd_train_options *o, const sd_model_config *c, int chunks, char *buf, size_t n) {
-    int len = snprintf(buf, n,
-             "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
-             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
-             "valid_fraction=%.9g",
-             o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
-             (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
-             sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
-             o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
-    if (chunks > 1 && len > 0 && (size_t)len < n) snprintf(buf + len, n - (size_t)len, " grad_chunks=%d", chunks);
+/* One "name=value" line of a settings string: the name's and the value's spans. */
+typedef struct {
+    const char *name, *value;
+    int name_len, value_len;
+} setting_t;
+
+static setting_t setting_at(const char *line) {
+    size_t len = strcspn(line, "\n"), key = strcspn(line, "=");
+    setting_t t = {line, "", (int)(key < len ? key : len), 0};
+    if (key < len) t.value = line + key + 1, t.value_len = (int)(len - key - 1);
+    return t;
 }
 
-/* The gradient chunks of a saved run (its settings line). */
-static int saved_chunks(const char *settings) {
-    const char *p = strstr(settings, " grad_chunks=");
-    return p ? atoi(p + strlen(" grad_chunks=")) : 1;
+/* The line of settings whose name is t's, or NULL. */
+static const char *setting_find(const char *settings, const setting_t *t) {
+    for (const char *l = settings; *l;) {
+        setting_t u = setting_at(l);
+        if (u.name_len == t->name_len && !strncmp(u.name, t->name, (size_t)u.name_len)) return l;
+        l += strcspn(l, "\n");
+        if (*l) l++;
+    }
+    return NULL;
+}
+
+/* Appends to b one line per setting whose value differs between `saved` and `now` (a setting on
+ * one side only differs from "(not set)"); returns how many. */
+static int settings_diff(const char *saved, const char *now, sd_json_buf *b) {
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *mine = pass ? now : saved, *other = pass ? saved : now;
+        for (const char *l = mine; *l;) {
+            setting_t t = setting_at(l), u = {0};
+            const char *f = setting_find(other, &t);
+            if (f) u = setting_at(f);
+            if (t.name_len == 0 && t.value_len == 0) { /* a blank line */
+            } else if (!f || (pass == 0 && (t.value_len != u.value_len || strncmp(t.value, u.value, (size_t)t.value_len)))) {
+                const setting_t *sv = pass ? (f ? &u : NULL) : &t, *nv = pass ? &t : (f ? &u : NULL);
+                sd_json_buf_printf(b, "\n  %.*s: %.*s when the run started, %.*s now", t.name_len, t.name,
+                                   sv ? sv->value_len : 9, sv ? sv->value : "(not set)", nv ? nv->value_len : 9,
+                                   nv ? nv->value : "(not set)");
+                n++;
+            }
+            l += strcspn(l, "\n");
+            if (*l) l++;
+        }
+    }
+    return n;
 }
 
 /* acc += scale * t, term by term. */
@@ -200,22 +231,45 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     sd_model_config cfg = o->model;
     for (int k = 0; k < 3; k++) cfg.dim[k] = sd_dataset_dim(ds, k == 1 ? SD_MOD_TEXT : k);
     cfg.seed = o->seed;
+    char *fingerprint = sd_dataset_fingerprint(ds);
+    if (!fingerprint) return sd_fail(err, SD_E_NOMEM, "out of memory");
     if (o->resume) {
-        if ((st = sd_train_state_load(o->resume, s, err))) return st;
-        *chunks = o->grad_chunks > 0 ? o->grad_chunks : saved_chunks(s->settings);
-        char now[1024];
-        settings_line(o, &s->model->cfg, *chunks, now, sizeof now);
-        if (strcmp(now, s->settings)) {
-            sd_fail(err, SD_E_ARG, "%s: the options differ from the interrupted run's.\n  saved: %s\n  now:   %s",
-                    o->resume, s->settings, now);
-            sd_train_state_release(s);
-            return SD_E_ARG;
-        }
-        if ((st = check_dataset(ds, &s->model->cfg, err))) sd_train_state_release(s);
+        st = sd_train_state_load(o->resume, s, err);
+        sd_json_buf diff = {0};
+        /* The gradient chunks decide the sums (grad_step.h): the run's, unless given and equal. */
+        if (!st) *chunks = o->grad_chunks > 0 ? o->grad_chunks : s->grad_chunks;
+        if (!st && *chunks != s->grad_chunks)
+            sd_json_buf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
+        if (!st && (settings_diff(s->settings, o->settings ? o->settings : "", &diff) || diff.len))
+            st = sd_fail(err, SD_E_ARG, "%s: these options differ from the run it holds (a resumed run must be the "
+                         "same run):%s", o->resume, diff.data ? diff.data : "");
+        if (!st && strcmp(s->dataset, fingerprint))
+            st = sd_fail(err, SD_E_ARG, "%s: the dataset differs from the one the run trained on (names, labels, "
+                         "splits or frame counts):\n  when the run started: %s\n  now: %s", o->resume, s->dataset,
+                         fingerprint);
+        if (!st && o->epochs < s->next_epoch)
+            st = sd_fail(err, SD_E_ARG, "%s: the run has already trained %d epochs; --epochs %d asks for fewer",
+                         o->resume, s->next_epoch, o->epochs);
+        if (!st) st = check_dataset(ds, &s->model->cfg, err);
+        if (!st) s->epochs = o->epochs; /* (more than before extends a finished run) */
+        sd_json_buf_free(&diff);
+        free(fingerprint);
+        if (st) sd_train_state_release(s);
         return st;
     }
+    s->dataset = fingerprint;
+    s->settings = strdup(o->settings ? o->settings : "");
+    s->epochs = o->epochs;
+    s->grad_chunks = *chunks = o->grad_chunks > 0 ? o->grad_chunks : sd_dist_size();
+    if (!s->settings) {
+        sd_train_state_release(s);
+        return sd_fail(err, SD_E_NOMEM, "out of memory");
+    }
     if (o->init) {
-        if ((st = sd_model_load(o->init, &s->model, err))) return st;
+        if ((st = sd_model_load(o->init, &s->model, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
         sd_model *m = s->model;
         if (m->cfg.dim[0] != cfg.dim[0] || m->cfg.dim[1] != cfg.dim[1] || m->cfg.dim[2] != cfg.dim[2]) {
             sd_fail(err, SD_E_SHAPE, "%s: model dims %d/%d/%d do not match the dataset's %d/%d/%d", o->init,
@@ -223,10 +277,20 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
             sd_train_state_release(s);
             return SD_E_SHAPE;
         }
+        if (cfg.hidden && cfg.hidden != m->cfg.hidden) {
+            sd_fail(err, SD_E_SHAPE, "%s: the model's hidden size is %d, the options ask for %d (leave --hidden out "
+                    "to take the model's)", o->init, m->cfg.hidden, cfg.hidden);
+            sd_train_state_release(s);
+            return SD_E_SHAPE;
+        }
         cfg.hidden = m->cfg.hidden;
         m->cfg = cfg; /* training choices (MIA, mask, dropout, preset) come from the options */
-    } else if ((st = sd_model_create(&cfg, &s->model, err))) {
-        return st;
+    } else {
+        if (!cfg.hidden) cfg.hidden = sd_model_default_config(1, 1, 1).hidden;
+        if ((st = sd_model_create(&cfg, &s->model, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
     }
     s->adam_m = sd_params_alloc_buffer(&s->model->table);
     s->adam_v = sd_params_alloc_buffer(&s->model->table);
@@ -238,9 +302,8 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     }
     s->best_epoch = -1;
     s->best_criterion = INFINITY;
-    *chunks = o->grad_chunks > 0 ? o->grad_chunks : sd_dist_size();
-    settings_line(o, &s->model->cfg, *chunks, s->settings, sizeof s->settings);
-    return check_dataset(ds, &s->model->cfg, err);
+    if ((st = check_dataset(ds, &s->model->cfg, err))) sd_train_state_release(s);
+    return st;
 }
 
 /* Rank 0 writes the files; the others wait for its status (sd_dist_agree). */
@@ -260,16 +323,70 @@ static sd_status check_ranks(const sd_train_options *o, int chunks, sd_error *er
                    chunks, ranks, ranks);
 }
 
-static void derive_path(char *dst, size_t n, const char *out, const char *suffix) {
-    snprintf(dst, n, "%s%s", out, suffix);
+/* Everything about the output files that can be settled before any work (see sd_train). */
+static sd_status prepare_outputs(const sd_dataset *ds, const sd_train_options *o, sd_train_result *res,
+                                 sd_error *err) {
+    if (!o->out || !*o->out) return sd_fail(err, SD_E_ARG, "no output path");
+    static const char *const suffix[3] = {SD_TRAIN_STATE_SUFFIX, SD_TRAIN_LOG_SUFFIX, SD_TRAIN_REPORT_SUFFIX};
+    char *derived[3] = {res->state_path, res->log_path, res->report_path};
+    const char *path[4] = {o->out, res->state_path, res->log_path, res->report_path};
+    const char *what[4] = {"the model (--out)", "the training state", "the training log", "the training report"};
+    sd_status st = sd_atomic_check_path(o->out, err);
+    for (int k = 0; k < 3 && !st; k++) {
+        int n = snprintf(derived[k], PATH_MAX, "%s%s", o->out, suffix[k]);
+        st = n < 0 || n >= PATH_MAX ? sd_fail(err, SD_E_ARG, "%.60s...: the path of %s would exceed the system's limit "
+                                              "of %d bytes", o->out, what[k + 1], PATH_MAX - 1)
+                                    : sd_atomic_check_path(derived[k], err);
+    }
+    /* No output may be an input. The state may be the one resumed (that is how resume works). */
+    const sd_input in[3] = {{o->init, "the initial weights (--init)"},
+                            {o->resume, "the state to resume (--resume)"},
+                            {o->cache ? sd_cache_path(o->cache) : NULL, "the feature cache (--cache)"}};
+    for (int k = 0; k < 4 && !st; k++)
+        st = sd_dataset_check_output(ds, path[k], what[k], in, k == 1 ? 1 : 3, err);
+    if (st) return st;
+    const time_t start = time(NULL);
+    for (int k = 0; k < 4 && sd_dist_rank() == 0; k++) sd_atomic_remove_stale(path[k], start);
+    /* A fresh start must not throw away an unfinished run. */
+    struct stat sb;
+    if (o->resume || o->overwrite || lstat(res->state_path, &sb) != 0) return SD_OK;
+    int next = 0, epochs = 0;
+    sd_error e;
+    if (sd_train_state_peek(res->state_path, &next, &epochs, &e))
+        return sd_fail(err, SD_E_ARG, "%s exists and is not a training state this sdumc can continue (%s); starting "
+                       "afresh would replace it: give overwrite (--overwrite) to do so, or another --out",
+                       res->state_path, e.msg);
+    if (next < epochs) {
+        res->resumable = 1;
+        return sd_fail(err, SD_E_ARG, "%s holds an unfinished run (%d of %d epochs done): resuming it (--resume) "
+                       "continues it; overwrite (--overwrite) starts afresh and replaces it",
+                       res->state_path, next, epochs);
+    }
+    return SD_OK;
+}
+
+/* The message of a stop request (err holds "interrupted (SIGINT) ..."): what is kept. */
+static void interrupted(sd_error *err, int epoch, const sd_train_state *s, const char *state_path,
+                        sd_train_result *res) {
+    char head[64];
+    snprintf(head, sizeof head, "%.60s", err ? err->msg : "interrupted");
+    char *paren = strchr(head, ')');
+    if (paren) paren[1] = '\0';
+    res->resumable = s->n_history > 0;
+    if (s->n_history)
+        sd_fail(err, SD_E_INTERRUPTED, "%s in epoch %d: stopped; the state after epoch %d is %s (the unfinished "
+                "epoch is not kept)", head, epoch + 1, s->n_history, state_path);
+    else
+        sd_fail(err, SD_E_INTERRUPTED, "%s in epoch %d: stopped before any epoch finished, so nothing was written",
+                head, epoch + 1);
 }
 
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *res, sd_error *err) {
     memset(res, 0, sizeof *res);
     if (o->epochs < 1 || o->batch_size < 1) return sd_fail(err, SD_E_ARG, "epochs and batch size must be positive");
-    derive_path(res->state_path, sizeof res->state_path, o->out, ".state");
-    derive_path(res->log_path, sizeof res->log_path, o->out, ".log.jsonl");
-    derive_path(res->report_path, sizeof res->report_path, o->out, ".report.html");
+    if (o->resume && o->overwrite) return sd_fail(err, SD_E_ARG, "resume and overwrite exclude each other");
+    sd_status st0 = prepare_outputs(ds, o, res, err);
+    if ((st0 = sd_dist_agree(st0, err))) return st0;
     sd_train_state s;
     int chunks = 1;
     sd_status st = start_state(ds, o, &s, &chunks, err);
@@ -278,6 +395,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         sd_train_state_release(&s);
         return st;
     }
+    int current = s.next_epoch; /* the epoch under way, for an interruption's message */
     if (o->resume && s.n_history < o->epochs) { /* room for the epochs still to run */
         sd_epoch_record *h = realloc(s.history, sizeof *h * ((size_t)o->epochs + 1));
         if (!h) {
@@ -308,6 +426,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     rng.index = s.rng_index;
 
     for (int epoch = s.next_epoch; epoch < o->epochs; epoch++) {
+        current = epoch;
         sd_batcher_options bo = sd_batcher_default_options();
         bo.split = SD_SPLIT_TRAIN;
         bo.batch_size = o->batch_size;
@@ -330,6 +449,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         int r, B = 0;
         int64_t nb = 0;
         while ((r = sd_grad_step_next(gs, err)) == 1) {
+            /* A stop request, between steps (the state stays whole), at the same step on every rank. */
+            st = sd_interrupt_check(err, "");
+            if (sd_dist_size() > 1) st = sd_dist_agree(st, err);
+            if (st) break;
             sd_loss_terms t;
             st = sd_grad_step_run(gs, m, &o->w, &rng, o->seed, s.step, grads, &t, &B, err);
             if (!st && !isfinite(t.total))
@@ -364,9 +487,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
         const double t_eval = now_s();
-        if ((st = sd_eval_both_flows(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 1, &rec.valid_full,
+        if ((st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
                                      &rec.valid_miss, NULL, err)) ||
-            (st = sd_eval_both_flows(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, 1, &rec.train_full,
+            (st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
                                      &rec.train_miss, NULL, err)))
             goto done;
         rec.eval_seconds = now_s() - t_eval;
@@ -405,7 +528,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, 0, &mf, &mm, &preds, err);
+        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
         if (!st) {
             sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
                                   preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
@@ -415,6 +538,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         sd_model_free(best);
     }
 done:
+    if (st == SD_E_INTERRUPTED) interrupted(err, current, &s, res->state_path, res);
     free(valid_y);
     free(sub);
     free(sub_y);

@@ -18,12 +18,19 @@
 #ifndef SD_TRAIN_TRAIN_H
 #define SD_TRAIN_TRAIN_H
 
+#include <limits.h>
+
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "model/flow.h"
 #include "model/model.h"
 #include "train/metrics.h"
 #include "train/objective.h"
+
+/* The files beside OUT are OUT followed by these. */
+#define SD_TRAIN_STATE_SUFFIX ".state"
+#define SD_TRAIN_LOG_SUFFIX ".log.jsonl"
+#define SD_TRAIN_REPORT_SUFFIX ".report.html"
 
 typedef enum { SD_SELECT_MEAN = 0, SD_SELECT_MISSING = 1, SD_SELECT_FULL = 2, SD_SELECT_LAST = 3 } sd_select;
 const char *sd_select_name(sd_select s);
@@ -51,7 +58,13 @@ typedef struct {
     const char *out;         /* model path; the other files derive from it */
     const char *init;        /* optional: start from these weights (dims must match the dataset) */
     const char *resume;      /* optional: a state file written by an earlier run */
-    sd_model_config model;   /* architecture and dropout (dims are taken from the dataset) */
+    /* The options that affect the result, one "name=value" line each, as the caller was given them
+     * (the command line builds it from its option table: README, "Resume"). Stored in the state
+     * and compared line by line on resume. NULL is "". */
+    const char *settings;
+    int overwrite;           /* 1: start afresh even when OUT.state holds an unfinished run */
+    sd_model_config model;   /* architecture and dropout (dims are taken from the dataset; hidden 0
+                                with init: the init model's, without: 256) */
     int epochs, batch_size;
     float lr, weight_decay;
     sd_loss_weights w;
@@ -82,7 +95,9 @@ typedef struct {
     double best_criterion;
     int epochs_run;
     int64_t steps_run; /* optimiser steps this call took (a resumed run: since the resume) */
-    char state_path[1024], log_path[1024], report_path[1024];
+    char state_path[PATH_MAX], log_path[PATH_MAX], report_path[PATH_MAX];
+    int resumable; /* on failure: 1 when `resume = state_path` continues the run (it was interrupted
+                      with a state written, or an unfinished state is in the way of a fresh start) */
 } sd_train_result;
 
 /* The paper preset (MODEL.md section 4); sd_train_apply_preset switches between presets. */
@@ -90,6 +105,10 @@ sd_train_options sd_train_default_options(void);
 /* name: "paper" or "release". Returns SD_E_ARG for another name. */
 sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error *err);
 
+/* Before any work: the paths of OUT and the files beside it fit the system's limits, none of them
+ * is an input (the dataset, init, resume, the cache), stale temporaries of a killed run are removed,
+ * and without resume or overwrite no unfinished run's state is in the way. Then the epochs, with a
+ * stop request (core/interrupt.h) honoured between batches: SD_E_INTERRUPTED, the last state kept. */
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *result, sd_error *err);
 
 /* The training utterances whose MAE the log and report show beside the validation MAE: as many as
@@ -100,11 +119,15 @@ int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
 
 /* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
  * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
- * predictions [2n] (complete flow, then text-missing flow), malloc'ed. collective = 1: the batches
- * are shared by the MPI ranks (sd_predict_split_ranks; every rank must call); 0: this rank alone. */
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. This rank alone. */
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
-                             int batch, const float *y, int collective, sd_metrics *full, sd_metrics *miss,
-                             float **preds_out, sd_error *err);
+                             int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
+                             sd_error *err);
+/* The same with the predictions shared by the ranks of an MPI job (sd_predict_split_ranks; every
+ * rank gets the same metrics; collective). */
+sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
+                                   int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
+                                   float **preds_out, sd_error *err);
 /* MAE on the validation split of always predicting the mean training label (the floor a model must
  * beat); *train_mean receives that mean when not NULL. */
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
@@ -120,9 +143,9 @@ sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int mis
  * `subset`, indices within the split), in that order, in evaluation mode. */
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
-/* The same predictions (of the first n utterances of a split, or of `subset`), their batches shared
- * by the MPI ranks (rank r predicts a contiguous run of whole batches, so every batch is the one a
- * single process predicts) and gathered on every rank (collective; one rank: sd_predict_split). */
+/* The same predictions, their batches shared by the MPI ranks (rank r predicts a contiguous run of
+ * whole batches, so every batch is the one a single process predicts) and gathered on every rank
+ * (collective; one rank: sd_predict_split). */
 sd_status sd_predict_split_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                                  const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err);
 

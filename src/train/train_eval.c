@@ -31,15 +31,17 @@ int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx) {
     return k;
 }
 
-sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
-                             int batch, const float *y, int collective, sd_metrics *full, sd_metrics *miss,
-                             float **preds_out, sd_error *err) {
+/* split_ranks: the predictions shared by the MPI ranks (collective) or made by this rank alone. */
+static sd_status eval_both(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
+                           int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
+                           int split_ranks, sd_error *err) {
     float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
     if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = SD_OK;
-    for (int missing = 0; missing < 2 && !st; missing++)
-        st = collective ? sd_predict_split_ranks(m, ds, split, missing, subset, n, batch, p + missing * n, err)
-                        : sd_predict_split(m, ds, split, missing, subset, n, batch, p + missing * n, err);
+    sd_status st = split_ranks ? sd_predict_split_ranks(m, ds, split, 0, subset, n, batch, p, err)
+                               : sd_predict_split(m, ds, split, 0, subset, n, batch, p, err);
+    if (!st)
+        st = split_ranks ? sd_predict_split_ranks(m, ds, split, 1, subset, n, batch, p + n, err)
+                         : sd_predict_split(m, ds, split, 1, subset, n, batch, p + n, err);
     if (!st) {
         double lo, hi;
         sd_dataset_label_range(ds, &lo, &hi);
@@ -51,6 +53,18 @@ sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split s
     else
         free(p);
     return st;
+}
+
+sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
+                             int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
+                             sd_error *err) {
+    return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 0, err);
+}
+
+sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
+                                   int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
+                                   float **preds_out, sd_error *err) {
+    return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 1, err);
 }
 
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean) {

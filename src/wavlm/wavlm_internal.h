@@ -40,7 +40,7 @@ struct sd_wavlm {
 typedef struct {
     float *a, *b;             /* ping-pong [conv rows, C_max] */
     float *cols;              /* im2col [rows, k C_in] (also the positional conv's [rows, K D/G]) */
-    float *scores;            /* attention [T_max, T_max] */
+    float *scores;            /* attention scores of one block of query rows [QB, T_max] */
     double *stat;             /* [2 C_0] group-norm partial sums */
 } sd_wavlm_thread_ws;
 

@@ -9,8 +9,7 @@
 #    converted with `--mia on` (sdumc metadata) equals MIA off again, and such a file keeps its
 #    setting without the option (no note);
 #  - `--mia on` on a checkpoint without MIA tensors is an error naming them.
-# The dataset: six test utterances, plus one train and one valid utterance that nothing here reads
-# (a test-only folder is refused until partial datasets land; then the extra rows go).
+# The dataset holds only the test split (a folder of new data to score).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -61,10 +60,6 @@ with open(tmp + "/ref.csv", "w") as out:
             off = m64(t["audio"], L["audio"], t["text_sim"], L["text_sim"], t["video"], L["video"], missing=True, mia=False)[0]
             on = m64(t["audio"], L["audio"], t["text_sim"], L["text_sim"], t["video"], L["video"], missing=True, mia=True)[0]
         out.write("%s,%.17g,%.17g,%.17g\n" % (name, full.item(), off.item(), on.item()))
-for name, split in (("extra_train", "train"), ("extra_valid", "valid")):
-    for k, s in enumerate(("audio", "text", "video", "text_sim")):
-        np.save(os.path.join(ds, s, name + ".npy"), rng.standard_normal((4, dims[[0, 1, 2, 1][k]])).astype(np.float32))
-    rows.append("%s,0.5,%s" % (name, split))
 with open(os.path.join(ds, "labels.csv"), "w") as f:
     f.write("\n".join(rows) + "\n")
 PYEOF

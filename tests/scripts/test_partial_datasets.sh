@@ -90,4 +90,4 @@ l = json.loads(open('$tmp/a.safetensors.log.jsonl').readline())
 assert l['valid_full']['n'] == $want, l['valid_full']['n']"
 # A resume must carve the same split: another fraction is refused (the seed is compared already).
 out=$("$BIN" train --data "$tmp/trainonly" --out "$tmp/a.safetensors" "${small[@]}" 2 --seed 4 --valid-fraction 0.3 --resume "$tmp/a.safetensors.state" 2>&1); rc=$?
-check valid_fraction_resume_other_refused bash -c "[ $rc -ne 0 ] && grep -q 'valid_fraction=0.3' <<<\"\$1\"" _ "$out"
+check valid_fraction_resume_other_refused bash -c "[ $rc -ne 0 ] && grep -q 'valid-fraction: 0.2 when the run started, 0.3 now' <<<\"\$1\"" _ "$out"
