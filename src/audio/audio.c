@@ -236,6 +236,17 @@ sd_status sd_audio_read_memory(const uint8_t *data, size_t size, const char *nam
     return s;
 }
 
+int64_t sd_audio_length(const char *path, int rate) {
+    SF_INFO si;
+    memset(&si, 0, sizeof si);
+    SNDFILE *f = sf_open(path, SFM_READ, &si);
+    if (!f) return 0;
+    sf_close(f);
+    if (si.samplerate <= 0 || si.frames <= 0) return 0;
+    /* frames * rate / samplerate, rounded down; within int64 for any length libsndfile reports. */
+    return (int64_t)((double)si.frames * (double)rate / (double)si.samplerate);
+}
+
 int sd_audio_is_audio_name(const char *name) {
     static const char *const ext[] = {"wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff",
                                       "aifc", "au", "snd", "caf", "w64", "rf64"};

@@ -37,6 +37,10 @@ sd_status sd_audio_read(const char *path, int rate, float **samples, size_t *n, 
 sd_status sd_audio_read_memory(const uint8_t *data, size_t size, const char *name, int rate,
                                float **samples, size_t *n, sd_audio_info *info, sd_error *err);
 
+/* The length of path in samples at rate Hz, from the file's header (nothing is decoded; a count
+ * the header gives, e.g. for a sharing of the work by length); 0 when libsndfile cannot open it. */
+int64_t sd_audio_length(const char *path, int rate);
+
 /* 1 when name ends in an extension libsndfile reads (.wav .flac .ogg .oga .opus .mp3 .aif .aiff
  * .aifc .au .snd .caf .w64 .rf64; case-insensitive). */
 int sd_audio_is_audio_name(const char *name);

@@ -1,18 +1,24 @@
 /* sdumc audio-features: WavLM features of a folder of recordings (src/audio/audio_features.h does
- * the work; this file parses the options and prints the progress). */
+ * the work; this file parses the options and prints the progress). Under mpirun the ranks share the
+ * recordings, and --shard I/N gives independent processes the same shares, balanced by audio length
+ * (share.h, docs/SCALE_OUT.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio.h"
 #include "audio/audio_features.h"
 #include "cli.h"
 #include "common.h"
+#include "core/dist.h"
 #include "core/threads.h"
 #include "io/file.h"
+#include "share.h"
 
 typedef struct {
     double audio_done, busy;
     size_t done;
+    const cli_share *share;
 } progress_state;
 
 static void report(void *user, const sd_af_report *p) {
@@ -20,12 +26,13 @@ static void report(void *user, const sd_af_report *p) {
     const sd_utt_report *r = &p->r;
     if (r->outcome == SD_UTT_SKIPPED) return;
     if (r->outcome == SD_UTT_FAILED) {
-        fprintf(stderr, "error: %s\n", r->error);
+        fprintf(stderr, "%serror: %s\n", cli_share_who(), r->error);
         return;
     }
     st->done++;
     st->busy += r->seconds;
     st->audio_done += p->audio_seconds;
+    if (cli_share_quiet()) return;
     /* ETA: the time per recording so far, over the recordings left. */
     const double per = st->busy / (double)st->done, eta = per * (double)(r->total - r->index - 1);
     fprintf(stderr, "[%zu/%zu] %s: %.1f s of audio (%d Hz, %d ch), %zu frames, %.1f s (RTF %.2f), ETA %.0f s\n",
@@ -33,10 +40,11 @@ static void report(void *user, const sd_af_report *p) {
             r->seconds / (p->audio_seconds > 0 ? p->audio_seconds : 1), eta);
     if (r->n_out_of_f16)
         fprintf(stderr, "warning: %s: %zu values outside the float16 range\n", r->name, r->n_out_of_f16);
+    cli_share_overall(st->share);
 }
 
 int cli_audio_features(int argc, char **argv) {
-    const char *wavlm = NULL, *wav = NULL, *out = NULL, *out_last = NULL, *layer_s = "20";
+    const char *wavlm = NULL, *wav = NULL, *out = NULL, *out_last = NULL, *layer_s = "20", *shard = NULL;
     int threads = 0;
     sd_af_options o = sd_af_default_options();
     float chunk = (float)o.chunk_seconds, overlap = (float)o.overlap_seconds;
@@ -49,6 +57,8 @@ int cli_audio_features(int argc, char **argv) {
         {"chunk-seconds", ARG_FLOAT, &chunk, 0.1, 3600, NULL, "longer recordings run in overlapping windows of this length (30)", 0, 0},
         {"overlap-seconds", ARG_FLOAT, &overlap, 0, 1800, NULL, "overlap of consecutive windows (5)", 0, 0},
         {"threads", ARG_INT, &threads, 0, 4096, NULL, "threads (0 = all cores)", 0, 0},
+        {"shard", ARG_STRING, &shard, 0, 0, NULL,
+         "do share I/N of the recordings (0 <= I < N; a job array's task), balanced by audio length", 0, 0},
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     if (!cli_parse("audio-features",
@@ -119,9 +129,11 @@ int cli_audio_features(int argc, char **argv) {
     o.chunk_seconds = chunk;
     o.overlap_seconds = overlap;
     o.threads = threads;
-    char **paths = NULL, **names = NULL;
+    char **paths = NULL, **names = NULL, **mine_paths = NULL;
     size_t count = 0, other = 0;
-    sd_utt_counts counts;
+    sd_utt_counts counts = {0, 0, 0};
+    int64_t *cost = NULL; /* [count] samples at 16 kHz: the share's balance */
+    cli_share share = {0};
     int rc = 1;
     if (sd_af_list(wav, &paths, &names, &count, &other, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
@@ -132,22 +144,32 @@ int cli_audio_features(int argc, char **argv) {
                 ".caf .w64 .rf64)\n", wav);
         goto end;
     }
+    if (!(cost = malloc(sizeof *cost * count))) goto end;
+    for (size_t i = 0; i < count; i++) cost[i] = sd_audio_length(paths[i], 16000);
+    if ((rc = cli_share_open(&share, "audio-features", shard, out, 0, names, count, cost, NULL, NULL, NULL))) goto end;
+    rc = 1;
+    if (!(mine_paths = malloc(sizeof *mine_paths * (share.n_mine + 1)))) goto end;
+    for (size_t i = 0; i < share.n_mine; i++) mine_paths[i] = paths[share.mine_idx[i]];
     char desc[256];
     sd_wavlm_describe(m, desc, sizeof desc);
-    fprintf(stderr, "audio-features: %zu recordings in %s%s; %s; layer %d -> %s", count, wav,
-            other ? " (other files ignored)" : "", desc, o.layer[0], out);
-    if (out_last) fprintf(stderr, ", layer %d -> %s", o.layer[1], out_last);
-    fprintf(stderr, "; windows of %g s overlapping by %g s; %d threads\n", o.chunk_seconds, o.overlap_seconds, threads);
-    progress_state st = {0, 0, 0};
-    const double t0 = sd_utt_now();
-    if (sd_af_run(m, &o, paths, names, count, report, &st, &counts, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        goto end;
+    if (!cli_share_quiet()) {
+        fprintf(stderr, "audio-features: %zu recordings in %s%s; %s; layer %d -> %s", count, wav,
+                other ? " (other files ignored)" : "", desc, o.layer[0], out);
+        if (out_last) fprintf(stderr, ", layer %d -> %s", o.layer[1], out_last);
+        fprintf(stderr, "; windows of %g s overlapping by %g s; %d threads\n", o.chunk_seconds, o.overlap_seconds,
+                threads);
     }
-    fprintf(stderr, "audio-features: %zu written, %zu already done, %zu failed; %.1f s of audio in %.1f s\n",
-            counts.written, counts.skipped, counts.failed, st.audio_done, sd_utt_now() - t0);
-    rc = counts.failed ? 1 : 0;
+    progress_state st = {0, 0, 0, &share};
+    const double t0 = sd_utt_now();
+    sd_status run = sd_af_run(m, &o, mine_paths, share.mine, share.n_mine, report, &st, &counts, &err);
+    rc = cli_share_close(&share, run, &err, &counts);
+    if (!run && !cli_share_quiet() && st.audio_done > 0)
+        fprintf(stderr, "audio-features: %.1f s of audio in %.1f s%s\n", st.audio_done, sd_utt_now() - t0,
+                sd_dist_size() > 1 ? " on rank 0" : "");
 end:
+    free(mine_paths);
+    free(cost);
+    cli_share_free(&share);
     sd_af_list_free(paths, names, count);
     sd_wavlm_free(m);
     return rc;

@@ -51,6 +51,21 @@ int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const 
     return 0;
 }
 
+int cli_share_quiet(void) { return sd_dist_rank() != 0; }
+
+const char *cli_share_who(void) {
+    static char who[32];
+    if (sd_dist_size() == 1) return "";
+    snprintf(who, sizeof who, "rank %d: ", sd_dist_rank());
+    return who;
+}
+
+void cli_share_overall(const cli_share *s) {
+    if (sd_dist_size() == 1 || sd_dist_rank() != 0) return;
+    fprintf(stderr, "  all ranks: %zu of %zu utterances done, %.0f s\n",
+            sd_shard_count_present(s->out_dir, s->names, s->n_names), s->n_names, sd_utt_now() - s->t0);
+}
+
 void cli_share_progress(void *user, const sd_utt_report *r) {
     cli_share *s = user;
     if (sd_dist_size() == 1) {
@@ -58,13 +73,12 @@ void cli_share_progress(void *user, const sd_utt_report *r) {
         return;
     }
     if (r->outcome == SD_UTT_FAILED) {
-        fprintf(stderr, "rank %d: error: %s\n", sd_dist_rank(), r->error);
+        fprintf(stderr, "%serror: %s: %s\n", cli_share_who(), r->name, r->error);
         return;
     }
-    if (sd_dist_rank() != 0 || r->outcome == SD_UTT_SKIPPED) return;
+    if (cli_share_quiet() || r->outcome == SD_UTT_SKIPPED) return;
     s->print(s->print_user, r);
-    fprintf(stderr, "  all ranks: %zu of %zu utterances done, %.0f s\n",
-            sd_shard_count_present(s->out_dir, s->names, s->n_names), s->n_names, sd_utt_now() - s->t0);
+    cli_share_overall(s);
 }
 
 /* Rank 0 while it waits for the others. */
@@ -75,8 +89,7 @@ static void overall_tick(void *user) {
 }
 
 int cli_share_close(cli_share *s, sd_status run_status, const sd_error *run_err, const sd_utt_counts *counts) {
-    if (run_status && sd_dist_size() > 1) fprintf(stderr, "rank %d: error: %s\n", sd_dist_rank(), run_err->msg);
-    else if (run_status) fprintf(stderr, "error: %s\n", run_err->msg);
+    if (run_status) fprintf(stderr, "%serror: %s\n", cli_share_who(), run_err->msg);
     sd_error err = {0};
     /* [written, already done, failed, ranks whose job stopped] over every rank. */
     int64_t c[4] = {(int64_t)counts->written, (int64_t)counts->skipped, (int64_t)counts->failed, run_status != SD_OK};

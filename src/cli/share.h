@@ -38,6 +38,13 @@ int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const 
 /* The job's progress callback (user: the cli_share): the command's printer on one process or
  * shard; under MPI rank 0's reports with the job's overall count, the other ranks' failures. */
 void cli_share_progress(void *user, const sd_utt_report *r);
+/* For a command with its own progress reports (audio-features): cli_share_quiet() is 1 on the
+ * ranks that print only their failures (all but rank 0 of an MPI job), cli_share_who() the prefix of
+ * such a failure ("rank R: ", or ""), and cli_share_overall prints rank 0's line of the job's overall
+ * progress (nothing outside MPI). cli_share_progress is these around the command's printer. */
+int cli_share_quiet(void);
+const char *cli_share_who(void);
+void cli_share_overall(const cli_share *s);
 /* After the job (run_status and err: what it returned; counts: its counts). Every rank calls it.
  * Returns the exit code: 0 when every utterance of every rank is done. */
 int cli_share_close(cli_share *s, sd_status run_status, const sd_error *err, const sd_utt_counts *counts);

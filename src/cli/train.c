@@ -427,6 +427,10 @@ int cli_train(int argc, char **argv) {
         return cli_exit_code(st);
     }
     if (!root) return 0;
+    if (sd_dist_size() > 1 && res.steps_run > 0)
+        fprintf(stderr, "sdumc train: MPI: rank 0 passed %.2f MB to collectives, %.1f KB per optimiser step (%lld steps, "
+                        "validation included)\n", (double)sd_dist_bytes_sent() / 1e6,
+                (double)sd_dist_bytes_sent() / 1e3 / (double)res.steps_run, (long long)res.steps_run);
     printf("selected epoch %d of %d (%s criterion %.4f on the validation split)\n", res.best_epoch + 1,
            res.epochs_run, sd_select_name(o.select), o.select == SD_SELECT_LAST ? 0.0 : res.best_criterion);
     if (res.best_epoch == res.epochs_run - 1 && res.epochs_run > 1 && o.select != SD_SELECT_LAST)

@@ -19,18 +19,20 @@ static uint32_t float_bits(float x) {
 }
 
 /* The code of one value: the smallest E with |x| < 2^E (frexp's exponent), -126 for subnormals,
- * SD_GRAD_EXP_ZERO for 0, SD_GRAD_EXP_BAD for Inf, NaN and |x| >= 2^126. */
+ * SD_GRAD_EXP_ZERO for 0, SD_GRAD_EXP_BAD for Inf, NaN and |x| >= 2^126. Branch-free (selects), so
+ * the loop over a gradient vectorises. */
 static int exponent_code(float x) {
-    const uint32_t u = float_bits(x), eb = (u >> 23) & 0xffu;
-    if (eb == 0) return (u & 0x7fffffu) ? -126 : SD_GRAD_EXP_ZERO;
-    const int e = (int)eb - 126; /* x = 1.m 2^(eb-127) < 2^(eb-126) */
-    return e >= SD_GRAD_EXP_BAD ? SD_GRAD_EXP_BAD : e;
+    const uint32_t u = float_bits(x);
+    const int eb = (int)((u >> 23) & 0xffu), e = eb - 126; /* x = 1.m 2^(eb-127) < 2^(eb-126) */
+    const int sub = (u & 0x7fffffu) ? -126 : SD_GRAD_EXP_ZERO;
+    const int normal = e >= SD_GRAD_EXP_BAD ? SD_GRAD_EXP_BAD : e;
+    return eb == 0 ? sub : normal;
 }
 
 void sd_grad_sum_exponents(int8_t *e, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const int c = exponent_code(x[i]);
-        if (c > e[i]) e[i] = (int8_t)c;
+        e[i] = (int8_t)(c > e[i] ? c : e[i]);
     }
 }
 
@@ -57,6 +59,14 @@ void sd_grad_sum_add(int64_t *q, const int8_t *e, const float *x, size_t n, int 
     }
 }
 
+/* 2^k as a double, for -1022 <= k <= 1023 (built from its bits: no libm call per element). */
+static double pow2(int k) {
+    const uint64_t bits = (uint64_t)(k + 1023) << 52;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
 void sd_grad_sum_result(float *out, const int64_t *q, const int8_t *e, size_t n, int parts) {
     const int S = scale_bits(parts);
     for (size_t i = 0; i < n; i++) {
@@ -66,8 +76,8 @@ void sd_grad_sum_result(float *out, const int64_t *q, const int8_t *e, size_t n,
             out[i] = 0.0f;
         } else {
             /* One rounding (int64 -> float is correctly rounded), then an exact power-of-two
-             * scaling in double (E - S >= -190 stays in double's range). */
-            out[i] = (float)((double)(float)q[i] * ldexp(1.0, e[i] - S));
+             * scaling in double (-126 - 62 <= E - S <= 126 stays in double's range). */
+            out[i] = (float)((double)(float)q[i] * pow2(e[i] - S));
         }
     }
 }

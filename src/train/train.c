@@ -557,6 +557,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     sd_adam_config adam = sd_adam_default_config();
     adam.lr = o->lr;
     adam.weight_decay = o->weight_decay;
+    const int64_t first_step = s.step;
     sd_rng rng = sd_rng_make(o->seed, SD_STREAM_DROPOUT);
     rng.index = s.rng_index;
 
@@ -654,6 +655,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     res->best_criterion = s.best_criterion;
     res->epochs_run = s.n_history;
     res->normalize = sd_norm_active(&s.norm) ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    res->steps_run = s.step - first_step;
     if (!writer()) goto done; /* rank 0 writes the model, the log and the report */
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);

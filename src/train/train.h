@@ -127,6 +127,7 @@ typedef struct {
     double best_criterion;
     int epochs_run;
     sd_normalize normalize; /* what the run used (NONE or STANDARD) */
+    int64_t steps_run; /* optimiser steps this call took (a resumed run: since the resume) */
     char state_path[PATH_MAX], log_path[PATH_MAX], report_path[PATH_MAX];
     int resumable; /* on failure: 1 when `resume = state_path` continues the run (it was interrupted
                       with a state written, or an unfinished state is in the way of a fresh start) */
@@ -160,8 +161,7 @@ int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
 
 /* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
  * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
- * predictions [2n] (complete flow, then text-missing flow), malloc'ed. collective = 1: the batches
- * are shared by the MPI ranks (sd_predict_split_ranks; every rank must call); 0: this rank alone. */
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. This rank alone. */
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
                              int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
                              sd_error *err);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sharded LLM jobs (docs/SCALE_OUT.md) on the tiny GGUF fixture, one thread per process.
+# Sharded per-utterance jobs (docs/SCALE_OUT.md) on the tiny GGUF and WavLM fixtures, one thread per process.
 # simulate-text, 30 utterances of 10..242 frames; checked, each against one plain process (diff -r
 # of the output folders: every .npy and transcripts.csv byte for byte, no part file left):
 #   - mpirun -np 1, 2 and 3 of the MPI build;
@@ -9,7 +9,9 @@
 #   - a --shard process killed mid-run, rerun, then the other shard;
 #   - --shard under mpirun and a malformed --shard are refused.
 # text-features, 40 transcripts of 1..60 words packed into passes of 64 positions: --shard 0/3..2/3
-# and 2 and 3 ranks give the folder of one process (workers take whole passes).
+# and 2 and 3 ranks give the folder of one process (workers take whole passes). audio-features (the
+# tiny WavLM fixture), 7 WAV files of 0.3..2.1 s: the same with --out-last, on 1, 2 and 3 ranks too,
+# and a 2-rank rerun after three outputs were removed writes only those two recordings.
 # The MPI parts print a SKIP line when mpirun or the MPI build is missing.
 set -u
 cd "$(dirname "$0")/../.."
@@ -17,7 +19,7 @@ BUILD=${BUILD:-build}
 PLAIN=$PWD/$BUILD/sdumc
 PY=/usr/bin/python3
 MODEL=$PWD/tests/fixtures/llm/tiny_f32.gguf
-if ! $PY -c "import numpy" 2>/dev/null; then echo "SKIP mpi_llm_jobs (no numpy for $PY)"; exit 0; fi
+if ! $PY -c "import numpy" 2>/dev/null; then echo "SKIP mpi_jobs (no numpy for $PY)"; exit 0; fi
 if [ -x "$BUILD/sdumc-mpi" ]; then MPIBIN=$PWD/$BUILD/sdumc-mpi; else MPIBIN=$PLAIN; fi
 have_mpi=1
 command -v mpirun >/dev/null 2>&1 && "$MPIBIN" version 2>/dev/null | grep -q '^mpi: MPI' || have_mpi=0
@@ -26,8 +28,8 @@ T=$(mktemp -d)
 bg=
 cleanup() { [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-ok() { echo "PASS mpi_llm_jobs.$1"; }
-bad() { echo "FAIL mpi_llm_jobs.$1"; }
+ok() { echo "PASS mpi_jobs.$1"; }
+bad() { echo "FAIL mpi_jobs.$1"; }
 MPIRUN=(mpirun --oversubscribe)
 [ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
 [ "${SD_SANITIZED:-0}" = 1 ] && MPIRUN+=(-x "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0")
@@ -58,6 +60,15 @@ with open(T + "/trans.csv", "w") as f:
     for i in range(40):
         k = 1 + (i * 17) % 60
         f.write("t%02d,%s\n" % (i, " ".join(words[(i + j) % len(words)] for j in range(k))))
+import wave
+os.makedirs(T + "/wav")
+for i in range(7):
+    n = int(16000 * (0.3 + 0.3 * ((i * 3) % 7)))
+    t = np.arange(n) / 16000.0
+    x = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.05 * rng.standard_normal(n)
+    with wave.open(T + "/wav/rec%d.wav" % i, "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 EOF
 ARGS=(simulate-text --llm "$MODEL" --projector "$T/proj.safetensors" --wavlm "$T/wavlm" --threads 1 --max-new-tokens 150)
 N=30
@@ -105,7 +116,29 @@ for i in 0 1 2; do "$PLAIN" "${TF[@]}" --out "$T/tf_shards" --shard $i/3 >"$T/tf
 if [ "$(count_npy "$T/tf_ref")" -eq 40 ] && same_folder "$T/tf_ref" "$T/tf_shards"; then ok text_features_shards_same_as_one_process
 else tail -3 "$T/tf_shard2.log"; bad text_features_shards_same_as_one_process; fi
 
-if [ $have_mpi = 0 ]; then echo "SKIP mpi_llm_jobs.ranks (no mpirun or MPI build)"; exit 0; fi
+# audio-features: shards of recordings.
+AF=(audio-features --wavlm "$PWD/tests/fixtures/wavlm/tiny_large.safetensors" --wav "$T/wav" --layer 1 --threads 1)
+"$PLAIN" "${AF[@]}" --out "$T/af_ref" --out-last "$T/af_ref_last" >"$T/af_ref.log" 2>&1 || { tail -3 "$T/af_ref.log"; bad audio_features_single; }
+for i in 0 1 2; do "$PLAIN" "${AF[@]}" --out "$T/af_sh" --out-last "$T/af_sh_last" --shard $i/3 >"$T/af_shard$i.log" 2>&1; done
+if [ "$(count_npy "$T/af_ref")" -eq 7 ] && same_folder "$T/af_ref" "$T/af_sh" && same_folder "$T/af_ref_last" "$T/af_sh_last"; then
+  ok audio_features_shards_same_as_one_process
+else tail -3 "$T/af_shard2.log"; bad audio_features_shards_same_as_one_process; fi
+
+if [ $have_mpi = 0 ]; then echo "SKIP mpi_jobs.ranks (no mpirun or MPI build)"; exit 0; fi
+
+for np in 1 2 3; do
+  if "${MPIRUN[@]}" -np $np "$MPIBIN" "${AF[@]}" --out "$T/af_np$np" --out-last "$T/af_np${np}_last" >"$T/af_np$np.log" 2>&1 &&
+     same_folder "$T/af_ref" "$T/af_np$np" && same_folder "$T/af_ref_last" "$T/af_np${np}_last"; then
+    ok "audio_features_ranks_${np}_same_as_one_process"
+  else tail -5 "$T/af_np$np.log"; bad "audio_features_ranks_${np}_same_as_one_process"; fi
+done
+# A rerun on 2 ranks after outputs went missing (a killed rank's) redoes only those.
+rm -f "$T/af_np3/rec2.npy" "$T/af_np3/rec5.npy" "$T/af_np3_last/rec5.npy"
+if "${MPIRUN[@]}" -np 2 "$MPIBIN" "${AF[@]}" --out "$T/af_np3" --out-last "$T/af_np3_last" >"$T/af_re.log" 2>&1 &&
+   grep -q "all ranks: 2 written, 5 already done, 0 failed" "$T/af_re.log" &&
+   same_folder "$T/af_ref" "$T/af_np3" && same_folder "$T/af_ref_last" "$T/af_np3_last"; then
+  ok audio_features_rerun_on_2_ranks_redoes_only_missing
+else tail -5 "$T/af_re.log"; bad audio_features_rerun_on_2_ranks_redoes_only_missing; fi
 
 for np in 2 3; do
   if "${MPIRUN[@]}" -np $np "$MPIBIN" "${TF[@]}" --out "$T/tf_np$np" >"$T/tf_np$np.log" 2>&1 &&
@@ -157,7 +190,7 @@ if [ $# -ge 2 ] && [ "$at_kill" -lt $N ]; then
 else
   for p in $ranks; do kill -CONT "$p" 2>/dev/null; done
   wait $bg; bg=
-  echo "SKIP mpi_llm_jobs.rank_killed_then_rerun_on_3_ranks (the run ended before a rank could be stopped; machine too busy)"
+  echo "SKIP mpi_jobs.rank_killed_then_rerun_on_3_ranks (the run ended before a rank could be stopped; machine too busy)"
 fi
 
 if ! "${MPIRUN[@]}" -np 2 "$MPIBIN" "${ARGS[@]}" --out "$T/x" --shard 0/2 >"$T/bad2.log" 2>&1 &&
