@@ -9,7 +9,8 @@ sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing) {
     sd_flow_input in = {b->B,
                         {b->x[SD_MOD_AUDIO], b->x[text], b->x[SD_MOD_VIDEO]},
                         {b->T[SD_MOD_AUDIO], b->T[text], b->T[SD_MOD_VIDEO]},
-                        {b->len[SD_MOD_AUDIO], b->len[text], b->len[SD_MOD_VIDEO]}};
+                        {b->len[SD_MOD_AUDIO], b->len[text], b->len[SD_MOD_VIDEO]},
+                        {b->dtype[SD_MOD_AUDIO], b->dtype[text], b->dtype[SD_MOD_VIDEO]}};
     return in;
 }
 
@@ -31,6 +32,7 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
     bo.shuffle = 0;
     bo.modalities = SD_MOD_BIT(SD_MOD_AUDIO) | SD_MOD_BIT(SD_MOD_VIDEO) |
                     SD_MOD_BIT(missing ? SD_MOD_SIM : SD_MOD_TEXT);
+    bo.keep_dtype = 1; /* float16 files stay float16 (the frame projection converts them) */
     bo.subset = subset;
     bo.subset_n = subset ? n : 0;
     sd_batcher *b = NULL;

@@ -3,6 +3,7 @@
 #include "train/train.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ sd_train_options sd_train_default_options(void) {
     o.shuffle = 1;
     o.seed = 1;
     o.cap_mode = SD_CAP_SUBSAMPLE;
-    o.prefetch = 2;
+    o.prefetch = SD_PREFETCH_AUTO;
+    o.prefetch_bytes = SD_PREFETCH_DEFAULT_BYTES;
     o.eval_batch_size = 64;
     sd_error ignored;
     sd_train_apply_preset(&o, "paper", &ignored);
@@ -111,14 +113,42 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
     return 0;
 }
 
-/* Validation metrics of both flows; y: the valid split's labels [n]. */
-static sd_status validate(const sd_model *m, const sd_dataset *ds, int batch, const float *y, sd_metrics *full,
-                          sd_metrics *miss, float **preds_out, sd_error *err) {
-    int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
+/* Opens the batcher with options bo, or reuses the one open (its buffers stay: data/batch.h). */
+static sd_status use_batcher(sd_batcher **b, const sd_dataset *ds, const sd_batcher_options *bo, sd_error *err) {
+    return *b ? sd_batcher_reuse(*b, bo, err) : sd_batcher_open(ds, bo, b, err);
+}
+
+/* Validation metrics of both flows; y: the valid split's labels [n]. One pass over the split in
+ * evaluation mode through the objective's two flows: the text-missing flow borrows the complete
+ * flow's audio and video frames (the same numbers sd_predict_split gives for each flow alone). */
+static sd_status validate(const sd_model *m, const sd_dataset *ds, const sd_train_options *o, sd_objective *obj,
+                          sd_batcher **batcher, const float *y, sd_metrics *full, sd_metrics *miss,
+                          float **preds_out, sd_error *err) {
+    const int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
+    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1)); /* [2n]: complete flow, then text-missing */
     if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = sd_predict_split(m, ds, SD_SPLIT_VALID, 0, NULL, n, batch, p, err);
-    if (!st) st = sd_predict_split(m, ds, SD_SPLIT_VALID, 1, NULL, n, batch, p + n, err);
+    sd_batcher_options bo = sd_batcher_default_options();
+    bo.split = SD_SPLIT_VALID;
+    bo.batch_size = o->eval_batch_size > 0 ? o->eval_batch_size : 64;
+    bo.shuffle = 0;
+    bo.prefetch = o->prefetch;
+    bo.prefetch_bytes = o->prefetch_bytes;
+    bo.keep_dtype = 1;
+    bo.cache = o->cache;
+    sd_status st = use_batcher(batcher, ds, &bo, err);
+    const sd_batch *b;
+    int64_t done = 0;
+    int r = -1;
+    while (!st && (r = sd_batcher_next(*batcher, &b, err)) == 1) {
+        sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
+        st = sd_flow_forward(obj->flow[0], m, &in_full, 0, 0, NULL, err);
+        if (!st) st = sd_flow_forward_shared(obj->flow[1], m, &in_miss, 1, 0, NULL, obj->flow[0], 0x5u, err);
+        if (st) break;
+        memcpy(p + done, obj->flow[0]->pred, sizeof(float) * (size_t)b->B);
+        memcpy(p + n + done, obj->flow[1]->pred, sizeof(float) * (size_t)b->B);
+        done += b->B;
+    }
+    if (!st && r < 0) st = err && err->code ? err->code : SD_E_IO;
     if (!st) {
         sd_metrics_compute(p, y, (size_t)n, full);
         sd_metrics_compute(p + n, y, (size_t)n, miss);
@@ -148,6 +178,63 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
                             : sd_atomic_write_file(path, b.data ? b.data : "", b.len, err);
     sd_json_buf_free(&b);
     return st;
+}
+
+/* The files of an epoch end: the model (when the epoch is the best so far), the log and the
+ * state. A background thread writes them while the next epoch's first batch computes: that batch's
+ * forward and backward only read what the files hold (parameters, Adam moments, best parameters,
+ * history), and the thread is joined before its optimiser step changes any of it, so waiting for
+ * the disk (fsync) overlaps with work and no copy of the state is needed. */
+typedef struct {
+    const sd_model *m;
+    const sd_train_options *o;
+    const sd_train_state *s;
+    const sd_train_result *res;
+    int save_model;
+    sd_epoch_record rec;      /* for the epoch-end progress call, made once the files are written */
+    sd_train_progress progress;
+    pthread_t thread;
+    int running;
+    sd_status st;
+    sd_error err;
+} epoch_writer;
+
+static void *epoch_writer_main(void *arg) {
+    epoch_writer *w = arg;
+    const sd_train_state *s = w->s;
+    sd_error_clear(&w->err);
+    w->st = w->save_model ? sd_model_save(w->m, w->o->out, &w->err) : SD_OK;
+    if (!w->st)
+        w->st = write_log(w->res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion,
+                          w->o->select, 0, &w->err);
+    if (!w->st) w->st = sd_train_state_save(s, w->res->state_path, &w->err);
+    return NULL;
+}
+
+/* The files written: a write error is returned (training stops there; the files of the epoch
+ * before stay), else the epoch-end progress call is made. */
+static sd_status epoch_writer_done(epoch_writer *w, sd_error *err) {
+    if (w->st) {
+        if (err) *err = w->err;
+        return w->st;
+    }
+    if (w->o->on_progress) w->o->on_progress(&w->progress, &w->rec, w->o->user);
+    return SD_OK;
+}
+
+static sd_status epoch_writer_start(epoch_writer *w, sd_error *err) {
+    w->running = pthread_create(&w->thread, NULL, epoch_writer_main, w) == 0;
+    if (w->running) return SD_OK;
+    epoch_writer_main(w); /* no thread: write them here */
+    return epoch_writer_done(w, err);
+}
+
+/* Waits for the epoch's files, if they are being written. */
+static sd_status epoch_writer_join(epoch_writer *w, sd_error *err) {
+    if (!w->running) return SD_OK;
+    pthread_join(w->thread, NULL);
+    w->running = 0;
+    return epoch_writer_done(w, err);
 }
 
 static int params_finite(const sd_model *m) {
@@ -273,6 +360,8 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
     sd_objective *obj = sd_objective_new();
+    sd_batcher *batcher = NULL; /* one for the run: the train split, then the valid split, in turn */
+    epoch_writer writer = {.m = m, .o = o, .s = &s, .res = res};
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
     if (!grads || !used || !obj || !valid_y) {
@@ -298,9 +387,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memcpy(bo.max_frames, o->max_frames, sizeof bo.max_frames);
         bo.cap_mode = o->cap_mode;
         bo.prefetch = o->prefetch;
+        bo.prefetch_bytes = o->prefetch_bytes;
+        bo.keep_dtype = 1;
         bo.cache = o->cache;
-        sd_batcher *batcher = NULL;
-        if ((st = sd_batcher_open(ds, &bo, &batcher, err))) goto done;
+        if ((st = use_batcher(&batcher, ds, &bo, err))) goto done;
         const float lr = (float)(o->lr * sd_lr_factor(epoch));
         sd_epoch_record rec;
         memset(&rec, 0, sizeof rec);
@@ -317,6 +407,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             st = sd_objective_run(obj, m, &in_full, &in_miss, b->label, &o->w, 1, &rng, grads, &t, err);
             if (!st && !isfinite(t.total))
                 st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
+            if (!st) st = epoch_writer_join(&writer, err); /* the last epoch's files, before the update */
             if (st) break;
             s.step++;
             sd_adam_step_table(&m->table, used, m->params, grads, s.adam_m, s.adam_v, &adam, lr, (long)s.step);
@@ -337,7 +428,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             }
         }
         if (!st && r < 0) st = err->code ? err->code : SD_E_IO;
-        sd_batcher_close(batcher);
+        if (!st) st = epoch_writer_join(&writer, err);
         if (st) goto done;
         rec.seconds = now_s() - t0;
         rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
@@ -346,26 +437,23 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o->eval_batch_size, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        if ((st = validate(m, ds, o, obj, &batcher, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
             goto done;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
-        if (s.best_epoch < 0 || c < s.best_criterion) {
+        writer.save_model = s.best_epoch < 0 || c < s.best_criterion;
+        if (writer.save_model) {
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-            if ((st = sd_model_save(m, o->out, err))) goto done;
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
-        if ((st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0, err)))
-            goto done;
-        if ((st = sd_train_state_save(&s, res->state_path, err))) goto done;
-        if (o->on_progress) {
-            sd_train_progress p = {epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
-            o->on_progress(&p, &rec, o->user);
-        }
+        writer.rec = rec;
+        writer.progress = (sd_train_progress){epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
+        if ((st = epoch_writer_start(&writer, err))) goto done;
     }
+    if ((st = epoch_writer_join(&writer, err))) goto done;
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
     st = sd_model_save(m, o->out, err);
@@ -379,7 +467,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         float *preds = NULL;
         sd_metrics mf, mm;
         st = sd_model_load(o->out, &best, err);
-        if (!st) st = validate(best, ds, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
+        if (!st) st = validate(best, ds, o, obj, &batcher, valid_y, &mf, &mm, &preds, err);
         if (!st) {
             sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
                                   valid_y, preds, preds + nv, nv, o->out};
@@ -389,6 +477,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         sd_model_free(best);
     }
 done:
+    if (writer.running) /* an error elsewhere stopped training: the epoch's files still complete */
+        pthread_join(writer.thread, NULL);
+    sd_batcher_close(batcher);
     free(valid_y);
     sd_objective_free(obj);
     free(used);

@@ -52,7 +52,8 @@ typedef struct {
     uint64_t seed;
     int max_frames[SD_MOD_COUNT];
     sd_cap_mode cap_mode;
-    int prefetch;
+    int prefetch;            /* batches read ahead (SD_PREFETCH_AUTO: as many as fit in prefetch_bytes) */
+    size_t prefetch_bytes;
     const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
     /* The fraction given to sd_dataset_carve_valid when the caller carved the validation split
