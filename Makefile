@@ -158,7 +158,7 @@ test-tsan:
 # `make bench`: sdumc against the PyTorch reference side by side (bench/README.md; options there),
 # then the public API's batch-1 latency; BENCH_LLM=1 adds the LLM decoder (tiny and 7B-shaped).
 .PHONY: bench
-bench: $(STATIC_LIB)
+bench: $(STATIC_LIB) $(BIN)
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $(BUILD)/bench/bench_sdumc bench/bench_sdumc.c $(STATIC_LIB) $(LDLIBS) -ldl
 	@BUILD=$(BUILD) bash bench/bench.sh

@@ -5,7 +5,8 @@
 # table), WARMUP (3), ROUNDS (1: processes per side and point, alternating which side goes
 # first; the figure is the median over rounds of each process's median), SCALE_STEPS (5, for the
 # frame-count and thread scaling rows of sdumc), QUICK=1 (STEPS=5 WARMUP=1 SCALE_STEPS=2, not
-# for the issue note), SKIP_SCALING=1.
+# for the issue note), SKIP_SCALING=1, SKIP_CLI=1 (no `sdumc train` rows), CLI_TRAIN / CLI_VALID
+# (utterances of the CLI's dataset, 480 / 96).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,6 +20,7 @@ if [ "${QUICK:-0}" = 1 ]; then STEPS=5; WARMUP=1; SCALE_STEPS=2; fi
 SD="$BUILD/bench/bench_sdumc"
 TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 [ -x "$SD" ] || { echo "bench: $SD not built (run make bench)"; exit 1; }
+[ -x "$BUILD/sdumc" ] || { echo "bench: $BUILD/sdumc not built (run make bench)"; exit 1; }
 "$PY" -c "import torch" 2>/dev/null || { echo "bench: $PY cannot import torch"; exit 1; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -54,6 +56,13 @@ for point in MOSEI MOSI; do
     fi
   done
 done
+# The command line end to end at the MOSEI point (bench_cli.py): whole-epoch samples/s of
+# `sdumc train` on a generated float16 .npy dataset, and its peak RSS. SKIP_CLI=1 leaves it out.
+if [ "${SKIP_CLI:-0}" != 1 ]; then
+  tag MOSEI
+  "$PY" bench/bench_cli.py --sdumc "$BUILD/sdumc" $MOSEI --threads "$THREADS" --train "${CLI_TRAIN:-480}" \
+    --valid "${CLI_VALID:-96}" >>"$out" || echo "bench: bench_cli.py failed" >&2
+fi
 if [ "${SKIP_SCALING:-0}" != 1 ]; then
   for ta in 125 250 500; do
     tag "scale_frames_$ta"

@@ -63,6 +63,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU seconds of the whole process (every thread): on a loaded machine a steadier measure of
+ * work than wall time, as long as no thread spins (OMP_WAIT_POLICY=passive). */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -131,7 +139,8 @@ static void make_inputs(const options *o, int B, inputs *in) {
 
 static sd_flow_input flow_in(const inputs *in, int B, int text_slot) {
     sd_flow_input f = {B, {in->x[0], in->x[text_slot], in->x[2]}, {in->T[0], in->T[text_slot], in->T[2]},
-                       {in->len[0], in->len[text_slot], in->len[2]}};
+                       {in->len[0], in->len[text_slot], in->len[2]},
+                       {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32}};
     return f;
 }
 
@@ -160,10 +169,10 @@ static int run_train(const options *o) {
     sd_objective *obj = sd_objective_new();
     sd_adam_config ac = sd_adam_default_config();
     sd_rng rng = sd_rng_make(7, SD_STREAM_DROPOUT);
-    double *t = malloc(sizeof(double) * (size_t)o->steps);
+    double *t = malloc(sizeof(double) * (size_t)o->steps), *c = malloc(sizeof(double) * (size_t)o->steps);
     double flops = 0.0, loss = 0.0;
     for (int s = 0; s < o->warmup + o->steps; s++) {
-        const double f0 = gemm_flops, t0 = now_s();
+        const double f0 = gemm_flops, t0 = now_s(), c0 = cpu_s();
         memset(grads, 0, sizeof(float) * m->table.total);
         sd_loss_terms terms;
         sd_error err;
@@ -172,17 +181,22 @@ static int run_train(const options *o) {
             return 1;
         }
         sd_adam_step_table(&m->table, used, m->params, grads, am, av, &ac, ac.lr, s + 1);
-        const double dt = now_s() - t0;
-        if (s >= o->warmup) t[s - o->warmup] = dt;
+        const double dt = now_s() - t0, dc = cpu_s() - c0;
+        if (s >= o->warmup) {
+            t[s - o->warmup] = dt;
+            c[s - o->warmup] = dc;
+        }
         flops = gemm_flops - f0;
         loss = terms.total;
     }
-    const double med = median(t, o->steps);
-    printf("{\"side\": \"sdumc\", \"mode\": \"train\", \"threads\": %d, \"batch\": %d, \"step_s\": %.6f, "
+    const double med = median(t, o->steps), cpu_med = median(c, o->steps);
+    printf("{\"side\": \"sdumc\", \"mode\": \"train\", \"threads\": %d, \"batch\": %d, \"step_s\": %.6f, \"step_cpu_s\": %.6f, "
            "\"samples_per_s\": %.3f, \"gemm_gflop_per_step\": %.4f, \"peak_rss_mib\": %.1f, \"loss\": %.6f, "
            "\"steps\": %d, \"min_step_s\": %.6f, \"max_step_s\": %.6f}\n",
-           sd_threads_get(), o->batch, med, o->batch / med, flops * 1e-9, peak_rss_mib(), loss, o->steps, t[0],
+           sd_threads_get(), o->batch, med, cpu_med, o->batch / med, flops * 1e-9, peak_rss_mib(), loss, o->steps, t[0],
            t[o->steps - 1]);
+    free(t);
+    free(c);
     return 0;
 }
 
@@ -224,6 +238,22 @@ static int run_infer(const options *o) {
     return 0;
 }
 
+/* The vector level the library's per-CPU clones run at here (core/simd.h: GCC's x86-64-v4 / v3
+ * levels, what its resolver checks), with the instruction set it means. */
+static const char *vector_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "x86-64-v4 (AVX-512)";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+        return "x86-64-v3 (AVX2+FMA)";
+    return "x86-64 (SSE2)";
+#else
+    return "not x86-64";
+#endif
+}
+
 static int run_gemm(const options *o) {
     const size_t n = 2048;
     float *A = bench_tensor(n * n, 1), *B = bench_tensor(n * n, 2), *C = bench_tensor(n * n, 3);
@@ -236,8 +266,8 @@ static int run_gemm(const options *o) {
         if (r > 0 && rate > best) best = rate;
     }
     printf("{\"side\": \"sdumc\", \"mode\": \"gemm\", \"threads\": %d, \"gemm_peak_gflops\": %.2f, \"n\": %zu, "
-           "\"blas_core\": \"%s\"}\n",
-           sd_threads_get(), best, n, openblas_get_corename());
+           "\"blas_core\": \"%s\", \"vector_isa\": \"%s\"}\n",
+           sd_threads_get(), best, n, openblas_get_corename(), vector_isa());
     return 0;
 }
 

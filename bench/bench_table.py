@@ -27,9 +27,11 @@ def main(path):
                 rows.setdefault(point, {}).setdefault((r["side"], r["mode"]), []).append(r)
     peak = max((g["gemm_peak_gflops"] for g in gemm), default=float("nan"))
     core = gemm[0].get("blas_core", "?") if gemm else "?"
+    isa = gemm[0].get("vector_isa", "?") if gemm else "?"
     print(f"machine: {machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPUs, flags: {machine.get('flags', '')}; "
           f"threads {machine.get('threads', '?')}; OpenBLAS kernel {core} (OPENBLAS_CORETYPE {machine.get('coretype')}); "
           f"load average before {machine.get('load_before')}, after {load_after}")
+    print(f"vector ISA: sdumc's own kernels run as {isa}; its GEMMs and PyTorch's run on OpenBLAS's {core} kernel")
     print(f"sgemm peak (2048^3, OpenBLAS, same threads): {peak:.1f} GFLOP/s "
           f"(runs: {', '.join('%.1f' % g['gemm_peak_gflops'] for g in gemm)}); "
           f"{machine.get('steps')} timed steps per process, {machine.get('rounds')} round(s), medians")
@@ -59,6 +61,19 @@ def main(path):
               f"{'>= 75% of peak' if point == 'MOSEI' else ''}")
         tt = med(point, "torch", "train", "step_s")
         print(f"{point:<6} {'step time s (sdumc, PyTorch)':<34} {st:>10.3f} {tt:>10.3f}")
+        if rows[point].get(("sdumc", "cli")):
+            # `sdumc train` end to end (bench_cli.py) against the step above and PyTorch's training RSS.
+            cli = med(point, "sdumc", "cli", "cli_samples_per_s")
+            step = med(point, "sdumc", "train", "samples_per_s")
+            rss = med(point, "sdumc", "cli", "cli_peak_rss_mib")
+            step_rss = med(point, "sdumc", "train", "peak_rss_mib")
+            torch_rss = med(point, "torch", "train", "peak_rss_mib")
+            print(f"{point:<6} {'CLI whole-epoch samples/s':<34} {cli:>10.2f} {step:>10.2f} {cli / step:>6.2f}x  "
+                  ">= 0.90x (vs the sdumc step)")
+            print(f"{point:<6} {'CLI peak RSS MiB (vs the step)':<34} {rss:>10.1f} {step_rss:>10.1f} {rss / step_rss:>6.2f}x  "
+                  "<= 1.2x")
+            print(f"{point:<6} {'CLI peak RSS MiB (vs PyTorch)':<34} {rss:>10.1f} {torch_rss:>10.1f} {rss / torch_rss:>6.2f}x  "
+                  "<= 0.5x")
         print()
     if scale:
         print("sdumc training step scaling (MOSEI point):")
