@@ -1,19 +1,24 @@
-/* Decoder throughput: prompt pass (prefill) and generated tokens per second for a GGUF model,
- * against the memory-bandwidth bound (weights read once per decode step).
+/* Decoder throughput, the shapes llama.cpp's llama-bench and llama-batched-bench measure: prompt
+ * passes (tokens/s), generation of one sequence (tokens/s), and generation steps of B sequences
+ * sharing a prompt (the beam-search shape; tokens/s = B x steps/s); and the memory-bandwidth bound
+ * (weight bytes read per step / measured read bandwidth).
  *
- *   bench_llm MODEL.gguf [--prompt N] [--gen N] [--beams N] [--threads N] [--reps N]
+ *   bench_llm MODEL.gguf [--prompt N[,N...]] [--gen N] [--beams B] [--threads N] [--exact 0|1]
+ *             [--kv f16|f32] [--json]
+ *   bench_llm --bandwidth [--threads N]
  *
- * The prompt is N token embeddings of random ids; generation feeds back the argmax (greedy, one
- * token per step) for --gen steps, then --gen steps of a --beams wide step (B tokens per step: the
- * beam search shape). The bandwidth is measured here: a multi-threaded sum over a 1 GiB buffer
- * (best of 3), printed with the bound tokens/s = bandwidth / weight bytes per step.
- * Warm-up: one untimed prefill + step before timing (pages of the mapping are faulted in). */
+ * Prompts are N token embeddings of pseudo-random ids; generation feeds back the argmax. Each
+ * measurement is preceded by an untimed one of the same kind (it faults the mapping in and warms
+ * the caches). The wall time and the process CPU time of each are printed (on a shared machine
+ * CPU seconds / wall seconds shows how much of the two cores the process got). --json adds one
+ * line "BENCH {...}" for bench_llm.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/omp.h"
 #include "core/threads.h"
 #include "llm/kernels.h"
 #include "llm/llama.h"
@@ -24,19 +29,25 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Read bandwidth in GB/s: every thread sums its slice of a 1 GiB buffer. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Read bandwidth in GB/s: every thread sums its slice of a 1 GiB buffer (best of 3). */
 static double read_bandwidth(void) {
     size_t n = ((size_t)1 << 30) / sizeof(float);
     float *buf = sd_alloc(n * sizeof(float));
     if (!buf) return 0;
-#pragma omp parallel for schedule(static)
+SD_OMP(omp parallel for schedule(static))
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
     double best = 0;
     volatile float sink = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t = now_s();
         float total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
+SD_OMP(omp parallel for schedule(static) reduction(+ : total))
         for (size_t c = 0; c < n / 4096; c++) {
             float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
             const float *p = buf + c * 4096;
@@ -73,123 +84,152 @@ static void cpu_name(char *out, size_t n) {
     fclose(f);
 }
 
-static int argmax(const float *v, size_t n) {
+static int32_t argmax(const float *v, size_t n) {
     size_t b = 0;
     for (size_t i = 1; i < n; i++)
         if (v[i] > v[b]) b = i;
-    return (int)b;
+    return (int32_t)b;
+}
+
+typedef struct {
+    const sd_llama *m;
+    sd_llama_cache *c;
+    float *x, *xb, *logits, *hsum; /* [P, D], [B, D], [B, V], [B, D] */
+    size_t D, V;
+} bench;
+
+typedef struct {
+    double wall, cpu;
+} timing;
+
+static int fail(const sd_error *err) {
+    fprintf(stderr, "error: %s\n", err->msg);
+    return 1;
+}
+
+/* A prompt pass of P positions (last-position logits, as llama-bench's pp). */
+static int prompt_pass(bench *b, size_t P, timing *t) {
+    sd_error err = {0};
+    sd_llama_out o = {b->logits, 0, NULL, NULL, NULL};
+    sd_llama_cache_reset(b->c);
+    double w = now_s(), c = cpu_s();
+    if (sd_llama_prefill(b->m, b->c, b->x, P, &o, &err)) return fail(&err);
+    t->wall = now_s() - w, t->cpu = cpu_s() - c;
+    return 0;
+}
+
+/* After a prompt pass of P positions, S steps of B sequences (B = 1: greedy generation; B > 1:
+ * B tokens per step, each slot continuing its own history, the hidden-state sums computed as
+ * simulate-text does). */
+static int gen_steps(bench *b, size_t P, int S, size_t B, timing *t) {
+    sd_error err = {0};
+    if (prompt_pass(b, P, t)) return 1;
+    int32_t tok = argmax(b->logits, b->V);
+    double w = now_s(), c = cpu_s();
+    for (int s = 0; s < S; s++) {
+        for (size_t i = 0; i < B; i++) {
+            int32_t id = (int32_t)(((size_t)tok + i) % b->V);
+            if (sd_llama_embed(b->m, &id, 1, b->xb + i * b->D, &err)) return fail(&err);
+        }
+        sd_llama_out o = {b->logits, 0, b->hsum, NULL, NULL};
+        if (sd_llama_step(b->m, b->c, b->xb, B, &o, &err)) return fail(&err);
+        tok = argmax(b->logits, b->V);
+    }
+    t->wall = now_s() - w, t->cpu = cpu_s() - c;
+    return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N] [--gen N] [--beams N] [--threads N]\n");
-        return 2;
-    }
-    int prompt = 64, gen = 16, beams = 4, threads = 0;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        int v = atoi(argv[i + 1]);
-        if (!strcmp(argv[i], "--prompt")) prompt = v;
-        else if (!strcmp(argv[i], "--gen")) gen = v;
-        else if (!strcmp(argv[i], "--beams")) beams = v;
-        else if (!strcmp(argv[i], "--threads")) threads = v;
+    const char *model = NULL;
+    char prompts[64] = "64";
+    int gen = 16, beams = 4, threads = 0, exact = 0, kv_f16 = 1, json = 0, bw_only = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--bandwidth")) bw_only = 1;
+        else if (!strcmp(a, "--prompt")) snprintf(prompts, sizeof prompts, "%s", v), i++;
+        else if (!strcmp(a, "--exact")) exact = atoi(v), i++;
+        else if (!strcmp(a, "--kv")) kv_f16 = !strcmp(v, "f16"), i++;
+        else if (!strcmp(a, "--gen")) gen = atoi(v), i++;
+        else if (!strcmp(a, "--beams")) beams = atoi(v), i++;
+        else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
+        else if (a[0] != '-' && !model) model = a;
         else {
-            fprintf(stderr, "unknown option %s\n", argv[i]);
+            fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N[,N...]] [--gen N] [--beams B] [--threads N] "
+                            "[--exact 0|1] [--kv f16|f32] [--json] | bench_llm --bandwidth [--threads N]\n");
             return 2;
         }
     }
-    if (prompt < 1 || gen < 1 || beams < 1) return 2;
     threads = sd_threads_set(threads);
+    if (bw_only) {
+        double bw = read_bandwidth();
+        printf("memory read bandwidth (%d threads, 1 GiB sum, best of 3): %.2f GB/s\n", threads, bw);
+        if (json) printf("BENCH {\"bandwidth_gbs\": %.3f}\n", bw);
+        return 0;
+    }
+    size_t P_list[8], nP = 0, Pmax = 0;
+    for (char *tok = strtok(prompts, ","); tok && nP < 8; tok = strtok(NULL, ",")) {
+        P_list[nP] = (size_t)atoi(tok);
+        if (P_list[nP] == 0) return 2;
+        if (P_list[nP] > Pmax) Pmax = P_list[nP];
+        nP++;
+    }
+    if (!model || nP == 0 || gen < 1 || beams < 1) return 2;
     sd_error err = {0};
     sd_llama *m = NULL;
     double t_load = now_s();
-    if (sd_llama_load(argv[1], &m, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 1;
-    }
+    if (sd_llama_load(model, &m, &err)) return fail(&err);
     t_load = now_s() - t_load;
     const sd_llama_hparams *hp = sd_llama_get_hparams(m);
     const size_t D = (size_t)hp->n_embd, V = (size_t)hp->n_vocab;
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
-    double wbytes = (double)sd_llama_weight_bytes(m);
-    printf("machine: %s, %d threads, OpenMP %s, kernels %s\n", cpu, threads,
-           sd_threads_have_openmp() ? "on" : "off", sd_llm_kernels_name());
-    printf("model: %s: %s, %d layers, hidden %d, heads %d/%d, ff %d, vocab %d; %.1f MB of weights "
-           "read per step; load %.2f s\n", argv[1], sd_llama_weight_type(m), hp->n_layer, hp->n_embd,
-           hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_vocab, wbytes / 1e6, t_load);
-
-    int32_t *ids = malloc((size_t)prompt * sizeof *ids);
-    float *x = malloc((size_t)prompt * D * sizeof *x);          /* [prompt, D] */
-    float *xb = malloc((size_t)beams * D * sizeof *xb);         /* [beams, D] */
-    float *logits = malloc((size_t)beams * V * sizeof *logits); /* [beams, V] */
-    float *hsum = malloc((size_t)beams * D * sizeof *hsum);
+    const double wbytes = (double)sd_llama_weight_bytes(m);
+    printf("machine: %s, %d threads, OpenMP %s, kernels %s, %s arithmetic, KV cache %s\n", cpu, threads,
+           sd_threads_have_openmp() ? "on" : "off", sd_llm_kernels_name(), exact ? "exact" : "llama.cpp",
+           kv_f16 ? "f16" : "f32");
+    printf("model: %s: %s, %d layers, hidden %d, heads %d/%d, ff %d, vocab %d; %.1f MB of weights read per step; "
+           "load %.2f s\n", model, sd_llama_weight_type(m), hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv,
+           hp->n_ff, hp->n_vocab, wbytes / 1e6, t_load);
+    bench b = {m, NULL, malloc(Pmax * D * sizeof(float)), malloc((size_t)beams * D * sizeof(float)),
+               malloc((size_t)beams * V * sizeof(float)), malloc((size_t)beams * D * sizeof(float)), D, V};
+    int32_t *ids = malloc(Pmax * sizeof *ids);
     unsigned seed = 12345;
-    for (int i = 0; i < prompt; i++) {
+    for (size_t i = 0; i < Pmax; i++) {
         seed = seed * 1103515245u + 12345u;
         ids[i] = (int32_t)((seed >> 8) % V);
     }
-    sd_llama_embed(m, ids, (size_t)prompt, x, &err);
-    sd_llama_cache *c = NULL;
-    if (sd_llama_cache_create(m, (size_t)prompt, (size_t)gen + 1, (size_t)beams, &c, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 1;
+    sd_llama_cache_params cp = {Pmax, (size_t)gen, (size_t)beams, 0,
+                                exact ? SD_LLM_ARITH_EXACT : SD_LLM_ARITH_LLAMACPP, kv_f16};
+    if (!b.x || !b.xb || !b.logits || !b.hsum || !ids || sd_llama_embed(m, ids, Pmax, b.x, &err) ||
+        sd_llama_cache_create(m, &cp, &b.c, &err))
+        return fail(&err);
+    timing t, warm;
+    char js[1024];
+    int jn = snprintf(js, sizeof js, "{\"weight_bytes\": %.0f, \"threads\": %d, \"kernels\": \"%s\"", wbytes, threads,
+                      sd_llm_kernels_name());
+    for (size_t i = 0; i < nP; i++) {
+        if (prompt_pass(&b, P_list[i], &warm) || prompt_pass(&b, P_list[i], &t)) return 1;
+        printf("prompt pass pp%zu: %.2f tokens/s (%.3f s, %.2f CPU s)\n", P_list[i], (double)P_list[i] / t.wall,
+               t.wall, t.cpu);
+        jn += snprintf(js + jn, sizeof js - (size_t)jn, ", \"pp%zu\": %.4f, \"pp%zu_cpu\": %.3f", P_list[i],
+                       (double)P_list[i] / t.wall, P_list[i], t.cpu);
     }
-    /* warm-up (faults the mapping in) */
-    sd_llama_out o = {logits, 0, hsum, NULL, NULL}; /* steps: the hidden-state sum too */
-    sd_llama_out op = {logits, 0, NULL, NULL, NULL}; /* prefill: last-position logits only */
-    sd_llama_prefill(m, c, x, (size_t)(prompt < 8 ? prompt : 8), &op, &err);
-    sd_llama_step(m, c, x, 1, &o, &err);
-    sd_llama_cache_reset(c);
-
-    double t = now_s();
-    if (sd_llama_prefill(m, c, x, (size_t)prompt, &op, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 1;
-    }
-    double t_prefill = now_s() - t;
-    int tok = argmax(logits, V);
-    t = now_s();
-    for (int s = 0; s < gen; s++) {
-        sd_llama_embed(m, &tok, 1, xb, &err);
-        if (sd_llama_step(m, c, xb, 1, &o, &err)) {
-            fprintf(stderr, "error: %s\n", err.msg);
-            return 1;
-        }
-        tok = argmax(logits, V);
-    }
-    double t_gen = now_s() - t;
-
-    /* the beam-search shape: every step feeds `beams` tokens */
-    sd_llama_cache_reset(c);
-    sd_llama_prefill(m, c, x, (size_t)prompt, &op, &err);
-    double t_beam = 0;
+    /* generation after the first prompt length, as llama-batched-bench's shared prompt */
+    if (gen_steps(&b, P_list[0], 2, 1, &warm) || gen_steps(&b, P_list[0], gen, 1, &t)) return 1;
+    printf("generation, 1 sequence (tg%d): %.3f tokens/s, %.1f ms/token (%.2f CPU s)\n", gen, gen / t.wall,
+           1e3 * t.wall / gen, t.cpu);
+    jn += snprintf(js + jn, sizeof js - (size_t)jn, ", \"tg\": %.4f, \"tg_cpu\": %.3f", gen / t.wall, t.cpu);
     if (beams > 1) {
-        t = now_s();
-        for (int s = 0; s < gen; s++) {
-            for (int b = 0; b < beams; b++) {
-                int32_t id = (int32_t)((tok + b) % (int)V);
-                sd_llama_embed(m, &id, 1, xb + (size_t)b * D, &err);
-            }
-            if (sd_llama_step(m, c, xb, (size_t)beams, &o, &err)) {
-                fprintf(stderr, "error: %s\n", err.msg);
-                return 1;
-            }
-            tok = argmax(logits, V);
-        }
-        t_beam = now_s() - t;
+        if (gen_steps(&b, P_list[0], 2, (size_t)beams, &warm) || gen_steps(&b, P_list[0], gen, (size_t)beams, &t)) return 1;
+        printf("generation, %d sequences sharing the prompt: %.3f steps/s = %.3f tokens/s (%.2f CPU s)\n", beams,
+               gen / t.wall, gen * beams / t.wall, t.cpu);
+        jn += snprintf(js + jn, sizeof js - (size_t)jn, ", \"tg_batch\": %.4f, \"tg_batch_cpu\": %.3f, \"beams\": %d",
+                       gen * beams / t.wall, t.cpu, beams);
     }
-    double bw = read_bandwidth();
-    printf("prompt pass: %d tokens in %.3f s = %.1f tokens/s\n", prompt, t_prefill, prompt / t_prefill);
-    printf("generation (1 token per step): %d steps in %.3f s = %.2f tokens/s, %.1f ms/token\n", gen,
-           t_gen, gen / t_gen, 1e3 * t_gen / gen);
-    if (beams > 1)
-        printf("beam steps (%d tokens per step): %d steps in %.3f s = %.2f steps/s = %.2f tokens/s\n",
-               beams, gen, t_beam, gen / t_beam, gen * beams / t_beam);
-    printf("memory read bandwidth (%d threads, 1 GiB sum, best of 3): %.1f GB/s -> bound %.2f "
-           "steps/s for %.1f MB per step; generation reaches %.0f%% of it\n", threads, bw,
-           bw * 1e9 / wbytes, wbytes / 1e6, 100.0 * (gen / t_gen) / (bw * 1e9 / wbytes));
-    free(ids), free(x), free(xb), free(logits), free(hsum);
-    sd_llama_cache_free(c);
+    if (json) printf("BENCH %s}\n", js);
+    free(ids), free(b.x), free(b.xb), free(b.logits), free(b.hsum);
+    sd_llama_cache_free(b.c);
     sd_llama_free(m);
     return 0;
 }

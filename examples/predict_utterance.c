@@ -1,11 +1,13 @@
 /* Scores one utterance with the sdumc C API: the smallest program an application would write.
  *
- *   predict_utterance MODEL AUDIO.npy TEXT.npy VIDEO.npy [--missing]
+ *   predict_utterance MODEL AUDIO.npy TEXT.npy VIDEO.npy [--missing] [--threads N]
  *
- * TEXT.npy holds the transcript features (complete flow) or, with --missing, the simulated text
- * (text-missing flow). Feature files are float32 .npy, [frames, dim] (numpy.save of a float32
- * array). Prints the model, the score and the first values of the embedding; errors go to stderr
- * with the library's message.
+ * Modalities in the API's order: audio, text, video. TEXT.npy holds the transcript features
+ * (complete flow) or, with --missing, the simulated text (text-missing flow). Feature files are
+ * .npy [frames, dim] in float16, float32 or float64 (what `sdumc synth` and numpy.save write),
+ * read by the library's own reader. --threads N: the most threads a call may use (default: the
+ * library's). Prints the model, the score and the first values of the embedding; errors go to
+ * stderr with the library's message.
  *
  * Build against an installed sdumc (make install PREFIX=$HOME/.local):
  *   export PKG_CONFIG_PATH=$HOME/.local/lib/pkgconfig
@@ -15,105 +17,70 @@
  */
 #include <sdumc.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A minimal .npy reader: format 1.x or 2.x, dtype '<f4', C order, shape (T, D) or (D,).
- * Returns the floats (free with free()) and sets *frames, *dim; NULL with a message on failure. */
-static float *read_npy_f32(const char *path, int64_t *frames, int64_t *dim) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    unsigned char pre[12];
-    float *data = NULL;
-    char *header = NULL;
-    size_t hlen = 0;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0 || (pre[6] != 1 && pre[6] != 2)) goto bad;
-    if (pre[6] == 1) {
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
-    } else {
-        if (fread(pre + 10, 1, 2, f) != 2) goto bad;
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-    }
-    header = calloc(1, hlen + 1);
-    if (!header || fread(header, 1, hlen, f) != hlen) goto bad;
-    if (!strstr(header, "'descr': '<f4'") || !strstr(header, "'fortran_order': False")) {
-        fprintf(stderr, "%s: only little-endian float32 C-order arrays are read here\n", path);
-        goto fail;
-    }
-    const char *shape = strstr(header, "'shape': (");
-    long long t = 1, d = 0;
-    if (!shape) goto bad;
-    shape += 10;
-    if (sscanf(shape, "%lld, %lld)", &t, &d) != 2) {
-        t = 1;
-        if (sscanf(shape, "%lld,)", &d) != 1) goto bad;
-    }
-    if (t < 1 || d < 1 || t > (1LL << 31) || d > (1LL << 24)) goto bad;
-    data = malloc(sizeof(float) * (size_t)t * (size_t)d);
-    if (!data || fread(data, sizeof(float), (size_t)t * (size_t)d, f) != (size_t)t * (size_t)d) goto bad;
-    fclose(f);
-    free(header);
-    *frames = t;
-    *dim = d;
-    return data;
-bad:
-    fprintf(stderr, "%s: not a readable float32 .npy file\n", path);
-fail:
-    fclose(f);
-    free(header);
-    free(data);
-    return NULL;
+static int fail(const sdumc_error *err) {
+    fprintf(stderr, "error (%s): %s\n", sdumc_status_name(err->code), err->message);
+    return 1;
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "--missing") == 0)) {
-        fprintf(stderr, "usage: %s MODEL AUDIO.npy TEXT.npy VIDEO.npy [--missing]\n", argv[0]);
+    int missing = 0, threads = 0, bad = argc < 5;
+    for (int i = 5; i < argc && !bad; i++) {
+        if (!strcmp(argv[i], "--missing"))
+            missing = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            threads = atoi(argv[++i]);
+        else
+            bad = 1;
+    }
+    if (bad) {
+        fprintf(stderr, "usage: %s MODEL AUDIO.npy TEXT.npy VIDEO.npy [--missing] [--threads N]\n", argv[0]);
         return 2;
     }
-    sdumc_flow flow = argc == 6 ? SDUMC_FLOW_TEXT_MISSING : SDUMC_FLOW_COMPLETE;
-    sdumc_error err;
-    sdumc_model *model = NULL;
-    if (sdumc_model_load(argv[1], &model, &err) != SDUMC_OK) {
-        fprintf(stderr, "error (%s): %s\n", sdumc_status_name(err.code), err.message);
+    if (SDUMC_VERSION_MAJOR != atoi(sdumc_version())) { /* the header and the library agree */
+        fprintf(stderr, "built against sdumc %d.x, running with %s\n", SDUMC_VERSION_MAJOR, sdumc_version());
         return 1;
     }
-    sdumc_info info;
+    sdumc_error err;
+    sdumc_model_params params = sdumc_model_default_params();
+    if (threads) params.n_threads = threads;
+    sdumc_model *model = NULL;
+    if (sdumc_model_load_with_params(argv[1], &params, &model, &err) != SDUMC_OK) return fail(&err);
+    sdumc_info info = {.size = sizeof info};
     sdumc_model_info(model, &info, NULL);
-    printf("sdumc %s: model dims %d/%d/%d, hidden %d, MIA %s, %lld parameters\n", sdumc_version(),
+    printf("sdumc %s: model dims %d/%d/%d, hidden %d, MIA %s, %lld parameters, %d threads\n", sdumc_version(),
            info.dim_audio, info.dim_text, info.dim_video, info.hidden, info.mia ? "on" : "off",
-           (long long)info.param_count);
+           (long long)info.param_count, info.n_threads);
+    if (info.mia_source == SDUMC_MIA_SOURCE_NO_METADATA)
+        fprintf(stderr, "note: %s has no sdumc metadata: MIA is off, as the released code runs it\n", argv[1]);
 
+    const sdumc_flow flow = missing ? SDUMC_FLOW_TEXT_MISSING : SDUMC_FLOW_COMPLETE;
     sdumc_utterance u;
     memset(&u, 0, sizeof u);
-    float *audio = read_npy_f32(argv[2], &u.audio.frames, &u.audio.dim);
-    float *text = read_npy_f32(argv[3], &u.text.frames, &u.text.dim);
-    float *video = read_npy_f32(argv[4], &u.video.frames, &u.video.dim);
-    u.audio.data = audio;
-    u.text.data = text;
-    u.video.data = video;
     float *z = malloc(sizeof(float) * (size_t)info.embedding_dim);
     float score = 0.0f;
     int rc = 1;
-    if (audio && text && video && z) {
+    if (!z) {
+        fprintf(stderr, "out of memory\n");
+    } else if (sdumc_features_load_npy(argv[2], &u.audio, &err) || sdumc_features_load_npy(argv[3], &u.text, &err) ||
+               sdumc_features_load_npy(argv[4], &u.video, &err)) {
+        fail(&err);
+    } else if (sdumc_embed(model, NULL, &u, flow, z, (size_t)info.embedding_dim, &score, &err)) {
         /* One call gives the score and the embedding; sdumc_predict gives the score alone. */
-        if (sdumc_embed(model, NULL, &u, flow, z, (size_t)info.embedding_dim, &score, &err) != SDUMC_OK) {
-            fprintf(stderr, "error (%s): %s\n", sdumc_status_name(err.code), err.message);
-        } else {
-            printf("flow %s\nscore %.9g\nembedding %d floats:", flow == SDUMC_FLOW_COMPLETE ? "complete" : "text-missing",
-                   (double)score, info.embedding_dim);
-            for (int i = 0; i < info.embedding_dim && i < 4; i++) printf(" %.6g", (double)z[i]);
-            printf(" ...\n");
-            rc = 0;
-        }
+        fail(&err);
+    } else {
+        printf("flow %s\nscore %.9g\nembedding %d floats:", missing ? "text-missing" : "complete", (double)score,
+               info.embedding_dim);
+        for (int i = 0; i < info.embedding_dim && i < 4; i++) printf(" %.6g", (double)z[i]);
+        printf(" ...\n");
+        rc = 0;
     }
-    free(audio);
-    free(text);
-    free(video);
+    sdumc_features_free(&u.audio);
+    sdumc_features_free(&u.text);
+    sdumc_features_free(&u.video);
     free(z);
     sdumc_model_free(model);
     return rc;

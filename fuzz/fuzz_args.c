@@ -27,13 +27,13 @@ static int fuzz_args(const uint8_t *data, size_t size) {
     uint64_t seed = 42;
     float lr = -7.0f;
     arg_spec specs[] = {
-        {"data", ARG_STRING, &data_dir, 0, 0, NULL, "dataset folder", 0},
-        {"epochs", ARG_INT, &epochs, 1, 100000, NULL, "epochs", 0},
-        {"seed", ARG_U64, &seed, 0, 0, NULL, "seed", 0},
-        {"lr", ARG_FLOAT, &lr, 1e-8, 1.0, NULL, "learning rate", 0},
-        {"mia", ARG_ONOFF, &mia, 0, 0, NULL, "MIA", 0},
-        {"select", ARG_CHOICE, &select, 0, 0, "full|miss|mean|last", "model selection", 0},
-        {"quiet", ARG_FLAG, &quiet, 0, 0, NULL, "no progress", 0},
+        {"data", ARG_STRING, &data_dir, 0, 0, NULL, "dataset folder", 0, 0},
+        {"epochs", ARG_INT, &epochs, 1, 100000, NULL, "epochs", 0, 0},
+        {"seed", ARG_U64, &seed, 0, 0, NULL, "seed", 0, 0},
+        {"lr", ARG_FLOAT, &lr, 1e-8, 1.0, NULL, "learning rate", 0, 0},
+        {"mia", ARG_ONOFF, &mia, 0, 0, NULL, "MIA", 0, 0},
+        {"select", ARG_CHOICE, &select, 0, 0, "full|miss|mean|last", "model selection", 0, 0},
+        {"quiet", ARG_FLAG, &quiet, 0, 0, NULL, "no progress", 0, 0},
     };
     enum { N = (int)(sizeof specs / sizeof specs[0]) };
     char err[256];

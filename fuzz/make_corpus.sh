@@ -3,7 +3,8 @@
 # Seeds are small valid files of every kind the parsers accept plus a few typical rejections; the
 # fuzzers mutate from there. Sources: tests/fixtures (npy, safetensors, GGUF), a 1-epoch model and
 # training state from `sdumc train --hidden 4` on a synthetic corpus, a tiny GGUF vocabulary
-# written with tests/reference/gguf_writer.py, hand-written labels.csv files and argument lists.
+# written with tests/reference/gguf_writer.py, hand-written labels.csv files and argument lists,
+# MMSA-style pickles from tests/reference/mmsa_pickle.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -12,7 +13,7 @@ C=fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$C"
-mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args}
+mkdir -p "$C"/{npy,safetensors,model,train_state,gguf,tokenizer,labels,args,csv,pickle,audio,wavlm}
 
 cp tests/fixtures/npy/*.npy "$C/npy/"
 cp tests/fixtures/safetensors/*.safetensors "$C/safetensors/"
@@ -80,6 +81,11 @@ printf '\xef\xbb\xbfsplit,extra,label,name\r\ntrain,x,-3,a\r\nvalid,,2.5e0,b\r\n
 printf 'name,label,split\n"a",1,train\n"b,x",1,valid\na,2,test\nbad,0,train\nc,nan,test\nc,9,test\nd,1,dev\n../c,1,train\n' > "$C/labels/problems.csv"
 printf 'name,label\na,1\n' > "$C/labels/missing_column.csv"
 printf '\n\n  \nname,label,split\n\na,1,train\nb,1,valid\nc,1,test\n' > "$C/labels/blank_lines.csv"
+printf 'name,label,split\na,1,train\nb,1,valid\x00junk\nc,1,test\n' > "$C/labels/nul_row.csv"
+printf 'name,prediction,label\r\n"a,b ""q""",0.5,1\r\n "two\nlines" ,,\r\nplain, 2 ,""\r\n\r\n' > "$C/csv/quoted.csv"
+printf 'name,label,split\na,1,train\nb\0,1,valid\nc,1,test\n' > "$C/csv/nul_byte.csv"
+printf '\xff\xfen\0a\0m\0e\0\n\0' > "$C/csv/utf16.csv"
+printf 'h\n"unclosed,1\n"a"b,2\n' > "$C/csv/unclosed.csv"
 
 args() { local f=$1; shift; printf '%s\0' "$@" > "$C/args/$f"; }
 args all_kinds --data d --epochs 10 --seed 18446744073709551615 --lr 1e-3 --mia on --select mean --quiet
@@ -93,4 +99,30 @@ args help --epochs 3 --help
 args missing_value --epochs
 args positional positional
 args empty_value --data ''
+# MMSA-style feature pickles (tests/reference/mmsa_pickle.py --tiny): every protocol the reader
+# takes, numpy 2's module names, and two refusals (a call of os.system, a truncated file).
+P=tests/reference/mmsa_pickle.py
+$PY $P write "$C/pickle/aligned_p2.pkl" aligned --protocol 2 --tiny --n 2
+$PY $P write "$C/pickle/aligned_p3_numpy2.pkl" aligned --protocol 3 --numpy2 --tiny --n 2
+$PY $P write "$C/pickle/unaligned_p4.pkl" unaligned --protocol 4 --tiny --n 2
+$PY $P write "$C/pickle/unaligned_p5_sims.pkl" unaligned --protocol 5 --sims --tiny --n 2
+$PY $P hostile "$tmp" /nonexistent/marker
+cp "$tmp/exec_os_system.pkl" "$tmp/truncated_proto2.pkl" "$C/pickle/"
+# Audio (sox): short files of each kind the reader takes, and two rejections.
+sox -n -r 8000 -c 1 -b 16 "$C/audio/pcm16_8k.wav" synth 0.02 sine 440
+sox -n -r 44100 -c 2 -e floating-point -b 32 "$C/audio/stereo_float_44k.wav" synth 0.01 sine 300 sine 500
+sox -n -r 22050 -c 1 "$C/audio/flac_22k.flac" synth 0.03 sine 200
+sox -n -r 16000 -c 1 "$C/audio/vorbis_16k.ogg" synth 0.1 sine 1000
+sox -n -r 16000 -c 1 -b 16 "$C/audio/empty.wav" trim 0 0
+printf 'RIFF$\0\0\0WAVEnot audio' > "$C/audio/not_audio.wav"
+# WavLM models: the small test fixtures, and one without the gated relative position bias.
+cp tests/fixtures/wavlm/tiny_base.safetensors tests/fixtures/wavlm/odd_conv.safetensors "$C/wavlm/"
+$PY - "$C/wavlm" <<'PYEOF'
+import sys
+sys.path.insert(0, "tools")
+import safetensors_np as s
+t, m = s.read("tests/fixtures/wavlm/odd_conv.safetensors")
+s.write(sys.argv[1] + "/no_gate.safetensors", {k: v for k, v in t.items() if "gru_rel_pos" not in k}, m)
+PYEOF
+
 for d in "$C"/*/; do echo "$(basename "$d"): $(ls "$d" | wc -l) seeds, $(cat "$d"* | wc -c) bytes"; done

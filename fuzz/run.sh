@@ -16,6 +16,7 @@ if [ ${#names[@]} -eq 0 ]; then
   for f in fuzz/fuzz_*.c; do n=$(basename "$f" .c); names+=("${n#fuzz_}"); done
 fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp}  # system-library leaks (fuzz/lsan.supp)
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 printf '%-12s %8s %12s %10s %8s %8s\n' harness seconds executions execs/s corpus crashes

@@ -11,16 +11,8 @@
 # 16k CMU-MOSEI utterances).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-N=${DEMO_N:-1200}
-SEED=${DEMO_SEED:-1}
-HIDDEN=${DEMO_HIDDEN:-256}
-EPOCHS=${DEMO_EPOCHS:-12}
-BATCH=${DEMO_BATCH:-32}
-LR=${DEMO_LR:-1e-3}
-THREADS=${DEMO_THREADS:-0}
+source scripts/demo_settings.sh
 OUT=$BUILD/demo
-BIN=$BUILD/sdumc
 start=$(date +%s)
 
 rm -rf "$OUT"

@@ -6,9 +6,13 @@ set -euo pipefail
 packages=(
   gcc make pkg-config          # build
   libopenblas-dev              # GEMM (cblas) and the BLAS PyTorch uses in benchmarks
+  libsndfile1-dev libsoxr-dev  # audio input: decoding (WAV, FLAC, OGG, ...) and resampling to 16 kHz
+  espeak-ng sox                # speech synthesised and converted at test time (audio-features tests)
   python3-numpy python3-torch  # independent reference implementation and fixture scripts
   clang libclang-rt-14-dev     # libFuzzer harnesses, ThreadSanitizer
   libtcmalloc-minimal4         # fair PyTorch benchmark set-up (see shared docs)
+  chromium                     # opens the HTML reports headless in tests (tests/scripts/test_robustness.sh)
+  libopenmpi-dev openmpi-bin   # MPI build and its tests (make MPI=1, tests/scripts/test_mpi.sh)
 )
 
 missing=()

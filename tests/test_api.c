@@ -114,7 +114,7 @@ static void test_info(void) {
     EXPECT(sdumc_model_load(model_mia, &m, &err) == SDUMC_OK, "load: %s", err.message);
     if (!m) return;
     EXPECT(err.code == SDUMC_OK && err.message[0] == '\0', "err not cleared on success");
-    sdumc_info info;
+    sdumc_info info = {.size = sizeof info};
     EXPECT(sdumc_model_info(m, &info, &err) == SDUMC_OK, "info: %s", err.message);
     EXPECT(info.dim_audio == 32 && info.dim_text == 48 && info.dim_video == 24, "dims %d %d %d", info.dim_audio,
            info.dim_text, info.dim_video);
@@ -380,7 +380,7 @@ static void test_bad_calls(void) {
     EXPECT(!sdumc_predict_batch(m, NULL, NULL, 0, SDUMC_FLOW_COMPLETE, NULL, NULL, &err), "empty batch: %s", err.message);
     EXPECT(!sdumc_predict_batch(m, NULL, three, 2, SDUMC_FLOW_COMPLETE, sc, NULL, &err), "batch: %s", err.message);
     /* Info, load, context. */
-    sdumc_info info;
+    sdumc_info info = {.size = sizeof info};
     fails(sdumc_model_info(NULL, &info, &err), SDUMC_E_ARG, &err, "model is NULL", "info NULL model");
     fails(sdumc_model_info(m, NULL, &err), SDUMC_E_ARG, &err, "info is NULL", "info NULL");
     sdumc_model *x = (sdumc_model *)&err;

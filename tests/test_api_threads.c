@@ -1,13 +1,15 @@
 /* The public API from many threads: 8 threads score the same utterances concurrently on one
- * shared model (each with its own context, or none, or the batch call) and every result equals,
- * bit for bit, the single-threaded result. tests/scripts/test_api_tsan.sh builds this file with
- * ThreadSanitizer (and without OpenMP) and runs it. Self-contained: a random model and random
- * features, no dataset. */
+ * shared model (each with its own context, of 1 or 3 threads, or none, or the batch call) and every
+ * result equals, bit for bit, the single-threaded result. Every group spreads over its call's
+ * threads here (the work cut is set to 0), so the library's own pool runs under the load too.
+ * tests/scripts/test_api_tsan.sh builds this file with ThreadSanitizer (and without OpenMP) and
+ * runs it. Self-contained: a random model and random features, no dataset. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_internal.h"
 #include "core/rng.h"
 #include "harness.h"
 #include "model/model.h"
@@ -26,6 +28,8 @@ static float *feat[N_UTT][3];
 static float want[2][N_UTT];      /* [flow][utterance] single-threaded scores */
 static float want_z[2][N_UTT][8]; /* embeddings (C = 8) */
 static float batch_want[N_UTT];   /* the batch call (padded groups), text-missing flow */
+static sdumc_utterance four[4 * N_UTT]; /* utt four times over: a batch of 2 groups */
+static float four_want[4 * N_UTT];
 
 typedef struct {
     int id;
@@ -37,7 +41,9 @@ static void *work(void *arg) {
     worker *w = arg;
     sdumc_context *ctx = NULL;
     sdumc_error err;
-    if (w->id % 2 == 0 && sdumc_context_new(&ctx, &err)) {
+    sdumc_context_params cp = sdumc_context_default_params();
+    cp.n_threads = w->id % 4 == 0 ? 3 : 1; /* contexts of their own thread counts */
+    if (w->id % 2 == 0 && sdumc_context_new_with_params(&cp, &ctx, &err)) {
         w->failures++;
         return NULL;
     }
@@ -61,17 +67,21 @@ static void *work(void *arg) {
     return NULL;
 }
 
+/* The batch call, and the same utterances four times over (2 groups, run at once on the model's
+ * threads). */
 static void *work_batch(void *arg) {
     worker *w = arg;
-    float s[N_UTT];
+    float s[N_UTT + 4 * N_UTT];
     sdumc_error err;
     for (int round = 0; round < ROUNDS; round++) {
-        if (sdumc_predict_batch(model, NULL, utt, N_UTT, SDUMC_FLOW_TEXT_MISSING, s, NULL, &err)) {
+        if (sdumc_predict_batch(model, NULL, utt, N_UTT, SDUMC_FLOW_TEXT_MISSING, s, NULL, &err) ||
+            sdumc_predict_batch(model, NULL, four, 4 * N_UTT, SDUMC_FLOW_TEXT_MISSING, s + N_UTT, NULL, &err)) {
             w->failures++;
             memcpy(w->msg, err.message, sizeof w->msg);
             continue;
         }
-        w->mismatches += memcmp(s, batch_want, sizeof s) != 0;
+        w->mismatches += memcmp(s, batch_want, sizeof batch_want) != 0;
+        w->mismatches += memcmp(s + N_UTT, four_want, sizeof four_want) != 0;
     }
     return NULL;
 }
@@ -93,7 +103,10 @@ static int setup(void) {
     sd_model_free(m);
     if (bad) return fprintf(stderr, "%s\n", e.msg), 1;
     sdumc_error err;
-    if (sdumc_model_load(path, &model, &err)) return fprintf(stderr, "%s\n", err.message), 1;
+    sdumc_model_params p = sdumc_model_default_params();
+    p.n_threads = 2;
+    if (sdumc_model_load_with_params(path, &p, &model, &err)) return fprintf(stderr, "%s\n", err.message), 1;
+    sd_api_group_par_min_work = 0.0; /* every group spreads over its threads (run.c) */
     sd_rng rng = sd_rng_make(9, 0);
     const int dims[3] = {D_A, D_T, D_V};
     for (int i = 0; i < N_UTT; i++) {
@@ -112,6 +125,9 @@ static int setup(void) {
                 return fprintf(stderr, "%s\n", err.message), 1;
     }
     if (sdumc_predict_batch(model, NULL, utt, N_UTT, SDUMC_FLOW_TEXT_MISSING, batch_want, NULL, &err))
+        return fprintf(stderr, "%s\n", err.message), 1;
+    for (int i = 0; i < 4 * N_UTT; i++) four[i] = utt[i % N_UTT];
+    if (sdumc_predict_batch(model, NULL, four, 4 * N_UTT, SDUMC_FLOW_TEXT_MISSING, four_want, NULL, &err))
         return fprintf(stderr, "%s\n", err.message), 1;
     return 0;
 }

@@ -9,7 +9,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
+#include <limits.h>
 
 #include "harness.h"
 #include "io/atomic_file.h"
@@ -223,7 +226,96 @@ static void test_bad_arguments(void) {
     EXPECT(sd_atomic_commit(&af, &err) == SD_E_ARG, "commit on a closed handle");
 }
 
+/* Issue 14, item 11: a new file has 0666 less the umask (it was always 0644); a replaced file keeps
+ * its mode. */
+static void test_umask_and_kept_mode(void) {
+    const char *dir = fresh_dir("umask");
+    char p[1024];
+    path_in(p, dir, "new");
+    mode_t old = umask(077);
+    sd_error err;
+    EXPECT(sd_atomic_write_file(p, "x", 1, &err) == SD_OK, "%s", err.msg);
+    struct stat st;
+    EXPECT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600, "umask 077: mode %o", (unsigned)(st.st_mode & 0777));
+    umask(002);
+    path_in(p, dir, "new2");
+    EXPECT(sd_atomic_write_file(p, "x", 1, &err) == SD_OK, "%s", err.msg);
+    EXPECT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0664, "umask 002: mode %o", (unsigned)(st.st_mode & 0777));
+    chmod(p, 0640);
+    EXPECT(sd_atomic_write_file(p, "y", 1, &err) == SD_OK, "%s", err.msg);
+    EXPECT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0640, "replaced: mode %o", (unsigned)(st.st_mode & 0777));
+    umask(old);
+}
+
+/* Issue 14, item 6: temporaries of a dead run (old, unlocked) are removed; a live writer's
+ * (locked), a new one, another file's and look-alikes are kept. */
+static void test_stale_temporaries(void) {
+    const char *dir = fresh_dir("stale");
+    char out[1024], p[1024];
+    path_in(out, dir, "m.safetensors");
+    const char *stale[] = {"m.safetensors.tmp.AbC123", "m.safetensors.tmp-Zz9yX0"};
+    const char *kept[] = {"m.safetensors.tmp.AbC12", "m.safetensors.tmp.AbC1234", "other.tmp.AbC123",
+                          "m.safetensors.tmp.Ab_123", "m.safetensors"};
+    for (int i = 0; i < 5; i++) EXPECT(sd_test_write_file(path_in(p, dir, kept[i]), "k", 1) == 0, "write");
+    EXPECT(sd_test_write_file(path_in(p, dir, stale[0]), "s", 1) == 0, "write");
+    EXPECT(mkdir(path_in(p, dir, stale[1]), 0755) == 0, "mkdir");
+    char sub[1100];
+    snprintf(sub, sizeof sub, "%s/audio", p);
+    mkdir(sub, 0755);
+    snprintf(sub, sizeof sub, "%s/audio/u.npy", p);
+    sd_test_write_file(sub, "x", 1);
+    /* A live writer: its temporary is open (and locked) while another run starts. */
+    sd_atomic_file af;
+    sd_error err;
+    EXPECT(sd_atomic_open(&af, out, &err) == SD_OK, "%s", err.msg);
+    sleep(1); /* (mtimes are compared in whole seconds) */
+    time_t now = time(NULL);
+    int removed = sd_atomic_remove_stale(out, now);
+    EXPECT(removed == 2, "removed %d, expected the 2 stale ones", removed);
+    struct stat st;
+    for (int i = 0; i < 2; i++) EXPECT(lstat(path_in(p, dir, stale[i]), &st) != 0, "%s kept", stale[i]);
+    for (int i = 0; i < 5; i++) EXPECT(lstat(path_in(p, dir, kept[i]), &st) == 0, "%s removed", kept[i]);
+    EXPECT(af.tmp_path && lstat(af.tmp_path, &st) == 0, "the live writer's temporary was removed");
+    EXPECT(sd_atomic_write(&af, "live", 4, &err) == SD_OK && sd_atomic_commit(&af, &err) == SD_OK, "live: %s", err.msg);
+    EXPECT(file_equals(out, "live"), "the live write did not land");
+    /* One made after the start is not stale, whoever holds it. */
+    EXPECT(sd_test_write_file(path_in(p, dir, stale[0]), "s", 1) == 0, "write");
+    EXPECT(sd_atomic_remove_stale(out, now) == 0, "a temporary newer than the start was removed");
+    /* A folder of outputs: every file's temporaries (here x.npy's and other's). */
+    path_in(p, dir, "x.npy.tmp.Qq1111");
+    sd_test_write_file(p, "s", 1);
+    struct utimbuf t = {now - 100, now - 100};
+    utime(p, &t);
+    char folder[1100];
+    snprintf(folder, sizeof folder, "%s/", dir);
+    EXPECT(sd_atomic_remove_stale(folder, now) == 2 && lstat(p, &st) != 0, "folder form");
+    EXPECT(lstat(path_in(p, dir, "other.tmp.AbC123"), &st) != 0 && lstat(path_in(p, dir, stale[0]), &st) == 0,
+           "folder form: which");
+}
+
+/* Issue 14, item 1: a path whose temporary would not fit the system's limits is refused up front. */
+static void test_path_limits(void) {
+    sd_error err;
+    char name[300];
+    memset(name, 'n', 250);
+    name[250] = '\0';
+    char p[1024];
+    path_in(p, sd_test_tmpdir(), name); /* 250 bytes: fits NAME_MAX, but not with ".tmp.XXXXXX" */
+    EXPECT(sd_atomic_check_path(p, &err) == SD_E_ARG && strstr(err.msg, "for one name"), "name: %s", err.msg);
+    name[244] = '\0';
+    path_in(p, sd_test_tmpdir(), name);
+    EXPECT(sd_atomic_check_path(p, &err) == SD_OK, "244 bytes: %s", err.msg);
+    static char longp[PATH_MAX + 10];
+    memset(longp, 'a', sizeof longp - 1);
+    for (size_t i = 0; i < sizeof longp - 1; i += 200) longp[i] = '/';
+    longp[PATH_MAX - 5] = '\0';
+    EXPECT(sd_atomic_check_path(longp, &err) == SD_E_ARG && strstr(err.msg, "limit of"), "long: %s", err.msg);
+}
+
 int main(void) {
+    sd_test_run("atomic_umask_and_kept_mode", test_umask_and_kept_mode);
+    sd_test_run("atomic_stale_temporaries", test_stale_temporaries);
+    sd_test_run("atomic_path_limits", test_path_limits);
     sd_test_run("atomic_replace_and_no_temporary", test_replace_and_no_temporary);
     sd_test_run("atomic_abort_keeps_old", test_abort_keeps_old);
     sd_test_run("atomic_missing_folder", test_missing_folder);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <utime.h>
 
 #include "core/status.h"
@@ -368,6 +369,18 @@ static void test_read_errors(void) {
         }
         EXPECT(rc == -1 && strstr(err.msg, "/errors/text/u04.npy: cannot open"), "vanished file: %s", err.msg);
         sd_batcher_close(bt);
+        /* Issue 14, item 8: the file became a FIFO (nobody writes to it). Opening it used to block
+         * the reading (prefetch) thread forever; the alarm turns such a hang into a failure. */
+        EXPECT(mkfifo(path, 0644) == 0, "mkfifo");
+        alarm(60);
+        EXPECT(sd_batcher_open(ds, &o, &bt, &err) == SD_OK, "open");
+        while ((rc = sd_batcher_next(bt, &b, &err)) == 1) {
+        }
+        alarm(0);
+        EXPECT(rc == -1 && strstr(err.msg, "/errors/text/u04.npy: is a FIFO (named pipe), not a file"),
+               "FIFO: %s", err.msg);
+        sd_batcher_close(bt);
+        remove(path);
         write_utt(dir, 4, SD_MOD_TEXT, frames_of(4, SD_MOD_TEXT), DT);
     }
     /* NaN slipped past a dataset opened without the value scan. */

@@ -323,6 +323,34 @@ static void test_carve_valid(void) {
     sd_dataset_close(ds);
 }
 
+/* dataset.json's label range: validation checks labels against it and the dataset reports it. */
+static void test_label_range(void) {
+    make_ds("range", 6, 1);
+    write_text("range", "labels.csv", "name,label,split\nu0,0.5,train\nu1,-1,valid\nu2,1,test\n");
+    write_text("range", "dataset.json", "{\"label_range\": [-1, 1], \"source\": \"test\"}\n");
+    sd_dataset_options o = opts("range");
+    sd_dataset *ds = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "open: %s", err.msg);
+    double lo = 0, hi = 0;
+    if (ds) sd_dataset_label_range(ds, &lo, &hi);
+    EXPECT(lo == -1.0 && hi == 1.0, "range [%g, %g]", lo, hi);
+    sd_dataset_close(ds);
+    write_text("range", "labels.csv", "name,label,split\nu0,1.5,train\nu1,-1,valid\nu2,1,test\n");
+    const char *n1[] = {"labels.csv:2: label 1.5 of 'u0' lies outside [-1, 1] (the label range of dataset.json)"};
+    expect_problems(&o, n1, 1);
+    write_text("range", "dataset.json", "{\"label_range\": [1, -1]}");
+    const char *n2[] = {"dataset.json: \"label_range\" must be [LO, HI] with LO < HI"};
+    expect_problems(&o, n2, 1);
+    write_text("range", "dataset.json", "{\"label_range\": [-1, 1]");
+    const char *n3[] = {"dataset.json: JSON"};
+    expect_problems(&o, n3, 1);
+    write_text("range", "dataset.json", "{}");
+    write_text("range", "labels.csv", "name,label,split\nu0,2.5,train\nu1,-1,valid\nu2,1,test\n");
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "no label_range key: the default [-3, 3]: %s", err.msg);
+    sd_dataset_close(ds);
+}
+
 static void test_layout_problems(void) {
     make_ds("layout", 6, 1);
     sd_dataset_options o = opts("layout");
@@ -514,6 +542,43 @@ static void test_failure_leaves_output_untouched(void) {
     sd_dataset_close(ds);
 }
 
+/* Issue 14, item 3: a NUL byte in labels.csv is a problem of its row, named with its line, and
+ * the rows after it are still read (it used to end the file silently: "ok, 6 utterances" for
+ * 12 rows). A UTF-16 file is named as such. */
+static void test_nul_and_utf16_labels(void) {
+    make_ds("nul", 12, 1);
+    char path[1400], *text;
+    size_t n;
+    path_of(path, sizeof path, "nul", NULL, "labels.csv");
+    text = sd_test_read_file(path, &n);
+    if (!text) return;
+    char *row = strstr(text, "u6,"); /* line 8 */
+    EXPECT(row != NULL, "row u6");
+    if (row) row[1] = '\0';
+    EXPECT(sd_test_write_file(path, text, n) == 0, "write");
+    const char *needles[] = {"labels.csv:8: NUL byte at column 2", "1 of 12 utterances"};
+    sd_dataset_options o = opts("nul");
+    expect_problems(&o, needles, 2);
+    o.skip_bad = 1;
+    sd_dataset *ds = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&o, &ds, &err) == SD_OK, "skip_bad: %s", err.msg);
+    if (ds) EXPECT(sd_dataset_total(ds) == 11, "%lld utterances kept, expected 11 (the rows after the NUL too)",
+                   (long long)sd_dataset_total(ds));
+    sd_dataset_close(ds);
+    /* The same labels as UTF-16 (with its byte-order mark). */
+    char *u16 = malloc(2 * n + 2);
+    u16[0] = (char)0xff;
+    u16[1] = (char)0xfe;
+    for (size_t i = 0; i < n; i++) u16[2 + 2 * i] = text[i], u16[3 + 2 * i] = 0;
+    EXPECT(sd_test_write_file(path, u16, 2 * n + 2) == 0, "write");
+    const char *needles16[] = {"labels.csv: UTF-16 text", "save the file as UTF-8"};
+    o.skip_bad = 0;
+    expect_problems(&o, needles16, 2);
+    free(u16);
+    free(text);
+}
+
 int main(void) {
     sd_test_run("dataset_valid", test_valid_dataset);
     sd_test_run("dataset_missing_file", test_missing_file);
@@ -526,11 +591,13 @@ int main(void) {
     sd_test_run("dataset_empty_split", test_empty_split);
     sd_test_run("dataset_needed_splits", test_needed_splits);
     sd_test_run("dataset_carve_valid", test_carve_valid);
+    sd_test_run("dataset_label_range", test_label_range);
     sd_test_run("dataset_layout_problems", test_layout_problems);
     sd_test_run("dataset_all_problems_reported", test_all_problems_reported);
     sd_test_run("dataset_long_report", test_long_report);
     sd_test_run("dataset_sim_optional", test_sim_optional);
     sd_test_run("dataset_folder_names_and_dtypes", test_folder_names_and_dtypes);
     sd_test_run("dataset_failure_leaves_output_untouched", test_failure_leaves_output_untouched);
+    sd_test_run("dataset_nul_and_utf16_labels", test_nul_and_utf16_labels);
     return sd_test_finish();
 }

@@ -8,13 +8,17 @@
  * Run from the repository root (tests/run.sh does). */
 #define SD_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_args.c"
+#include "../fuzz/fuzz_csv.c"
+#include "../fuzz/fuzz_audio.c"
 #include "../fuzz/fuzz_gguf.c"
 #include "../fuzz/fuzz_labels.c"
 #include "../fuzz/fuzz_model.c"
 #include "../fuzz/fuzz_npy.c"
+#include "../fuzz/fuzz_pickle.c"
 #include "../fuzz/fuzz_safetensors.c"
 #include "../fuzz/fuzz_tokenizer.c"
 #include "../fuzz/fuzz_train_state.c"
+#include "../fuzz/fuzz_wavlm.c"
 #include "../src/cli/args.c"
 
 #include <dirent.h>
@@ -31,6 +35,8 @@ static const harness_entry harnesses[] = {
     {"labels", fuzz_labels}, {"model", fuzz_model},
     {"npy", fuzz_npy},     {"safetensors", fuzz_safetensors},
     {"tokenizer", fuzz_tokenizer}, {"train_state", fuzz_train_state},
+    {"csv", fuzz_csv},     {"pickle", fuzz_pickle},
+    {"audio", fuzz_audio}, {"wavlm", fuzz_wavlm},
 };
 enum { N_HARNESS = (int)(sizeof harnesses / sizeof harnesses[0]) };
 
@@ -97,6 +103,12 @@ static void test_known_seeds(void) {
         {4, "v3_f8_2d.npy", 1},       {4, "bad_int32.npy", 0},     {4, "bad_fortran.npy", 0},
         {5, "mixed.safetensors", 1},  {5, "reference.safetensors", 1},
         {6, "tiny_vocab.gguf", 1},    {6, "vocab.gguf", 1},        {7, "state_h4.safetensors", 1},
+        {2, "nul_row.csv", 0},        {8, "quoted.csv", 1},         {8, "nul_byte.csv", 0},      {8, "utf16.csv", 0},
+        {9, "aligned_p2.pkl", 1},     {9, "aligned_p3_numpy2.pkl", 1}, {9, "unaligned_p4.pkl", 1},
+        {9, "unaligned_p5_sims.pkl", 1}, {9, "exec_os_system.pkl", 0}, {9, "truncated_proto2.pkl", 0},
+        {10, "pcm16_8k.wav", 1},       {10, "stereo_float_44k.wav", 1}, {10, "flac_22k.flac", 1},
+        {10, "vorbis_16k.ogg", 1},     {10, "not_audio.wav", 0},     {10, "empty.wav", 0},
+        {11, "tiny_base.safetensors", 1}, {11, "odd_conv.safetensors", 1}, {11, "no_gate.safetensors", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const harness_entry *h = &harnesses[cases[i].harness];

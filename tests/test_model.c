@@ -402,9 +402,11 @@ static void test_loads_pytorch_state_dict(void) {
     sd_error err;
     EXPECT(sd_model_load(path, &l, &err) == SD_OK, "load converted: %s", err.msg);
     if (!l) return;
+    /* The MIA tensors are there (the reference module registers them), but a file without sdumc
+     * metadata runs as the released code ran: MIA off, unless the loader is told otherwise. */
     EXPECT(l->cfg.dim[0] == 7 && l->cfg.dim[1] == 9 && l->cfg.dim[2] == 5 && l->cfg.hidden == 16 &&
-               l->cfg.mia == 1 && l->cfg.mask == 1,
-           "dims/MIA not inferred");
+               l->cfg.mia == 0 && l->cfg.mask == 1 && l->mia_source == SD_MIA_FROM_DEFAULT,
+           "dims not inferred, or MIA not off by default (mia %d, source %d)", l->cfg.mia, l->mia_source);
     EXPECT(!memcmp(m->params, l->params, m->table.total * sizeof(float)), "values differ");
     /* Unused tensors are kept on save. */
     EXPECT(sd_model_save(l, path2, &err) == SD_OK, "resave: %s", err.msg);
@@ -416,7 +418,29 @@ static void test_loads_pytorch_state_dict(void) {
         sd_model_free(l2);
     }
     sd_model_free(l);
-    /* Without the MIA tensors: MIA off. */
+    sd_model_load_opts on = sd_model_default_load_opts(), no_mia = sd_model_default_load_opts();
+    on.mia = 1;
+    no_mia.mia = 0;
+    EXPECT(sd_model_load_with(path, &on, &l, &err) == SD_OK, "load converted, MIA on: %s", err.msg);
+    if (l) {
+        EXPECT(l->cfg.mia == 1 && l->mia_source == SD_MIA_FROM_OVERRIDE, "MIA on not applied");
+        EXPECT(!memcmp(m->params, l->params, m->table.total * sizeof(float)), "values differ (MIA on)");
+        sd_model_free(l);
+    }
+    /* A file with sdumc metadata keeps its setting (the resaved file says MIA off) unless overridden. */
+    EXPECT(sd_model_load(path2, &l, &err) == SD_OK && l->cfg.mia == 0 && l->mia_source == SD_MIA_FROM_METADATA,
+           "metadata MIA setting not kept");
+    sd_model_free(l);
+    EXPECT(sd_model_load_with(path2, &on, &l, &err) == SD_OK && l->cfg.mia == 1 &&
+               l->mia_source == SD_MIA_FROM_OVERRIDE,
+           "metadata MIA setting not overridden: %s", err.msg);
+    sd_model_free(l);
+    EXPECT(sd_model_save(m, path2, &err) == SD_OK, "save MIA model: %s", err.msg); /* metadata MIA on */
+    EXPECT(sd_model_load(path2, &l, &err) == SD_OK && l->cfg.mia == 1, "metadata MIA on not kept");
+    sd_model_free(l);
+    EXPECT(sd_model_load_with(path2, &no_mia, &l, &err) == SD_OK && l->cfg.mia == 0, "MIA off not applied");
+    sd_model_free(l);
+    /* Without the MIA tensors: MIA off, and MIA on is an error naming them. */
     sd_model *off = make(7, 9, 5, 16, 0, 4);
     sd_st_writer *w = sd_st_writer_new();
     for (int i = 0; i < off->table.count; i++) {
@@ -428,9 +452,13 @@ static void test_loads_pytorch_state_dict(void) {
     sd_st_writer_free(w);
     EXPECT(sd_model_load(path, &l, &err) == SD_OK, "load without MIA: %s", err.msg);
     if (l) {
-        EXPECT(l->cfg.mia == 0, "MIA should be inferred off");
+        EXPECT(l->cfg.mia == 0, "MIA should be off");
         sd_model_free(l);
     }
+    EXPECT(sd_model_load_with(path, &on, &l, &err) == SD_E_SHAPE && l == NULL, "MIA on without its tensors loaded");
+    EXPECT(strstr(err.msg, "lacks 16 MIA tensors") && strstr(err.msg, "missing_text_imagination_mlp.transition.0.weight") &&
+               strstr(err.msg, "missing_cross_text_query_imagination_mlp.decoder_0.0.bias") && strstr(err.msg, path),
+           "message does not name the MIA tensors: %s", err.msg);
     sd_model_free(off);
     sd_model_free(m);
 }

@@ -1,12 +1,15 @@
 /* Training: determinism (same seed and threads, same bytes), bit-identical resume from the
  * state written at an epoch end, the divergence guard, model selection on the validation split,
  * and the files written beside the model. Small synthetic corpus, hidden 16. */
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/interrupt.h"
 #include "core/threads.h"
 #include "data/synth.h"
 #include "harness.h"
@@ -66,6 +69,7 @@ static sd_train_options small_options(const char *out) {
     o.lr = 1e-3f;
     o.seed = 7;
     o.prefetch = 1;
+    o.settings = "hidden=16\nlr=0.001\n"; /* as the command line would give them (README, Resume) */
     return o;
 }
 
@@ -153,9 +157,153 @@ static void test_resume_is_bit_identical(void) {
     EXPECT(sel_a && sel_b && line_a == line_b && !strncmp(sel_a, sel_b, line_a), "selected-epoch lines differ");
     free(la);
     free(lb);
-    /* Changing an option is refused on resume. */
+    /* Changing an option is refused on resume, naming it with both values. */
     o2.lr = 2e-3f;
-    EXPECT(sd_train(ds, &o2, &r, &err) == SD_E_ARG && strstr(err.msg, "differ"), "changed lr accepted: %s", err.msg);
+    o2.settings = "hidden=16\nlr=0.002\n";
+    EXPECT(sd_train(ds, &o2, &r, &err) == SD_E_ARG && strstr(err.msg, "lr: 0.001 when the run started, 0.002 now"),
+           "changed lr accepted: %s", err.msg);
+    o2.settings = "lr=0.001\nhidden=32\nmask=off\n"; /* order does not matter; added and changed ones do */
+    EXPECT(sd_train(ds, &o2, &r, &err) == SD_E_ARG && strstr(err.msg, "hidden: 16 when the run started, 32 now") &&
+               strstr(err.msg, "mask: (not set) when the run started, off now"),
+           "changed settings: %s", err.msg);
+}
+
+/* Number of entries of dir whose name contains ".tmp". */
+static int temporaries(const char *dir) {
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c '\\.tmp'", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
+}
+
+static void interrupt_after_epoch(const sd_train_progress *p, const sd_epoch_record *r, void *user) {
+    (void)user;
+    if (r && p->epoch == 1) sd_interrupt_request(SIGINT);
+}
+
+/* Issue 14, items 4 and 5: a resume of another dataset is refused; an interrupted run keeps its last
+ * state and no temporary; running it again without resume is refused (unless overwrite); a
+ * finished run is extended to more epochs bit-identically; fewer epochs than done are refused. */
+static void test_resume_rules(void) {
+    char dir[700], out[720], state[740], full[720];
+    snprintf(dir, sizeof dir, "%s/rules", sd_test_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(out, sizeof out, "%s/m.safetensors", dir);
+    snprintf(state, sizeof state, "%s.state", out);
+    snprintf(full, sizeof full, "%s/full.safetensors", sd_test_tmpdir()); /* 4 epochs, from the test above */
+    sd_error err;
+    sd_train_result r;
+    sd_train_options o = small_options(out);
+    o.epochs = 4;
+    o.on_progress = interrupt_after_epoch;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_INTERRUPTED && r.resumable, "not interrupted: %s", err.msg);
+    sd_interrupt_clear();
+    EXPECT(strstr(err.msg, "interrupted (SIGINT) in epoch 3: stopped; the state after epoch 2 is") != NULL,
+           "message: %s", err.msg);
+    EXPECT(temporaries(dir) == 0, "%d temporaries left", temporaries(dir));
+    o.on_progress = NULL;
+    /* Again without resume: refused, nothing touched. */
+    char *before = NULL, *after = NULL;
+    size_t nb = 0, na = 0;
+    read_all(state, &before, &nb);
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_ARG && r.resumable && strstr(err.msg, "holds an unfinished run (2 of 4"),
+           "rerun accepted: %s", err.msg);
+    read_all(state, &after, &na);
+    EXPECT(before && after && na == nb && !memcmp(before, after, na), "the refused rerun changed the state");
+    free(before);
+    free(after);
+    /* Another dataset (one label changed) is refused. */
+    char dir2[700], cmd[2400];
+    snprintf(dir2, sizeof dir2, "%s/data2", sd_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && sed -i '2s/,[^,]*,/,0.5,/' '%s/labels.csv'", data_dir, dir2, dir2);
+    EXPECT(system(cmd) == 0, "copy");
+    sd_dataset_options dopt = sd_dataset_default_options();
+    dopt.dir = dir2;
+    sd_dataset *other = NULL;
+    EXPECT(sd_dataset_open(&dopt, &other, &err) == SD_OK, "open copy: %s", err.msg);
+    o.resume = state;
+    if (other)
+        EXPECT(sd_train(other, &o, &r, &err) == SD_E_ARG && strstr(err.msg, "the dataset differs"),
+               "another dataset accepted: %s", err.msg);
+    sd_dataset_close(other);
+    /* Resumed: the uninterrupted run's bytes. */
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "resume: %s", err.msg);
+    EXPECT(same_file(out, full), "interrupted + resumed differs from the uninterrupted run");
+    /* A finished 2-epoch run extended to 4 epochs is the 4-epoch run. */
+    o.resume = NULL;
+    o.epochs = 2;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "2 epochs: %s", err.msg); /* finished: no refusal */
+    o.resume = state;
+    o.epochs = 4;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "extend: %s", err.msg);
+    EXPECT(same_file(out, full), "extended run differs from the 4-epoch run");
+    o.epochs = 3;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_ARG && strstr(err.msg, "already trained 4 epochs"), "fewer: %s", err.msg);
+    /* A finished state does not block a fresh start; an unfinished one does, but for overwrite. */
+    o.resume = NULL;
+    o.epochs = 4;
+    o.on_progress = interrupt_after_epoch;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_INTERRUPTED, "fresh start over a finished run: %s", err.msg);
+    sd_interrupt_clear();
+    o.on_progress = NULL;
+    o.overwrite = 1;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "overwrite: %s", err.msg);
+    EXPECT(same_file(out, full), "overwritten run differs from the uninterrupted one");
+}
+
+/* Issue 14, items 1 and 2: a long --out (legal: components under 255 bytes) gives every file its own
+ * name; one too long for the system is refused before any work; an output that is an input (inside
+ * a feature folder, labels.csv, the init model) is refused and nothing is written. */
+static void test_output_paths(void) {
+    char dir[1400], out[1500];
+    int n = snprintf(dir, sizeof dir, "%s", sd_test_tmpdir());
+    while (n < 1000) {
+        n += snprintf(dir + n, sizeof dir - (size_t)n, "/%.*s", 200,
+                      "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+                      "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+                      "dddddddddddddddddddddddddddddddd");
+        mkdir(dir, 0755);
+    }
+    snprintf(out, sizeof out, "%s/m.safetensors", dir);
+    sd_error err;
+    sd_train_result r;
+    sd_train_options o = small_options(out);
+    o.epochs = 1;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "long path (%zu bytes): %s", strlen(out), err.msg);
+    const char *suffix[4] = {"", ".state", ".log.jsonl", ".report.html"};
+    for (int k = 0; k < 4; k++) {
+        char p[1600];
+        snprintf(p, sizeof p, "%s%s", out, suffix[k]);
+        EXPECT(exists(p), "%zu-byte path: %s is missing", strlen(out), suffix[k]);
+    }
+    sd_model *m = NULL;
+    EXPECT(sd_model_load(out, &m, &err) == SD_OK, "the model is not a model: %s", err.msg);
+    sd_model_free(m);
+    /* Beyond PATH_MAX with the suffixes: refused at once. */
+    static char huge[PATH_MAX + 64];
+    memset(huge, 'x', sizeof huge - 1);
+    huge[0] = '/';
+    for (size_t i = 100; i < sizeof huge - 1; i += 100) huge[i] = '/';
+    huge[PATH_MAX - 8] = '\0';
+    o.out = huge;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_ARG && strstr(err.msg, "limit"), "too long: %s", err.msg);
+    /* Outputs that are inputs. */
+    char bad[900];
+    snprintf(bad, sizeof bad, "%s/audio/x.npy", data_dir);
+    o.out = bad;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_ARG && strstr(err.msg, "lies inside the audio feature folder"),
+           "out in a feature folder: %s", err.msg);
+    EXPECT(!exists(bad), "written into the feature folder");
+    snprintf(bad, sizeof bad, "%s/labels.csv", data_dir);
+    o.out = bad;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_ARG && strstr(err.msg, "labels.csv of the dataset"), "labels: %s",
+           err.msg);
+    snprintf(bad, sizeof bad, "%s/full.safetensors", sd_test_tmpdir());
+    o.out = o.init = bad;
+    EXPECT(sd_train(ds, &o, &r, &err) == SD_E_ARG && strstr(err.msg, "the initial weights"), "init: %s", err.msg);
 }
 
 static void test_divergence_guard(void) {
@@ -214,8 +362,9 @@ static void test_select_last_and_log(void) {
     for (size_t i = 0; log && i < n; i++) lines += log[i] == '\n';
     EXPECT(lines == 3, "log has %d lines, expected 2 epochs + the selection line", lines);
     EXPECT(log && strstr(log, "\"valid_missing\"") && strstr(log, "\"samples_per_s\"") && strstr(log, "\"seconds\"") &&
-               strstr(log, "\"selected_epoch\": 1"),
-           "log content");
+               strstr(log, "\"selected_epoch\": 2") && strstr(log, "{\"epoch\": 1,") &&
+               strstr(log, "{\"epoch\": 2,") && !strstr(log, "\"epoch\": 0"),
+           "log content (1-based epochs, as on the console)");
     EXPECT(!read_all(r.report_path, &html, &n), "report");
     EXPECT(html && strstr(html, "<svg") && strstr(html, "selected") && !strstr(html, "<script"), "report content");
     free(log);
@@ -331,6 +480,8 @@ int main(void) {
     setup();
     sd_test_run("train.same_seed_same_bytes", test_same_seed_same_bytes);
     sd_test_run("train.resume_is_bit_identical", test_resume_is_bit_identical);
+    sd_test_run("train.resume_rules", test_resume_rules);
+    sd_test_run("train.output_paths", test_output_paths);
     sd_test_run("train.divergence_guard", test_divergence_guard);
     sd_test_run("train.select_last_and_log", test_select_last_and_log);
     sd_test_run("train.validation_matches_predict", test_validation_matches_predict);

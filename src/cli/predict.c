@@ -2,20 +2,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "common.h"
+#include "core/interrupt.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
-#include "io/json.h"
+#include "io/csv.h"
+#include "io/file.h"
 #include "model/model.h"
 #include "train/train.h"
 
 /* Reads one name per line (blank lines and surrounding spaces ignored); returns the count or -1. */
 static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *split, int64_t **idx) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
+    FILE *f;
+    sd_error err;
+    if (sd_file_fopen(path, &f, NULL, &err)) {
+        fprintf(stderr, "sdumc predict: --names: %s\n", err.msg);
         return -1;
     }
     int64_t n = 0, cap = 256;
@@ -60,19 +64,20 @@ static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *spli
 int cli_predict(int argc, char **argv) {
     cli_data_opts d = {0};
     const char *model_path = NULL, *names_path = NULL, *out = NULL;
-    int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64;
+    int split = SD_SPLIT_TEST, flow = 0, threads = 0, batch = 64, mia = -1;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
-        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"split", ARG_CHOICE, &split, 0, 0, "train|valid|test", "split to predict (test)", 0},
-        {"names", ARG_STRING, &names_path, 0, 0, NULL, "file with one utterance name per line (instead of --split)", 0},
-        {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing", "complete flow (real text) or text-missing flow (full)", 0},
-        {"out", ARG_STRING, &out, 0, 0, NULL, "CSV to write: name,prediction,label", 0},
-        {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "batch size (64)", 0},
-        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
+        {"split", ARG_CHOICE, &split, 0, 0, "train|valid|test", "split to predict (test)", 0, 0},
+        {"names", ARG_STRING, &names_path, 0, 0, NULL, "file with one utterance name per line (instead of --split)", 0, 0},
+        {"flow", ARG_CHOICE, &flow, 0, 0, "full|missing", "complete flow (real text) or text-missing flow (full)", 0, 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "CSV to write: name,prediction,label", 0, 0},
+        {"batch-size", ARG_INT, &batch, 1, 65536, NULL, "batch size (64)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0, 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
-    if (!cli_parse("predict", "sdumc predict --model M --data DIR [--split S | --names FILE] [--flow full|missing] --out preds.csv",
+    if (!cli_parse("predict", "sdumc predict --model M --data DIR [--split S | --names FILE] [--flow full|missing] [--mia on|off] --out preds.csv",
                    "Writes name,prediction,label for each utterance (atomically).", specs, n, argc, argv, &code))
         return code;
     if (!model_path || !out) {
@@ -87,15 +92,24 @@ int cli_predict(int argc, char **argv) {
         fprintf(stderr, "sdumc predict: --out %s: its folder does not exist\n", out);
         return 2;
     }
-    sd_model *m = cli_load_model("predict", model_path);
+    cli_catch_signals();
+    sd_model *m = cli_load_model("predict", model_path, mia);
     if (!m) return 1;
     sd_dataset *ds = cli_open_dataset("predict", &d, flow == 1, names_path ? 0u : SD_SPLIT_BIT(split));
     if (!ds) {
         sd_model_free(m);
-        return 1;
+        return cli_exit_code(sd_interrupted() ? SD_E_INTERRUPTED : SD_E_FORMAT);
     }
     sd_threads_set(threads);
     sd_error err;
+    const sd_input in[2] = {{model_path, "--model"}, {names_path, "--names"}};
+    if (sd_atomic_check_path(out, &err) || sd_dataset_check_output(ds, out, "--out", in, 2, &err)) {
+        fprintf(stderr, "sdumc predict: %s\n", err.msg);
+        sd_dataset_close(ds);
+        sd_model_free(m);
+        return 1;
+    }
+    sd_atomic_remove_stale(out, time(NULL)); /* what a killed run left */
     int64_t *idx = NULL, count;
     sd_split sp = (sd_split)split;
     if (names_path)
@@ -105,25 +119,25 @@ int cli_predict(int argc, char **argv) {
     int rc = 1;
     float *pred = count >= 0 ? malloc(sizeof(float) * (size_t)(count + 1)) : NULL;
     if (pred && !sd_predict_split(m, ds, sp, flow, idx, count, batch, pred, &err)) {
-        sd_json_buf b = {0};
-        sd_json_buf_puts(&b, "name,prediction,label\n");
-        for (int64_t i = 0; i < count; i++) {
-            int64_t k = idx ? idx[i] : i;
-            sd_json_buf_printf(&b, "%s,%.9g,%.9g\n", sd_dataset_name(ds, sp, k), (double)pred[i],
-                               (double)sd_dataset_label(ds, sp, k));
+        sd_atomic_file af;
+        if (!sd_atomic_open(&af, out, &err)) {
+            fputs("name,prediction,label\n", af.f);
+            for (int64_t i = 0; i < count; i++) {
+                int64_t k = idx ? idx[i] : i;
+                sd_csv_write_field(af.f, sd_dataset_name(ds, sp, k));
+                fprintf(af.f, ",%.9g,%.9g\n", (double)pred[i], (double)sd_dataset_label(ds, sp, k));
+            }
         }
-        if (b.failed)
-            fprintf(stderr, "sdumc predict: out of memory\n");
-        else if (sd_atomic_write_file(out, b.data, b.len, &err))
+        if (!af.f || sd_atomic_commit(&af, &err))
             fprintf(stderr, "sdumc predict: %s\n", err.msg);
         else {
             fprintf(stderr, "sdumc predict: %lld predictions (%s flow) written to %s\n", (long long)count,
                     flow ? "text-missing" : "complete", out);
             rc = 0;
         }
-        sd_json_buf_free(&b);
     } else if (pred) {
         fprintf(stderr, "sdumc predict: %s\n", err.msg);
+        rc = cli_exit_code(err.code);
     }
     free(pred);
     free(idx);

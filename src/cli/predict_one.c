@@ -2,26 +2,20 @@
  * API (include/sdumc.h), as an embedding application would call it. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
-#include "core/alloc.h"
-#include "core/threads.h"
-#include "io/npy.h"
 #include "sdumc.h"
 
-/* Reads one feature file into x (data owned by the caller, sd_free). Prints and returns 1 on failure. */
+/* Reads one feature file into x (the public reader; free with sdumc_features_free). Prints and
+ * returns 1 on failure. */
 static int read_features(const char *path, sdumc_features *x) {
-    sd_npy_header h;
-    float *data = NULL;
-    sd_error err;
-    if (sd_npy_read(path, &h, &data, &err)) {
-        fprintf(stderr, "sdumc predict-one: %s\n", err.msg);
+    sdumc_error err;
+    if (sdumc_features_load_npy(path, x, &err)) {
+        fprintf(stderr, "sdumc predict-one: %s\n", err.message);
         return 1;
     }
-    x->data = data;
-    x->frames = h.rows;
-    x->dim = h.cols;
     return 0;
 }
 
@@ -31,28 +25,29 @@ static void print_embedding(const float *z, int n, const char *sep) {
 
 int cli_predict_one(int argc, char **argv) {
     const char *model_path = NULL, *audio = NULL, *text = NULL, *sim = NULL, *video = NULL;
-    int json = 0, require_mia = 0, show_embedding = 0, threads = 0;
+    int json = 0, require_mia = 0, show_embedding = 0, threads = 0, mia = -1;
     arg_spec specs[] = {
-        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"audio", ARG_STRING, &audio, 0, 0, NULL, "audio features .npy [T_a, D_a]", 0},
-        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0},
-        {"text", ARG_STRING, &text, 0, 0, NULL, "transcript features .npy [T_t, D_t]: the complete flow", 0},
-        {"sim-text", ARG_STRING, &sim, 0, 0, NULL, "simulated text .npy [T_s, D_t]: the text-missing flow", 0},
-        {"require-mia", ARG_FLAG, &require_mia, 0, 0, NULL, "with --sim-text: fail if the model has no MIA", 0},
-        {"json", ARG_FLAG, &json, 0, 0, NULL, "print a JSON object: score, flow, mia, embedding_dim", 0},
-        {"embedding", ARG_FLAG, &show_embedding, 0, 0, NULL, "also print the embedding z (a second line, or in the JSON)", 0},
-        {"threads", ARG_INT, &threads, 0, 1024, NULL, "threads (0 = all cores)", 0},
+        {"model", ARG_STRING, &model_path, 0, 0, NULL, "model file", 0, 0},
+        {"audio", ARG_STRING, &audio, 0, 0, NULL, "audio features .npy [T_a, D_a]", 0, 0},
+        {"text", ARG_STRING, &text, 0, 0, NULL, "transcript features .npy [T_t, D_t]: the complete flow", 0, 0},
+        {"sim-text", ARG_STRING, &sim, 0, 0, NULL, "simulated text .npy [T_s, D_t]: the text-missing flow", 0, 0},
+        {"video", ARG_STRING, &video, 0, 0, NULL, "video features .npy [T_v, D_v]", 0, 0},
+        {"require-mia", ARG_FLAG, &require_mia, 0, 0, NULL, "with --sim-text: fail if the model has no MIA", 0, 0},
+        {"json", ARG_FLAG, &json, 0, 0, NULL, "print a JSON object: score, flow, mia, embedding_dim", 0, 0},
+        {"embedding", ARG_FLAG, &show_embedding, 0, 0, NULL, "also print the embedding z (a second line, or in the JSON)", 0, 0},
+        {"threads", ARG_INT, &threads, 0, 256, NULL, "threads (0 = all cores, at most 256)", 0, 0},
+        CLI_MIA_SPEC(mia),
     };
     int n = (int)(sizeof specs / sizeof specs[0]), code;
     const char *synopsis =
-        "sdumc predict-one --model M --audio a.npy --video v.npy (--text t.npy | --sim-text s.npy) [--json]";
+        "sdumc predict-one --model M --audio a.npy (--text t.npy | --sim-text s.npy) --video v.npy [--mia on|off] [--json]";
     if (!cli_parse("predict-one", synopsis,
                    "Prints the score of one utterance (complete flow with --text, text-missing flow with\n"
                    "--sim-text).",
                    specs, n, argc, argv, &code))
         return code;
     if (!model_path || !audio || !video || (!text && !sim)) {
-        fprintf(stderr, "sdumc predict-one: --model, --audio, --video and one of --text, --sim-text are required\n");
+        fprintf(stderr, "sdumc predict-one: --model, --audio, one of --text and --sim-text, and --video are required\n");
         return 2;
     }
     if (text && sim) {
@@ -63,16 +58,20 @@ int cli_predict_one(int argc, char **argv) {
         fprintf(stderr, "sdumc predict-one: --require-mia applies to the text-missing flow (--sim-text)\n");
         return 2;
     }
-    sd_threads_set(threads);
     sdumc_flow flow = text ? SDUMC_FLOW_COMPLETE : require_mia ? SDUMC_FLOW_TEXT_MISSING_MIA : SDUMC_FLOW_TEXT_MISSING;
     sdumc_error err;
     sdumc_model *model = NULL;
-    if (sdumc_model_load(model_path, &model, &err)) {
+    sdumc_model_params params = sdumc_model_default_params();
+    params.mia = mia < 0 ? SDUMC_MIA_FROM_FILE : mia ? SDUMC_MIA_ON : SDUMC_MIA_OFF;
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    params.n_threads = threads > 0 ? threads : cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
+    if (sdumc_model_load_with_params(model_path, &params, &model, &err)) {
         fprintf(stderr, "sdumc predict-one: %s\n", err.message);
         return 1;
     }
-    sdumc_info info;
+    sdumc_info info = {.size = sizeof info};
     sdumc_model_info(model, &info, NULL);
+    if (info.mia_source == SDUMC_MIA_SOURCE_NO_METADATA) cli_note_mia_default("predict-one", model_path);
     sdumc_utterance u = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}};
     int rc = 1;
     float score = 0.0f;
@@ -104,9 +103,9 @@ int cli_predict_one(int argc, char **argv) {
             }
         }
     }
-    sd_free((void *)u.audio.data);
-    sd_free((void *)u.text.data);
-    sd_free((void *)u.video.data);
+    sdumc_features_free(&u.audio);
+    sdumc_features_free(&u.text);
+    sdumc_features_free(&u.video);
     free(z);
     sdumc_model_free(model);
     return rc;

@@ -22,45 +22,47 @@ static int parse_float(const char *s, float *out) {
 int cli_score(int argc, char **argv) {
     if (argc < 2 || !strncmp(argv[1], "--", 2)) {
         if (argc >= 2 && (!strcmp(argv[1], "--help"))) {
-            printf("usage: sdumc score FILE.csv [--format table|json]\n"
-                   "Metrics of docs/MODEL.md section 5 from a CSV with label and prediction columns.\n");
+            printf("usage: sdumc score FILE.csv [--format table|json] [--label-range LO,HI]\n"
+                   "Metrics of docs/MODEL.md section 5 from a CSV with label and prediction columns; with\n"
+                   "--label-range -1,1 MMSA's CH-SIMS metrics, with another range MAE, MSE and Corr only.\n");
             return 0;
         }
-        fprintf(stderr, "usage: sdumc score FILE.csv [--format table|json]\n");
+        fprintf(stderr, "usage: sdumc score FILE.csv [--format table|json] [--label-range LO,HI]\n");
         return 2;
     }
     const char *path = argv[1];
     int format = 0;
-    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0}};
+    const char *range = NULL;
+    arg_spec specs[] = {{"format", ARG_CHOICE, &format, 0, 0, "table|json", "output format (table)", 0, 0},
+                        {"label-range", ARG_STRING, &range, 0, 0, NULL, "LO,HI: the labels' range (-3,3; CH-SIMS -1,1)", 0, 0}};
     int code;
-    if (!cli_parse("score", "sdumc score FILE.csv [--format table|json]", "Metrics from a CSV.", specs, 1, argc - 1,
-                   argv + 1, &code))
+    if (!cli_parse("score", "sdumc score FILE.csv [--format table|json] [--label-range LO,HI]", "Metrics from a CSV.",
+                   specs, 2, argc - 1, argv + 1, &code))
         return code;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "sdumc score: %s: %s\n", path, strerror(errno));
+    double lo = SD_LABEL_MIN, hi = SD_LABEL_MAX;
+    if (range && cli_parse_range(range, &lo, &hi)) {
+        fprintf(stderr, "sdumc score: --label-range: '%s' is not LO,HI with LO < HI (e.g. -1,1)\n", range);
+        return 2;
+    }
+    const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
+    sd_csv_reader csv;
+    sd_error err;
+    if (sd_csv_open(&csv, path, (size_t)1 << 30, &err)) {
+        fprintf(stderr, "sdumc score: %s\n", err.msg);
         return 1;
     }
-    char line[65536];
-    char *fields[256];
-    int col_label = -1, col_pred = -1, lineno = 0, rc = 0;
+    int col_label = -1, col_pred = -1, rc = 0, k;
     size_t n = 0, cap = 1024;
     float *p = malloc(cap * sizeof *p), *y = malloc(cap * sizeof *y);
-    while (p && y && fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            fprintf(stderr, "sdumc score: %s:%d: line too long\n", path, lineno);
+    while (p && y && (k = sd_csv_next(&csv, &err)) != 0) {
+        if (k < 0) {
+            fprintf(stderr, "sdumc score: %s\n", err.msg);
             rc = 1;
             break;
         }
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (!len) continue;
-        int nf = sd_csv_split(line, fields, 256);
-        if (nf > 256) nf = 256;
         if (col_label < 0) {
-            col_label = sd_csv_column(fields, nf, "label");
-            col_pred = sd_csv_column(fields, nf, "prediction");
+            col_label = sd_csv_column(&csv, "label");
+            col_pred = sd_csv_column(&csv, "prediction");
             if (col_label < 0 || col_pred < 0) {
                 fprintf(stderr, "sdumc score: %s: the header needs 'label' and 'prediction' columns\n", path);
                 rc = 1;
@@ -69,8 +71,8 @@ int cli_score(int argc, char **argv) {
             continue;
         }
         int need = col_label > col_pred ? col_label : col_pred;
-        if (nf <= need) {
-            fprintf(stderr, "sdumc score: %s:%d: %d fields, the header has more\n", path, lineno, nf);
+        if (csv.n <= need) {
+            fprintf(stderr, "sdumc score: %s:%d: %d fields, the header has more\n", path, csv.line, csv.n);
             rc = 1;
             break;
         }
@@ -79,16 +81,20 @@ int cli_score(int argc, char **argv) {
             float *np = realloc(p, cap * sizeof *p), *ny = np ? realloc(y, cap * sizeof *y) : NULL;
             if (np) p = np;
             if (ny) y = ny;
-            if (!np || !ny) break;
+            if (!np || !ny) {
+                fprintf(stderr, "sdumc score: out of memory\n");
+                rc = 1;
+                break;
+            }
         }
-        if (parse_float(fields[col_pred], &p[n]) || parse_float(fields[col_label], &y[n])) {
-            fprintf(stderr, "sdumc score: %s:%d: label or prediction is not a finite number\n", path, lineno);
+        if (parse_float(csv.field[col_pred], &p[n]) || parse_float(csv.field[col_label], &y[n])) {
+            fprintf(stderr, "sdumc score: %s:%d: label or prediction is not a finite number\n", path, csv.line);
             rc = 1;
             break;
         }
         n++;
     }
-    fclose(f);
+    sd_csv_close(&csv);
     if (!rc && (!p || !y)) {
         fprintf(stderr, "sdumc score: out of memory\n");
         rc = 1;
@@ -103,12 +109,12 @@ int cli_score(int argc, char **argv) {
     }
     if (!rc) {
         sd_metrics m;
-        sd_metrics_compute(p, y, n, &m);
+        sd_metrics_compute_scheme(p, y, n, scheme, &m);
         if (format == 1) {
             sd_metrics_write_json(stdout, &m, NULL);
             printf("\n");
         } else {
-            sd_metrics_write_table_header(stdout);
+            sd_metrics_write_table_header(stdout, scheme);
             sd_metrics_write_table_row(stdout, &m, "scored");
             if (!m.corr_defined) printf("(Corr undefined: the predictions or labels are constant)\n");
         }

@@ -17,11 +17,11 @@ int cli_synth(int argc, char **argv) {
     uint64_t seed = 0;
     const char *dims_names[2] = {"small", "mosei"};
     arg_spec specs[] = {
-        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (must not exist, or be empty; appears only when complete)", 0},
-        {"n", ARG_INT, &n, SD_SYNTH_MIN_N, 100000000, NULL, "utterances", 0},
-        {"seed", ARG_U64, &seed, 0, 0, NULL, "random seed (same seed, same bytes)", 0},
+        {"out", ARG_STRING, &out, 0, 0, NULL, "output folder (must not exist, or be empty; appears only when complete)", 0, 0},
+        {"n", ARG_INT, &n, SD_SYNTH_MIN_N, 100000000, NULL, "utterances", 0, 0},
+        {"seed", ARG_U64, &seed, 0, 0, NULL, "random seed (same seed, same bytes)", 0, 0},
         {"dims", ARG_CHOICE, &dims_idx, 0, 0, "small|mosei",
-         "small: 32/48/24 dims, float32 (tests, demo; default); mosei: 1024/4096/1024, float16 (benchmarks)", 0},
+         "small: 32/48/24 dims, float32 (tests, demo; default); mosei: 1024/4096/1024, float16 (benchmarks)", 0, 0},
     };
     int code;
     if (!cli_parse("synth", "sdumc synth --out DIR --n N --seed S [--dims small|mosei]",
@@ -43,9 +43,11 @@ int cli_synth(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sd_error err;
     sd_error_clear(&err);
-    if (sd_synth_write(out, n, seed, kind, &err)) {
+    cli_catch_signals();
+    sd_status st = sd_synth_write(out, n, seed, kind, &err);
+    if (st) {
         fprintf(stderr, "sdumc synth: %s\n", err.msg);
-        return 1;
+        return cli_exit_code(st);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

@@ -40,8 +40,8 @@ int cli_validate(int argc, char **argv) {
     int require_sim = 0, no_check = 0;
     arg_spec specs[] = {
         CLI_DATA_SPECS(d),
-        {"require-sim", ARG_FLAG, &require_sim, 0, 0, NULL, "the simulated-text folder must exist (text-missing flow)", 0},
-        {"no-check-values", ARG_FLAG, &no_check, 0, 0, NULL, "do not read the values (no NaN / Inf scan; much faster)", 0},
+        {"require-sim", ARG_FLAG, &require_sim, 0, 0, NULL, "the simulated-text folder must exist (text-missing flow)", 0, 0},
+        {"no-check-values", ARG_FLAG, &no_check, 0, 0, NULL, "do not read the values (no NaN / Inf scan; much faster)", 0, 0},
     };
     int code;
     if (!cli_parse("validate", "sdumc validate --data DIR [--audio NAME --text NAME --video NAME --sim NAME] [--skip-bad]",

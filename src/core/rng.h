@@ -23,6 +23,7 @@ enum {
     SD_STREAM_SHUFFLE = 3,  /* data order */
     SD_STREAM_SYNTH = 4,    /* synthetic corpus generator */
     SD_STREAM_VALID_SPLIT = 5, /* validation split carved out of train (--valid-fraction) */
+    SD_STREAM_TRAIN_EVAL = 6, /* the training subset evaluated each epoch (train/train.h) */
     SD_STREAM_TEST = 100    /* tests */
 };
 

@@ -49,6 +49,7 @@ const char *sd_status_name(sd_status code) {
     case SD_E_SHAPE: return "shape mismatch";
     case SD_E_NUMERIC: return "non-finite value";
     case SD_E_UNSUPPORTED: return "unsupported";
+    case SD_E_INTERRUPTED: return "interrupted";
     }
     return "unknown error";
 }

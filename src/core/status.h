@@ -12,7 +12,8 @@ typedef enum {
     SD_E_FORMAT = 4,   /* malformed file: bad magic, truncated, inconsistent header */
     SD_E_SHAPE = 5,    /* tensor missing or of the wrong shape / dim */
     SD_E_NUMERIC = 6,  /* NaN / Inf where a finite value is required */
-    SD_E_UNSUPPORTED = 7 /* valid but unsupported (dtype, version, feature) */
+    SD_E_UNSUPPORTED = 7, /* valid but unsupported (dtype, version, feature) */
+    SD_E_INTERRUPTED = 8  /* stopped at a safe point on request (SIGINT/SIGTERM: core/interrupt.h) */
 } sd_status;
 
 #define SD_ERROR_MSG_MAX 1024

@@ -1,7 +1,11 @@
-/* The one thread setting for OpenMP and OpenBLAS, and whether OpenMP is built in. */
+/* Thread counts: one setting for OpenMP and OpenBLAS (the command line), whether OpenMP is built
+ * in, OpenBLAS held at one thread while the public API's calls run on the library's own threads,
+ * and the clamp of a thread's OpenMP count. */
 #include "threads.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,11 +15,16 @@
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
+static atomic_int threads_given; /* the count of the last sd_threads_set, 0 before */
+
+static int online_cpus(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 ? (int)cpus : 1;
+}
+
 int sd_threads_set(int n) {
-    if (n <= 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus > 0 ? (int)cpus : 1;
-    }
+    if (n <= 0) n = online_cpus();
+    atomic_store(&threads_given, n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -25,10 +34,43 @@ int sd_threads_set(int n) {
 
 int sd_threads_get(void) { return openblas_get_num_threads(); }
 
+int sd_threads_clamp(void) {
+#ifdef _OPENMP
+    int limit = atomic_load_explicit(&threads_given, memory_order_relaxed);
+    if (limit <= 0) limit = online_cpus();
+    int now = omp_get_max_threads();
+    if (now > limit) {
+        omp_set_num_threads(limit);
+        now = limit;
+    }
+    return now;
+#else
+    return 1;
+#endif
+}
+
 int sd_threads_have_openmp(void) {
 #ifdef _OPENMP
     return 1;
 #else
     return 0;
 #endif
+}
+
+static pthread_mutex_t blas_hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_holders, blas_held_count;
+
+void sd_threads_blas_hold(void) {
+    pthread_mutex_lock(&blas_hold_mu);
+    if (blas_holders++ == 0) {
+        blas_held_count = openblas_get_num_threads();
+        if (blas_held_count != 1) openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_hold_mu);
+}
+
+void sd_threads_blas_release(void) {
+    pthread_mutex_lock(&blas_hold_mu);
+    if (--blas_holders == 0 && blas_held_count != 1) openblas_set_num_threads(blas_held_count);
+    pthread_mutex_unlock(&blas_hold_mu);
 }

@@ -30,7 +30,9 @@ struct sd_batcher {
     int64_t *order;         /* [n] indices within the split */
     int64_t cap_n;          /* items base and order hold */
     int64_t nbatches;       /* batches from start to the end of the epoch */
-    int nslots;             /* slots in use: prefetch depth + 1 */
+    int depth;              /* prefetch depth: batches read ahead */
+    int hold;               /* batches the caller keeps at once */
+    int nslots;             /* slots in use: depth + hold */
     int nalloc;             /* slots allocated (sd_batcher_reuse keeps them all) */
     slot_t *slots;          /* [nalloc] */
     void *scratch;          /* SD_FEATURE_SCRATCH_BYTES, used by whoever reads */
@@ -96,12 +98,27 @@ static int slot_reserve_samples(slot_t *s, int B) {
     return ok;
 }
 
+/* Positions [*p0, *p1) in the order of the items of batch k (with chunks: of piece k). */
+static void batch_range(const sd_batcher *bt, int64_t k, int64_t *p0, int64_t *p1) {
+    const sd_batcher_options *o = &bt->o;
+    int64_t g = k, c = 0, chunks = 1;
+    if (o->chunks > 1) {
+        g = k / o->chunk_count;
+        c = o->chunk_first + k % o->chunk_count;
+        chunks = o->chunks;
+    }
+    int64_t b0 = o->start + g * o->batch_size;
+    int64_t b1 = b0 + o->batch_size < bt->n ? b0 + o->batch_size : bt->n;
+    *p0 = b0 + c * (b1 - b0) / chunks;
+    *p1 = b0 + (c + 1) * (b1 - b0) / chunks;
+}
+
 /* Reads batch k into slot s: the pure function both the synchronous and threaded paths call. */
 static sd_status fill(sd_batcher *bt, int64_t k, slot_t *s, void *scratch, sd_error *err) {
     const sd_dataset *ds = bt->ds;
     const sd_batcher_options *o = &bt->o;
-    int64_t p0 = o->start + k * o->batch_size;
-    int64_t p1 = p0 + o->batch_size < bt->n ? p0 + o->batch_size : bt->n;
+    int64_t p0, p1;
+    batch_range(bt, k, &p0, &p1);
     int B = (int)(p1 - p0);
     sd_batch *b = &s->b;
     b->B = B;
@@ -223,6 +240,11 @@ static sd_status check_options(const sd_dataset *ds, const sd_batcher_options *o
             return sd_fail(err, SD_E_ARG, "batcher: negative frame cap for %s", sd_modality_name(m));
     if (o->cache && sd_cache_dataset(o->cache) != ds)
         return sd_fail(err, SD_E_ARG, "batcher: the cache belongs to another dataset");
+    if (o->chunks > 1 && (o->chunk_first < 0 || o->chunk_count < 1 || o->chunk_first + o->chunk_count > o->chunks ||
+                          o->start != 0))
+        return sd_fail(err, SD_E_ARG, "batcher: pieces %d..%d of %d chunks (from position %lld)", o->chunk_first,
+                       o->chunk_first + o->chunk_count - 1, o->chunks, (long long)o->start);
+    if (o->hold < 0 || o->hold > 4096) return sd_fail(err, SD_E_ARG, "batcher: hold %d, must be 0..4096", o->hold);
     if (o->subset_n < 0 || (o->subset_n > 0 && !o->subset))
         return sd_fail(err, SD_E_ARG, "batcher: bad subset");
     int64_t size = ds->count[o->split];
@@ -256,6 +278,8 @@ static sd_status begin_epoch(sd_batcher *bt, int64_t epoch, int64_t start, sd_er
     if (start < 0 || start > bt->n)
         return sd_fail(err, SD_E_ARG, "batcher: start position %lld outside 0..%lld", (long long)start,
                        (long long)bt->n);
+    if (o->chunks > 1 && start != 0)
+        return sd_fail(err, SD_E_ARG, "batcher: gradient chunks start at position 0, not %lld", (long long)start);
     bt->o.epoch = epoch;
     bt->o.start = start;
     memcpy(bt->order, bt->base, (size_t)bt->n * sizeof *bt->order);
@@ -267,13 +291,14 @@ static sd_status begin_epoch(sd_batcher *bt, int64_t epoch, int64_t start, sd_er
     }
     int64_t rest = bt->n - start;
     bt->nbatches = o->drop_last ? rest / o->batch_size : (rest + o->batch_size - 1) / o->batch_size;
+    if (o->chunks > 1) bt->nbatches *= o->chunk_count;
     bt->position = start;
     bt->handed = 0;
     bt->finished = 0;
     bt->produced = 0;
     bt->released = 0;
     bt->stop = 0;
-    if (bt->nslots > 1 && bt->nbatches > 0) {
+    if (bt->depth > 0 && bt->nbatches > 0) {
         if (pthread_create(&bt->thread, NULL, reader_main, bt) != 0) {
             bt->finished = -1;
             return sd_fail(err, SD_E_NOMEM, "batcher: cannot start the reader thread");
@@ -291,6 +316,7 @@ static sd_status configure(sd_batcher *bt, const sd_batcher_options *o, sd_error
     bt->nbatches = 0;
     bt->o = *o;
     bt->o.subset = NULL;
+    if (bt->o.chunks <= 1) bt->o.chunks = 1;
     bt->mods = o->modalities & SD_MODS_ALL;
     if (!ds->has_sim) bt->mods &= ~SD_MOD_BIT(SD_MOD_SIM);
     bt->n = o->subset_n > 0 ? o->subset_n : ds->count[o->split];
@@ -307,7 +333,7 @@ static sd_status configure(sd_batcher *bt, const sd_batcher_options *o, sd_error
      * D per modality. Memory is then fixed for the epoch, and for every later one (no growth, no
      * allocator fragmentation, no fresh pages), and a batch that cannot fit fails here, not in the
      * middle of training. */
-    const int Bmax = o->batch_size;
+    const int Bmax = (o->batch_size + bt->o.chunks - 1) / bt->o.chunks; /* largest batch (or piece) */
     size_t bytes[SD_MOD_COUNT] = {0}, slot_bytes = 0;
     for (int m = 0; m < SD_MOD_COUNT; m++) {
         if (!(bt->mods & SD_MOD_BIT(m))) continue;
@@ -330,15 +356,16 @@ static sd_status configure(sd_batcher *bt, const sd_batcher_options *o, sd_error
         size_t fit = o->prefetch_bytes / (slot_bytes > 0 ? slot_bytes : 1);
         depth = fit < 1 ? 1 : fit > 8 ? 8 : (int)fit;
     }
+    const int hold = o->hold > 1 ? o->hold : 1, nslots = depth + hold;
     bt->nslots = 0; /* until every slot in use is ready */
-    if (depth + 1 > bt->nalloc) {
-        slot_t *slots = realloc(bt->slots, (size_t)(depth + 1) * sizeof *slots);
+    if (nslots > bt->nalloc) {
+        slot_t *slots = realloc(bt->slots, (size_t)nslots * sizeof *slots);
         if (!slots) return sd_fail(err, SD_E_NOMEM, "out of memory");
-        memset(slots + bt->nalloc, 0, (size_t)(depth + 1 - bt->nalloc) * sizeof *slots);
+        memset(slots + bt->nalloc, 0, (size_t)(nslots - bt->nalloc) * sizeof *slots);
         bt->slots = slots;
-        bt->nalloc = depth + 1;
+        bt->nalloc = nslots;
     }
-    for (int i = 0; i < depth + 1; i++) {
+    for (int i = 0; i < nslots; i++) {
         if (!slot_reserve_samples(&bt->slots[i], Bmax)) return sd_fail(err, SD_E_NOMEM, "out of memory");
         for (int m = 0; m < SD_MOD_COUNT; m++) {
             if (!(bt->mods & SD_MOD_BIT(m))) continue;
@@ -346,7 +373,9 @@ static sd_status configure(sd_batcher *bt, const sd_batcher_options *o, sd_error
             if (st) return st;
         }
     }
-    bt->nslots = depth + 1;
+    bt->depth = depth;
+    bt->hold = hold;
+    bt->nslots = nslots;
     return begin_epoch(bt, o->epoch, o->start, err);
 }
 
@@ -390,7 +419,7 @@ sd_status sd_batcher_restart(sd_batcher *bt, int64_t epoch, int64_t start, sd_er
     return st;
 }
 
-int sd_batcher_prefetch_depth(const sd_batcher *bt) { return bt->nslots - 1; }
+int sd_batcher_prefetch_depth(const sd_batcher *bt) { return bt->depth; }
 
 int sd_batcher_next(sd_batcher *bt, const sd_batch **batch, sd_error *err) {
     if (batch) *batch = NULL;
@@ -416,7 +445,7 @@ int sd_batcher_next(sd_batcher *bt, const sd_batch **batch, sd_error *err) {
     slot_t *s = &bt->slots[k % bt->nslots];
     if (bt->threaded) {
         pthread_mutex_lock(&bt->mu);
-        bt->released = k; /* batch k-1, handed out last time, is free again */
+        bt->released = k - bt->hold + 1 > 0 ? k - bt->hold + 1 : 0; /* batch k-hold is free again */
         pthread_cond_broadcast(&bt->cv);
         while (bt->produced <= k) pthread_cond_wait(&bt->cv, &bt->mu);
         pthread_mutex_unlock(&bt->mu);
@@ -440,6 +469,7 @@ int64_t sd_batcher_position(const sd_batcher *bt) { return bt->position; }
 int64_t sd_batcher_num_items(const sd_batcher *bt) { return bt->n; }
 int64_t sd_batcher_num_batches(const sd_batcher *bt) {
     int64_t B = bt->o.batch_size;
-    return bt->o.drop_last ? bt->n / B : (bt->n + B - 1) / B;
+    int64_t n = bt->o.drop_last ? bt->n / B : (bt->n + B - 1) / B;
+    return bt->o.chunks > 1 ? n * bt->o.chunk_count : n;
 }
 const int64_t *sd_batcher_order(const sd_batcher *bt) { return bt->order; }

@@ -15,7 +15,7 @@
  * are converted where they are used (the model's frame projection converts chunk by chunk). A
  * modality whose files mix types, or are float64, is float32.
  *
- * Memory: (prefetch + 1) batch buffers of the largest possible batch (B x longest capped utterance
+ * Memory: (prefetch + hold) batch buffers of the largest possible batch (B x longest capped utterance
  * x D per modality), allocated at open and kept by sd_batcher_restart, plus a 1 MiB read buffer;
  * nothing scales with the number of utterances. The prefetch depth is given in batches, or sized
  * by memory (SD_PREFETCH_AUTO: as many batches as fit in prefetch_bytes, at least 1 and at most 8).
@@ -66,6 +66,16 @@ typedef struct {
     const int64_t *subset;     /* optional: only these indices of the split, in this order */
     int64_t subset_n;          /*   (before shuffling); copied at open */
     const sd_cache *cache;     /* optional packed cache (data/cache.h) instead of the .npy files */
+    /* Gradient chunks (train/grad_step.h): with chunks > 1 (start must then be 0) every batch of
+     * B items is cut into `chunks` consecutive pieces, piece c holding items
+     * [c*B/chunks, (c+1)*B/chunks) of the batch, and the batcher delivers pieces chunk_first ..
+     * chunk_first + chunk_count - 1 of each batch, in that order, each as a batch of its own
+     * padded to its own longest utterance (a piece of a short last batch may be empty, B = 0).
+     * chunks 0 or 1: whole batches (chunk_first and chunk_count are then ignored). */
+    int chunks, chunk_first, chunk_count;
+    /* Batches the caller keeps at once (0 or 1: one): batch k stays valid until batch k + hold
+     * is requested. Costs hold - 1 more batch buffers. */
+    int hold;
 } sd_batcher_options;
 
 typedef struct sd_batcher sd_batcher;
@@ -74,7 +84,8 @@ typedef struct sd_batcher sd_batcher;
 #define SD_PREFETCH_DEFAULT_BYTES ((size_t)128 << 20)
 
 /* train split, batch 32, shuffle on, seed 0, epoch 0, start 0, all modalities, no caps, subsample
- * mode, prefetch sized by memory (128 MiB), float32 batches, no subset, no cache. */
+ * mode, prefetch sized by memory (128 MiB), float32 batches, no subset, no cache, whole batches,
+ * hold 1. */
 sd_batcher_options sd_batcher_default_options(void);
 
 sd_status sd_batcher_open(const sd_dataset *ds, const sd_batcher_options *o, sd_batcher **out,
@@ -96,7 +107,8 @@ sd_status sd_batcher_reuse(sd_batcher *b, const sd_batcher_options *o, sd_error 
 int sd_batcher_prefetch_depth(const sd_batcher *b);
 /* Items of the split delivered so far, counting start (what to save for a resume). */
 int64_t sd_batcher_position(const sd_batcher *b);
-/* Batches in the whole epoch (from position 0) and items in the epoch's order. */
+/* Batches in the whole epoch (from position 0; with chunks, the pieces delivered) and items in
+ * the epoch's order. */
 int64_t sd_batcher_num_batches(const sd_batcher *b);
 int64_t sd_batcher_num_items(const sd_batcher *b);
 /* The epoch's order: item k of the epoch is index order[k] of the split ([num_items]). */

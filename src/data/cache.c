@@ -9,11 +9,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/interrupt.h"
 #include "dataset_internal.h"
 #include "io/atomic_file.h"
+#include "io/file.h"
 #include "io/half.h"
 
 #define CACHE_MAGIC "SDUMCPK1"
@@ -87,9 +90,10 @@ static void header_bytes(const sd_dataset *ds, sd_dtype dtype, uint64_t data_sta
 /* Reads and checks header and index against ds; fills index [N, M]. SD_E_FORMAT "stale: why". */
 static sd_status load_index(const sd_dataset *ds, const char *path, sd_dtype dtype, entry_t *index,
                             uint64_t *file_size, sd_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
+    sd_status so = sd_file_open(path, &fd, NULL, err);
+    if (so) return so;
     size_t nindex = (size_t)ds->n * SD_MOD_COUNT * CACHE_ENTRY_BYTES;
     unsigned char *buf = malloc(CACHE_HEADER_BYTES + nindex);
     sd_status s = SD_OK;
@@ -165,6 +169,28 @@ int sd_cache_is_current(const sd_dataset *ds, const char *path, sd_dtype dtype, 
 
 static uint64_t align_up(uint64_t x) { return (x + CACHE_ALIGN - 1) & ~(uint64_t)(CACHE_ALIGN - 1); }
 
+/* Whether a cache may be (re)built at path: SD_E_FORMAT when nothing is there or it is a cache
+ * (it starts with the magic); an error for anything else, which is never replaced. */
+static sd_status may_replace(const char *path, sd_error *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) return SD_E_FORMAT;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return sd_fail(err, SD_E_ARG, "%s: exists and is %s, not an sdumc feature cache; it is left as it is",
+                       path, sd_file_kind(&st));
+    int fd;
+    sd_error e;
+    if (sd_file_open(path, &fd, &st, &e))
+        return sd_fail(err, SD_E_ARG, "%s: exists and cannot be read as an sdumc feature cache (%s); it is left "
+                       "as it is", path, e.msg);
+    unsigned char magic[8];
+    ssize_t got = pread(fd, magic, sizeof magic, 0);
+    close(fd);
+    if (got != (ssize_t)sizeof magic || memcmp(magic, CACHE_MAGIC, sizeof magic))
+        return sd_fail(err, SD_E_ARG, "%s: exists and is not an sdumc feature cache (it does not "
+                       "start with %s); it is left as it is (choose another cache path)", path, CACHE_MAGIC);
+    return SD_E_FORMAT;
+}
+
 /* Writes the cache through a temporary file renamed into place. */
 static sd_status build(const sd_dataset *ds, const char *path, sd_dtype dtype, sd_error *err) {
     size_t esize = sd_dtype_size(dtype);
@@ -218,6 +244,7 @@ static sd_status build(const sd_dataset *ds, const char *path, sd_dtype dtype, s
     static const unsigned char zeros[CACHE_ALIGN];
     for (int64_t i = 0; i < ds->n && !s; i++)
         for (int m = 0; m < SD_MOD_COUNT && !s; m++) {
+            if ((s = sd_interrupt_check(err, "while building the feature cache; nothing was written"))) break;
             const entry_t *e = &index[i * SD_MOD_COUNT + m];
             if (e->offset > pos) s = sd_atomic_write(&af, zeros, (size_t)(e->offset - pos), err);
             pos = e->offset;
@@ -277,7 +304,13 @@ sd_status sd_cache_open(const sd_dataset *ds, const char *path, sd_dtype dtype, 
         sd_cache_close(c);
         return s;
     }
-    if (s) { /* missing or stale: build, then it must load */
+    if (s) s = may_replace(path, err); /* missing or stale: build (over a cache only), then load */
+    if (s && s != SD_E_FORMAT) {
+        sd_cache_close(c);
+        return s;
+    }
+    if (s) {
+        sd_atomic_remove_stale(path, time(NULL)); /* what a killed build left */
         s = build(ds, path, dtype, err);
         if (!s) s = load_index(ds, path, dtype, c->index, &size, err);
         if (s) {
@@ -286,9 +319,8 @@ sd_status sd_cache_open(const sd_dataset *ds, const char *path, sd_dtype dtype, 
         }
         if (built) *built = 1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        s = sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    if ((s = sd_file_open(path, &fd, NULL, err))) {
         sd_cache_close(c);
         return s;
     }

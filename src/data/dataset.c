@@ -2,7 +2,6 @@
  * front; one report lists every problem. Legend: N rows of labels.csv, T frames, D dim. */
 #include "dataset_internal.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,14 +10,18 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "feature_file.h"
 #include "io/csv.h"
+#include "io/json.h"
 #include "io/npy.h"
 #include "text.h"
 
 #define LABELS_FILE "labels.csv"
-#define LABELS_MAX_BYTES ((long)1 << 30)
+#define META_FILE "dataset.json"
+#define LABELS_MAX_BYTES ((size_t)1 << 30)
+#define META_MAX_BYTES ((size_t)1 << 20)
 
 static const char *const mod_names[SD_MOD_COUNT] = {"audio", "text", "video", "sim"};
 static const char *const mod_folders[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
@@ -94,12 +97,14 @@ typedef struct {
     char *folder[SD_MOD_COUNT];
     int has_folder[SD_MOD_COUNT];
     char labels_path[4096];
-    char *buf;          /* labels.csv, parsed in place */
+    sd_csv_reader csv;  /* labels.csv, parsed in place (the row names point into it) */
     row_t *rows;        /* [N] */
     int64_t nrows;
     int dim[SD_MOD_COUNT];
+    double label_lo, label_hi; /* from dataset.json, default [-3, 3] */
     sd_text global;     /* problems of the dataset as a whole: never skippable */
     sd_text per_row;    /* problems of single utterances */
+    int skip_would_empty; /* dropping the utterances with problems would empty a split */
 } validator;
 
 static int plain_file_name(const char *s) {
@@ -120,60 +125,92 @@ static int parse_label(const char *s, double *v) {
     return 0;
 }
 
-static sd_status read_labels(validator *V, sd_error *err) {
-    FILE *fp = fopen(V->labels_path, "rb");
+/* dataset.json (optional): {"label_range": [LO, HI]}; other keys are ignored. */
+static sd_status read_meta(validator *V, sd_error *err) {
+    V->label_lo = SD_LABEL_MIN;
+    V->label_hi = SD_LABEL_MAX;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", V->dir, META_FILE);
+    FILE *fp = fopen(path, "rb");
     if (!fp) {
-        sd_text_line(&V->global, "%s: cannot open: %s", V->labels_path, strerror(errno));
+        if (errno != ENOENT) sd_text_line(&V->global, "%s: cannot open: %s", path, strerror(errno));
         return SD_OK;
     }
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || size > LABELS_MAX_BYTES || fseek(fp, 0, SEEK_SET) != 0) {
+    char *buf = malloc(META_MAX_BYTES + 1);
+    if (!buf) {
         fclose(fp);
-        sd_text_line(&V->global, "%s: cannot read (or larger than 1 GiB)", V->labels_path);
-        return SD_OK;
+        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
     }
-    V->buf = malloc((size_t)size + 1);
-    if (!V->buf) {
-        fclose(fp);
-        return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
-    }
-    size_t got = fread(V->buf, 1, (size_t)size, fp);
+    size_t n = fread(buf, 1, META_MAX_BYTES + 1, fp);
+    int read_error = ferror(fp);
     fclose(fp);
-    if (got != (size_t)size) {
-        sd_text_line(&V->global, "%s: read failed", V->labels_path);
+    sd_json *j = NULL;
+    sd_error e;
+    sd_error_clear(&e);
+    if (read_error || n > META_MAX_BYTES) {
+        sd_text_line(&V->global, "%s: cannot read (or larger than 1 MiB)", path);
+    } else if (sd_json_parse(buf, n, &j, &e)) {
+        sd_text_line(&V->global, "%s: %s", path, e.msg);
+    } else {
+        const sd_json *r = sd_json_get(j, "label_range");
+        if (j->type != SD_JSON_OBJECT)
+            sd_text_line(&V->global, "%s: not a JSON object", path);
+        else if (r && (r->type != SD_JSON_ARRAY || r->len != 2 || r->items[0].type != SD_JSON_NUMBER ||
+                       r->items[1].type != SD_JSON_NUMBER || !isfinite(r->items[0].number) ||
+                       !isfinite(r->items[1].number) || !(r->items[0].number < r->items[1].number)))
+            sd_text_line(&V->global, "%s: \"label_range\" must be [LO, HI] with LO < HI", path);
+        else if (r) {
+            V->label_lo = r->items[0].number;
+            V->label_hi = r->items[1].number;
+        }
+    }
+    sd_json_free(j);
+    free(buf);
+    return SD_OK;
+}
+
+static sd_status read_labels(validator *V, sd_error *err) {
+    sd_error e;
+    sd_status st = sd_csv_open(&V->csv, V->labels_path, LABELS_MAX_BYTES, &e);
+    if (st == SD_E_NOMEM) {
+        if (err) *err = e;
+        return st;
+    }
+    if (st) {
+        sd_text_line(&V->global, "%s", e.msg);
         return SD_OK;
     }
-    V->buf[size] = '\0';
+    /* Records: at most one per line. */
     int64_t nlines = 1;
-    for (long i = 0; i < size; i++) nlines += V->buf[i] == '\n';
+    for (const char *c = V->csv.buf; c < V->csv.end; c++) nlines += *c == '\n';
     V->rows = calloc((size_t)nlines, sizeof *V->rows);
     if (!V->rows) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
 
-    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0;
-    char *p = V->buf;
-    if ((unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
-        p += 3; /* UTF-8 byte order mark */
-    for (int line = 1; p; line++) {
-        char *nl = strchr(p, '\n');
-        if (nl) *nl = '\0';
-        size_t len = strlen(p);
-        if (len && p[len - 1] == '\r') p[--len] = '\0';
-        char *text = p;
-        p = nl ? nl + 1 : NULL;
-        int blank = 1;
-        for (char *q = text; *q; q++) blank &= isspace((unsigned char)*q) != 0;
-        if (blank) continue;
-        char *f[64];
-        int nf = sd_csv_split(text, f, 64);
-        if (nf > 64) nf = 64;
+    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0, k;
+    while ((k = sd_csv_next(&V->csv, &e)) != 0) {
+        if (k < 0 && e.code == SD_E_NOMEM) {
+            if (err) *err = e;
+            return SD_E_NOMEM;
+        }
+        if (k < 0 && !header_seen) { /* a file that cannot be read as CSV at all */
+            sd_text_line(&V->global, "%s", e.msg);
+            return SD_OK;
+        }
+        if (k < 0) { /* a malformed row (a NUL byte, an unclosed quote): that row's problem */
+            row_t *r = &V->rows[V->nrows++];
+            r->line = V->csv.line;
+            r->split = -1;
+            r->bad = 1;
+            sd_text_line(&V->per_row, "%s", e.msg);
+            continue;
+        }
+        char **f = V->csv.field;
+        const int nf = V->csv.n, line = V->csv.line;
         if (!header_seen) {
             header_seen = 1;
-            for (int i = 0; i < nf; i++) {
-                if (!strcasecmp(f[i], "name") && col_name < 0) col_name = i;
-                if (!strcasecmp(f[i], "label") && col_label < 0) col_label = i;
-                if (!strcasecmp(f[i], "split") && col_split < 0) col_split = i;
-            }
+            col_name = sd_csv_column(&V->csv, "name");
+            col_label = sd_csv_column(&V->csv, "label");
+            col_split = sd_csv_column(&V->csv, "split");
             const char *missing[3];
             int nmissing = 0;
             if (col_name < 0) missing[nmissing++] = "name";
@@ -209,9 +246,11 @@ static sd_status read_labels(validator *V, sd_error *err) {
             sd_text_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
                          line, label, name);
             r->bad = 1;
-        } else if (v < SD_LABEL_MIN || v > SD_LABEL_MAX) {
-            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [-3, 3]", V->labels_path,
-                         line, label, name);
+        } else if (v < V->label_lo || v > V->label_hi) {
+            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
+                         line, label, name, V->label_lo, V->label_hi,
+                         V->label_lo == SD_LABEL_MIN && V->label_hi == SD_LABEL_MAX
+                             ? "" : " (the label range of " META_FILE ")");
             r->bad = 1;
         } else {
             r->label = (float)v;
@@ -272,7 +311,11 @@ static void check_folders(validator *V) {
         snprintf(path, sizeof path, "%s/%s", V->dir, V->folder[m]);
         V->has_folder[m] = is_dir(path);
         if (V->has_folder[m]) continue;
-        if (m != SD_MOD_SIM)
+        struct stat st;
+        if (stat(path, &st) == 0)
+            sd_text_line(&V->global, "%s: the %s feature folder is %s, not a folder", path, mod_names[m],
+                         sd_file_kind(&st));
+        else if (m != SD_MOD_SIM)
             sd_text_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
         else if (V->o->require_sim)
             sd_text_line(&V->global,
@@ -405,6 +448,11 @@ static sd_status check_values(validator *V, sd_error *err) {
     for (int64_t i = 0; i < V->nrows; i++) {
         row_t *r = &V->rows[i];
         if (r->bad || !r->name) continue;
+        sd_status st = sd_interrupt_check(err, "while checking the feature values; nothing was written");
+        if (st) {
+            sd_free(scratch);
+            return st;
+        }
         for (int m = 0; m < SD_MOD_COUNT; m++) {
             if (!r->have[m]) continue;
             char path[4096];
@@ -431,8 +479,10 @@ static void check_splits(validator *V, int64_t skipped) {
         total_good += !r->bad;
     }
     int reported = 0;
+    V->skip_would_empty = 0;
     for (int s = 0; s < SD_SPLIT_COUNT; s++) {
         if (!(V->o->need_splits & SD_SPLIT_BIT(s))) continue;
+        V->skip_would_empty |= named[s] && !good[s];
         if (!named[s])
             sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
                          V->labels_path, split_names[s]);
@@ -478,7 +528,7 @@ static void report_to_error(sd_error *err, sd_status code, const char *head, con
 static void validator_free(validator *V) {
     free(V->dir);
     for (int m = 0; m < SD_MOD_COUNT; m++) free(V->folder[m]);
-    free(V->buf);
+    sd_csv_close(&V->csv);
     free(V->rows);
     sd_text_free(&V->global);
     sd_text_free(&V->per_row);
@@ -513,6 +563,8 @@ static sd_status build(validator *V, sd_dataset **out, sd_error *err) {
         V->folder[m] = NULL;
     }
     ds->has_sim = V->has_folder[SD_MOD_SIM];
+    ds->label_lo = V->label_lo;
+    ds->label_hi = V->label_hi;
     for (int m = 0; m < SD_MOD_COUNT; m++) ds->dim[m] = V->has_folder[m] ? V->dim[m] : 0;
     for (size_t i = 0; i < ds->nslots; i++) ds->slots[i] = -1;
     char *np = ds->names;
@@ -555,8 +607,12 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
     if (out) *out = NULL;
     if (report) *report = NULL;
     if (!o || !o->dir || !out) return sd_fail(err, SD_E_ARG, "sd_dataset_open: NULL argument");
-    if (!is_dir(o->dir))
+    struct stat sb;
+    if (stat(o->dir, &sb) != 0)
         return sd_fail(err, SD_E_IO, "%s: the dataset folder does not exist", o->dir);
+    if (!S_ISDIR(sb.st_mode))
+        return sd_fail(err, SD_E_IO, "%s: is %s, not a folder (the dataset is a folder holding labels.csv and the "
+                       "feature folders)", o->dir, sd_file_kind(&sb));
     validator V;
     memset(&V, 0, sizeof V);
     V.o = o;
@@ -575,7 +631,8 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
         size_t l = strlen(V.dir);
         while (l > 1 && V.dir[l - 1] == '/') V.dir[--l] = '\0';
         snprintf(V.labels_path, sizeof V.labels_path, "%s/%s", V.dir, LABELS_FILE);
-        st = read_labels(&V, err);
+        st = read_meta(&V, err);
+        if (!st) st = read_labels(&V, err);
     }
     if (!st) st = check_duplicates(&V, err);
     if (!st) check_folders(&V);
@@ -597,7 +654,7 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
         snprintf(head, sizeof head, "%s: %lld problem%s found (%lld of %lld utterances affected)%s:",
                  V.dir, (long long)nprob, nprob == 1 ? "" : "s", (long long)nbad,
                  (long long)V.nrows,
-                 nglobal || o->skip_bad ? "" : "; skip_bad (--skip-bad) would drop those utterances");
+                 nglobal || o->skip_bad || V.skip_would_empty ? "" : "; skip_bad (--skip-bad) would drop those utterances");
         sd_text all = {0};
         sd_text_addf(&all, "%s%s", sd_text_str(&V.global), sd_text_str(&V.per_row));
         report_to_error(err, SD_E_FORMAT, head, sd_text_str(&all), nprob);
@@ -653,6 +710,10 @@ int sd_dataset_dim(const sd_dataset *ds, int m) {
     return m >= 0 && m < SD_MOD_COUNT ? ds->dim[m] : 0;
 }
 int sd_dataset_has_sim(const sd_dataset *ds) { return ds->has_sim; }
+void sd_dataset_label_range(const sd_dataset *ds, double *lo, double *hi) {
+    *lo = ds->label_lo;
+    *hi = ds->label_hi;
+}
 const char *sd_dataset_dir(const sd_dataset *ds) { return ds->dir; }
 const char *sd_dataset_folder(const sd_dataset *ds, int m) {
     return m >= 0 && m < SD_MOD_COUNT ? ds->folder[m] : NULL;
@@ -684,6 +745,53 @@ sd_status sd_dataset_path(const sd_dataset *ds, sd_split s, int64_t i, int m, ch
     if (sd_dataset_utt_path(ds, sd_dataset_id(ds, s, i), m, buf, size))
         return sd_fail(err, SD_E_ARG, "sd_dataset_path: path longer than %zu bytes", size);
     return SD_OK;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+char *sd_dataset_fingerprint(const sd_dataset *ds) {
+    uint64_t h = 1469598103934665603ull;
+    for (int s = SD_SPLIT_TRAIN; s <= SD_SPLIT_VALID; s++)
+        for (int64_t i = 0; i < ds->count[s]; i++) {
+            const sd_utt *u = &ds->utt[ds->ids[s][i]];
+            h = fnv_bytes(h, u->name, strlen(u->name) + 1); /* with its NUL: "ab","c" != "a","bc" */
+            const int32_t split = s;
+            h = fnv_bytes(h, &split, sizeof split);
+            h = fnv_bytes(h, &u->label, sizeof u->label);
+            h = fnv_bytes(h, u->frames, sizeof u->frames);
+        }
+    char *out = malloc(160);
+    if (out)
+        snprintf(out, 160, "train %lld, valid %lld, dims %d/%d/%d/%d, hash %016llx", (long long)ds->count[0],
+                 (long long)ds->count[1], ds->dim[0], ds->dim[1], ds->dim[2], ds->dim[3], (unsigned long long)h);
+    return out;
+}
+
+sd_status sd_dataset_check_output(const sd_dataset *ds, const char *out, const char *what, const sd_input *more,
+                                  int n_more, sd_error *err) {
+    static const char *const folder_what[SD_MOD_COUNT] = {"the audio feature folder", "the text feature folder",
+                                                          "the video feature folder", "the simulated-text folder"};
+    sd_input *in = calloc((size_t)(1 + SD_MOD_COUNT + (n_more > 0 ? n_more : 0)), sizeof *in);
+    char *paths[1 + SD_MOD_COUNT] = {0};
+    int ok = in != NULL;
+    size_t dl = strlen(ds->dir);
+    for (int k = 0; ok && k <= SD_MOD_COUNT; k++) {
+        const char *name = k == 0 ? LABELS_FILE : ds->folder[k - 1];
+        paths[k] = malloc(dl + strlen(name) + 2);
+        if (!(ok = paths[k] != NULL)) break;
+        sprintf(paths[k], "%s/%s", ds->dir, name);
+        in[k] = (sd_input){paths[k], k == 0 ? LABELS_FILE " of the dataset" : folder_what[k - 1]};
+    }
+    for (int i = 0; ok && i < n_more; i++) in[1 + SD_MOD_COUNT + i] = more[i];
+    sd_status s = ok ? sd_output_check(out, what, in, 1 + SD_MOD_COUNT + (n_more > 0 ? n_more : 0), err)
+                     : sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (int k = 0; k <= SD_MOD_COUNT; k++) free(paths[k]);
+    free(in);
+    return s;
 }
 
 sd_status sd_dataset_carve_valid(sd_dataset *ds, double fraction, uint64_t seed, int64_t *carved,

@@ -1,7 +1,9 @@
 /* A multimodal sentiment dataset on disk, in the layout of MERTools feature folders:
  *
  *   DIR/labels.csv          header name,label,split (any column order, extra columns ignored);
- *                           label a float in [-3, 3], split train, valid or test
+ *                           label a float in [-3, 3] (or the range of dataset.json), split train,
+ *                           valid or test
+ *   DIR/dataset.json        optional: {"label_range": [LO, HI]} (e.g. CH-SIMS's [-1, 1])
  *   DIR/<audio>/<name>.npy  [T_a, D_a]
  *   DIR/<text>/<name>.npy   [T_t, D_t]   real transcript features
  *   DIR/<video>/<name>.npy  [T_v, D_v]
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "io/file.h"
 
 enum { SD_MOD_AUDIO = 0, SD_MOD_TEXT = 1, SD_MOD_VIDEO = 2, SD_MOD_SIM = 3, SD_MOD_COUNT = 4 };
 typedef enum { SD_SPLIT_TRAIN = 0, SD_SPLIT_VALID = 1, SD_SPLIT_TEST = 2 } sd_split;
@@ -59,7 +62,8 @@ int sd_split_from_name(const char *name, sd_split *out);
 /* Reads labels.csv and the header of every feature file, and (with check_values) every value, and
  * checks everything before anything else happens. Problems found:
  *   a missing labels.csv, header column or feature folder; an unparsable row; a name that is not a
- *   plain file name; duplicate names; a label that is not a number or lies outside [-3, 3]; an
+ *   plain file name; duplicate names; a label that is not a number or lies outside the label range
+ *   ([-3, 3], or dataset.json's "label_range"); a malformed dataset.json; an
  *   unknown split; a missing or malformed feature file; a feature file whose dim differs from the
  *   others of its modality (or, for the simulated text, from the text dim); zero frames; NaN or Inf
  *   (file, frame and column); an empty split among need_splits; no utterance at all.
@@ -87,6 +91,9 @@ int64_t sd_dataset_total(const sd_dataset *ds);
 /* D_a, D_t, D_v, and D_t again for the simulated text; 0 for SIM when there is none. */
 int sd_dataset_dim(const sd_dataset *ds, int modality);
 int sd_dataset_has_sim(const sd_dataset *ds);
+/* The labels' range: dataset.json's "label_range", [-3, 3] without one. Validation checks every
+ * label against it; the metrics follow it (train/metrics.h). */
+void sd_dataset_label_range(const sd_dataset *ds, double *lo, double *hi);
 const char *sd_dataset_dir(const sd_dataset *ds);
 const char *sd_dataset_folder(const sd_dataset *ds, int modality);
 
@@ -100,6 +107,17 @@ int64_t sd_dataset_max_frames(const sd_dataset *ds, int modality);
 /* Writes "<dir>/<folder>/<name>.npy" into buf; SD_E_ARG if it does not fit. */
 sd_status sd_dataset_path(const sd_dataset *ds, sd_split split, int64_t i, int modality, char *buf,
                           size_t size, sd_error *err);
+
+/* What training reads from the dataset, as one line: the train and valid splits' sizes, the dims,
+ * and an FNV-1a 64 hash over each of their utterances in order (name, split, label bits, frame
+ * count of every modality): "train 42, valid 6, dims 32/48/24/48, hash 0123456789abcdef".
+ * malloc'ed (free it); NULL when out of memory. A resumed run must see the same line. */
+char *sd_dataset_fingerprint(const sd_dataset *ds);
+
+/* Refuses an output path that would touch the dataset (its labels.csv, or inside a feature folder) or
+ * one of `more` inputs: sd_output_check (io/file.h) with the dataset's inputs added. */
+sd_status sd_dataset_check_output(const sd_dataset *ds, const char *out, const char *what, const sd_input *more,
+                                  int n_more, sd_error *err);
 
 /* Moves a seeded random fraction of the train split into the (empty) valid split, in memory
  * (labels.csv is not touched): round(fraction x train) utterances, at least 1, leaving at least 1

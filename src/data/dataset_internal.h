@@ -17,6 +17,7 @@ struct sd_dataset {
     char *dir;
     char *folder[SD_MOD_COUNT];
     int has_sim;
+    double label_lo, label_hi;      /* label range (dataset.json, default [-3, 3]) */
     int dim[SD_MOD_COUNT];          /* D_a, D_t, D_v, D_t (0 for SIM without simulated text) */
     int64_t n;                      /* kept utterances */
     sd_utt *utt;                    /* [n], labels.csv order */

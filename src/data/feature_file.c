@@ -4,13 +4,13 @@
 #include "feature_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/simd.h"
 #include "io/dtype.h"
+#include "io/file.h"
 #include "io/half.h"
 #include "io/npy.h"
 
@@ -132,8 +132,8 @@ static sd_status read_kept(const char *path, int64_t expect_T, int64_t expect_D,
         return sd_fail(err, SD_E_UNSUPPORTED, "%s: a frame of %lld values exceeds the read buffer",
                        path, (long long)h.cols);
     unsigned char *raw = scratch; /* [rows_per_chunk, D] as stored */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    if (sd_file_open(path, &fd, NULL, err)) return err ? err->code : SD_E_IO;
     int64_t K = sd_cap_frames(h.rows, cap);
     sd_status st = SD_OK;
     if (dst && dst_dtype == (int)h.dtype && sd_cap_frame_index(h.rows, cap, mode, K - 1) == K - 1) {

@@ -1,24 +1,17 @@
 /* Writing the synthetic corpus: videos and split, then utterances in parallel (each a pure
- * function of the seed and its index), into a temporary folder renamed into place at the end.
- *
- * The feature files are written plainly (no fsync each, unlike sd_npy_write): atomicity comes from
- * the folder rename, and one syncfs() before it makes everything durable at once. Thousands of
- * per-file fsyncs made a 1,500-utterance corpus take 3-18 s on a shared disk. */
-#define _GNU_SOURCE /* syncfs */
+ * function of the seed and its index), into a temporary folder renamed into place at the end
+ * (data/dataset_writer.h). */
 #include "synth.h"
 
-#include <fcntl.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "core/interrupt.h"
 #include "core/rng.h"
+#include "data/batch.h"
+#include "data/dataset_writer.h"
 #include "dataset.h"
-#include "io/atomic_file.h"
 #include "synth_model.h"
 #include "text.h"
 
@@ -110,87 +103,18 @@ static int plan(int64_t n, uint64_t seed, int64_t *video_of, int *seg_of, int *s
     return 0;
 }
 
-/* Removes a folder holding files and folders of files (what synth writes), best effort. */
-static void remove_tree(const char *path, int depth) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= (int)sizeof sub) continue;
-            struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) && depth > 0) remove_tree(sub, depth - 1);
-            else unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
-/* 1 when path does not exist or is an empty folder; 0 otherwise. */
-static int usable_target(const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0) return errno == ENOENT;
-    if (!S_ISDIR(st.st_mode)) return 0;
-    DIR *d = opendir(path);
-    if (!d) return 0;
-    struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-    closedir(d);
-    return empty;
-}
-
-/* A .npy file, version 1.0, byte for byte what sd_npy_write (and numpy 1.24) writes: the dict,
- * room for the first axis to grow to 21 digits, spaces and '\n' up to a multiple of 64. */
-static sd_status write_npy(const char *path, const float *data, int64_t rows, int64_t cols, sd_dtype dtype,
-                           sd_error *err) {
-    char header[256];
-    int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
-                       dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)rows, (long long)cols);
-    char first[24];
-    for (int i = snprintf(first, sizeof first, "%lld", (long long)rows); i < 21; i++) header[len++] = ' ';
-    size_t padlen = 64 - ((10 + (size_t)len + 1) % 64);
-    for (size_t i = 0; i < padlen; i++) header[len++] = ' ';
-    header[len++] = '\n';
-    unsigned char prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff),
-                                (unsigned char)(len >> 8)};
-    size_t count = (size_t)rows * (size_t)cols, item = sd_dtype_size(dtype);
-    FILE *f = fopen(path, "wb");
-    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot create: %s", path, strerror(errno));
-    int ok = fwrite(prefix, 1, sizeof prefix, f) == sizeof prefix && fwrite(header, 1, (size_t)len, f) == (size_t)len;
-    enum { CHUNK = 4096 };
-    unsigned char raw[CHUNK * 4];
-    for (size_t done = 0; ok && done < count;) {
-        size_t k = count - done < CHUNK ? count - done : CHUNK;
-        sd_dtype_encode_f32(dtype, data + done, k, raw);
-        ok = fwrite(raw, item, k, f) == k;
-        done += k;
-    }
-    int e = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    return ok ? SD_OK : sd_fail(err, SD_E_IO, "%s: write failed: %s", path, strerror(e));
-}
-
 /* The name of segment seg of video v: its feature files' base name and its labels.csv row. */
 static void utt_name(char *buf, size_t size, int64_t video, int seg) {
     snprintf(buf, size, "v%05lld_%d", (long long)video, seg);
 }
 
-static sd_status write_one(const char *tmp, const char *name, const syn_utt *u, const sd_synth_spec *S,
+static sd_status write_one(const sd_dataset_writer *w, const char *name, const syn_utt *u, const sd_synth_spec *S,
                            sd_error *err) {
     const float *data[SD_MOD_COUNT] = {u->audio, u->text, u->video, u->sim};
     int64_t rows[SD_MOD_COUNT] = {u->Ta, u->L, u->Tv, u->Ls};
     int64_t cols[SD_MOD_COUNT] = {S->dim_audio, S->dim_text, S->dim_video, S->dim_text};
     for (int m = 0; m < SD_MOD_COUNT; m++) {
-        char path[8448];
-        snprintf(path, sizeof path, "%s/%s/%s.npy", tmp, sd_modality_default_folder(m), name);
-        sd_status s = write_npy(path, data[m], rows[m], cols[m], S->dtype, err);
+        sd_status s = sd_dataset_writer_npy(w, m, name, data[m], rows[m], cols[m], S->dtype, err);
         if (s) return s;
     }
     return SD_OK;
@@ -203,23 +127,9 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     if (n < SD_SYNTH_MIN_N || n > SYN_MAX_N)
         return sd_fail(err, SD_E_ARG, "synth: n = %lld, must be in [%d, %lld]", (long long)n,
                        SD_SYNTH_MIN_N, (long long)SYN_MAX_N);
-    char out[4096];
-    size_t len = strlen(dir);
-    if (len + 32 >= sizeof out) return sd_fail(err, SD_E_ARG, "synth: output path too long");
-    memcpy(out, dir, len + 1);
-    while (len > 1 && out[len - 1] == '/') out[--len] = '\0';
-    if (!usable_target(out))
-        return sd_fail(err, SD_E_IO, "%s: exists and is not an empty folder (synth writes only a new one)", out);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out);
-    if (!mkdtemp(tmp)) return sd_fail(err, SD_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    chmod(tmp, 0755);
-    sd_status st = SD_OK;
-    for (int m = 0; m < SD_MOD_COUNT && !st; m++) {
-        char sub[4300];
-        snprintf(sub, sizeof sub, "%s/%s", tmp, sd_modality_default_folder(m));
-        if (mkdir(sub, 0755) != 0) st = sd_fail(err, SD_E_IO, "%s: cannot create: %s", sub, strerror(errno));
-    }
+    sd_dataset_writer w;
+    sd_status st = sd_dataset_writer_begin(&w, dir, "synth", SD_MODS_ALL, err);
+    if (st) return st;
     sd_synth_spec S = sd_synth_spec_of(kind);
     syn_world W;
     int64_t *video_of = malloc((size_t)n * sizeof *video_of);
@@ -247,13 +157,14 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
         syn_utt u;
         sd_error e;
         sd_error_clear(&e);
-        sd_status s = SD_OK;
-        if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
+        sd_status s = sd_interrupt_check(&e, "while writing the synthetic corpus; nothing was kept");
+        if (s) {
+        } else if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
             s = sd_fail(&e, SD_E_NOMEM, "synth: out of memory");
         } else {
             char name[64];
             utt_name(name, sizeof name, video_of[i], seg_of[i]);
-            s = write_one(tmp, name, &u, &S, &e);
+            s = write_one(&w, name, &u, &S, &e);
             label[i] = u.label;
             errors[i] = u.word_errors;
             words[i] = u.L;
@@ -288,10 +199,8 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
             nerr += errors[i];
             nword += words[i];
         }
-        char path[4300];
-        snprintf(path, sizeof path, "%s/labels.csv", tmp);
         if (t.b.failed) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
-        else st = sd_atomic_write_file(path, sd_text_str(&t), t.b.len, err);
+        else st = sd_dataset_writer_file(&w, "labels.csv", sd_text_str(&t), t.b.len, err);
         sd_text_free(&t);
         if (!st) {
             sd_text note = {0};
@@ -302,20 +211,13 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
                          (long long)n, (unsigned long long)seed, kind == SD_SYNTH_MOSEI ? "mosei" : "small",
                          S.dim_audio, S.dim_text, S.dim_video, sd_dtype_name(S.dtype),
                          nword ? (double)nerr / (double)nword : 0.0);
-            snprintf(path, sizeof path, "%s/SYNTH.txt", tmp);
             st = note.b.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
-                          : sd_atomic_write_file(path, sd_text_str(&note), note.b.len, err);
+                               : sd_dataset_writer_file(&w, "SYNTH.txt", sd_text_str(&note), note.b.len, err);
             sd_text_free(&note);
         }
     }
-    if (!st) { /* flush every file written (one sync of the file system, not one per file) */
-        int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || syncfs(fd) != 0) st = sd_fail(err, SD_E_IO, "%s: cannot sync: %s", tmp, strerror(errno));
-        if (fd >= 0) close(fd);
-    }
-    if (!st && rename(tmp, out) != 0) /* replaces an empty folder, fails on a non-empty one */
-        st = sd_fail(err, SD_E_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-    if (st) remove_tree(tmp, 1);
+    if (!st) st = sd_dataset_writer_commit(&w, err);
+    else sd_dataset_writer_abort(&w);
     sd_syn_world_free(&W);
     free(video_of);
     free(seg_of);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "io/file.h"
 #include "io/half.h"
 
 /* Bounds on what a header may declare. Real models: a few hundred tensors, ~30 keys, a 32k-150k
@@ -479,13 +480,10 @@ sd_status sd_gguf_open(const char *path, sd_gguf **out, sd_error *err) {
     if (!out) return sd_fail(err, SD_E_ARG, "sd_gguf_open: NULL output");
     *out = NULL;
     if (!path) return sd_fail(err, SD_E_ARG, "sd_gguf_open: NULL path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
     struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return sd_fail(err, SD_E_IO, "%s: not a regular file", path);
-    }
+    sd_status so = sd_file_fopen(path, &f, &st, err);
+    if (so) return so;
     sd_gguf *g = calloc(1, sizeof *g);
     if (!g || !(g->path = strdup(path))) {
         free(g);

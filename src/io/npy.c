@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "io/atomic_file.h"
+#include "io/file.h"
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -273,18 +274,10 @@ static sd_status check_size(const sd_npy_header *h, size_t file_size, sd_error *
 
 /* Opens path and parses its header; *f is left open on success. */
 static sd_status open_header(const char *path, FILE **f_out, sd_npy_header *h, sd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        fclose(f);
-        return sd_fail(err, SD_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        return sd_fail(err, SD_E_IO, "%s: not a regular file", path);
-    }
+    sd_status so = sd_file_fopen(path, &f, &st, err);
+    if (so) return so;
     size_t file_size = (size_t)st.st_size;
     uint8_t head[12];
     size_t got = fread(head, 1, file_size < sizeof head ? file_size : sizeof head, f);
@@ -412,32 +405,18 @@ sd_status sd_npy_parse(const uint8_t *buf, size_t n, sd_npy_header *h, float **d
 /* ---------------------------------------------------------------------------------------------- */
 /* Writing */
 
-sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t rows, int64_t cols,
-                       sd_dtype dtype, sd_error *err) {
-    if (!path) return sd_fail(err, SD_E_ARG, "sd_npy_write: NULL path");
-    if (dtype != SD_DTYPE_F32 && dtype != SD_DTYPE_F16)
-        return sd_fail(err, SD_E_UNSUPPORTED, "%s: can only write F32 or F16, not %s", path,
-                       sd_dtype_name(dtype));
-    if ((ndim != 1 && ndim != 2) || rows < 0 || cols < 0 || (ndim == 1 && rows != 1))
-        return sd_fail(err, SD_E_ARG, "%s: bad shape: ndim %d, %lld x %lld", path, ndim,
-                       (long long)rows, (long long)cols);
-    size_t count, bytes;
-    size_t item = sd_dtype_size(dtype);
-    if (!sd_mul_size((size_t)rows, (size_t)cols, &count) || !sd_mul_size(count, item, &bytes))
-        return sd_fail(err, SD_E_ARG, "%s: shape %lld x %lld too large", path, (long long)rows,
-                       (long long)cols);
-    if (!data && count) return sd_fail(err, SD_E_ARG, "%s: NULL data", path);
-
-    /* The dict as numpy 1.24 writes it (keys sorted), then spare room for the first axis to grow
-     * to 21 digits, then spaces and '\n' so that data starts at a multiple of 64. */
-    char header[256];
+/* The version 1.0 prefix and header of a (rows, cols) or (cols,) file into buf (at most 10 + 256
+ * bytes); returns the byte count. The dict as numpy 1.24 writes it (keys sorted), then spare room
+ * for the first axis to grow to 21 digits, then spaces and '\n' so that data starts at a multiple
+ * of 64. */
+static size_t header_bytes(uint8_t *buf, int ndim, int64_t rows, int64_t cols, sd_dtype dtype) {
+    char *header = (char *)buf + 10;
     int len;
     if (ndim == 1)
-        len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }",
+        len = snprintf(header, 256, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }",
                        dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)cols);
     else
-        len = snprintf(header, sizeof header,
-                       "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
+        len = snprintf(header, 256, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
                        dtype == SD_DTYPE_F32 ? "<f4" : "<f2", (long long)rows, (long long)cols);
     char first[24];
     int first_digits = snprintf(first, sizeof first, "%lld", (long long)(ndim == 1 ? cols : rows));
@@ -447,30 +426,110 @@ sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t ro
     for (size_t i = 0; i < padlen; i++) header[len++] = ' ';
     header[len++] = '\n';
     size_t total_header = (size_t)len; /* = hlen + padlen */
+    memcpy(buf, npy_magic, 6);
+    buf[6] = 1;
+    buf[7] = 0;
+    buf[8] = (uint8_t)(total_header & 0xff);
+    buf[9] = (uint8_t)(total_header >> 8);
+    return 10 + total_header;
+}
 
-    uint8_t prefix[10];
-    memcpy(prefix, npy_magic, 6);
-    prefix[6] = 1;
-    prefix[7] = 0;
-    prefix[8] = (uint8_t)(total_header & 0xff);
-    prefix[9] = (uint8_t)(total_header >> 8);
-
-    sd_atomic_file af;
-    sd_status st = sd_atomic_open(&af, path, err);
+sd_status sd_npy_stream_open(sd_npy_stream *w, const char *path, int ndim, int64_t rows,
+                             int64_t cols, sd_dtype dtype, sd_error *err) {
+    memset(w, 0, sizeof *w);
+    if (!path) return sd_fail(err, SD_E_ARG, "sd_npy_write: NULL path");
+    if (dtype != SD_DTYPE_F32 && dtype != SD_DTYPE_F16)
+        return sd_fail(err, SD_E_UNSUPPORTED, "%s: can only write F32 or F16, not %s", path,
+                       sd_dtype_name(dtype));
+    if ((ndim != 1 && ndim != 2) || rows < 0 || cols < 0 || (ndim == 1 && rows != 1))
+        return sd_fail(err, SD_E_ARG, "%s: bad shape: ndim %d, %lld x %lld", path, ndim,
+                       (long long)rows, (long long)cols);
+    size_t count, bytes;
+    if (!sd_mul_size((size_t)rows, (size_t)cols, &count) ||
+        !sd_mul_size(count, sd_dtype_size(dtype), &bytes))
+        return sd_fail(err, SD_E_ARG, "%s: shape %lld x %lld too large", path, (long long)rows,
+                       (long long)cols);
+    uint8_t head[10 + 256];
+    size_t n = header_bytes(head, ndim, rows, cols, dtype);
+    sd_status st = sd_atomic_open(&w->af, path, err);
     if (st) return st;
-    st = sd_atomic_write(&af, prefix, sizeof prefix, err);
-    if (!st) st = sd_atomic_write(&af, header, total_header, err);
-    enum { CHUNK = 8192 };
-    uint8_t raw[CHUNK * 4];
-    for (size_t done = 0; !st && done < count;) {
-        size_t k = count - done < CHUNK ? count - done : CHUNK;
-        sd_dtype_encode_f32(dtype, data + done, k, raw);
-        st = sd_atomic_write(&af, raw, k * item, err);
-        done += k;
-    }
-    if (st) {
-        sd_atomic_abort(&af);
+    if ((st = sd_atomic_write(&w->af, head, n, err))) {
+        sd_atomic_abort(&w->af);
         return st;
     }
-    return sd_atomic_commit(&af, err);
+    w->dtype = dtype;
+    w->rows = rows;
+    w->cols = cols;
+    return SD_OK;
+}
+
+sd_status sd_npy_stream_write(sd_npy_stream *w, const float *data, int64_t rows, sd_error *err) {
+    if (rows < 0 || rows > w->rows - w->written)
+        return sd_fail(err, SD_E_ARG, "%s: %lld rows written to a file of %lld", w->af.path,
+                       (long long)(w->written + rows), (long long)w->rows);
+    enum { CHUNK = 8192 };
+    uint8_t raw[CHUNK * 4];
+    const size_t item = sd_dtype_size(w->dtype), count = (size_t)rows * (size_t)w->cols;
+    for (size_t done = 0; done < count;) {
+        size_t k = count - done < CHUNK ? count - done : CHUNK;
+        sd_dtype_encode_f32(w->dtype, data + done, k, raw);
+        sd_status st = sd_atomic_write(&w->af, raw, k * item, err);
+        if (st) return st;
+        done += k;
+    }
+    w->written += rows;
+    return SD_OK;
+}
+
+sd_status sd_npy_stream_commit(sd_npy_stream *w, sd_error *err) {
+    if (w->written != w->rows) {
+        sd_status st = sd_fail(err, SD_E_ARG, "%s: %lld of %lld rows written", w->af.path,
+                               (long long)w->written, (long long)w->rows);
+        sd_atomic_abort(&w->af);
+        return st;
+    }
+    return sd_atomic_commit(&w->af, err);
+}
+
+void sd_npy_stream_abort(sd_npy_stream *w) { sd_atomic_abort(&w->af); }
+
+sd_status sd_npy_write_plain(const char *path, const float *data, int64_t rows, int64_t cols, sd_dtype dtype,
+                             sd_error *err) {
+    if (dtype != SD_DTYPE_F32 && dtype != SD_DTYPE_F16)
+        return sd_fail(err, SD_E_UNSUPPORTED, "%s: can only write F32 or F16, not %s", path, sd_dtype_name(dtype));
+    size_t count, bytes, item = sd_dtype_size(dtype);
+    if (rows < 0 || cols < 0 || !sd_mul_size((size_t)rows, (size_t)cols, &count) || !sd_mul_size(count, item, &bytes))
+        return sd_fail(err, SD_E_ARG, "%s: bad shape %lld x %lld", path, (long long)rows, (long long)cols);
+    uint8_t head[10 + 256];
+    size_t n = header_bytes(head, 2, rows, cols, dtype);
+    FILE *f = fopen(path, "wb");
+    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot create: %s", path, strerror(errno));
+    int ok = fwrite(head, 1, n, f) == n;
+    enum { CHUNK = 4096 };
+    unsigned char raw[CHUNK * 4];
+    for (size_t done = 0; ok && done < count;) {
+        size_t k = count - done < CHUNK ? count - done : CHUNK;
+        sd_dtype_encode_f32(dtype, data + done, k, raw);
+        ok = fwrite(raw, item, k, f) == k;
+        done += k;
+    }
+    int e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    return ok ? SD_OK : sd_fail(err, SD_E_IO, "%s: write failed: %s", path, strerror(e));
+}
+
+sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t rows, int64_t cols,
+                       sd_dtype dtype, sd_error *err) {
+    if (path && !data && rows > 0 && cols > 0) return sd_fail(err, SD_E_ARG, "%s: NULL data", path);
+    sd_npy_stream w;
+    sd_status st = sd_npy_stream_open(&w, path, ndim, rows, cols, dtype, err);
+    if (st) return st;
+    if ((st = sd_npy_stream_write(&w, data, ndim == 1 ? 1 : rows, err))) {
+        sd_npy_stream_abort(&w);
+        return st;
+    }
+    return sd_npy_stream_commit(&w, err);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "io/atomic_file.h"
 #include "io/dtype.h"
 
 /* Header dict limit; numpy itself refuses headers over 10000 bytes by default. */
@@ -54,5 +55,26 @@ sd_status sd_npy_parse(const uint8_t *buf, size_t n, sd_npy_header *h, float **d
  * byte-for-byte what numpy 1.24 writes (data starts at a multiple of 64). Atomic replace. */
 sd_status sd_npy_write(const char *path, const float *data, int ndim, int64_t rows, int64_t cols,
                        sd_dtype dtype, sd_error *err);
+/* The same bytes (shape (rows, cols)) written plainly: no temporary, no fsync. For the many files
+ * of a new dataset folder, made atomic and durable as a whole (data/dataset_writer.h). */
+sd_status sd_npy_write_plain(const char *path, const float *data, int64_t rows, int64_t cols, sd_dtype dtype,
+                             sd_error *err);
+
+/* The same file written in pieces: open (the header, for a shape known in advance), rows in order,
+ * commit (which checks that every row came). A file too large to hold in memory, or one produced
+ * piece by piece, is written without a copy. Atomic: nothing appears at path before the commit. */
+typedef struct {
+    sd_atomic_file af;
+    sd_dtype dtype;
+    int64_t rows, cols, written;
+} sd_npy_stream;
+
+sd_status sd_npy_stream_open(sd_npy_stream *w, const char *path, int ndim, int64_t rows,
+                             int64_t cols, sd_dtype dtype, sd_error *err);
+/* rows x cols floats; on failure call sd_npy_stream_abort. */
+sd_status sd_npy_stream_write(sd_npy_stream *w, const float *data, int64_t rows, sd_error *err);
+/* Always releases w. */
+sd_status sd_npy_stream_commit(sd_npy_stream *w, sd_error *err);
+void sd_npy_stream_abort(sd_npy_stream *w);
 
 #endif

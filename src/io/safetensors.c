@@ -2,13 +2,17 @@
 #include "safetensors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "io/atomic_file.h"
+#include "io/file.h"
 #include "io/json.h"
 
 struct sd_safetensors {
@@ -17,8 +21,12 @@ struct sd_safetensors {
     int count;
     char **meta_keys, **meta_values; /* [meta_count] */
     int meta_count;
-    uint8_t *data;         /* [data_size] the data section, sd_alloc'ed (64-byte aligned) */
+    uint8_t *data;         /* [data_size] the data section: sd_alloc'ed (64-byte aligned) when
+                              owns_data, else inside `map` or the caller's buffer (sd_st_view) */
     size_t data_size;
+    int owns_data;
+    void *map;             /* [map_size] the whole file, mapped by sd_st_map (NULL otherwise) */
+    size_t map_size;
 };
 
 static char *dup_bytes(const char *s, size_t n) {
@@ -47,7 +55,8 @@ void sd_st_close(sd_safetensors *st) {
     free(st->by_name);
     free(st->meta_keys);
     free(st->meta_values);
-    sd_free(st->data);
+    if (st->owns_data) sd_free(st->data);
+    if (st->map) munmap(st->map, st->map_size);
     free(st);
 }
 
@@ -278,22 +287,35 @@ done:
 }
 
 /* Checks the 8-byte prefix of a file of file_size bytes; returns the header length in *hlen. */
+/* What a file that is not safetensors seems to be, from its first 8 bytes (for the message). */
+static const char *looks_like(const uint8_t p[8]) {
+    if (!memcmp(p, "\x93NUMPY", 6)) return " (it is a NumPy .npy file)";
+    if (!memcmp(p, "GGUF", 4)) return " (it is a GGUF file)";
+    if (!memcmp(p, "SDUMCPK1", 8)) return " (it is an sdumc feature cache)";
+    if (!memcmp(p, "PK\x03\x04", 4)) return " (it is a zip archive, e.g. a PyTorch .pt checkpoint: convert it with "
+                                            "tools/pt2safetensors.py)";
+    int text = 1;
+    for (int i = 0; i < 8; i++) text &= (p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\n' || p[i] == '\r' || p[i] == '\t';
+    return text ? " (it looks like text, e.g. a CSV file)" : "";
+}
+
 static sd_status check_prefix(const uint8_t prefix[8], size_t got, size_t file_size, size_t *hlen,
                               sd_error *err) {
     if (got < 8 || file_size < 8)
         return sd_fail(err, SD_E_FORMAT, "file too small (%zu bytes) for a safetensors header", file_size);
     uint64_t n = load_le64(prefix);
     if (n > SD_ST_MAX_HEADER)
-        return sd_fail(err, SD_E_FORMAT, "header length %llu exceeds the %u-byte limit",
-                       (unsigned long long)n, SD_ST_MAX_HEADER);
+        return sd_fail(err, SD_E_FORMAT, "not a safetensors file%s: header length %llu exceeds the %u-byte limit",
+                       looks_like(prefix), (unsigned long long)n, SD_ST_MAX_HEADER);
     if (n > file_size - 8)
-        return sd_fail(err, SD_E_FORMAT, "header length %llu goes past the end of the file (%zu bytes)",
-                       (unsigned long long)n, file_size);
+        return sd_fail(err, SD_E_FORMAT, "not a safetensors file%s: header length %llu goes past the end of the "
+                       "file (%zu bytes)", looks_like(prefix), (unsigned long long)n, file_size);
     *hlen = (size_t)n;
     return SD_OK;
 }
 
-sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err) {
+/* A whole file in buf [n]: its data copied (copy) or borrowed. */
+static sd_status parse_buffer(const uint8_t *buf, size_t n, int copy, sd_safetensors **out, sd_error *err) {
     if (!out || (!buf && n)) return sd_fail(err, SD_E_ARG, "sd_st_parse: NULL argument");
     *out = NULL;
     size_t hlen;
@@ -303,7 +325,10 @@ sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_err
     if (!st) return sd_fail(err, SD_E_NOMEM, "out of memory");
     st->data_size = n - 8 - hlen;
     s = parse_header(st, buf + 8, hlen, st->data_size, err);
-    if (!s) {
+    if (!s && !copy) {
+        st->data = (uint8_t *)(uintptr_t)(buf + 8 + hlen); /* borrowed; never written */
+    } else if (!s) {
+        st->owns_data = 1;
         st->data = sd_alloc(st->data_size);
         if (!st->data)
             s = sd_fail(err, SD_E_NOMEM, "out of memory for %zu bytes of data", st->data_size);
@@ -318,19 +343,59 @@ sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_err
     return SD_OK;
 }
 
+sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err) {
+    return parse_buffer(buf, n, 1, out, err);
+}
+
+sd_status sd_st_view(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err) {
+    return parse_buffer(buf, n, 0, out, err);
+}
+
+sd_status sd_st_map(const char *path, sd_safetensors **out, sd_error *err) {
+    if (!path || !out) return sd_fail(err, SD_E_ARG, "sd_st_map: NULL argument");
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block the open */
+    if (fd < 0) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return sd_fail(err, SD_E_IO, "%s: not a readable regular file", path);
+    }
+    const size_t size = (size_t)sb.st_size;
+    void *map = size >= 8 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    const int map_errno = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        if (size < 8) return sd_fail(err, SD_E_FORMAT, "%s: file too small (%zu bytes) for a safetensors header", path, size);
+        return sd_fail(err, SD_E_IO, "%s: cannot map: %s", path, strerror(map_errno));
+    }
+    sd_status s = parse_buffer(map, size, 0, out, err);
+    if (s) {
+        munmap(map, size);
+        sd_error_prefix(err, "%s", path);
+        return s;
+    }
+    (*out)->map = map;
+    (*out)->map_size = size;
+    return SD_OK;
+}
+
+void *sd_st_take_map(sd_safetensors *st, size_t *size) {
+    void *map = st ? st->map : NULL;
+    if (size) *size = map ? st->map_size : 0;
+    if (map) st->map = NULL;
+    return map;
+}
+
 sd_status sd_st_open(const char *path, sd_safetensors **out, sd_error *err) {
     if (!path || !out) return sd_fail(err, SD_E_ARG, "sd_st_open: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return sd_fail(err, SD_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    struct stat sb;
+    sd_status s = sd_file_fopen(path, &f, &sb, err);
+    if (s) return s;
     sd_safetensors *st = NULL;
     uint8_t *header = NULL;
-    sd_status s = SD_OK;
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        s = sd_fail(err, SD_E_IO, "%s: not a readable regular file", path);
-        goto done;
-    }
     size_t file_size = (size_t)sb.st_size;
     uint8_t prefix[8];
     size_t got = fread(prefix, 1, sizeof prefix, f);
@@ -350,6 +415,7 @@ sd_status sd_st_open(const char *path, sd_safetensors **out, sd_error *err) {
     st->data_size = file_size - 8 - hlen;
     s = parse_header(st, header, hlen, st->data_size, err);
     if (s) goto prefixed;
+    st->owns_data = 1;
     st->data = sd_alloc(st->data_size);
     if (!st->data) {
         s = sd_fail(err, SD_E_NOMEM, "%s: out of memory for %zu bytes of data", path, st->data_size);

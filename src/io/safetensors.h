@@ -14,8 +14,9 @@
  * the format (I64, U8, BOOL, ...) are reported as unsupported, unknown ones as unknown; both fail
  * the open, naming the tensor and the dtype. At most 8 dimensions.
  *
- * The reader keeps the data section in memory (64-byte aligned), so sd_st_data(st, t) is aligned
- * whenever t->begin is a multiple of the alignment needed. Messages from sd_st_open and
+ * sd_st_open and sd_st_parse keep the data section in memory (64-byte aligned), so sd_st_data(st, t)
+ * is aligned whenever t->begin is a multiple of the alignment needed; sd_st_map and sd_st_view leave
+ * it where it is (8 + header length bytes into the file). Messages from sd_st_open and
  * sd_st_writer_write start with the path. */
 #ifndef SD_IO_SAFETENSORS_H
 #define SD_IO_SAFETENSORS_H
@@ -44,6 +45,15 @@ typedef struct sd_safetensors sd_safetensors;
 sd_status sd_st_open(const char *path, sd_safetensors **out, sd_error *err);
 /* The same from a whole file in memory (n bytes); the data is copied. */
 sd_status sd_st_parse(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err);
+/* The same without copying: the data stays in buf, which must outlive *out and not change. */
+sd_status sd_st_view(const uint8_t *buf, size_t n, sd_safetensors **out, sd_error *err);
+/* sd_st_open through mmap (private, copy-on-write): the data section stays in the mapped file,
+ * read as it is touched. The file must not be changed in place while mapped (replacing it by
+ * rename, as sd_atomic_write does, is safe). */
+sd_status sd_st_map(const char *path, sd_safetensors **out, sd_error *err);
+/* Hands the mapping of an sd_st_map file to the caller (munmap(map, *size) when done), who then
+ * keeps sd_st_data pointers valid after sd_st_close. NULL for a file that is not mapped. */
+void *sd_st_take_map(sd_safetensors *st, size_t *size);
 void sd_st_close(sd_safetensors *st);
 
 int sd_st_count(const sd_safetensors *st);

@@ -9,6 +9,11 @@
  * f = rms(h); logits = Wout rms(h). RoPE rotates adjacent pairs (2i, 2i+1) by pos * base^(-2i/d),
  * the convention of GGUF files, whose Q/K rows llama.cpp's converter permuted from the HF layout.
  *
+ * Attention: softmax(q . k / sqrt(d)) over the keys a row sees, in float32 (sums in double). With
+ * a float16 KV cache in llama.cpp's arithmetic, q and the softmax weights are rounded to float16
+ * before their products with the keys and values, as llama.cpp does; in the exact arithmetic only
+ * the stored keys and values are rounded.
+ *
  * Generation cache: one prefix (speech embeddings + prompt) shared by B beams, then per step one
  * position per beam. The keys/values a beam computed at step s stay where they were written; each
  * beam slot keeps the list of slots (one per step) that hold its history, so reordering the beams
@@ -20,6 +25,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "llm/kernels.h"
 #include "llm/tokenizer.h"
 
 typedef struct {
@@ -47,9 +53,22 @@ sd_status sd_llama_embed(const sd_llama *m, const int32_t *ids, size_t n, float 
 
 typedef struct sd_llama_cache sd_llama_cache;
 
-/* Room for max_prefix prefix positions and max_steps steps of n_beams beams. */
-sd_status sd_llama_cache_create(const sd_llama *m, size_t max_prefix, size_t max_steps,
-                                size_t n_beams, sd_llama_cache **out, sd_error *err);
+/* What a cache holds room for. It also holds the scratch of the forward pass (allocated once,
+ * here, not per call): a prefill longer than max_rows runs in pieces of max_rows rows. */
+typedef struct {
+    size_t max_prefix;  /* prefix positions (speech frames + prompt) */
+    size_t max_steps;   /* generation steps after the prefill */
+    size_t n_beams;     /* rows of a step */
+    size_t max_rows;    /* rows per forward pass; 0: min(max_prefix, 512), at least n_beams */
+    sd_llm_arith arith; /* SD_LLM_ARITH_LLAMACPP (default) or SD_LLM_ARITH_EXACT (kernels.h) */
+    int kv_f16;         /* keys and values stored as float16 (half the memory) */
+} sd_llama_cache_params;
+
+/* All 0 but n_beams = 1: llama.cpp's arithmetic, float32 KV cache. */
+sd_llama_cache_params sd_llama_cache_default_params(void);
+
+sd_status sd_llama_cache_create(const sd_llama *m, const sd_llama_cache_params *p,
+                                sd_llama_cache **out, sd_error *err);
 void sd_llama_cache_free(sd_llama_cache *c);
 /* Forget everything (a new utterance). */
 void sd_llama_cache_reset(sd_llama_cache *c);
@@ -70,6 +89,12 @@ typedef struct {
  * only before the first step). */
 sd_status sd_llama_prefill(const sd_llama *m, sd_llama_cache *c, const float *x, size_t N,
                            sd_llama_out *out, sd_error *err);
+/* A batch of n_seq independent sequences in one pass (their rows one after the other in x, lens[i]
+ * rows each; each starts at position 0 and attends only to itself), into an empty cache; outputs
+ * by row as for a prefill. One sequence is a plain prefill; several must fit in one pass (max_rows
+ * and max_prefix). The cache then takes no steps or prefills until it is reset. */
+sd_status sd_llama_prefill_batch(const sd_llama *m, sd_llama_cache *c, const float *x, const size_t *lens,
+                                 size_t n_seq, sd_llama_out *out, sd_error *err);
 /* One step: beam b feeds x[b] (x [B, D], B = the cache's n_beams or fewer) at position
  * prefix + steps, attending to the prefix and to its own history. */
 sd_status sd_llama_step(const sd_llama *m, sd_llama_cache *c, const float *x, size_t B,

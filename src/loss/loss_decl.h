@@ -7,6 +7,13 @@ SD_T SD_FN(sd_mse_forward)(const SD_T *pred, const SD_T *target, size_t n);
 void SD_FN(sd_mse_backward)(SD_T *dpred, const SD_T *pred, const SD_T *target, size_t n,
                          SD_T scale);
 
+/* ---- The pieces MSE and RMSE are made of, for a loss whose elements are spread over several
+ * parts (gradient chunks, train/grad_step.h): S = sum_i (a_i - b_i)^2 in double over one part, and
+ * da[n] += k (a - b), db[n] -= k (a - b) (db or da may be NULL) with k computed by the caller from
+ * the totals (MSE: k = 2 scale / n_total, RMSE: k = scale / (n_total L)). */
+double SD_FN(sd_sq_diff_sum)(const SD_T *a, const SD_T *b, size_t n);
+void SD_FN(sd_sq_diff_backward)(SD_T *da, SD_T *db, const SD_T *a, const SD_T *b, size_t n, double k);
+
 /* ---- RMSE: L = sqrt((1/n) sum_i (a_i - b_i)^2); a, b [n] (any shape, flattened). */
 SD_T SD_FN(sd_rmse_forward)(const SD_T *a, const SD_T *b, size_t n);
 /* da[n] += scale * (a - b) / (n L); db[n] += the negative (db == NULL: b is a stop-gradient

@@ -7,6 +7,8 @@
 
 #include "core/alloc.h"
 #include "core/omp.h"
+#include "core/pool.h"
+#include "core/threads.h"
 #include "nn/nn_gemm.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -156,13 +158,13 @@ float *sd_flow_work(sd_flow *f, int modality) {
 #define FLOW_CONCURRENT_MAX_ROWS 1024
 
 static int flow_concurrent(const sd_flow *f) {
-#ifdef _OPENMP
-    if (f->training || omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
+    if (f->training) return 0;
     for (int i = 0; i < 3; i++)
         if ((size_t)f->B * (size_t)f->T[i] > FLOW_CONCURRENT_MAX_ROWS) return 0;
-    return 1;
+    if (sd_pool_active()) return sd_pool_threads(sd_pool_current()) >= 2; /* the API's threads */
+#ifdef _OPENMP
+    return omp_get_max_threads() >= 2 && !omp_in_parallel();
 #else
-    (void)f;
     return 0;
 #endif
 }
@@ -294,9 +296,25 @@ static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
     }
 }
 
+typedef struct {
+    sd_flow *f;
+    const sd_model *m;
+    const sd_mlp_shapes *s;
+    int stage;
+    float p_att, p_mlp;
+    sd_rng *rng;
+} stage_job;
+
+static void stage_task(void *arg, int i, int worker) {
+    (void)worker;
+    const stage_job *j = arg;
+    modality_stage(j->f, j->m, j->s, j->stage, i, j->p_att, j->p_mlp, j->rng);
+}
+
 /* A stage for the three modalities: one after the other (their products split over the
  * threads, dropout draws in modality order), or at the same time, one branch per thread
- * (f->concurrent: evaluation, no draws; every product single-threaded). */
+ * (f->concurrent: evaluation, no draws; every product single-threaded), on the OpenMP threads or
+ * the public API's pool (core/pool.h). */
 static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s, int stage,
                            float p_att, float p_mlp, sd_rng *rng) {
     if (!f->concurrent) {
@@ -304,14 +322,20 @@ static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
         return;
     }
     const int blas_prev = sd_nn_blas_single_begin();
-    SD_OMP(omp parallel for schedule(dynamic, 1))
-    for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
+    if (sd_pool_active()) {
+        stage_job j = {f, m, s, stage, p_att, p_mlp, rng};
+        sd_pool_run(sd_pool_current(), 3, stage_task, &j);
+    } else {
+        SD_OMP(omp parallel for schedule(dynamic, 1))
+        for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
+    }
     sd_nn_blas_single_end(blas_prev);
 }
 
 static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
                               int training, sd_rng *rng, sd_error *err) {
     if (in->B <= 0) return sd_fail(err, SD_E_ARG, "empty batch");
+    sd_threads_clamp(); /* (a caller's OMP_NUM_THREADS far above the cores would crash libgomp) */
     for (int i = 0; i < 3; i++) {
         if (in->T[i] <= 0) return sd_fail(err, SD_E_ARG, "modality %d has no frames", i);
         if (!sd_frames_dtype_ok(in->dtype[i]))

@@ -77,7 +77,29 @@ typedef struct {
     /* Inference layout (sd_model_prepare_inference), NULL until then: the frame projection
      * weights transposed, frame_wt[m] [D_m, H] = frame_dim_reshape_m.weight^T. */
     float *frame_wt[3];
+    int mia_source; /* where cfg.mia came from: sd_mia_source */
+    /* A model loaded in place from a mapped file (sd_model_load_opts.use_mmap): params points into
+     * this private mapping, unmapped by sd_model_free. NULL otherwise. */
+    void *mapping;
+    size_t mapping_size;
 } sd_model;
+
+/* Where a loaded model's MIA setting came from. */
+typedef enum {
+    SD_MIA_FROM_METADATA = 0, /* the file's sdumc metadata (or the model was built here) */
+    SD_MIA_FROM_DEFAULT = 1,  /* no sdumc metadata (a converted checkpoint): off, as the released code ran */
+    SD_MIA_FROM_OVERRIDE = 2  /* the loader's options (--mia on|off, sdumc_model_params.mia) */
+} sd_mia_source;
+
+/* How sd_model_load_with loads a file. */
+typedef struct {
+    int mia;      /* -1: the file's setting (off for a file without sdumc metadata); 0: off; 1: on */
+    int use_mmap; /* 1: map the file; a file of F32 tensors in sdumc's order (every file sdumc writes)
+                     is then used in place, its pages shared with other processes and read on first
+                     use. The file must not be changed in place meanwhile (sdumc replaces by rename) */
+} sd_model_load_opts;
+
+sd_model_load_opts sd_model_default_load_opts(void);
 
 /* Builds the table and a zeroed parameter buffer for cfg, without initialising values. */
 sd_status sd_model_alloc(const sd_model_config *cfg, sd_model **out, sd_error *err);
@@ -112,6 +134,16 @@ uint64_t sd_model_min_params(const sd_model_config *c);
 
 /* Model files: safetensors with the reference names and the configuration in __metadata__. */
 sd_status sd_model_save(const sd_model *m, const char *path, sd_error *err);
+/* sd_model_load_with and the default options. */
 sd_status sd_model_load(const char *path, sd_model **out, sd_error *err);
+/* Loads a model file. MIA: a file with sdumc metadata keeps its setting, a file without it (a
+ * converted reference checkpoint: the module registers the MIA tensors even when its code never
+ * calls them) runs with MIA off, unless opts->mia says otherwise; MIA on for a file that lacks the
+ * MIA tensors is an error naming them. m->mia_source records which applied. */
+sd_status sd_model_load_with(const char *path, const sd_model_load_opts *opts, sd_model **out, sd_error *err);
+/* The same from a whole model file held in memory (buf [size], needed only during the call);
+ * messages name it "model in memory (N bytes)". */
+sd_status sd_model_load_memory(const void *buf, size_t size, const sd_model_load_opts *opts, sd_model **out,
+                               sd_error *err);
 
 #endif

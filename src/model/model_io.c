@@ -5,13 +5,17 @@
  * "sdumc_version", "dim_audio", "dim_text", "dim_video", "hidden", "mia", "mask", "p_mlp",
  * "p_att", "preset", "seed". A file without them (a PyTorch state_dict of the reference
  * module converted by tools/pt2safetensors.py, possibly with DataParallel's "module."
- * prefix) is loaded by inference: dims from frame_dim_reshape_{0,1,2}.weight [H, D_m], MIA
- * from the presence of its tensors, mask on and the default dropout rates. */
+ * prefix) is loaded by inference: dims from frame_dim_reshape_{0,1,2}.weight [H, D_m], mask on
+ * and the default dropout rates, and MIA off: the reference module registers the MIA tensors
+ * whether or not its code calls them (the released code does not), so their presence says
+ * nothing. The loader's options override MIA either way. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 
@@ -156,22 +160,114 @@ static sd_status config_from_shapes(const sd_safetensors *st, const char *path, 
     }
     *c = sd_model_default_config(d[0], d[1], d[2]);
     c->hidden = hidden;
-    c->mia = find_tensor(st, "missing_text_imagination_mlp.transition.0.weight") != NULL;
+    c->mia = 0; /* as the released code runs; see the file comment */
     snprintf(c->preset, sizeof c->preset, "imported");
     return SD_OK;
 }
 
+/* MIA on needs its tensors: names every one the file lacks (all of them, for a file trained or
+ * converted without MIA). */
+static sd_status check_mia_tensors(const sd_model *m, const sd_safetensors *st, const char *path,
+                                   int source, sd_error *err) {
+    char list[SD_ERROR_MSG_MAX];
+    size_t len = 0;
+    int missing = 0;
+    list[0] = '\0';
+    for (int i = 0; i < m->table.count; i++) {
+        const char *name = m->table.specs[i].name;
+        if (m->use[i] != SD_USE_MIA || find_tensor(st, name)) continue;
+        if (len < sizeof list) len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", missing ? ", " : "", name);
+        missing++;
+    }
+    if (!missing) return SD_OK;
+    return sd_fail(err, SD_E_SHAPE, "%s: MIA is on (%s), but the file lacks %d MIA tensor%s: %s", path,
+                   source == SD_MIA_FROM_OVERRIDE ? "as asked" : "in its metadata", missing, missing > 1 ? "s" : "",
+                   list);
+}
+
+sd_model_load_opts sd_model_default_load_opts(void) {
+    sd_model_load_opts o = {-1, 0};
+    return o;
+}
+
+/* 1 when the file's data section is the parameter buffer as it stands: every tensor of the table,
+ * F32, in the table's order, back to back (every file sdumc writes), at a float-aligned address. */
+static int params_in_place(const sd_model *m, const sd_safetensors *st) {
+    if (sd_st_count(st) != m->table.count || m->table.count == 0) return 0;
+    for (int i = 0; i < m->table.count; i++) {
+        const sd_tensor_spec *spec = &m->table.specs[i];
+        const sd_st_tensor *t = sd_st_tensor_at(st, i);
+        if (strcmp(strip_prefix(t->name), spec->name) || t->dtype != SD_DTYPE_F32 ||
+            t->begin != spec->offset * sizeof(float) || t->numel != spec->numel)
+            return 0;
+    }
+    const sd_st_tensor *t0 = sd_st_tensor_at(st, 0);
+    return (uintptr_t)sd_st_data(st, t0) % sizeof(float) == 0;
+}
+
+/* Makes the mapped file's data section the model's parameters (params_in_place holds). */
+static void use_mapping(sd_model *m, sd_safetensors *st) {
+    const sd_st_tensor *t0 = sd_st_tensor_at(st, 0);
+    sd_free(m->params);
+    m->params = (float *)(uintptr_t)sd_st_data(st, t0);
+    sd_model_bind(m, m->params, &m->p);
+    m->mapping = sd_st_take_map(st, &m->mapping_size);
+}
+
+static sd_status load_from(sd_safetensors *st, const char *path, const sd_model_load_opts *opts, int mapped,
+                           sd_model **out, sd_error *err);
+
 sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
+    const sd_model_load_opts o = sd_model_default_load_opts();
+    return sd_model_load_with(path, &o, out, err);
+}
+
+sd_status sd_model_load_with(const char *path, const sd_model_load_opts *opts, sd_model **out, sd_error *err) {
     *out = NULL;
     sd_safetensors *st = NULL;
-    sd_status s = sd_st_open(path, &st, err);
-    if (s) return s;
+    /* Mapping is a preference: a file that cannot be mapped is read (with read's messages). */
+    const int mapped = opts && opts->use_mmap && sd_st_map(path, &st, NULL) == SD_OK;
+    if (!mapped) {
+        sd_status s = sd_st_open(path, &st, err);
+        if (s) return s;
+    }
+    sd_status s = load_from(st, path, opts, mapped, out, err);
+    sd_st_close(st);
+    return s;
+}
+
+sd_status sd_model_load_memory(const void *buf, size_t size, const sd_model_load_opts *opts, sd_model **out,
+                               sd_error *err) {
+    *out = NULL;
+    char name[64];
+    snprintf(name, sizeof name, "model in memory (%zu bytes)", size);
+    sd_safetensors *st = NULL;
+    sd_status s = sd_st_view(buf, size, &st, err);
+    if (s) {
+        sd_error_prefix(err, "%s", name);
+        return s;
+    }
+    s = load_from(st, name, opts, 0, out, err);
+    sd_st_close(st);
+    return s;
+}
+
+/* The body of every load: configuration, MIA choice, tensors (st stays the caller's to close). */
+static sd_status load_from(sd_safetensors *st, const char *path, const sd_model_load_opts *opts, int mapped,
+                           sd_model **out, sd_error *err) {
+    sd_status s = SD_OK;
     sd_model_config cfg;
     const char *fmt = sd_st_metadata_get(st, "format");
-    if (fmt && !strcmp(fmt, "sdumc"))
+    const int has_meta = fmt && !strcmp(fmt, "sdumc");
+    if (has_meta)
         s = sd_model_read_config(st, path, &cfg, err);
     else
         s = config_from_shapes(st, path, &cfg, err);
+    int mia_source = has_meta ? SD_MIA_FROM_METADATA : SD_MIA_FROM_DEFAULT;
+    if (opts && opts->mia >= 0) {
+        cfg.mia = opts->mia != 0;
+        mia_source = SD_MIA_FROM_OVERRIDE;
+    }
     sd_model *m = NULL;
     if (!s && sd_model_min_params(&cfg) > file_values(st))
         s = sd_fail(err, SD_E_SHAPE, "%s: the configuration (hidden %d, dims %d/%d/%d) needs at least %llu "
@@ -179,7 +275,15 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
                     cfg.dim[2], (unsigned long long)sd_model_min_params(&cfg),
                     (unsigned long long)file_values(st));
     if (!s) s = sd_model_alloc(&cfg, &m, err);
-    if (!s) sd_model_init_params(m, cfg.seed); /* optional tensors absent from the file keep these */
+    if (!s) {
+        m->mia_source = mia_source;
+        if (cfg.mia) s = check_mia_tensors(m, st, path, mia_source, err);
+    }
+    const int in_place = !s && mapped && params_in_place(m, st);
+    if (in_place)
+        use_mapping(m, st); /* every tensor is there: nothing to initialise */
+    else if (!s)
+        sd_model_init_params(m, cfg.seed); /* optional tensors absent from the file keep these */
     /* Every tensor of the file must be one of ours. */
     for (int i = 0; !s && i < sd_st_count(st); i++) {
         const char *name = strip_prefix(sd_st_tensor_at(st, i)->name);
@@ -205,9 +309,14 @@ sd_status sd_model_load(const char *path, sd_model **out, sd_error *err) {
                         sd_shape_str(b, sizeof b, spec->ndim, spec->shape));
             break;
         }
-        s = sd_st_read_f32(st, t, m->params + spec->offset, err);
+        if (!in_place) s = sd_st_read_f32(st, t, m->params + spec->offset, err);
+        const float *w = m->params + spec->offset;
+        for (size_t k = 0; !s && k < spec->numel; k++)
+            if (!isfinite(w[k]))
+                s = sd_fail(err, SD_E_NUMERIC, "%s: tensor %s holds %s at index %zu: a model with non-finite weights "
+                            "cannot predict (the file is damaged, or its training diverged)", path, spec->name,
+                            isnan(w[k]) ? "NaN" : "Inf", k);
     }
-    sd_st_close(st);
     if (s) {
         sd_model_free(m);
         return s;

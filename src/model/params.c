@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/alloc.h"
 #include "model/model.h"
@@ -218,7 +219,10 @@ void sd_model_free(sd_model *m) {
     for (int i = 0; i < 3; i++) sd_free(m->frame_wt[i]);
     sd_params_release(&m->table);
     free(m->use);
-    sd_free(m->params);
+    if (m->mapping)
+        munmap(m->mapping, m->mapping_size); /* params pointed into it */
+    else
+        sd_free(m->params);
     free(m);
 }
 

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/exp_poly.h"
 #include "core/real.h"
 #include "core/simd.h"
 #include "nn/nn.h"
@@ -48,15 +49,7 @@ static inline float exp_nonneg(float y) {
     const int32_t ki = (int32_t)(y * log2e + 0.5f);
     const float k = (float)ki;
     float r = (y - k * ln2_hi) - k * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * real_of((uint32_t)(ki + 127) << 23);
+    return sd_exp_poly7(r) * sd_pow2i(ki);
 }
 
 /* tanh in float, as accurate as libm's tanhf (max relative error 1.4e-7 against the double tanh

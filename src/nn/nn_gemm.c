@@ -1,7 +1,8 @@
-/* Products on the layers' OpenMP threads, OpenBLAS single-threaded per block (see nn_gemm.h).
- * Legend: M, N rows and columns of C, K the inner dim; P blocks (one per thread). */
+/* Products on the layers' threads, OpenBLAS single-threaded per block (see nn_gemm.h).
+ * Legend: M, N rows and columns of C, K the inner dim; P blocks. */
 #include "nn/nn_gemm.h"
 
+#include "core/pool.h"
 #include "core/real.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -15,6 +16,11 @@ int openblas_get_num_threads(void);
 #define NN_GEMM_PAR_MIN (1u << 20)
 /* Block edges are multiples of this (whole kernel tiles). */
 #define NN_GEMM_ALIGN 16
+/* A product cut by its shape alone (the library's pool, see below) has at most this many
+ * blocks, each at least NN_GEMM_SHAPE_MIN_EDGE rows or columns long: smaller blocks would each
+ * pack the whole other operand again. */
+#define NN_GEMM_SHAPE_BLOCKS 8
+#define NN_GEMM_SHAPE_MIN_EDGE 256
 
 #ifndef SD_REAL_DOUBLE
 int sd_nn_blas_single_begin(void) {
@@ -27,10 +33,65 @@ void sd_nn_blas_single_end(int previous) {
 }
 #endif
 
+/* C cut along its longer side into blocks of `step` rows (by_rows) or columns; P blocks. */
+typedef struct {
+    int trans_a, trans_b;
+    size_t M, N, K;
+    real alpha, beta;
+    const real *A, *B;
+    real *C;
+    size_t lda, ldb, ldc;
+    int by_rows;
+    size_t L, step;
+    int P;
+} gemm_cut;
+
+static gemm_cut make_cut(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha, const real *A,
+                         size_t lda, const real *B, size_t ldb, real beta, real *C, size_t ldc, int blocks) {
+    gemm_cut g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, M >= N, 0, 0, 0};
+    g.L = g.by_rows ? M : N;
+    g.step = (g.L + (size_t)blocks - 1) / (size_t)blocks;
+    g.step = (g.step + NN_GEMM_ALIGN - 1) / NN_GEMM_ALIGN * NN_GEMM_ALIGN;
+    g.P = (int)((g.L + g.step - 1) / g.step);
+    return g;
+}
+
+/* Block p of the cut: one single-threaded product. */
+static void gemm_block(const gemm_cut *g, int p) {
+    const size_t i0 = (size_t)p * g->step, n = i0 + g->step < g->L ? g->step : g->L - i0;
+    if (g->by_rows) /* rows i0.. of op(A) and C */
+        sd_gemm_real(g->trans_a, g->trans_b, n, g->N, g->K, g->alpha, g->trans_a ? g->A + i0 : g->A + i0 * g->lda,
+                     g->lda, g->B, g->ldb, g->beta, g->C + i0 * g->ldc, g->ldc);
+    else /* columns i0.. of op(B) and C */
+        sd_gemm_real(g->trans_a, g->trans_b, g->M, n, g->K, g->alpha, g->A, g->lda,
+                     g->trans_b ? g->B + i0 * g->ldb : g->B + i0, g->ldb, g->beta, g->C + i0, g->ldc);
+}
+
+static void gemm_block_task(void *arg, int p, int worker) {
+    (void)worker;
+    gemm_block(arg, p);
+}
+
 void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha,
                    const real *A, size_t lda, const real *B, size_t ldb, real beta, real *C,
                    size_t ldc) {
     if (M == 0 || N == 0) return;
+    const double work = (double)M * (double)N * (double)K;
+    /* Inference through the public API (core/pool.h): the cut depends on the shape alone, never on
+     * the thread count, because OpenBLAS picks its kernels by size and a product cut in two can
+     * round differently from the whole (seen with small N: a [2240, 32] x [32, 16] product). The
+     * blocks then run on whatever threads the pool has, or one after the other. */
+    if (sd_pool_active()) {
+        const size_t edge = M >= N ? M : N;
+        size_t blocks = edge / NN_GEMM_SHAPE_MIN_EDGE;
+        if (blocks > NN_GEMM_SHAPE_BLOCKS) blocks = NN_GEMM_SHAPE_BLOCKS;
+        if (blocks < 1 || work < (double)NN_GEMM_PAR_MIN) blocks = 1;
+        const gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (int)blocks);
+        const int prev = sd_nn_blas_single_begin();
+        sd_pool_run(sd_pool_current(), g.P, gemm_block_task, (void *)&g);
+        sd_nn_blas_single_end(prev);
+        return;
+    }
 #ifdef _OPENMP
     if (omp_in_parallel()) {
         sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -38,28 +99,15 @@ void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, re
     }
     const int prev = sd_nn_blas_single_begin();
     const int threads = omp_get_max_threads();
-    const double work = (double)M * (double)N * (double)K;
     if (threads <= 1 || work < (double)NN_GEMM_PAR_MIN) {
         sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         sd_nn_blas_single_end(prev);
         return;
     }
-    /* Cut the longer side of C into P aligned blocks. */
-    const int by_rows = M >= N;
-    const size_t L = by_rows ? M : N;
-    size_t step = (L + (size_t)threads - 1) / (size_t)threads;
-    step = (step + NN_GEMM_ALIGN - 1) / NN_GEMM_ALIGN * NN_GEMM_ALIGN;
-    const int P = (int)((L + step - 1) / step);
-#pragma omp parallel for num_threads(P) schedule(static, 1)
-    for (int p = 0; p < P; p++) {
-        const size_t i0 = (size_t)p * step, n = i0 + step < L ? step : L - i0;
-        if (by_rows) /* rows i0.. of op(A) and C */
-            sd_gemm_real(trans_a, trans_b, n, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda, B,
-                         ldb, beta, C + i0 * ldc, ldc);
-        else /* columns i0.. of op(B) and C */
-            sd_gemm_real(trans_a, trans_b, M, n, K, alpha, A, lda, trans_b ? B + i0 * ldb : B + i0,
-                         ldb, beta, C + i0, ldc);
-    }
+    /* One aligned block per thread. */
+    const gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+#pragma omp parallel for num_threads(g.P) schedule(static, 1)
+    for (int p = 0; p < g.P; p++) gemm_block(&g, p);
     sd_nn_blas_single_end(prev);
 #else
     sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -1,4 +1,4 @@
-/* GEMM for the layers: one thread pool. Private to src/nn/ and src/model/.
+/* GEMM for the layers: one thread pool at a time. Private to src/nn/ and src/model/.
  *
  * OpenBLAS (Debian's pthreads build) keeps its own threads, which busy-wait (sched_yield) after
  * every call; the layers' OpenMP threads busy-wait too. On a machine with as many cores as
@@ -6,8 +6,14 @@
  * training step showed a third of the time in libgomp spinning and sched_yield). sd_nn_gemm runs
  * every product on the OpenMP threads instead: C is cut into one block of rows (or columns) per
  * thread and each block is a single-threaded OpenBLAS call. Each element of C is computed by
- * one call with the same K order whatever the cut, so results do not depend on the thread
- * count. Inside an OpenMP region (per-sample products) it is a plain single-threaded call.
+ * one call with the same K order whatever the cut. Inside an OpenMP region (per-sample products)
+ * it is a plain single-threaded call.
+ *
+ * In pool mode (the public API's calls, core/pool.h) the cut depends on the product's shape alone
+ * and the blocks run on the library's pool (or one after another): OpenBLAS picks kernels by size,
+ * so a product cut differently can round differently, and the API promises the same bits for every
+ * thread count. (The OpenMP cut above, one block per thread, can differ in the last bits between
+ * thread counts for some shapes.)
  *
  * Same arguments as sd_sgemm / sd_dgemm (core/gemm.h): row-major, C[M,N] = alpha op(A) op(B)
  * + beta C. */

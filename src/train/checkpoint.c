@@ -30,7 +30,7 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
         const char *key;
         long long value;
     } ints[] = {{"step", (long long)s->step}, {"next_epoch", s->next_epoch}, {"data_position", 0},
-                {"best_epoch", s->best_epoch}};
+                {"best_epoch", s->best_epoch}, {"epochs", s->epochs}, {"grad_chunks", s->grad_chunks > 0 ? s->grad_chunks : 1}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !st; i++) {
         snprintf(buf, sizeof buf, "%lld", ints[i].value);
         st = sd_st_writer_set_metadata(w, ints[i].key, buf, err);
@@ -43,7 +43,8 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
         snprintf(buf, sizeof buf, "%.17g", s->best_criterion);
         st = sd_st_writer_set_metadata(w, "best_criterion", buf, err);
     }
-    if (!st) st = sd_st_writer_set_metadata(w, "settings", s->settings, err);
+    if (!st) st = sd_st_writer_set_metadata(w, "settings", s->settings ? s->settings : "", err);
+    if (!st) st = sd_st_writer_set_metadata(w, "dataset", s->dataset ? s->dataset : "", err);
     sd_json_buf h;
     memset(&h, 0, sizeof h);
     sd_json_buf_puts(&h, "[");
@@ -66,6 +67,8 @@ void sd_train_state_release(sd_train_state *s) {
     sd_free(s->adam_v);
     sd_free(s->best_params);
     free(s->history);
+    free(s->settings);
+    free(s->dataset);
     memset(s, 0, sizeof *s);
 }
 
@@ -85,7 +88,12 @@ static sd_status read_flat(const sd_safetensors *st, const char *path, const cha
     const sd_st_tensor *t = sd_st_find(st, name);
     if (!t || t->ndim != 1 || t->numel != total)
         return sd_fail(err, SD_E_SHAPE, "%s: training state tensor %s is missing or not [%zu]", path, name, total);
-    return sd_st_read_f32(st, t, dst, err);
+    sd_status s = sd_st_read_f32(st, t, dst, err);
+    for (size_t k = 0; !s && k < total; k++)
+        if (!isfinite(dst[k]))
+            s = sd_fail(err, SD_E_NUMERIC, "%s: training state tensor %s holds %s at index %zu", path, name,
+                        isnan(dst[k]) ? "NaN" : "Inf", k);
+    return s;
 }
 
 sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err) {
@@ -125,12 +133,12 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
         const char *x = sd_st_metadata_get(st, "rng_index");
         const char *b = sd_st_metadata_get(st, "best_criterion");
         const char *set = sd_st_metadata_get(st, "settings");
-        if (!x || !b || !set || strlen(set) >= sizeof s->settings)
+        if (!x || !b || !set)
             r = sd_fail(err, SD_E_FORMAT, "%s: training state lacks rng_index, best_criterion or settings", path);
         else {
             s->rng_index = strtoull(x, NULL, 10);
             s->best_criterion = strtod(b, NULL);
-            snprintf(s->settings, sizeof s->settings, "%s", set);
+            if (!(s->settings = strdup(set))) r = sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
         }
     }
     if (!r) {
@@ -149,10 +157,34 @@ sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err
         }
         sd_json_free(j);
     }
+    /* Written since the dataset fingerprint and the epoch count were added (issue 14). */
+    const char *ds = sd_st_metadata_get(st, "dataset");
+    if (!r && !ds)
+        r = sd_fail(err, SD_E_FORMAT, "%s: training state without a dataset fingerprint (written by an earlier "
+                    "sdumc); it cannot be resumed", path);
+    if (!r && !(s->dataset = strdup(ds))) r = sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
+    if (!r && !(r = meta_ll(st, path, "epochs", 1, 1000000, &v, err))) s->epochs = (int)v;
+    s->grad_chunks = 1;
+    if (!r && sd_st_metadata_get(st, "grad_chunks") && !(r = meta_ll(st, path, "grad_chunks", 1, 65536, &v, err)))
+        s->grad_chunks = (int)v;
     sd_st_close(st);
     if (r) {
         sd_error_prefix(err, "cannot resume");
         sd_train_state_release(s);
     }
+    return r;
+}
+
+sd_status sd_train_state_peek(const char *path, int *next_epoch, int *epochs, sd_error *err) {
+    sd_safetensors *st = NULL;
+    sd_status r = sd_st_open(path, &st, err);
+    if (r) return r;
+    const char *fmt = sd_st_metadata_get(st, "format");
+    long long v = 0;
+    if (!fmt || strcmp(fmt, STATE_FORMAT))
+        r = sd_fail(err, SD_E_FORMAT, "%s: not an sdumc training state", path);
+    if (!r && !(r = meta_ll(st, path, "next_epoch", 0, 1000000, &v, err))) *next_epoch = (int)v;
+    if (!r && !(r = meta_ll(st, path, "epochs", 1, 1000000, &v, err))) *epochs = (int)v;
+    sd_st_close(st);
     return r;
 }

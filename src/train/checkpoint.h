@@ -5,8 +5,11 @@
  *   metadata format = "sdumc-train-state"; the model configuration (as in model files);
  *            step (Adam steps taken), next_epoch, rng_index (dropout stream position),
  *            data_position (items of next_epoch already consumed: 0, states are written at epoch
- *            ends), best_epoch, best_criterion, settings (the options that must not change
- *            across a resume), history (JSON array of epoch records). */
+ *            ends), best_epoch, best_criterion, epochs (the epochs the run was asked for: the state
+ *            is unfinished while next_epoch < epochs), grad_chunks (1 when absent), settings (the options that affect the
+ *            result, "name=value" lines as the caller gave them: sd_train_options.settings),
+ *            dataset (sd_dataset_fingerprint of the data it trained on), history (JSON array of
+ *            epoch records). */
 #ifndef SD_TRAIN_CHECKPOINT_H
 #define SD_TRAIN_CHECKPOINT_H
 
@@ -21,7 +24,10 @@ typedef struct {
     uint64_t rng_index;
     int best_epoch;    /* -1: none yet */
     double best_criterion;
-    char settings[1024];
+    int epochs;        /* the epochs asked for when the state was written */
+    int grad_chunks;   /* gradient chunks per batch (train/grad_step.h): part of the result */
+    char *settings;    /* malloc'ed */
+    char *dataset;     /* malloc'ed */
     sd_epoch_record *history; /* [n_history], malloc'ed */
     int n_history;
 } sd_train_state;
@@ -30,5 +36,7 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
 /* Loads a state; *s is zeroed first. sd_train_state_release frees what it holds. */
 sd_status sd_train_state_load(const char *path, sd_train_state *s, sd_error *err);
 void sd_train_state_release(sd_train_state *s);
+/* Reads only what says whether path holds an unfinished run: *next_epoch and *epochs. */
+sd_status sd_train_state_peek(const char *path, int *next_epoch, int *epochs, sd_error *err);
 
 #endif

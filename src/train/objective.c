@@ -29,10 +29,15 @@ void sd_objective_free(sd_objective *o) {
     free(o);
 }
 
-sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_input *in_full,
-                           const sd_flow_input *in_miss, const float *labels,
-                           const sd_loss_weights *w, int training, sd_rng *rng, float *grads,
-                           sd_loss_terms *terms, sd_error *err) {
+int sd_objective_runs_missing(const sd_loss_weights *w) {
+    /* Every term but w_full reads the text-missing flow: with all of them 0 (a complete-flow-only
+     * baseline) the text-missing flow is not run at all. */
+    return w->miss != 0.0f || w->tf != 0.0f || w->tq != 0.0f || w->f != 0.0f || w->rnc != 0.0f;
+}
+
+sd_status sd_objective_forward(sd_objective *o, const sd_model *m, const sd_flow_input *in_full,
+                               const sd_flow_input *in_miss, const sd_loss_weights *w, int training,
+                               sd_rng *rng, sd_error *err) {
     sd_flow *f0 = o->flow[0], *f1 = o->flow[1];
     sd_status st = sd_flow_forward(f0, m, in_full, 0, training, rng, err);
     /* Audio and video are the same tensors in both flows: their frame projections are computed
@@ -44,13 +49,29 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         for (int b = 0; same && b < in_full->B; b++) same = in_full->len[i][b] == in_miss->len[i][b];
         if (same) share |= 1u << i;
     }
-    /* Every term but w_full reads the text-missing flow: with all of them 0 (a complete-flow-only
-     * baseline) the text-missing flow is not run at all. */
-    const int run_missing = w->miss != 0.0f || w->tf != 0.0f || w->tq != 0.0f || w->f != 0.0f || w->rnc != 0.0f;
-    if (!st && run_missing)
+    if (!st && sd_objective_runs_missing(w))
         st = share ? sd_flow_forward_shared(f1, m, in_miss, 1, training, rng, f0, share, err)
                    : sd_flow_forward(f1, m, in_miss, 1, training, rng, err);
+    return st;
+}
+
+void sd_objective_backward(sd_objective *o, const sd_model *m, const sd_loss_weights *w, float *grads,
+                           const float *d_pred, const float *d_z, const float *d_r0, const float *d_r1,
+                           const float *d_q1, const float *d_c1) {
+    sd_flow *f0 = o->flow[0], *f1 = o->flow[1];
+    const size_t B = (size_t)f0->B, C = (size_t)f0->C;
+    /* f1 first: it adds its shared frame gradients into f0's, whose backward uses the sum. */
+    if (sd_objective_runs_missing(w)) sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
+    sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
+}
+
+sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_input *in_full,
+                           const sd_flow_input *in_miss, const float *labels,
+                           const sd_loss_weights *w, int training, sd_rng *rng, float *grads,
+                           sd_loss_terms *terms, sd_error *err) {
+    sd_status st = sd_objective_forward(o, m, in_full, in_miss, w, training, rng, err);
     if (st) return st;
+    sd_flow *f0 = o->flow[0], *f1 = o->flow[1];
     const size_t B = (size_t)in_full->B, H = (size_t)f0->H, C = (size_t)f0->C, R = (size_t)f0->R;
     const size_t K = SD_QUERY_VIEWS, n = 2 * B;
 
@@ -106,8 +127,6 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         d_r0 = dF;
         d_r1 = dF + B * R;
     }
-    /* f1 first: it adds its shared frame gradients into f0's, whose backward uses the sum. */
-    if (run_missing) sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
-    sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
+    sd_objective_backward(o, m, w, grads, d_pred, d_z, d_r0, d_r1, d_q1, d_c1);
     return SD_OK;
 }

@@ -39,4 +39,18 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
                            const sd_loss_weights *w, int training, sd_rng *rng, float *grads,
                            sd_loss_terms *terms, sd_error *err);
 
+/* The two halves of sd_objective_run, for a caller that computes the loss terms itself (the
+ * gradient chunks of train/grad_step.h). sd_objective_forward runs the complete flow and, when a
+ * term reads it (sd_objective_runs_missing), the text-missing flow, sharing the audio and video
+ * frames. sd_objective_backward ADDS into grads the gradient given the outputs' gradients:
+ * d_pred [2B] (complete flow, then text-missing), d_z [2B,C] (the same), d_r0, d_r1 [B,R] (NULL:
+ * zero), d_q1 [B,H], d_c1 [B,K,C] (the text-missing flow's distillation embeddings). */
+int sd_objective_runs_missing(const sd_loss_weights *w);
+sd_status sd_objective_forward(sd_objective *o, const sd_model *m, const sd_flow_input *in_full,
+                               const sd_flow_input *in_miss, const sd_loss_weights *w, int training,
+                               sd_rng *rng, sd_error *err);
+void sd_objective_backward(sd_objective *o, const sd_model *m, const sd_loss_weights *w, float *grads,
+                           const float *d_pred, const float *d_z, const float *d_r0, const float *d_r1,
+                           const float *d_q1, const float *d_c1);
+
 #endif

@@ -7,13 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/dist.h"
+#include "core/interrupt.h"
+#include "data/cache.h"
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "optim/adam.h"
 #include "train/checkpoint.h"
+#include "train/grad_step.h"
 #include "train/history.h"
 #include "train/report.h"
 
@@ -73,17 +78,53 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
     return SD_OK;
 }
 
-/* The options that must be the same when a run is resumed, as one canonical line. */
-static void settings_line(const sd_train_options *o, const sd_model_config *c, char *buf, size_t n) {
-    snprintf(buf, n,
-             "epochs=%d batch=%d lr=%.9g wd=%.9g w=%.9g,%.9g,%.9g,%.9g,%.9g,%.9g select=%s shuffle=%d "
-             "seed=%llu frames=%d,%d,%d,%d cap=%d mia=%d mask=%d p_mlp=%.9g p_att=%.9g hidden=%d "
-             "valid_fraction=%.9g",
-             o->epochs, o->batch_size, (double)o->lr, (double)o->weight_decay, (double)o->w.full,
-             (double)o->w.miss, (double)o->w.tf, (double)o->w.tq, (double)o->w.f, (double)o->w.rnc,
-             sd_select_name(o->select), o->shuffle, (unsigned long long)o->seed, o->max_frames[0],
-             o->max_frames[1], o->max_frames[2], o->max_frames[3], (int)o->cap_mode, c->mia, c->mask,
-             (double)c->p_mlp, (double)c->p_att, c->hidden, (double)o->valid_fraction);
+/* One "name=value" line of a settings string: the name's and the value's spans. */
+typedef struct {
+    const char *name, *value;
+    int name_len, value_len;
+} setting_t;
+
+static setting_t setting_at(const char *line) {
+    size_t len = strcspn(line, "\n"), key = strcspn(line, "=");
+    setting_t t = {line, "", (int)(key < len ? key : len), 0};
+    if (key < len) t.value = line + key + 1, t.value_len = (int)(len - key - 1);
+    return t;
+}
+
+/* The line of settings whose name is t's, or NULL. */
+static const char *setting_find(const char *settings, const setting_t *t) {
+    for (const char *l = settings; *l;) {
+        setting_t u = setting_at(l);
+        if (u.name_len == t->name_len && !strncmp(u.name, t->name, (size_t)u.name_len)) return l;
+        l += strcspn(l, "\n");
+        if (*l) l++;
+    }
+    return NULL;
+}
+
+/* Appends to b one line per setting whose value differs between `saved` and `now` (a setting on
+ * one side only differs from "(not set)"); returns how many. */
+static int settings_diff(const char *saved, const char *now, sd_json_buf *b) {
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *mine = pass ? now : saved, *other = pass ? saved : now;
+        for (const char *l = mine; *l;) {
+            setting_t t = setting_at(l), u = {0};
+            const char *f = setting_find(other, &t);
+            if (f) u = setting_at(f);
+            if (t.name_len == 0 && t.value_len == 0) { /* a blank line */
+            } else if (!f || (pass == 0 && (t.value_len != u.value_len || strncmp(t.value, u.value, (size_t)t.value_len)))) {
+                const setting_t *sv = pass ? (f ? &u : NULL) : &t, *nv = pass ? &t : (f ? &u : NULL);
+                sd_json_buf_printf(b, "\n  %.*s: %.*s when the run started, %.*s now", t.name_len, t.name,
+                                   sv ? sv->value_len : 9, sv ? sv->value : "(not set)", nv ? nv->value_len : 9,
+                                   nv ? nv->value : "(not set)");
+                n++;
+            }
+            l += strcspn(l, "\n");
+            if (*l) l++;
+        }
+    }
+    return n;
 }
 
 /* acc += scale * t, term by term. */
@@ -113,54 +154,8 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
     return 0;
 }
 
-/* Opens the batcher with options bo, or reuses the one open (its buffers stay: data/batch.h). */
-static sd_status use_batcher(sd_batcher **b, const sd_dataset *ds, const sd_batcher_options *bo, sd_error *err) {
-    return *b ? sd_batcher_reuse(*b, bo, err) : sd_batcher_open(ds, bo, b, err);
-}
-
-/* Validation metrics of both flows; y: the valid split's labels [n]. One pass over the split in
- * evaluation mode through the objective's two flows: the text-missing flow borrows the complete
- * flow's audio and video frames (the same numbers sd_predict_split gives for each flow alone). */
-static sd_status validate(const sd_model *m, const sd_dataset *ds, const sd_train_options *o, sd_objective *obj,
-                          sd_batcher **batcher, const float *y, sd_metrics *full, sd_metrics *miss,
-                          float **preds_out, sd_error *err) {
-    const int64_t n = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *p = malloc(sizeof(float) * (size_t)(2 * n + 1)); /* [2n]: complete flow, then text-missing */
-    if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_batcher_options bo = sd_batcher_default_options();
-    bo.split = SD_SPLIT_VALID;
-    bo.batch_size = o->eval_batch_size > 0 ? o->eval_batch_size : 64;
-    bo.shuffle = 0;
-    bo.prefetch = o->prefetch;
-    bo.prefetch_bytes = o->prefetch_bytes;
-    bo.keep_dtype = 1;
-    bo.cache = o->cache;
-    sd_status st = use_batcher(batcher, ds, &bo, err);
-    const sd_batch *b;
-    int64_t done = 0;
-    int r = -1;
-    while (!st && (r = sd_batcher_next(*batcher, &b, err)) == 1) {
-        sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
-        st = sd_flow_forward(obj->flow[0], m, &in_full, 0, 0, NULL, err);
-        if (!st) st = sd_flow_forward_shared(obj->flow[1], m, &in_miss, 1, 0, NULL, obj->flow[0], 0x5u, err);
-        if (st) break;
-        memcpy(p + done, obj->flow[0]->pred, sizeof(float) * (size_t)b->B);
-        memcpy(p + n + done, obj->flow[1]->pred, sizeof(float) * (size_t)b->B);
-        done += b->B;
-    }
-    if (!st && r < 0) st = err && err->code ? err->code : SD_E_IO;
-    if (!st) {
-        sd_metrics_compute(p, y, (size_t)n, full);
-        sd_metrics_compute(p + n, y, (size_t)n, miss);
-    }
-    if (preds_out && !st)
-        *preds_out = p;
-    else
-        free(p);
-    return st;
-}
-
-/* OUT.log.jsonl, rewritten whole (atomically) from the history. */
+/* OUT.log.jsonl, rewritten whole (atomically) from the history. Epoch numbers are 1-based there,
+ * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
     sd_json_buf b;
@@ -171,7 +166,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
     }
     if (final) {
         sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
-                           best_epoch, sd_select_name(sel), select_description(sel),
+                           best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
@@ -181,10 +176,11 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
 }
 
 /* The files of an epoch end: the model (when the epoch is the best so far), the log and the
- * state. A background thread writes them while the next epoch's first batch computes: that batch's
- * forward and backward only read what the files hold (parameters, Adam moments, best parameters,
- * history), and the thread is joined before its optimiser step changes any of it, so waiting for
- * the disk (fsync) overlaps with work and no copy of the state is needed. */
+ * state. On one process a background thread writes them while the next epoch's first batch
+ * computes: that batch's forward and backward only read what the files hold (parameters, Adam
+ * moments, best parameters, history), and the thread is joined before its optimiser step changes
+ * any of it, so waiting for the disk (fsync) overlaps with work and no copy of the state is needed.
+ * With several MPI ranks rank 0 writes them in place and the ranks agree on the status. */
 typedef struct {
     const sd_model *m;
     const sd_train_options *o;
@@ -203,11 +199,14 @@ static void *epoch_writer_main(void *arg) {
     epoch_writer *w = arg;
     const sd_train_state *s = w->s;
     sd_error_clear(&w->err);
-    w->st = w->save_model ? sd_model_save(w->m, w->o->out, &w->err) : SD_OK;
-    if (!w->st)
-        w->st = write_log(w->res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion,
-                          w->o->select, 0, &w->err);
-    if (!w->st) w->st = sd_train_state_save(s, w->res->state_path, &w->err);
+    w->st = SD_OK;
+    if (sd_dist_rank() == 0) {
+        w->st = w->save_model ? sd_model_save(w->m, w->o->out, &w->err) : SD_OK;
+        if (!w->st)
+            w->st = write_log(w->res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion,
+                              w->o->select, 0, &w->err);
+        if (!w->st) w->st = sd_train_state_save(s, w->res->state_path, &w->err);
+    }
     return NULL;
 }
 
@@ -223,9 +222,11 @@ static sd_status epoch_writer_done(epoch_writer *w, sd_error *err) {
 }
 
 static sd_status epoch_writer_start(epoch_writer *w, sd_error *err) {
-    w->running = pthread_create(&w->thread, NULL, epoch_writer_main, w) == 0;
+    w->running = sd_dist_size() == 1 && pthread_create(&w->thread, NULL, epoch_writer_main, w) == 0;
     if (w->running) return SD_OK;
-    epoch_writer_main(w); /* no thread: write them here */
+    epoch_writer_main(w); /* several ranks, or no thread: write them here */
+    sd_status st = sd_dist_agree(w->st, &w->err);
+    if (st && !w->st) w->st = st;
     return epoch_writer_done(w, err);
 }
 
@@ -288,27 +289,52 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
 }
 
 /* Sets up the state: resumed, initialised from --init, or fresh from the seed. */
-static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, sd_error *err) {
+static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd_train_state *s, int *chunks,
+                             sd_error *err) {
     memset(s, 0, sizeof *s);
     sd_status st;
     sd_model_config cfg = o->model;
     for (int k = 0; k < 3; k++) cfg.dim[k] = sd_dataset_dim(ds, k == 1 ? SD_MOD_TEXT : k);
     cfg.seed = o->seed;
+    char *fingerprint = sd_dataset_fingerprint(ds);
+    if (!fingerprint) return sd_fail(err, SD_E_NOMEM, "out of memory");
     if (o->resume) {
-        if ((st = sd_train_state_load(o->resume, s, err))) return st;
-        char now[1024];
-        settings_line(o, &s->model->cfg, now, sizeof now);
-        if (strcmp(now, s->settings)) {
-            sd_fail(err, SD_E_ARG, "%s: the options differ from the interrupted run's.\n  saved: %s\n  now:   %s",
-                    o->resume, s->settings, now);
-            sd_train_state_release(s);
-            return SD_E_ARG;
-        }
-        if ((st = check_dataset(ds, &s->model->cfg, err))) sd_train_state_release(s);
+        st = sd_train_state_load(o->resume, s, err);
+        sd_json_buf diff = {0};
+        /* The gradient chunks decide the sums (grad_step.h): the run's, unless given and equal. */
+        if (!st) *chunks = o->grad_chunks > 0 ? o->grad_chunks : s->grad_chunks;
+        if (!st && *chunks != s->grad_chunks)
+            sd_json_buf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
+        if (!st && (settings_diff(s->settings, o->settings ? o->settings : "", &diff) || diff.len))
+            st = sd_fail(err, SD_E_ARG, "%s: these options differ from the run it holds (a resumed run must be the "
+                         "same run):%s", o->resume, diff.data ? diff.data : "");
+        if (!st && strcmp(s->dataset, fingerprint))
+            st = sd_fail(err, SD_E_ARG, "%s: the dataset differs from the one the run trained on (names, labels, "
+                         "splits or frame counts):\n  when the run started: %s\n  now: %s", o->resume, s->dataset,
+                         fingerprint);
+        if (!st && o->epochs < s->next_epoch)
+            st = sd_fail(err, SD_E_ARG, "%s: the run has already trained %d epochs; --epochs %d asks for fewer",
+                         o->resume, s->next_epoch, o->epochs);
+        if (!st) st = check_dataset(ds, &s->model->cfg, err);
+        if (!st) s->epochs = o->epochs; /* (more than before extends a finished run) */
+        sd_json_buf_free(&diff);
+        free(fingerprint);
+        if (st) sd_train_state_release(s);
         return st;
     }
+    s->dataset = fingerprint;
+    s->settings = strdup(o->settings ? o->settings : "");
+    s->epochs = o->epochs;
+    s->grad_chunks = *chunks = o->grad_chunks > 0 ? o->grad_chunks : sd_dist_size();
+    if (!s->settings) {
+        sd_train_state_release(s);
+        return sd_fail(err, SD_E_NOMEM, "out of memory");
+    }
     if (o->init) {
-        if ((st = sd_model_load(o->init, &s->model, err))) return st;
+        if ((st = sd_model_load(o->init, &s->model, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
         sd_model *m = s->model;
         if (m->cfg.dim[0] != cfg.dim[0] || m->cfg.dim[1] != cfg.dim[1] || m->cfg.dim[2] != cfg.dim[2]) {
             sd_fail(err, SD_E_SHAPE, "%s: model dims %d/%d/%d do not match the dataset's %d/%d/%d", o->init,
@@ -316,10 +342,20 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
             sd_train_state_release(s);
             return SD_E_SHAPE;
         }
+        if (cfg.hidden && cfg.hidden != m->cfg.hidden) {
+            sd_fail(err, SD_E_SHAPE, "%s: the model's hidden size is %d, the options ask for %d (leave --hidden out "
+                    "to take the model's)", o->init, m->cfg.hidden, cfg.hidden);
+            sd_train_state_release(s);
+            return SD_E_SHAPE;
+        }
         cfg.hidden = m->cfg.hidden;
         m->cfg = cfg; /* training choices (MIA, mask, dropout, preset) come from the options */
-    } else if ((st = sd_model_create(&cfg, &s->model, err))) {
-        return st;
+    } else {
+        if (!cfg.hidden) cfg.hidden = sd_model_default_config(1, 1, 1).hidden;
+        if ((st = sd_model_create(&cfg, &s->model, err))) {
+            sd_train_state_release(s);
+            return st;
+        }
     }
     s->adam_m = sd_params_alloc_buffer(&s->model->table);
     s->adam_v = sd_params_alloc_buffer(&s->model->table);
@@ -331,23 +367,100 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     }
     s->best_epoch = -1;
     s->best_criterion = INFINITY;
-    settings_line(o, &s->model->cfg, s->settings, sizeof s->settings);
-    return check_dataset(ds, &s->model->cfg, err);
+    if ((st = check_dataset(ds, &s->model->cfg, err))) sd_train_state_release(s);
+    return st;
 }
 
-static void derive_path(char *dst, size_t n, const char *out, const char *suffix) {
-    snprintf(dst, n, "%s%s", out, suffix);
+/* Rank 0 writes the files; the others wait for its status (sd_dist_agree). */
+static int writer(void) { return sd_dist_rank() == 0; }
+
+/* K gradient chunks are shared by at most K ranks (a resumed run may change the number of ranks,
+ * not K: the model stays the same). */
+static sd_status check_ranks(const sd_train_options *o, int chunks, sd_error *err) {
+    const int ranks = sd_dist_size();
+    if (chunks >= ranks) return SD_OK;
+    if (o->resume && o->grad_chunks <= 0)
+        return sd_fail(err, SD_E_ARG,
+                       "%s: the interrupted run cut every batch into %d gradient chunk%s, which at most %d rank%s can "
+                       "share (now %d): resume it on at most %d ranks to get the same model",
+                       o->resume, chunks, chunks == 1 ? "" : "s", chunks, chunks == 1 ? "" : "s", ranks, chunks);
+    return sd_fail(err, SD_E_ARG, "%d gradient chunks (--grad-chunks) cannot be shared by %d ranks: use at least %d",
+                   chunks, ranks, ranks);
+}
+
+/* Everything about the output files that can be settled before any work (see sd_train). */
+static sd_status prepare_outputs(const sd_dataset *ds, const sd_train_options *o, sd_train_result *res,
+                                 sd_error *err) {
+    if (!o->out || !*o->out) return sd_fail(err, SD_E_ARG, "no output path");
+    static const char *const suffix[3] = {SD_TRAIN_STATE_SUFFIX, SD_TRAIN_LOG_SUFFIX, SD_TRAIN_REPORT_SUFFIX};
+    char *derived[3] = {res->state_path, res->log_path, res->report_path};
+    const char *path[4] = {o->out, res->state_path, res->log_path, res->report_path};
+    const char *what[4] = {"the model (--out)", "the training state", "the training log", "the training report"};
+    sd_status st = sd_atomic_check_path(o->out, err);
+    for (int k = 0; k < 3 && !st; k++) {
+        int n = snprintf(derived[k], PATH_MAX, "%s%s", o->out, suffix[k]);
+        st = n < 0 || n >= PATH_MAX ? sd_fail(err, SD_E_ARG, "%.60s...: the path of %s would exceed the system's limit "
+                                              "of %d bytes", o->out, what[k + 1], PATH_MAX - 1)
+                                    : sd_atomic_check_path(derived[k], err);
+    }
+    /* No output may be an input. The state may be the one resumed (that is how resume works). */
+    const sd_input in[3] = {{o->init, "the initial weights (--init)"},
+                            {o->resume, "the state to resume (--resume)"},
+                            {o->cache ? sd_cache_path(o->cache) : NULL, "the feature cache (--cache)"}};
+    for (int k = 0; k < 4 && !st; k++)
+        st = sd_dataset_check_output(ds, path[k], what[k], in, k == 1 ? 1 : 3, err);
+    if (st) return st;
+    const time_t start = time(NULL);
+    for (int k = 0; k < 4 && sd_dist_rank() == 0; k++) sd_atomic_remove_stale(path[k], start);
+    /* A fresh start must not throw away an unfinished run. */
+    struct stat sb;
+    if (o->resume || o->overwrite || lstat(res->state_path, &sb) != 0) return SD_OK;
+    int next = 0, epochs = 0;
+    sd_error e;
+    if (sd_train_state_peek(res->state_path, &next, &epochs, &e))
+        return sd_fail(err, SD_E_ARG, "%s exists and is not a training state this sdumc can continue (%s); starting "
+                       "afresh would replace it: give overwrite (--overwrite) to do so, or another --out",
+                       res->state_path, e.msg);
+    if (next < epochs) {
+        res->resumable = 1;
+        return sd_fail(err, SD_E_ARG, "%s holds an unfinished run (%d of %d epochs done): resuming it (--resume) "
+                       "continues it; overwrite (--overwrite) starts afresh and replaces it",
+                       res->state_path, next, epochs);
+    }
+    return SD_OK;
+}
+
+/* The message of a stop request (err holds "interrupted (SIGINT) ..."): what is kept. */
+static void interrupted(sd_error *err, int epoch, const sd_train_state *s, const char *state_path,
+                        sd_train_result *res) {
+    char head[64];
+    snprintf(head, sizeof head, "%.60s", err ? err->msg : "interrupted");
+    char *paren = strchr(head, ')');
+    if (paren) paren[1] = '\0';
+    res->resumable = s->n_history > 0;
+    if (s->n_history)
+        sd_fail(err, SD_E_INTERRUPTED, "%s in epoch %d: stopped; the state after epoch %d is %s (the unfinished "
+                "epoch is not kept)", head, epoch + 1, s->n_history, state_path);
+    else
+        sd_fail(err, SD_E_INTERRUPTED, "%s in epoch %d: stopped before any epoch finished, so nothing was written",
+                head, epoch + 1);
 }
 
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *res, sd_error *err) {
     memset(res, 0, sizeof *res);
     if (o->epochs < 1 || o->batch_size < 1) return sd_fail(err, SD_E_ARG, "epochs and batch size must be positive");
-    derive_path(res->state_path, sizeof res->state_path, o->out, ".state");
-    derive_path(res->log_path, sizeof res->log_path, o->out, ".log.jsonl");
-    derive_path(res->report_path, sizeof res->report_path, o->out, ".report.html");
+    if (o->resume && o->overwrite) return sd_fail(err, SD_E_ARG, "resume and overwrite exclude each other");
+    sd_status st0 = prepare_outputs(ds, o, res, err);
+    if ((st0 = sd_dist_agree(st0, err))) return st0;
     sd_train_state s;
-    sd_status st = start_state(ds, o, &s, err);
-    if (st) return st;
+    int chunks = 1;
+    sd_status st = start_state(ds, o, &s, &chunks, err);
+    if (!st) st = check_ranks(o, chunks, err);
+    if ((st = sd_dist_agree(st, err))) {
+        sd_train_state_release(&s);
+        return st;
+    }
+    int current = s.next_epoch; /* the epoch under way, for an interruption's message */
     if (o->resume && s.n_history < o->epochs) { /* room for the epochs still to run */
         sd_epoch_record *h = realloc(s.history, sizeof *h * ((size_t)o->epochs + 1));
         if (!h) {
@@ -359,16 +472,17 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     sd_model *m = s.model;
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
-    sd_objective *obj = sd_objective_new();
-    sd_batcher *batcher = NULL; /* one for the run: the train split, then the valid split, in turn */
-    epoch_writer writer = {.m = m, .o = o, .s = &s, .res = res};
+    sd_grad_step *gs = NULL;
+    epoch_writer files = {.m = m, .o = o, .s = &s, .res = res};
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
-    if (!grads || !used || !obj || !valid_y) {
-        st = sd_fail(err, SD_E_NOMEM, "out of memory");
-        goto done;
-    }
+    int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
+    float *sub_y = malloc(sizeof(float) * (size_t)(nsub > 0 ? nsub : 1));
+    st = !grads || !used || !valid_y || nsub < 0 || !sub_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
+                                                           : sd_grad_step_new(chunks, m->table.total, &gs, err);
+    if ((st = sd_dist_agree(st, err))) goto done;
     for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
+    for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
     for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
     sd_adam_config adam = sd_adam_default_config();
     adam.lr = o->lr;
@@ -377,6 +491,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     rng.index = s.rng_index;
 
     for (int epoch = s.next_epoch; epoch < o->epochs; epoch++) {
+        current = epoch;
         sd_batcher_options bo = sd_batcher_default_options();
         bo.split = SD_SPLIT_TRAIN;
         bo.batch_size = o->batch_size;
@@ -388,26 +503,28 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         bo.cap_mode = o->cap_mode;
         bo.prefetch = o->prefetch;
         bo.prefetch_bytes = o->prefetch_bytes;
-        bo.keep_dtype = 1;
+        bo.keep_dtype = 1; /* float16 files stay float16 (the frame projection converts them) */
         bo.cache = o->cache;
-        if ((st = use_batcher(&batcher, ds, &bo, err))) goto done;
+        int64_t batches = 0;
+        if ((st = sd_grad_step_open_epoch(gs, ds, &bo, &batches, err))) goto done;
         const float lr = (float)(o->lr * sd_lr_factor(epoch));
         sd_epoch_record rec;
         memset(&rec, 0, sizeof rec);
         rec.epoch = epoch;
         rec.lr = lr;
         const double t0 = now_s();
-        const sd_batch *b;
-        int r;
-        int64_t nb = 0, batches = sd_batcher_num_batches(batcher);
-        while ((r = sd_batcher_next(batcher, &b, err)) == 1) {
-            sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
-            memset(grads, 0, sizeof(float) * m->table.total);
+        int r, B = 0;
+        int64_t nb = 0;
+        while ((r = sd_grad_step_next(gs, err)) == 1) {
+            /* A stop request, between steps (the state stays whole), at the same step on every rank. */
+            st = sd_interrupt_check(err, "");
+            if (sd_dist_size() > 1) st = sd_dist_agree(st, err);
+            if (st) break;
             sd_loss_terms t;
-            st = sd_objective_run(obj, m, &in_full, &in_miss, b->label, &o->w, 1, &rng, grads, &t, err);
+            st = sd_grad_step_run(gs, m, &o->w, &rng, o->seed, s.step, grads, &t, &B, err);
             if (!st && !isfinite(t.total))
                 st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
-            if (!st) st = epoch_writer_join(&writer, err); /* the last epoch's files, before the update */
+            if (!st) st = epoch_writer_join(&files, err); /* the last epoch's files, before the update */
             if (st) break;
             s.step++;
             sd_adam_step_table(&m->table, used, m->params, grads, s.adam_m, s.adam_v, &adam, lr, (long)s.step);
@@ -415,9 +532,9 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
                 st = diverged(err, "parameter update", "(a parameter)", epoch, nb, &s, res->state_path);
                 break;
             }
-            double w = (double)b->B;
+            double w = (double)B;
             terms_add(&rec.loss, &t, w);
-            rec.samples += b->B;
+            rec.samples += B;
             nb++;
             if (o->on_progress) {
                 double el = now_s() - t0;
@@ -428,7 +545,8 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             }
         }
         if (!st && r < 0) st = err->code ? err->code : SD_E_IO;
-        if (!st) st = epoch_writer_join(&writer, err);
+        sd_grad_step_close_epoch(gs);
+        if (!st) st = epoch_writer_join(&files, err);
         if (st) goto done;
         rec.seconds = now_s() - t0;
         rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
@@ -437,51 +555,60 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memset(&mean, 0, sizeof mean);
         terms_add(&mean, &rec.loss, 1.0 / n);
         rec.loss = mean;
-        if ((st = validate(m, ds, o, obj, &batcher, valid_y, &rec.valid_full, &rec.valid_miss, NULL, err)))
+        const double t_eval = now_s();
+        sd_eval_reuse reuse = sd_grad_step_eval_reuse(gs);
+        if ((st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
+                                           &rec.valid_miss, NULL, &reuse, err)) ||
+            (st = sd_eval_both_flows_ranks(m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
+                                           &rec.train_miss, NULL, &reuse, err)))
             goto done;
+        rec.eval_seconds = now_s() - t_eval;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
-        writer.save_model = s.best_epoch < 0 || c < s.best_criterion;
-        if (writer.save_model) {
+        files.save_model = s.best_epoch < 0 || c < s.best_criterion;
+        if (files.save_model) {
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
-        writer.rec = rec;
-        writer.progress = (sd_train_progress){epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
-        if ((st = epoch_writer_start(&writer, err))) goto done;
+        files.rec = rec;
+        files.progress = (sd_train_progress){epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
+        if ((st = epoch_writer_start(&files, err))) goto done;
     }
-    if ((st = epoch_writer_join(&writer, err))) goto done;
+    if ((st = epoch_writer_join(&files, err))) goto done;
+    res->best_epoch = s.best_epoch;
+    res->best_criterion = s.best_criterion;
+    res->epochs_run = s.n_history;
+    if (!writer()) goto done; /* rank 0 writes the model, the log and the report */
     /* The selected model, rewritten from the state (a resumed run may not have written it). */
     memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
     st = sd_model_save(m, o->out, err);
     if (!st) st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1, err);
-    res->best_epoch = s.best_epoch;
-    res->best_criterion = s.best_criterion;
-    res->epochs_run = s.n_history;
     if (!st) {
-        /* The report shows the selected model's validation predictions. */
-        sd_model *best = NULL;
+        /* The report shows the selected model's validation predictions: m holds its parameters
+         * now, as OUT does (not loaded again: that would hold the file and a second model). */
         float *preds = NULL;
         sd_metrics mf, mm;
-        st = sd_model_load(o->out, &best, err);
-        if (!st) st = validate(best, ds, o, obj, &batcher, valid_y, &mf, &mm, &preds, err);
+        sd_eval_reuse reuse = sd_grad_step_eval_reuse(gs);
+        st = sd_eval_both_flows(m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, &reuse,
+                                err);
         if (!st) {
-            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select),
-                                  valid_y, preds, preds + nv, nv, o->out};
+            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
+                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub};
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
-        sd_model_free(best);
     }
 done:
-    if (writer.running) /* an error elsewhere stopped training: the epoch's files still complete */
-        pthread_join(writer.thread, NULL);
-    sd_batcher_close(batcher);
+    if (files.running) /* an error elsewhere stopped training: the epoch's files still complete */
+        pthread_join(files.thread, NULL);
+    if (st == SD_E_INTERRUPTED) interrupted(err, current, &s, res->state_path, res);
     free(valid_y);
-    sd_objective_free(obj);
+    free(sub);
+    free(sub_y);
+    sd_grad_step_free(gs);
     free(used);
     sd_free(grads);
     sd_train_state_release(&s);

@@ -143,9 +143,42 @@ def rotate_half(x):
     return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
 
 
-def forward(cfg, W, x):
+def round16(x):
+    """Values rounded to float16 (through float32, as a float32 program converts them)."""
+    return torch.from_numpy(x.numpy().astype(np.float32).astype(np.float16).astype(np.float64))
+
+
+def quant_q8_0(x):
+    """llama.cpp's quantize_row_q8_0 on each row of x [N, K] (K a multiple of 32), returning the
+    values the 8-bit products use: f16(d) * q with, in float32, d = amax / 127, q =
+    round-half-even(x * (127 / amax))."""
+    a = x.numpy().astype(np.float32)
+    b = a.reshape(a.shape[0], -1, 32)
+    amax = np.abs(b).max(axis=-1, keepdims=True)
+    d = (amax / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax != 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.rint(b * inv)  # float32 product, ties to even
+    return torch.from_numpy((q.astype(np.float64) * d.astype(np.float16).astype(np.float64)).reshape(a.shape))
+
+
+def round_act(x, act):
+    """The activations a product with the weights sees: act None or "f32": as they are; "f16":
+    rounded to float16; "q8_0": llama.cpp's 8-bit blocks."""
+    if act == "f16":
+        return round16(x)
+    if act == "q8_0":
+        return quant_q8_0(x)
+    return x
+
+
+def forward(cfg, W, x, act=None, kv16=False):
     """x: [N, dim] input embeddings (float64 tensor), positions 0..N-1, causal.
-    Returns hidden (list of n_layer [N, dim] block outputs), normed [N, dim], logits [N, vocab]."""
+    Returns hidden (list of n_layer [N, dim] block outputs), normed [N, dim], logits [N, vocab].
+    act emulates llama.cpp's arithmetic (None: exact; "f32", "f16" or "q8_0": the rounding of the
+    inputs of every weight product, by weight type); kv16: keys and values stored as float16,
+    and with act set also the queries and the softmax weights rounded to float16 before their
+    products (llama.cpp with a float16 KV cache)."""
     N, hd = x.shape[0], cfg.head_dim
     T = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in W.items()}
     inv_freq = 1.0 / (cfg.rope_base ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
@@ -158,24 +191,30 @@ def forward(cfg, W, x):
     hidden = []
     h = x
     for l in range(cfg.n_layer):
-        a = rms_norm(h, T[l, "attn_norm"], cfg.eps)
+        a = round_act(rms_norm(h, T[l, "attn_norm"], cfg.eps), act)
         q = (a @ T[l, "q"].T).view(N, cfg.n_head, hd)
         k = (a @ T[l, "k"].T).view(N, cfg.n_kv_head, hd)
         v = (a @ T[l, "v"].T).view(N, cfg.n_kv_head, hd)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        if kv16:
+            k, v = round16(k), round16(v)
+            if act is not None:
+                q = round16(q)
         k = k.repeat_interleave(group, dim=1)
         v = v.repeat_interleave(group, dim=1)
         att = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + mask
         att = torch.softmax(att, dim=-1)
+        if kv16 and act is not None:
+            att = round16(att)
         o = torch.einsum("hqk,khd->qhd", att, v).reshape(N, cfg.dim)
-        h = h + o @ T[l, "o"].T
-        f = rms_norm(h, T[l, "ffn_norm"], cfg.eps)
+        h = h + round_act(o, act) @ T[l, "o"].T
+        f = round_act(rms_norm(h, T[l, "ffn_norm"], cfg.eps), act)
         g = torch.nn.functional.silu(f @ T[l, "gate"].T) * (f @ T[l, "up"].T)
-        h = h + g @ T[l, "down"].T
+        h = h + round_act(g, act) @ T[l, "down"].T
         hidden.append(h)
     normed = rms_norm(h, T["norm"], cfg.eps)
-    logits = normed @ T["output"].T
+    logits = round_act(normed, act) @ T["output"].T
     return hidden, normed, logits
 
 
@@ -203,14 +242,15 @@ def project(feats, w1, b1, w2, b2, k=5):
 # generation (Hugging Face transformers semantics, decoder-only with inputs_embeds: input_ids
 # holds only generated tokens, so cur_len counts generated tokens)
 
-def _step(cfg, W, prefix, tokens_list):
+def _step(cfg, W, prefix, tokens_list, fw):
     """Runs the full sequence prefix + each token list; returns per list (logits of the last
-    position as float32 numpy, hidden-state sum at the last position as float64 numpy)."""
+    position as float32 numpy, hidden-state sum at the last position as float64 numpy). fw: the
+    arithmetic options of forward()."""
     E = torch.from_numpy(np.asarray(W["embed"], dtype=np.float64))
     outs = []
     for toks in tokens_list:
         x = torch.cat([prefix, E[list(toks)]], dim=0) if toks else prefix
-        hidden, normed, logits = forward(cfg, W, x)
+        hidden, normed, logits = forward(cfg, W, x, **fw)
         outs.append((logits[-1].numpy(), hidden_sum(hidden, normed)[-1].numpy()))
     return outs
 
@@ -234,14 +274,15 @@ def _add_hyp(hyps, worst, num_beams, score, tokens, frames):
 
 
 def generate(cfg, W, prefix_embd, num_beams=4, max_new_tokens=200, eos=2, min_new_tokens=1,
-             length_penalty=1.0):
+             length_penalty=1.0, **fw):
     """Returns dict(tokens = best hypothesis (without EOS), slot0 = [steps-1, dim] frames of beam
-    slot 0 after the first step, best = frames along the best hypothesis, steps)."""
+    slot 0 after the first step, best = frames along the best hypothesis, steps). fw: forward()'s
+    arithmetic options (act, kv16)."""
     prefix = torch.from_numpy(np.asarray(prefix_embd, dtype=np.float64))
     if num_beams == 1:
         toks, frames = [], []
         for step in range(max_new_tokens):
-            (logit, hs), = _step(cfg, W, prefix, [toks])
+            (logit, hs), = _step(cfg, W, prefix, [toks], fw)
             if step > 0:
                 frames.append(hs)
             z = np.asarray(logit, dtype=np.float32).copy()
@@ -265,7 +306,7 @@ def generate(cfg, W, prefix_embd, num_beams=4, max_new_tokens=200, eos=2, min_ne
     done = False
     cur_len = 0
     for step in range(max_new_tokens):
-        outs = _step(cfg, W, prefix, beams)
+        outs = _step(cfg, W, prefix, beams, fw)
         if step > 0:
             slot0.append(outs[0][1])
         cand = np.empty((num_beams, V), dtype=np.float32)

@@ -547,6 +547,40 @@ def _():
         assert "pt2safetensors.py IN.pt OUT.safetensors" in r.stderr, f"no usage on stderr: {r.stderr!r}"
 
 
+@check("pt2safetensors --mia on|off: sdumc metadata with dims, hidden and the choice; errors named")
+def _():
+    torch.manual_seed(5)
+    m = SDUMCRef(6, 10, 5, hidden=16)
+    sd = m.state_dict()
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "ckpt.pt")
+        torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}}, src)
+        for choice in ("on", "off"):
+            dst = os.path.join(d, choice + ".safetensors")
+            r = run_pt2st(src, dst, "--mia", choice)
+            assert r.returncode == 0, (r.returncode, r.stderr)
+            t, meta = stnp.read(dst)
+            want = {"source": "pt2safetensors", "source_file": "ckpt.pt", "format": "sdumc", "dim_audio": "6",
+                    "dim_text": "10", "dim_video": "5", "hidden": "16", "mia": "1" if choice == "on" else "0",
+                    "mask": "1", "preset": "imported"}
+            assert meta == want, meta
+            assert list(t) == list(sd)
+        bad = os.path.join(d, "bad.safetensors")
+        r = run_pt2st(src, bad, "--mia", "maybe")
+        assert r.returncode != 0 and "--mia takes on or off" in r.stderr, r.stderr
+        no_mia = os.path.join(d, "nomia.pt")
+        torch.save({k: v for k, v in sd.items() if "imagination" not in k}, no_mia)
+        r = run_pt2st(no_mia, bad, "--mia", "on")
+        assert r.returncode != 0 and "has no MIA tensors" in r.stderr, r.stderr
+        r = run_pt2st(no_mia, bad, "--mia", "off")
+        assert r.returncode == 0, r.stderr
+        other = os.path.join(d, "other.pt")
+        torch.save({"w": torch.zeros(2, 2)}, other)
+        r = run_pt2st(other, bad + "2", "--mia", "off")
+        assert r.returncode != 0 and "frame_dim_reshape_0.weight" in r.stderr, r.stderr
+        assert not os.path.exists(bad + "2")
+
+
 if __name__ == "__main__":
     print(f"{results['PASS']} passed, {results['FAIL']} failed, {results['SKIP']} skipped")
     sys.exit(1 if results["FAIL"] else 0)

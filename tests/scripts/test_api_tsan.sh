@@ -27,11 +27,12 @@ fi
 
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-version=$(sed -n 's/^VERSION *:= *//p' Makefile)
+v_part() { sed -n "s/^#define SDUMC_VERSION_$1 *\([0-9]*\).*/\1/p" include/sdumc.h; }
+version=$(v_part MAJOR).$(v_part MINOR).$(v_part PATCH)
 # The sources the API needs today; if the link finds more needed (another folder started to be
 # used by the model code), the rest of src/ but the command line is compiled too and the link
-# retried.
-srcs=$(ls src/api/*.c src/model/*.c src/nn/*.c src/core/*.c src/io/*.c)
+# retried. core/dist_mpi.c is the MPI build's (make MPI=1); this one takes core/dist_single.c.
+srcs=$(ls src/api/*.c src/model/*.c src/nn/*.c src/core/*.c src/io/*.c | grep -vx src/core/dist_mpi.c)
 export cc tmp blas_cflags version
 compile() { # sources on stdin; one object per source, named after its path (two params.c exist)
   xargs -P2 -I{} sh -c '"$cc" -std=c11 -O1 -g -fsanitize=thread -fno-omit-frame-pointer \
@@ -51,7 +52,7 @@ if ! printf '%s\n' $srcs tests/test_api_threads.c tests/harness.c | compile; the
   exit 0
 fi
 if ! link; then
-  rest=$(find src -name '*.c' -not -path 'src/cli/*' | sort | grep -vxF "$(printf '%s\n' $srcs)")
+  rest=$(find src -name '*.c' -not -path 'src/cli/*' -not -name dist_mpi.c | sort | grep -vxF "$(printf '%s\n' $srcs)")
   obj=rest
   printf '%s\n' $rest | compile || true # what does not compile here is not needed, or the link says so
   ar rcs "$tmp/rest.a" "$tmp"/rest/*.o 2>/dev/null

@@ -24,6 +24,7 @@ if ! make --no-print-directory -j2 -f fuzz/fuzz.mk FUZZ_CC="$FUZZ_CC" FUZZ_BUILD
   exit 0
 fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/fuzz/lsan.supp  # system-library leaks (fuzz/lsan.supp)
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for src in fuzz/fuzz_*.c; do
   n=$(basename "$src" .c); n=${n#fuzz_}

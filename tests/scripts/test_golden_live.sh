@@ -3,8 +3,10 @@
 #  1. a full-size fixture (hidden 256, the paper's general dim) written now by make_golden.py,
 #     checked by the C golden test (every output, loss term, gradient and one Adam step);
 #  2. a PyTorch checkpoint of the reference module (torch.save, DataParallel "module." prefix,
-#     {"state_dict": ...}) converted by tools/pt2safetensors.py, loaded by sdumc with its
-#     configuration inferred from the tensors, predicting what PyTorch predicts.
+#     {"state_dict": ...}) converted by tools/pt2safetensors.py --mia on (the fixture's model uses
+#     MIA; without --mia a converted file runs with MIA off, tests/scripts/test_foreign_checkpoint.sh),
+#     loaded by sdumc with its dims and hidden from the converter's metadata, predicting what PyTorch
+#     predicts.
 set -u
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -36,7 +38,7 @@ tensors, meta = safetensors_np.read(tmp + "/small/golden_mia1_mask1.safetensors"
 sd = {"module." + k[len("param."):]: torch.tensor(v) for k, v in tensors.items() if k.startswith("param.")}
 torch.save({"state_dict": sd, "epoch": 3}, tmp + "/ckpt.pt")
 PYEOF
-if [ $? -eq 0 ] && "$PY" tools/pt2safetensors.py "$tmp/ckpt.pt" "$tmp/converted.safetensors" >>"$tmp/log" 2>&1; then
+if [ $? -eq 0 ] && "$PY" tools/pt2safetensors.py "$tmp/ckpt.pt" "$tmp/converted.safetensors" --mia on >>"$tmp/log" 2>&1; then
   "$BUILD/tests/test_golden" --model "$tmp/converted.safetensors" "$tmp/small/golden_mia1_mask1.safetensors" \
     | sed 's/^PASS golden\./PASS golden_live.pt2safetensors./; s/^FAIL golden\./FAIL golden_live.pt2safetensors./'
 else

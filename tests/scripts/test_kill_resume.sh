@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Kill-and-resume (issue 9, item 3): a training run is killed with SIGKILL at random moments (at
+# Kill-and-resume (issue 9, item 3; issue 14, items 5 and 6 at the end): a training run is killed
+# with SIGKILL at random moments (at
 # least KILLS times, default 12), resumed from its OUT.state each time (started afresh while no
 # state exists yet), and finally left to finish. Checked:
 #   - after every kill, every file the run had written (model, state, log, report) is whole: the
@@ -138,4 +139,94 @@ if [ $identical -eq $sequences ]; then
   echo "PASS kill_resume: final model bit-identical to the uninterrupted run in $sequences of $sequences sequences ($(stat -c %s "$out") bytes, seed 7, 2 threads)"
 fi
 [ -n "$leftover" ] && echo "  note: leftover temporaries from kills: $leftover"
+
+# ---- issue 14: SIGINT and SIGTERM, the rerun without --resume, stale temporaries, extension ------
+# A signal after the first epoch: the run stops between batches with exit 128 + signal, keeps the
+# state of its last finished epoch, leaves no temporary, and prints the exact command that continues
+# it. Running the same command again without --resume is refused and changes nothing. The printed
+# command finishes the run bit-identical to the uninterrupted one.
+sum() { md5sum "$@" 2>/dev/null | cut -c1-32 | tr '\n' ' '; }
+for sig in INT TERM; do
+  d=$T/sig_$sig
+  mkdir -p "$d"
+  out=$d/m.safetensors
+  cmd=("$SDUMC" train --data "$T/ds" --out "$out" "${ARGS[@]}")
+  # (a background job starts with SIGINT ignored: exec the run with the default disposition)
+  "$PY" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+    "${cmd[@]}" >/dev/null 2>"$d/err" &
+  pid=$!
+  for _ in $(seq 1200); do [ -f "$out.state" ] && break; sleep 0.05; done
+  kill -"$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  pid=
+  want=$([ $sig = INT ] && echo 130 || echo 143)
+  resume=$(grep -A1 '^sdumc train: to continue the run:' "$d/err" | tail -1)
+  if [ $rc -eq "$want" ] && grep -q "interrupted (SIG$sig) in epoch .*: stopped; the state after epoch" "$d/err" &&
+     [ "$resume" = "  ${cmd[*]} --resume $out.state" ] && [ -z "$(find "$d" -name '*.tmp*')" ]; then
+    echo "PASS kill_resume.sig$sig: exit $rc, state kept, no temporary, the resume command printed"
+  else
+    echo "FAIL kill_resume.sig$sig: exit $rc (want $want), temporaries: $(find "$d" -name '*.tmp*' | wc -l), stderr: $(tail -3 "$d/err" | tr '\n' ' ')"
+    continue
+  fi
+  before=$(sum "$d"/m.*)
+  "${cmd[@]}" >/dev/null 2>"$T/rerun.err"
+  rc=$?
+  if [ $rc -eq 1 ] && grep -q "holds an unfinished run" "$T/rerun.err" && grep -q -- "--resume $out.state" "$T/rerun.err" &&
+     [ "$before" = "$(sum "$d"/m.*)" ]; then
+    echo "PASS kill_resume.rerun_without_resume_refused_after_sig$sig"
+  else
+    echo "FAIL kill_resume.rerun_without_resume_refused_after_sig$sig: exit $rc: $(tail -2 "$T/rerun.err" | tr '\n' ' ')"
+  fi
+  if eval "${resume# }" >/dev/null 2>"$d/resume.err" && cmp -s "$T/ref/m.safetensors" "$out"; then
+    echo "PASS kill_resume.sig${sig}_resumed_bit_identical"
+  else
+    echo "FAIL kill_resume.sig${sig}_resumed_bit_identical: $(tail -2 "$d/resume.err" | tr '\n' ' ')"
+  fi
+done
+
+# Stale temporaries of the same outputs (older than the start, not locked by a live process) are
+# removed when a run starts; a live writer's (held with flock), another file's and a new one stay.
+d=$T/stale
+mkdir -p "$d"
+out=$d/m.safetensors
+for f in "$out.tmp.AbC123" "$out.state.tmp.Xy12Z9" "$out.log.jsonl.tmp.q0q0q0" "$d/other.tmp.AbC123"; do
+  echo partial > "$f"; touch -d '1 hour ago' "$f"
+done
+flock "$out.report.html.tmp.LiVe01" sleep 600 &
+holder=$!
+for _ in $(seq 100); do [ -f "$out.report.html.tmp.LiVe01" ] && break; sleep 0.05; done
+touch -d '1 hour ago' "$out.report.html.tmp.LiVe01"
+"$SDUMC" train --data "$T/ds" --out "$out" "${ARGS[@]/8/1}" >/dev/null 2>"$d/err"
+rc=$?
+left=$(cd "$d" && ls | grep '\.tmp' | tr '\n' ' ')
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+if [ $rc -eq 0 ] && [ "$left" = "m.safetensors.report.html.tmp.LiVe01 other.tmp.AbC123 " ]; then
+  echo "PASS kill_resume.stale_temporaries_removed_live_kept"
+else
+  echo "FAIL kill_resume.stale_temporaries_removed_live_kept: exit $rc, left: $left"
+fi
+# The same for the synthetic corpus's temporary folder (a killed synth at MOSEI scale left GBs).
+mkdir -p "$T/corpus.tmp-St4le0/audio" && echo x > "$T/corpus.tmp-St4le0/audio/u.npy"
+touch -d '1 hour ago' "$T/corpus.tmp-St4le0"
+if "$SDUMC" synth --out "$T/corpus" --n 20 --seed 3 >/dev/null 2>&1 && [ ! -e "$T/corpus.tmp-St4le0" ] &&
+   [ -z "$(ls -d "$T"/corpus.tmp-* 2>/dev/null)" ]; then
+  echo "PASS kill_resume.stale_synth_folder_removed"
+else
+  echo "FAIL kill_resume.stale_synth_folder_removed: $(ls -d "$T"/corpus* | tr '\n' ' ')"
+fi
+
+# A finished run is extended to more epochs by --resume when every other option matches: the same
+# model as the longer run from the start.
+d=$T/extend
+mkdir -p "$d"
+out=$d/m.safetensors
+"$SDUMC" train --data "$T/ds" --out "$out" "${ARGS[@]/8/4}" >/dev/null 2>"$d/err" &&
+  "$SDUMC" train --data "$T/ds" --out "$out" "${ARGS[@]}" --resume "$out.state" >/dev/null 2>>"$d/err"
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$T/ref/m.safetensors" "$out"; then
+  echo "PASS kill_resume.finished_run_extended_bit_identical (4 + 4 epochs = 8)"
+else
+  echo "FAIL kill_resume.finished_run_extended_bit_identical: exit $rc: $(tail -2 "$d/err" | tr '\n' ' ')"
+fi
 exit 0

@@ -2,7 +2,8 @@
 # Each command needs only the splits it reads (issue 13, item 2): a test-only folder serves eval and
 # predict; a train+valid folder serves train; a train-only folder trains with --valid-fraction (a
 # seeded validation split carved out of train, its names written beside the model) and is refused
-# without it, with the way out named; validate says which commands a folder supports.
+# without it, with the way out named; validate says which commands a folder supports. Also the
+# 1-based epoch numbers of the JSON log and the small-corpus hint (item 5).
 set -u
 cd "$(dirname "$0")/../.."
 BIN=${BUILD:-build}/sdumc
@@ -34,10 +35,22 @@ check validate_train_only grep -q "^  train  *with --valid-fraction F only" "$tm
 check validate_full grep -q "^  train  *yes (train [0-9]*, valid [0-9]*)" "$tmp/v3.out"
 check validate_full_splits grep -q "^  eval, predict  --split test, valid, train" "$tmp/v3.out"
 
-# train on train+valid.
+# train on train+valid; the log numbers epochs from 1 as the console does.
 if "$BIN" train --data "$tmp/trainvalid" --out "$tmp/m.safetensors" "${small[@]}" 2 >"$tmp/t.out" 2>"$tmp/t.err"; then
   ok train_on_train_valid
 else cat "$tmp/t.err"; bad train_on_train_valid; fi
+check log_epochs_one_based /usr/bin/python3 - "$tmp/m.safetensors.log.jsonl" "$tmp/t.err" "$tmp/t.out" <<'EOF'
+import json, re, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+epochs = [l["epoch"] for l in lines if "epoch" in l]
+assert epochs == [1, 2], epochs
+console = [int(m) for m in re.findall(r"^epoch (\d+)/2:", open(sys.argv[2]).read(), re.M)]
+assert console == epochs, (console, epochs)
+sel = lines[-1]["selected_epoch"]
+printed = int(re.search(r"selected epoch (\d+) of 2", open(sys.argv[3]).read()).group(1))
+assert sel == printed and sel in (1, 2), (sel, printed)
+EOF
+check small_corpus_hint grep -q "hint: [0-9]* optimiser steps per epoch" "$tmp/t.err"
 out=$("$BIN" eval --model "$tmp/m.safetensors" --data "$tmp/trainvalid" 2>&1); rc=$?
 check eval_missing_split_refused bash -c "[ $rc -ne 0 ] && grep -q \"split 'test' is empty\" <<<\"\$1\"" _ "$out"
 
@@ -77,4 +90,4 @@ l = json.loads(open('$tmp/a.safetensors.log.jsonl').readline())
 assert l['valid_full']['n'] == $want, l['valid_full']['n']"
 # A resume must carve the same split: another fraction is refused (the seed is compared already).
 out=$("$BIN" train --data "$tmp/trainonly" --out "$tmp/a.safetensors" "${small[@]}" 2 --seed 4 --valid-fraction 0.3 --resume "$tmp/a.safetensors.state" 2>&1); rc=$?
-check valid_fraction_resume_other_refused bash -c "[ $rc -ne 0 ] && grep -q 'valid_fraction=0.3' <<<\"\$1\"" _ "$out"
+check valid_fraction_resume_other_refused bash -c "[ $rc -ne 0 ] && grep -q 'valid-fraction: 0.2 when the run started, 0.3 now' <<<\"\$1\"" _ "$out"

@@ -1,0 +1,227 @@
+/* AVX-512 VNNI kernels of the LLaMA decoder (AVX512F/BW/VL + VNNI; the caller checks the CPU):
+ * 8-bit block products with vpdpbusd over two blocks per instruction, and float tiles for F16/F32
+ * weights. The activation quantisation and the exact path are the AVX2 ones. Legend as in
+ * kernels.h; a tile is RM <= 4 input rows x RN <= 4 weight rows. */
+#include "llm/kernels_impl.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+AVX512 static float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ---- 8-bit products ----------------------------------------------------------------------- */
+
+/* Weight blocks b and b + 1 of a row as 64 unsigned bytes (Q4_0: the nibbles 0..15, element
+ * order; Q8_0: w + 128) and their scales, each repeated over the block's 8 lanes. */
+AVX512 INLINE __m512i load_w2(const unsigned char *p, size_t bb, const int q4, __m512 *dw) {
+    const __m512 d0 = _mm512_set1_ps(_cvtsh_ss(sd_llm_load_u16(p)));
+    const __m256 d1 = _mm256_set1_ps(_cvtsh_ss(sd_llm_load_u16(p + bb)));
+    *dw = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(d0), _mm256_castps_pd(d1), 1));
+    if (q4) {
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)(p + 2));
+        const __m128i q1 = _mm_loadu_si128((const __m128i *)(p + bb + 2));
+        /* 128-bit lanes [q0, q0, q1, q1]; lanes 1 and 3 take the high nibbles */
+        __m512i v = _mm512_inserti32x4(_mm512_castsi128_si512(q0), q0, 1);
+        v = _mm512_inserti32x4(_mm512_inserti32x4(v, q1, 2), q1, 3);
+        v = _mm512_mask_blend_epi64(0xCC, v, _mm512_srli_epi16(v, 4));
+        return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    }
+    const __m256i a0 = _mm256_loadu_si256((const __m256i *)(p + 2));
+    const __m256i a1 = _mm256_loadu_si256((const __m256i *)(p + bb + 2));
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a0), a1, 1), _mm512_set1_epi8((char)0x80));
+}
+
+/* The RM x RN tile at input rows m0.. and weight rows n..: per pair of blocks one vpdpbusd
+ * starting from the activations' correction (-c sum q_x), so the integer sums are the signed
+ * block products; then converted to float and scaled by d_w d_x. An odd last block goes through
+ * the 256-bit form. */
+AVX512 INLINE void qtile(const sd_wmat *W, const sd_llm_work *w, size_t m0, const int RM, int64_t n,
+                         const int RN, float *y, const int q4) {
+    const size_t K = w->Kp, nb = K / SD_LLM_QK, N = (size_t)W->N;
+    const size_t bb = q4 ? 2 + SD_LLM_QK / 2 : 2 + SD_LLM_QK;
+    const unsigned char *wr[4];
+    for (int j = 0; j < RN; j++) wr[j] = (const unsigned char *)W->data + (size_t)(n + j) * W->row_bytes;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < RM; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m512i wq[4];
+        __m512 dw[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) wq[j] = load_w2(wr[j] + b * bb, bb, q4, &dw[j]);
+#pragma GCC unroll 4
+        for (int i = 0; i < RM; i++) {
+            const size_t mb = (m0 + (size_t)i) * nb + b;
+            const __m512i xv = _mm512_loadu_si512(w->q + (m0 + (size_t)i) * K + b * SD_LLM_QK);
+            const __m512 dx = _mm512_loadu_ps(w->d8 + mb * 8);
+            const __m512i cr = _mm512_loadu_si512(w->corr + mb * 8);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) {
+                const __m512i t = _mm512_dpbusd_epi32(cr, wq[j], xv);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(dw[j], dx), acc[i][j]);
+            }
+        }
+    }
+    float tail[4][4] = {{0}};
+    if (b < nb) {
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) {
+            const unsigned char *p = wr[j] + b * bb;
+            const __m256 dwj = _mm256_set1_ps(_cvtsh_ss(sd_llm_load_u16(p)));
+            __m256i wq;
+            if (q4) {
+                const __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
+                wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+            } else {
+                wq = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 2)), _mm256_set1_epi8((char)0x80));
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < RM; i++) {
+                const size_t mb = (m0 + (size_t)i) * nb + b;
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(w->q + (m0 + (size_t)i) * K + b * SD_LLM_QK));
+                const __m256i t = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(w->corr + mb * 8)), wq, xv);
+                const __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(dwj, _mm256_loadu_ps(w->d8 + mb * 8)));
+                tail[i][j] = hsum256(s);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < RM; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++)
+            y[(m0 + (size_t)i) * N + (size_t)n + (size_t)j] = _mm512_reduce_add_ps(acc[i][j]) + tail[i][j];
+}
+#define QTILE_CASE(rm, rn)                                                  \
+    case (rm) * 8 + (rn):                                                  \
+        if (q4) qtile(W, w, m0, rm, n, rn, y, 1);                          \
+        else qtile(W, w, m0, rm, n, rn, y, 0);                             \
+        break;
+
+AVX512 static void qtile_any(const sd_wmat *W, const sd_llm_work *w, size_t m0, int rm, int64_t n, int rn,
+                             float *y, int q4) {
+    switch (rm * 8 + rn) {
+        QTILE_CASE(1, 1) QTILE_CASE(2, 1) QTILE_CASE(3, 1) QTILE_CASE(4, 1)
+        QTILE_CASE(1, 2) QTILE_CASE(2, 2) QTILE_CASE(3, 2) QTILE_CASE(4, 2)
+        QTILE_CASE(1, 3) QTILE_CASE(2, 3) QTILE_CASE(3, 3) QTILE_CASE(4, 3)
+        QTILE_CASE(1, 4) QTILE_CASE(2, 4) QTILE_CASE(3, 4) QTILE_CASE(4, 4)
+    }
+}
+
+
+typedef struct {
+    const sd_wmat *W;
+    const sd_llm_work *w;
+    float *y;
+} qtile_ctx;
+
+AVX512 static void qtile_q4(const void *ctx, size_t m0, int rm, int64_t n, int rn) {
+    const qtile_ctx *c = ctx;
+    qtile_any(c->W, c->w, m0, rm, n, rn, c->y, 1);
+}
+
+AVX512 static void qtile_q8(const void *ctx, size_t m0, int rm, int64_t n, int rn) {
+    const qtile_ctx *c = ctx;
+    qtile_any(c->W, c->w, m0, rm, n, rn, c->y, 0);
+}
+
+AVX512 static void qrange_avx512(const sd_wmat *W, const sd_llm_work *w, int64_t n0, int64_t n1, float *y) {
+    const qtile_ctx c = {W, w, y};
+    sd_llm_tiles(n0, n1, w->M, W->row_bytes, 4, W->type == SD_GGML_Q4_0 ? qtile_q4 : qtile_q8, &c);
+}
+
+/* ---- float products (F16 / F32 weights) ---------------------------------------------------- */
+
+/* 16 weights from k (fewer under mask: the rest 0). */
+AVX512 INLINE __m512 load_w16(const void *row, size_t k, __mmask16 mask, const int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)row + k));
+    return _mm512_maskz_loadu_ps(mask, (const float *)row + k);
+}
+
+AVX512 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int RM, int64_t n, const int RN,
+                         float *y, const int f16) {
+    const size_t K = (size_t)W->K, N = (size_t)W->N;
+    const void *wr[4];
+    for (int j = 0; j < RN; j++) wr[j] = (const char *)W->data + (size_t)(n + j) * W->row_bytes;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < RM; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm512_setzero_ps();
+    for (size_t k = 0; k < K; k += 16) {
+        const __mmask16 mask = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) wv[j] = load_w16(wr[j], k, mask, f16);
+#pragma GCC unroll 4
+        for (int i = 0; i < RM; i++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mask, x + (m0 + (size_t)i) * K + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; j++) acc[i][j] = _mm512_fmadd_ps(wv[j], xv, acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < RM; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) y[(m0 + (size_t)i) * N + (size_t)n + (size_t)j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+#define FTILE_CASE(rm, rn)                                                  \
+    case (rm) * 8 + (rn):                                                  \
+        if (f16) ftile(W, x, m0, rm, n, rn, y, 1);                         \
+        else ftile(W, x, m0, rm, n, rn, y, 0);                             \
+        break;
+
+AVX512 static void ftile_any(const sd_wmat *W, const float *x, size_t m0, int rm, int64_t n, int rn, float *y,
+                             int f16) {
+    switch (rm * 8 + rn) {
+        FTILE_CASE(1, 1) FTILE_CASE(2, 1) FTILE_CASE(3, 1) FTILE_CASE(4, 1)
+        FTILE_CASE(1, 2) FTILE_CASE(2, 2) FTILE_CASE(3, 2) FTILE_CASE(4, 2)
+        FTILE_CASE(1, 3) FTILE_CASE(2, 3) FTILE_CASE(3, 3) FTILE_CASE(4, 3)
+        FTILE_CASE(1, 4) FTILE_CASE(2, 4) FTILE_CASE(3, 4) FTILE_CASE(4, 4)
+    }
+}
+
+typedef struct {
+    const sd_wmat *W;
+    const float *x;
+    float *y;
+} ftile_ctx;
+
+AVX512 static void ftile_f16(const void *ctx, size_t m0, int rm, int64_t n, int rn) {
+    const ftile_ctx *c = ctx;
+    ftile_any(c->W, c->x, m0, rm, n, rn, c->y, 1);
+}
+
+AVX512 static void ftile_f32(const void *ctx, size_t m0, int rm, int64_t n, int rn) {
+    const ftile_ctx *c = ctx;
+    ftile_any(c->W, c->x, m0, rm, n, rn, c->y, 0);
+}
+
+AVX512 static void frange_avx512(const sd_wmat *W, const float *x, size_t M, int64_t n0, int64_t n1, float *y) {
+    const ftile_ctx c = {W, x, y};
+    sd_llm_tiles(n0, n1, M, W->row_bytes, 4, W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
+}
+
+int sd_llm_avx512_kernels(sd_llm_kernel_set *k) {
+    k->qrange = qrange_avx512;
+    k->frange = frange_avx512;
+    return 1;
+}
+
+#else
+int sd_llm_avx512_kernels(sd_llm_kernel_set *k) {
+    (void)k;
+    return 0;
+}
+#endif

@@ -1,0 +1,253 @@
+/* The decoder's matrix and attention kernels against the scalar oracles, for every kernel set this
+ * CPU runs (portable, AVX2, AVX-512 VNNI): exact float32 products with each weight type; the
+ * 8-bit products of llama.cpp's arithmetic against the double-precision 8-bit oracle; the 8-bit
+ * activation codes identical in every set and equal to llama.cpp's quantize_row_q8_0 on a hand
+ * case; float16-rounded activations for F16 weights. Shapes cover partial tiles (M = 1..9 input
+ * rows, N = 37 weight rows) and an odd number of blocks (K = 96). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/threads.h"
+#include "harness.h"
+#include "io/half.h"
+#include "llm/kernels.h"
+#include "llm/kernels_impl.h"
+#include "llm_fixture.h"
+
+enum { N = 37, KQ = 96, KF = 100, MMAX = 9 };
+
+static unsigned rng_state = 12345u;
+static unsigned rnd(void) {
+    rng_state = rng_state * 1103515245u + 12345u;
+    return rng_state >> 8;
+}
+static float frand(void) { return (float)(rnd() % 20001) / 10000.0f - 1.0f; }
+
+/* A random weight matrix of type t, N x K (blocks with random scales and codes). */
+static void *make_weights(sd_ggml_type t, int64_t K, sd_wmat *W) {
+    size_t rb = sd_ggml_row_size(t, K);
+    unsigned char *data = malloc(rb * N);
+    for (size_t r = 0; r < N; r++) {
+        unsigned char *row = data + r * rb;
+        if (t == SD_GGML_F32) {
+            for (int64_t k = 0; k < K; k++) ((float *)row)[k] = frand();
+        } else if (t == SD_GGML_F16) {
+            for (int64_t k = 0; k < K; k++) {
+                uint16_t h = sd_f32_to_f16(frand());
+                memcpy(row + 2 * k, &h, 2);
+            }
+        } else {
+            size_t bb = t == SD_GGML_Q8_0 ? 34 : 18;
+            for (int64_t b = 0; b < K / 32; b++) {
+                unsigned char *blk = row + (size_t)b * bb;
+                uint16_t d = sd_f32_to_f16(0.01f + 0.02f * (frand() + 1.0f));
+                memcpy(blk, &d, 2);
+                for (size_t i = 2; i < bb; i++) blk[i] = (unsigned char)rnd();
+                if (t == SD_GGML_Q8_0)
+                    for (size_t i = 2; i < bb; i++)
+                        if (blk[i] == 0x80) blk[i] = 0x81; /* -128 is not a Q8_0 code */
+            }
+        }
+    }
+    *W = (sd_wmat){t, data, K, N, rb};
+    return data;
+}
+
+static void fill_x(float *x, size_t n, int variant) {
+    for (size_t i = 0; i < n; i++) x[i] = sinf(0.37f * (float)i + (float)variant) * (1.0f + (float)(i % 7));
+    x[5] = 0;
+    if (n > 64)
+        for (size_t i = 32; i < 64; i++) x[i] = 0; /* an all-zero block */
+}
+
+static void test_products(void) {
+    const sd_ggml_type types[] = {SD_GGML_F32, SD_GGML_F16, SD_GGML_Q8_0, SD_GGML_Q4_0};
+    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 9};
+    float x[MMAX * KF], xr[MMAX * KF], y[MMAX * N], yr[MMAX * N];
+    sd_llm_work w;
+    if (sd_llm_work_init(&w, MMAX, KF, SD_LLM_ARITH_LLAMACPP)) {
+        sd_test_fail(__FILE__, __LINE__, "work");
+        return;
+    }
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = SD_LLM_ISA_PORTABLE; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        double worst_exact = 0, worst_8bit = 0, worst_f16 = 0;
+        for (int ti = 0; ti < 4; ti++) {
+            sd_wmat W;
+            const int64_t K = types[ti] == SD_GGML_Q8_0 || types[ti] == SD_GGML_Q4_0 ? KQ : KF;
+            void *data = make_weights(types[ti], K, &W);
+            for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
+                const size_t M = Ms[mi];
+                fill_x(x, M * (size_t)K, (int)mi);
+                /* exact: float32 activations */
+                w.arith = SD_LLM_ARITH_EXACT;
+                sd_llm_matmul(&W, x, M, y, &w);
+                sd_llm_matmul_ref(&W, x, M, yr);
+                double e = scaled_err(y, yr, M * N);
+                if (e > worst_exact) worst_exact = e;
+                EXPECT(e < 1e-6, "%s exact %s M=%zu: %g", sd_llm_kernels_name(), sd_ggml_type_name(W.type), M, e);
+                /* llama.cpp's arithmetic */
+                w.arith = SD_LLM_ARITH_LLAMACPP;
+                sd_llm_matmul(&W, x, M, y, &w);
+                if (W.type == SD_GGML_Q8_0 || W.type == SD_GGML_Q4_0) {
+                    sd_llm_matmul_q8_ref(&W, &w, yr);
+                    e = scaled_err(y, yr, M * N);
+                    if (e > worst_8bit) worst_8bit = e;
+                } else {
+                    for (size_t i = 0; i < M * (size_t)K; i++)
+                        xr[i] = W.type == SD_GGML_F16 ? sd_f16_to_f32(sd_f32_to_f16(x[i])) : x[i];
+                    sd_llm_matmul_ref(&W, xr, M, yr);
+                    e = scaled_err(y, yr, M * N);
+                    if (W.type == SD_GGML_F16 && e > worst_f16) worst_f16 = e;
+                }
+                EXPECT(e < 1e-6, "%s llama.cpp %s M=%zu: %g", sd_llm_kernels_name(), sd_ggml_type_name(W.type), M, e);
+            }
+            free(data);
+        }
+        printf("  %s: exact %.1e, 8-bit %.1e, f16-rounded %.1e (max scaled error against the oracles)\n",
+               sd_llm_kernels_name(), worst_exact, worst_8bit, worst_f16);
+        sd_llm_kernels_limit(old);
+    }
+    sd_llm_work_free(&w);
+}
+
+/* The 8-bit codes, scales and block corrections are the same in every kernel set. */
+static void test_quantiser_sets_agree(void) {
+    enum { M = 3, K = 256 };
+    static float x[M * K];
+    fill_x(x, M * K, 3);
+    x[100] = 127.5f / 127.0f * 2.0f; /* values that land on .5 after scaling exercise the rounding */
+    sd_llm_work w[3];
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = 0; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        sd_llm_work_init(&w[isa], M, K, SD_LLM_ARITH_LLAMACPP);
+        sd_llm_prepare(&w[isa], x, M, K, SD_GGML_Q4_0);
+        sd_llm_kernels_limit(old);
+    }
+    for (int isa = 1; isa <= (int)best; isa++) {
+        EXPECT(!memcmp(w[isa].q, w[0].q, M * K) && !memcmp(w[isa].d8, w[0].d8, M * K / 32 * 8 * sizeof(float)) &&
+                   !memcmp(w[isa].corr, w[0].corr, M * K / 32 * 8 * sizeof(int32_t)),
+               "kernel set %d quantises differently", isa);
+    }
+    for (int isa = 0; isa <= (int)best; isa++) sd_llm_work_free(&w[isa]);
+}
+
+/* llama.cpp's quantize_row_q8_0 on one block worked by hand: amax 127 -> d = 1, id = 1; the
+ * halves round to even (2.5 -> 2, -1.5 -> -2, 0.5 -> 0, 3.5 -> 4), not away from zero. */
+static void test_quantiser_hand_case(void) {
+    float x[32] = {0};
+    x[0] = 127.0f;
+    x[1] = -100.25f;
+    x[2] = 2.5f;
+    x[3] = -1.5f;
+    x[4] = 0.5f;
+    x[5] = 3.5f;
+    x[6] = 126.6f;
+    sd_llm_work w;
+    sd_llm_work_init(&w, 1, 32, SD_LLM_ARITH_LLAMACPP);
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = 0; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        sd_llm_prepare(&w, x, 1, 32, SD_GGML_Q8_0);
+        const int8_t want[8] = {127, -100, 2, -2, 0, 4, 127, 0};
+        EXPECT(!memcmp(w.q, want, 8), "%s codes %d %d %d %d %d %d %d", sd_llm_kernels_name(), w.q[0], w.q[1],
+               w.q[2], w.q[3], w.q[4], w.q[5], w.q[6]);
+        EXPECT(w.d8[0] == 1.0f && w.d8[7] == 1.0f, "scale %g", w.d8[0]);
+        EXPECT(w.corr[0] == -128 * (127 - 100 + 2 - 2) && w.corr[1] == -128 * (0 + 4 + 127 + 0), "corrections %d %d",
+               w.corr[0], w.corr[1]);
+        sd_llm_kernels_limit(old);
+    }
+    sd_llm_work_free(&w);
+}
+
+/* Attention pieces: dot_rows and axpy_rows against loops, float32 and float16 keys. */
+static void test_attention_pieces(void) {
+    enum { NQ = 5, D = 24 };
+    float q[NQ * D], k32[D], out[NQ * 3], o[NQ * D], o_ref[NQ * D], p[NQ * 2];
+    uint16_t k16[D];
+    for (int i = 0; i < NQ * D; i++) q[i] = frand();
+    for (int i = 0; i < D; i++) {
+        k32[i] = frand();
+        k16[i] = sd_f32_to_f16(k32[i]);
+    }
+    for (int i = 0; i < NQ * 2; i++) p[i] = frand();
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = 0; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        const sd_llm_kernel_set *ks = sd_llm_kernels();
+        for (int f16 = 0; f16 < 2; f16++) {
+            ks->dot_rows(q, D, NQ, f16 ? (const void *)k16 : k32, D, f16, out, 3);
+            for (int r = 0; r < NQ; r++) {
+                double s = 0;
+                for (int i = 0; i < D; i++) s += (double)q[r * D + i] * (f16 ? sd_f16_to_f32(k16[i]) : k32[i]);
+                EXPECT(fabs(out[r * 3] - s) < 1e-5, "dot_rows %s f16=%d row %d: %g vs %g", sd_llm_kernels_name(), f16, r,
+                       out[r * 3], s);
+            }
+            for (int i = 0; i < NQ * D; i++) o[i] = o_ref[i] = 0.5f * q[i];
+            ks->axpy_rows(o, D, NQ, p, 2, f16 ? (const void *)k16 : k32, D, f16);
+            for (int r = 0; r < NQ; r++)
+                for (int i = 0; i < D; i++) o_ref[r * D + i] += p[r * 2] * (f16 ? sd_f16_to_f32(k16[i]) : k32[i]);
+            EXPECT(scaled_err(o, o_ref, NQ * D) < 1e-6, "axpy_rows %s f16=%d", sd_llm_kernels_name(), f16);
+        }
+        sd_llm_kernels_limit(old);
+    }
+}
+
+/* Three matrices in one region (sd_llm_matmul_many) give what three products give, for 8-bit and
+ * float weights and row counts whose shares straddle the matrices. */
+static void test_many(void) {
+    const sd_ggml_type types[] = {SD_GGML_Q8_0, SD_GGML_F16};
+    float x[5 * KQ], y[3][5 * N], yr[5 * N];
+    sd_llm_work w;
+    if (sd_llm_work_init(&w, 5, KQ, SD_LLM_ARITH_LLAMACPP)) return;
+    fill_x(x, 5 * KQ, 1);
+    for (int ti = 0; ti < 2; ti++) {
+        sd_wmat W[3];
+        void *data[3];
+        for (int i = 0; i < 3; i++) data[i] = make_weights(types[ti], KQ, &W[i]);
+        W[1].N = 5; /* matrices of 37, 5 and 37 rows */
+        const sd_wmat *Wp[3] = {&W[0], &W[1], &W[2]};
+        float *const yp[3] = {y[0], y[1], y[2]};
+        for (size_t M = 1; M <= 5; M += 4) {
+            sd_llm_prepare(&w, x, M, KQ, types[ti]);
+            sd_llm_matmul_many(Wp, yp, 3, &w);
+            for (int i = 0; i < 3; i++) {
+                sd_llm_matmul(&W[i], x, M, yr, &w);
+                EXPECT(!memcmp(y[i], yr, M * (size_t)W[i].N * sizeof(float)), "%s matrix %d M=%zu differs",
+                       sd_ggml_type_name(types[ti]), i, M);
+            }
+        }
+        for (int i = 0; i < 3; i++) free(data[i]);
+    }
+    /* mixed types (Q4_0, F16, Q8_0): one after the other, each from the caller's rows */
+    sd_wmat W[3];
+    void *data[3] = {make_weights(SD_GGML_Q4_0, KQ, &W[0]), make_weights(SD_GGML_F16, KQ, &W[1]),
+                     make_weights(SD_GGML_Q8_0, KQ, &W[2])};
+    const sd_wmat *Wp[3] = {&W[0], &W[1], &W[2]};
+    float *const yp[3] = {y[0], y[1], y[2]};
+    sd_llm_prepare(&w, x, 5, KQ, SD_GGML_Q4_0);
+    sd_llm_matmul_many(Wp, yp, 3, &w);
+    for (int i = 0; i < 3; i++) {
+        sd_llm_matmul(&W[i], x, 5, yr, &w);
+        EXPECT(!memcmp(y[i], yr, 5 * N * sizeof(float)), "mixed types: matrix %d differs", i);
+        free(data[i]);
+    }
+    sd_llm_work_free(&w);
+}
+
+int main(void) {
+    sd_threads_set(2);
+    printf("  kernel sets on this CPU: up to %s\n",
+           (const char *[]){"portable", "avx2+fma+f16c", "avx512-vnni"}[sd_llm_isa_detect()]);
+    sd_test_run("llm_kernels_products", test_products);
+    sd_test_run("llm_kernels_quantiser_sets_agree", test_quantiser_sets_agree);
+    sd_test_run("llm_kernels_quantiser_hand_case", test_quantiser_hand_case);
+    sd_test_run("llm_kernels_attention_pieces", test_attention_pieces);
+    sd_test_run("llm_kernels_many_in_one_region", test_many);
+    return sd_test_finish();
+}
