@@ -6,7 +6,7 @@
 # first; the figure is the median over rounds of each process's median), SCALE_STEPS (5, for the
 # frame-count and thread scaling rows of sdumc), QUICK=1 (STEPS=5 WARMUP=1 SCALE_STEPS=2, not
 # for the issue note), SKIP_SCALING=1, SKIP_CLI=1 (no `sdumc train` rows), CLI_TRAIN / CLI_VALID
-# (utterances of the CLI's dataset, 480 / 96).
+# (utterances of the CLI's dataset, 480 / 96), BENCH_AVX2=1 (below).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -56,6 +56,18 @@ for point in MOSEI MOSI; do
     fi
   done
 done
+# BENCH_AVX2=1: the training step at both points again with OpenBLAS's AVX2 kernel
+# (OPENBLAS_CORETYPE=Haswell) on both sides, alternating; points MOSEI_avx2, MOSI_avx2. sdumc's own
+# elementwise kernels keep the clone the CPU picks (bench/README.md says how to force AVX2 there).
+if [ "${BENCH_AVX2:-0}" = 1 ]; then
+  for point in MOSEI MOSI; do
+    args=${!point}
+    tag "${point}_avx2"
+    OPENBLAS_CORETYPE=Haswell sdumc train $args --steps "$STEPS" --warmup "$WARMUP"
+    OPENBLAS_CORETYPE=Haswell torch train $args --steps "$STEPS" --warmup "$WARMUP"
+  done
+  OPENBLAS_CORETYPE=Haswell "$SD" gemm --threads "$THREADS" | sed 's/"mode": "gemm"/"mode": "gemm_avx2"/' >>"$out"
+fi
 # The command line end to end at the MOSEI point (bench_cli.py): whole-epoch samples/s of
 # `sdumc train` on a generated float16 .npy dataset, and its peak RSS. SKIP_CLI=1 leaves it out.
 if [ "${SKIP_CLI:-0}" != 1 ]; then

@@ -13,7 +13,9 @@ folder and deleted afterwards (--keep DIR: written there and kept).
 (E2 - E1) * N_train / (wall(E2) - wall(E1)): everything an epoch costs (reading and converting the
 files, the steps, validation of both flows, the checkpoint files, progress), without the start-up
 both runs share (dataset validation with its value scan, initialisation) and the report of the end.
-Peak RSS: the E2 run's (ru_maxrss of the child). The loss of the last epoch is printed so runs can
+Peak RSS: the E2 run's (ru_maxrss of the child). The last epoch's own record splits its time: the
+training loop (reading, steps) and the evaluations (validation split and the training subset, both
+flows); the rest of an epoch is the files and the start of the next. The loss of the last epoch is printed so runs can
 be compared.
 """
 import argparse
@@ -98,7 +100,8 @@ def main():
         "side": "sdumc", "mode": "cli", "threads": a.threads, "batch": a.batch,
         "train_utterances": a.train, "valid_utterances": a.valid, "epochs": [e1, e2],
         "epoch_s": round(per_epoch, 4), "cli_samples_per_s": round(a.train / per_epoch, 3),
-        "cli_train_loop_samples_per_s": last["samples_per_s"], "cli_peak_rss_mib": round(max(rss1, rss2), 1),
+        "cli_train_loop_samples_per_s": last["samples_per_s"], "cli_train_loop_s": last["seconds"],
+        "cli_eval_s": last.get("eval_seconds", 0.0), "cli_peak_rss_mib": round(max(rss1, rss2), 1),
         "wall_s": [round(w1, 3), round(w2, 3)], "loss": last["loss"]["total"]}))
 
 
