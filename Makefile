@@ -225,7 +225,7 @@ test-tsan:
 # side with llama.cpp when LLAMA_CPP_DIR is set (bench/README.md); BENCH_WAVLM=1 WavLM-Large on 10 s
 # of audio against the PyTorch reference.
 .PHONY: bench
-bench: $(STATIC_LIB)
+bench: $(STATIC_LIB) $(BIN)
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $(BUILD)/bench/bench_sdumc bench/bench_sdumc.c $(STATIC_LIB) $(LDLIBS) -ldl
 	@BUILD=$(BUILD) bash bench/bench.sh

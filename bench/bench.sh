@@ -5,7 +5,8 @@
 # table), WARMUP (3), ROUNDS (1: processes per side and point, alternating which side goes
 # first; the figure is the median over rounds of each process's median), SCALE_STEPS (5, for the
 # frame-count and thread scaling rows of sdumc), QUICK=1 (STEPS=5 WARMUP=1 SCALE_STEPS=2, not
-# for the issue note), SKIP_SCALING=1.
+# for the issue note), SKIP_SCALING=1, SKIP_CLI=1 (no `sdumc train` rows), CLI_TRAIN / CLI_VALID
+# (utterances of the CLI's dataset, 480 / 96), BENCH_AVX2=1 (below).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,6 +20,7 @@ if [ "${QUICK:-0}" = 1 ]; then STEPS=5; WARMUP=1; SCALE_STEPS=2; fi
 SD="$BUILD/bench/bench_sdumc"
 TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 [ -x "$SD" ] || { echo "bench: $SD not built (run make bench)"; exit 1; }
+[ -x "$BUILD/sdumc" ] || { echo "bench: $BUILD/sdumc not built (run make bench)"; exit 1; }
 "$PY" -c "import torch" 2>/dev/null || { echo "bench: $PY cannot import torch"; exit 1; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -54,6 +56,25 @@ for point in MOSEI MOSI; do
     fi
   done
 done
+# BENCH_AVX2=1: the training step at both points again with OpenBLAS's AVX2 kernel
+# (OPENBLAS_CORETYPE=Haswell) on both sides, alternating; points MOSEI_avx2, MOSI_avx2. sdumc's own
+# elementwise kernels keep the clone the CPU picks (bench/README.md says how to force AVX2 there).
+if [ "${BENCH_AVX2:-0}" = 1 ]; then
+  for point in MOSEI MOSI; do
+    args=${!point}
+    tag "${point}_avx2"
+    OPENBLAS_CORETYPE=Haswell sdumc train $args --steps "$STEPS" --warmup "$WARMUP"
+    OPENBLAS_CORETYPE=Haswell torch train $args --steps "$STEPS" --warmup "$WARMUP"
+  done
+  OPENBLAS_CORETYPE=Haswell "$SD" gemm --threads "$THREADS" | sed 's/"mode": "gemm"/"mode": "gemm_avx2"/' >>"$out"
+fi
+# The command line end to end at the MOSEI point (bench_cli.py): whole-epoch samples/s of
+# `sdumc train` on a generated float16 .npy dataset, and its peak RSS. SKIP_CLI=1 leaves it out.
+if [ "${SKIP_CLI:-0}" != 1 ]; then
+  tag MOSEI
+  "$PY" bench/bench_cli.py --sdumc "$BUILD/sdumc" $MOSEI --threads "$THREADS" --train "${CLI_TRAIN:-480}" \
+    --valid "${CLI_VALID:-96}" >>"$out" || echo "bench: bench_cli.py failed" >&2
+fi
 if [ "${SKIP_SCALING:-0}" != 1 ]; then
   for ta in 125 250 500; do
     tag "scale_frames_$ta"

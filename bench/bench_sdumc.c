@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +33,57 @@
 #include "model/flow.h"
 #include "optim/adam.h"
 #include "train/objective.h"
+
+/* ---- GEMM shape profile (SD_BENCH_GEMM_SHAPES=1): thread CPU seconds per product shape, the
+ * shapes that take most printed to stderr after the timed steps. ---- */
+static int shape_profile;
+typedef struct {
+    int ta, tb, M, N, K, beta;
+    long long calls;
+    double cpu_s;
+} shape_stat;
+#define SHAPES_MAX 512
+static shape_stat shapes[SHAPES_MAX];
+static int n_shapes;
+static pthread_mutex_t shapes_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void shape_record(int ta, int tb, int M, int N, int K, int beta, double dt) {
+    pthread_mutex_lock(&shapes_mu);
+    int i = 0;
+    while (i < n_shapes && !(shapes[i].ta == ta && shapes[i].tb == tb && shapes[i].M == M && shapes[i].N == N &&
+                             shapes[i].K == K && shapes[i].beta == beta))
+        i++;
+    if (i == n_shapes && n_shapes < SHAPES_MAX) shapes[n_shapes++] = (shape_stat){ta, tb, M, N, K, beta, 0, 0.0};
+    if (i < n_shapes) {
+        shapes[i].calls++;
+        shapes[i].cpu_s += dt;
+    }
+    pthread_mutex_unlock(&shapes_mu);
+}
+
+static int cmp_shape(const void *a, const void *b) {
+    const double x = ((const shape_stat *)a)->cpu_s, y = ((const shape_stat *)b)->cpu_s;
+    return (x < y) - (x > y);
+}
+
+static void shape_report(int steps) {
+    qsort(shapes, (size_t)n_shapes, sizeof *shapes, cmp_shape);
+    double total = 0;
+    for (int i = 0; i < n_shapes; i++) total += shapes[i].cpu_s;
+    fprintf(stderr, "GEMM shapes by thread CPU time (%d steps, %.3f s per step in sgemm):\n", steps, total / steps);
+    for (int i = 0; i < n_shapes && i < 30; i++) {
+        const shape_stat *h = &shapes[i];
+        fprintf(stderr, "  %c%c M %6d N %5d K %6d beta %d: %7.1f calls/step %7.4f s/step %6.1f GFLOP/s (thread)\n",
+                h->ta ? 'T' : 'N', h->tb ? 'T' : 'N', h->M, h->N, h->K, h->beta, (double)h->calls / steps,
+                h->cpu_s / steps, 2.0 * h->M * h->N * (double)h->K * (double)h->calls / h->cpu_s * 1e-9);
+    }
+}
 
 /* ---- GEMM FLOP counter (see the header) ---- */
 typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
@@ -54,12 +106,26 @@ void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, co
         }
     }
     atomic_fetch_add(&gemm_flops_count, 2LL * (long long)M * (long long)N * (long long)K);
+    if (!shape_profile) {
+        real_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const double c0 = thread_cpu_s();
     real_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    shape_record(ta == CblasTrans, tb == CblasTrans, M, N, K, beta != 0.0f, thread_cpu_s() - c0);
 }
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process (every thread): on a loaded machine a steadier measure of
+ * work than wall time, as long as no thread spins (OMP_WAIT_POLICY=passive). */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -131,7 +197,8 @@ static void make_inputs(const options *o, int B, inputs *in) {
 
 static sd_flow_input flow_in(const inputs *in, int B, int text_slot) {
     sd_flow_input f = {B, {in->x[0], in->x[text_slot], in->x[2]}, {in->T[0], in->T[text_slot], in->T[2]},
-                       {in->len[0], in->len[text_slot], in->len[2]}};
+                       {in->len[0], in->len[text_slot], in->len[2]},
+                       {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32}};
     return f;
 }
 
@@ -160,10 +227,11 @@ static int run_train(const options *o) {
     sd_objective *obj = sd_objective_new();
     sd_adam_config ac = sd_adam_default_config();
     sd_rng rng = sd_rng_make(7, SD_STREAM_DROPOUT);
-    double *t = malloc(sizeof(double) * (size_t)o->steps);
+    double *t = malloc(sizeof(double) * (size_t)o->steps), *c = malloc(sizeof(double) * (size_t)o->steps);
     double flops = 0.0, loss = 0.0;
     for (int s = 0; s < o->warmup + o->steps; s++) {
-        const double f0 = gemm_flops, t0 = now_s();
+        if (s == o->warmup) shape_profile = getenv("SD_BENCH_GEMM_SHAPES") != NULL; /* timed steps only */
+        const double f0 = gemm_flops, t0 = now_s(), c0 = cpu_s();
         memset(grads, 0, sizeof(float) * m->table.total);
         sd_loss_terms terms;
         sd_error err;
@@ -172,17 +240,23 @@ static int run_train(const options *o) {
             return 1;
         }
         sd_adam_step_table(&m->table, used, m->params, grads, am, av, &ac, ac.lr, s + 1);
-        const double dt = now_s() - t0;
-        if (s >= o->warmup) t[s - o->warmup] = dt;
+        const double dt = now_s() - t0, dc = cpu_s() - c0;
+        if (s >= o->warmup) {
+            t[s - o->warmup] = dt;
+            c[s - o->warmup] = dc;
+        }
         flops = gemm_flops - f0;
         loss = terms.total;
     }
-    const double med = median(t, o->steps);
-    printf("{\"side\": \"sdumc\", \"mode\": \"train\", \"threads\": %d, \"batch\": %d, \"step_s\": %.6f, "
+    if (shape_profile) shape_report(o->steps);
+    const double med = median(t, o->steps), cpu_med = median(c, o->steps);
+    printf("{\"side\": \"sdumc\", \"mode\": \"train\", \"threads\": %d, \"batch\": %d, \"step_s\": %.6f, \"step_cpu_s\": %.6f, "
            "\"samples_per_s\": %.3f, \"gemm_gflop_per_step\": %.4f, \"peak_rss_mib\": %.1f, \"loss\": %.6f, "
-           "\"steps\": %d, \"min_step_s\": %.6f, \"max_step_s\": %.6f}\n",
-           sd_threads_get(), o->batch, med, o->batch / med, flops * 1e-9, peak_rss_mib(), loss, o->steps, t[0],
-           t[o->steps - 1]);
+           "\"steps\": %d, \"min_step_s\": %.6f, \"max_step_s\": %.6f, \"min_step_cpu_s\": %.6f}\n",
+           sd_threads_get(), o->batch, med, cpu_med, o->batch / med, flops * 1e-9, peak_rss_mib(), loss, o->steps, t[0],
+           t[o->steps - 1], c[0]);
+    free(t);
+    free(c);
     return 0;
 }
 
@@ -224,6 +298,22 @@ static int run_infer(const options *o) {
     return 0;
 }
 
+/* The vector level the library's per-CPU clones run at here (core/simd.h: GCC's x86-64-v4 / v3
+ * levels, what its resolver checks), with the instruction set it means. */
+static const char *vector_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "x86-64-v4 (AVX-512)";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+        return "x86-64-v3 (AVX2+FMA)";
+    return "x86-64 (SSE2)";
+#else
+    return "not x86-64";
+#endif
+}
+
 static int run_gemm(const options *o) {
     const size_t n = 2048;
     float *A = bench_tensor(n * n, 1), *B = bench_tensor(n * n, 2), *C = bench_tensor(n * n, 3);
@@ -236,8 +326,8 @@ static int run_gemm(const options *o) {
         if (r > 0 && rate > best) best = rate;
     }
     printf("{\"side\": \"sdumc\", \"mode\": \"gemm\", \"threads\": %d, \"gemm_peak_gflops\": %.2f, \"n\": %zu, "
-           "\"blas_core\": \"%s\"}\n",
-           sd_threads_get(), best, n, openblas_get_corename());
+           "\"blas_core\": \"%s\", \"vector_isa\": \"%s\"}\n",
+           sd_threads_get(), best, n, openblas_get_corename(), vector_isa());
     return 0;
 }
 

@@ -84,16 +84,18 @@ def main():
         batch = make_batch(dims, frames, a.sim, a.batch)
         opt = sdumc_ref.make_optimizer(model)
         weights = sdumc_ref.preset_weights("paper")
-        times = []
+        times, cpu = [], []
         total = 0.0
         for s in range(a.warmup + a.steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             _, total = sdumc_ref.train_step(model, opt, batch, weights, mia=True, mask=True)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if s >= a.warmup:
                 times.append(dt)
+                cpu.append(dc)
         med = float(np.median(times))
-        out = dict(common, mode="train", step_s=med, samples_per_s=a.batch / med, peak_rss_mib=peak_rss_mib(),
+        out = dict(common, mode="train", step_s=med, step_cpu_s=float(np.median(cpu)), samples_per_s=a.batch / med,
+                   peak_rss_mib=peak_rss_mib(),
                    loss=total, steps=a.steps, min_step_s=min(times), max_step_s=max(times))
     else:
         model.eval()

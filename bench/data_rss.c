@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
                 if (!b->x[m]) continue;
                 size_t n = (size_t)b->B * (size_t)b->T[m] * (size_t)b->D[m];
                 floats += (double)n;
-                checksum += b->x[m][n / 2]; /* touch the batch */
+                checksum += ((const float *)b->x[m])[n / 2]; /* touch the batch */
             }
         }
         sd_batcher_close(bt);

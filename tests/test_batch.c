@@ -14,6 +14,7 @@
 #include "data/cache.h"
 #include "data/dataset.h"
 #include "harness.h"
+#include "io/half.h"
 #include "io/npy.h"
 
 enum { DA = 3, DT = 4, DV = 2, N = 22 }; /* 19 in train */
@@ -37,15 +38,20 @@ static int64_t frames_of(int i, int m) {
 static const int dims[SD_MOD_COUNT] = {DA, DT, DV, DT};
 static const char *const folders[SD_MOD_COUNT] = {"audio", "text", "video", "text_sim"};
 
-static void write_utt(const char *dir, int i, int m, int64_t T, int64_t D) {
+/* Modality m of utterance i with T frames, stored as dtype (the values rounded to it). */
+static void write_utt_as(const char *dir, int i, int m, int64_t T, int64_t D, sd_dtype dtype) {
     char path[1400];
     snprintf(path, sizeof path, "%s/%s/u%02d.npy", dir, folders[m], i);
     float *x = malloc((size_t)(T * D + 1) * sizeof *x);
     for (int64_t t = 0; t < T; t++)
         for (int64_t d = 0; d < D; d++) x[t * D + d] = value(i, m, t, d);
     sd_error err;
-    EXPECT(sd_npy_write(path, x, 2, T, D, SD_DTYPE_F32, &err) == SD_OK, "%s", err.msg);
+    EXPECT(sd_npy_write(path, x, 2, T, D, dtype, &err) == SD_OK, "%s", err.msg);
     free(x);
+}
+
+static void write_utt(const char *dir, int i, int m, int64_t T, int64_t D) {
+    write_utt_as(dir, i, m, T, D, SD_DTYPE_F32);
 }
 
 /* N utterances, all in train but u01, u02 (valid) and u03 (test). */
@@ -95,7 +101,7 @@ static void check_batch(const sd_dataset *ds, const sd_batch *b, const int *cap,
             int64_t T = frames_of(i, m);
             int64_t K = cap && cap[m] && T > cap[m] ? cap[m] : T;
             EXPECT(b->len[m][j] == K, "len of u%02d mod %d: %d, want %lld", i, m, b->len[m][j], (long long)K);
-            const float *x = b->x[m] + (size_t)j * (size_t)b->T[m] * (size_t)dims[m];
+            const float *x = (const float *)b->x[m] + (size_t)j * (size_t)b->T[m] * (size_t)dims[m];
             int bad = 0;
             for (int64_t k = 0; k < b->T[m]; k++) {
                 int64_t t = k;
@@ -199,14 +205,12 @@ static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-static run_t run_epoch(const sd_dataset *ds, sd_batcher_options o) {
+/* Digests of the batches left in an open batcher's epoch. */
+static run_t digest_epoch(sd_batcher *bt) {
     run_t r;
     memset(&r, 0, sizeof r);
-    sd_batcher *bt;
-    sd_error err;
-    EXPECT(sd_batcher_open(ds, &o, &bt, &err) == SD_OK, "open: %s", err.msg);
-    if (!bt) return r;
     const sd_batch *b;
+    sd_error err;
     int rc;
     while ((rc = sd_batcher_next(bt, &b, &err)) == 1 && r.nb < 16) {
         uint64_t h = 1469598103934665603ull;
@@ -217,11 +221,23 @@ static run_t run_epoch(const sd_dataset *ds, sd_batcher_options o) {
         for (int m = 0; m < SD_MOD_COUNT; m++) {
             if (!b->x[m]) continue;
             h = fnv_bytes(h, b->len[m], (size_t)b->B * sizeof(int));
-            h = fnv_bytes(h, b->x[m], (size_t)b->B * (size_t)b->T[m] * (size_t)b->D[m] * sizeof(float));
+            h = fnv_bytes(h, &b->dtype[m], sizeof b->dtype[m]);
+            h = fnv_bytes(h, b->x[m], (size_t)b->B * (size_t)b->T[m] * (size_t)b->D[m] * sd_dtype_size(b->dtype[m]));
         }
         r.digest[r.nb++] = h;
     }
     EXPECT(rc == 0, "epoch ended with %d: %s", rc, err.msg);
+    return r;
+}
+
+static run_t run_epoch(const sd_dataset *ds, sd_batcher_options o) {
+    run_t r;
+    memset(&r, 0, sizeof r);
+    sd_batcher *bt;
+    sd_error err;
+    EXPECT(sd_batcher_open(ds, &o, &bt, &err) == SD_OK, "open: %s", err.msg);
+    if (!bt) return r;
+    r = digest_epoch(bt);
     sd_batcher_close(bt);
     return r;
 }
@@ -386,6 +402,136 @@ static void test_read_errors(void) {
     sd_dataset_close(ds);
 }
 
+/* Rewrites modality m of utterance i in dtype. */
+static void rewrite_as(const char *dir, int i, int m, sd_dtype dtype) {
+    write_utt_as(dir, i, m, frames_of(i, m), dims[m], dtype);
+}
+
+/* keep_dtype: float16 files stay float16 in the batch, with exactly the values the float32 batch
+ * converts them to (padding zero), under frame caps too; a modality whose files mix types is
+ * float32. A NaN in a float16 file names its frame and column. */
+static void test_keep_dtype(void) {
+    const char *dir = make_ds("keep");
+    for (int i = 0; i < N; i++) {
+        rewrite_as(dir, i, SD_MOD_AUDIO, SD_DTYPE_F16);
+        rewrite_as(dir, i, SD_MOD_SIM, SD_DTYPE_F16);
+    }
+    rewrite_as(dir, 5, SD_MOD_VIDEO, SD_DTYPE_F16); /* video mixes float16 and float32 */
+    sd_dataset *ds = open_ds(dir);
+    if (!ds) return;
+    sd_batcher_options o = sd_batcher_default_options();
+    o.batch_size = 4;
+    o.seed = 3;
+    o.max_frames[SD_MOD_AUDIO] = 6;
+    o.prefetch = 0;
+    sd_batcher *wide = NULL, *kept = NULL;
+    sd_error err;
+    EXPECT(sd_batcher_open(ds, &o, &wide, &err) == SD_OK, "open: %s", err.msg);
+    o.keep_dtype = 1;
+    o.prefetch = 1;
+    EXPECT(sd_batcher_open(ds, &o, &kept, &err) == SD_OK, "open kept: %s", err.msg);
+    const sd_batch *a, *b;
+    int nb = 0, bad = 0;
+    while (wide && kept && sd_batcher_next(wide, &a, &err) == 1 && sd_batcher_next(kept, &b, &err) == 1) {
+        nb++;
+        const sd_dtype want[SD_MOD_COUNT] = {SD_DTYPE_F16, SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F16};
+        for (int m = 0; m < SD_MOD_COUNT; m++) {
+            EXPECT(a->dtype[m] == SD_DTYPE_F32 && b->dtype[m] == want[m], "mod %d: dtypes %d, %d", m,
+                   (int)a->dtype[m], (int)b->dtype[m]);
+            EXPECT(a->T[m] == b->T[m] && !memcmp(a->len[m], b->len[m], (size_t)a->B * sizeof(int)), "lengths");
+            const size_t n = (size_t)a->B * (size_t)a->T[m] * (size_t)dims[m];
+            float *conv = malloc(n * sizeof *conv + 1);
+            if (b->dtype[m] == SD_DTYPE_F16) sd_f16_to_f32_n(b->x[m], conv, n);
+            else memcpy(conv, b->x[m], n * sizeof *conv);
+            bad += memcmp(conv, a->x[m], n * sizeof *conv) != 0;
+            free(conv);
+        }
+    }
+    EXPECT(nb == 5 && bad == 0, "%d batches, %d differ from the float32 ones", nb, bad);
+    EXPECT(sd_batcher_next(kept, &b, &err) == 0, "kept batcher has more batches");
+    sd_batcher_close(wide);
+    sd_batcher_close(kept);
+    /* A NaN in a float16 file, read as float16. */
+    char path[1400];
+    snprintf(path, sizeof path, "%s/audio/u06.npy", dir);
+    const int64_t T = frames_of(6, SD_MOD_AUDIO);
+    float *x = calloc((size_t)(T * DA), sizeof *x);
+    x[3 * DA + 1] = NAN;
+    EXPECT(sd_npy_write(path, x, 2, T, DA, SD_DTYPE_F16, &err) == SD_OK, "write");
+    free(x);
+    o.shuffle = 0;
+    o.max_frames[SD_MOD_AUDIO] = 0;
+    EXPECT(sd_batcher_open(ds, &o, &kept, &err) == SD_OK, "open");
+    int rc;
+    while ((rc = sd_batcher_next(kept, &b, &err)) == 1) {
+    }
+    EXPECT(rc == -1 && strstr(err.msg, "/keep/audio/u06.npy: NaN at frame 3, column 1"), "NaN read: %s", err.msg);
+    sd_batcher_close(kept);
+    sd_dataset_close(ds);
+}
+
+/* One batcher reused for other options (the train and valid splits in turn, as training does),
+ * restarted for other epochs and positions: the batches of fresh batchers, buffers kept. The
+ * prefetch depth follows the memory given. */
+static void test_reuse_and_restart(void) {
+    sd_dataset *ds = open_ds(make_ds("reuse"));
+    if (!ds) return;
+    sd_batcher_options tr = sd_batcher_default_options(), va = sd_batcher_default_options();
+    tr.batch_size = 3;
+    tr.seed = 9;
+    tr.epoch = 1;
+    tr.max_frames[SD_MOD_AUDIO] = 7;
+    va.split = SD_SPLIT_VALID;
+    va.batch_size = 5;
+    va.shuffle = 0;
+    va.modalities = SD_MOD_BIT(SD_MOD_AUDIO) | SD_MOD_BIT(SD_MOD_SIM);
+    run_t train1 = run_epoch(ds, tr), valid = run_epoch(ds, va);
+    tr.epoch = 2;
+    run_t train2 = run_epoch(ds, tr);
+    tr.start = 6;
+    run_t train2_rest = run_epoch(ds, tr);
+    tr.start = 0;
+    EXPECT(memcmp(train1.digest, train2.digest, sizeof train1.digest), "epochs 1 and 2 alike");
+    sd_batcher *bt = NULL;
+    sd_error err;
+    EXPECT(sd_batcher_open(ds, &va, &bt, &err) == SD_OK, "open: %s", err.msg);
+    if (!bt) return;
+    for (int round = 0; round < 2; round++) {
+        tr.epoch = 1;
+        EXPECT(sd_batcher_reuse(bt, &tr, &err) == SD_OK, "reuse: %s", err.msg);
+        run_t r = digest_epoch(bt);
+        EXPECT(r.nb == train1.nb && !memcmp(r.digest, train1.digest, sizeof r.digest), "reused train epoch 1 differs");
+        EXPECT(sd_batcher_restart(bt, 2, 0, &err) == SD_OK, "restart: %s", err.msg);
+        r = digest_epoch(bt);
+        EXPECT(!memcmp(r.digest, train2.digest, sizeof r.digest), "restarted epoch 2 differs");
+        EXPECT(sd_batcher_restart(bt, 2, 6, &err) == SD_OK, "restart at 6");
+        const sd_batch *b;
+        EXPECT(sd_batcher_next(bt, &b, &err) == 1 && sd_batcher_position(bt) == 9, "position after restart");
+        EXPECT(sd_batcher_restart(bt, 2, 6, &err) == SD_OK, "restart mid-epoch"); /* reader stopped mid-flight */
+        r = digest_epoch(bt);
+        EXPECT(r.nb == train2_rest.nb && !memcmp(r.digest, train2_rest.digest, sizeof r.digest), "restart at 6 differs");
+        EXPECT(sd_batcher_reuse(bt, &va, &err) == SD_OK, "reuse valid");
+        r = digest_epoch(bt);
+        EXPECT(r.nb == valid.nb && !memcmp(r.digest, valid.digest, sizeof r.digest), "reused valid differs");
+    }
+    EXPECT(sd_batcher_restart(bt, 1, 999, &err) == SD_E_ARG, "start past the end accepted");
+    const sd_batch *b;
+    EXPECT(sd_batcher_next(bt, &b, &err) == -1, "a failed restart leaves a usable batcher");
+    sd_batcher_close(bt);
+    /* Depth by memory: at least 1, at most 8. */
+    tr.prefetch = SD_PREFETCH_AUTO;
+    tr.prefetch_bytes = 1;
+    EXPECT(sd_batcher_open(ds, &tr, &bt, &err) == SD_OK && sd_batcher_prefetch_depth(bt) == 1, "depth for 1 byte");
+    sd_batcher_close(bt);
+    tr.prefetch_bytes = (size_t)1 << 30;
+    EXPECT(sd_batcher_open(ds, &tr, &bt, &err) == SD_OK && sd_batcher_prefetch_depth(bt) == 8, "depth for 1 GiB");
+    sd_batcher_close(bt);
+    tr.prefetch = 0;
+    EXPECT(sd_batcher_open(ds, &tr, &bt, &err) == SD_OK && sd_batcher_prefetch_depth(bt) == 0, "depth 0");
+    sd_batcher_close(bt);
+    sd_dataset_close(ds);
+}
+
 static void test_cache(void) {
     const char *dir = make_ds("cached");
     sd_dataset *ds = open_ds(dir);
@@ -419,13 +565,33 @@ static void test_cache(void) {
         for (int j = 0; j < b->B; j++) {
             int i = utt_of(ds, b->index[j]);
             for (int64_t k = 0; k < b->len[SD_MOD_TEXT][j]; k++) {
-                double e = fabs(b->x[SD_MOD_TEXT][((size_t)j * (size_t)b->T[SD_MOD_TEXT] + (size_t)k) * DT + 1] -
+                double e = fabs(((const float *)b->x[SD_MOD_TEXT])[((size_t)j * (size_t)b->T[SD_MOD_TEXT] + (size_t)k) * DT + 1] -
                                 value(i, SD_MOD_TEXT, k, 1));
                 worst = e > worst ? e : worst;
             }
         }
     EXPECT(worst > 0 && worst <= 1.0 / 128, "float16 cache error %g", worst);
     sd_batcher_close(bt);
+    /* keep_dtype with the float16 cache: float16 batches, the same values once converted. */
+    sd_batcher *kept = NULL;
+    EXPECT(sd_batcher_open(ds, &o, &bt, &err) == SD_OK, "open");
+    o.keep_dtype = 1;
+    EXPECT(sd_batcher_open(ds, &o, &kept, &err) == SD_OK, "open kept");
+    const sd_batch *k;
+    int nb = 0, bad = 0;
+    while (bt && kept && sd_batcher_next(bt, &b, &err) == 1 && sd_batcher_next(kept, &k, &err) == 1) {
+        nb++;
+        for (int m = 0; m < SD_MOD_COUNT; m++) {
+            const size_t n = (size_t)b->B * (size_t)b->T[m] * (size_t)dims[m];
+            float *conv = malloc(n * sizeof *conv + 1);
+            sd_f16_to_f32_n(k->x[m], conv, n);
+            bad += k->dtype[m] != SD_DTYPE_F16 || memcmp(conv, b->x[m], n * sizeof *conv) != 0;
+            free(conv);
+        }
+    }
+    EXPECT(nb == 5 && bad == 0, "float16 cache kept as float16: %d batches, %d differ", nb, bad);
+    sd_batcher_close(bt);
+    sd_batcher_close(kept);
     sd_cache_close(c);
     sd_cache_close(h);
     /* Reopen: current, not rebuilt. Touch a source (mtime): stale, rebuilt. */
@@ -452,5 +618,7 @@ int main(void) {
     sd_test_run("batch_subset", test_subset);
     sd_test_run("batch_read_errors", test_read_errors);
     sd_test_run("batch_cache", test_cache);
+    sd_test_run("batch_keep_dtype", test_keep_dtype);
+    sd_test_run("batch_reuse_and_restart", test_reuse_and_restart);
     return sd_test_finish();
 }

@@ -129,7 +129,8 @@ static void free_inputs(golden_inputs *g) {
 
 static sd_flow_input flow_input(const golden_inputs *g, int text_slot) {
     sd_flow_input in = {g->B, {g->x[0], g->x[text_slot], g->x[2]}, {g->T[0], g->T[text_slot], g->T[2]},
-                        {g->len[0], g->len[text_slot], g->len[2]}};
+                        {g->len[0], g->len[text_slot], g->len[2]},
+                        {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32}};
     return in;
 }
 

@@ -126,7 +126,8 @@ static void test_batcher_chunks(void) {
                     for (int j = 0; j < p[c]->B; j++) {
                         const int len = b->len[m][j0 + j], D = b->D[m];
                         ok &= p[c]->index[j] == b->index[j0 + j] && p[c]->len[m][j] == len &&
-                              !memcmp(p[c]->x[m] + (size_t)j * T * D, b->x[m] + (size_t)(j0 + j) * b->T[m] * D,
+                              !memcmp((const float *)p[c]->x[m] + (size_t)j * T * D,
+                                      (const float *)b->x[m] + (size_t)(j0 + j) * b->T[m] * D,
                                       sizeof(float) * (size_t)len * D);
                     }
                 }

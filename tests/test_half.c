@@ -151,7 +151,43 @@ static void test_bf16(void) {
     EXPECT(sd_f32_to_bf16(u2f(0x7f800001u)) != 0x7f80, "sNaN must not become inf");
 }
 
+/* The array conversions give the scalar ones' bits for every value (NaN payloads included), at
+ * every offset (vector bodies and scalar tails), and find the first Inf / NaN. */
+static void test_arrays_match_scalar(void) {
+    enum { N = 65536 + 37 };
+    uint16_t *h = malloc(N * sizeof *h);
+    float *f = malloc(N * sizeof *f);
+    for (int i = 0; i < N; i++) h[i] = (uint16_t)(i * 40503u); /* every pattern, shuffled */
+    int bad16 = 0, bad_bf = 0;
+    for (int off = 0; off < 3; off++) {
+        sd_f16_to_f32_n(h + off, f, N - off);
+        for (int i = 0; i < N - off; i++) bad16 += f2u(f[i]) != f2u(sd_f16_to_f32(h[i + off]));
+        sd_bf16_to_f32_n(h + off, f, N - off);
+        for (int i = 0; i < N - off; i++) bad_bf += f2u(f[i]) != f2u(sd_bf16_to_f32(h[i + off]));
+    }
+    EXPECT(bad16 == 0 && bad_bf == 0, "array conversions differ from scalar: f16 %d, bf16 %d", bad16, bad_bf);
+    for (int i = 0; i < N; i++) h[i] = (uint16_t)(i % 0x7000); /* finite in both formats */
+    EXPECT(sd_f16_first_nonfinite(h, N) == -1 && sd_bf16_first_nonfinite(h, N) == -1, "finite values flagged");
+    const uint16_t f16_bad[3] = {0x7c00, 0xfc00, 0x7e01}, bf16_bad[3] = {0x7f80, 0xff80, 0x7fc1};
+    for (int k = 0; k < 3; k++) {
+        const int at = 1000 + 17 * k;
+        h[at] = f16_bad[k];
+        h[at + 5] = f16_bad[k];
+        EXPECT(sd_f16_first_nonfinite(h, N) == at, "f16 0x%04x at %d: got %lld", f16_bad[k], at,
+               (long long)sd_f16_first_nonfinite(h, N));
+        EXPECT(sd_f16_first_nonfinite(h, (size_t)at) == -1, "f16 check reads past n");
+        h[at] = bf16_bad[k];
+        h[at + 5] = 0;
+        EXPECT(sd_bf16_first_nonfinite(h, N) == at, "bf16 0x%04x at %d", bf16_bad[k], at);
+        h[at] = 0;
+    }
+    EXPECT(sd_f16_first_nonfinite(h, 0) == -1, "empty array");
+    free(h);
+    free(f);
+}
+
 int main(void) {
+    sd_test_run("half_arrays_match_scalar", test_arrays_match_scalar);
     sd_test_run("half_f16_to_f32_all_values", test_f16_to_f32_all_values);
     sd_test_run("half_f16_round_trip_all_values", test_f16_round_trip_all_values);
     sd_test_run("half_f32_to_f16_midpoints", test_f32_to_f16_midpoints);

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "harness.h"
+#include "io/half.h"
 #include "io/safetensors.h"
 #include "model/flow.h"
 #ifdef _OPENMP
@@ -221,6 +222,123 @@ static void test_prepare_inference(void) {
     sd_model_free(m);
 }
 
+/* The frame projection of float16 / bfloat16 batches (converted chunk by chunk, model/frames.c)
+ * against float32 inputs holding the same values: the forward (plain and inference layout) and the
+ * weight gradient (a sum over chunks) agree to float32 rounding, the bias gradient is the same
+ * numbers. 2500 rows of 2048 make three chunks. */
+static void test_frames_half_inputs(void) {
+    const size_t N = 2500;
+    const int D = 2048, H = 16;
+    sd_rng r = sd_rng_make(21, SD_STREAM_TEST);
+    uint16_t *h16 = malloc(N * D * sizeof *h16), *hbf = malloc(N * D * sizeof *hbf);
+    float *x16 = malloc(N * D * sizeof *x16), *xbf = malloc(N * D * sizeof *xbf);
+    float *W = malloc((size_t)H * D * sizeof *W), *Wt = malloc((size_t)H * D * sizeof *Wt), b[16];
+    float *dy = malloc(N * H * sizeof *dy), *y[2], *dW[2], db[2][16];
+    float *work = sd_alloc(sd_frames_work_len(SD_DTYPE_F16, N, D) * sizeof(float));
+    for (size_t i = 0; i < N * D; i++) {
+        const float v = sd_rng_uniform(&r) * 4 - 2;
+        h16[i] = sd_f32_to_f16(v);
+        hbf[i] = sd_f32_to_bf16(v);
+        x16[i] = sd_f16_to_f32(h16[i]);
+        xbf[i] = sd_bf16_to_f32(hbf[i]);
+    }
+    for (int o = 0; o < H; o++) {
+        b[o] = sd_rng_uniform(&r) - 0.5f;
+        for (int k = 0; k < D; k++) Wt[(size_t)k * H + o] = W[(size_t)o * D + k] = (sd_rng_uniform(&r) - 0.5f) / 16;
+    }
+    for (size_t i = 0; i < N * H; i++) dy[i] = sd_rng_uniform(&r) - 0.5f;
+    for (int k = 0; k < 2; k++) {
+        y[k] = malloc(N * H * sizeof(float));
+        dW[k] = malloc((size_t)H * D * sizeof(float));
+    }
+    EXPECT(sd_frames_work_len(SD_DTYPE_F16, N, D) == 1024 * (size_t)D && sd_frames_work_len(SD_DTYPE_F32, N, D) == 0,
+           "work length");
+    const sd_dtype types[2] = {SD_DTYPE_F16, SD_DTYPE_BF16};
+    const void *raw[2] = {h16, hbf};
+    const float *wide[2] = {x16, xbf};
+    for (int t = 0; t < 2; t++)
+        for (int layout = 0; layout < 2; layout++) {
+            const float *wt = layout ? Wt : NULL;
+            sd_frames_forward(y[0], wide[t], SD_DTYPE_F32, W, wt, b, N, D, H, NULL);
+            sd_frames_forward(y[1], raw[t], types[t], W, wt, b, N, D, H, work);
+            size_t at = 0;
+            const double e = sd_max_rel_err_f(y[1], y[0], N * H, 1.0, &at); /* |y| ~ 1 */
+            EXPECT(e <= 1e-5, "%s forward (layout %d): relative error %.3g at %zu", sd_dtype_name(types[t]), layout, e, at);
+        }
+    for (int t = 0; t < 2; t++) {
+        memset(dW[0], 0, (size_t)H * D * sizeof(float));
+        memset(dW[1], 0, (size_t)H * D * sizeof(float));
+        memset(db, 0, sizeof db);
+        sd_frames_backward(dW[0], db[0], dy, wide[t], SD_DTYPE_F32, N, D, H, NULL);
+        sd_frames_backward(dW[1], db[1], dy, raw[t], types[t], N, D, H, work);
+        size_t at = 0;
+        const double e = sd_max_rel_err_f(dW[1], dW[0], (size_t)H * D, 10.0, &at); /* |dW| ~ 10 */
+        EXPECT(e <= 1e-5, "%s dW: relative error %.3g at %zu", sd_dtype_name(types[t]), e, at);
+        EXPECT(!memcmp(db[0], db[1], sizeof db[0]), "%s db differs", sd_dtype_name(types[t]));
+    }
+    for (int k = 0; k < 2; k++) {
+        free(y[k]);
+        free(dW[k]);
+    }
+    free(h16);
+    free(hbf);
+    free(x16);
+    free(xbf);
+    free(W);
+    free(Wt);
+    free(dy);
+    sd_free(work);
+}
+
+/* A flow on float16 inputs predicts and differentiates as on float32 inputs of the same values;
+ * an input type the flow does not take is refused. */
+static void test_flow_half_inputs(void) {
+    sd_model *m = make(7, 9, 5, 16, 1, 4);
+    small_batch sb;
+    make_batch(&sb, m);
+    small_batch half = sb;
+    uint16_t *h[3];
+    for (int k = 0; k < 3; k++) {
+        const size_t n = (size_t)sb.in.B * (size_t)sb.in.T[k] * (size_t)m->cfg.dim[k];
+        h[k] = malloc(n * sizeof *h[k]);
+        for (size_t i = 0; i < n; i++) {
+            h[k][i] = sd_f32_to_f16(sb.x[k][i]);
+            sb.x[k][i] = sd_f16_to_f32(h[k][i]);
+        }
+        half.in.x[k] = h[k];
+        half.in.dtype[k] = SD_DTYPE_F16;
+    }
+    float *g[2];
+    float pred[2][3];
+    const float d_pred[3] = {1.0f, -0.5f, 0.25f};
+    for (int k = 0; k < 2; k++) {
+        const sd_flow_input *in = k ? &half.in : &sb.in;
+        sd_flow *f = sd_flow_new();
+        sd_rng r = sd_rng_make(3, SD_STREAM_DROPOUT);
+        sd_error err;
+        g[k] = sd_params_alloc_buffer(&m->table);
+        EXPECT(sd_flow_forward(f, m, in, 1, 1, &r, &err) == SD_OK, "forward: %s", err.msg);
+        memcpy(pred[k], f->pred, sizeof pred[k]);
+        sd_flow_backward(f, m, g[k], d_pred, NULL, NULL, NULL, NULL);
+        sd_flow_free(f);
+    }
+    size_t at = 0;
+    EXPECT(!memcmp(pred[0], pred[1], sizeof pred[0]), "float16 inputs predict otherwise");
+    const double e = sd_max_rel_err_f(g[1], g[0], m->table.total, 1e-3, &at);
+    EXPECT(e <= 1e-5, "float16 inputs: gradient relative error %.3g at %zu", e, at);
+    half.in.dtype[1] = SD_DTYPE_F64;
+    sd_flow *f = sd_flow_new();
+    sd_error err;
+    EXPECT(sd_flow_forward(f, m, &half.in, 0, 0, NULL, &err) == SD_E_ARG && strstr(err.msg, "F64"),
+           "float64 inputs accepted: %s", err.msg);
+    sd_flow_free(f);
+    for (int k = 0; k < 3; k++) free(h[k]);
+    sd_free(g[0]);
+    sd_free(g[1]);
+    free_batch(&sb);
+    sd_model_free(m);
+}
+
 static void test_save_load_round_trip(void) {
     sd_model *m = make(7, 9, 5, 16, 1, 3);
     m->cfg.mask = 0;
@@ -405,6 +523,8 @@ int main(void) {
     sd_test_run("model.init_follows_pytorch_defaults", test_init_follows_pytorch_defaults);
     sd_test_run("model.concurrent_branches_match_one_thread", test_concurrent_branches_match_one_thread);
     sd_test_run("model.prepare_inference", test_prepare_inference);
+    sd_test_run("model.frames_half_inputs", test_frames_half_inputs);
+    sd_test_run("model.flow_half_inputs", test_flow_half_inputs);
     sd_test_run("model.save_load_round_trip", test_save_load_round_trip);
     sd_test_run("model.loads_pytorch_state_dict", test_loads_pytorch_state_dict);
     sd_test_run("model.bad_model_files", test_bad_model_files);

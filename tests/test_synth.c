@@ -291,7 +291,7 @@ static void test_statistics(void) {
                     lmin[m] = len < lmin[m] ? len : lmin[m];
                     lmax[m] = len > lmax[m] ? len : lmax[m];
                     lsum[m] += len;
-                    const float *x = b->x[m] + (size_t)j * (size_t)b->T[m] * (size_t)D[m];
+                    const float *x = (const float *)b->x[m] + (size_t)j * (size_t)b->T[m] * (size_t)D[m];
                     for (int t = 0; t < len; t++)
                         for (int d = 0; d < D[m]; d++) X[m][(size_t)row * D[m] + d] += x[(size_t)t * D[m] + d] / len;
                 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/interrupt.h"
 #include "core/threads.h"
 #include "data/synth.h"
@@ -356,6 +357,112 @@ static void test_auto_schedule(void) {
     EXPECT(a.chosen && a.batch == 8 && a.steps == 15, "tiny corpus: batch %d, %lld steps", a.batch, (long long)a.steps);
 }
 
+
+/* The validation pass (both flows in one pass, frames shared, batches in the files' dtype) gives
+ * exactly the metrics of sd_predict_split run for each flow alone on the saved model. */
+static sd_epoch_record last_record;
+static void keep_record(const sd_train_progress *p, const sd_epoch_record *r, void *user) {
+    (void)p;
+    (void)user;
+    if (r) last_record = *r;
+}
+
+static void check_validation_matches_predict(const sd_dataset *d, const char *name) {
+    char out[700];
+    snprintf(out, sizeof out, "%s/%s.safetensors", sd_test_tmpdir(), name);
+    sd_train_options o = small_train_options(out, 7);
+    o.select = SD_SELECT_LAST;
+    o.epochs = 2;
+    o.on_progress = keep_record;
+    sd_train_result r;
+    sd_error err;
+    EXPECT(sd_train(d, &o, &r, &err) == SD_OK, "train: %s", err.msg);
+    sd_model *m = NULL;
+    EXPECT(sd_model_load(out, &m, &err) == SD_OK, "load: %s", err.msg);
+    if (!m) return;
+    const int64_t n = sd_dataset_size(d, SD_SPLIT_VALID);
+    float *p = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) y[i] = sd_dataset_label(d, SD_SPLIT_VALID, i);
+    for (int missing = 0; missing < 2; missing++) {
+        EXPECT(sd_predict_split(m, d, SD_SPLIT_VALID, missing, NULL, n, o.eval_batch_size, p, &err) == SD_OK,
+               "predict: %s", err.msg);
+        sd_metrics want;
+        sd_metrics_compute(p, y, (size_t)n, &want);
+        const sd_metrics *got = missing ? &last_record.valid_miss : &last_record.valid_full;
+        EXPECT(got->mae == want.mae && got->mse == want.mse && got->n == want.n,
+               "%s flow %d: validation MAE %.17g, predictions give %.17g", name, missing, got->mae, want.mae);
+    }
+    free(p);
+    free(y);
+    sd_model_free(m);
+}
+
+/* The dataset at src, every feature file rewritten in float16, at dst. */
+static void write_f16_copy(const char *src, const char *dst) {
+    static const char *const folders[4] = {"audio", "text", "video", "text_sim"};
+    char a[1400], b[1400];
+    mkdir(dst, 0755);
+    for (int m = 0; m < 4; m++) {
+        snprintf(b, sizeof b, "%s/%s", dst, folders[m]);
+        mkdir(b, 0755);
+    }
+    snprintf(a, sizeof a, "%s/labels.csv", src);
+    snprintf(b, sizeof b, "%s/labels.csv", dst);
+    size_t n = 0;
+    char *labels = sd_test_read_file(a, &n);
+    EXPECT(labels && sd_test_write_file(b, labels, n) == 0, "labels");
+    free(labels);
+    for (int split = 0; split < SD_SPLIT_COUNT; split++)
+        for (int64_t i = 0; i < sd_dataset_size(ds, (sd_split)split); i++)
+            for (int m = 0; m < 4; m++) {
+                const char *name = sd_dataset_name(ds, (sd_split)split, i);
+                snprintf(a, sizeof a, "%s/%s/%s.npy", src, folders[m], name);
+                snprintf(b, sizeof b, "%s/%s/%s.npy", dst, folders[m], name);
+                sd_npy_header h;
+                float *x = NULL;
+                sd_error err;
+                EXPECT(sd_npy_read(a, &h, &x, &err) == SD_OK, "%s", err.msg);
+                EXPECT(x && sd_npy_write(b, x, 2, h.rows, h.cols, SD_DTYPE_F16, &err) == SD_OK, "%s", err.msg);
+                sd_free(x);
+            }
+}
+
+/* The synthetic corpus again with every feature file in float16: training keeps the batches in
+ * float16 (the frame projection converts them chunk by chunk); it stays deterministic, resumes bit
+ * for bit, and validates as sd_predict_split predicts. */
+static void test_float16_dataset(void) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/data_f16", sd_test_tmpdir());
+    write_f16_copy(data_dir, dir);
+    sd_dataset_options opts = sd_dataset_default_options();
+    opts.dir = dir;
+    opts.require_sim = 1;
+    sd_dataset *half = NULL;
+    sd_error err;
+    EXPECT(sd_dataset_open(&opts, &half, &err) == SD_OK, "open: %s", err.msg);
+    if (!half) return;
+    char a[700], b[700], snap_state[720];
+    snprintf(a, sizeof a, "%s/h1.safetensors", sd_test_tmpdir());
+    snprintf(b, sizeof b, "%s/h2.safetensors", sd_test_tmpdir());
+    snprintf(snap_state, sizeof snap_state, "%s.state", a);
+    snprintf(snapshot, sizeof snapshot, "%s/h_after_epoch1.state", sd_test_tmpdir());
+    sd_train_result r;
+    sd_train_options o = small_train_options(a, 7);
+    o.on_progress = snapshot_after_first_epoch;
+    o.user = snap_state;
+    EXPECT(sd_train(half, &o, &r, &err) == SD_OK, "train: %s", err.msg);
+    o = small_train_options(b, 7);
+    EXPECT(sd_train(half, &o, &r, &err) == SD_OK, "train again: %s", err.msg);
+    EXPECT(same_file(a, b), "two float16 runs with the same seed wrote different models");
+    o.resume = snapshot;
+    EXPECT(sd_train(half, &o, &r, &err) == SD_OK, "resume: %s", err.msg);
+    EXPECT(same_file(a, b), "resumed float16 run differs from the uninterrupted one");
+    check_validation_matches_predict(half, "valid_f16");
+    sd_dataset_close(half);
+}
+
+static void test_validation_matches_predict(void) { check_validation_matches_predict(ds, "valid_f32"); }
+
 int main(void) {
     setup();
     sd_test_run("train.same_seed_same_bytes", test_same_seed_same_bytes);
@@ -365,6 +472,8 @@ int main(void) {
     sd_test_run("train.divergence_guard", test_divergence_guard);
     sd_test_run("train.select_last_and_log", test_select_last_and_log);
     sd_test_run("train.auto_schedule", test_auto_schedule);
+    sd_test_run("train.validation_matches_predict", test_validation_matches_predict);
+    sd_test_run("train.float16_dataset", test_float16_dataset);
     sd_dataset_close(ds);
     return sd_test_finish();
 }

@@ -252,8 +252,8 @@ static sd_status build(const sd_dataset *ds, const char *path, sd_dtype dtype, s
             char src[4096];
             sd_dataset_utt_path(ds, i, m, src, sizeof src);
             size_t n = (size_t)e->frames * (size_t)ds->dim[m];
-            s = sd_feature_read(src, e->frames, ds->dim[m], 0, SD_CAP_TRUNCATE, ds->nonfinite_zero, frames, scratch,
-                                err);
+            s = sd_feature_read(src, e->frames, ds->dim[m], 0, SD_CAP_TRUNCATE, ds->nonfinite_zero, frames,
+                                SD_DTYPE_F32, scratch, err);
             if (s) break;
             if (dtype == SD_DTYPE_F16) {
                 for (size_t j = 0; j < n; j++) halfs[j] = sd_f32_to_f16(frames[j]);
@@ -349,21 +349,33 @@ void sd_cache_close(sd_cache *c) {
 const sd_dataset *sd_cache_dataset(const sd_cache *c) { return c->ds; }
 const char *sd_cache_path(const sd_cache *c) { return c->path; }
 
+sd_dtype sd_cache_dtype(const sd_cache *c) { return c->dtype; }
+
 sd_status sd_cache_read(const sd_cache *c, sd_split split, int64_t i, int m, int64_t cap,
-                        sd_cap_mode mode, float *dst, sd_error *err) {
+                        sd_cap_mode mode, void *dst, sd_dtype dst_dtype, sd_error *err) {
     const sd_dataset *ds = c->ds;
     if ((int)split < 0 || (int)split >= SD_SPLIT_COUNT || i < 0 || i >= ds->count[split] || m < 0 ||
         m >= SD_MOD_COUNT)
         return sd_fail(err, SD_E_ARG, "sd_cache_read: index out of range");
+    if (dst_dtype != SD_DTYPE_F32 && dst_dtype != c->dtype)
+        return sd_fail(err, SD_E_ARG, "sd_cache_read: the cache holds %s, not %s", sd_dtype_name(c->dtype),
+                       sd_dtype_name(dst_dtype));
     int64_t id = sd_dataset_id(ds, split, i);
     const entry_t *e = &c->index[id * SD_MOD_COUNT + m];
-    size_t D = (size_t)ds->dim[m], esize = sd_dtype_size(c->dtype);
+    size_t D = (size_t)ds->dim[m], esize = sd_dtype_size(c->dtype), dsize = sd_dtype_size(dst_dtype);
     const unsigned char *base = c->map + e->offset; /* [T, D] in the cache's dtype */
     int64_t K = sd_cap_frames(e->frames, cap);
     for (int64_t k = 0; k < K; k++) {
         int64_t t = sd_cap_frame_index(e->frames, cap, mode, k);
-        int64_t bad = sd_feature_convert(c->dtype, base + (size_t)t * D * esize, dst + (size_t)k * D,
-                                         (int64_t)D);
+        const unsigned char *row = base + (size_t)t * D * esize;
+        void *out = (unsigned char *)dst + (size_t)k * D * dsize;
+        int64_t bad;
+        if (dst_dtype == c->dtype) {
+            memcpy(out, row, D * esize);
+            bad = sd_feature_first_nonfinite(c->dtype, out, (int64_t)D);
+        } else {
+            bad = sd_feature_convert(c->dtype, row, out, (int64_t)D);
+        }
         if (bad >= 0)
             return sd_fail(err, SD_E_NUMERIC, "%s: non-finite value in %s of '%s' at frame %lld, column %lld",
                            c->path, sd_modality_name(m), ds->utt[id].name, (long long)t, (long long)bad);

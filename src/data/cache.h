@@ -43,9 +43,13 @@ int sd_cache_is_current(const sd_dataset *ds, const char *path, sd_dtype dtype, 
 const sd_dataset *sd_cache_dataset(const sd_cache *c);
 const char *sd_cache_path(const sd_cache *c);
 
-/* The kept frames (data/feature_file.h caps) of split item i, modality m, into dst [K, D]. NaN / Inf is
- * an error naming the cache and the utterance. */
+/* The dtype the cache stores (SD_DTYPE_F32 or SD_DTYPE_F16). */
+sd_dtype sd_cache_dtype(const sd_cache *c);
+
+/* The kept frames (data/feature_file.h caps) of split item i, modality m, into dst [K, D] as
+ * dst_dtype: SD_DTYPE_F32 (converted) or the cache's own dtype (copied). NaN / Inf is an error
+ * naming the cache and the utterance. */
 sd_status sd_cache_read(const sd_cache *c, sd_split split, int64_t i, int modality, int64_t cap,
-                        sd_cap_mode mode, float *dst, sd_error *err);
+                        sd_cap_mode mode, void *dst, sd_dtype dst_dtype, sd_error *err);
 
 #endif

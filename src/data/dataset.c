@@ -89,6 +89,7 @@ typedef struct {
     int dup;     /* a later duplicate of an earlier row */
     int64_t rows[SD_MOD_COUNT], cols[SD_MOD_COUNT];
     int have[SD_MOD_COUNT]; /* header read */
+    unsigned char dtype[SD_MOD_COUNT];
 } row_t;
 
 typedef struct {
@@ -361,6 +362,7 @@ static void check_headers(validator *V) {
             r->have[m] = 1;
             r->rows[m] = h.rows;
             r->cols[m] = h.cols;
+            r->dtype[m] = (unsigned char)h.dtype;
             if (h.rows == 0) {
                 sd_text_line(&V->per_row, "%s: zero frames", path);
                 r->bad = 1;
@@ -587,6 +589,7 @@ static sd_status build(validator *V, sd_dataset **out, sd_error *err) {
         u->line = r->line;
         for (int m = 0; m < SD_MOD_COUNT; m++) {
             u->frames[m] = r->have[m] ? r->rows[m] : 0;
+            u->dtype[m] = r->dtype[m];
             if (u->frames[m] > ds->max_frames[m]) ds->max_frames[m] = u->frames[m];
         }
         ds->ids[u->split][ds->count[u->split]++] = id;

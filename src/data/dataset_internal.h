@@ -10,6 +10,7 @@ typedef struct {
     int split;                      /* an sd_split */
     int line;                       /* line in labels.csv (1-based), for messages */
     int64_t frames[SD_MOD_COUNT];   /* T per modality (0 for SIM without simulated text) */
+    unsigned char dtype[SD_MOD_COUNT]; /* the file's sd_dtype per modality */
 } sd_utt;
 
 struct sd_dataset {

@@ -1,5 +1,6 @@
 /* Reading frames of one feature file (.npy, [T, D], float16 / bfloat16 / float32 / float64) into
- * float32, through a bounded scratch buffer: memory does not depend on the file's size.
+ * float32 (or kept in the file's dtype), through a bounded scratch buffer: memory does not depend
+ * on the file's size.
  *
  * Frame caps. When a modality is capped at C frames and an utterance has T > C:
  *   SD_CAP_SUBSAMPLE keeps C frames spread uniformly over the utterance, frame
@@ -25,13 +26,15 @@ int64_t sd_cap_frame_index(int64_t T, int64_t cap, sd_cap_mode mode, int64_t k);
 /* Scratch bytes sd_feature_read uses (a multiple of any row size up to this). */
 #define SD_FEATURE_SCRATCH_BYTES ((size_t)1 << 20)
 
-/* Reads the kept frames of path into dst [n_kept, D] (row-major). The file must still have the
- * shape validation saw (expect_T x expect_D): otherwise SD_E_FORMAT "changed since validation".
- * Every value is checked: NaN or Inf gives SD_E_NUMERIC naming the file, frame and column, or,
- * with zero_nonfinite, is read as 0 (the dataset option nonfinite_zero).
+/* Reads the kept frames of path into dst [n_kept, D] (row-major), stored as dst_dtype: SD_DTYPE_F32
+ * (converted), or the file's own dtype (copied as stored; the file must still hold that dtype).
+ * The file must still have the shape validation saw (expect_T x expect_D): otherwise SD_E_FORMAT
+ * "changed since validation". Every value is checked: NaN or Inf gives SD_E_NUMERIC naming the
+ * file, frame and column, or, with zero_nonfinite, is read as 0 (the dataset option nonfinite_zero).
  * scratch: at least SD_FEATURE_SCRATCH_BYTES, 64-byte aligned (sd_alloc). */
 sd_status sd_feature_read(const char *path, int64_t expect_T, int64_t expect_D, int64_t cap,
-                          sd_cap_mode mode, int zero_nonfinite, float *dst, void *scratch, sd_error *err);
+                          sd_cap_mode mode, int zero_nonfinite, void *dst, int dst_dtype, void *scratch,
+                          sd_error *err);
 
 /* Scans a whole file for NaN / Inf (and reads it, so a truncated file is found too). With
  * nonfinite != NULL they are counted there instead of failing. */
@@ -41,5 +44,7 @@ sd_status sd_feature_check(const char *path, int64_t expect_T, int64_t expect_D,
 /* Converts n values of dtype (an sd_dtype) at src to float32; returns the index of the first
  * non-finite result, or -1. */
 int64_t sd_feature_convert(int dtype, const void *src, float *dst, int64_t n);
+/* Index of the first NaN or Inf among n values of dtype at src, or -1. */
+int64_t sd_feature_first_nonfinite(int dtype, const void *src, int64_t n);
 
 #endif

@@ -71,7 +71,7 @@ sd_status sd_feature_stats_compute(const sd_dataset *ds, int split, const int ma
                 if (!batch->x[m] || !acc[m].D) continue;
                 for (int i = 0; i < batch->B; i++)
                     for (int t = 0; t < batch->len[m][i]; t++) /* real frames only, never padding */
-                        accum_frame(&acc[m], batch->x[m] + ((size_t)i * (size_t)batch->T[m] + (size_t)t) * (size_t)acc[m].D);
+                        accum_frame(&acc[m], (const float *)batch->x[m] + ((size_t)i * (size_t)batch->T[m] + (size_t)t) * (size_t)acc[m].D);
             }
         if (r < 0) st = err && err->code ? err->code : SD_E_IO;
         sd_batcher_close(b);

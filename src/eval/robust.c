@@ -114,7 +114,7 @@ sd_status sd_feature_std(const sd_dataset *ds, sd_split split, int modality, flo
     int r = 0;
     while (!st && (r = sd_batcher_next(b, &batch, err)) == 1) {
         for (int i = 0; i < batch->B; i++) {
-            const float *x = batch->x[modality] + (size_t)i * (size_t)batch->T[modality] * (size_t)D;
+            const float *x = (const float *)batch->x[modality] + (size_t)i * (size_t)batch->T[modality] * (size_t)D;
             for (int t = 0; t < batch->len[modality][i]; t++)
                 for (int d = 0; d < D; d++) {
                     double v = x[(size_t)t * (size_t)D + (size_t)d];

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/simd.h"
+
 static float bits_to_f32(uint32_t u) {
     float f;
     memcpy(&f, &u, sizeof f);
@@ -72,3 +74,48 @@ uint16_t sd_f32_to_bf16(float f) {
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);
 }
+
+/* The same as sd_f16_to_f32, branch-free so that it vectorises: exponent and mantissa move up 13
+ * bits and the exponent is rebiased (by 127 - 15, or to 255 for Inf/NaN); a subnormal h (exponent
+ * 0) is m * 2^-24, computed exactly as the float with bits (m << 13) + (113 << 23), which is
+ * 2^-14 * (1 + m / 2^10), minus 2^-14. */
+SD_VECTOR_CLONES void sd_f16_to_f32_n(const uint16_t *restrict src, float *restrict dst, size_t n) {
+    const uint32_t magic_bits = 113u << 23;
+    float magic;
+    memcpy(&magic, &magic_bits, sizeof magic);
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t h = src[i], em = h & 0x7fffu, exp = em & 0x7c00u;
+        const uint32_t normal = (em << 13) + (exp == 0x7c00u ? 224u << 23 : 112u << 23);
+        const float sub = bits_to_f32((em << 13) + magic_bits) - magic;
+        const uint32_t r = (exp == 0 ? f32_to_bits(sub) : normal) | (h & 0x8000u) << 16;
+        memcpy(&dst[i], &r, sizeof r);
+    }
+}
+
+SD_VECTOR_CLONES void sd_bf16_to_f32_n(const uint16_t *restrict src, float *restrict dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t r = (uint32_t)src[i] << 16;
+        memcpy(&dst[i], &r, sizeof r);
+    }
+}
+
+/* Inf or NaN: all exponent bits set, that is |h| (sign cleared) >= the exponent mask. The largest
+ * |h| first, branch-free (it vectorises); the position only when there is one. */
+SD_VECTOR_CLONES static uint16_t max_magnitude(const uint16_t *src, size_t n) {
+    uint16_t mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t a = src[i] & 0x7fffu;
+        mx = a > mx ? a : mx;
+    }
+    return mx;
+}
+
+static int64_t first_at_least(const uint16_t *src, size_t n, uint16_t exp_mask) {
+    if (max_magnitude(src, n) < exp_mask) return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((src[i] & 0x7fffu) >= exp_mask) return (int64_t)i;
+    return -1;
+}
+
+int64_t sd_f16_first_nonfinite(const uint16_t *src, size_t n) { return first_at_least(src, n, 0x7c00u); }
+int64_t sd_bf16_first_nonfinite(const uint16_t *src, size_t n) { return first_at_least(src, n, 0x7f80u); }

@@ -6,6 +6,7 @@
 #ifndef SD_IO_HALF_H
 #define SD_IO_HALF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exact (every float16 is a float32). NaN payloads are kept. */
@@ -18,5 +19,13 @@ uint16_t sd_f32_to_f16(float f);
 float sd_bf16_to_f32(uint16_t b);
 /* Round to nearest, ties to even (as torch does); NaN stays NaN (quiet). */
 uint16_t sd_f32_to_bf16(float f);
+
+/* n values at once (native-endian, src and dst not overlapping), the same bits as the scalar
+ * conversions; vectorised for the CPU it runs on. */
+void sd_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
+void sd_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
+/* Index of the first Inf or NaN among n float16 / bfloat16 values, or -1 (bit tests, no conversion). */
+int64_t sd_f16_first_nonfinite(const uint16_t *src, size_t n);
+int64_t sd_bf16_first_nonfinite(const uint16_t *src, size_t n);
 
 #endif

@@ -199,7 +199,9 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     for (int i = 0; i < 3; i++) {
         size_t need = sd_attn_pool_work_len(f->B, f->T[i], f->H);
         const size_t cross = sd_cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
+        const size_t frames = sd_frames_work_len(in->dtype[i], (size_t)f->B * (size_t)f->T[i], m->cfg.dim[i]);
         if (cross > need) need = cross;
+        if (frames > need) need = frames; /* the frame projection converts its input here first */
         need = (need + 15) / 16 * 16; /* regions start on 64-byte boundaries */
         f->work_offset[i] = f->concurrent ? work_len : 0;
         if (f->concurrent) work_len += need;
@@ -256,8 +258,8 @@ sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_in
         return sd_fail(err, SD_E_ARG, "frame sharing needs another flow that owns its frames");
     for (int i = 0; i < 3; i++) {
         if (!((share_mask >> i) & 1u)) continue;
-        int same = owner->B == in->B && owner->in.x[i] == in->x[i] && owner->T[i] == in->T[i] &&
-                   owner->H == m->cfg.hidden;
+        int same = owner->B == in->B && owner->in.x[i] == in->x[i] && owner->in.dtype[i] == in->dtype[i] &&
+                   owner->T[i] == in->T[i] && owner->H == m->cfg.hidden;
         for (int b = 0; same && b < in->B; b++) same = owner->in.len[i][b] == in->len[i][b];
         if (!same)
             return sd_fail(err, SD_E_ARG, "modality %d: input differs from the owner flow's, cannot share frames", i);
@@ -277,12 +279,10 @@ static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
     const int *len = m->cfg.mask ? in->len[i] : NULL;
     if (stage == 0) {
         const size_t rows = (size_t)B * (size_t)in->T[i];
-        if (!((f->shared >> i) & 1u)) { /* else the frames are borrowed from the owner flow */
-            if (!f->training && m->frame_wt[i]) /* inference layout, see model.h */
-                sd_linear_forward_wt(f->frames[i], in->x[i], m->frame_wt[i], p->frame[i].b, rows, m->cfg.dim[i], H);
-            else
-                sd_linear_forward(f->frames[i], in->x[i], p->frame[i].W, p->frame[i].b, rows, m->cfg.dim[i], H);
-        }
+        if (!((f->shared >> i) & 1u)) /* else the frames are borrowed from the owner flow */
+            sd_frames_forward(f->frames[i], in->x[i], in->dtype[i], p->frame[i].W,
+                              f->training ? NULL : m->frame_wt[i], /* inference layout, see model.h */
+                              p->frame[i].b, rows, m->cfg.dim[i], H, sd_flow_work(f, i));
         f->pool[i].work = sd_flow_work(f, i);
         sd_attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                           p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
@@ -338,6 +338,9 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     sd_threads_clamp(); /* (a caller's OMP_NUM_THREADS far above the cores would crash libgomp) */
     for (int i = 0; i < 3; i++) {
         if (in->T[i] <= 0) return sd_fail(err, SD_E_ARG, "modality %d has no frames", i);
+        if (!sd_frames_dtype_ok(in->dtype[i]))
+            return sd_fail(err, SD_E_ARG, "modality %d: inputs of type %s (float32, float16 or bfloat16 are taken)",
+                           i, sd_dtype_name(in->dtype[i]));
         for (int b = 0; b < in->B; b++)
             if (in->len[i][b] < 1 || in->len[i][b] > in->T[i])
                 return sd_fail(err, SD_E_ARG, "modality %d sample %d: length %d outside [1, %d]",

@@ -12,14 +12,16 @@
 #define SD_MODEL_FLOW_H
 
 #include "core/rng.h"
+#include "io/dtype.h"
 #include "model/model.h"
 #include "nn/nn.h"
 
 typedef struct {
     int B;
-    const float *x[3]; /* [B, T_m, D_m] zero-padded: audio, text (real or simulated), video */
+    const void *x[3];  /* [B, T_m, D_m] zero-padded: audio, text (real or simulated), video */
     int T[3];          /* padded frames per modality */
     const int *len[3]; /* [B] real frames per sample (1 <= len <= T) */
+    sd_dtype dtype[3]; /* elements of x[m]: SD_DTYPE_F32 (0, the default), F16 or BF16 */
 } sd_flow_input;
 
 typedef struct {
@@ -125,5 +127,16 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
 sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_input *in,
                                  int missing, int training, sd_rng *rng, sd_flow *owner,
                                  unsigned share_mask, sd_error *err);
+
+/* The frame projection y [N,H] = x [N,D] W^T + b (model/frames.c) for inputs of dtype: float32
+ * straight through (with Wt [D,H], the inference layout, when not NULL), float16 / bfloat16
+ * converted chunk by chunk into work (sd_frames_work_len floats). The backward ADDS dW [H,D] and
+ * db [H] (db may be NULL). */
+int sd_frames_dtype_ok(sd_dtype dtype);
+size_t sd_frames_work_len(sd_dtype dtype, size_t N, int D);
+void sd_frames_forward(float *y, const void *x, sd_dtype dtype, const float *W, const float *Wt,
+                       const float *b, size_t N, int D, int H, float *work);
+void sd_frames_backward(float *dW, float *db, const float *dy, const void *x, sd_dtype dtype,
+                        size_t N, int D, int H, float *work);
 
 #endif

@@ -141,7 +141,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
                            p->pool[i].proj.W,
                            B, f->T[i], H, p_att);
         if (!((f->shared >> i) & 1u))
-            sd_linear_backward(NULL, g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i],
-                            p->frame[i].W, nB * (size_t)f->T[i], m->cfg.dim[i], H);
+            sd_frames_backward(g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i], f->in.dtype[i],
+                               nB * (size_t)f->T[i], m->cfg.dim[i], H, sd_flow_work(f, i));
     }
 }

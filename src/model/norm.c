@@ -79,7 +79,7 @@ void sd_norm_apply_batch(const sd_norm *n, sd_batch *b) {
     for (int m = 0; m < SD_MOD_COUNT; m++) {
         if (!b->x[m]) continue;
         for (int i = 0; i < b->B; i++) /* the real frames of sample i; padding stays zero */
-            sd_norm_apply(n, slot_of[m], b->x[m] + (size_t)i * (size_t)b->T[m] * (size_t)b->D[m], b->len[m][i]);
+            sd_norm_apply(n, slot_of[m], (float *)b->x[m] + (size_t)i * (size_t)b->T[m] * (size_t)b->D[m], b->len[m][i]);
     }
 }
 

@@ -37,7 +37,8 @@ void sd_norm_free(sd_norm *n);
 /* 1 when set. */
 int sd_norm_active(const sd_norm *n);
 
-/* Standardises the real frames of a batch in place (audio, text and simulated text, video). */
+/* Standardises the real frames of a batch in place (audio, text and simulated text, video). The
+ * batch must hold float32 (a batcher without keep_dtype: train.c opens it so when standardising). */
 void sd_norm_apply_batch(const sd_norm *n, sd_batch *b);
 /* Frames [T, D_m] of one utterance of network slot m (the simulated text: slot 1). */
 void sd_norm_apply(const sd_norm *n, int slot, float *x, int64_t T);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/real.h"
+#include "core/simd.h"
 #include "nn/nn.h"
 #include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
@@ -33,6 +34,58 @@
 #define CROSS_ATTN_SCORE_SCALE ((real)0.3)
 /* Features per block when dZ is written over Kt row by row. */
 #define CROSS_ATTN_ROW_BLOCK 64
+
+/* ---- Per-sample products with K (7) queries. They are too thin for BLAS (OpenBLAS ran them at
+ * a fifth of its speed on wide products): plain loops over the feature dim, which vectorise
+ * (per-CPU clones, core/simd.h) and sum in a fixed order. ---- */
+
+/* Partial sums of a dot product: lane j adds the elements j, j + DOT_LANES, ...; the lanes are
+ * then added pairwise. */
+#define DOT_LANES 16
+
+/* C [n,K] = alpha X [n,D] Y [K,D]^T. */
+static SD_VECTOR_CLONES void rows_dot(real *C, real alpha, const real *X, int n, const real *Y, size_t K,
+                                      size_t D) {
+    for (int t = 0; t < n; t++) {
+        const real *x = X + (size_t)t * D; /* [D] */
+        for (size_t k = 0; k < K; k++) {
+            const real *y = Y + k * D; /* [D] */
+            real acc[DOT_LANES] = {0};
+            size_t d = 0;
+            for (; d + DOT_LANES <= D; d += DOT_LANES)
+                for (int j = 0; j < DOT_LANES; j++) acc[j] += x[d + j] * y[d + j];
+            for (int j = 0; d < D; d++, j++) acc[j] += x[d] * y[d];
+            for (int w = DOT_LANES / 2; w >= 1; w /= 2)
+                for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+            C[(size_t)t * K + k] = alpha * acc[0];
+        }
+    }
+}
+
+/* O [K,D] = A [n,K]^T X [n,D] (the rows of X weighted by each column of A, summed over t). */
+static SD_VECTOR_CLONES void rows_tsum(real *O, const real *A, const real *X, int n, size_t K, size_t D) {
+    memset(O, 0, K * D * sizeof *O);
+    for (int t = 0; t < n; t++) {
+        const real *x = X + (size_t)t * D; /* [D] */
+        for (size_t k = 0; k < K; k++) {
+            const real a = A[(size_t)t * K + k];
+            real *o = O + k * D; /* [D] */
+            for (size_t d = 0; d < D; d++) o[d] += a * x[d];
+        }
+    }
+}
+
+/* Y [n,D] = A [n,K] Z [K,D]. */
+static SD_VECTOR_CLONES void rows_mix(real *Y, const real *A, const real *Z, int n, size_t K, size_t D) {
+    for (int t = 0; t < n; t++) {
+        real *y = Y + (size_t)t * D; /* [D] */
+        memset(y, 0, D * sizeof *y);
+        for (size_t k = 0; k < K; k++) {
+            const real a = A[(size_t)t * K + k], *z = Z + k * D;
+            for (size_t d = 0; d < D; d++) y[d] += a * z[d];
+        }
+    }
+}
 
 /* work: xt of one chunk [Bc,T,D] (then its dxt), Kt of one chunk [Bc,T,D] (then dZ; unused
  * when the cache keeps Kt), dS of one chunk [Bc,T,K], dO [B,K,D], dQp [B,K,D]. */
@@ -67,7 +120,6 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
         const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *Kt = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] */
         project_frames(Kt, xt, Wi, bi, nb, T, D);
-        const int blas_prev = sd_nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
@@ -77,7 +129,7 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
             real *Ab = cache->A + (size_t)b * Tz * Kz;          /* [T,K] */
             real *Ob = cache->O + (size_t)b * Kz * Dz;          /* [K,D] */
             /* S [n,K] = 0.3 Kt_b [n,D] Qp_b^T [D,K], stored in A (rows t >= n are zeroed below). */
-            if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, CROSS_ATTN_SCORE_SCALE, Ktb, Dz, Qpb, Dz, (real)0, Ab, Kz);
+            rows_dot(Ab, CROSS_ATTN_SCORE_SCALE, Ktb, n, Qpb, Kz, Dz);
             /* Softmax over the n frames, per column k, shifted by that column's max. */
             for (size_t k = 0; k < Kz; k++) {
                 real mx = -(real)INFINITY, sum = 0;
@@ -92,10 +144,8 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
             }
             for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) Ab[e] = 0;
             /* O [K,D] = A_b^T [K,n] xt_b [n,D]. */
-            if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, Ab, Kz, xb, Dz, (real)0, Ob, Dz);
-            else memset(Ob, 0, Kz * Dz * sizeof *Ob);
+            rows_tsum(Ob, Ab, xb, n, Kz, Dz);
         }
-        sd_nn_blas_single_end(blas_prev);
     }
     SD_R(sd_dropout_forward)(y, cache->mask_out, cache->O, qrows * Dz, p, rng);
 }
@@ -136,7 +186,6 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
         const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *KZ = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] Kt, then dZ */
         if (!cache->Kt) project_frames(KZ, xt, Wi, bi, nb, T, D);
-        int blas_prev = sd_nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
@@ -149,7 +198,7 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
             real *dQpb = dQp + (size_t)b * Kz * Dz;       /* [K,D] */
 
             /* dA [n,K] = xt_b [n,D] dO_b^T [D,K], kept in dS. */
-            if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, (real)1, xb, Dz, dOb, Dz, (real)0, dSb, Kz);
+            rows_dot(dSb, (real)1, xb, n, dOb, Kz, Dz);
             /* Softmax backward per column k: dS = 0.3 A (dA - <A, dA>). */
             for (size_t k = 0; k < Kz; k++) {
                 real dot = 0;
@@ -161,8 +210,7 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
             }
             /* dQp [K,D] = dS^T [K,n] Kt_b [n,D], then dZ over Kt row by row. Frames t >= n get
              * zero rows. */
-            if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, dSb, Kz, KZb, Dz, (real)0, dQpb, Dz);
-            else memset(dQpb, 0, Kz * Dz * sizeof *dQpb);
+            rows_tsum(dQpb, dSb, KZb, n, Kz, Dz);
             for (int t = 0; t < n; t++) {
                 real *row = KZb + (size_t)t * Dz;
                 const real *dSt = dSb + (size_t)t * Kz;
@@ -177,7 +225,6 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
             }
             memset(KZb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *KZb);
         }
-        sd_nn_blas_single_end(blas_prev);
         SD_R(sd_linear_backward)(NULL, dWi, dbi, KZ, xt, Wi, rows, D, D);
         if (!dx) continue;
 
@@ -185,17 +232,13 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
          * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
          * Rows of padded frames are 0. */
         real *dxt = xt_buf;
-        blas_prev = sd_nn_blas_single_begin();
         SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             real *dxtb = dxt + (size_t)i * Tz * Dz; /* [T,D] */
-            if (n > 0)
-                nn_gemm_real(0, 0, (size_t)n, Dz, Kz, (real)1, A + (size_t)b * Tz * Kz, Kz,
-                             dO + (size_t)b * Kz * Dz, Dz, (real)0, dxtb, Dz);
+            rows_mix(dxtb, A + (size_t)b * Tz * Kz, dO + (size_t)b * Kz * Dz, n, Kz, Dz);
             memset(dxtb + (size_t)n * Dz, 0, (Tz - (size_t)n) * Dz * sizeof *dxtb);
         }
-        sd_nn_blas_single_end(blas_prev);
         nn_gemm_real(0, 0, rows, Dz, Dz, (real)1, KZ, Dz, Wi, Dz, (real)1, dxt, Dz);
         SD_R(sd_frames_dropout_backward)(dx, dxt, len, &cache->key_in, b0, nb, T, D);
     }

@@ -51,7 +51,7 @@ sd_rng sd_grad_chunk_rng(uint64_t seed, int64_t step, int chunk) {
 
 void sd_grad_step_free(sd_grad_step *g) {
     if (!g) return;
-    sd_grad_step_close_epoch(g);
+    sd_batcher_close(g->batcher);
     sd_objective_free(g->whole);
     for (int j = 0; j < g->count; j++) {
         if (g->obj) sd_objective_free(g->obj[j]);
@@ -111,20 +111,21 @@ sd_status sd_grad_step_open_epoch(sd_grad_step *g, const sd_dataset *ds, const s
     o.chunk_first = g->first;
     o.chunk_count = g->count;
     o.hold = g->chunks > 1 ? g->count : 1;
-    sd_status st = sd_batcher_open(ds, &o, &g->batcher, err);
+    sd_status st = g->batcher ? sd_batcher_reuse(g->batcher, &o, err) : sd_batcher_open(ds, &o, &g->batcher, err);
     if (g->chunks > 1) st = sd_dist_agree(st, err);
-    if (st) {
-        sd_grad_step_close_epoch(g);
-        return st;
-    }
+    if (st) return st;
     *steps = sd_batcher_num_batches(g->batcher) / (g->chunks > 1 ? g->count : 1);
     return SD_OK;
 }
 
 void sd_grad_step_close_epoch(sd_grad_step *g) {
-    sd_batcher_close(g->batcher);
-    g->batcher = NULL;
     g->batch = NULL;
+    for (int j = 0; g->part && j < g->count; j++) g->part[j] = NULL;
+}
+
+sd_eval_reuse sd_grad_step_eval_reuse(sd_grad_step *g) {
+    sd_eval_reuse r = {&g->batcher, g->chunks == 1 ? g->whole : g->obj[0]};
+    return r;
 }
 
 /* The batcher's batch is ours until the next call: standardised in place. */

@@ -25,6 +25,7 @@
 #include "data/batch.h"
 #include "model/norm.h"
 #include "train/objective.h"
+#include "train/train.h"
 
 typedef struct sd_grad_step sd_grad_step;
 
@@ -51,7 +52,11 @@ int sd_grad_step_next(sd_grad_step *g, sd_error *err);
 sd_status sd_grad_step_run(sd_grad_step *g, const sd_model *m, const sd_loss_weights *w, sd_rng *rng,
                            uint64_t seed, int64_t step, float *grads, sd_loss_terms *terms, int *batch,
                            sd_error *err);
+/* Ends the epoch's reading; the batcher stays (the next epoch reuses its buffers: data/batch.h). */
 void sd_grad_step_close_epoch(sd_grad_step *g);
+/* What an evaluation between epochs may borrow (sd_eval_both_flows): the batcher and the first
+ * objective's flows. The next sd_grad_step_open_epoch takes the batcher back. */
+sd_eval_reuse sd_grad_step_eval_reuse(sd_grad_step *g);
 
 /* The dropout stream of chunk c at a step: stream SD_STREAM_DROPOUT + (c + 1) 2^32, from index
  * step 2^36 (room for 2^36 draws per chunk and step). */

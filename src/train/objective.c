@@ -44,7 +44,8 @@ sd_status sd_objective_forward(sd_objective *o, const sd_model *m, const sd_flow
      * once (f1 borrows f0's) and get one weight-gradient GEMM on the summed frame gradients. */
     unsigned share = 0;
     for (int i = 0; i < 3; i += 2) {
-        int same = in_full->x[i] == in_miss->x[i] && in_full->T[i] == in_miss->T[i] && in_full->B == in_miss->B;
+        int same = in_full->x[i] == in_miss->x[i] && in_full->dtype[i] == in_miss->dtype[i] &&
+                   in_full->T[i] == in_miss->T[i] && in_full->B == in_miss->B;
         for (int b = 0; same && b < in_full->B; b++) same = in_full->len[i][b] == in_miss->len[i][b];
         if (same) share |= 1u << i;
     }

@@ -14,7 +14,8 @@ sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing) {
     sd_flow_input in = {b->B,
                         {b->x[SD_MOD_AUDIO], b->x[text], b->x[SD_MOD_VIDEO]},
                         {b->T[SD_MOD_AUDIO], b->T[text], b->T[SD_MOD_VIDEO]},
-                        {b->len[SD_MOD_AUDIO], b->len[text], b->len[SD_MOD_VIDEO]}};
+                        {b->len[SD_MOD_AUDIO], b->len[text], b->len[SD_MOD_VIDEO]},
+                        {b->dtype[SD_MOD_AUDIO], b->dtype[text], b->dtype[SD_MOD_VIDEO]}};
     return in;
 }
 
@@ -32,6 +33,17 @@ sd_status sd_check_model_inputs(const sd_model *m, const sd_dataset *ds, int mis
     return SD_OK;
 }
 
+sd_status sd_check_predictions(const sd_dataset *ds, sd_split split, const sd_batch *batch, int missing,
+                               const float *pred, sd_error *err) {
+    for (int j = 0; j < batch->B; j++)
+        if (!isfinite(pred[j]))
+            return sd_fail(err, SD_E_NUMERIC, "%s: the %s flow's prediction for '%s' is not finite (%s): its "
+                           "features are too large for the model in float32", sd_dataset_dir(ds),
+                           missing ? "text-missing" : "complete", sd_dataset_name(ds, split, batch->index[j]),
+                           isnan(pred[j]) ? "NaN" : "Inf");
+    return SD_OK;
+}
+
 sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split split, int missing,
                            const int64_t *subset, int64_t n, int batch_size, float *pred, sd_error *err) {
     sd_status st = sd_check_model_inputs(m, ds, missing, err);
@@ -42,6 +54,7 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
     bo.shuffle = 0;
     bo.modalities = SD_MOD_BIT(SD_MOD_AUDIO) | SD_MOD_BIT(SD_MOD_VIDEO) |
                     SD_MOD_BIT(missing ? SD_MOD_SIM : SD_MOD_TEXT);
+    bo.keep_dtype = 1; /* float16 files stay float16 (the frame projection converts them) */
     bo.subset = subset;
     bo.subset_n = subset ? n : 0;
     sd_batcher *b = NULL;
@@ -59,12 +72,7 @@ sd_status sd_predict_split(const sd_model *m, const sd_dataset *ds, sd_split spl
         if ((st = sd_interrupt_check(err, "while predicting"))) break;
         sd_flow_input in = sd_flow_input_from_batch(batch, missing);
         st = sd_flow_forward(f, m, &in, missing, 0, NULL, err);
-        for (int j = 0; !st && j < batch->B; j++)
-            if (!isfinite(f->pred[j]))
-                st = sd_fail(err, SD_E_NUMERIC, "%s: the %s flow's prediction for '%s' is not finite (%s): its "
-                             "features are too large for the model in float32", sd_dataset_dir(ds),
-                             missing ? "text-missing" : "complete", sd_dataset_name(ds, split, batch->index[j]),
-                             isnan(f->pred[j]) ? "NaN" : "Inf");
+        if (!st) st = sd_check_predictions(ds, split, batch, missing, f->pred, err);
         if (st) break;
         memcpy(pred + done, f->pred, sizeof(float) * (size_t)batch->B);
         done += batch->B;

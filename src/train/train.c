@@ -3,6 +3,7 @@
 #include "train/train.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,8 @@ sd_train_options sd_train_default_options(void) {
     o.shuffle = 1;
     o.seed = 1;
     o.cap_mode = SD_CAP_SUBSAMPLE;
-    o.prefetch = 2;
+    o.prefetch = SD_PREFETCH_AUTO;
+    o.prefetch_bytes = SD_PREFETCH_DEFAULT_BYTES;
     o.eval_batch_size = 64;
     sd_error ignored;
     sd_train_apply_preset(&o, "paper", &ignored);
@@ -224,6 +226,74 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
                             : sd_atomic_write_file(path, b.data ? b.data : "", b.len, err);
     sd_json_buf_free(&b);
     return st;
+}
+
+/* The files of an epoch end: the model (when the epoch is the best so far), the log and the
+ * state. On one process a background thread writes them while the next epoch's first batch
+ * computes: that batch's forward and backward only read what the files hold (parameters, Adam
+ * moments, best parameters, history), and the thread is joined before its optimiser step changes
+ * any of it, so waiting for the disk (fsync) overlaps with work and no copy of the state is needed.
+ * With several MPI ranks rank 0 writes them in place and the ranks agree on the status. */
+typedef struct {
+    const sd_model *m;
+    const sd_train_options *o;
+    const sd_train_state *s;
+    const sd_train_result *res;
+    int save_model;
+    sd_epoch_record rec;      /* for the epoch-end progress call, made once the files are written */
+    sd_train_progress progress;
+    pthread_t thread;
+    int running;
+    sd_status st;
+    sd_error err;
+} epoch_writer;
+
+/* The model file: with standardised inputs, folded into the first layers (model/norm.h). */
+static sd_status save_model(const sd_model *m, const sd_norm *n, const char *path, sd_error *err) {
+    return sd_norm_active(n) ? sd_norm_save_model(m, m->params, n, path, err) : sd_model_save(m, path, err);
+}
+
+static void *epoch_writer_main(void *arg) {
+    epoch_writer *w = arg;
+    const sd_train_state *s = w->s;
+    sd_error_clear(&w->err);
+    w->st = SD_OK;
+    if (sd_dist_rank() == 0) {
+        w->st = w->save_model ? save_model(w->m, &s->norm, w->o->out, &w->err) : SD_OK;
+        if (!w->st)
+            w->st = write_log(w->res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion,
+                              w->o->select, 0, &w->o->schedule, &w->err);
+        if (!w->st) w->st = sd_train_state_save(s, w->res->state_path, &w->err);
+    }
+    return NULL;
+}
+
+/* The files written: a write error is returned (training stops there; the files of the epoch
+ * before stay), else the epoch-end progress call is made. */
+static sd_status epoch_writer_done(epoch_writer *w, sd_error *err) {
+    if (w->st) {
+        if (err) *err = w->err;
+        return w->st;
+    }
+    if (w->o->on_progress) w->o->on_progress(&w->progress, &w->rec, w->o->user);
+    return SD_OK;
+}
+
+static sd_status epoch_writer_start(epoch_writer *w, sd_error *err) {
+    w->running = sd_dist_size() == 1 && pthread_create(&w->thread, NULL, epoch_writer_main, w) == 0;
+    if (w->running) return SD_OK;
+    epoch_writer_main(w); /* several ranks, or no thread: write them here */
+    sd_status st = sd_dist_agree(w->st, &w->err);
+    if (st && !w->st) w->st = st;
+    return epoch_writer_done(w, err);
+}
+
+/* Waits for the epoch's files, if they are being written. */
+static sd_status epoch_writer_join(epoch_writer *w, sd_error *err) {
+    if (!w->running) return SD_OK;
+    pthread_join(w->thread, NULL);
+    w->running = 0;
+    return epoch_writer_done(w, err);
 }
 
 static int params_finite(const sd_model *m) {
@@ -418,9 +488,6 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     return st;
 }
 
-static sd_status save_model(const sd_model *m, const sd_norm *n, const char *path, sd_error *err) {
-    return sd_norm_active(n) ? sd_norm_save_model(m, m->params, n, path, err) : sd_model_save(m, path, err);
-}
 static void report_note(const sd_train_options *o, const sd_norm *n, char *buf, size_t size) {
     int len = snprintf(buf, size, "%s", sd_norm_active(n) ? "Inputs standardised per dimension with the training "
                                  "split's statistics, folded into the saved model's frame projections (it predicts from "
@@ -543,6 +610,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     float *grads = sd_params_alloc_buffer(&m->table);
     unsigned char *used = calloc((size_t)m->table.count, 1);
     sd_grad_step *gs = NULL;
+    epoch_writer files = {.m = m, .o = o, .s = &s, .res = res};
     const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
     int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
@@ -573,6 +641,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         memcpy(bo.max_frames, o->max_frames, sizeof bo.max_frames);
         bo.cap_mode = o->cap_mode;
         bo.prefetch = o->prefetch;
+        bo.prefetch_bytes = o->prefetch_bytes;
+        /* float16 files stay float16 (the frame projection converts them), unless the batches are
+         * standardised in place (float32 then) */
+        bo.keep_dtype = !folded;
         bo.cache = o->cache;
         int64_t batches = 0;
         if ((st = sd_grad_step_open_epoch(gs, ds, &bo, &batches, err))) goto done;
@@ -593,6 +665,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             st = sd_grad_step_run(gs, m, &o->w, &rng, o->seed, s.step, grads, &t, &B, err);
             if (!st && !isfinite(t.total))
                 st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
+            if (!st) st = epoch_writer_join(&files, err); /* the last epoch's files, before the update */
             if (st) break;
             s.step++;
             sd_adam_step_table(&m->table, used, m->params, grads, s.adam_m, s.adam_v, &adam, lr, (long)s.step);
@@ -614,6 +687,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         }
         if (!st && r < 0) st = err->code ? err->code : SD_E_IO;
         sd_grad_step_close_epoch(gs);
+        if (!st) st = epoch_writer_join(&files, err);
         if (st) goto done;
         rec.seconds = now_s() - t0;
         rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
@@ -624,33 +698,28 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         rec.loss = mean;
         const double t_eval = now_s();
         if (folded) sd_norm_fold(&s.norm, m, m->params, folded->params);
-        if ((st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &rec.valid_full,
-                                     &rec.valid_miss, NULL, err)) ||
-            (st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y, &rec.train_full,
-                                     &rec.train_miss, NULL, err)))
+        sd_eval_reuse reuse = sd_grad_step_eval_reuse(gs);
+        if ((st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y,
+                                           &rec.valid_full, &rec.valid_miss, NULL, &reuse, err)) ||
+            (st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y,
+                                           &rec.train_full, &rec.train_miss, NULL, &reuse, err)))
             goto done;
         rec.eval_seconds = now_s() - t_eval;
         s.history[s.n_history++] = rec;
         double c = criterion(o->select, &rec);
-        if (s.best_epoch < 0 || c < s.best_criterion) {
+        files.save_model = s.best_epoch < 0 || c < s.best_criterion;
+        if (files.save_model) {
             s.best_epoch = epoch;
             s.best_criterion = c;
             memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-            if ((st = sd_dist_agree(writer() ? save_model(m, &s.norm, o->out, err) : SD_OK, err))) goto done;
         }
         s.next_epoch = epoch + 1;
         s.rng_index = rng.index;
-        if (writer()) {
-            st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 0,
-                           &o->schedule, err);
-            if (!st) st = sd_train_state_save(&s, res->state_path, err);
-        }
-        if ((st = sd_dist_agree(st, err))) goto done;
-        if (o->on_progress) {
-            sd_train_progress p = {epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
-            o->on_progress(&p, &rec, o->user);
-        }
+        files.rec = rec;
+        files.progress = (sd_train_progress){epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
+        if ((st = epoch_writer_start(&files, err))) goto done;
     }
+    if ((st = epoch_writer_join(&files, err))) goto done;
     res->best_epoch = s.best_epoch;
     res->best_criterion = s.best_criterion;
     res->epochs_run = s.n_history;
@@ -664,12 +733,15 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
         st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1,
                        &o->schedule, err);
     if (!st) {
-        /* The report shows the selected model's validation predictions. */
-        sd_model *best = NULL;
+        /* The report shows the selected model's validation predictions: m holds its parameters
+         * now, and eval_m the network OUT holds (folded with standardised inputs; not loaded
+         * again: that would hold the file and a second model). */
         float *preds = NULL;
         sd_metrics mf, mm;
-        st = sd_model_load(o->out, &best, err);
-        if (!st) st = sd_eval_both_flows(best, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, err);
+        if (folded) sd_norm_fold(&s.norm, m, m->params, folded->params);
+        sd_eval_reuse reuse = sd_grad_step_eval_reuse(gs);
+        st = sd_eval_both_flows(eval_m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, &reuse,
+                                err);
         if (!st) {
             char note[512];
             report_note(o, &s.norm, note, sizeof note);
@@ -678,9 +750,10 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
             st = sd_report_write(res->report_path, &ri, err);
         }
         free(preds);
-        sd_model_free(best);
     }
 done:
+    if (files.running) /* an error elsewhere stopped training: the epoch's files still complete */
+        pthread_join(files.thread, NULL);
     if (st == SD_E_INTERRUPTED) interrupted(err, current, &s, res->state_path, res);
     free(valid_y);
     free(sub);

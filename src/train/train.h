@@ -97,7 +97,8 @@ typedef struct {
     uint64_t seed;
     int max_frames[SD_MOD_COUNT];
     sd_cap_mode cap_mode;
-    int prefetch;
+    int prefetch;            /* batches read ahead (SD_PREFETCH_AUTO: as many as fit in prefetch_bytes) */
+    size_t prefetch_bytes;
     const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
     /* The fraction given to sd_dataset_carve_valid when the caller carved the validation split
@@ -159,20 +160,36 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
  * Returns the count; *idx is malloc'ed (NULL with a count of -1 when out of memory). */
 int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
 
+/* What an evaluation may borrow from the training run (sd_eval_both_flows): its batcher (reused
+ * with the evaluation's options, data/batch.h: the buffers stay allocated and touched) and its
+ * objective's two flows (their activations). Either may be NULL: the evaluation then opens or
+ * makes its own. */
+typedef struct {
+    sd_batcher **batcher;
+    sd_objective *obj;
+} sd_eval_reuse;
+
 /* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
  * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
- * predictions [2n] (complete flow, then text-missing flow), malloc'ed. This rank alone. */
+ * predictions [2n] (complete flow, then text-missing flow), malloc'ed. One pass over the batches:
+ * the text-missing flow borrows the complete flow's audio and video frames (the same numbers
+ * sd_predict_split gives for each flow alone, tested). reuse may be NULL. This rank alone. */
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
                              int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
-                             sd_error *err);
+                             sd_eval_reuse *reuse, sd_error *err);
 /* The same with the predictions shared by the ranks of an MPI job (sd_predict_split_ranks; every
- * rank gets the same metrics; collective). */
+ * rank gets the same metrics; collective). On one process: sd_eval_both_flows. */
 sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
                                    int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
-                                   float **preds_out, sd_error *err);
+                                   float **preds_out, sd_eval_reuse *reuse, sd_error *err);
 /* MAE on the validation split of always predicting the mean training label (the floor a model must
  * beat); *train_mean receives that mean when not NULL. */
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
+
+/* SD_E_NUMERIC naming the first utterance of the batch whose prediction (pred [B], flow `missing`)
+ * is not finite. */
+sd_status sd_check_predictions(const sd_dataset *ds, sd_split split, const sd_batch *batch, int missing,
+                               const float *pred, sd_error *err);
 
 /* Flow input from a batch: audio, the text slot (missing = 1: simulated text), video. */
 sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing);

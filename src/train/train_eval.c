@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "train/train.h"
 
@@ -31,17 +33,59 @@ int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx) {
     return k;
 }
 
+/* Both flows' predictions on this rank, one pass over the batches (see train.h): p [n] complete,
+ * p + n [n] text-missing. */
+static sd_status predict_both(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
+                              int64_t n, int batch, float *p, sd_eval_reuse *reuse, sd_error *err) {
+    sd_status st = sd_check_model_inputs(m, ds, 0, err);
+    if (!st) st = sd_check_model_inputs(m, ds, 1, err);
+    if (st) return st;
+    sd_batcher_options bo = sd_batcher_default_options();
+    bo.split = split;
+    bo.batch_size = batch > 0 ? batch : 64;
+    bo.shuffle = 0;
+    bo.keep_dtype = 1;
+    bo.subset = subset;
+    bo.subset_n = subset ? n : 0;
+    sd_batcher *own = NULL, **b = reuse && reuse->batcher ? reuse->batcher : &own;
+    st = *b ? sd_batcher_reuse(*b, &bo, err) : sd_batcher_open(ds, &bo, b, err);
+    sd_objective *own_obj = NULL, *obj = reuse && reuse->obj ? reuse->obj : (own_obj = sd_objective_new());
+    if (!st && !obj) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+    const sd_batch *bt;
+    int64_t done = 0;
+    int r = 1;
+    while (!st && (r = sd_batcher_next(*b, &bt, err)) == 1) {
+        if ((st = sd_interrupt_check(err, "while evaluating"))) break;
+        sd_flow_input in_full = sd_flow_input_from_batch(bt, 0), in_miss = sd_flow_input_from_batch(bt, 1);
+        const unsigned audio_video = (1u << 0) | (1u << 2); /* flow inputs 0 and 2 */
+        st = sd_flow_forward(obj->flow[0], m, &in_full, 0, 0, NULL, err);
+        if (!st) st = sd_flow_forward_shared(obj->flow[1], m, &in_miss, 1, 0, NULL, obj->flow[0], audio_video, err);
+        if (!st) st = sd_check_predictions(ds, split, bt, 0, obj->flow[0]->pred, err);
+        if (!st) st = sd_check_predictions(ds, split, bt, 1, obj->flow[1]->pred, err);
+        if (st) break;
+        memcpy(p + done, obj->flow[0]->pred, sizeof(float) * (size_t)bt->B);
+        memcpy(p + n + done, obj->flow[1]->pred, sizeof(float) * (size_t)bt->B);
+        done += bt->B;
+    }
+    if (!st && r < 0) st = err && err->code ? err->code : SD_E_IO;
+    sd_objective_free(own_obj);
+    sd_batcher_close(own);
+    return st;
+}
+
 /* split_ranks: the predictions shared by the MPI ranks (collective) or made by this rank alone. */
 static sd_status eval_both(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
                            int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
-                           int split_ranks, sd_error *err) {
+                           int split_ranks, sd_eval_reuse *reuse, sd_error *err) {
     float *p = malloc(sizeof(float) * (size_t)(2 * n + 1));
     if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
-    sd_status st = split_ranks ? sd_predict_split_ranks(m, ds, split, 0, subset, n, batch, p, err)
-                               : sd_predict_split(m, ds, split, 0, subset, n, batch, p, err);
-    if (!st)
-        st = split_ranks ? sd_predict_split_ranks(m, ds, split, 1, subset, n, batch, p + n, err)
-                         : sd_predict_split(m, ds, split, 1, subset, n, batch, p + n, err);
+    sd_status st;
+    if (split_ranks && sd_dist_size() > 1) {
+        st = sd_predict_split_ranks(m, ds, split, 0, subset, n, batch, p, err);
+        if (!st) st = sd_predict_split_ranks(m, ds, split, 1, subset, n, batch, p + n, err);
+    } else {
+        st = predict_both(m, ds, split, subset, n, batch, p, reuse, err);
+    }
     if (!st) {
         double lo, hi;
         sd_dataset_label_range(ds, &lo, &hi);
@@ -57,14 +101,14 @@ static sd_status eval_both(const sd_model *m, const sd_dataset *ds, sd_split spl
 
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
                              int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
-                             sd_error *err) {
-    return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 0, err);
+                             sd_eval_reuse *reuse, sd_error *err) {
+    return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 0, reuse, err);
 }
 
 sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset,
                                    int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
-                                   float **preds_out, sd_error *err) {
-    return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 1, err);
+                                   float **preds_out, sd_eval_reuse *reuse, sd_error *err) {
+    return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 1, reuse, err);
 }
 
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean) {
