@@ -16,7 +16,7 @@
 #include "io/csv.h"
 #include "io/json.h"
 #include "io/npy.h"
-#include "text.h"
+#include "core/strbuf.h"
 
 #define LABELS_FILE "labels.csv"
 #define META_FILE "dataset.json"
@@ -101,8 +101,8 @@ typedef struct {
     int64_t nrows;
     int dim[SD_MOD_COUNT];
     double label_lo, label_hi; /* from dataset.json, default [-3, 3] */
-    sd_text global;     /* problems of the dataset as a whole: never skippable */
-    sd_text per_row;    /* problems of single utterances */
+    sd_strbuf global;     /* problems of the dataset as a whole: never skippable */
+    sd_strbuf per_row;    /* problems of single utterances */
     int skip_would_empty; /* dropping the utterances with problems would empty a split */
 } validator;
 
@@ -132,7 +132,7 @@ static sd_status read_meta(validator *V, sd_error *err) {
     snprintf(path, sizeof path, "%s/%s", V->dir, META_FILE);
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        if (errno != ENOENT) sd_text_line(&V->global, "%s: cannot open: %s", path, strerror(errno));
+        if (errno != ENOENT) sd_strbuf_line(&V->global, "%s: cannot open: %s", path, strerror(errno));
         return SD_OK;
     }
     char *buf = malloc(META_MAX_BYTES + 1);
@@ -147,17 +147,17 @@ static sd_status read_meta(validator *V, sd_error *err) {
     sd_error e;
     sd_error_clear(&e);
     if (read_error || n > META_MAX_BYTES) {
-        sd_text_line(&V->global, "%s: cannot read (or larger than 1 MiB)", path);
+        sd_strbuf_line(&V->global, "%s: cannot read (or larger than 1 MiB)", path);
     } else if (sd_json_parse(buf, n, &j, &e)) {
-        sd_text_line(&V->global, "%s: %s", path, e.msg);
+        sd_strbuf_line(&V->global, "%s: %s", path, e.msg);
     } else {
         const sd_json *r = sd_json_get(j, "label_range");
         if (j->type != SD_JSON_OBJECT)
-            sd_text_line(&V->global, "%s: not a JSON object", path);
+            sd_strbuf_line(&V->global, "%s: not a JSON object", path);
         else if (r && (r->type != SD_JSON_ARRAY || r->len != 2 || r->items[0].type != SD_JSON_NUMBER ||
                        r->items[1].type != SD_JSON_NUMBER || !isfinite(r->items[0].number) ||
                        !isfinite(r->items[1].number) || !(r->items[0].number < r->items[1].number)))
-            sd_text_line(&V->global, "%s: \"label_range\" must be [LO, HI] with LO < HI", path);
+            sd_strbuf_line(&V->global, "%s: \"label_range\" must be [LO, HI] with LO < HI", path);
         else if (r) {
             V->label_lo = r->items[0].number;
             V->label_hi = r->items[1].number;
@@ -176,7 +176,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
         return st;
     }
     if (st) {
-        sd_text_line(&V->global, "%s", e.msg);
+        sd_strbuf_line(&V->global, "%s", e.msg);
         return SD_OK;
     }
     /* Records: at most one per line. */
@@ -192,7 +192,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
             return SD_E_NOMEM;
         }
         if (k < 0 && !header_seen) { /* a file that cannot be read as CSV at all */
-            sd_text_line(&V->global, "%s", e.msg);
+            sd_strbuf_line(&V->global, "%s", e.msg);
             return SD_OK;
         }
         if (k < 0) { /* a malformed row (a NUL byte, an unclosed quote): that row's problem */
@@ -200,7 +200,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
             r->line = V->csv.line;
             r->split = -1;
             r->bad = 1;
-            sd_text_line(&V->per_row, "%s", e.msg);
+            sd_strbuf_line(&V->per_row, "%s", e.msg);
             continue;
         }
         char **f = V->csv.field;
@@ -216,7 +216,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
             if (col_label < 0) missing[nmissing++] = "label";
             if (col_split < 0) missing[nmissing++] = "split";
             for (int i = 0; i < nmissing; i++)
-                sd_text_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
+                sd_strbuf_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
                              V->labels_path, line, missing[i]);
             if (nmissing) return SD_OK;
             ncols_needed = 1 + (col_name > col_label ? (col_name > col_split ? col_name : col_split)
@@ -227,14 +227,14 @@ static sd_status read_labels(validator *V, sd_error *err) {
         r->line = line;
         r->split = -1;
         if (nf < ncols_needed) {
-            sd_text_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
+            sd_strbuf_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
                          V->labels_path, line, nf, nf == 1 ? "" : "s", ncols_needed);
             r->bad = 1;
             continue;
         }
         const char *name = f[col_name], *label = f[col_label], *split = f[col_split];
         if (!plain_file_name(name)) {
-            sd_text_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
                          line, name);
             r->bad = 1;
         } else {
@@ -242,11 +242,11 @@ static sd_status read_labels(validator *V, sd_error *err) {
         }
         double v;
         if (parse_label(label, &v)) {
-            sd_text_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
                          line, label, name);
             r->bad = 1;
         } else if (v < V->label_lo || v > V->label_hi) {
-            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
                          line, label, name, V->label_lo, V->label_hi,
                          V->label_lo == SD_LABEL_MIN && V->label_hi == SD_LABEL_MAX
                              ? "" : " (the label range of " META_FILE ")");
@@ -256,14 +256,14 @@ static sd_status read_labels(validator *V, sd_error *err) {
         }
         sd_split s;
         if (sd_split_from_name(split, &s)) {
-            sd_text_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
+            sd_strbuf_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
                          V->labels_path, line, split, name);
             r->bad = 1;
         } else {
             r->split = (int)s;
         }
     }
-    if (!header_seen) sd_text_line(&V->global, "%s: empty (expected the header name,label,split)",
+    if (!header_seen) sd_strbuf_line(&V->global, "%s: empty (expected the header name,label,split)",
                                    V->labels_path);
     return SD_OK;
 }
@@ -286,7 +286,7 @@ static sd_status check_duplicates(validator *V, sd_error *err) {
         size_t slot;
         int64_t first = table_find(slots, nslots, names, r->name, &slot);
         if (first >= 0) {
-            sd_text_line(&V->per_row, "%s:%d: duplicate name '%s' (first on line %d)", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: duplicate name '%s' (first on line %d)", V->labels_path,
                          r->line, r->name, V->rows[first].line);
             r->bad = 1;
             r->dup = 1;
@@ -312,12 +312,12 @@ static void check_folders(validator *V) {
         if (V->has_folder[m]) continue;
         struct stat st;
         if (stat(path, &st) == 0)
-            sd_text_line(&V->global, "%s: the %s feature folder is %s, not a folder", path, mod_names[m],
+            sd_strbuf_line(&V->global, "%s: the %s feature folder is %s, not a folder", path, mod_names[m],
                          sd_file_kind(&st));
         else if (m != SD_MOD_SIM)
-            sd_text_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
+            sd_strbuf_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
         else if (V->o->require_sim)
-            sd_text_line(&V->global,
+            sd_strbuf_line(&V->global,
                          "%s: the simulated-text folder does not exist, and this needs the "
                          "text-missing flow (simulated text features, [T_s, D_t] per utterance)",
                          path);
@@ -338,14 +338,14 @@ static void check_headers(validator *V) {
             if (!V->has_folder[m]) continue;
             char path[4096];
             if (row_path(V, r, m, path, sizeof path)) {
-                sd_text_line(&V->per_row, "%s:%d: path of '%s' too long", V->labels_path, r->line,
+                sd_strbuf_line(&V->per_row, "%s:%d: path of '%s' too long", V->labels_path, r->line,
                              r->name);
                 r->bad = 1;
                 continue;
             }
             struct stat st;
             if (stat(path, &st) != 0 && errno == ENOENT) {
-                sd_text_line(&V->per_row, "%s: missing feature file (%s of '%s', %s line %d)", path,
+                sd_strbuf_line(&V->per_row, "%s: missing feature file (%s of '%s', %s line %d)", path,
                              mod_names[m], r->name, LABELS_FILE, r->line);
                 r->bad = 1;
                 continue;
@@ -354,8 +354,8 @@ static void check_headers(validator *V) {
             sd_error e;
             sd_error_clear(&e);
             if (sd_npy_read_header(path, &h, &e)) {
-                if (strstr(e.msg, path)) sd_text_line(&V->per_row, "%s", e.msg);
-                else sd_text_line(&V->per_row, "%s: %s", path, e.msg);
+                if (strstr(e.msg, path)) sd_strbuf_line(&V->per_row, "%s", e.msg);
+                else sd_strbuf_line(&V->per_row, "%s: %s", path, e.msg);
                 r->bad = 1;
                 continue;
             }
@@ -363,7 +363,7 @@ static void check_headers(validator *V) {
             r->rows[m] = h.rows;
             r->cols[m] = h.cols;
             if (h.rows == 0) {
-                sd_text_line(&V->per_row, "%s: zero frames", path);
+                sd_strbuf_line(&V->per_row, "%s: zero frames", path);
                 r->bad = 1;
             }
         }
@@ -422,14 +422,14 @@ static sd_status check_dims(validator *V, sd_error *err) {
             char path[4096];
             row_path(V, r, m, path, sizeof path);
             if (r->cols[m] == 0)
-                sd_text_line(&V->per_row, "%s: dim 0 (no features per frame)", path);
+                sd_strbuf_line(&V->per_row, "%s: dim 0 (no features per frame)", path);
             else if (m == SD_MOD_SIM && text_known)
-                sd_text_line(&V->per_row,
+                sd_strbuf_line(&V->per_row,
                              "%s: dim %lld differs from the text dim %d (simulated text must be in "
                              "the text feature space)",
                              path, (long long)r->cols[m], V->dim[m]);
             else
-                sd_text_line(&V->per_row,
+                sd_strbuf_line(&V->per_row,
                              "%s: dim %lld differs from %d, the dim of %lld of the %lld %s files",
                              path, (long long)r->cols[m], V->dim[m], (long long)count[m],
                              (long long)total[m], mod_names[m]);
@@ -458,7 +458,7 @@ static sd_status check_values(validator *V, sd_error *err) {
             sd_error e;
             sd_error_clear(&e);
             if (sd_feature_check(path, r->rows[m], r->cols[m], scratch, &e)) {
-                sd_text_line(&V->per_row, "%s", e.msg);
+                sd_strbuf_line(&V->per_row, "%s", e.msg);
                 r->bad = 1;
             }
         }
@@ -482,17 +482,17 @@ static void check_splits(validator *V, int64_t skipped) {
         if (!(V->o->need_splits & SD_SPLIT_BIT(s))) continue;
         V->skip_would_empty |= named[s] && !good[s];
         if (!named[s])
-            sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
+            sd_strbuf_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
                          V->labels_path, split_names[s]);
         else if (!good[s] && V->o->skip_bad)
-            sd_text_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
+            sd_strbuf_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
                          V->labels_path, split_names[s], (long long)skipped);
         reported |= !named[s] || (!good[s] && V->o->skip_bad);
     }
     if (!reported && V->nrows == 0)
-        sd_text_line(&V->global, "%s: no utterance (the file has a header and no rows)", V->labels_path);
+        sd_strbuf_line(&V->global, "%s: no utterance (the file has a header and no rows)", V->labels_path);
     else if (!reported && !total_good && V->o->skip_bad)
-        sd_text_line(&V->global, "%s: no utterance left after skipping %lld bad ones", V->labels_path,
+        sd_strbuf_line(&V->global, "%s: no utterance left after skipping %lld bad ones", V->labels_path,
                      (long long)skipped);
 }
 
@@ -528,8 +528,8 @@ static void validator_free(validator *V) {
     for (int m = 0; m < SD_MOD_COUNT; m++) free(V->folder[m]);
     sd_csv_close(&V->csv);
     free(V->rows);
-    sd_text_free(&V->global);
-    sd_text_free(&V->per_row);
+    sd_strbuf_free(&V->global);
+    sd_strbuf_free(&V->per_row);
 }
 
 /* Builds the dataset from the rows without problems. */
@@ -639,7 +639,7 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
     int64_t nbad = 0;
     for (int64_t i = 0; i < V.nrows; i++) nbad += V.rows[i].bad;
     if (!st) check_splits(&V, nbad);
-    if (st || V.global.b.failed || V.per_row.b.failed) {
+    if (st || V.global.failed || V.per_row.failed) {
         if (!st) st = sd_fail(err, SD_E_NOMEM, "out of memory writing the validation report");
         validator_free(&V);
         return st;
@@ -652,27 +652,27 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
                  V.dir, (long long)nprob, nprob == 1 ? "" : "s", (long long)nbad,
                  (long long)V.nrows,
                  nglobal || o->skip_bad || V.skip_would_empty ? "" : "; skip_bad (--skip-bad) would drop those utterances");
-        sd_text all = {0};
-        sd_text_addf(&all, "%s%s", sd_text_str(&V.global), sd_text_str(&V.per_row));
-        report_to_error(err, SD_E_FORMAT, head, sd_text_str(&all), nprob);
+        sd_strbuf all = {0};
+        sd_strbuf_printf(&all, "%s%s", sd_strbuf_str(&V.global), sd_strbuf_str(&V.per_row));
+        report_to_error(err, SD_E_FORMAT, head, sd_strbuf_str(&all), nprob);
         if (report) {
-            sd_text full = {0};
-            sd_text_addf(&full, "%s\n%s", head, sd_text_str(&all));
-            *report = sd_text_take(&full);
+            sd_strbuf full = {0};
+            sd_strbuf_printf(&full, "%s\n%s", head, sd_strbuf_str(&all));
+            *report = sd_strbuf_take(&full);
         }
-        sd_text_free(&all);
+        sd_strbuf_free(&all);
         validator_free(&V);
         return SD_E_FORMAT;
     }
     sd_dataset *ds = NULL;
     st = build(&V, &ds, err);
     if (!st && nbad) {
-        sd_text w = {0};
-        sd_text_addf(&w, "%s: skipped %lld of %lld utterances with problems (%lld problem%s):\n%s",
+        sd_strbuf w = {0};
+        sd_strbuf_printf(&w, "%s: skipped %lld of %lld utterances with problems (%lld problem%s):\n%s",
                      ds->dir, (long long)nbad, (long long)V.nrows, (long long)nrow,
-                     nrow == 1 ? "" : "s", sd_text_str(&V.per_row));
+                     nrow == 1 ? "" : "s", sd_strbuf_str(&V.per_row));
         ds->skipped = nbad;
-        ds->warnings = sd_text_take(&w);
+        ds->warnings = sd_strbuf_take(&w);
         if (report && ds->warnings) *report = strdup(ds->warnings);
     }
     validator_free(&V);

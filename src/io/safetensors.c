@@ -602,43 +602,43 @@ sd_status sd_st_writer_set_metadata(sd_st_writer *w, const char *key, const char
 }
 
 /* The JSON header, compact as the reference writes it, padded with spaces to a multiple of 8. */
-static int build_header(const sd_st_writer *w, sd_json_buf *b) {
-    sd_json_buf_puts(b, "{");
+static int build_header(const sd_st_writer *w, sd_strbuf *b) {
+    sd_strbuf_puts(b, "{");
     if (w->meta_count) {
-        sd_json_buf_puts(b, "\"__metadata__\":{");
+        sd_strbuf_puts(b, "\"__metadata__\":{");
         for (int i = 0; i < w->meta_count; i++) {
-            if (i) sd_json_buf_puts(b, ",");
-            sd_json_buf_string(b, w->meta_keys[i]);
-            sd_json_buf_puts(b, ":");
-            sd_json_buf_string(b, w->meta_values[i]);
+            if (i) sd_strbuf_puts(b, ",");
+            sd_json_append_string(b, w->meta_keys[i]);
+            sd_strbuf_puts(b, ":");
+            sd_json_append_string(b, w->meta_values[i]);
         }
-        sd_json_buf_puts(b, "}");
+        sd_strbuf_puts(b, "}");
     }
     size_t offset = 0;
     for (int i = 0; i < w->count; i++) {
         const writer_entry *e = &w->entries[i];
-        if (i || w->meta_count) sd_json_buf_puts(b, ",");
-        sd_json_buf_string(b, e->name);
-        sd_json_buf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", sd_dtype_name(e->dtype));
-        for (int d = 0; d < e->ndim; d++) sd_json_buf_printf(b, d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        if (i || w->meta_count) sd_strbuf_puts(b, ",");
+        sd_json_append_string(b, e->name);
+        sd_strbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", sd_dtype_name(e->dtype));
+        for (int d = 0; d < e->ndim; d++) sd_strbuf_printf(b, d ? ",%lld" : "%lld", (long long)e->shape[d]);
         if (offset > SIZE_MAX - e->nbytes) return -1;
-        sd_json_buf_printf(b, "],\"data_offsets\":[%zu,%zu]}", offset, offset + e->nbytes);
+        sd_strbuf_printf(b, "],\"data_offsets\":[%zu,%zu]}", offset, offset + e->nbytes);
         offset += e->nbytes;
     }
-    sd_json_buf_puts(b, "}");
-    while (!b->failed && b->len % 8) sd_json_buf_puts(b, " ");
+    sd_strbuf_puts(b, "}");
+    while (!b->failed && b->len % 8) sd_strbuf_puts(b, " ");
     return b->failed ? -1 : 0;
 }
 
 sd_status sd_st_writer_write(sd_st_writer *w, const char *path, sd_error *err) {
     if (!w || !path) return sd_fail(err, SD_E_ARG, "sd_st_writer_write: NULL argument");
-    sd_json_buf header = {0};
+    sd_strbuf header = {0};
     if (build_header(w, &header)) {
-        sd_json_buf_free(&header);
+        sd_strbuf_free(&header);
         return sd_fail(err, SD_E_NOMEM, "%s: out of memory building the header", path);
     }
     if (header.len > SD_ST_MAX_HEADER) {
-        sd_json_buf_free(&header);
+        sd_strbuf_free(&header);
         return sd_fail(err, SD_E_ARG, "%s: header of %zu bytes exceeds the %u-byte limit", path, header.len,
                        SD_ST_MAX_HEADER);
     }
@@ -648,12 +648,12 @@ sd_status sd_st_writer_write(sd_st_writer *w, const char *path, sd_error *err) {
     sd_atomic_file af;
     sd_status s = sd_atomic_open(&af, path, err);
     if (s) {
-        sd_json_buf_free(&header);
+        sd_strbuf_free(&header);
         return s;
     }
     s = sd_atomic_write(&af, prefix, sizeof prefix, err);
     if (!s) s = sd_atomic_write(&af, header.data, header.len, err);
-    sd_json_buf_free(&header);
+    sd_strbuf_free(&header);
     enum { CHUNK = 4096 };
     uint8_t raw[CHUNK * 8];
     for (int i = 0; i < w->count && !s; i++) {

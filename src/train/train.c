@@ -102,7 +102,7 @@ static const char *setting_find(const char *settings, const setting_t *t) {
 
 /* Appends to b one line per setting whose value differs between `saved` and `now` (a setting on
  * one side only differs from "(not set)"); returns how many. */
-static int settings_diff(const char *saved, const char *now, sd_json_buf *b) {
+static int settings_diff(const char *saved, const char *now, sd_strbuf *b) {
     int n = 0;
     for (int pass = 0; pass < 2; pass++) {
         const char *mine = pass ? now : saved, *other = pass ? saved : now;
@@ -113,7 +113,7 @@ static int settings_diff(const char *saved, const char *now, sd_json_buf *b) {
             if (t.name_len == 0 && t.value_len == 0) { /* a blank line */
             } else if (!f || (pass == 0 && (t.value_len != u.value_len || strncmp(t.value, u.value, (size_t)t.value_len)))) {
                 const setting_t *sv = pass ? (f ? &u : NULL) : &t, *nv = pass ? &t : (f ? &u : NULL);
-                sd_json_buf_printf(b, "\n  %.*s: %.*s when the run started, %.*s now", t.name_len, t.name,
+                sd_strbuf_printf(b, "\n  %.*s: %.*s when the run started, %.*s now", t.name_len, t.name,
                                    sv ? sv->value_len : 9, sv ? sv->value : "(not set)", nv ? nv->value_len : 9,
                                    nv ? nv->value : "(not set)");
                 n++;
@@ -156,20 +156,20 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
  * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, sd_error *err) {
-    sd_json_buf b;
+    sd_strbuf b;
     memset(&b, 0, sizeof b);
     for (int i = 0; i < n; i++) {
         sd_epoch_record_json(&b, &h[i]);
-        sd_json_buf_puts(&b, "\n");
+        sd_strbuf_puts(&b, "\n");
     }
     if (final) {
-        sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
+        sd_strbuf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
                            best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
                             : sd_atomic_write_file(path, b.data ? b.data : "", b.len, err);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
     return st;
 }
 
@@ -235,11 +235,11 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     if (!fingerprint) return sd_fail(err, SD_E_NOMEM, "out of memory");
     if (o->resume) {
         st = sd_train_state_load(o->resume, s, err);
-        sd_json_buf diff = {0};
+        sd_strbuf diff = {0};
         /* The gradient chunks decide the sums (grad_step.h): the run's, unless given and equal. */
         if (!st) *chunks = o->grad_chunks > 0 ? o->grad_chunks : s->grad_chunks;
         if (!st && *chunks != s->grad_chunks)
-            sd_json_buf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
+            sd_strbuf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
         if (!st && (settings_diff(s->settings, o->settings ? o->settings : "", &diff) || diff.len))
             st = sd_fail(err, SD_E_ARG, "%s: these options differ from the run it holds (a resumed run must be the "
                          "same run):%s", o->resume, diff.data ? diff.data : "");
@@ -252,7 +252,7 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
                          o->resume, s->next_epoch, o->epochs);
         if (!st) st = check_dataset(ds, &s->model->cfg, err);
         if (!st) s->epochs = o->epochs; /* (more than before extends a finished run) */
-        sd_json_buf_free(&diff);
+        sd_strbuf_free(&diff);
         free(fingerprint);
         if (st) sd_train_state_release(s);
         return st;
