@@ -16,6 +16,7 @@
 #include "io/csv.h"
 #include "io/json.h"
 #include "io/npy.h"
+#include "core/hash.h"
 #include "core/strbuf.h"
 
 #define LABELS_FILE "labels.csv"
@@ -53,11 +54,7 @@ int sd_split_from_name(const char *name, sd_split *out) {
 
 /* ---- names: FNV-1a hash, open addressing over ids (-1 = empty slot) ---- */
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t name_hash(const char *s) { return sd_fnv1a_str(SD_FNV1A_INIT, s); }
 
 static size_t table_size(int64_t n) {
     size_t size = 16;
@@ -744,22 +741,16 @@ sd_status sd_dataset_path(const sd_dataset *ds, sd_split s, int64_t i, int m, ch
     return SD_OK;
 }
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 char *sd_dataset_fingerprint(const sd_dataset *ds) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = SD_FNV1A_INIT;
     for (int s = SD_SPLIT_TRAIN; s <= SD_SPLIT_VALID; s++)
         for (int64_t i = 0; i < ds->count[s]; i++) {
             const sd_utt *u = &ds->utt[ds->ids[s][i]];
-            h = fnv_bytes(h, u->name, strlen(u->name) + 1); /* with its NUL: "ab","c" != "a","bc" */
+            h = sd_fnv1a(h, u->name, strlen(u->name) + 1); /* with its NUL: "ab","c" != "a","bc" */
             const int32_t split = s;
-            h = fnv_bytes(h, &split, sizeof split);
-            h = fnv_bytes(h, &u->label, sizeof u->label);
-            h = fnv_bytes(h, u->frames, sizeof u->frames);
+            h = sd_fnv1a(h, &split, sizeof split);
+            h = sd_fnv1a(h, &u->label, sizeof u->label);
+            h = sd_fnv1a(h, u->frames, sizeof u->frames);
         }
     char *out = malloc(160);
     if (out)
