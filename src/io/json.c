@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
+
 typedef struct {
     const char *base; /* start of the text */
     const char *p;    /* next byte */
@@ -282,16 +284,15 @@ static sd_status parse_value(parser *ps, sd_json *out, int depth);
 /* Appends a slot to an array/object under construction; *cap is its capacity. */
 static int grow(sd_json *v, size_t *cap, int with_keys) {
     if (v->len < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 4;
-    if (nc > SIZE_MAX / sizeof(sd_json)) return -1;
-    sd_json *items = realloc(v->items, nc * sizeof *items);
+    const size_t nc = sd_array_next_cap(*cap, v->len + 1, 4);
+    sd_json *items = nc ? sd_array_resize(v->items, nc, sizeof *items) : NULL;
     if (!items) return -1;
     v->items = items;
     if (with_keys) {
-        char **keys = realloc(v->keys, nc * sizeof *keys);
+        char **keys = sd_array_resize(v->keys, nc, sizeof *keys);
         if (!keys) return -1;
         v->keys = keys;
-        size_t *lens = realloc(v->key_lens, nc * sizeof *lens);
+        size_t *lens = sd_array_resize(v->key_lens, nc, sizeof *lens);
         if (!lens) return -1;
         v->key_lens = lens;
     }

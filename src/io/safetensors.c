@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "io/atomic_file.h"
 #include "io/file.h"
 #include "io/json.h"
@@ -555,11 +557,11 @@ sd_status sd_st_writer_add(sd_st_writer *w, const char *name, sd_dtype dtype, in
     if (!data && e.numel) return sd_fail(err, SD_E_ARG, "tensor '%s': NULL data", shown_name(name));
     e.data = data;
     if (w->count == w->cap) {
-        int cap = w->cap ? w->cap * 2 : 16;
-        writer_entry *ne = realloc(w->entries, (size_t)cap * sizeof *ne);
-        if (!ne) return sd_fail(err, SD_E_NOMEM, "out of memory");
+        size_t cap = (size_t)w->cap;
+        writer_entry *ne = sd_array_grow(w->entries, &cap, (size_t)w->count + 1, sizeof *ne, 16);
+        if (!ne || cap > INT_MAX) return sd_fail(err, SD_E_NOMEM, "out of memory");
         w->entries = ne;
-        w->cap = cap;
+        w->cap = (int)cap;
     }
     e.name = dup_bytes(name, strlen(name));
     if (!e.name) return sd_fail(err, SD_E_NOMEM, "out of memory");
@@ -579,16 +581,16 @@ sd_status sd_st_writer_set_metadata(sd_st_writer *w, const char *key, const char
         }
     }
     if (w->meta_count == w->meta_cap) {
-        int cap = w->meta_cap ? w->meta_cap * 2 : 8;
-        char **nk = realloc(w->meta_keys, (size_t)cap * sizeof *nk);
+        const size_t cap = sd_array_next_cap((size_t)w->meta_cap, (size_t)w->meta_count + 1, 8);
+        char **nk = cap && cap <= INT_MAX ? sd_array_resize(w->meta_keys, cap, sizeof *nk) : NULL;
         if (nk) w->meta_keys = nk;
-        char **nv = nk ? realloc(w->meta_values, (size_t)cap * sizeof *nv) : NULL;
+        char **nv = nk ? sd_array_resize(w->meta_values, cap, sizeof *nv) : NULL;
         if (nv) w->meta_values = nv;
         if (!nk || !nv) {
             free(v);
             return sd_fail(err, SD_E_NOMEM, "out of memory");
         }
-        w->meta_cap = cap;
+        w->meta_cap = (int)cap;
     }
     char *k = dup_bytes(key, strlen(key));
     if (!k) {
