@@ -21,12 +21,6 @@
 #include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
-#ifdef SD_REAL_DOUBLE
-#define real_exp exp
-#else
-#define real_exp expf
-#endif
-
 /* The released code scales the scores by 0.3 before the softmax. */
 #define ATTN_POOL_SCORE_SCALE ((real)0.3)
 
@@ -39,21 +33,14 @@ size_t SD_R(sd_attn_pool_work_len)(int B, int T, int D) {
 /* Scores, softmax and weighted sum of sample b (MODEL.md step 2), xb its frames [T,D]. */
 static void pool_sample(real *ab, real *ub, const real *Pb, const real *xb, const real *c, int n,
                         int T, size_t Dz) {
-    /* Scores, then a softmax shifted by the max over the n frames that take part. */
-    real mx = -(real)INFINITY;
+    /* Scores, then their softmax over the n frames that take part. */
     for (int t = 0; t < n; t++) {
         const real *Pt = Pb + (size_t)t * Dz;
         real s = 0;
         for (size_t d = 0; d < Dz; d++) s += Pt[d] * c[d];
         ab[t] = ATTN_POOL_SCORE_SCALE * s;
-        if (ab[t] > mx) mx = ab[t];
     }
-    real sum = 0;
-    for (int t = 0; t < n; t++) {
-        ab[t] = real_exp(ab[t] - mx);
-        sum += ab[t];
-    }
-    for (int t = 0; t < n; t++) ab[t] /= sum;
+    if (n > 0) SD_R(sd_softmax_forward)(ab, (size_t)n, 1);
     for (int t = n; t < T; t++) ab[t] = 0;
     /* u_b = sum_t alpha_t xt_t over the frames that take part. */
     memset(ub, 0, Dz * sizeof *ub);

@@ -23,12 +23,6 @@
 #include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
-#ifdef SD_REAL_DOUBLE
-#define real_exp exp
-#else
-#define real_exp expf
-#endif
-
 /* The released code scales the scores by 0.3 before the softmax. */
 #define CROSS_ATTN_SCORE_SCALE ((real)0.3)
 /* Features per block when dZ is written over Kt row by row. */
@@ -78,18 +72,8 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
             real *Ob = cache->O + (size_t)b * Kz * Dz;          /* [K,D] */
             /* S [n,K] = 0.3 Kt_b [n,D] Qp_b^T [D,K], stored in A (rows t >= n are zeroed below). */
             if (n > 0) nn_gemm_real(0, 1, (size_t)n, Kz, Dz, CROSS_ATTN_SCORE_SCALE, Ktb, Dz, Qpb, Dz, (real)0, Ab, Kz);
-            /* Softmax over the n frames, per column k, shifted by that column's max. */
-            for (size_t k = 0; k < Kz; k++) {
-                real mx = -(real)INFINITY, sum = 0;
-                for (int t = 0; t < n; t++)
-                    if (Ab[(size_t)t * Kz + k] > mx) mx = Ab[(size_t)t * Kz + k];
-                for (int t = 0; t < n; t++) {
-                    real *a = Ab + (size_t)t * Kz + k;
-                    *a = real_exp(*a - mx);
-                    sum += *a;
-                }
-                for (int t = 0; t < n; t++) Ab[(size_t)t * Kz + k] /= sum;
-            }
+            /* Softmax over the n frames, per column k. */
+            for (size_t k = 0; k < Kz; k++) SD_R(sd_softmax_forward)(Ab + k, (size_t)n, Kz);
             for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) Ab[e] = 0;
             /* O [K,D] = A_b^T [K,n] xt_b [n,D]. */
             if (n > 0) nn_gemm_real(1, 0, Kz, Dz, (size_t)n, (real)1, Ab, Kz, xb, Dz, (real)0, Ob, Dz);

@@ -57,6 +57,10 @@ sd_status SD_FN(sd_mlp_backward)(SD_T *dx, SD_T *const *dW, SD_T *const *db, con
                               const uint8_t *mask_cache, const SD_T *x, const SD_T *const *W,
                               const mlp_shape *s, size_t N, SD_T p, SD_T *work);
 
+/* ---- Softmax in place over n values spaced stride apart, shifted by their max (n == 0: nothing).
+ * Its backward is the layers' dx = y * (dy - <y, dy>). */
+void SD_FN(sd_softmax_forward)(SD_T *x, size_t n, size_t stride);
+
 /* ---- Attention pooling over time (fra2utt, MODEL.md step 2):
  *   xt = Dropout(p)(x); P = tanh(xt Wp^T + bp); s_t = P_t . c; alpha = softmax_t(0.3 s);
  *   u = sum_t alpha_t xt_t; y = Dropout(p)(u).
