@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/interrupt.h"
+#include "core/omp.h"
 #include "core/rng.h"
 #include "core/strbuf.h"
 #include "data/batch.h"
@@ -144,14 +145,10 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     sd_error first_err;
     sd_error_clear(&first_err);
     int failed = st != SD_OK;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 4)
-#endif
+    SD_OMP(omp parallel for schedule(dynamic, 4))
     for (int64_t i = 0; i < n; i++) {
         int stop;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
+        SD_OMP(omp atomic read)
         stop = failed;
         if (stop) continue;
         syn_utt u;
@@ -171,14 +168,10 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
             sd_syn_utt_free(&u);
         }
         if (s) {
-#ifdef _OPENMP
-#pragma omp critical
-#endif
+            SD_OMP(omp critical)
             {
                 if (!failed) first_err = e;
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
+                SD_OMP(omp atomic write)
                 failed = 1;
             }
         }

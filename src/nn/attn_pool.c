@@ -64,7 +64,7 @@ void SD_R(sd_attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const rea
         real *P = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D] */
         SD_R(sd_linear_forward)(P, xt, Wp, bp, rows, D, D);
         SD_R(sd_tanh_forward)(P, P, rows * Dz);
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i;
             pool_sample(cache->alpha + (size_t)b * Tz, cache->u + (size_t)b * Dz,
@@ -106,7 +106,7 @@ void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const
         const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *PZ = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D]: P, then dZ */
 
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             const real *dub = du + (size_t)b * Dz;        /* [D] */
@@ -126,7 +126,7 @@ void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const
         }
         /* dc [1,D] += ds^T [1,rows] P [rows,D], before P becomes dZ. */
         if (dc) nn_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, PZ, Dz, (real)1, dc, Dz);
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int n = nn_frames(len, b0 + i, T);
             const real *dsb = ds + (size_t)i * Tz;
@@ -144,7 +144,7 @@ void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const
          * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
          * Padded frames have alpha = 0 and dZ = 0: their rows are 0. */
         real *dxt = xt_buf;
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i;
             const real *dub = du + (size_t)b * Dz, *ab = alpha + (size_t)b * Tz;

@@ -62,7 +62,7 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
         real *Kt = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] */
         project_frames(Kt, xt, Wi, bi, nb, T, D);
         const int blas_prev = sd_nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             const real *Ktb = Kt + (size_t)i * Tz * Dz;        /* [T,D] */
@@ -121,7 +121,7 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
         real *KZ = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] Kt, then dZ */
         if (!cache->Kt) project_frames(KZ, xt, Wi, bi, nb, T, D);
         int blas_prev = sd_nn_blas_single_begin(); /* per-sample products on the OpenMP threads */
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             const real *xb = xt + (size_t)i * Tz * Dz;    /* [T,D] */
@@ -170,7 +170,7 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
          * Rows of padded frames are 0. */
         real *dxt = xt_buf;
         blas_prev = sd_nn_blas_single_begin();
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             real *dxtb = dxt + (size_t)i * Tz * Dz; /* [T,D] */

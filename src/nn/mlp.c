@@ -91,7 +91,7 @@ sd_status SD_R(sd_mlp_backward)(real *dx, real *const *dW, real *const *db, cons
         const uint8_t *keep = p > 0 ? mask_cache + off : NULL; /* [N, D_l] */
         const ptrdiff_t count = (ptrdiff_t)n_el;
         /* Branch-free select on bits, so the loop vectorises (core/real.h). */
-        SD_OMP_PARALLEL_FOR(schedule(static) if (n_el >= MLP_PAR_MIN))
+        SD_OMP(omp parallel for schedule(static) if (n_el >= MLP_PAR_MIN))
         for (ptrdiff_t i = 0; i < count; i++) {
             const int pass = (r[i] > 0) & (!keep || keep[i]);
             dz[i] = real_of(bits_of(da_cur[i] * scale) & bits_mask(pass));
