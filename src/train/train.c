@@ -215,11 +215,10 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
                        sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
                        (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
-    const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
-    for (int k = 0; k < 3; k++)
-        if (sd_dataset_dim(ds, mods[k]) != c->dim[k])
+    for (int k = SD_MOD_AUDIO; k <= SD_MOD_VIDEO; k++) /* the network's slots */
+        if (sd_dataset_dim(ds, k) != c->dim[k])
             return sd_fail(err, SD_E_SHAPE, "%s: %s features have dim %d, the model has %d", sd_dataset_dir(ds),
-                           sd_modality_name(mods[k]), sd_dataset_dim(ds, mods[k]), c->dim[k]);
+                           sd_modality_name(k), sd_dataset_dim(ds, k), c->dim[k]);
     return SD_OK;
 }
 
