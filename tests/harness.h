@@ -8,6 +8,9 @@
 #include <math.h>
 #include <stddef.h>
 
+/* Runs one case and prints its line. With SD_TEST_FILTER set in the environment, only the cases
+ * whose name contains it (or matches it as a glob, when it holds * ? or [) run; the others are
+ * passed over without a line. */
 void sd_test_run(const char *name, void (*fn)(void));
 int sd_test_finish(void);
 

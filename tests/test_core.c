@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "core/gemm.h"
 #include "core/params.h"
 #include "core/rng.h"
@@ -158,8 +159,37 @@ static void test_threads_and_errors(void) {
     EXPECT(sd_fail(NULL, SD_E_IO, "ignored") == SD_E_IO, "NULL err");
 }
 
+/* The growable-array helper: doubling from `first`, exact capacities, overflow refused with the
+ * array untouched. */
+static void test_array_grow(void) {
+    EXPECT(sd_array_next_cap(0, 1, 16) == 16, "first capacity");
+    EXPECT(sd_array_next_cap(16, 16, 16) == 16, "no growth when it fits");
+    EXPECT(sd_array_next_cap(16, 17, 16) == 32, "doubling");
+    EXPECT(sd_array_next_cap(4, 100, 16) == 128, "doubling until it fits");
+    EXPECT(sd_array_next_cap(8, SIZE_MAX, 16) == 0, "overflow");
+    EXPECT(sd_array_resize(NULL, SIZE_MAX / 2, 4) == NULL, "n * elem overflow");
+    int *v = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < 1000; i++) {
+        int *g = sd_array_grow(v, &cap, (size_t)i + 1, sizeof *v, 4);
+        EXPECT(g != NULL, "grow to %d", i + 1);
+        if (!g) break;
+        v = g;
+        v[i] = i;
+    }
+    EXPECT(cap == 1024, "capacity %zu after 1000 appends from 4", cap);
+    int same = 1;
+    for (int i = 0; i < 1000; i++) same &= v[i] == i;
+    EXPECT(same, "contents kept across growth");
+    size_t cap_before = cap;
+    EXPECT(sd_array_grow(v, &cap, SIZE_MAX, sizeof *v, 4) == NULL && cap == cap_before,
+           "overflowing growth refused, capacity untouched");
+    free(v);
+}
+
 int main(void) {
     sd_test_run("core.alloc_aligned", test_alloc_aligned);
+    sd_test_run("core.array_grow", test_array_grow);
     sd_test_run("core.philox_known_answers", test_philox_known_answers);
     sd_test_run("core.rng_reproducible_and_uniform", test_rng_reproducible_and_uniform);
     sd_test_run("core.rng_shuffle_is_permutation", test_rng_shuffle_is_permutation);

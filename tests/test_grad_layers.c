@@ -359,8 +359,10 @@ static void mlp_fwd(void *c, double *out) {
 }
 static void mlp_bwd(void *c, const double *dy) {
     mlp_ctx *k = c;
-    sd_mlp_backward_f64(k->dx, k->dW, k->db, dy, k->relu, k->drop, k->mask, k->x,
-                     (const double *const *)k->W, &k->s, k->N, k->p);
+    double *work = dvec(sd_mlp_work_len_f64(&k->s, k->N));
+    sd_status st = sd_mlp_backward_f64(k->dx, k->dW, k->db, dy, k->relu, k->drop, k->mask, k->x,
+                                       (const double *const *)k->W, &k->s, k->N, k->p, work);
+    EXPECT(st == SD_OK, "mlp backward: %s", sd_status_name(st));
 }
 static uint64_t mlp_sig(void *c) {
     mlp_ctx *k = c;
@@ -775,7 +777,10 @@ static void mia_bwd(void *v, const double *dy) {
     mia_weights_f64 w = mia_w(k);
     mia_grads_f64 g = {k->dW[0], k->dW[1], k->dW[2], k->dW[3],
                        k->dW[4], k->dW[5], k->dW[6], k->dW[7]};
-    sd_mia_backward_f64(k->dxa, k->dxt, k->dxv, &g, dy, &k->cache, &w, k->N, k->D, k->L);
+    double *work = dvec(sd_mia_work_len_f64(k->N, k->D, k->L));
+    sd_status st = sd_mia_backward_f64(k->dxa, k->dxt, k->dxv, &g, dy, &k->cache, &w, k->N, k->D,
+                                       k->L, work);
+    EXPECT(st == SD_OK, "mia backward: %s", sd_status_name(st));
 }
 static uint64_t mia_sig(void *v) {
     mia_ctx *k = v;
@@ -1103,8 +1108,10 @@ static void test_float_vs_double(void) {
         sd_rng r = sd_rng_make(k.seed, SD_STREAM_DROPOUT);
         sd_mlp_forward(yf, rf, af, mf, xf, (const float *const *)Wf, (const float *const *)bf, &k.s,
                     N, 0.3f, &r);
-        sd_mlp_backward(dxf, dWf, dbf, to_float(G, ny), rf, af, mf, xf, (const float *const *)Wf,
-                     &k.s, N, 0.3f);
+        EXPECT(sd_mlp_backward(dxf, dWf, dbf, to_float(G, ny), rf, af, mf, xf,
+                               (const float *const *)Wf, &k.s, N, 0.3f,
+                               fvec(sd_mlp_work_len(&k.s, N))) == SD_OK,
+               "mlp float backward failed");
         EXPECT(memcmp(mf, k.mask, k.cache_len) == 0, "mlp: float and double masks differ");
         worst = fmax(worst, fd_err("mlp y", yf, y, ny));
         worst = fmax(worst, fd_err("mlp dx", dxf, k.dx, N * 12));
@@ -1215,14 +1222,18 @@ static void test_float_vs_double(void) {
         mia_weights_f64 wd = {Wd[0], Wd[1], Wd[2], Wd[3], Wd[4], Wd[5], Wd[6], Wd[7]};
         mia_grads_f64 g64 = {gd[0], gd[1], gd[2], gd[3], gd[4], gd[5], gd[6], gd[7]};
         sd_mia_forward_f64(y, &cd, xa, xt, xv, &wd, N, (int)D, (int)L);
-        sd_mia_backward_f64(dxa, dxt, dxv, &g64, G, &cd, &wd, N, (int)D, (int)L);
+        EXPECT(sd_mia_backward_f64(dxa, dxt, dxv, &g64, G, &cd, &wd, N, (int)D, (int)L,
+                                   dvec(sd_mia_work_len_f64(N, (int)D, (int)L))) == SD_OK,
+               "mia double backward failed");
         float *xaf = to_float(xa, nx), *xtf = to_float(xt, nx), *xvf = to_float(xv, nx);
         float *yf = fvec(nx), *dxaf = fvec(nx), *dxtf = fvec(nx), *dxvf = fvec(nx);
         mia_cache cf = {fvec(N * 3 * D), fvec(nx), fvec(nx), fvec(N * L)};
         mia_weights wf = {Wf[0], Wf[1], Wf[2], Wf[3], Wf[4], Wf[5], Wf[6], Wf[7]};
         mia_grads g32 = {gf[0], gf[1], gf[2], gf[3], gf[4], gf[5], gf[6], gf[7]};
         sd_mia_forward(yf, &cf, xaf, xtf, xvf, &wf, N, (int)D, (int)L);
-        sd_mia_backward(dxaf, dxtf, dxvf, &g32, to_float(G, nx), &cf, &wf, N, (int)D, (int)L);
+        EXPECT(sd_mia_backward(dxaf, dxtf, dxvf, &g32, to_float(G, nx), &cf, &wf, N, (int)D,
+                               (int)L, fvec(sd_mia_work_len(N, (int)D, (int)L))) == SD_OK,
+               "mia float backward failed");
         worst = fmax(worst, fd_err("mia y", yf, y, nx));
         worst = fmax(worst, fd_err("mia dx_a", dxaf, dxa, nx));
         worst = fmax(worst, fd_err("mia dx_t", dxtf, dxt, nx));
@@ -1430,6 +1441,47 @@ static void test_thread_invariance(void) {
 #endif
 }
 
+/* The MLP and MIA backwards allocate nothing: without scratch they return SD_E_ARG and leave
+ * every gradient as it was (no NaN poisoning). */
+static void test_backward_without_scratch(void) {
+    enum { N = 3, I = 4, D = 5, Lat = 2 };
+    mlp_shape s = {I, 2, {D, D}};
+    double x[N * I] = {0}, W0[D * I] = {0}, W1[D * D] = {0}, cache[2 * N * D] = {0}, dy[N * D] = {0};
+    double dx[N * I], dW0[D * I], dW1[D * D], db0[D], db1[D];
+    for (size_t i = 0; i < N * I; i++) dx[i] = 0.5;
+    for (size_t i = 0; i < D * I; i++) dW0[i] = 0.5;
+    for (size_t i = 0; i < D * D; i++) dW1[i] = 0.5;
+    for (size_t i = 0; i < D; i++) db0[i] = db1[i] = 0.5;
+    const double *W[2] = {W0, W1};
+    double *dW[2] = {dW0, dW1}, *db[2] = {db0, db1};
+    uint8_t mask[2 * N * D] = {0};
+    EXPECT(sd_mlp_backward_f64(dx, dW, db, dy, cache, cache, mask, x, W, &s, N, 0.0, NULL) == SD_E_ARG,
+           "mlp backward without scratch: not SD_E_ARG");
+    int untouched = 1;
+    for (size_t i = 0; i < N * I; i++) untouched &= dx[i] == 0.5;
+    for (size_t i = 0; i < D * I; i++) untouched &= dW0[i] == 0.5;
+    for (size_t i = 0; i < D * D; i++) untouched &= dW1[i] == 0.5;
+    for (size_t i = 0; i < D; i++) untouched &= db0[i] == 0.5 && db1[i] == 0.5;
+    EXPECT(untouched, "mlp backward without scratch wrote into a gradient");
+    EXPECT(sd_mlp_work_len_f64(&s, N) == 2 * N * D, "mlp scratch length %zu", sd_mlp_work_len_f64(&s, N));
+
+    double cat[N * 3 * D] = {0}, h[N * D] = {0}, x_in[N * D] = {0}, lat[N * Lat] = {0};
+    double Wm[3 * D * D] = {0}, g_all[3 * D * D], dxt[N * D];
+    for (size_t i = 0; i < 3 * D * D; i++) g_all[i] = 0.5;
+    for (size_t i = 0; i < N * D; i++) dxt[i] = 0.5;
+    mia_cache_f64 c = {cat, h, x_in, lat};
+    mia_weights_f64 w = {Wm, Wm, Wm, Wm, Wm, Wm, Wm, Wm};
+    mia_grads_f64 g = {g_all, g_all, g_all, g_all, g_all, g_all, g_all, g_all};
+    double dym[N * D] = {0};
+    EXPECT(sd_mia_backward_f64(NULL, dxt, NULL, &g, dym, &c, &w, N, D, Lat, NULL) == SD_E_ARG,
+           "mia backward without scratch: not SD_E_ARG");
+    untouched = 1;
+    for (size_t i = 0; i < 3 * D * D; i++) untouched &= g_all[i] == 0.5;
+    for (size_t i = 0; i < N * D; i++) untouched &= dxt[i] == 0.5;
+    EXPECT(untouched, "mia backward without scratch wrote into a gradient");
+    EXPECT(sd_mia_work_len_f64(N, D, Lat) == (size_t)N * (Lat + 6 * D), "mia scratch length");
+}
+
 int main(void) {
     sd_test_run("grad.linear", test_grad_linear);
     sd_test_run("grad.relu_tanh_dropout", test_grad_elementwise);
@@ -1438,6 +1490,7 @@ int main(void) {
     sd_test_run("grad.cross_attn", test_grad_cross_attn);
     sd_test_run("grad.modality_sum_row_sum", test_grad_sums);
     sd_test_run("grad.mia", test_grad_mia);
+    sd_test_run("nn.backward_without_scratch", test_backward_without_scratch);
     sd_test_run("grad.checker_can_fail", test_checker_can_fail);
     sd_test_run("nn.masking_attn_pool", test_masking_attn_pool);
     sd_test_run("nn.masking_cross_attn", test_masking_cross_attn);

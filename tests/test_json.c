@@ -243,14 +243,14 @@ static void test_escape_and_round_trip(void) {
     int k = 0;
     for (int c = 1; c < 0x80; c++) all[k++] = (char)c;
     strcpy(all + k, "\xe2\x82\xac\xf0\x9f\x98\x80");
-    sd_json_buf b = {0};
-    sd_json_buf_puts(&b, "{");
-    sd_json_buf_string(&b, "key");
-    sd_json_buf_printf(&b, ":%d,", 42);
-    sd_json_buf_string(&b, "s");
-    sd_json_buf_puts(&b, ":");
-    sd_json_buf_string(&b, all);
-    sd_json_buf_puts(&b, "}");
+    sd_strbuf b = {0};
+    sd_strbuf_puts(&b, "{");
+    sd_json_append_string(&b, "key");
+    sd_strbuf_printf(&b, ":%d,", 42);
+    sd_json_append_string(&b, "s");
+    sd_strbuf_puts(&b, ":");
+    sd_json_append_string(&b, all);
+    sd_strbuf_puts(&b, "}");
     EXPECT(!b.failed, "buffer failed");
     sd_json *v = NULL;
     sd_error err = {0};
@@ -260,7 +260,7 @@ static void test_escape_and_round_trip(void) {
         EXPECT(strcmp(sd_json_get(v, "s")->str, all) == 0, "string did not round-trip");
     }
     sd_json_free(v);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
 }
 
 int main(void) {

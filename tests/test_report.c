@@ -100,7 +100,7 @@ static void test_report_contents(void) {
 static void test_history_roundtrip(void) {
     fill_history();
     history[1].train_full.mae = 0.123456789012345;
-    sd_json_buf b = {0};
+    sd_strbuf b = {0};
     sd_epoch_record_json(&b, &history[1]);
     sd_json *v = NULL;
     sd_epoch_record r;
@@ -108,7 +108,7 @@ static void test_history_roundtrip(void) {
     EXPECT(sd_json_parse(b.data, b.len, &v, &err) == SD_OK && sd_epoch_record_parse(v, &r, &err) == SD_OK, "%s", err.msg);
     EXPECT(r.train_full.mae == history[1].train_full.mae && r.train_miss.n == 4 && r.eval_seconds == 0.25, "train metrics lost");
     sd_json_free(v);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
     /* A record of an older log: no train_full, train_missing, eval_seconds. */
     const char *old = "{\"epoch\": 1, \"lr\": 0.001, \"loss\": {\"full\": 1, \"miss\": 1, \"tf\": 0, \"tq\": 0, \"f\": 0, "
                       "\"rnc\": 0, \"total\": 1}, \"valid_full\": {\"mae\": 1, \"mse\": 1, \"corr\": null, \"acc7\": 0, "

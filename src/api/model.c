@@ -169,9 +169,9 @@ sdumc_status sdumc_model_info(const sdumc_model *model, sdumc_info *caller, sdum
     sdumc_info all;
     memset(&all, 0, sizeof all);
     info = &all; /* filled whole, then copied up to the caller's size */
-    info->dim_audio = c->dim[SD_AUDIO];
-    info->dim_text = c->dim[SD_TEXT];
-    info->dim_video = c->dim[SD_VIDEO];
+    info->dim_audio = c->dim[SD_MOD_AUDIO];
+    info->dim_text = c->dim[SD_MOD_TEXT];
+    info->dim_video = c->dim[SD_MOD_VIDEO];
     info->hidden = c->hidden;
     info->embedding_dim = c->hidden / 2;
     info->mia = c->mia;

@@ -14,7 +14,7 @@
 #endif
 
 static const char *slot_name(int m, int missing) {
-    return m == SD_AUDIO ? "audio" : m == SD_VIDEO ? "video" : missing ? "simulated text" : "text";
+    return m == SD_MOD_AUDIO ? "audio" : m == SD_MOD_VIDEO ? "video" : missing ? "simulated text" : "text";
 }
 
 static sd_status check_utterance(const sd_model *m, const sdumc_utterance *u, int missing, const char *fn,
@@ -31,7 +31,7 @@ static sd_status check_utterance(const sd_model *m, const sdumc_utterance *u, in
             return sd_fail(e, SD_E_ARG, "%s: %s%s features have %lld frames (at most %d)", fn, where, name,
                            (long long)x->frames, INT_MAX);
         if (x->dim != m->cfg.dim[k]) {
-            if (k == SD_TEXT && missing)
+            if (k == SD_MOD_TEXT && missing)
                 return sd_fail(e, SD_E_SHAPE,
                                "%s: %ssimulated text has dim %lld, but this model's text dim is %d: it cannot "
                                "run the text-missing flow on these features (simulate text of dim %d)",

@@ -38,7 +38,7 @@
 double sd_api_group_par_min_work = (double)(4 << 20);
 
 const sdumc_features *sd_api_slot(const sdumc_utterance *u, int m) {
-    return m == SD_AUDIO ? &u->audio : m == SD_TEXT ? &u->text : &u->video;
+    return m == SD_MOD_AUDIO ? &u->audio : m == SD_MOD_TEXT ? &u->text : &u->video;
 }
 
 static sd_status grow_floats(float **p, size_t *cap, size_t need, sd_error *e) {

@@ -13,6 +13,7 @@
 
 #include "audio/audio.h"
 #include "core/alloc.h"
+#include "core/array.h"
 #include "io/atomic_file.h"
 #include "io/npy.h"
 
@@ -71,8 +72,7 @@ sd_status sd_af_list(const char *dir, char ***paths, char ***names, size_t *n, s
             continue;
         }
         if (count == cap) {
-            cap = cap ? 2 * cap : 64;
-            entry *grown = realloc(e, cap * sizeof *e);
+            entry *grown = sd_array_grow(e, &cap, count + 1, sizeof *e, 64);
             if (!grown) {
                 free(path);
                 s = sd_fail(err, SD_E_NOMEM, "out of memory");

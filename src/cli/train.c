@@ -37,20 +37,20 @@ static void progress(const sd_train_progress *p, const sd_epoch_record *r, void 
 }
 
 /* s quoted for a POSIX shell when it needs it. */
-static void shell_word(sd_json_buf *b, const char *s) {
+static void shell_word(sd_strbuf *b, const char *s) {
     if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=./:,@%") == strlen(s)) {
-        sd_json_buf_puts(b, s);
+        sd_strbuf_puts(b, s);
         return;
     }
-    sd_json_buf_puts(b, "'");
-    for (; *s; s++) sd_json_buf_puts(b, *s == '\'' ? "'\\''" : (char[2]){*s, 0});
-    sd_json_buf_puts(b, "'");
+    sd_strbuf_puts(b, "'");
+    for (; *s; s++) sd_strbuf_puts(b, *s == '\'' ? "'\\''" : (char[2]){*s, 0});
+    sd_strbuf_puts(b, "'");
 }
 
 /* Prints the command that continues this run: the same command line, without --overwrite, with
  * --resume STATE (prog: the program as it was invoked). */
 static void print_resume_command(const char *prog, int argc, char **argv, const char *state) {
-    sd_json_buf b = {0};
+    sd_strbuf b = {0};
     shell_word(&b, prog);
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--overwrite")) continue;
@@ -58,34 +58,34 @@ static void print_resume_command(const char *prog, int argc, char **argv, const 
             i++;
             continue;
         }
-        sd_json_buf_puts(&b, " ");
+        sd_strbuf_puts(&b, " ");
         shell_word(&b, argv[i]);
     }
-    sd_json_buf_puts(&b, " --resume ");
+    sd_strbuf_puts(&b, " --resume ");
     shell_word(&b, state);
     if (!b.failed) fprintf(stderr, "sdumc train: to continue the run:\n  %s\n", b.data);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
 }
 
 /* The options that affect the result, "name=value" per line (every ARG_RESULT spec). NULL when a
  * train option says neither ARG_RESULT nor ARG_NO_RESULT (a programming error, told at once). */
 static char *result_settings(const arg_spec *specs, int n) {
-    sd_json_buf b = {0};
+    sd_strbuf b = {0};
     for (int i = 0; i < n; i++) {
         if (!(specs[i].flags & (ARG_RESULT | ARG_NO_RESULT))) {
             fprintf(stderr, "sdumc train: internal error: option --%s does not say whether it affects the result "
                             "(ARG_RESULT or ARG_NO_RESULT in src/cli/train.c)\n", specs[i].name);
-            sd_json_buf_free(&b);
+            sd_strbuf_free(&b);
             return NULL;
         }
         if (!(specs[i].flags & ARG_RESULT)) continue;
         char v[4096];
         args_value(&specs[i], v, sizeof v);
-        sd_json_buf_printf(&b, "%s=%s\n", specs[i].name, v);
+        sd_strbuf_printf(&b, "%s=%s\n", specs[i].name, v);
     }
     if (b.failed) fprintf(stderr, "sdumc train: out of memory\n");
     char *s = b.failed ? NULL : strdup(b.data ? b.data : "");
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
     return s;
 }
 
@@ -124,11 +124,11 @@ static sd_status write_valid_names(const sd_dataset *ds, const char *out, sd_err
     char *path = malloc(strlen(out) + sizeof ".valid.txt");
     if (!path) return sd_fail(err, SD_E_NOMEM, "out of memory");
     sprintf(path, "%s.valid.txt", out);
-    sd_json_buf b = {0};
+    sd_strbuf b = {0};
     for (int64_t i = 0; i < sd_dataset_size(ds, SD_SPLIT_VALID); i++)
-        sd_json_buf_printf(&b, "%s\n", sd_dataset_name(ds, SD_SPLIT_VALID, i));
+        sd_strbuf_printf(&b, "%s\n", sd_dataset_name(ds, SD_SPLIT_VALID, i));
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory") : sd_atomic_write_file(path, b.data, b.len, err);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
     free(path);
     return st;
 }

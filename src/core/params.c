@@ -2,11 +2,13 @@
  * shape strings. */
 #include "params.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "array.h"
 
 void sd_params_init(sd_param_table *t) { memset(t, 0, sizeof *t); }
 
@@ -18,11 +20,11 @@ void sd_params_release(sd_param_table *t) {
 int sd_params_add(sd_param_table *t, const char *name, int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > SD_PARAM_MAX_DIMS || strlen(name) >= SD_PARAM_NAME_MAX) return -1;
     if (t->count == t->capacity) {
-        int cap = t->capacity ? 2 * t->capacity : 64;
-        sd_tensor_spec *s = realloc(t->specs, (size_t)cap * sizeof *s);
-        if (!s) return -1;
+        size_t cap = (size_t)t->capacity;
+        sd_tensor_spec *s = sd_array_grow(t->specs, &cap, (size_t)t->count + 1, sizeof *s, 64);
+        if (!s || cap > INT_MAX) return -1;
         t->specs = s;
-        t->capacity = cap;
+        t->capacity = (int)cap;
     }
     sd_tensor_spec *s = &t->specs[t->count];
     memset(s, 0, sizeof *s);

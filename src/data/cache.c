@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "core/interrupt.h"
 #include "dataset_internal.h"
 #include "io/atomic_file.h"
@@ -52,13 +53,13 @@ static uint64_t get_u64(const unsigned char *p) {
 }
 
 static uint64_t fnv(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (h ^ 0xff) * 1099511628211ull; /* a separator, so "ab","c" != "a","bc" */
+    static const unsigned char separator = 0xff; /* so "ab","c" != "a","bc" */
+    return sd_fnv1a(sd_fnv1a_str(h, s), &separator, 1);
 }
 
 /* What the cache is a cache of: folder names (and whether SIM is present) and the names in order. */
 static uint64_t dataset_key(const sd_dataset *ds) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = SD_FNV1A_INIT;
     for (int m = 0; m < SD_MOD_COUNT; m++) h = fnv(h, ds->folder[m]);
     h = fnv(h, ds->has_sim ? "sim" : "nosim");
     for (int64_t i = 0; i < ds->n; i++) h = fnv(h, ds->utt[i].name);

@@ -17,7 +17,8 @@
 #include "io/file.h"
 #include "io/json.h"
 #include "io/npy.h"
-#include "text.h"
+#include "core/hash.h"
+#include "core/strbuf.h"
 
 #define LABELS_FILE "labels.csv"
 #define META_FILE "dataset.json"
@@ -54,11 +55,7 @@ int sd_split_from_name(const char *name, sd_split *out) {
 
 /* ---- names: FNV-1a hash, open addressing over ids (-1 = empty slot) ---- */
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t name_hash(const char *s) { return sd_fnv1a_str(SD_FNV1A_INIT, s); }
 
 static size_t table_size(int64_t n) {
     size_t size = 16;
@@ -104,8 +101,8 @@ typedef struct {
     int dim[SD_MOD_COUNT];
     double label_lo, label_hi; /* from dataset.json, default [-3, 3] */
     int64_t nonfinite[SD_MOD_COUNT]; /* counted with nonfinite_zero */
-    sd_text global;     /* problems of the dataset as a whole: never skippable */
-    sd_text per_row;    /* problems of single utterances */
+    sd_strbuf global;   /* problems of the dataset as a whole: never skippable */
+    sd_strbuf per_row;   /* problems of single utterances */
     int skip_would_empty; /* dropping the utterances with problems would empty a split */
 } validator;
 
@@ -147,17 +144,17 @@ static sd_status read_meta(validator *V, sd_error *err) {
         return rs;
     }
     if (rs) {
-        sd_text_line(&V->global, "%s", e.msg);
+        sd_strbuf_line(&V->global, "%s", e.msg);
     } else if (sd_json_parse(buf, n, &j, &e)) {
-        sd_text_line(&V->global, "%s: %s", path, e.msg);
+        sd_strbuf_line(&V->global, "%s: %s", path, e.msg);
     } else {
         const sd_json *r = sd_json_get(j, "label_range");
         if (j->type != SD_JSON_OBJECT)
-            sd_text_line(&V->global, "%s: not a JSON object", path);
+            sd_strbuf_line(&V->global, "%s: not a JSON object", path);
         else if (r && (r->type != SD_JSON_ARRAY || r->len != 2 || r->items[0].type != SD_JSON_NUMBER ||
                        r->items[1].type != SD_JSON_NUMBER || !isfinite(r->items[0].number) ||
                        !isfinite(r->items[1].number) || !(r->items[0].number < r->items[1].number)))
-            sd_text_line(&V->global, "%s: \"label_range\" must be [LO, HI] with LO < HI", path);
+            sd_strbuf_line(&V->global, "%s: \"label_range\" must be [LO, HI] with LO < HI", path);
         else if (r) {
             V->label_lo = r->items[0].number;
             V->label_hi = r->items[1].number;
@@ -176,7 +173,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
         return st;
     }
     if (st) {
-        sd_text_line(&V->global, "%s", e.msg);
+        sd_strbuf_line(&V->global, "%s", e.msg);
         return SD_OK;
     }
     /* Records: at most one per line. */
@@ -192,7 +189,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
             return SD_E_NOMEM;
         }
         if (k < 0 && !header_seen) { /* a file that cannot be read as CSV at all */
-            sd_text_line(&V->global, "%s", e.msg);
+            sd_strbuf_line(&V->global, "%s", e.msg);
             return SD_OK;
         }
         if (k < 0) { /* a malformed row (a NUL byte, an unclosed quote): that row's problem */
@@ -200,7 +197,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
             r->line = V->csv.line;
             r->split = -1;
             r->bad = 1;
-            sd_text_line(&V->per_row, "%s", e.msg);
+            sd_strbuf_line(&V->per_row, "%s", e.msg);
             continue;
         }
         char **f = V->csv.field;
@@ -216,7 +213,7 @@ static sd_status read_labels(validator *V, sd_error *err) {
             if (col_label < 0) missing[nmissing++] = "label";
             if (col_split < 0) missing[nmissing++] = "split";
             for (int i = 0; i < nmissing; i++)
-                sd_text_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
+                sd_strbuf_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
                              V->labels_path, line, missing[i]);
             if (nmissing) return SD_OK;
             ncols_needed = 1 + (col_name > col_label ? (col_name > col_split ? col_name : col_split)
@@ -227,14 +224,14 @@ static sd_status read_labels(validator *V, sd_error *err) {
         r->line = line;
         r->split = -1;
         if (nf < ncols_needed) {
-            sd_text_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
+            sd_strbuf_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
                          V->labels_path, line, nf, nf == 1 ? "" : "s", ncols_needed);
             r->bad = 1;
             continue;
         }
         const char *name = f[col_name], *label = f[col_label], *split = f[col_split];
         if (!plain_file_name(name)) {
-            sd_text_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
                          line, name);
             r->bad = 1;
         } else {
@@ -242,11 +239,11 @@ static sd_status read_labels(validator *V, sd_error *err) {
         }
         double v;
         if (parse_label(label, &v)) {
-            sd_text_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
                          line, label, name);
             r->bad = 1;
         } else if (v < V->label_lo || v > V->label_hi) {
-            sd_text_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
                          line, label, name, V->label_lo, V->label_hi,
                          V->label_lo == SD_LABEL_MIN && V->label_hi == SD_LABEL_MAX
                              ? "" : " (the label range of " META_FILE ")");
@@ -256,14 +253,14 @@ static sd_status read_labels(validator *V, sd_error *err) {
         }
         sd_split s;
         if (sd_split_from_name(split, &s)) {
-            sd_text_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
+            sd_strbuf_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
                          V->labels_path, line, split, name);
             r->bad = 1;
         } else {
             r->split = (int)s;
         }
     }
-    if (!header_seen) sd_text_line(&V->global, "%s: empty (expected the header name,label,split)",
+    if (!header_seen) sd_strbuf_line(&V->global, "%s: empty (expected the header name,label,split)",
                                    V->labels_path);
     return SD_OK;
 }
@@ -286,7 +283,7 @@ static sd_status check_duplicates(validator *V, sd_error *err) {
         size_t slot;
         int64_t first = table_find(slots, nslots, names, r->name, &slot);
         if (first >= 0) {
-            sd_text_line(&V->per_row, "%s:%d: duplicate name '%s' (first on line %d)", V->labels_path,
+            sd_strbuf_line(&V->per_row, "%s:%d: duplicate name '%s' (first on line %d)", V->labels_path,
                          r->line, r->name, V->rows[first].line);
             r->bad = 1;
             r->dup = 1;
@@ -312,12 +309,12 @@ static void check_folders(validator *V) {
         if (V->has_folder[m]) continue;
         struct stat st;
         if (stat(path, &st) == 0)
-            sd_text_line(&V->global, "%s: the %s feature folder is %s, not a folder", path, mod_names[m],
+            sd_strbuf_line(&V->global, "%s: the %s feature folder is %s, not a folder", path, mod_names[m],
                          sd_file_kind(&st));
         else if (m != SD_MOD_SIM)
-            sd_text_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
+            sd_strbuf_line(&V->global, "%s: the %s feature folder does not exist", path, mod_names[m]);
         else if (V->o->require_sim)
-            sd_text_line(&V->global,
+            sd_strbuf_line(&V->global,
                          "%s: the simulated-text folder does not exist, and this needs the "
                          "text-missing flow (simulated text features, [T_s, D_t] per utterance)",
                          path);
@@ -338,14 +335,14 @@ static void check_headers(validator *V) {
             if (!V->has_folder[m]) continue;
             char path[4096];
             if (row_path(V, r, m, path, sizeof path)) {
-                sd_text_line(&V->per_row, "%s:%d: path of '%s' too long", V->labels_path, r->line,
+                sd_strbuf_line(&V->per_row, "%s:%d: path of '%s' too long", V->labels_path, r->line,
                              r->name);
                 r->bad = 1;
                 continue;
             }
             struct stat st;
             if (stat(path, &st) != 0 && errno == ENOENT) {
-                sd_text_line(&V->per_row, "%s: missing feature file (%s of '%s', %s line %d)", path,
+                sd_strbuf_line(&V->per_row, "%s: missing feature file (%s of '%s', %s line %d)", path,
                              mod_names[m], r->name, LABELS_FILE, r->line);
                 r->bad = 1;
                 continue;
@@ -354,8 +351,8 @@ static void check_headers(validator *V) {
             sd_error e;
             sd_error_clear(&e);
             if (sd_npy_read_header(path, &h, &e)) {
-                if (strstr(e.msg, path)) sd_text_line(&V->per_row, "%s", e.msg);
-                else sd_text_line(&V->per_row, "%s: %s", path, e.msg);
+                if (strstr(e.msg, path)) sd_strbuf_line(&V->per_row, "%s", e.msg);
+                else sd_strbuf_line(&V->per_row, "%s: %s", path, e.msg);
                 r->bad = 1;
                 continue;
             }
@@ -364,7 +361,7 @@ static void check_headers(validator *V) {
             r->cols[m] = h.cols;
             r->dtype[m] = (unsigned char)h.dtype;
             if (h.rows == 0) {
-                sd_text_line(&V->per_row, "%s: zero frames", path);
+                sd_strbuf_line(&V->per_row, "%s: zero frames", path);
                 r->bad = 1;
             }
         }
@@ -423,14 +420,14 @@ static sd_status check_dims(validator *V, sd_error *err) {
             char path[4096];
             row_path(V, r, m, path, sizeof path);
             if (r->cols[m] == 0)
-                sd_text_line(&V->per_row, "%s: dim 0 (no features per frame)", path);
+                sd_strbuf_line(&V->per_row, "%s: dim 0 (no features per frame)", path);
             else if (m == SD_MOD_SIM && text_known)
-                sd_text_line(&V->per_row,
+                sd_strbuf_line(&V->per_row,
                              "%s: dim %lld differs from the text dim %d (simulated text must be in "
                              "the text feature space)",
                              path, (long long)r->cols[m], V->dim[m]);
             else
-                sd_text_line(&V->per_row,
+                sd_strbuf_line(&V->per_row,
                              "%s: dim %lld differs from %d, the dim of %lld of the %lld %s files",
                              path, (long long)r->cols[m], V->dim[m], (long long)count[m],
                              (long long)total[m], mod_names[m]);
@@ -460,7 +457,7 @@ static sd_status check_values(validator *V, sd_error *err) {
             sd_error_clear(&e);
             if (sd_feature_check(path, r->rows[m], r->cols[m], scratch, V->o->nonfinite_zero ? &V->nonfinite[m] : NULL,
                                  &e)) {
-                sd_text_line(&V->per_row, "%s", e.msg);
+                sd_strbuf_line(&V->per_row, "%s", e.msg);
                 r->bad = 1;
             }
         }
@@ -484,17 +481,17 @@ static void check_splits(validator *V, int64_t skipped) {
         if (!(V->o->need_splits & SD_SPLIT_BIT(s))) continue;
         V->skip_would_empty |= named[s] && !good[s];
         if (!named[s])
-            sd_text_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
+            sd_strbuf_line(&V->global, "%s: split '%s' is empty (no utterance names it)",
                          V->labels_path, split_names[s]);
         else if (!good[s] && V->o->skip_bad)
-            sd_text_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
+            sd_strbuf_line(&V->global, "%s: split '%s' is empty after skipping %lld bad utterances",
                          V->labels_path, split_names[s], (long long)skipped);
         reported |= !named[s] || (!good[s] && V->o->skip_bad);
     }
     if (!reported && V->nrows == 0)
-        sd_text_line(&V->global, "%s: no utterance (the file has a header and no rows)", V->labels_path);
+        sd_strbuf_line(&V->global, "%s: no utterance (the file has a header and no rows)", V->labels_path);
     else if (!reported && !total_good && V->o->skip_bad)
-        sd_text_line(&V->global, "%s: no utterance left after skipping %lld bad ones", V->labels_path,
+        sd_strbuf_line(&V->global, "%s: no utterance left after skipping %lld bad ones", V->labels_path,
                      (long long)skipped);
 }
 
@@ -530,8 +527,8 @@ static void validator_free(validator *V) {
     for (int m = 0; m < SD_MOD_COUNT; m++) free(V->folder[m]);
     sd_csv_close(&V->csv);
     free(V->rows);
-    sd_text_free(&V->global);
-    sd_text_free(&V->per_row);
+    sd_strbuf_free(&V->global);
+    sd_strbuf_free(&V->per_row);
 }
 
 /* Builds the dataset from the rows without problems. */
@@ -644,7 +641,7 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
     int64_t nbad = 0;
     for (int64_t i = 0; i < V.nrows; i++) nbad += V.rows[i].bad;
     if (!st) check_splits(&V, nbad);
-    if (st || V.global.b.failed || V.per_row.b.failed) {
+    if (st || V.global.failed || V.per_row.failed) {
         if (!st) st = sd_fail(err, SD_E_NOMEM, "out of memory writing the validation report");
         validator_free(&V);
         return st;
@@ -657,27 +654,27 @@ sd_status sd_dataset_open_report(const sd_dataset_options *o, sd_dataset **out, 
                  V.dir, (long long)nprob, nprob == 1 ? "" : "s", (long long)nbad,
                  (long long)V.nrows,
                  nglobal || o->skip_bad || V.skip_would_empty ? "" : "; skip_bad (--skip-bad) would drop those utterances");
-        sd_text all = {0};
-        sd_text_addf(&all, "%s%s", sd_text_str(&V.global), sd_text_str(&V.per_row));
-        report_to_error(err, SD_E_FORMAT, head, sd_text_str(&all), nprob);
+        sd_strbuf all = {0};
+        sd_strbuf_printf(&all, "%s%s", sd_strbuf_str(&V.global), sd_strbuf_str(&V.per_row));
+        report_to_error(err, SD_E_FORMAT, head, sd_strbuf_str(&all), nprob);
         if (report) {
-            sd_text full = {0};
-            sd_text_addf(&full, "%s\n%s", head, sd_text_str(&all));
-            *report = sd_text_take(&full);
+            sd_strbuf full = {0};
+            sd_strbuf_printf(&full, "%s\n%s", head, sd_strbuf_str(&all));
+            *report = sd_strbuf_take(&full);
         }
-        sd_text_free(&all);
+        sd_strbuf_free(&all);
         validator_free(&V);
         return SD_E_FORMAT;
     }
     sd_dataset *ds = NULL;
     st = build(&V, &ds, err);
     if (!st && nbad) {
-        sd_text w = {0};
-        sd_text_addf(&w, "%s: skipped %lld of %lld utterances with problems (%lld problem%s):\n%s",
+        sd_strbuf w = {0};
+        sd_strbuf_printf(&w, "%s: skipped %lld of %lld utterances with problems (%lld problem%s):\n%s",
                      ds->dir, (long long)nbad, (long long)V.nrows, (long long)nrow,
-                     nrow == 1 ? "" : "s", sd_text_str(&V.per_row));
+                     nrow == 1 ? "" : "s", sd_strbuf_str(&V.per_row));
         ds->skipped = nbad;
-        ds->warnings = sd_text_take(&w);
+        ds->warnings = sd_strbuf_take(&w);
         if (report && ds->warnings) *report = strdup(ds->warnings);
     }
     validator_free(&V);
@@ -752,22 +749,16 @@ sd_status sd_dataset_path(const sd_dataset *ds, sd_split s, int64_t i, int m, ch
     return SD_OK;
 }
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 char *sd_dataset_fingerprint(const sd_dataset *ds) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = SD_FNV1A_INIT;
     for (int s = SD_SPLIT_TRAIN; s <= SD_SPLIT_VALID; s++)
         for (int64_t i = 0; i < ds->count[s]; i++) {
             const sd_utt *u = &ds->utt[ds->ids[s][i]];
-            h = fnv_bytes(h, u->name, strlen(u->name) + 1); /* with its NUL: "ab","c" != "a","bc" */
+            h = sd_fnv1a(h, u->name, strlen(u->name) + 1); /* with its NUL: "ab","c" != "a","bc" */
             const int32_t split = s;
-            h = fnv_bytes(h, &split, sizeof split);
-            h = fnv_bytes(h, &u->label, sizeof u->label);
-            h = fnv_bytes(h, u->frames, sizeof u->frames);
+            h = sd_fnv1a(h, &split, sizeof split);
+            h = sd_fnv1a(h, &u->label, sizeof u->label);
+            h = sd_fnv1a(h, u->frames, sizeof u->frames);
         }
     char *out = malloc(160);
     if (out)

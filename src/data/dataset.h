@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/modality.h"
 #include "core/status.h"
 #include "io/file.h"
 
-enum { SD_MOD_AUDIO = 0, SD_MOD_TEXT = 1, SD_MOD_VIDEO = 2, SD_MOD_SIM = 3, SD_MOD_COUNT = 4 };
 typedef enum { SD_SPLIT_TRAIN = 0, SD_SPLIT_VALID = 1, SD_SPLIT_TEST = 2 } sd_split;
 #define SD_SPLIT_COUNT 3
 

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strbuf.h"
 #include "data/batch.h"
 #include "data/dataset_writer.h"
-#include "data/text.h"
 #include "io/csv.h"
+#include "io/json.h"
 
 #define NAME_MAX_BYTES 255
 
@@ -358,20 +359,20 @@ sd_status sd_mmsa_import(const char *pkl_path, const char *out_dir, const sd_mms
         char *csv = NULL; /* labels.csv, written through the project's CSV writer into memory */
         size_t csv_len = 0;
         FILE *labels = open_memstream(&csv, &csv_len);
-        sd_text meta = {0};
+        sd_strbuf meta = {0};
         if (!labels) st = sd_fail(err, SD_E_NOMEM, "out of memory");
         if (!st) fprintf(labels, "name,label,split\n");
         for (int s = 0; s < SD_SPLIT_COUNT && !st; s++) st = write_split(&w, &v[s], s, o, buf, zeros, labels, report, err);
         if (labels && fclose(labels) != 0 && !st) st = sd_fail(err, SD_E_NOMEM, "out of memory");
         const char *base = strrchr(pkl_path, '/');
-        sd_text_addf(&meta, "{\"label_range\": [%.17g, %.17g], \"source\": ", o->label_lo, o->label_hi);
-        sd_json_buf_string(&meta.b, base ? base + 1 : pkl_path);
-        sd_text_addf(&meta, "}\n");
-        if (!st && meta.b.failed) st = sd_fail(err, SD_E_NOMEM, "out of memory");
+        sd_strbuf_printf(&meta, "{\"label_range\": [%.17g, %.17g], \"source\": ", o->label_lo, o->label_hi);
+        sd_json_append_string(&meta, base ? base + 1 : pkl_path);
+        sd_strbuf_printf(&meta, "}\n");
+        if (!st && meta.failed) st = sd_fail(err, SD_E_NOMEM, "out of memory");
         if (!st) st = sd_dataset_writer_file(&w, "labels.csv", csv, csv_len, err);
-        if (!st) st = sd_dataset_writer_file(&w, "dataset.json", sd_text_str(&meta), meta.b.len, err);
+        if (!st) st = sd_dataset_writer_file(&w, "dataset.json", sd_strbuf_str(&meta), meta.len, err);
         free(csv);
-        sd_text_free(&meta);
+        sd_strbuf_free(&meta);
         if (!st) st = sd_dataset_writer_commit(&w, err);
         else sd_dataset_writer_abort(&w);
     }

@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "core/interrupt.h"
+#include "core/omp.h"
 #include "core/rng.h"
+#include "core/strbuf.h"
 #include "data/batch.h"
 #include "data/dataset_writer.h"
 #include "dataset.h"
 #include "synth_model.h"
-#include "text.h"
 
 /* CMU-MOSEI's standard split: 16,326 / 1,871 / 4,659 utterances. */
 #define MOSEI_TRAIN 16326.0
@@ -147,14 +148,10 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     sd_error first_err;
     sd_error_clear(&first_err);
     int failed = st != SD_OK;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 4)
-#endif
+    SD_OMP(omp parallel for schedule(dynamic, 4))
     for (int64_t i = 0; i < n; i++) {
         int stop;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
+        SD_OMP(omp atomic read)
         stop = failed;
         if (stop) continue;
         syn_utt u;
@@ -174,14 +171,10 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
             sd_syn_utt_free(&u);
         }
         if (s) {
-#ifdef _OPENMP
-#pragma omp critical
-#endif
+            SD_OMP(omp critical)
             {
                 if (!failed) first_err = e;
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
+                SD_OMP(omp atomic write)
                 failed = 1;
             }
         }
@@ -192,22 +185,22 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     }
     if (!st) {
         /* labels.csv in labels order (video by video), and a note of what was generated. */
-        sd_text t = {0};
-        sd_text_addf(&t, "name,label,split\n");
+        sd_strbuf t = {0};
+        sd_strbuf_printf(&t, "name,label,split\n");
         int64_t nerr = 0, nword = 0;
         for (int64_t i = 0; i < n; i++) {
             char name[64];
             utt_name(name, sizeof name, video_of[i], seg_of[i]);
-            sd_text_addf(&t, "%s,%.6f,%s\n", name, (double)label[i], sd_split_name((sd_split)split_of[i]));
+            sd_strbuf_printf(&t, "%s,%.6f,%s\n", name, (double)label[i], sd_split_name((sd_split)split_of[i]));
             nerr += errors[i];
             nword += words[i];
         }
-        if (t.b.failed) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
-        else st = sd_dataset_writer_file(&w, "labels.csv", sd_text_str(&t), t.b.len, err);
-        sd_text_free(&t);
+        if (t.failed) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
+        else st = sd_dataset_writer_file(&w, "labels.csv", sd_strbuf_str(&t), t.len, err);
+        sd_strbuf_free(&t);
         if (!st) {
-            sd_text note = {0};
-            sd_text_addf(&note,
+            sd_strbuf note = {0};
+            sd_strbuf_printf(&note,
                          "Synthetic multimodal sentiment corpus written by sdumc synth (a test bed, not real "
                          "data; see docs/DATASET.md).\nn %lld, seed %llu, dims %s (audio %d, text %d, video "
                          "%d), %s\nword error rate of text_sim: %.4f\n",
@@ -216,9 +209,9 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
                                                      : (S.raw_scales ? "small, raw scales" : "small"),
                          S.dim_audio, S.dim_text, S.dim_video, sd_dtype_name(S.dtype),
                          nword ? (double)nerr / (double)nword : 0.0);
-            st = note.b.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
-                               : sd_dataset_writer_file(&w, "SYNTH.txt", sd_text_str(&note), note.b.len, err);
-            sd_text_free(&note);
+            st = note.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
+                               : sd_dataset_writer_file(&w, "SYNTH.txt", sd_strbuf_str(&note), note.len, err);
+            sd_strbuf_free(&note);
         }
     }
     if (!st) st = sd_dataset_writer_commit(&w, err);

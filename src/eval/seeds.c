@@ -68,16 +68,16 @@ sd_status sd_seed_summary(const sd_dataset *const *dss, const char *name, const 
                 }
         st = sd_atomic_commit(&af, err);
     }
-    sd_json_buf t = {0};
+    sd_strbuf t = {0};
     if (!st) {
-        sd_json_buf_printf(&t, "%s: mean +- sd over %d seeds (", name, n_seeds);
-        for (int s = 0; s < n_seeds; s++) sd_json_buf_printf(&t, "%s%llu", s ? ", " : "", (unsigned long long)seeds[s]);
-        sd_json_buf_printf(&t, ")\n%-14s", "split / flow");
-        for (int k = 0; k < SD_METRIC_COUNT; k++) sd_json_buf_printf(&t, " %17s", sd_metric_labels[k]);
-        sd_json_buf_puts(&t, "\n");
+        sd_strbuf_printf(&t, "%s: mean +- sd over %d seeds (", name, n_seeds);
+        for (int s = 0; s < n_seeds; s++) sd_strbuf_printf(&t, "%s%llu", s ? ", " : "", (unsigned long long)seeds[s]);
+        sd_strbuf_printf(&t, ")\n%-14s", "split / flow");
+        for (int k = 0; k < SD_METRIC_COUNT; k++) sd_strbuf_printf(&t, " %17s", sd_metric_labels[k]);
+        sd_strbuf_puts(&t, "\n");
         for (int sp = 0; sp < 2; sp++)
             for (int f = 0; f < flows && sd_dataset_size(ds, splits[sp]) > 0; f++) {
-                sd_json_buf_printf(&t, "%-14s", f ? (sp ? "test missing" : "valid missing") : (sp ? "test full" : "valid full"));
+                sd_strbuf_printf(&t, "%-14s", f ? (sp ? "test missing" : "valid missing") : (sp ? "test full" : "valid full"));
                 for (int k = 0; k < SD_METRIC_COUNT; k++) {
                     double v[256], mean, sd;
                     int n = n_seeds < 256 ? n_seeds : 256;
@@ -90,9 +90,9 @@ sd_status sd_seed_summary(const sd_dataset *const *dss, const char *name, const 
                         snprintf(cell, sizeof cell, "%.4f+-%.4f", mean, sd);
                     else
                         snprintf(cell, sizeof cell, "%.4f", mean);
-                    sd_json_buf_printf(&t, " %17s", cell);
+                    sd_strbuf_printf(&t, " %17s", cell);
                 }
-                sd_json_buf_puts(&t, "\n");
+                sd_strbuf_puts(&t, "\n");
             }
         st = t.failed ? sd_fail(err, SD_E_NOMEM, "out of memory") : sd_atomic_write_file(txt_path, t.data, t.len, err);
     }
@@ -100,7 +100,7 @@ sd_status sd_seed_summary(const sd_dataset *const *dss, const char *name, const 
         *table = t.data;
         t.data = NULL;
     }
-    sd_json_buf_free(&t);
+    sd_strbuf_free(&t);
     free(met);
     free(pred);
     free(y);

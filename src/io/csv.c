@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/array.h"
 #include "io/file.h"
 
 void sd_csv_init(sd_csv_reader *r, char *buf, size_t len, const char *name) {
@@ -67,14 +68,14 @@ static int add_field(sd_csv_reader *r, char *f, sd_error *err) {
             sd_fail(err, SD_E_FORMAT, "%s:%d: more than %d fields", r->name, r->line, SD_CSV_MAX_FIELDS);
             return -1;
         }
-        int cap = r->cap ? 2 * r->cap : 16;
-        char **g = realloc(r->field, sizeof *g * (size_t)cap);
+        size_t cap = (size_t)r->cap;
+        char **g = sd_array_grow(r->field, &cap, (size_t)r->n + 1, sizeof *g, 16);
         if (!g) {
             sd_fail(err, SD_E_NOMEM, "%s:%d: out of memory", r->name, r->line);
             return -1;
         }
         r->field = g;
-        r->cap = cap;
+        r->cap = (int)cap; /* <= 2 SD_CSV_MAX_FIELDS */
     }
     r->field[r->n++] = f;
     return 0;

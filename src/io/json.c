@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
+
 typedef struct {
     const char *base; /* start of the text */
     const char *p;    /* next byte */
@@ -129,8 +131,8 @@ static size_t utf8_valid_len(const unsigned char *s, size_t avail) {
 static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
     const char *start = ps->p;
     ps->p++;
-    sd_json_buf b = {0}; /* the decoded bytes */
-    if (sd_json_buf_append(&b, "", 0)) goto nomem;
+    sd_strbuf b = {0}; /* the decoded bytes */
+    if (sd_strbuf_append(&b, "", 0)) goto nomem;
     for (;;) {
         /* copy a run of plain bytes in one go */
         const char *run = ps->p;
@@ -139,7 +141,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
             if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
             ps->p++;
         }
-        if (ps->p > run && sd_json_buf_append(&b, run, (size_t)(ps->p - run))) goto nomem;
+        if (ps->p > run && sd_strbuf_append(&b, run, (size_t)(ps->p - run))) goto nomem;
         if (ps->p >= ps->end) {
             free(b.data);
             return parse_error(ps, start, "unterminated string");
@@ -159,7 +161,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
                 free(b.data);
                 return parse_error(ps, ps->p, "invalid UTF-8 byte 0x%02x in string", c);
             }
-            if (sd_json_buf_append(&b, ps->p, n)) goto nomem;
+            if (sd_strbuf_append(&b, ps->p, n)) goto nomem;
             ps->p += n;
             continue;
         }
@@ -207,7 +209,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
             }
             char utf8[4];
             size_t n = utf8_encode((unsigned long)cp, utf8);
-            if (sd_json_buf_append(&b, utf8, n)) goto nomem;
+            if (sd_strbuf_append(&b, utf8, n)) goto nomem;
             continue;
         }
         default: {
@@ -217,7 +219,7 @@ static sd_status parse_string(parser *ps, char **out, size_t *out_len) {
                                show_byte(ps->p - 1, ps->end, shown));
         }
         }
-        if (sd_json_buf_append(&b, &one, 1)) goto nomem;
+        if (sd_strbuf_append(&b, &one, 1)) goto nomem;
     }
     *out = b.data;
     *out_len = b.len;
@@ -282,16 +284,15 @@ static sd_status parse_value(parser *ps, sd_json *out, int depth);
 /* Appends a slot to an array/object under construction; *cap is its capacity. */
 static int grow(sd_json *v, size_t *cap, int with_keys) {
     if (v->len < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 4;
-    if (nc > SIZE_MAX / sizeof(sd_json)) return -1;
-    sd_json *items = realloc(v->items, nc * sizeof *items);
+    const size_t nc = sd_array_next_cap(*cap, v->len + 1, 4);
+    sd_json *items = nc ? sd_array_resize(v->items, nc, sizeof *items) : NULL;
     if (!items) return -1;
     v->items = items;
     if (with_keys) {
-        char **keys = realloc(v->keys, nc * sizeof *keys);
+        char **keys = sd_array_resize(v->keys, nc, sizeof *keys);
         if (!keys) return -1;
         v->keys = keys;
-        size_t *lens = realloc(v->key_lens, nc * sizeof *lens);
+        size_t *lens = sd_array_resize(v->key_lens, nc, sizeof *lens);
         if (!lens) return -1;
         v->key_lens = lens;
     }
@@ -620,82 +621,16 @@ size_t sd_json_escape(char *dst, size_t cap, const char *s) {
     return need;
 }
 
-int sd_json_buf_append(sd_json_buf *b, const char *s, size_t n) {
-    if (b->failed) return -1;
-    if (n > SIZE_MAX - 1 - b->len) {
-        b->failed = 1;
-        return -1;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return -1;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-int sd_json_buf_puts(sd_json_buf *b, const char *s) { return sd_json_buf_append(b, s, strlen(s)); }
-
-int sd_json_buf_vprintf(sd_json_buf *b, const char *fmt, va_list ap) {
-    if (b->failed) return -1;
-    char small[256];
-    va_list again;
-    va_copy(again, ap);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    if (n < 0) {
-        va_end(again);
-        b->failed = 1;
-        return -1;
-    }
-    if ((size_t)n < sizeof small) {
-        va_end(again);
-        return sd_json_buf_append(b, small, (size_t)n);
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        va_end(again);
-        b->failed = 1;
-        return -1;
-    }
-    vsnprintf(big, (size_t)n + 1, fmt, again);
-    va_end(again);
-    int rc = sd_json_buf_append(b, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
-int sd_json_buf_printf(sd_json_buf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = sd_json_buf_vprintf(b, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-int sd_json_buf_string(sd_json_buf *b, const char *s) {
+int sd_json_append_string(sd_strbuf *b, const char *s) {
     char buf[8];
-    if (sd_json_buf_append(b, "\"", 1)) return -1;
+    if (sd_strbuf_append(b, "\"", 1)) return -1;
     const char *run = s;
     for (; *s; s++) {
         const char *e = escape_of((unsigned char)*s, buf);
         if (!e) continue;
-        if (sd_json_buf_append(b, run, (size_t)(s - run)) || sd_json_buf_puts(b, e)) return -1;
+        if (sd_strbuf_append(b, run, (size_t)(s - run)) || sd_strbuf_puts(b, e)) return -1;
         run = s + 1;
     }
-    if (sd_json_buf_append(b, run, (size_t)(s - run))) return -1;
-    return sd_json_buf_append(b, "\"", 1);
-}
-
-void sd_json_buf_free(sd_json_buf *b) {
-    free(b->data);
-    memset(b, 0, sizeof *b);
+    if (sd_strbuf_append(b, run, (size_t)(s - run))) return -1;
+    return sd_strbuf_append(b, "\"", 1);
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "core/status.h"
+#include "core/strbuf.h"
 
 #define SD_JSON_MAX_DEPTH 128
 
@@ -71,23 +72,7 @@ int sd_json_write_string(FILE *f, const char *s);
  * returns the length it needs, not counting the NUL. */
 size_t sd_json_escape(char *dst, size_t cap, const char *s);
 
-/* A growable text buffer (for JSON, logs, reports). Zero-initialise it; after any failed allocation
- * `failed` is set and later appends do nothing. */
-typedef struct {
-    char *data; /* NUL-terminated when len > 0 */
-    size_t len, cap;
-    int failed;
-} sd_json_buf;
-
-int sd_json_buf_append(sd_json_buf *b, const char *s, size_t n); /* 0 or -1 */
-int sd_json_buf_puts(sd_json_buf *b, const char *s);
-int sd_json_buf_printf(sd_json_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-int sd_json_buf_vprintf(sd_json_buf *b, const char *fmt, va_list ap);
-int sd_json_buf_string(sd_json_buf *b, const char *s); /* quoted and escaped */
-void sd_json_buf_free(sd_json_buf *b);
+/* Appends s quoted and escaped to b. Returns 0, or -1 when b has failed. */
+int sd_json_append_string(sd_strbuf *b, const char *s);
 
 #endif

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "io/file.h"
 #include "io/half.h"
 
@@ -128,11 +129,9 @@ static sd_status seq_push(vm *V, sd_pk_obj *seq, sd_pk_obj *item) {
         return FAILF(V, SD_E_FORMAT, "more than %d container items: not an MMSA feature file", SD_PICKLE_MAX_REFS);
     }
     if (seq->u.seq.n == seq->u.seq.cap) {
-        size_t cap = seq->u.seq.cap ? 2 * seq->u.seq.cap : 4;
-        sd_pk_obj **v = realloc(seq->u.seq.v, cap * sizeof *v);
+        sd_pk_obj **v = sd_array_grow(seq->u.seq.v, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof *v, 4);
         if (!v) return fail(V, SD_E_NOMEM, "out of memory");
         seq->u.seq.v = v;
-        seq->u.seq.cap = cap;
     }
     seq->u.seq.v[seq->u.seq.n++] = item;
     V->P->nrefs++;
@@ -142,11 +141,9 @@ static sd_status seq_push(vm *V, sd_pk_obj *seq, sd_pk_obj *item) {
 static void *own(vm *V, size_t n) {
     sd_pickle *P = V->P;
     if (P->nowned == P->cap_owned) {
-        size_t cap = P->cap_owned ? 2 * P->cap_owned : 16;
-        void **o = realloc(P->owned, cap * sizeof *o);
+        void **o = sd_array_grow(P->owned, &P->cap_owned, P->nowned + 1, sizeof *o, 16);
         if (!o) return NULL;
         P->owned = o;
-        P->cap_owned = cap;
     }
     void *b = malloc(n ? n : 1);
     if (b) P->owned[P->nowned++] = b;
@@ -160,11 +157,9 @@ static size_t stack_base(const vm *V) { return V->nmarks ? V->marks[V->nmarks - 
 static sd_status push(vm *V, sd_pk_obj *o) {
     if (!o) return no_object(V);
     if (V->sp == V->cap) {
-        size_t cap = V->cap ? 2 * V->cap : 64;
-        sd_pk_obj **s = realloc(V->stack, cap * sizeof *s);
+        sd_pk_obj **s = sd_array_grow(V->stack, &V->cap, V->sp + 1, sizeof *s, 64);
         if (!s) return fail(V, SD_E_NOMEM, "out of memory");
         V->stack = s;
-        V->cap = cap;
     }
     V->stack[V->sp++] = o;
     return SD_OK;
@@ -620,13 +615,11 @@ static sd_status memo_put(vm *V, uint64_t idx) {
     /* Memo indices come in order; one far ahead of the count would only make us allocate. */
     if (idx > 2 * (uint64_t)V->memo_len + 1024) return fail(V, SD_E_FORMAT, "memo index far beyond the values memoised");
     if (idx >= V->cap_memo) {
-        size_t cap = V->cap_memo ? V->cap_memo : 256;
-        while (cap <= idx) cap *= 2;
-        sd_pk_obj **m = realloc(V->memo, cap * sizeof *m);
+        const size_t old_cap = V->cap_memo;
+        sd_pk_obj **m = sd_array_grow(V->memo, &V->cap_memo, (size_t)idx + 1, sizeof *m, 256);
         if (!m) return fail(V, SD_E_NOMEM, "out of memory");
-        memset(m + V->cap_memo, 0, (cap - V->cap_memo) * sizeof *m);
+        memset(m + old_cap, 0, (V->cap_memo - old_cap) * sizeof *m);
         V->memo = m;
-        V->cap_memo = cap;
     }
     if (!V->memo[idx]) V->memo_len++;
     V->memo[idx] = o;
@@ -716,11 +709,9 @@ static sd_status step(vm *V, int *done) {
         return SD_OK;
     case '(': /* MARK */
         if (V->nmarks == V->cap_marks) {
-            size_t cap = V->cap_marks ? 2 * V->cap_marks : 16;
-            size_t *m = realloc(V->marks, cap * sizeof *m);
+            size_t *m = sd_array_grow(V->marks, &V->cap_marks, V->nmarks + 1, sizeof *m, 16);
             if (!m) return fail(V, SD_E_NOMEM, "out of memory");
             V->marks = m;
-            V->cap_marks = cap;
         }
         V->marks[V->nmarks++] = V->sp;
         return SD_OK;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "io/atomic_file.h"
 #include "io/file.h"
 #include "io/json.h"
@@ -555,11 +557,11 @@ sd_status sd_st_writer_add(sd_st_writer *w, const char *name, sd_dtype dtype, in
     if (!data && e.numel) return sd_fail(err, SD_E_ARG, "tensor '%s': NULL data", shown_name(name));
     e.data = data;
     if (w->count == w->cap) {
-        int cap = w->cap ? w->cap * 2 : 16;
-        writer_entry *ne = realloc(w->entries, (size_t)cap * sizeof *ne);
-        if (!ne) return sd_fail(err, SD_E_NOMEM, "out of memory");
+        size_t cap = (size_t)w->cap;
+        writer_entry *ne = sd_array_grow(w->entries, &cap, (size_t)w->count + 1, sizeof *ne, 16);
+        if (!ne || cap > INT_MAX) return sd_fail(err, SD_E_NOMEM, "out of memory");
         w->entries = ne;
-        w->cap = cap;
+        w->cap = (int)cap;
     }
     e.name = dup_bytes(name, strlen(name));
     if (!e.name) return sd_fail(err, SD_E_NOMEM, "out of memory");
@@ -579,16 +581,16 @@ sd_status sd_st_writer_set_metadata(sd_st_writer *w, const char *key, const char
         }
     }
     if (w->meta_count == w->meta_cap) {
-        int cap = w->meta_cap ? w->meta_cap * 2 : 8;
-        char **nk = realloc(w->meta_keys, (size_t)cap * sizeof *nk);
+        const size_t cap = sd_array_next_cap((size_t)w->meta_cap, (size_t)w->meta_count + 1, 8);
+        char **nk = cap && cap <= INT_MAX ? sd_array_resize(w->meta_keys, cap, sizeof *nk) : NULL;
         if (nk) w->meta_keys = nk;
-        char **nv = nk ? realloc(w->meta_values, (size_t)cap * sizeof *nv) : NULL;
+        char **nv = nk ? sd_array_resize(w->meta_values, cap, sizeof *nv) : NULL;
         if (nv) w->meta_values = nv;
         if (!nk || !nv) {
             free(v);
             return sd_fail(err, SD_E_NOMEM, "out of memory");
         }
-        w->meta_cap = cap;
+        w->meta_cap = (int)cap;
     }
     char *k = dup_bytes(key, strlen(key));
     if (!k) {
@@ -602,43 +604,43 @@ sd_status sd_st_writer_set_metadata(sd_st_writer *w, const char *key, const char
 }
 
 /* The JSON header, compact as the reference writes it, padded with spaces to a multiple of 8. */
-static int build_header(const sd_st_writer *w, sd_json_buf *b) {
-    sd_json_buf_puts(b, "{");
+static int build_header(const sd_st_writer *w, sd_strbuf *b) {
+    sd_strbuf_puts(b, "{");
     if (w->meta_count) {
-        sd_json_buf_puts(b, "\"__metadata__\":{");
+        sd_strbuf_puts(b, "\"__metadata__\":{");
         for (int i = 0; i < w->meta_count; i++) {
-            if (i) sd_json_buf_puts(b, ",");
-            sd_json_buf_string(b, w->meta_keys[i]);
-            sd_json_buf_puts(b, ":");
-            sd_json_buf_string(b, w->meta_values[i]);
+            if (i) sd_strbuf_puts(b, ",");
+            sd_json_append_string(b, w->meta_keys[i]);
+            sd_strbuf_puts(b, ":");
+            sd_json_append_string(b, w->meta_values[i]);
         }
-        sd_json_buf_puts(b, "}");
+        sd_strbuf_puts(b, "}");
     }
     size_t offset = 0;
     for (int i = 0; i < w->count; i++) {
         const writer_entry *e = &w->entries[i];
-        if (i || w->meta_count) sd_json_buf_puts(b, ",");
-        sd_json_buf_string(b, e->name);
-        sd_json_buf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", sd_dtype_name(e->dtype));
-        for (int d = 0; d < e->ndim; d++) sd_json_buf_printf(b, d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        if (i || w->meta_count) sd_strbuf_puts(b, ",");
+        sd_json_append_string(b, e->name);
+        sd_strbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", sd_dtype_name(e->dtype));
+        for (int d = 0; d < e->ndim; d++) sd_strbuf_printf(b, d ? ",%lld" : "%lld", (long long)e->shape[d]);
         if (offset > SIZE_MAX - e->nbytes) return -1;
-        sd_json_buf_printf(b, "],\"data_offsets\":[%zu,%zu]}", offset, offset + e->nbytes);
+        sd_strbuf_printf(b, "],\"data_offsets\":[%zu,%zu]}", offset, offset + e->nbytes);
         offset += e->nbytes;
     }
-    sd_json_buf_puts(b, "}");
-    while (!b->failed && b->len % 8) sd_json_buf_puts(b, " ");
+    sd_strbuf_puts(b, "}");
+    while (!b->failed && b->len % 8) sd_strbuf_puts(b, " ");
     return b->failed ? -1 : 0;
 }
 
 sd_status sd_st_writer_write(sd_st_writer *w, const char *path, sd_error *err) {
     if (!w || !path) return sd_fail(err, SD_E_ARG, "sd_st_writer_write: NULL argument");
-    sd_json_buf header = {0};
+    sd_strbuf header = {0};
     if (build_header(w, &header)) {
-        sd_json_buf_free(&header);
+        sd_strbuf_free(&header);
         return sd_fail(err, SD_E_NOMEM, "%s: out of memory building the header", path);
     }
     if (header.len > SD_ST_MAX_HEADER) {
-        sd_json_buf_free(&header);
+        sd_strbuf_free(&header);
         return sd_fail(err, SD_E_ARG, "%s: header of %zu bytes exceeds the %u-byte limit", path, header.len,
                        SD_ST_MAX_HEADER);
     }
@@ -648,12 +650,12 @@ sd_status sd_st_writer_write(sd_st_writer *w, const char *path, sd_error *err) {
     sd_atomic_file af;
     sd_status s = sd_atomic_open(&af, path, err);
     if (s) {
-        sd_json_buf_free(&header);
+        sd_strbuf_free(&header);
         return s;
     }
     s = sd_atomic_write(&af, prefix, sizeof prefix, err);
     if (!s) s = sd_atomic_write(&af, header.data, header.len, err);
-    sd_json_buf_free(&header);
+    sd_strbuf_free(&header);
     enum { CHUNK = 4096 };
     uint8_t raw[CHUNK * 8];
     for (int i = 0; i < w->count && !s; i++) {

@@ -7,7 +7,7 @@
 #include "io/json.h"
 
 /* Appends s with < > & ' " escaped for HTML text and attribute values. */
-void sd_html_escape(sd_json_buf *o, const char *s);
+void sd_html_escape(sd_strbuf *o, const char *s);
 
 /* Round ticks covering [lo, hi]: multiples of a step of 1, 2 or 5 times a power of ten, about
  * `target` of them, the first <= lo and the last >= hi. min_step > 0 bounds the step from below
@@ -37,6 +37,6 @@ typedef struct {
 
 /* Appends <figure><svg ...>...</svg></figure>. Classes used (for the page's CSS): title, tick,
  * axis, legend, grid, marker, ref. Every point carries a <title> tooltip with its value. */
-void sd_svg_line_chart(sd_json_buf *o, const sd_chart *c);
+void sd_svg_line_chart(sd_strbuf *o, const sd_chart *c);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/omp.h"
 #include "core/real.h"
 #include "loss/loss.h"
 
@@ -97,9 +98,7 @@ static int cmp_entry(const void *pa, const void *pb) {
 
 /* dist[n,n]: d_ij = ||F_i - F_j||, full rows (exactly symmetric: same terms, same order). */
 static void rnc_distances(double *dist, const real *F, int n, int d) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= 32)
-#endif
+    SD_OMP(omp parallel for schedule(static) if (n >= 32))
     for (int i = 0; i < n; i++) {
         const real *Fi = F + (size_t)i * (size_t)d;
         for (int j = 0; j < n; j++) {
@@ -174,9 +173,7 @@ static void rnc_all_rows(rnc_scratch *w, const real *F, const real *Y, int n, in
     const double inv_t = 1.0 / (double)temperature;
     const double c = 1.0 / ((double)n * (double)(n - 1));
     rnc_distances(w->dist, F, n, d);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= 32)
-#endif
+    SD_OMP(omp parallel for schedule(static) if (n >= 32))
     for (int i = 0; i < n; i++) {
         double *G_row = want_grad ? w->G + (size_t)i * (size_t)n : NULL;
         w->row_loss[i] = rnc_row(i, Y, n, inv_t, c, w->dist, w->rows + (size_t)i * (size_t)n, G_row);
@@ -224,9 +221,7 @@ real SD_R(sd_rnc_forward_backward)(real *dF, const real *F, const real *Y, int n
     if (n < 2) return 0;
     rnc_scratch w = rnc_carve(work, n);
     rnc_all_rows(&w, F, Y, n, d, temperature, 1);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= 32)
-#endif
+    SD_OMP(omp parallel for schedule(static) if (n >= 32))
     for (int i = 0; i < n; i++)
         rnc_grad_row(dF + (size_t)i * (size_t)d, F, i, n, d, w.dist, w.G, (double)scale);
     return rnc_mean(&w, n);

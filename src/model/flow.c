@@ -191,10 +191,21 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
         f->mem_size = f->mem ? a.used : 0;
         if (!f->mem) return sd_fail(err, SD_E_NOMEM, "out of memory: flow workspace of %zu bytes", a.used);
     }
-    /* The layers' scratch: the largest that any modality's pooling or cross-attention needs,
-     * held by the owner when frames are borrowed (flows run one after the other); one region
+    /* The layers' scratch: the largest that any modality's pooling or cross-attention, or any
+     * MLP or MIA backward needs, held by the owner when frames are borrowed (flows run one after the other); one region
      * per modality when the modalities run at the same time (flow_concurrent). */
     f->concurrent = flow_concurrent(f);
+    const size_t nB = (size_t)f->B, nBK = nB * SD_QUERY_VIEWS;
+    const size_t mlp_mia[7] = {
+        sd_mlp_work_len(&s.modality, nB),        sd_mlp_work_len(&s.attention, nB),
+        sd_mlp_work_len(&s.query, nB),           sd_mlp_work_len(&s.cross, nBK),
+        sd_mlp_work_len(&s.cross_attention, nB), sd_mia_work_len(nB, f->H, f->C),
+        sd_mia_work_len(nBK, f->C, f->R)};
+    size_t back_need = 0; /* the MLP and MIA backwards (one at a time, modality 0's region) */
+    for (int k = 0; k < 7; k++)
+        if (mlp_mia[k] > back_need) back_need = mlp_mia[k];
+    if (back_need == SIZE_MAX)
+        return sd_fail(err, SD_E_NOMEM, "out of memory: MLP scratch size overflows");
     size_t work_len = 0;
     for (int i = 0; i < 3; i++) {
         size_t need = sd_attn_pool_work_len(f->B, f->T[i], f->H);
@@ -202,6 +213,7 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
         const size_t frames = sd_frames_work_len(in->dtype[i], (size_t)f->B * (size_t)f->T[i], m->cfg.dim[i]);
         if (cross > need) need = cross;
         if (frames > need) need = frames; /* the frame projection converts its input here first */
+        if (back_need > need) need = back_need;
         need = (need + 15) / 16 * 16; /* regions start on 64-byte boundaries */
         f->work_offset[i] = f->concurrent ? work_len : 0;
         if (f->concurrent) work_len += need;

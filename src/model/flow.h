@@ -45,7 +45,7 @@ typedef struct sd_flow {
     float *grad_area; /* start and size (bytes) of the activation-gradient region, zeroed per backward */
     size_t grad_area_size;
     /* Scratch of the pooling and cross-attention layers (their xt, then the backward's
-     * gradients): contents not kept between calls, so a flow that borrows frames also borrows
+     * gradients) and of the MLP and MIA backwards: contents not kept between calls, so a flow that borrows frames also borrows
      * its owner's scratch (sd_flow_work). */
     float *work;
     size_t work_len; /* floats */
@@ -112,9 +112,12 @@ static inline const float *sd_flow_q_t(const sd_flow *f) { return f->query[5].ou
 
 /* Backward of the last forward. Gradients of the outputs (each may be NULL = zero):
  * d_pred [B], d_z [B,C], d_r [B,R], d_q_t [B,H], d_c_t [B,K,C]. Parameter gradients are ADDED
- * into grads, a buffer laid out like m->params. */
-void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *d_pred,
-                      const float *d_z, const float *d_r, const float *d_q_t, const float *d_c_t);
+ * into grads, a buffer laid out like m->params. Allocates nothing (the forward sized the
+ * workspace); a layer's failure (a status other than SD_OK, not expected after a successful
+ * forward) leaves grads unusable. */
+sd_status sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *d_pred,
+                           const float *d_z, const float *d_r, const float *d_q_t,
+                           const float *d_c_t);
 
 /* sd_flow_forward, with the step-1 frames of the modalities in share_mask (bit m = modality m)
  * taken from `owner`, whose last forward ran on the same inputs of those modalities (the two

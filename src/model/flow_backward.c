@@ -9,13 +9,18 @@ static void add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* out = MLP(x): dx += dMLP/dx^T dout; weight gradients into g. */
+/* out = MLP(x): dx += dMLP/dx^T dout; weight gradients into g. work: the flow's layer scratch
+ * (sized by its forward for every MLP and MIA of the flow). A failure is kept in *st (the first
+ * one); the later steps still run, the caller discards the gradients. */
 static void mlp_back(float *dx, const sd_mlp_ptrs *g, const float *dout, const sd_mlp_buf *buf,
-                     const float *x, const sd_mlp_ptrs *p, const mlp_shape *s, size_t N, float drop) {
+                     const float *x, const sd_mlp_ptrs *p, const mlp_shape *s, size_t N, float drop,
+                     float *work, sd_status *st) {
     const float *W[2] = {p->l[0].W, p->l[1].W};
     float *dW[2] = {g->l[0].W, g->l[1].W};
     float *db[2] = {g->l[0].b, g->l[1].b};
-    sd_mlp_backward(dx, dW, db, dout, buf->relu, buf->drop, buf->mask, x, W, s, N, drop);
+    const sd_status s_mlp = sd_mlp_backward(dx, dW, db, dout, buf->relu, buf->drop, buf->mask, x,
+                                            W, s, N, drop, work);
+    if (!*st) *st = s_mlp;
 }
 
 static mia_grads mia_g(const sd_mia_ptrs *g) {
@@ -24,8 +29,12 @@ static mia_grads mia_g(const sd_mia_ptrs *g) {
     return d;
 }
 
-void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *d_pred,
-                      const float *d_z, const float *d_r, const float *d_q_t, const float *d_c_t) {
+sd_status sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *d_pred,
+                           const float *d_z, const float *d_r, const float *d_q_t,
+                           const float *d_c_t) {
+    sd_status st = SD_OK;
+    /* The MLPs' and MIAs' scratch: the layer scratch, free between the layers' calls. */
+    float *work = sd_flow_work(f, 0);
     sd_model_ptrs g;
     sd_model_bind(m, grads, &g);
     const sd_model_ptrs *p = &m->p;
@@ -68,7 +77,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     sd_linear_backward(f->d_catt_out, g.cross_fc_att.W, g.cross_fc_att.b, f->d_beta,
                     f->cross_attention.out, p->cross_fc_att.W, nB, C, K);
     mlp_back(f->d_Wsum, &g.cross_attention_mlp, f->d_catt_out, &f->cross_attention, f->Wsum,
-             &p->cross_attention_mlp, &s.cross_attention, nB, p_mlp);
+             &p->cross_attention_mlp, &s.cross_attention, nB, p_mlp, work, &st);
     /* Step 9: W = sum_m w_m C_m (the text slot is C_t, after MIA #2 when applied). */
     const float *Cm[3] = {f->cross_mlp[0].out, f->C_t, f->cross_mlp[2].out};
     float *dCm[3] = {f->d_C[0], f->d_C_t, f->d_C[2]};
@@ -78,14 +87,16 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     if (f->mia) {
         mia_weights w2 = sd_flow_mia_weights(&p->mia2);
         mia_grads g2 = mia_g(&g.mia2);
-        sd_mia_backward(f->d_C[0], f->d_C[1], f->d_C[2], &g2, f->d_C_t, &f->mia2, &w2, nB * nK, C, R);
+        const sd_status s_mia = sd_mia_backward(f->d_C[0], f->d_C[1], f->d_C[2], &g2, f->d_C_t,
+                                                &f->mia2, &w2, nB * nK, C, R, work);
+        if (!st) st = s_mia;
     } else {
         add(f->d_C[1], f->d_C_t, nB * nK * nC);
     }
     /* Steps 8-7: cross MLPs, then cross-attention (dQ gathers all three modalities). */
     for (int i = 0; i < 3; i++) {
         mlp_back(f->d_Y[i], &g.cross_mlp[i], f->d_C[i], &f->cross_mlp[i], f->Y[i], &p->cross_mlp[i],
-                 &s.cross, nB * nK, p_mlp);
+                 &s.cross, nB * nK, p_mlp, work, &st);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
         f->cross[i].work = sd_flow_work(f, i);
         sd_cross_attn_backward(f->d_frames[i], f->d_Q, g.cross[i].query.W, g.cross[i].query.b,
@@ -108,7 +119,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
                                          dh[0],         dh[1],         dh[2]};
     for (int q = 0; q < K; q++)
         mlp_back(d_query_in[q], &g.query_mlp[q], f->d_q[q], &f->query[q], query_in[q],
-                 &p->query_mlp[q], &s.query, nB, p_mlp);
+                 &p->query_mlp[q], &s.query, nB, p_mlp, work, &st);
     /* Step 5: fused sums. */
     static const unsigned fuse_use[4] = {0x7, 0x3, 0x6, 0x5};
     for (int i = 0; i < 4; i++)
@@ -117,7 +128,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     sd_linear_backward(f->d_att_out, g.fc_att.W, g.fc_att.b, f->d_w, f->attention.out, p->fc_att.W,
                     nB, H, 3);
     mlp_back(f->d_cat_h, &g.attention_mlp, f->d_att_out, &f->attention, f->cat_h, &p->attention_mlp,
-             &s.attention, nB, p_mlp);
+             &s.attention, nB, p_mlp, work, &st);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < 3; i++)
             add(dh[i] + (size_t)b * nH, f->d_cat_h + ((size_t)b * 3 + (size_t)i) * nH, nH);
@@ -125,7 +136,9 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
     if (f->mia) {
         mia_weights w1 = sd_flow_mia_weights(&p->mia1);
         mia_grads g1 = mia_g(&g.mia1);
-        sd_mia_backward(f->d_h[0], f->d_h[1], f->d_h[2], &g1, f->d_h_t, &f->mia1, &w1, nB, H, C);
+        const sd_status s_mia = sd_mia_backward(f->d_h[0], f->d_h[1], f->d_h[2], &g1, f->d_h_t,
+                                                &f->mia1, &w1, nB, H, C, work);
+        if (!st) st = s_mia;
     } else {
         add(f->d_h[1], f->d_h_t, nB * nH);
     }
@@ -133,7 +146,7 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
      * frame weight gradient of a shared modality is left to the owner (from the summed d_frames). */
     for (int i = 0; i < 3; i++) {
         mlp_back(f->d_pooled[i], &g.modality_mlp[i], f->d_h[i], &f->modality[i], f->pooled[i],
-                 &p->modality_mlp[i], &s.modality, nB, p_mlp);
+                 &p->modality_mlp[i], &s.modality, nB, p_mlp, work, &st);
         const int *len = m->cfg.mask ? f->in.len[i] : NULL;
         f->pool[i].work = sd_flow_work(f, i);
         sd_attn_pool_backward(f->d_frames[i], g.pool[i].context, g.pool[i].proj.W, g.pool[i].proj.b,
@@ -144,4 +157,5 @@ void sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const float *
             sd_frames_backward(g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i], f->in.dtype[i],
                                nB * (size_t)f->T[i], m->cfg.dim[i], H, sd_flow_work(f, i));
     }
+    return st;
 }

@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/modality.h"
 #include "core/params.h"
 #include "core/status.h"
 
 #define SD_QUERY_VIEWS 7
-enum { SD_AUDIO = 0, SD_TEXT = 1, SD_VIDEO = 2 }; /* modality slots of the network */
 
 typedef struct {
     int dim[3];   /* D_a, D_t, D_v */

@@ -118,10 +118,10 @@ void sd_norm_unfold(const sd_norm *n, const sd_model *m, const float *params, fl
 /* ---- metadata: "v0,v1,..." with %.9g (floats round-trip) ---- */
 
 static sd_status put_list(sd_st_writer *w, const char *key, const float *v, int n, sd_error *err) {
-    sd_json_buf b = {0};
-    for (int i = 0; i < n; i++) sd_json_buf_printf(&b, "%s%.9g", i ? "," : "", (double)v[i]);
+    sd_strbuf b = {0};
+    for (int i = 0; i < n; i++) sd_strbuf_printf(&b, "%s%.9g", i ? "," : "", (double)v[i]);
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory") : sd_st_writer_set_metadata(w, key, b.data, err);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
     return st;
 }
 

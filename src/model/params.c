@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "model/model.h"
 
 typedef struct {
@@ -30,14 +31,12 @@ static float *tensor(walker *w, const char *name, int ndim, int64_t d0, int64_t 
             return NULL;
         }
         if ((size_t)i >= w->use_cap) {
-            size_t cap = w->use_cap ? 2 * w->use_cap : 128;
-            unsigned char *u = realloc(w->use, cap);
+            unsigned char *u = sd_array_grow(w->use, &w->use_cap, (size_t)i + 1, 1, 128);
             if (!u) {
                 w->failed = 1;
                 return NULL;
             }
             w->use = u;
-            w->use_cap = cap;
         }
         w->use[i] = (unsigned char)use;
         return NULL;

@@ -118,7 +118,7 @@ static void run_unary(unary_span_fn *span, real *y, const real *x, size_t n) {
         return;
     }
     const ptrdiff_t chunks = (ptrdiff_t)((n + ACT_CHUNK - 1) / ACT_CHUNK);
-    SD_OMP_PARALLEL_FOR(schedule(static))
+    SD_OMP(omp parallel for schedule(static))
     for (ptrdiff_t c = 0; c < chunks; c++) {
         const size_t lo = (size_t)c * ACT_CHUNK, len = n - lo < ACT_CHUNK ? n - lo : ACT_CHUNK;
         span(y + lo, x + lo, len);
@@ -131,7 +131,7 @@ static void run_binary(binary_span_fn *span, real *dx, const real *dy, const rea
         return;
     }
     const ptrdiff_t chunks = (ptrdiff_t)((n + ACT_CHUNK - 1) / ACT_CHUNK);
-    SD_OMP_PARALLEL_FOR(schedule(static))
+    SD_OMP(omp parallel for schedule(static))
     for (ptrdiff_t c = 0; c < chunks; c++) {
         const size_t lo = (size_t)c * ACT_CHUNK, len = n - lo < ACT_CHUNK ? n - lo : ACT_CHUNK;
         span(dx + lo, dy + lo, y + lo, len);

@@ -21,12 +21,6 @@
 #include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
-#ifdef SD_REAL_DOUBLE
-#define real_exp exp
-#else
-#define real_exp expf
-#endif
-
 /* The released code scales the scores by 0.3 before the softmax. */
 #define ATTN_POOL_SCORE_SCALE ((real)0.3)
 
@@ -39,21 +33,14 @@ size_t SD_R(sd_attn_pool_work_len)(int B, int T, int D) {
 /* Scores, softmax and weighted sum of sample b (MODEL.md step 2), xb its frames [T,D]. */
 static void pool_sample(real *ab, real *ub, const real *Pb, const real *xb, const real *c, int n,
                         int T, size_t Dz) {
-    /* Scores, then a softmax shifted by the max over the n frames that take part. */
-    real mx = -(real)INFINITY;
+    /* Scores, then their softmax over the n frames that take part. */
     for (int t = 0; t < n; t++) {
         const real *Pt = Pb + (size_t)t * Dz;
         real s = 0;
         for (size_t d = 0; d < Dz; d++) s += Pt[d] * c[d];
         ab[t] = ATTN_POOL_SCORE_SCALE * s;
-        if (ab[t] > mx) mx = ab[t];
     }
-    real sum = 0;
-    for (int t = 0; t < n; t++) {
-        ab[t] = real_exp(ab[t] - mx);
-        sum += ab[t];
-    }
-    for (int t = 0; t < n; t++) ab[t] /= sum;
+    if (n > 0) SD_R(sd_softmax_forward)(ab, (size_t)n, 1);
     for (int t = n; t < T; t++) ab[t] = 0;
     /* u_b = sum_t alpha_t xt_t over the frames that take part. */
     memset(ub, 0, Dz * sizeof *ub);
@@ -77,7 +64,7 @@ void SD_R(sd_attn_pool_forward)(real *y, SD_R(attn_pool_cache) *cache, const rea
         real *P = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D] */
         SD_R(sd_linear_forward)(P, xt, Wp, bp, rows, D, D);
         SD_R(sd_tanh_forward)(P, P, rows * Dz);
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i;
             pool_sample(cache->alpha + (size_t)b * Tz, cache->u + (size_t)b * Dz,
@@ -119,7 +106,7 @@ void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const
         const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *PZ = cache->P + (size_t)b0 * Tz * Dz; /* [nb,T,D]: P, then dZ */
 
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             const real *dub = du + (size_t)b * Dz;        /* [D] */
@@ -139,7 +126,7 @@ void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const
         }
         /* dc [1,D] += ds^T [1,rows] P [rows,D], before P becomes dZ. */
         if (dc) nn_gemm_real(1, 0, 1, Dz, rows, (real)1, ds, 1, PZ, Dz, (real)1, dc, Dz);
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int n = nn_frames(len, b0 + i, T);
             const real *dsb = ds + (size_t)i * Tz;
@@ -157,7 +144,7 @@ void SD_R(sd_attn_pool_backward)(real *dx, real *dc, real *dWp, real *dbp, const
          * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
          * Padded frames have alpha = 0 and dZ = 0: their rows are 0. */
         real *dxt = xt_buf;
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i;
             const real *dub = du + (size_t)b * Dz, *ab = alpha + (size_t)b * Tz;

@@ -24,12 +24,6 @@
 #include "nn/nn_gemm.h"
 #include "nn/nn_omp.h"
 
-#ifdef SD_REAL_DOUBLE
-#define real_exp exp
-#else
-#define real_exp expf
-#endif
-
 /* The released code scales the scores by 0.3 before the softmax. */
 #define CROSS_ATTN_SCORE_SCALE ((real)0.3)
 /* Features per block when dZ is written over Kt row by row. */
@@ -120,7 +114,7 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
         const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *Kt = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] */
         project_frames(Kt, xt, Wi, bi, nb, T, D);
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && (size_t)nb * Tz * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             const real *Ktb = Kt + (size_t)i * Tz * Dz;        /* [T,D] */
@@ -130,18 +124,8 @@ void SD_R(sd_cross_attn_forward)(real *y, SD_R(cross_attn_cache) *cache, const r
             real *Ob = cache->O + (size_t)b * Kz * Dz;          /* [K,D] */
             /* S [n,K] = 0.3 Kt_b [n,D] Qp_b^T [D,K], stored in A (rows t >= n are zeroed below). */
             rows_dot(Ab, CROSS_ATTN_SCORE_SCALE, Ktb, n, Qpb, Kz, Dz);
-            /* Softmax over the n frames, per column k, shifted by that column's max. */
-            for (size_t k = 0; k < Kz; k++) {
-                real mx = -(real)INFINITY, sum = 0;
-                for (int t = 0; t < n; t++)
-                    if (Ab[(size_t)t * Kz + k] > mx) mx = Ab[(size_t)t * Kz + k];
-                for (int t = 0; t < n; t++) {
-                    real *a = Ab + (size_t)t * Kz + k;
-                    *a = real_exp(*a - mx);
-                    sum += *a;
-                }
-                for (int t = 0; t < n; t++) Ab[(size_t)t * Kz + k] /= sum;
-            }
+            /* Softmax over the n frames, per column k. */
+            for (size_t k = 0; k < Kz; k++) SD_R(sd_softmax_forward)(Ab + k, (size_t)n, Kz);
             for (size_t e = (size_t)n * Kz; e < Tz * Kz; e++) Ab[e] = 0;
             /* O [K,D] = A_b^T [K,n] xt_b [n,D]. */
             rows_tsum(Ob, Ab, xb, n, Kz, Dz);
@@ -186,7 +170,7 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
         const real *xt = SD_R(sd_frames_dropout)(xt_buf, x, len, &cache->key_in, b0, nb, T, D);
         real *KZ = cache->Kt ? cache->Kt + (size_t)b0 * Tz * Dz : Kt_chunk; /* [nb,T,D] Kt, then dZ */
         if (!cache->Kt) project_frames(KZ, xt, Wi, bi, nb, T, D);
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             const real *xb = xt + (size_t)i * Tz * Dz;    /* [T,D] */
@@ -232,7 +216,7 @@ void SD_R(sd_cross_attn_backward)(real *dx, real *dQ, real *dWq, real *dbq, real
          * buffer (xt may also be x itself: then the buffer was not used and x is left alone).
          * Rows of padded frames are 0. */
         real *dxt = xt_buf;
-        SD_OMP_PARALLEL_FOR(schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
+        SD_OMP(omp parallel for schedule(static) if (nb > 1 && rows * Dz >= NN_PAR_MIN_ELEMS))
         for (int i = 0; i < nb; i++) {
             const int b = b0 + i, n = nn_frames(len, b, T);
             real *dxtb = dxt + (size_t)i * Tz * Dz; /* [T,D] */

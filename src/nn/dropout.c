@@ -150,7 +150,7 @@ static void dropout_run(real *y, uint8_t *mask, const real *x, size_t i0, size_t
     const real scale = key->p < 1 ? (real)1 / ((real)1 - (real)key->p) : (real)0;
     const size_t first = i0 / per_batch, last = (i0 + n - 1) / per_batch;
     const ptrdiff_t count = (ptrdiff_t)(last - first + 1);
-    SD_OMP_PARALLEL_FOR(schedule(static) if (n >= DROPOUT_PAR_MIN))
+    SD_OMP(omp parallel for schedule(static) if (n >= DROPOUT_PAR_MIN))
     for (ptrdiff_t j = 0; j < count; j++) {
         const size_t batch = first + (size_t)j, e0 = batch * per_batch;
         const size_t lo = e0 > i0 ? e0 : i0, hi = e0 + per_batch < i0 + n ? e0 + per_batch : i0 + n;

@@ -17,7 +17,7 @@
 /* y [N,O] = b [O] on every row. */
 static void fill_bias(real *y, const real *b, size_t N, size_t O) {
     const ptrdiff_t rows = (ptrdiff_t)N;
-    SD_OMP_PARALLEL_FOR(schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
+    SD_OMP(omp parallel for schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
     for (ptrdiff_t n = 0; n < rows; n++) memcpy(y + (size_t)n * O, b, O * sizeof *y);
 }
 
@@ -54,7 +54,7 @@ void SD_R(sd_linear_backward)(real *dx, real *dW, real *db, const real *dy, cons
     if (!db) return;
     /* Blocks of 16 columns: contiguous reads inside a row, one owner per column. */
     const ptrdiff_t n_blocks = (ptrdiff_t)((O + 15) / 16);
-    SD_OMP_PARALLEL_FOR(schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
+    SD_OMP(omp parallel for schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
     for (ptrdiff_t blk = 0; blk < n_blocks; blk++) {
         const size_t o0 = (size_t)blk * 16, o1 = o0 + 16 < O ? o0 + 16 : O;
         real acc[16] = {0};

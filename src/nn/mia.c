@@ -4,12 +4,12 @@
  *
  * Legend: N rows (B for MIA #1, B*7 for MIA #2), D feature dim, L latent dim.
  * Cache: cat [N,3D], h [N,D], x_in [N,D], lat [N,L]. Every product is one GEMM over N rows
- * (linear.c); the backward allocates its scratch per call. */
-#include <math.h>
+ * (linear.c); the backward's scratch is the caller's (sd_mia_work_len elements). */
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/real.h"
+#include "core/status.h"
 #include "nn/nn.h"
 
 void SD_R(sd_mia_forward)(real *y, SD_R(mia_cache) *cache, const real *x_a, const real *x_t,
@@ -29,8 +29,12 @@ void SD_R(sd_mia_forward)(real *y, SD_R(mia_cache) *cache, const real *x_a, cons
     for (size_t e = 0; e < N * Dz; e++) y[e] += x_t[e];
 }
 
-static void mia_poison(real *g, size_t n) {
-    if (g) for (size_t i = 0; i < n; i++) g[i] = (real)NAN;
+/* Scratch of the backward: dlat [N,L], dx_in, dh, dpre [N,D] each, dcat [N,3D]; SIZE_MAX when
+ * that overflows. */
+size_t SD_R(sd_mia_work_len)(size_t N, int D, int L) {
+    size_t len;
+    if (D < 0 || L < 0 || !sd_mul_size(N, (size_t)L + 6 * (size_t)D, &len)) return SIZE_MAX;
+    return len;
 }
 
 /* Forward (restated): cat = [x_a, x_t, x_v]; h = ReLU(cat W0^T + b0); x_in = h W2^T + b2;
@@ -39,34 +43,21 @@ static void mia_poison(real *g, size_t n) {
  *   dlat = dy Wd  [N,L];  dx_in = dlat We  [N,D];  dh = dx_in W2  [N,D];
  *   dpre = dh * (h > 0);  dcat = dpre W0  [N,3D] split into dx_a, dx_t, dx_v;  dx_t += dy.
  * g (or any of its members) may be NULL: those weight gradients are skipped. */
-void SD_R(sd_mia_backward)(real *dx_a, real *dx_t, real *dx_v, const SD_R(mia_grads) *g,
-                        const real *dy, const SD_R(mia_cache) *cache,
-                        const SD_R(mia_weights) *w, size_t N, int D, int L) {
-    if (N == 0 || D <= 0 || L <= 0) return;
+sd_status SD_R(sd_mia_backward)(real *dx_a, real *dx_t, real *dx_v, const SD_R(mia_grads) *g,
+                             const real *dy, const SD_R(mia_cache) *cache,
+                             const SD_R(mia_weights) *w, size_t N, int D, int L, real *work) {
+    if (N == 0 || D <= 0 || L <= 0) return SD_OK;
     const size_t Dz = (size_t)D, Lz = (size_t)L;
     const SD_R(mia_grads) none = {0};
     if (!g) g = &none;
     const int want_dx = dx_a || dx_t || dx_v;
 
-    /* Scratch: dlat [N,L], dx_in [N,D], dh [N,D], dpre [N,D], dcat [N,3D] (when a dx is wanted). */
-    size_t n_scratch = 0;
-    const int size_ok = sd_mul_size(N, Lz + 3 * Dz + (want_dx ? 3 * Dz : 0), &n_scratch) &&
-                        sd_mul_size(n_scratch, sizeof(real), &n_scratch);
-    real *scratch = size_ok ? sd_calloc(n_scratch / sizeof(real), sizeof(real)) : NULL;
-    if (!scratch) {
-        mia_poison(dx_a, N * Dz);
-        mia_poison(dx_t, N * Dz);
-        mia_poison(dx_v, N * Dz);
-        mia_poison(g->W0, Dz * 3 * Dz);
-        mia_poison(g->b0, Dz);
-        mia_poison(g->W2, Dz * Dz);
-        mia_poison(g->b2, Dz);
-        mia_poison(g->We, Lz * Dz);
-        mia_poison(g->be, Lz);
-        mia_poison(g->Wd, Dz * Lz);
-        mia_poison(g->bd, Dz);
-        return;
-    }
+    /* Scratch: dlat [N,L], dx_in [N,D], dh [N,D], dpre [N,D], dcat [N,3D] (when a dx is
+     * wanted), zeroed: the linear backwards add into them. */
+    const size_t work_len = SD_R(sd_mia_work_len)(N, D, L);
+    if (!work || work_len == SIZE_MAX) return SD_E_ARG;
+    real *scratch = work;
+    memset(scratch, 0, (want_dx ? work_len : work_len - N * 3 * Dz) * sizeof *scratch);
     real *dlat = scratch;                         /* [N,L] */
     real *dx_in = dlat + N * Lz;                  /* [N,D] */
     real *dh = dx_in + N * Dz;                    /* [N,D] */
@@ -91,5 +82,5 @@ void SD_R(sd_mia_backward)(real *dx_a, real *dx_t, real *dx_v, const SD_R(mia_gr
     }
     if (dx_t)
         for (size_t e = 0; e < N * Dz; e++) dx_t[e] += dy[e];
-    sd_free(scratch);
+    return SD_OK;
 }

@@ -5,13 +5,14 @@
  *   relu_cache  r_l = ReLU(a_{l-1} W_l^T + b_l)   [N, D_l]
  *   drop_cache  a_l = Dropout(p)(r_l)             [N, D_l]
  *   mask_cache  keep masks of the dropouts       [N, D_l] (unused when p == 0)
- * The backward needs two scratch buffers of N*max_l D_l, allocated per call. */
+ * The backward's scratch (two buffers of N*max_l D_l) is the caller's: sd_mlp_work_len elements. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/real.h"
+#include "core/status.h"
 #include "nn/nn.h"
 #include "nn/nn_omp.h"
 
@@ -55,16 +56,13 @@ void SD_R(sd_mlp_forward)(real *out, real *relu_cache, real *drop_cache, uint8_t
         memmove(out, a_prev, N * (size_t)s->dims[s->n_layers - 1] * sizeof *out);
 }
 
-/* Adds NaN to every gradient: the only way a void backward can make an allocation failure
- * visible (the training loop's finiteness check then reports it). */
-static void mlp_poison(real *dx, real *const *dW, real *const *db, const mlp_shape *s,
-                       size_t N) {
-    if (dx) for (size_t i = 0; i < N * (size_t)s->in; i++) dx[i] = (real)NAN;
-    for (int l = 0; l < s->n_layers; l++) {
-        const size_t n_w = (size_t)s->dims[l] * (size_t)mlp_input_dim(s, l);
-        if (dW && dW[l]) for (size_t i = 0; i < n_w; i++) dW[l][i] = (real)NAN;
-        if (db && db[l]) for (int i = 0; i < s->dims[l]; i++) db[l][i] = (real)NAN;
-    }
+/* Scratch of the backward: dz and da, N*max_l D_l each; SIZE_MAX when that overflows. */
+size_t SD_R(sd_mlp_work_len)(const mlp_shape *s, size_t N) {
+    size_t max_dim = 0, len;
+    for (int l = 0; l < s->n_layers; l++)
+        if (s->dims[l] > 0 && (size_t)s->dims[l] > max_dim) max_dim = (size_t)s->dims[l];
+    if (!sd_mul_size(N, max_dim, &len) || !sd_mul_size(len, 2, &len)) return SIZE_MAX;
+    return len;
 }
 
 /* Forward, per layer l: r_l = ReLU(a_{l-1} W_l^T + b_l), a_l = Dropout(p)(r_l), out = a_last.
@@ -72,27 +70,18 @@ static void mlp_poison(real *dx, real *const *dW, real *const *db, const mlp_sha
  *   dz_l = da_l * keep_l / (1-p) * (r_l > 0)          [N, D_l]
  *   da_{l-1} = dz_l W_l, dW_l += dz_l^T a_{l-1}, db_l += sum_n dz_l   (sd_linear_backward)
  * with a_{-1} = x and da_{-1} added into dx (skipped when dx is NULL). */
-void SD_R(sd_mlp_backward)(real *dx, real *const *dW, real *const *db, const real *dout,
-                        const real *relu_cache, const real *drop_cache,
-                        const uint8_t *mask_cache, const real *x, const real *const *W,
-                        const mlp_shape *s, size_t N, real p) {
+sd_status SD_R(sd_mlp_backward)(real *dx, real *const *dW, real *const *db, const real *dout,
+                             const real *relu_cache, const real *drop_cache,
+                             const uint8_t *mask_cache, const real *x, const real *const *W,
+                             const mlp_shape *s, size_t N, real p, real *work) {
     const int L = s->n_layers;
-    if (L <= 0 || N == 0) return;
-    size_t max_dim = 0, off_last = 0;
-    for (int l = 0; l < L; l++) {
-        if ((size_t)s->dims[l] > max_dim) max_dim = (size_t)s->dims[l];
-        if (l < L - 1) off_last += N * (size_t)s->dims[l];
-    }
-    size_t bytes = 0;
-    const int size_ok = sd_mul_size(N, max_dim, &bytes) && sd_mul_size(bytes, sizeof(real), &bytes);
-    real *dz = size_ok ? sd_alloc(bytes) : NULL; /* [N, D_l] for the current layer */
-    real *da = size_ok ? sd_alloc(bytes) : NULL; /* [N, D_{l-1}]: gradient of a_{l-1} */
-    if (!dz || !da) {
-        sd_free(dz);
-        sd_free(da);
-        mlp_poison(dx, dW, db, s, N);
-        return;
-    }
+    if (L <= 0 || N == 0) return SD_OK;
+    const size_t work_len = SD_R(sd_mlp_work_len)(s, N);
+    if (!work || work_len == SIZE_MAX) return SD_E_ARG;
+    size_t off_last = 0;
+    for (int l = 0; l < L - 1; l++) off_last += N * (size_t)s->dims[l];
+    real *dz = work;                /* [N, D_l] for the current layer */
+    real *da = work + work_len / 2; /* [N, D_{l-1}]: gradient of a_{l-1} */
     const real scale = p > 0 ? (p < 1 ? (real)1 / ((real)1 - p) : (real)0) : (real)1;
     const real *da_cur = dout; /* gradient of a_l, [N, D_l] */
     size_t off = off_last;     /* offset of layer l in the caches */
@@ -102,7 +91,7 @@ void SD_R(sd_mlp_backward)(real *dx, real *const *dW, real *const *db, const rea
         const uint8_t *keep = p > 0 ? mask_cache + off : NULL; /* [N, D_l] */
         const ptrdiff_t count = (ptrdiff_t)n_el;
         /* Branch-free select on bits, so the loop vectorises (core/real.h). */
-        SD_OMP_PARALLEL_FOR(schedule(static) if (n_el >= MLP_PAR_MIN))
+        SD_OMP(omp parallel for schedule(static) if (n_el >= MLP_PAR_MIN))
         for (ptrdiff_t i = 0; i < count; i++) {
             const int pass = (r[i] > 0) & (!keep || keep[i]);
             dz[i] = real_of(bits_of(da_cur[i] * scale) & bits_mask(pass));
@@ -122,6 +111,5 @@ void SD_R(sd_mlp_backward)(real *dx, real *const *dW, real *const *db, const rea
         da_cur = da;
         off = prev_off;
     }
-    sd_free(dz);
-    sd_free(da);
+    return SD_OK;
 }

@@ -19,7 +19,7 @@ void SD_R(sd_modality_sum_forward)(real *y, const real *w, const real *const *x,
                                 unsigned use, int B, int R, int D) {
     if (B <= 0 || R <= 0 || D <= 0) return;
     const size_t per = (size_t)R * (size_t)D; /* elements per sample */
-    SD_OMP_PARALLEL_FOR(schedule(static) if ((size_t)B * per >= NN_PAR_MIN_ELEMS))
+    SD_OMP(omp parallel for schedule(static) if ((size_t)B * per >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         real *yb = y + (size_t)b * per; /* [R,D] */
         memset(yb, 0, per * sizeof *yb);
@@ -40,7 +40,7 @@ void SD_R(sd_modality_sum_backward)(real *const *dx, real *dw, const real *dy, c
                                  int D) {
     if (B <= 0 || R <= 0 || D <= 0) return;
     const size_t per = (size_t)R * (size_t)D;
-    SD_OMP_PARALLEL_FOR(schedule(static) if ((size_t)B * per >= NN_PAR_MIN_ELEMS))
+    SD_OMP(omp parallel for schedule(static) if ((size_t)B * per >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         const real *dyb = dy + (size_t)b * per; /* [R,D] */
         for (int m = 0; m < M; m++) {
@@ -64,7 +64,7 @@ void SD_R(sd_modality_sum_backward)(real *const *dx, real *dw, const real *dy, c
 void SD_R(sd_row_sum_forward)(real *z, const real *beta, const real *X, int B, int K, int D) {
     if (B <= 0 || D <= 0) return;
     const size_t Kz = (size_t)(K > 0 ? K : 0), Dz = (size_t)D;
-    SD_OMP_PARALLEL_FOR(schedule(static) if ((size_t)B * Kz * Dz >= NN_PAR_MIN_ELEMS))
+    SD_OMP(omp parallel for schedule(static) if ((size_t)B * Kz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         real *zb = z + (size_t)b * Dz; /* [D] */
         memset(zb, 0, Dz * sizeof *zb);
@@ -82,7 +82,7 @@ void SD_R(sd_row_sum_backward)(real *dbeta, real *dX, const real *dz, const real
                             const real *X, int B, int K, int D) {
     if (B <= 0 || K <= 0 || D <= 0) return;
     const size_t Kz = (size_t)K, Dz = (size_t)D;
-    SD_OMP_PARALLEL_FOR(schedule(static) if ((size_t)B * Kz * Dz >= NN_PAR_MIN_ELEMS))
+    SD_OMP(omp parallel for schedule(static) if ((size_t)B * Kz * Dz >= NN_PAR_MIN_ELEMS))
     for (int b = 0; b < B; b++) {
         const real *dzb = dz + (size_t)b * Dz; /* [D] */
         for (size_t k = 0; k < Kz; k++) {

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/rng.h"
+#include "core/status.h"
 
 #define SD_MLP_MAX_LAYERS 4
 

@@ -48,11 +48,18 @@ size_t SD_FN(sd_mlp_cache_len)(const mlp_shape *s, size_t N);
 void SD_FN(sd_mlp_forward)(SD_T *out, SD_T *relu_cache, SD_T *drop_cache, uint8_t *mask_cache,
                         const SD_T *x, const SD_T *const *W, const SD_T *const *b,
                         const mlp_shape *s, size_t N, SD_T p, sd_rng *rng);
-/* dx may be NULL; dW[l], db[l] receive the weight gradients. dout: gradient of out. */
-void SD_FN(sd_mlp_backward)(SD_T *dx, SD_T *const *dW, SD_T *const *db, const SD_T *dout,
-                         const SD_T *relu_cache, const SD_T *drop_cache,
-                         const uint8_t *mask_cache, const SD_T *x, const SD_T *const *W,
-                         const mlp_shape *s, size_t N, SD_T p);
+/* dx may be NULL; dW[l], db[l] receive the weight gradients. dout: gradient of out. work:
+ * scratch of sd_mlp_work_len(s, N) elements (contents not kept). Allocates nothing; SD_E_ARG
+ * (nothing written) when work is NULL or its length overflows. */
+size_t SD_FN(sd_mlp_work_len)(const mlp_shape *s, size_t N);
+sd_status SD_FN(sd_mlp_backward)(SD_T *dx, SD_T *const *dW, SD_T *const *db, const SD_T *dout,
+                              const SD_T *relu_cache, const SD_T *drop_cache,
+                              const uint8_t *mask_cache, const SD_T *x, const SD_T *const *W,
+                              const mlp_shape *s, size_t N, SD_T p, SD_T *work);
+
+/* ---- Softmax in place over n values spaced stride apart, shifted by their max (n == 0: nothing).
+ * Its backward is the layers' dx = y * (dy - <y, dy>). */
+void SD_FN(sd_softmax_forward)(SD_T *x, size_t n, size_t stride);
 
 /* ---- Attention pooling over time (fra2utt, MODEL.md step 2):
  *   xt = Dropout(p)(x); P = tanh(xt Wp^T + bp); s_t = P_t . c; alpha = softmax_t(0.3 s);
@@ -145,7 +152,10 @@ typedef struct {
 } SD_FN(mia_grads);
 void SD_FN(sd_mia_forward)(SD_T *y, SD_FN(mia_cache) *cache, const SD_T *x_a, const SD_T *x_t,
                         const SD_T *x_v, const SD_FN(mia_weights) *w, size_t N, int D, int L);
-/* dx_a, dx_t, dx_v may be NULL. */
-void SD_FN(sd_mia_backward)(SD_T *dx_a, SD_T *dx_t, SD_T *dx_v, const SD_FN(mia_grads) *g,
-                         const SD_T *dy, const SD_FN(mia_cache) *cache,
-                         const SD_FN(mia_weights) *w, size_t N, int D, int L);
+/* dx_a, dx_t, dx_v may be NULL. work: scratch of sd_mia_work_len(N, D, L) elements (contents
+ * not kept). Allocates nothing; SD_E_ARG (nothing written) when work is NULL or its length
+ * overflows. */
+size_t SD_FN(sd_mia_work_len)(size_t N, int D, int L);
+sd_status SD_FN(sd_mia_backward)(SD_T *dx_a, SD_T *dx_t, SD_T *dx_v, const SD_FN(mia_grads) *g,
+                              const SD_T *dy, const SD_FN(mia_cache) *cache,
+                              const SD_FN(mia_weights) *w, size_t N, int D, int L, SD_T *work);

@@ -2,6 +2,7 @@
  * Legend: M, N rows and columns of C, K the inner dim; P blocks. */
 #include "nn/nn_gemm.h"
 
+#include "core/omp.h"
 #include "core/pool.h"
 #include "core/real.h"
 #ifdef _OPENMP
@@ -106,7 +107,7 @@ void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, re
     }
     /* One aligned block per thread. */
     const gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
-#pragma omp parallel for num_threads(g.P) schedule(static, 1)
+    SD_OMP(omp parallel for num_threads(g.P) schedule(static, 1))
     for (int p = 0; p < g.P; p++) gemm_block(&g, p);
     sd_nn_blas_single_end(prev);
 #else

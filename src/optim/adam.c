@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/omp.h"
 #include "core/simd.h"
 
 sd_adam_config sd_adam_default_config(void) {
@@ -46,9 +47,7 @@ void sd_adam_update(float *p, const float *g, float *m, float *v, size_t n,
     const float step_size = (float)((double)lr / bias1);
     const float bias2_sqrt = (float)sqrt(bias2);
     const ptrdiff_t chunks = (ptrdiff_t)((n + ADAM_CHUNK - 1) / ADAM_CHUNK);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 16))
-#endif
+    SD_OMP(omp parallel for schedule(static) if (n >= ((size_t)1 << 16)))
     for (ptrdiff_t k = 0; k < chunks; k++) {
         const size_t i0 = (size_t)k * ADAM_CHUNK, len = n - i0 < ADAM_CHUNK ? n - i0 : ADAM_CHUNK;
         adam_span(p + i0, g + i0, m + i0, v + i0, len, b1, b2, one_minus_b1, one_minus_b2, wd, eps,

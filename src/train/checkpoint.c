@@ -46,17 +46,17 @@ sd_status sd_train_state_save(const sd_train_state *s, const char *path, sd_erro
     if (!st) st = sd_st_writer_set_metadata(w, "settings", s->settings ? s->settings : "", err);
     if (!st) st = sd_st_writer_set_metadata(w, "dataset", s->dataset ? s->dataset : "", err);
     if (!st && sd_norm_active(&s->norm)) st = sd_norm_write_metadata(w, &s->norm, err);
-    sd_json_buf h;
+    sd_strbuf h;
     memset(&h, 0, sizeof h);
-    sd_json_buf_puts(&h, "[");
+    sd_strbuf_puts(&h, "[");
     for (int i = 0; i < s->n_history; i++) {
-        if (i) sd_json_buf_puts(&h, ", ");
+        if (i) sd_strbuf_puts(&h, ", ");
         sd_epoch_record_json(&h, &s->history[i]);
     }
-    sd_json_buf_puts(&h, "]");
+    sd_strbuf_puts(&h, "]");
     if (!st && h.failed) st = sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
     if (!st) st = sd_st_writer_set_metadata(w, "history", h.data, err);
-    sd_json_buf_free(&h);
+    sd_strbuf_free(&h);
     if (!st) st = sd_st_writer_write(w, path, err);
     sd_st_writer_free(w);
     return st;

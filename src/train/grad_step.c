@@ -239,8 +239,9 @@ static double rmse_of(float weight, double sum, double count) { return weight !=
 
 /* Backward of chunk j into its own gradient buffer, from the batch's loss values. d: scratch of
  * 2Bc + 2Bc C + Bc H + Bc V C floats. dF: the RnC gradient of every row (NULL: w_rnc = 0). */
-static void chunk_backward(sd_grad_step *g, int j, const sd_model *m, const sd_loss_weights *w, int64_t B,
-                           const double L[3], const float *dF, int64_t offset, float *d) {
+static sd_status chunk_backward(sd_grad_step *g, int j, const sd_model *m, const sd_loss_weights *w,
+                                int64_t B, const double L[3], const float *dF, int64_t offset,
+                                float *d, sd_error *err) {
     const sd_batch *b = g->part[j];
     const sd_flow *f0 = g->obj[j]->flow[0], *f1 = g->obj[j]->flow[1];
     const size_t Bc = (size_t)b->B, H = (size_t)f0->H, C = (size_t)f0->C, R = (size_t)f0->R;
@@ -260,7 +261,7 @@ static void chunk_backward(sd_grad_step *g, int j, const sd_model *m, const sd_l
     const float *d_r0 = dF ? dF + (size_t)offset * R : NULL, *d_r1 = dF ? dF + (size_t)(B + offset) * R : NULL;
     float *grad = g->g[j];
     memset(grad, 0, sizeof(float) * g->P);
-    sd_objective_backward(g->obj[j], m, w, grad, d_pred, d_z, d_r0, d_r1, d_q1, d_c1);
+    return sd_objective_backward(g->obj[j], m, w, grad, d_pred, d_z, d_r0, d_r1, d_q1, d_c1, err);
 }
 
 /* grads = the sum of every chunk's gradient, the same bits whichever ranks hold which chunks. */
@@ -336,7 +337,7 @@ sd_status sd_grad_step_run(sd_grad_step *g, const sd_model *m, const sd_loss_wei
     /* 3. This rank's chunks backward, each into its own buffer; 4. their exact sum. */
     int64_t offset = samples_in(g, 0, g->first);
     for (int j = 0; j < g->count; j++) {
-        if (g->part[j]->B) chunk_backward(g, j, m, w, B, L, dF, offset, d);
+        if (g->part[j]->B && (st = chunk_backward(g, j, m, w, B, L, dF, offset, d, err))) return st;
         offset += g->part[j]->B;
     }
     return sum_chunks(g, grads, err);

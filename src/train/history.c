@@ -6,15 +6,15 @@
 #include <string.h>
 
 /* JSON has no NaN: an undefined value (Corr of a constant prediction, a diverged loss) is null. */
-static void num(sd_json_buf *o, const char *key, double v, int first) {
+static void num(sd_strbuf *o, const char *key, double v, int first) {
     if (isfinite(v))
-        sd_json_buf_printf(o, "%s\"%s\": %.17g", first ? "" : ", ", key, v);
+        sd_strbuf_printf(o, "%s\"%s\": %.17g", first ? "" : ", ", key, v);
     else
-        sd_json_buf_printf(o, "%s\"%s\": null", first ? "" : ", ", key);
+        sd_strbuf_printf(o, "%s\"%s\": null", first ? "" : ", ", key);
 }
 
-static void metrics_json(sd_json_buf *o, const char *key, const sd_metrics *m) {
-    sd_json_buf_printf(o, ", \"%s\": {", key);
+static void metrics_json(sd_strbuf *o, const char *key, const sd_metrics *m) {
+    sd_strbuf_printf(o, ", \"%s\": {", key);
     num(o, "mae", m->mae, 1);
     num(o, "mse", m->mse, 0);
     num(o, "corr", m->corr_defined ? m->corr : NAN, 0);
@@ -25,7 +25,7 @@ static void metrics_json(sd_json_buf *o, const char *key, const sd_metrics *m) {
         num(o, "f1_has0", m->f1_has0, 0);
         num(o, "acc2_non0", m->acc2_non0, 0);
         num(o, "f1_non0", m->f1_non0, 0);
-        sd_json_buf_printf(o, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
+        sd_strbuf_printf(o, ", \"n\": %zu, \"n_non0\": %zu}", m->n, m->n_non0);
         return;
     }
     if (m->scheme == SD_METRICS_SIMS) {
@@ -34,14 +34,14 @@ static void metrics_json(sd_json_buf *o, const char *key, const sd_metrics *m) {
         num(o, "acc5", m->acc5, 0);
         num(o, "f1", m->f1, 0);
     }
-    sd_json_buf_printf(o, ", \"n\": %zu, \"scheme\": \"%s\"}", m->n, sd_metrics_scheme_name(m->scheme));
+    sd_strbuf_printf(o, ", \"n\": %zu, \"scheme\": \"%s\"}", m->n, sd_metrics_scheme_name(m->scheme));
 }
 
 /* "epoch" is 1-based in JSON, as on the console and in the report (0-based in memory). */
-void sd_epoch_record_json(sd_json_buf *o, const sd_epoch_record *r) {
-    sd_json_buf_printf(o, "{\"epoch\": %d", r->epoch + 1);
+void sd_epoch_record_json(sd_strbuf *o, const sd_epoch_record *r) {
+    sd_strbuf_printf(o, "{\"epoch\": %d", r->epoch + 1);
     num(o, "lr", r->lr, 0);
-    sd_json_buf_puts(o, ", \"loss\": {");
+    sd_strbuf_puts(o, ", \"loss\": {");
     num(o, "full", r->loss.full, 1);
     num(o, "miss", r->loss.miss, 0);
     num(o, "tf", r->loss.tf, 0);
@@ -49,7 +49,7 @@ void sd_epoch_record_json(sd_json_buf *o, const sd_epoch_record *r) {
     num(o, "f", r->loss.f, 0);
     num(o, "rnc", r->loss.rnc, 0);
     num(o, "total", r->loss.total, 0);
-    sd_json_buf_puts(o, "}");
+    sd_strbuf_puts(o, "}");
     metrics_json(o, "valid_full", &r->valid_full);
     metrics_json(o, "valid_missing", &r->valid_miss);
     metrics_json(o, "train_full", &r->train_full);
@@ -57,7 +57,7 @@ void sd_epoch_record_json(sd_json_buf *o, const sd_epoch_record *r) {
     num(o, "seconds", r->seconds, 0);
     num(o, "eval_seconds", r->eval_seconds, 0);
     num(o, "samples_per_s", r->samples_per_s, 0);
-    sd_json_buf_printf(o, ", \"samples\": %lld}", (long long)r->samples);
+    sd_strbuf_printf(o, ", \"samples\": %lld}", (long long)r->samples);
 }
 
 static double get_num(const sd_json *obj, const char *key, int *ok) {

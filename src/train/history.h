@@ -8,7 +8,7 @@
 
 /* Appends one JSON object (no newline). Numbers are printed with 17 significant digits, so a
  * record read back is bit-identical. */
-void sd_epoch_record_json(sd_json_buf *out, const sd_epoch_record *r);
+void sd_epoch_record_json(sd_strbuf *out, const sd_epoch_record *r);
 /* Parses what sd_epoch_record_json wrote. */
 sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *err);
 

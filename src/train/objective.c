@@ -55,14 +55,19 @@ sd_status sd_objective_forward(sd_objective *o, const sd_model *m, const sd_flow
     return st;
 }
 
-void sd_objective_backward(sd_objective *o, const sd_model *m, const sd_loss_weights *w, float *grads,
-                           const float *d_pred, const float *d_z, const float *d_r0, const float *d_r1,
-                           const float *d_q1, const float *d_c1) {
+sd_status sd_objective_backward(sd_objective *o, const sd_model *m, const sd_loss_weights *w,
+                                float *grads, const float *d_pred, const float *d_z,
+                                const float *d_r0, const float *d_r1, const float *d_q1,
+                                const float *d_c1, sd_error *err) {
     sd_flow *f0 = o->flow[0], *f1 = o->flow[1];
     const size_t B = (size_t)f0->B, C = (size_t)f0->C;
     /* f1 first: it adds its shared frame gradients into f0's, whose backward uses the sum. */
-    if (sd_objective_runs_missing(w)) sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
-    sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
+    sd_status st = SD_OK;
+    if (sd_objective_runs_missing(w))
+        st = sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
+    if (!st) st = sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
+    if (st) return sd_fail(err, st, "flow backward: %s (layer scratch missing)", sd_status_name(st));
+    return SD_OK;
 }
 
 sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_input *in_full,
@@ -127,6 +132,5 @@ sd_status sd_objective_run(sd_objective *o, const sd_model *m, const sd_flow_inp
         d_r0 = dF;
         d_r1 = dF + B * R;
     }
-    sd_objective_backward(o, m, w, grads, d_pred, d_z, d_r0, d_r1, d_q1, d_c1);
-    return SD_OK;
+    return sd_objective_backward(o, m, w, grads, d_pred, d_z, d_r0, d_r1, d_q1, d_c1, err);
 }

@@ -49,8 +49,9 @@ int sd_objective_runs_missing(const sd_loss_weights *w);
 sd_status sd_objective_forward(sd_objective *o, const sd_model *m, const sd_flow_input *in_full,
                                const sd_flow_input *in_miss, const sd_loss_weights *w, int training,
                                sd_rng *rng, sd_error *err);
-void sd_objective_backward(sd_objective *o, const sd_model *m, const sd_loss_weights *w, float *grads,
-                           const float *d_pred, const float *d_z, const float *d_r0, const float *d_r1,
-                           const float *d_q1, const float *d_c1);
+sd_status sd_objective_backward(sd_objective *o, const sd_model *m, const sd_loss_weights *w,
+                                float *grads, const float *d_pred, const float *d_z,
+                                const float *d_r0, const float *d_r1, const float *d_q1,
+                                const float *d_c1, sd_error *err);
 
 #endif

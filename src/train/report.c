@@ -58,7 +58,7 @@ static void add_series(epoch_series *es, const sd_report_input *in, const char *
 }
 
 /* width: of the viewBox (the page scales it to its column), so text keeps a readable size. */
-static void epoch_chart(sd_json_buf *o, const sd_report_input *in, epoch_series *es, const char *title, const char *ylabel,
+static void epoch_chart(sd_strbuf *o, const sd_report_input *in, epoch_series *es, const char *title, const char *ylabel,
                         double ref, const char *ref_label, double width) {
     char marker[48];
     snprintf(marker, sizeof marker, "selected (%d)", in->selected_epoch + 1);
@@ -72,56 +72,56 @@ static double mae_value(const sd_epoch_record *r, int which) {
 }
 
 /* Predicted versus true on [-3.5, 3.5]^2 with the diagonal. */
-static void scatter(sd_json_buf *o, const char *title, const float *y, const float *p, int64_t n, const char *color) {
+static void scatter(sd_strbuf *o, const char *title, const float *y, const float *p, int64_t n, const char *color) {
     const double S = 320, m = 40, lo = -3.5, hi = 3.5;
 #define SX(v) (m + (S - 2 * m) * (fmin(fmax((v), lo), hi) - lo) / (hi - lo))
 #define SY(v) (S - m - (S - 2 * m) * (fmin(fmax((v), lo), hi) - lo) / (hi - lo))
-    sd_json_buf_printf(o, "<figure class='scatter'><svg viewBox='0 0 %.0f %.0f' role='img' aria-label='%s'>", S, S, title);
-    sd_json_buf_printf(o, "<text x='%.0f' y='18' class='title'>%s</text>", m, title);
+    sd_strbuf_printf(o, "<figure class='scatter'><svg viewBox='0 0 %.0f %.0f' role='img' aria-label='%s'>", S, S, title);
+    sd_strbuf_printf(o, "<text x='%.0f' y='18' class='title'>%s</text>", m, title);
     for (int k = -3; k <= 3; k++) {
-        sd_json_buf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", SX(k), SY(lo), SX(k), SY(hi));
-        sd_json_buf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", SX(lo), SY(k), SX(hi), SY(k));
-        sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='middle'>%d</text>", SX(k), S - m + 16, k);
-        sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='end'>%d</text>", m - 6, SY(k) + 4, k);
+        sd_strbuf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", SX(k), SY(lo), SX(k), SY(hi));
+        sd_strbuf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='grid'/>", SX(lo), SY(k), SX(hi), SY(k));
+        sd_strbuf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='middle'>%d</text>", SX(k), S - m + 16, k);
+        sd_strbuf_printf(o, "<text x='%.1f' y='%.1f' class='tick' text-anchor='end'>%d</text>", m - 6, SY(k) + 4, k);
     }
-    sd_json_buf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='diag'/>", SX(lo), SY(lo), SX(hi), SY(hi));
+    sd_strbuf_printf(o, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' class='diag'/>", SX(lo), SY(lo), SX(hi), SY(hi));
     for (int64_t i = 0; i < n; i++)
-        sd_json_buf_printf(o, "<circle cx='%.1f' cy='%.1f' r='2.2' fill='%s' fill-opacity='0.45'/>", SX(y[i]), SY(p[i]), color);
-    sd_json_buf_printf(o, "<text x='%.1f' y='%.1f' class='axis' text-anchor='middle'>true label</text>", S / 2, S - 6);
-    sd_json_buf_printf(o, "<text x='12' y='%.1f' class='axis' transform='rotate(-90 12 %.1f)' text-anchor='middle'>prediction</text>",
+        sd_strbuf_printf(o, "<circle cx='%.1f' cy='%.1f' r='2.2' fill='%s' fill-opacity='0.45'/>", SX(y[i]), SY(p[i]), color);
+    sd_strbuf_printf(o, "<text x='%.1f' y='%.1f' class='axis' text-anchor='middle'>true label</text>", S / 2, S - 6);
+    sd_strbuf_printf(o, "<text x='12' y='%.1f' class='axis' transform='rotate(-90 12 %.1f)' text-anchor='middle'>prediction</text>",
                        S / 2, S / 2);
-    sd_json_buf_puts(o, "</svg></figure>\n");
+    sd_strbuf_puts(o, "</svg></figure>\n");
 #undef SX
 #undef SY
 }
 
-static void metrics_row(sd_json_buf *o, const char *flow, const sd_metrics *m) {
+static void metrics_row(sd_strbuf *o, const char *flow, const sd_metrics *m) {
     char corr[32];
     if (m->corr_defined)
         snprintf(corr, sizeof corr, "%.4f", m->corr);
     else
         snprintf(corr, sizeof corr, "undefined");
-    sd_json_buf_printf(o, "<tr><td>%s</td><td>%.4f</td><td>%.4f</td><td>%s</td>", flow, m->mae, m->mse, corr);
+    sd_strbuf_printf(o, "<tr><td>%s</td><td>%.4f</td><td>%.4f</td><td>%s</td>", flow, m->mae, m->mse, corr);
     if (m->scheme == SD_METRICS_MOSI)
-        sd_json_buf_printf(o, "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>", m->acc7,
+        sd_strbuf_printf(o, "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>", m->acc7,
                            m->acc5, m->acc2_has0, m->f1_has0, m->acc2_non0, m->f1_non0);
     if (m->scheme == SD_METRICS_SIMS)
-        sd_json_buf_printf(o, "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>", m->acc2, m->acc3, m->acc5, m->f1);
-    sd_json_buf_printf(o, "<td>%zu</td></tr>\n", m->n);
+        sd_strbuf_printf(o, "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>", m->acc2, m->acc3, m->acc5, m->f1);
+    sd_strbuf_printf(o, "<td>%zu</td></tr>\n", m->n);
 }
 
 /* One configuration row; marked when the value differs from the preset's. */
-static void config_row(sd_json_buf *o, const char *name, const char *value, const char *preset_value) {
+static void config_row(sd_strbuf *o, const char *name, const char *value, const char *preset_value) {
     int changed = preset_value && strcmp(value, preset_value);
-    sd_json_buf_printf(o, "<tr%s><td>%s</td><td>", changed ? " class='changed'" : "", name);
+    sd_strbuf_printf(o, "<tr%s><td>%s</td><td>", changed ? " class='changed'" : "", name);
     sd_html_escape(o, value);
-    sd_json_buf_puts(o, "</td><td>");
+    sd_strbuf_puts(o, "</td><td>");
     if (changed) {
-        sd_json_buf_puts(o, "set (preset: ");
+        sd_strbuf_puts(o, "set (preset: ");
         sd_html_escape(o, preset_value);
-        sd_json_buf_puts(o, ")");
+        sd_strbuf_puts(o, ")");
     }
-    sd_json_buf_puts(o, "</td></tr>\n");
+    sd_strbuf_puts(o, "</td></tr>\n");
 }
 
 #define ROWF(name, fmt, field)                                                      \
@@ -131,10 +131,10 @@ static void config_row(sd_json_buf *o, const char *name, const char *value, cons
         config_row(out, name, a, b);                                                \
     } while (0)
 
-static void config_section(sd_json_buf *out, const sd_report_input *in) {
+static void config_section(sd_strbuf *out, const sd_report_input *in) {
     const sd_train_options *o = in->options;
     char a[1200], b[1200];
-    sd_json_buf_puts(out, "<h2>Configuration</h2>\n<table class='config'><tr><th>setting</th><th>value</th><th></th></tr>\n");
+    sd_strbuf_puts(out, "<h2>Configuration</h2>\n<table class='config'><tr><th>setting</th><th>value</th><th></th></tr>\n");
     if (o) {
         sd_train_options def = sd_train_default_options();
         sd_error ignored;
@@ -206,14 +206,14 @@ static void config_section(sd_json_buf *out, const sd_report_input *in) {
     for (int e = 0; e < in->n_epochs; e++) tr += in->history[e].seconds, ev += in->history[e].eval_seconds;
     snprintf(a, sizeof a, "%.1f s over %d epochs (training %.1f s, evaluation %.1f s)", tr + ev, in->n_epochs, tr, ev);
     config_row(out, "total time", a, NULL);
-    sd_json_buf_puts(out, "</table>\n");
+    sd_strbuf_puts(out, "</table>\n");
 }
 
 sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error *err) {
     if (in->n_epochs < 1) return sd_fail(err, SD_E_ARG, "%s: no epoch to report", path);
-    sd_json_buf o;
+    sd_strbuf o;
     memset(&o, 0, sizeof o);
-    sd_json_buf_puts(&o,
+    sd_strbuf_puts(&o,
                      "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>sdumc training report</title>\n"
                      "<style>body{font-family:sans-serif;margin:1.5em auto;color:#222;padding:0 1.5em;max-width:1600px}"
                      "figure{margin:0}svg{width:100%;height:auto;background:#fff;border:1px solid #ddd}"
@@ -232,39 +232,39 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
     for (int e = 0; e < in->n_epochs; e++)
         if (in->history[e].epoch == in->selected_epoch) sel = &in->history[e];
     const int last = in->history[in->n_epochs - 1].epoch;
-    sd_json_buf_printf(&o, "</code>. Epochs run: %d. Selected epoch: <b>%d</b> (", in->n_epochs, in->selected_epoch + 1);
+    sd_strbuf_printf(&o, "</code>. Epochs run: %d. Selected epoch: <b>%d</b> (", in->n_epochs, in->selected_epoch + 1);
     sd_html_escape(&o, in->selection);
-    sd_json_buf_puts(&o, ", on the validation split; the test split is not used in training).</p>\n");
+    sd_strbuf_puts(&o, ", on the validation split; the test split is not used in training).</p>\n");
     if (in->selected_epoch == last && in->n_epochs > 1 && !(in->options && in->options->select == SD_SELECT_LAST))
-        sd_json_buf_printf(&o, "<p class='warn'><b>Warning:</b> the selected epoch is the last one (%d): the validation "
+        sd_strbuf_printf(&o, "<p class='warn'><b>Warning:</b> the selected epoch is the last one (%d): the validation "
                                "criterion was still improving when training stopped, so more epochs (or a larger learning "
                                "rate) may give a better model.</p>\n", last + 1);
     if (in->note && *in->note) {
-        sd_json_buf_puts(&o, "<p>");
+        sd_strbuf_puts(&o, "<p>");
         sd_html_escape(&o, in->note);
-        sd_json_buf_puts(&o, "</p>\n");
+        sd_strbuf_puts(&o, "</p>\n");
     }
     if (sel) {
-        sd_json_buf_puts(&o, "<h2>Validation metrics of the selected epoch</h2>\n<table><tr><th>flow</th><th>MAE</th>"
+        sd_strbuf_puts(&o, "<h2>Validation metrics of the selected epoch</h2>\n<table><tr><th>flow</th><th>MAE</th>"
                              "<th>MSE</th><th>Corr</th>");
         if (sel->valid_full.scheme == SD_METRICS_MOSI)
-            sd_json_buf_puts(&o, "<th>Acc-7</th><th>Acc-5</th><th>Acc-2 (has0)</th><th>F1 (has0)</th>"
+            sd_strbuf_puts(&o, "<th>Acc-7</th><th>Acc-5</th><th>Acc-2 (has0)</th><th>F1 (has0)</th>"
                                  "<th>Acc-2 (non0)</th><th>F1 (non0)</th>");
         if (sel->valid_full.scheme == SD_METRICS_SIMS)
-            sd_json_buf_puts(&o, "<th>Acc-2</th><th>Acc-3</th><th>Acc-5</th><th>F1</th>");
-        sd_json_buf_puts(&o, "<th>n</th></tr>\n");
+            sd_strbuf_puts(&o, "<th>Acc-2</th><th>Acc-3</th><th>Acc-5</th><th>F1</th>");
+        sd_strbuf_puts(&o, "<th>n</th></tr>\n");
         metrics_row(&o, "complete (real text)", &sel->valid_full);
         metrics_row(&o, "text missing (simulated text)", &sel->valid_miss);
         if (sel->train_full.n) {
             metrics_row(&o, "training subset, complete", &sel->train_full);
             metrics_row(&o, "training subset, text missing", &sel->train_miss);
         }
-        sd_json_buf_puts(&o, "</table>\n");
+        sd_strbuf_puts(&o, "</table>\n");
     }
-    sd_json_buf_puts(&o, "<h2>Validation and training MAE</h2>\n<div class='charts'>\n");
+    sd_strbuf_puts(&o, "<h2>Validation and training MAE</h2>\n<div class='charts'>\n");
     epoch_series *es = calloc(1, sizeof *es);
     if (!es) {
-        sd_json_buf_free(&o);
+        sd_strbuf_free(&o);
         return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
     }
     add_series(es, in, "valid, complete flow", "#1f77b4", 0, mae_value, 0);
@@ -275,10 +275,10 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
     }
     double ref = in->ds ? sd_train_mean_mae(in->ds, NULL) : NAN;
     epoch_chart(&o, in, es, "MAE per epoch (evaluation mode)", "MAE", ref, "predicting the training mean", 1100);
-    sd_json_buf_puts(&o, "</div>\n<p>Solid: validation split. Dashed: a fixed subset of the training split measured the "
+    sd_strbuf_puts(&o, "</div>\n<p>Solid: validation split. Dashed: a fixed subset of the training split measured the "
                          "same way (evaluation mode, no dropout), so the gap between them is over-fitting. Dotted line: "
                          "the validation MAE of always predicting the mean training label, the floor a model must beat.</p>\n");
-    sd_json_buf_puts(&o, "<h2>Loss terms (unweighted, mean over the epoch's batches)</h2>\n<div class='charts'>\n");
+    sd_strbuf_puts(&o, "<h2>Loss terms (unweighted, mean over the epoch's batches)</h2>\n<div class='charts'>\n");
     /* Prediction and distillation terms share a scale; RnC (a log-sum over the batch) and the
      * weighted total get their own axes. Terms with weight 0 are not computed and not drawn. */
     memset(es, 0, sizeof *es);
@@ -295,36 +295,36 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
     add_series(es, in, terms[6].name, terms[6].color, 0, term_value, 6);
     epoch_chart(&o, in, es, "Weighted total", "loss", NAN, NULL, 520);
     free(es);
-    sd_json_buf_puts(&o, "</div>\n<dl>\n");
+    sd_strbuf_puts(&o, "</div>\n<dl>\n");
     for (int k = 0; k < 7; k++) {
-        sd_json_buf_printf(&o, "<dt style='color:%s'>%s</dt><dd>%s", terms[k].color, terms[k].name, terms[k].what);
-        if (in->options && k < 6) sd_json_buf_printf(&o, " (weight w_%s = %.4g%s)", terms[k].name,
+        sd_strbuf_printf(&o, "<dt style='color:%s'>%s</dt><dd>%s", terms[k].color, terms[k].name, terms[k].what);
+        if (in->options && k < 6) sd_strbuf_printf(&o, " (weight w_%s = %.4g%s)", terms[k].name,
                                                      term_weight(&in->options->w, k),
                                                      term_weight(&in->options->w, k) > 0 ? "" : ": not computed");
-        sd_json_buf_puts(&o, "</dd>\n");
+        sd_strbuf_puts(&o, "</dd>\n");
     }
-    sd_json_buf_puts(&o, "</dl>\n<h2>Selected model on the validation split</h2>\n<div class='scatters'>\n");
+    sd_strbuf_puts(&o, "</dl>\n<h2>Selected model on the validation split</h2>\n<div class='scatters'>\n");
     scatter(&o, "Complete flow", in->label, in->pred_full, in->n_valid, "#1f77b4");
     scatter(&o, "Text-missing flow", in->label, in->pred_missing, in->n_valid, "#ff7f0e");
-    sd_json_buf_puts(&o, "</div>\n");
+    sd_strbuf_puts(&o, "</div>\n");
     config_section(&o, in);
-    sd_json_buf_puts(&o, "<h2>Per epoch</h2>\n<table><tr><th>epoch</th><th>lr</th><th>loss</th><th>valid MAE complete</th>"
+    sd_strbuf_puts(&o, "<h2>Per epoch</h2>\n<table><tr><th>epoch</th><th>lr</th><th>loss</th><th>valid MAE complete</th>"
                          "<th>valid MAE missing</th><th>train MAE complete</th><th>train MAE missing</th><th>seconds</th>"
                          "<th>evaluation s</th><th>samples/s</th></tr>\n");
     for (int e = 0; e < in->n_epochs; e++) {
         const sd_epoch_record *r = &in->history[e];
-        sd_json_buf_printf(&o, "<tr%s><td>%d</td><td>%.3g</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>",
+        sd_strbuf_printf(&o, "<tr%s><td>%d</td><td>%.3g</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>",
                            r->epoch == in->selected_epoch ? " style='font-weight:bold'" : "", r->epoch + 1, r->lr,
                            r->loss.total, r->valid_full.mae, r->valid_miss.mae);
         if (r->train_full.n)
-            sd_json_buf_printf(&o, "<td>%.4f</td><td>%.4f</td>", r->train_full.mae, r->train_miss.mae);
+            sd_strbuf_printf(&o, "<td>%.4f</td><td>%.4f</td>", r->train_full.mae, r->train_miss.mae);
         else
-            sd_json_buf_puts(&o, "<td>-</td><td>-</td>");
-        sd_json_buf_printf(&o, "<td>%.1f</td><td>%.1f</td><td>%.0f</td></tr>\n", r->seconds, r->eval_seconds, r->samples_per_s);
+            sd_strbuf_puts(&o, "<td>-</td><td>-</td>");
+        sd_strbuf_printf(&o, "<td>%.1f</td><td>%.1f</td><td>%.0f</td></tr>\n", r->seconds, r->eval_seconds, r->samples_per_s);
     }
-    sd_json_buf_puts(&o, "</table>\n</body></html>\n");
+    sd_strbuf_puts(&o, "</table>\n</body></html>\n");
     sd_status st = o.failed ? sd_fail(err, SD_E_NOMEM, "%s: out of memory", path)
                             : sd_atomic_write_file(path, o.data, o.len, err);
-    sd_json_buf_free(&o);
+    sd_strbuf_free(&o);
     return st;
 }

@@ -153,7 +153,7 @@ int sd_train_settings_get(const char *settings, const char *name, char *value, s
 
 /* Appends to b one line per setting whose value differs between `saved` and `now` (a setting on
  * one side only differs from "(not set)"); returns how many. */
-static int settings_diff(const char *saved, const char *now, sd_json_buf *b) {
+static int settings_diff(const char *saved, const char *now, sd_strbuf *b) {
     int n = 0;
     for (int pass = 0; pass < 2; pass++) {
         const char *mine = pass ? now : saved, *other = pass ? saved : now;
@@ -164,7 +164,7 @@ static int settings_diff(const char *saved, const char *now, sd_json_buf *b) {
             if (t.name_len == 0 && t.value_len == 0) { /* a blank line */
             } else if (!f || (pass == 0 && (t.value_len != u.value_len || strncmp(t.value, u.value, (size_t)t.value_len)))) {
                 const setting_t *sv = pass ? (f ? &u : NULL) : &t, *nv = pass ? &t : (f ? &u : NULL);
-                sd_json_buf_printf(b, "\n  %.*s: %.*s when the run started, %.*s now", t.name_len, t.name,
+                sd_strbuf_printf(b, "\n  %.*s: %.*s when the run started, %.*s now", t.name_len, t.name,
                                    sv ? sv->value_len : 9, sv ? sv->value : "(not set)", nv ? nv->value_len : 9,
                                    nv ? nv->value : "(not set)");
                 n++;
@@ -207,24 +207,24 @@ static double criterion(sd_select s, const sd_epoch_record *r) {
  * as on the console and in the report. */
 static sd_status write_log(const char *path, const sd_epoch_record *h, int n, int best_epoch,
                            double best, sd_select sel, int final, const sd_auto_schedule *a, sd_error *err) {
-    sd_json_buf b;
+    sd_strbuf b;
     memset(&b, 0, sizeof b);
     if (a->chosen)
-        sd_json_buf_printf(&b, "{\"preset_auto\": {\"batch_size\": %d, \"lr\": %.9g, \"steps\": %lld, "
+        sd_strbuf_printf(&b, "{\"preset_auto\": {\"batch_size\": %d, \"lr\": %.9g, \"steps\": %lld, "
                                "\"paper_steps\": %lld}}\n",
                            a->batch, (double)a->lr, (long long)a->steps, (long long)a->paper_steps);
     for (int i = 0; i < n; i++) {
         sd_epoch_record_json(&b, &h[i]);
-        sd_json_buf_puts(&b, "\n");
+        sd_strbuf_puts(&b, "\n");
     }
     if (final) {
-        sd_json_buf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
+        sd_strbuf_printf(&b, "{\"selected_epoch\": %d, \"select\": \"%s\", \"why\": \"%s\", \"criterion\": %.17g}\n",
                            best_epoch + 1, sd_select_name(sel), select_description(sel),
                            sel == SD_SELECT_LAST ? 0.0 : best);
     }
     sd_status st = b.failed ? sd_fail(err, SD_E_NOMEM, "out of memory")
                             : sd_atomic_write_file(path, b.data ? b.data : "", b.len, err);
-    sd_json_buf_free(&b);
+    sd_strbuf_free(&b);
     return st;
 }
 
@@ -338,11 +338,10 @@ static sd_status check_dataset(const sd_dataset *ds, const sd_model_config *c, s
                        "validation split can be carved out of train (sd_dataset_carve_valid, --valid-fraction)",
                        sd_dataset_dir(ds), (long long)sd_dataset_size(ds, SD_SPLIT_TRAIN),
                        (long long)sd_dataset_size(ds, SD_SPLIT_VALID));
-    const int mods[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
-    for (int k = 0; k < 3; k++)
-        if (sd_dataset_dim(ds, mods[k]) != c->dim[k])
+    for (int k = SD_MOD_AUDIO; k <= SD_MOD_VIDEO; k++) /* the network's slots */
+        if (sd_dataset_dim(ds, k) != c->dim[k])
             return sd_fail(err, SD_E_SHAPE, "%s: %s features have dim %d, the model has %d", sd_dataset_dir(ds),
-                           sd_modality_name(mods[k]), sd_dataset_dim(ds, mods[k]), c->dim[k]);
+                           sd_modality_name(k), sd_dataset_dim(ds, k), c->dim[k]);
     return SD_OK;
 }
 
@@ -359,12 +358,12 @@ static sd_status training_norm(const sd_dataset *ds, const sd_train_options *o, 
  * are still those the run standardised with (the dataset's fingerprint covers names, labels and
  * frame counts, not the feature values). */
 static sd_status check_resumed_norm(const sd_dataset *ds, const sd_train_options *o, const sd_train_state *s,
-                                    sd_json_buf *diff, sd_error *err) {
+                                    sd_strbuf *diff, sd_error *err) {
     const int was = sd_norm_active(&s->norm);
     const setting_t key = {"normalize", "", 9, 0};
     if (o->normalize != SD_NORMALIZE_AUTO && (o->normalize == SD_NORMALIZE_STANDARD) != was &&
         !setting_find(o->settings ? o->settings : "", &key))
-        sd_json_buf_printf(diff, "\n  normalize: %s when the run started, %s now", was ? "standard" : "none",
+        sd_strbuf_printf(diff, "\n  normalize: %s when the run started, %s now", was ? "standard" : "none",
                            sd_normalize_name(o->normalize));
     if (!was || diff->len) return SD_OK;
     sd_norm now;
@@ -398,11 +397,11 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
     if (!fingerprint) return sd_fail(err, SD_E_NOMEM, "out of memory");
     if (o->resume) {
         st = sd_train_state_load(o->resume, s, err);
-        sd_json_buf diff = {0};
+        sd_strbuf diff = {0};
         /* The gradient chunks decide the sums (grad_step.h): the run's, unless given and equal. */
         if (!st) *chunks = o->grad_chunks > 0 ? o->grad_chunks : s->grad_chunks;
         if (!st && *chunks != s->grad_chunks)
-            sd_json_buf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
+            sd_strbuf_printf(&diff, "\n  grad-chunks: %d when the run started, %d now", s->grad_chunks, *chunks);
         if (!st) settings_diff(s->settings, o->settings ? o->settings : "", &diff);
         if (!st && !diff.len && strcmp(s->dataset, fingerprint) == 0) st = check_resumed_norm(ds, o, s, &diff, err);
         if (!st && diff.len)
@@ -417,7 +416,7 @@ static sd_status start_state(const sd_dataset *ds, const sd_train_options *o, sd
                          o->resume, s->next_epoch, o->epochs);
         if (!st) st = check_dataset(ds, &s->model->cfg, err);
         if (!st) s->epochs = o->epochs; /* (more than before extends a finished run) */
-        sd_json_buf_free(&diff);
+        sd_strbuf_free(&diff);
         free(fingerprint);
         if (st) sd_train_state_release(s);
         return st;
