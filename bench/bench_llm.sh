@@ -28,6 +28,12 @@ LIBS="$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -lpthread
 make --no-print-directory BUILD="$BUILD" "$BUILD/libsdumc.a" >/dev/null
 gcc $CFLAGS bench/bench_llm.c "$BUILD/libsdumc.a" $LIBS -o "$BUILD/bench_llm"
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+# sdumc runs with the OpenMP wait its CLI chooses (src/cli/main.c: GOMP_SPINCOUNT=1000 unless the
+# user set OMP_WAIT_POLICY or GOMP_SPINCOUNT); bench_llm is not the CLI, so the setting is made here.
+# libgomp's default spins ~300,000 rounds at every barrier: on a loaded machine that took half of
+# bench_llm's CPU time (perf, bench/README.md). llama.cpp runs with its own defaults.
+SD_WAIT=GOMP_SPINCOUNT=1000
+[ -n "${OMP_WAIT_POLICY:-}${GOMP_SPINCOUNT:-}" ] && SD_WAIT=GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-}
 OUT=$(mktemp -d /tmp/sdumc-benchllm-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
@@ -41,9 +47,10 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c
 echo "== LLM decoder: sdumc${LB:+ and llama.cpp ($(git -C "$LLAMA_CPP_DIR" log -1 --format=%h 2>/dev/null || echo ?))}, $THREADS threads"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, flags: $flags"
 echo "shape: LLaMA-7B widths (hidden 4096, ff 11008, 32 heads, vocab 32000), $LAYERS blocks; prompt 64/128, $GEN generated tokens, $ROUNDS round(s)"
+echo "OpenMP wait for sdumc: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY }$SD_WAIT"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== tiny model (4 blocks, hidden 64, Q8_0): a quick check that the decoder runs"
-"$BUILD/bench_llm" tests/fixtures/llm/tiny_q8_0.gguf --prompt 64 --gen 32 --beams 4 --threads "$THREADS" | sed 's/^/  /'
+env "$SD_WAIT" "$BUILD/bench_llm" tests/fixtures/llm/tiny_q8_0.gguf --prompt 64 --gen 32 --beams 4 --threads "$THREADS" | sed 's/^/  /'
 
 bw=$("$BUILD/bench_llm" --bandwidth --threads "$THREADS" --json | sed -n 's/^BENCH //p')
 echo "bw $bw" > "$OUT/bandwidth"
@@ -70,7 +77,7 @@ for t in $TYPES; do
     for who in $order; do
       if [ $who = sdumc ]; then
         echo "-- $t round $r: sdumc"
-        "$BUILD/bench_llm" "$f" --prompt 64,128 --gen "$GEN" --beams 4 --threads "$THREADS" --json \
+        env "$SD_WAIT" "$BUILD/bench_llm" "$f" --prompt 64,128 --gen "$GEN" --beams 4 --threads "$THREADS" --json \
           | tee -a "$OUT/log" | grep -v '^BENCH' | sed 's/^/  /'
         grep '^BENCH' "$OUT/log" | tail -1 | sed "s/^BENCH /sdumc $t /" >> "$OUT/results"
       elif [ -n "$LB" ]; then
