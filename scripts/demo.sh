@@ -5,7 +5,7 @@
 # w_miss = w_tf = w_tq = w_f = w_rnc = 0), and print the test metrics of both, with and without
 # the transcript.
 #
-# Demo settings (about a minute on 2 cores; override with environment variables): the paper's
+# Demo settings (about 2 minutes on 2 idle cores; override with environment variables): the paper's
 # network (hidden 256) on a small corpus (DEMO_N utterances) whose features have field-like scales
 # (synth --scales raw: values in the hundreds, dims near zero, -inf at pauses, read as 0 with
 # --nonfinite zero). Training standardises the inputs (the default --normalize standard, folded into
