@@ -28,7 +28,11 @@ trap 'rm -f "$out"' EXIT
 # Thread count for OpenMP, OpenBLAS and torch alike. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
 # left as the environment has them, for both sides (BENCHMARKING.md).
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
-sdumc() { "$SD" "$@" --threads "$THREADS" >>"$out" || echo "bench: sdumc $* failed" >&2; }
+# sdumc's side waits as the command line does (src/cli/main.c: GOMP_SPINCOUNT=1000 unless the user
+# chose a policy): libgomp's default spins ~300,000 rounds per wait, which on a loaded host takes the
+# CPU from the threads it waits for; PyTorch gets its best set-up (passive) below.
+sdumc() { env GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-1000}" "$SD" "$@" --threads "$THREADS" >>"$out" ||
+  echo "bench: sdumc $* failed" >&2; }
 torch() { # PyTorch's best set-up here: tcmalloc, passive OpenMP waiting
   env LD_PRELOAD="$TCMALLOC" OMP_WAIT_POLICY=passive "$PY" bench/bench_torch.py "$@" --threads "$THREADS" \
     >>"$out" || echo "bench: torch $* failed" >&2
