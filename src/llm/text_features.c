@@ -121,13 +121,15 @@ static sd_status tokenize_job(const sd_textfeat *tf, const sd_textfeat_job *job,
     return SD_OK;
 }
 
-/* Writes the utterances [i, i + k) of the job from the pass just run (tf->hs) and reports them. */
+/* Writes the utterances [i, i + k) of the job still to do from the pass just run (tf->hs) and
+ * reports them. */
 static void write_pass(sd_textfeat *tf, const sd_textfeat_job *job, size_t i, size_t k, const size_t *len,
-                       double pass_s, double t0, sd_utt_counts *counts) {
+                       const int *todo, double pass_s, double t0, sd_utt_counts *counts) {
     const size_t D = (size_t)sd_llama_get_hparams(tf->m)->n_embd;
     size_t N = 0;
     for (size_t j = 0; j < k; j++) N += len[i + j];
     for (size_t j = 0, r0 = 0; j < k; r0 += len[i + j++]) {
+        if (!todo[i + j]) continue; /* already written, by an earlier run of the same pass */
         const size_t row = job->first + i + j, skip = tf->p.drop_bos ? 1 : 0, rows = len[i + j] - skip;
         const float *f = tf->hs + (r0 + skip) * D;
         sd_utt_report rep = {i + j, job->count, job->t->name[row], SD_UTT_WRITTEN, NULL, len[i + j], rows, 1,
@@ -203,17 +205,22 @@ sd_status sd_textfeat_run(sd_textfeat *tf, const sd_textfeat_job *job, sd_utt_co
             if (job->progress) job->progress(job->user, &rep);
         }
     }
-    /* the utterances to do, packed in file order; a pass failing (memory) stops the run */
+    /* The passes of a complete run (sd_textfeat_plan's), each run when one of its utterances is still
+     * to do: an utterance's numbers depend on the pass it is in, so a resumed run writes the same
+     * bytes as an uninterrupted one. A pass failing (memory) stops the run. */
+    int *every = calloc(n ? n : 1, sizeof *every);
+    if (!s && !every) s = sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < n; i++) every[i] = 1;
     for (size_t i = 0; !s && i < n;) {
-        if (!todo[i]) {
-            i++;
-            continue;
-        }
-        const size_t k = pass_rows(tf, len, todo, i, n);
+        const size_t k = pass_rows(tf, len, every, i, n);
+        int any = 0;
+        for (size_t j = i; j < i + k; j++) any |= todo[j];
         const double t1 = sd_utt_now();
-        if (!(s = run_pass(tf, ids + i, len + i, k, err))) write_pass(tf, job, i, k, len, sd_utt_now() - t1, t0, counts);
+        if (any && !(s = run_pass(tf, ids + i, len + i, k, err)))
+            write_pass(tf, job, i, k, len, todo, sd_utt_now() - t1, t0, counts);
         i += k;
     }
+    free(every);
     for (size_t i = 0; ids && i < n; i++) free(ids[i]);
     free(ids);
     free(len);

@@ -87,19 +87,15 @@ print('  passes of 8 positions against packed passes: %.2e' % worst)
 assert worst < 1e-5, worst
 "; then echo "PASS text_features_batching_same"; else echo "FAIL text_features_batching_same"; cat "$T/log3"; fi
 
-# 3. Resume: a second run writes nothing; a deleted output is redone (alone in its pass now: equal up
-# to one float16 rounding step).
+# 3. Resume: a second run writes nothing; a deleted output is redone in the pass of a complete run,
+# so its bytes equal the first run's (an utterance's numbers depend on the pass it is in).
 before=$(stat -c %Y.%s "$T/default/u01.npy")
 sleep 1
 "$BIN" text-features "${ARGS[@]}" --out "$T/default" 2>"$T/log4"
 cp "$T/default/u03.npy" "$T/u03.first"; rm "$T/default/u03.npy"
 "$BIN" text-features "${ARGS[@]}" --out "$T/default" 2>"$T/log5"
 if grep -q "0 written, 5 already done" "$T/log4" && grep -q "1 written, 4 already done" "$T/log5" &&
-   [ "$before" = "$(stat -c %Y.%s "$T/default/u01.npy")" ] && $PY -c "
-import numpy as np
-a, b = np.load('$T/default/u03.npy').astype(np.float64), np.load('$T/u03.first').astype(np.float64)
-assert a.shape == b.shape and (np.abs(a - b).max(axis=1) / np.abs(b).max(axis=1)).max() < 2e-3
-"; then
+   [ "$before" = "$(stat -c %Y.%s "$T/default/u01.npy")" ] && cmp -s "$T/default/u03.npy" "$T/u03.first"; then
   echo "PASS text_features_resume"; else echo "FAIL text_features_resume"; cat "$T/log4" "$T/log5"; fi
 
 # 4. --drop-bos: the rows after BOS.
