@@ -151,11 +151,11 @@ static void write_pass(sd_textfeat *tf, const sd_textfeat_job *job, size_t i, si
     }
 }
 
-/* The rows in the pass that starts at row i: the next rows to do while their positions fit in
- * batch_tokens (at least one). */
-static size_t pass_rows(const sd_textfeat *tf, const size_t *len, const int *todo, size_t i, size_t n) {
+/* The rows in the pass that starts at row i: the next rows while their positions fit in
+ * batch_tokens (at least one). A complete run's passes, whatever is already written. */
+static size_t pass_rows(const sd_textfeat *tf, const size_t *len, size_t i, size_t n) {
     size_t k = 1, used = len[i];
-    while (i + k < n && todo[i + k] && used + len[i + k] <= tf->p.batch_tokens) used += len[i + k++];
+    while (i + k < n && used + len[i + k] <= tf->p.batch_tokens) used += len[i + k++];
     return k;
 }
 
@@ -164,11 +164,9 @@ sd_status sd_textfeat_plan(const sd_textfeat *tf, const sd_textfeat_job *job, si
     const size_t n = job->count;
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     size_t *len = calloc(n ? n : 1, sizeof *len);
-    int *todo = calloc(n ? n : 1, sizeof *todo);
-    sd_status s = !ids || !len || !todo ? sd_fail(err, SD_E_NOMEM, "out of memory") : tokenize_job(tf, job, ids, len, err);
-    for (size_t i = 0; !s && i < n; i++) todo[i] = 1;
+    sd_status s = !ids || !len ? sd_fail(err, SD_E_NOMEM, "out of memory") : tokenize_job(tf, job, ids, len, err);
     for (size_t i = 0, p = 0; !s && i < n; p++) {
-        const size_t k = pass_rows(tf, len, todo, i, n);
+        const size_t k = pass_rows(tf, len, i, n);
         for (size_t j = i; j < i + k; j++) {
             pass[j] = p;
             positions[j] = (int64_t)len[j];
@@ -178,7 +176,6 @@ sd_status sd_textfeat_plan(const sd_textfeat *tf, const sd_textfeat_job *job, si
     for (size_t i = 0; ids && i < n; i++) free(ids[i]);
     free(ids);
     free(len);
-    free(todo);
     return s;
 }
 
@@ -208,11 +205,8 @@ sd_status sd_textfeat_run(sd_textfeat *tf, const sd_textfeat_job *job, sd_utt_co
     /* The passes of a complete run (sd_textfeat_plan's), each run when one of its utterances is still
      * to do: an utterance's numbers depend on the pass it is in, so a resumed run writes the same
      * bytes as an uninterrupted one. A pass failing (memory) stops the run. */
-    int *every = calloc(n ? n : 1, sizeof *every);
-    if (!s && !every) s = sd_fail(err, SD_E_NOMEM, "out of memory");
-    for (size_t i = 0; !s && i < n; i++) every[i] = 1;
     for (size_t i = 0; !s && i < n;) {
-        const size_t k = pass_rows(tf, len, every, i, n);
+        const size_t k = pass_rows(tf, len, i, n);
         int any = 0;
         for (size_t j = i; j < i + k; j++) any |= todo[j];
         const double t1 = sd_utt_now();
@@ -220,7 +214,6 @@ sd_status sd_textfeat_run(sd_textfeat *tf, const sd_textfeat_job *job, sd_utt_co
             write_pass(tf, job, i, k, len, todo, sd_utt_now() - t1, t0, counts);
         i += k;
     }
-    free(every);
     for (size_t i = 0; ids && i < n; i++) free(ids[i]);
     free(ids);
     free(len);
