@@ -11,6 +11,7 @@
 #include "io/half.h"
 #include "io/safetensors.h"
 #include "model/flow.h"
+#include "model/norm.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -234,7 +235,7 @@ static void test_frames_half_inputs(void) {
     float *x16 = malloc(N * D * sizeof *x16), *xbf = malloc(N * D * sizeof *xbf);
     float *W = malloc((size_t)H * D * sizeof *W), *Wt = malloc((size_t)H * D * sizeof *Wt), b[16];
     float *dy = malloc(N * H * sizeof *dy), *y[2], *dW[2], db[2][16];
-    float *work = sd_alloc(sd_frames_work_len(SD_DTYPE_F16, N, D) * sizeof(float));
+    float *work = sd_alloc(sd_frames_work_len(SD_DTYPE_F16, 0, N, D) * sizeof(float));
     for (size_t i = 0; i < N * D; i++) {
         const float v = sd_rng_uniform(&r) * 4 - 2;
         h16[i] = sd_f32_to_f16(v);
@@ -251,7 +252,8 @@ static void test_frames_half_inputs(void) {
         y[k] = malloc(N * H * sizeof(float));
         dW[k] = malloc((size_t)H * D * sizeof(float));
     }
-    EXPECT(sd_frames_work_len(SD_DTYPE_F16, N, D) == 1024 * (size_t)D && sd_frames_work_len(SD_DTYPE_F32, N, D) == 0,
+    EXPECT(sd_frames_work_len(SD_DTYPE_F16, 0, N, D) == 1024 * (size_t)D && sd_frames_work_len(SD_DTYPE_F32, 0, N, D) == 0 &&
+               sd_frames_work_len(SD_DTYPE_F32, 1, N, D) == 1024 * (size_t)D,
            "work length");
     const sd_dtype types[2] = {SD_DTYPE_F16, SD_DTYPE_BF16};
     const void *raw[2] = {h16, hbf};
@@ -259,8 +261,8 @@ static void test_frames_half_inputs(void) {
     for (int t = 0; t < 2; t++)
         for (int layout = 0; layout < 2; layout++) {
             const float *wt = layout ? Wt : NULL;
-            sd_frames_forward(y[0], wide[t], SD_DTYPE_F32, W, wt, b, N, D, H, NULL);
-            sd_frames_forward(y[1], raw[t], types[t], W, wt, b, N, D, H, work);
+            sd_frames_forward(y[0], wide[t], SD_DTYPE_F32, NULL, W, wt, b, N, D, H, NULL);
+            sd_frames_forward(y[1], raw[t], types[t], NULL, W, wt, b, N, D, H, work);
             size_t at = 0;
             const double e = sd_max_rel_err_f(y[1], y[0], N * H, 1.0, &at); /* |y| ~ 1 */
             EXPECT(e <= 1e-5, "%s forward (layout %d): relative error %.3g at %zu", sd_dtype_name(types[t]), layout, e, at);
@@ -269,8 +271,8 @@ static void test_frames_half_inputs(void) {
         memset(dW[0], 0, (size_t)H * D * sizeof(float));
         memset(dW[1], 0, (size_t)H * D * sizeof(float));
         memset(db, 0, sizeof db);
-        sd_frames_backward(dW[0], db[0], dy, wide[t], SD_DTYPE_F32, N, D, H, NULL);
-        sd_frames_backward(dW[1], db[1], dy, raw[t], types[t], N, D, H, work);
+        sd_frames_backward(dW[0], db[0], dy, wide[t], SD_DTYPE_F32, NULL, N, D, H, NULL);
+        sd_frames_backward(dW[1], db[1], dy, raw[t], types[t], NULL, N, D, H, work);
         size_t at = 0;
         const double e = sd_max_rel_err_f(dW[1], dW[0], (size_t)H * D, 10.0, &at); /* |dW| ~ 10 */
         EXPECT(e <= 1e-5, "%s dW: relative error %.3g at %zu", sd_dtype_name(types[t]), e, at);
@@ -287,6 +289,85 @@ static void test_frames_half_inputs(void) {
     free(W);
     free(Wt);
     free(dy);
+    sd_free(work);
+}
+
+/* Standardisation as the frame projection reads its input (training with --normalize standard):
+ * float32 and float16 batches give what the projection gives on a float32 copy standardised in
+ * place by sd_norm_apply (the real frames only), to float32 rounding; the batch is not touched.
+ * 3 samples of T = 900 frames of 2048 (lengths 900, 517, 1) make three chunks. */
+static void test_frames_standardised(void) {
+    const int B = 3, T = 900, D = 2048, H = 8, len[3] = {900, 517, 1};
+    const size_t N = (size_t)B * T;
+    sd_rng r = sd_rng_make(22, SD_STREAM_TEST);
+    uint16_t *h16 = calloc(N * D, sizeof *h16), *h16_copy = malloc(N * D * sizeof *h16);
+    float *x = calloc(N * D, sizeof *x), *x_copy = malloc(N * D * sizeof *x), *ref = calloc(N * D, sizeof *ref);
+    float *W = malloc((size_t)H * D * sizeof *W), b[8], *dy = malloc(N * H * sizeof *dy);
+    float *mean = malloc(D * sizeof *mean), *inv = malloc(D * sizeof *inv), *std = malloc(D * sizeof *std);
+    float *y[2], *dW[2], db[2][8];
+    float *work = sd_alloc(sd_frames_work_len(SD_DTYPE_F32, 1, N, D) * sizeof(float));
+    for (int d = 0; d < D; d++) {
+        mean[d] = sd_rng_uniform(&r) * 40 - 20;
+        std[d] = 0.1f + sd_rng_uniform(&r) * 30;
+        inv[d] = 1.0f / std[d];
+    }
+    for (int i = 0; i < B; i++)
+        for (int t = 0; t < len[i]; t++)
+            for (int d = 0; d < D; d++) {
+                const size_t k = ((size_t)i * T + t) * D + d;
+                h16[k] = sd_f32_to_f16(mean[d] + (sd_rng_uniform(&r) * 4 - 2) * std[d]);
+                x[k] = sd_f16_to_f32(h16[k]);
+            }
+    memcpy(h16_copy, h16, N * D * sizeof *h16);
+    memcpy(x_copy, x, N * D * sizeof *x);
+    sd_norm n = {{D, D, D}, {mean, mean, mean}, {std, std, std}, {inv, inv, inv}};
+    memcpy(ref, x, N * D * sizeof *x);
+    for (int i = 0; i < B; i++) sd_norm_apply(&n, 0, ref + (size_t)i * T * D, len[i]);
+    for (int o = 0; o < H; o++) {
+        b[o] = sd_rng_uniform(&r) - 0.5f;
+        for (int k = 0; k < D; k++) W[(size_t)o * D + k] = (sd_rng_uniform(&r) - 0.5f) / 16;
+    }
+    for (size_t i = 0; i < N * H; i++) dy[i] = sd_rng_uniform(&r) - 0.5f;
+    for (int k = 0; k < 2; k++) {
+        y[k] = malloc(N * H * sizeof(float));
+        dW[k] = calloc((size_t)H * D, sizeof(float));
+    }
+    const sd_frames_std st = {mean, inv, len, T};
+    const sd_dtype types[2] = {SD_DTYPE_F32, SD_DTYPE_F16};
+    const void *raw[2] = {x, h16};
+    memset(db, 0, sizeof db);
+    sd_frames_forward(y[0], ref, SD_DTYPE_F32, NULL, W, NULL, b, N, D, H, NULL);
+    sd_frames_backward(dW[0], db[0], dy, ref, SD_DTYPE_F32, NULL, N, D, H, NULL);
+    for (int t = 0; t < 2; t++) {
+        memset(dW[1], 0, (size_t)H * D * sizeof(float));
+        memset(db[1], 0, sizeof db[1]);
+        sd_frames_forward(y[1], raw[t], types[t], &st, W, NULL, b, N, D, H, work);
+        sd_frames_backward(dW[1], db[1], dy, raw[t], types[t], &st, N, D, H, work);
+        size_t at = 0;
+        double e = sd_max_rel_err_f(y[1], y[0], N * H, 1.0, &at);
+        EXPECT(e <= 1e-5, "%s standardised forward: relative error %.3g at %zu", sd_dtype_name(types[t]), e, at);
+        e = sd_max_rel_err_f(dW[1], dW[0], (size_t)H * D, 10.0, &at);
+        EXPECT(e <= 1e-5, "%s standardised dW: relative error %.3g at %zu", sd_dtype_name(types[t]), e, at);
+        EXPECT(!memcmp(db[0], db[1], sizeof db[0]), "%s db differs", sd_dtype_name(types[t]));
+    }
+    EXPECT(!memcmp(x, x_copy, N * D * sizeof *x) && !memcmp(h16, h16_copy, N * D * sizeof *h16),
+           "the projection rewrote its input");
+    /* Padding rows enter as zeros: the projection there is the bias alone. */
+    EXPECT(y[1][((size_t)2 * T + 1) * H] == b[0], "a padding frame was standardised");
+    for (int k = 0; k < 2; k++) {
+        free(y[k]);
+        free(dW[k]);
+    }
+    free(h16);
+    free(h16_copy);
+    free(x);
+    free(x_copy);
+    free(ref);
+    free(W);
+    free(dy);
+    free(mean);
+    free(inv);
+    free(std);
     sd_free(work);
 }
 
@@ -524,6 +605,7 @@ int main(void) {
     sd_test_run("model.concurrent_branches_match_one_thread", test_concurrent_branches_match_one_thread);
     sd_test_run("model.prepare_inference", test_prepare_inference);
     sd_test_run("model.frames_half_inputs", test_frames_half_inputs);
+    sd_test_run("model.frames_standardised", test_frames_standardised);
     sd_test_run("model.flow_half_inputs", test_flow_half_inputs);
     sd_test_run("model.save_load_round_trip", test_save_load_round_trip);
     sd_test_run("model.loads_pytorch_state_dict", test_loads_pytorch_state_dict);

@@ -340,6 +340,43 @@ static void test_select_last_and_log(void) {
     free(html);
 }
 
+/* --train-subset: how many training utterances each epoch measures changes the log, never the
+ * model; 0 measures none (no training metrics in the log, the report without them). */
+static void test_train_subset_sizes(void) {
+    char a[700], b[700], c[700];
+    snprintf(a, sizeof a, "%s/sub_default.safetensors", sd_test_tmpdir());
+    snprintf(b, sizeof b, "%s/sub_none.safetensors", sd_test_tmpdir());
+    snprintf(c, sizeof c, "%s/sub_ten.safetensors", sd_test_tmpdir());
+    sd_train_options o = small_train_options(a, 7);
+    sd_train_result r[3];
+    sd_error err;
+    EXPECT(sd_train(ds, &o, &r[0], &err) == SD_OK, "train default: %s", err.msg);
+    o.out = b;
+    o.train_subset = 0;
+    EXPECT(sd_train(ds, &o, &r[1], &err) == SD_OK, "train none: %s", err.msg);
+    o.out = c;
+    o.train_subset = 10;
+    EXPECT(sd_train(ds, &o, &r[2], &err) == SD_OK, "train ten: %s", err.msg);
+    EXPECT(same_file(a, b) && same_file(a, c), "the measured subset changed the model");
+    char *log[3] = {NULL, NULL, NULL}, *html = NULL;
+    size_t n = 0;
+    for (int k = 0; k < 3; k++) EXPECT(!read_all(r[k].log_path, &log[k], &n), "log %d", k);
+    const int64_t n_train = sd_dataset_size(ds, SD_SPLIT_TRAIN);
+    char all[32];
+    snprintf(all, sizeof all, "\"n\": %lld,", (long long)(n_train < 256 ? n_train : 256));
+    EXPECT(log[0] && strstr(log[0], "\"train_full\"") && strstr(log[0], all),
+           "the default measures min(256, the training split) here (%s)", all);
+    EXPECT(log[1] && !strstr(log[1], "\"train_full\"") && !strstr(log[1], "\"train_missing\"") &&
+               strstr(log[1], "\"valid_full\""),
+           "--train-subset 0 still wrote training metrics");
+    EXPECT(log[2] && strstr(log[2], "\"train_full\"") && strstr(log[2], "\"n\": 10,"), "10 measured");
+    EXPECT(!read_all(r[1].report_path, &html, &n), "report");
+    EXPECT(html && strstr(html, "(0 of them measured each epoch)") && !strstr(html, "training subset, complete"),
+           "report without training metrics");
+    for (int k = 0; k < 3; k++) free(log[k]);
+    free(html);
+}
+
 /* The small-corpus rule of --preset auto: the demo's corpus gets the demo's batch and lr; a
  * MOSEI-sized one keeps the paper's; a tiny one the smallest batch. */
 static void test_auto_schedule(void) {
@@ -472,6 +509,7 @@ int main(void) {
     sd_test_run("train.divergence_guard", test_divergence_guard);
     sd_test_run("train.select_last_and_log", test_select_last_and_log);
     sd_test_run("train.auto_schedule", test_auto_schedule);
+    sd_test_run("train.train_subset_sizes", test_train_subset_sizes);
     sd_test_run("train.validation_matches_predict", test_validation_matches_predict);
     sd_test_run("train.float16_dataset", test_float16_dataset);
     sd_dataset_close(ds);

@@ -242,7 +242,7 @@ int cli_train(int argc, char **argv) {
     }
     const char *cache_path = NULL;
     int cache_f16 = 0;
-    int prefetch_mib = (int)(o.prefetch_bytes >> 20);
+    int prefetch_mib = (int)(o.prefetch_bytes >> 20), train_subset = -1;
     int threads = 0, select = (int)o.select, cap = (int)o.cap_mode, max_frames = 0, preset_idx = 0, normalize_idx = 0;
     float valid_fraction = 0.0f;
     /* Each option says whether it affects the result (ARG_RESULT: compared on --resume) or not. */
@@ -281,6 +281,9 @@ int cli_train(int argc, char **argv) {
         {"select", ARG_CHOICE, &select, 0, 0, "mean|missing|full|last", "model selection on the validation split (mean)", ARG_RESULT, 0},
         {"max-frames", ARG_INT, &max_frames, 0, 1 << 24, NULL, "cap frames per modality (0 = none)", ARG_RESULT, 0},
         {"cap", ARG_CHOICE, &cap, 0, 0, "subsample|truncate", "how --max-frames caps (subsample)", ARG_RESULT, 0},
+        {"train-subset", ARG_INT, &train_subset, 0, 1 << 30, NULL,
+         "training utterances measured after each epoch beside validation (default: as many as the validation "
+         "split, at least 256; 0: none, the cheapest epochs)", ARG_NO_RESULT, 0},
         {"prefetch", ARG_INT, &o.prefetch, 0, 64, NULL, "batches read ahead in the background (default: as many as --prefetch-mib holds)", ARG_NO_RESULT, 0},
         {"prefetch-mib", ARG_INT, &prefetch_mib, 1, 1 << 20, NULL, "memory for batches read ahead, MiB (128; at least one batch, at most 8)", ARG_NO_RESULT, 0},
         {"cache", ARG_STRING, &cache_path, 0, 0, NULL,
@@ -302,6 +305,7 @@ int cli_train(int argc, char **argv) {
         return code;
     o.select = (sd_select)select;
     o.prefetch_bytes = (size_t)prefetch_mib << 20;
+    o.train_subset = train_subset;
     o.cap_mode = (sd_cap_mode)cap;
     for (int m = 0; m < SD_MOD_COUNT; m++) o.max_frames[m] = max_frames;
     if (!o.out) {

@@ -210,7 +210,7 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     for (int i = 0; i < 3; i++) {
         size_t need = sd_attn_pool_work_len(f->B, f->T[i], f->H);
         const size_t cross = sd_cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
-        const size_t frames = sd_frames_work_len(in->dtype[i], (size_t)f->B * (size_t)f->T[i], m->cfg.dim[i]);
+        const size_t frames = sd_frames_work_len(in->dtype[i], in->mean[i] != NULL, (size_t)f->B * (size_t)f->T[i], m->cfg.dim[i]);
         if (cross > need) need = cross;
         if (frames > need) need = frames; /* the frame projection converts its input here first */
         if (back_need > need) need = back_need;
@@ -271,6 +271,7 @@ sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_in
     for (int i = 0; i < 3; i++) {
         if (!((share_mask >> i) & 1u)) continue;
         int same = owner->B == in->B && owner->in.x[i] == in->x[i] && owner->in.dtype[i] == in->dtype[i] &&
+                   owner->in.mean[i] == in->mean[i] && owner->in.inv[i] == in->inv[i] &&
                    owner->T[i] == in->T[i] && owner->H == m->cfg.hidden;
         for (int b = 0; same && b < in->B; b++) same = owner->in.len[i][b] == in->len[i][b];
         if (!same)
@@ -291,9 +292,10 @@ static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
     const int *len = m->cfg.mask ? in->len[i] : NULL;
     if (stage == 0) {
         const size_t rows = (size_t)B * (size_t)in->T[i];
+        sd_frames_std std;
         if (!((f->shared >> i) & 1u)) /* else the frames are borrowed from the owner flow */
-            sd_frames_forward(f->frames[i], in->x[i], in->dtype[i], p->frame[i].W,
-                              f->training ? NULL : m->frame_wt[i], /* inference layout, see model.h */
+            sd_frames_forward(f->frames[i], in->x[i], in->dtype[i], sd_flow_frames_std(in, i, &std),
+                              p->frame[i].W, f->training ? NULL : m->frame_wt[i], /* inference layout, see model.h */
                               p->frame[i].b, rows, m->cfg.dim[i], H, sd_flow_work(f, i));
         f->pool[i].work = sd_flow_work(f, i);
         sd_attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,

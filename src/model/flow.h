@@ -22,6 +22,9 @@ typedef struct {
     int T[3];          /* padded frames per modality */
     const int *len[3]; /* [B] real frames per sample (1 <= len <= T) */
     sd_dtype dtype[3]; /* elements of x[m]: SD_DTYPE_F32 (0, the default), F16 or BF16 */
+    /* Training with standardised inputs (model/norm.h): the real frames of x[m] enter the frame
+     * projection as (x - mean[m]) * inv[m], per dim, x itself untouched. NULL: as they are. */
+    const float *mean[3], *inv[3];
 } sd_flow_input;
 
 typedef struct {
@@ -131,15 +134,32 @@ sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_in
                                  int missing, int training, sd_rng *rng, sd_flow *owner,
                                  unsigned share_mask, sd_error *err);
 
+/* The standardisation of the frame projection's input (sd_flow_input mean/inv): rows are B
+ * samples of T frames, of which the first len[b] are real. */
+typedef struct {
+    const float *mean, *inv; /* [D] */
+    const int *len;          /* [B] */
+    int T;
+} sd_frames_std;
+/* Modality m's standardisation in in, set into *s (NULL when in has none). */
+static inline const sd_frames_std *sd_flow_frames_std(const sd_flow_input *in, int m, sd_frames_std *s) {
+    if (!in->mean[m]) return NULL;
+    s->mean = in->mean[m];
+    s->inv = in->inv[m];
+    s->len = in->len[m];
+    s->T = in->T[m];
+    return s;
+}
+
 /* The frame projection y [N,H] = x [N,D] W^T + b (model/frames.c) for inputs of dtype: float32
- * straight through (with Wt [D,H], the inference layout, when not NULL), float16 / bfloat16
- * converted chunk by chunk into work (sd_frames_work_len floats). The backward ADDS dW [H,D] and
- * db [H] (db may be NULL). */
+ * straight through (with Wt [D,H], the inference layout, when not NULL), float16 / bfloat16, or
+ * any input standardised (std not NULL), converted chunk by chunk into work (sd_frames_work_len
+ * floats). The backward ADDS dW [H,D] and db [H] (db may be NULL). */
 int sd_frames_dtype_ok(sd_dtype dtype);
-size_t sd_frames_work_len(sd_dtype dtype, size_t N, int D);
-void sd_frames_forward(float *y, const void *x, sd_dtype dtype, const float *W, const float *Wt,
-                       const float *b, size_t N, int D, int H, float *work);
+size_t sd_frames_work_len(sd_dtype dtype, int standardised, size_t N, int D);
+void sd_frames_forward(float *y, const void *x, sd_dtype dtype, const sd_frames_std *std, const float *W,
+                       const float *Wt, const float *b, size_t N, int D, int H, float *work);
 void sd_frames_backward(float *dW, float *db, const float *dy, const void *x, sd_dtype dtype,
-                        size_t N, int D, int H, float *work);
+                        const sd_frames_std *std, size_t N, int D, int H, float *work);
 
 #endif

@@ -153,8 +153,10 @@ sd_status sd_flow_backward(sd_flow *f, const sd_model *m, float *grads, const fl
                            f->d_pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                            p->pool[i].proj.W,
                            B, f->T[i], H, p_att);
+        sd_frames_std std;
         if (!((f->shared >> i) & 1u))
             sd_frames_backward(g.frame[i].W, g.frame[i].b, f->d_frames[i], f->in.x[i], f->in.dtype[i],
+                               sd_flow_frames_std(&f->in, i, &std),
                                nB * (size_t)f->T[i], m->cfg.dim[i], H, sd_flow_work(f, i));
     }
     return st;

@@ -1,8 +1,12 @@
 /* The frame projection (MODEL.md step 1) on batches of any element type: float32 frames go to
  * the linear layer as they are; float16 and bfloat16 ones are converted one chunk of rows at a
  * time into scratch, so a float32 copy of the batch is never held (data/batch.h keep_dtype).
+ * Training with standardised inputs (model/norm.h) standardises each chunk in that scratch too, so
+ * the batch itself stays as read (float16 included) and is never rewritten.
  * Legend: N rows (B*T frames), D feature dim, H hidden. */
 #include "model/flow.h"
+
+#include <string.h>
 
 #include "core/omp.h"
 #include "io/half.h"
@@ -21,52 +25,68 @@ int sd_frames_dtype_ok(sd_dtype dtype) {
     return dtype == SD_DTYPE_F32 || dtype == SD_DTYPE_F16 || dtype == SD_DTYPE_BF16;
 }
 
-size_t sd_frames_work_len(sd_dtype dtype, size_t N, int D) {
-    if (dtype == SD_DTYPE_F32) return 0;
+size_t sd_frames_work_len(sd_dtype dtype, int standardised, size_t N, int D) {
+    if (dtype == SD_DTYPE_F32 && !standardised) return 0;
     size_t r = chunk_rows(D);
     return (N < r ? N : r) * (size_t)D;
 }
 
-/* dst [n] = the n values of dtype at src, as float32; split over the threads when large. */
-static void convert(float *dst, const void *src, sd_dtype dtype, size_t n) {
-    const size_t block = 1 << 14;
-    const ptrdiff_t nb = (ptrdiff_t)((n + block - 1) / block);
+static size_t elem_size(sd_dtype dtype) { return dtype == SD_DTYPE_F32 ? 4 : 2; }
+
+/* dst [n rows, D] = rows [r0, r0 + n) of x as float32, standardised when std is set:
+ * (x - mean) * inv on the real frames (row r is frame r % T of sample r / T), padding left as it is
+ * (zero), exactly as model/norm.c standardises a float32 batch in place. Split over the threads
+ * when large. */
+static void load_rows(float *dst, const void *x, sd_dtype dtype, size_t r0, size_t n, int D,
+                      const sd_frames_std *std) {
+    const size_t block = (size_t)1 << 14, rows_per = block / (size_t)D > 0 ? block / (size_t)D : 1;
+    const ptrdiff_t nb = (ptrdiff_t)((n + rows_per - 1) / rows_per);
     SD_OMP(omp parallel for schedule(static) if (nb > 4))
     for (ptrdiff_t k = 0; k < nb; k++) {
-        const size_t i0 = (size_t)k * block, len = i0 + block < n ? block : n - i0;
-        const uint16_t *s = (const uint16_t *)src + i0;
-        if (dtype == SD_DTYPE_F16) sd_f16_to_f32_n(s, dst + i0, len);
-        else sd_bf16_to_f32_n(s, dst + i0, len);
+        const size_t i0 = (size_t)k * rows_per, rows = i0 + rows_per < n ? rows_per : n - i0;
+        const size_t len = rows * (size_t)D;
+        const unsigned char *src = (const unsigned char *)x + (r0 + i0) * (size_t)D * elem_size(dtype);
+        float *out = dst + i0 * (size_t)D;
+        if (dtype == SD_DTYPE_F32) memcpy(out, src, sizeof(float) * len);
+        else if (dtype == SD_DTYPE_F16) sd_f16_to_f32_n((const uint16_t *)src, out, len);
+        else sd_bf16_to_f32_n((const uint16_t *)src, out, len);
+        if (!std) continue;
+        for (size_t i = 0; i < rows; i++) {
+            const size_t r = r0 + i0 + i;
+            if ((int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T]) continue;
+            float *row = out + i * (size_t)D;
+            for (int d = 0; d < D; d++) row[d] = (row[d] - std->mean[d]) * std->inv[d];
+        }
     }
 }
 
-void sd_frames_forward(float *y, const void *x, sd_dtype dtype, const float *W, const float *Wt,
-                       const float *b, size_t N, int D, int H, float *work) {
-    if (dtype == SD_DTYPE_F32) {
+void sd_frames_forward(float *y, const void *x, sd_dtype dtype, const sd_frames_std *std, const float *W,
+                       const float *Wt, const float *b, size_t N, int D, int H, float *work) {
+    if (dtype == SD_DTYPE_F32 && !std) {
         if (Wt) sd_linear_forward_wt(y, x, Wt, b, N, D, H);
         else sd_linear_forward(y, x, W, b, N, D, H);
         return;
     }
-    const size_t rows = chunk_rows(D), esize = 2;
+    const size_t rows = chunk_rows(D);
     for (size_t r0 = 0; r0 < N; r0 += rows) {
         const size_t n = r0 + rows < N ? rows : N - r0;
-        convert(work, (const unsigned char *)x + r0 * (size_t)D * esize, dtype, n * (size_t)D);
+        load_rows(work, x, dtype, r0, n, D, std);
         if (Wt) sd_linear_forward_wt(y + r0 * (size_t)H, work, Wt, b, n, D, H);
         else sd_linear_forward(y + r0 * (size_t)H, work, W, b, n, D, H);
     }
 }
 
 void sd_frames_backward(float *dW, float *db, const float *dy, const void *x, sd_dtype dtype,
-                        size_t N, int D, int H, float *work) {
-    if (dtype == SD_DTYPE_F32) {
+                        const sd_frames_std *std, size_t N, int D, int H, float *work) {
+    if (dtype == SD_DTYPE_F32 && !std) {
         sd_linear_backward(NULL, dW, db, dy, x, NULL, N, D, H);
         return;
     }
     sd_linear_backward(NULL, NULL, db, dy, NULL, NULL, N, D, H);
-    const size_t rows = chunk_rows(D), esize = 2;
+    const size_t rows = chunk_rows(D);
     for (size_t r0 = 0; r0 < N; r0 += rows) { /* dW += dy[r0:r0+n]^T x[r0:r0+n] */
         const size_t n = r0 + rows < N ? rows : N - r0;
-        convert(work, (const unsigned char *)x + r0 * (size_t)D * esize, dtype, n * (size_t)D);
+        load_rows(work, x, dtype, r0, n, D, std);
         sd_linear_backward(NULL, dW, NULL, dy + r0 * (size_t)H, work, NULL, n, D, H);
     }
 }

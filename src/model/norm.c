@@ -74,15 +74,6 @@ void sd_norm_apply(const sd_norm *n, int slot, float *x, int64_t T) {
     }
 }
 
-void sd_norm_apply_batch(const sd_norm *n, sd_batch *b) {
-    static const int slot_of[SD_MOD_COUNT] = {0, 1, 2, 1}; /* the simulated text: the text's statistics */
-    for (int m = 0; m < SD_MOD_COUNT; m++) {
-        if (!b->x[m]) continue;
-        for (int i = 0; i < b->B; i++) /* the real frames of sample i; padding stays zero */
-            sd_norm_apply(n, slot_of[m], (float *)b->x[m] + (size_t)i * (size_t)b->T[m] * (size_t)b->D[m], b->len[m][i]);
-    }
-}
-
 /* fold = 1: W' = W inv, b' = b - W' mean; fold = 0: the inverse. In double, rounded once. */
 static void transform(const sd_norm *n, const sd_model *m, const float *params, float *out, int fold) {
     if (out != params) memcpy(out, params, sizeof(float) * m->table.total);

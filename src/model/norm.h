@@ -20,7 +20,6 @@
 #define SD_MODEL_NORM_H
 
 #include "core/status.h"
-#include "data/batch.h"
 #include "data/feature_stats.h"
 #include "model/model.h"
 
@@ -37,10 +36,9 @@ void sd_norm_free(sd_norm *n);
 /* 1 when set. */
 int sd_norm_active(const sd_norm *n);
 
-/* Standardises the real frames of a batch in place (audio, text and simulated text, video). The
- * batch must hold float32 (a batcher without keep_dtype: train.c opens it so when standardising). */
-void sd_norm_apply_batch(const sd_norm *n, sd_batch *b);
-/* Frames [T, D_m] of one utterance of network slot m (the simulated text: slot 1). */
+/* Standardises frames [T, D_m] of one utterance of network slot m in place (the simulated text:
+ * slot 1). Training does not rewrite its batches: the frame projection standardises each chunk it
+ * reads with the same formula (model/frames.c, sd_flow_input mean/inv). */
 void sd_norm_apply(const sd_norm *n, int slot, float *x, int64_t T);
 
 /* out = params with each frame projection folded (out may equal params). m gives the layout. */

@@ -128,32 +128,37 @@ sd_eval_reuse sd_grad_step_eval_reuse(sd_grad_step *g) {
     return r;
 }
 
-/* The batcher's batch is ours until the next call: standardised in place. */
-static void standardise(const sd_grad_step *g, const sd_batch *b) {
-    if (g->norm && b) sd_norm_apply_batch(g->norm, (sd_batch *)b);
-}
-
 void sd_grad_step_set_norm(sd_grad_step *g, const sd_norm *n) { g->norm = n; }
 
 int sd_grad_step_next(sd_grad_step *g, sd_error *err) {
     if (g->chunks == 1) {
-        int r = sd_batcher_next(g->batcher, &g->batch, err);
-        if (r == 1) standardise(g, g->batch);
-        return r;
+        return sd_batcher_next(g->batcher, &g->batch, err);
     }
     int r = 1;
     for (int j = 0; r == 1 && j < g->count; j++)
-        if ((r = sd_batcher_next(g->batcher, &g->part[j], err)) == 1) standardise(g, g->part[j]);
+        r = sd_batcher_next(g->batcher, &g->part[j], err);
     sd_status st = r < 0 ? (err && err->code ? err->code : SD_E_IO) : SD_OK;
     if (sd_dist_agree(st, err)) return -1;
     return r;
 }
 
 /* chunks == 1: the batch at once, as the single-process training always ran. */
+/* The two flows' inputs of batch b, standardised as they are read when the run standardises (the
+ * simulated text with the text's statistics: both flows share the text projection). */
+static void flow_inputs(const sd_grad_step *g, const sd_batch *b, sd_flow_input *full, sd_flow_input *miss) {
+    *full = sd_flow_input_from_batch(b, 0);
+    *miss = sd_flow_input_from_batch(b, 1);
+    for (int k = 0; g->norm && k < 3; k++) {
+        full->mean[k] = miss->mean[k] = g->norm->mean[k];
+        full->inv[k] = miss->inv[k] = g->norm->inv[k];
+    }
+}
+
 static sd_status whole_step(sd_grad_step *g, const sd_model *m, const sd_loss_weights *w, sd_rng *rng,
                             float *grads, sd_loss_terms *t, int *batch, sd_error *err) {
     const sd_batch *b = g->batch;
-    sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
+    sd_flow_input in_full, in_miss;
+    flow_inputs(g, b, &in_full, &in_miss);
     memset(grads, 0, sizeof(float) * g->P);
     *batch = b->B;
     return sd_objective_run(g->whole, m, &in_full, &in_miss, b->label, w, 1, rng, grads, t, err);
@@ -166,7 +171,8 @@ static sd_status chunk_forward(sd_grad_step *g, int j, const sd_model *m, const 
     memset(rec, 0, sizeof(double) * REC_LEN);
     rec[REC_B] = b->B;
     if (b->B == 0) return SD_OK;
-    sd_flow_input in_full = sd_flow_input_from_batch(b, 0), in_miss = sd_flow_input_from_batch(b, 1);
+    sd_flow_input in_full, in_miss;
+    flow_inputs(g, b, &in_full, &in_miss);
     sd_rng rng = sd_grad_chunk_rng(seed, step, g->first + j);
     const uint64_t base = rng.index;
     sd_status st = sd_objective_forward(g->obj[j], m, &in_full, &in_miss, w, 1, &rng, err);

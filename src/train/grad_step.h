@@ -40,8 +40,9 @@ void sd_grad_step_chunks_of(int chunks, int rank, int ranks, int *first, int *co
  * here). *steps: the epoch's steps (the same on every rank). */
 sd_status sd_grad_step_open_epoch(sd_grad_step *g, const sd_dataset *ds, const sd_batcher_options *bo,
                                   int64_t *steps, sd_error *err);
-/* Standardise every batch's real frames with n (model/norm.h) as it is read; NULL: as read. n must
- * outlive the epochs. */
+/* Standardise every batch's real frames with n (model/norm.h) as the frame projection reads them
+ * (the batch itself is not rewritten, float16 stays float16); NULL: as read. n must outlive the
+ * epochs. */
 void sd_grad_step_set_norm(sd_grad_step *g, const sd_norm *n);
 /* Reads the next step's data: 1 a step, 0 the end of the epoch, -1 an error (err; with several
  * ranks every rank returns -1 with the failing rank's message). Collective with chunks > 1. */

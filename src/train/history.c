@@ -52,8 +52,10 @@ void sd_epoch_record_json(sd_strbuf *o, const sd_epoch_record *r) {
     sd_strbuf_puts(o, "}");
     metrics_json(o, "valid_full", &r->valid_full);
     metrics_json(o, "valid_missing", &r->valid_miss);
-    metrics_json(o, "train_full", &r->train_full);
-    metrics_json(o, "train_missing", &r->train_miss);
+    if (r->train_full.n) { /* none with --train-subset 0 */
+        metrics_json(o, "train_full", &r->train_full);
+        metrics_json(o, "train_missing", &r->train_miss);
+    }
     num(o, "seconds", r->seconds, 0);
     num(o, "eval_seconds", r->eval_seconds, 0);
     num(o, "samples_per_s", r->samples_per_s, 0);

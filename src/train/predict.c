@@ -15,7 +15,9 @@ sd_flow_input sd_flow_input_from_batch(const sd_batch *b, int missing) {
                         {b->x[SD_MOD_AUDIO], b->x[text], b->x[SD_MOD_VIDEO]},
                         {b->T[SD_MOD_AUDIO], b->T[text], b->T[SD_MOD_VIDEO]},
                         {b->len[SD_MOD_AUDIO], b->len[text], b->len[SD_MOD_VIDEO]},
-                        {b->dtype[SD_MOD_AUDIO], b->dtype[text], b->dtype[SD_MOD_VIDEO]}};
+                        {b->dtype[SD_MOD_AUDIO], b->dtype[text], b->dtype[SD_MOD_VIDEO]},
+                        {NULL, NULL, NULL},
+                        {NULL, NULL, NULL}};
     return in;
 }
 

@@ -60,6 +60,7 @@ sd_train_options sd_train_default_options(void) {
     o.prefetch = SD_PREFETCH_AUTO;
     o.prefetch_bytes = SD_PREFETCH_DEFAULT_BYTES;
     o.eval_batch_size = 64;
+    o.train_subset = -1;
     sd_error ignored;
     sd_train_apply_preset(&o, "paper", &ignored);
     return o;
@@ -574,193 +575,252 @@ static void interrupted(sd_error *err, int epoch, const sd_train_state *s, const
                 head, epoch + 1);
 }
 
+/* A run under way: its state, the network as it is saved (folded with standardised inputs, which
+ * validation runs on raw features, as eval and predict will), the gradient step, what each epoch
+ * measures (the validation split and a fixed subset of the training split, with their labels), the
+ * optimiser's settings and the writer of the epoch files. */
+typedef struct {
+    sd_train_state s;
+    sd_model *m, *folded, *eval_m;
+    float *grads;
+    unsigned char *used; /* [tensors] 1: the tensor takes part (sd_model_tensor_used) */
+    sd_grad_step *gs;
+    epoch_writer files;
+    int64_t nv, nsub, *sub;
+    float *valid_y, *sub_y; /* [nv], [nsub] */
+    sd_adam_config adam;
+    sd_rng rng;
+    int64_t first_step;
+} train_run;
+
+/* Everything a run needs beyond the state it starts from (r->s, set). */
+static sd_status run_open(train_run *r, const sd_dataset *ds, const sd_train_options *o, sd_train_result *res,
+                          int chunks, sd_error *err) {
+    r->m = r->s.model;
+    if (sd_norm_active(&r->s.norm)) {
+        sd_status st = sd_model_alloc(&r->m->cfg, &r->folded, err);
+        if (st) return st;
+    }
+    r->eval_m = r->folded ? r->folded : r->m;
+    r->grads = sd_params_alloc_buffer(&r->m->table);
+    r->used = calloc((size_t)r->m->table.count, 1);
+    r->files = (epoch_writer){.m = r->m, .o = o, .s = &r->s, .res = res};
+    r->nv = sd_dataset_size(ds, SD_SPLIT_VALID);
+    r->valid_y = malloc(sizeof(float) * (size_t)(r->nv + 1));
+    r->nsub = sd_train_subset(ds, o->seed, o->train_subset, &r->sub);
+    r->sub_y = malloc(sizeof(float) * (size_t)(r->nsub > 0 ? r->nsub : 1));
+    sd_status st = !r->grads || !r->used || !r->valid_y || r->nsub < 0 || !r->sub_y
+                       ? sd_fail(err, SD_E_NOMEM, "out of memory")
+                       : sd_grad_step_new(chunks, r->m->table.total, &r->gs, err);
+    if ((st = sd_dist_agree(st, err))) return st;
+    if (r->folded) sd_grad_step_set_norm(r->gs, &r->s.norm);
+    for (int64_t i = 0; i < r->nv; i++) r->valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
+    for (int64_t i = 0; i < r->nsub; i++) r->sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, r->sub[i]);
+    for (int i = 0; i < r->m->table.count; i++) r->used[i] = (unsigned char)sd_model_tensor_used(r->m, i);
+    r->adam = sd_adam_default_config();
+    r->adam.lr = o->lr;
+    r->adam.weight_decay = o->weight_decay;
+    r->first_step = r->s.step;
+    r->rng = sd_rng_make(o->seed, SD_STREAM_DROPOUT);
+    r->rng.index = r->s.rng_index;
+    return SD_OK;
+}
+
+static void run_close(train_run *r) {
+    free(r->valid_y);
+    free(r->sub);
+    free(r->sub_y);
+    sd_grad_step_free(r->gs);
+    sd_model_free(r->folded);
+    free(r->used);
+    sd_free(r->grads);
+    sd_train_state_release(&r->s);
+}
+
+/* The optimiser steps of one epoch; rec gets the mean loss terms, samples and seconds. */
+static sd_status train_epoch(train_run *r, const sd_dataset *ds, const sd_train_options *o, int epoch,
+                             const sd_train_result *res, sd_epoch_record *rec, int64_t *steps, int64_t *batches,
+                             sd_error *err) {
+    sd_batcher_options bo = sd_batcher_default_options();
+    bo.split = SD_SPLIT_TRAIN;
+    bo.batch_size = o->batch_size;
+    bo.shuffle = o->shuffle;
+    bo.seed = o->seed;
+    bo.epoch = epoch;
+    bo.modalities = SD_MODS_ALL;
+    memcpy(bo.max_frames, o->max_frames, sizeof bo.max_frames);
+    bo.cap_mode = o->cap_mode;
+    bo.prefetch = o->prefetch;
+    bo.prefetch_bytes = o->prefetch_bytes;
+    /* float16 files stay float16: the frame projection converts (and standardises) them chunk by chunk */
+    bo.keep_dtype = 1;
+    bo.cache = o->cache;
+    sd_status st = sd_grad_step_open_epoch(r->gs, ds, &bo, batches, err);
+    if (st) return st;
+    const float lr = (float)(o->lr * sd_lr_factor(epoch));
+    memset(rec, 0, sizeof *rec);
+    rec->epoch = epoch;
+    rec->lr = lr;
+    const double t0 = now_s();
+    int got, B = 0;
+    int64_t nb = 0;
+    sd_train_state *s = &r->s;
+    while ((got = sd_grad_step_next(r->gs, err)) == 1) {
+        /* A stop request, between steps (the state stays whole), at the same step on every rank. */
+        st = sd_interrupt_check(err, "");
+        if (sd_dist_size() > 1) st = sd_dist_agree(st, err);
+        if (st) break;
+        sd_loss_terms t;
+        st = sd_grad_step_run(r->gs, r->m, &o->w, &r->rng, o->seed, s->step, r->grads, &t, &B, err);
+        if (!st && !isfinite(t.total))
+            st = diverged(err, "loss term", bad_term(&t), epoch, nb, s, res->state_path);
+        if (!st) st = epoch_writer_join(&r->files, err); /* the last epoch's files, before the update */
+        if (st) break;
+        s->step++;
+        sd_adam_step_table(&r->m->table, r->used, r->m->params, r->grads, s->adam_m, s->adam_v, &r->adam, lr,
+                           (long)s->step);
+        if (!params_finite(r->m)) {
+            st = diverged(err, "parameter update", "(a parameter)", epoch, nb, s, res->state_path);
+            break;
+        }
+        terms_add(&rec->loss, &t, (double)B);
+        rec->samples += B;
+        nb++;
+        if (o->on_progress) {
+            double el = now_s() - t0;
+            sd_train_progress p = {epoch, o->epochs, nb, *batches, rec->samples / (el > 0 ? el : 1e-9),
+                                   rec->loss.total / (double)rec->samples, el / (double)nb * (double)(*batches - nb)};
+            o->on_progress(&p, NULL, o->user);
+        }
+    }
+    if (!st && got < 0) st = err->code ? err->code : SD_E_IO;
+    sd_grad_step_close_epoch(r->gs);
+    if (!st) st = epoch_writer_join(&r->files, err);
+    if (st) return st;
+    *steps = nb;
+    rec->seconds = now_s() - t0;
+    rec->samples_per_s = (double)rec->samples / (rec->seconds > 0 ? rec->seconds : 1e-9);
+    sd_loss_terms mean;
+    memset(&mean, 0, sizeof mean);
+    terms_add(&mean, &rec->loss, 1.0 / (rec->samples > 0 ? (double)rec->samples : 1.0));
+    rec->loss = mean;
+    return SD_OK;
+}
+
+/* Both flows' metrics after an epoch, on the network as it is saved: the validation split and the
+ * training subset. */
+static sd_status measure_epoch(train_run *r, const sd_dataset *ds, const sd_train_options *o, sd_epoch_record *rec,
+                               sd_error *err) {
+    const double t_eval = now_s();
+    if (r->folded) sd_norm_fold(&r->s.norm, r->m, r->m->params, r->folded->params);
+    sd_eval_reuse reuse = sd_grad_step_eval_reuse(r->gs);
+    sd_status st = sd_eval_both_flows_ranks(r->eval_m, ds, SD_SPLIT_VALID, NULL, r->nv, o->eval_batch_size,
+                                            r->valid_y, &rec->valid_full, &rec->valid_miss, NULL, &reuse, err);
+    if (!st && r->nsub > 0)
+        st = sd_eval_both_flows_ranks(r->eval_m, ds, SD_SPLIT_TRAIN, r->sub, r->nsub, o->eval_batch_size, r->sub_y,
+                                      &rec->train_full, &rec->train_miss, NULL, &reuse, err);
+    rec->eval_seconds = now_s() - t_eval;
+    return st;
+}
+
+/* The epoch into the history, the best parameters kept when it is the best so far, and its files
+ * started (written in the background, see epoch_writer). */
+static sd_status end_epoch(train_run *r, const sd_train_options *o, const sd_epoch_record *rec, int64_t steps,
+                           int64_t batches, sd_error *err) {
+    sd_train_state *s = &r->s;
+    s->history[s->n_history++] = *rec;
+    double c = criterion(o->select, rec);
+    r->files.save_model = s->best_epoch < 0 || c < s->best_criterion;
+    if (r->files.save_model) {
+        s->best_epoch = rec->epoch;
+        s->best_criterion = c;
+        memcpy(s->best_params, r->m->params, sizeof(float) * r->m->table.total);
+    }
+    s->next_epoch = rec->epoch + 1;
+    s->rng_index = r->rng.index;
+    r->files.rec = *rec;
+    r->files.progress =
+        (sd_train_progress){rec->epoch, o->epochs, steps, batches, rec->samples_per_s, rec->loss.total, 0};
+    return epoch_writer_start(&r->files, err);
+}
+
+/* The run's end on rank 0: the selected model (rewritten from the state: a resumed run may not
+ * have written it), the log, and the report with the selected model's validation predictions. */
+static sd_status finish_run(train_run *r, const sd_dataset *ds, const sd_train_options *o, sd_train_result *res,
+                            sd_error *err) {
+    sd_train_state *s = &r->s;
+    sd_model *m = r->m;
+    memcpy(m->params, s->best_params, sizeof(float) * m->table.total);
+    sd_status st = save_model(m, &s->norm, o->out, err);
+    if (!st)
+        st = write_log(res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion, o->select, 1,
+                       &o->schedule, err);
+    if (st) return st;
+    /* m holds the selected parameters now, and eval_m the network OUT holds (folded with
+     * standardised inputs; not loaded again: that would hold the file and a second model). */
+    float *preds = NULL;
+    sd_metrics mf, mm;
+    if (r->folded) sd_norm_fold(&s->norm, m, m->params, r->folded->params);
+    sd_eval_reuse reuse = sd_grad_step_eval_reuse(r->gs);
+    st = sd_eval_both_flows(r->eval_m, ds, SD_SPLIT_VALID, NULL, r->nv, o->eval_batch_size, r->valid_y, &mf, &mm,
+                            &preds, &reuse, err);
+    if (!st) {
+        char note[512];
+        report_note(o, &s->norm, note, sizeof note);
+        sd_report_input ri = {s->history, s->n_history, s->best_epoch, select_description(o->select), r->valid_y,
+                              preds, preds + r->nv, r->nv, o->out, o, &m->cfg, ds, r->nsub, note};
+        st = sd_report_write(res->report_path, &ri, err);
+    }
+    free(preds);
+    return st;
+}
+
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *res, sd_error *err) {
     memset(res, 0, sizeof *res);
     if (o->epochs < 1 || o->batch_size < 1) return sd_fail(err, SD_E_ARG, "epochs and batch size must be positive");
     if (o->resume && o->overwrite) return sd_fail(err, SD_E_ARG, "resume and overwrite exclude each other");
     sd_status st0 = prepare_outputs(ds, o, res, err);
     if ((st0 = sd_dist_agree(st0, err))) return st0;
-    sd_train_state s;
+    train_run r;
+    memset(&r, 0, sizeof r);
     int chunks = 1;
-    sd_status st = start_state(ds, o, &s, &chunks, err);
+    sd_status st = start_state(ds, o, &r.s, &chunks, err);
     if (!st) st = check_ranks(o, chunks, err);
     if ((st = sd_dist_agree(st, err))) {
-        sd_train_state_release(&s);
+        sd_train_state_release(&r.s);
         return st;
     }
-    int current = s.next_epoch; /* the epoch under way, for an interruption's message */
-    if (o->resume && s.n_history < o->epochs) { /* room for the epochs still to run */
-        sd_epoch_record *h = realloc(s.history, sizeof *h * ((size_t)o->epochs + 1));
+    int current = r.s.next_epoch; /* the epoch under way, for an interruption's message */
+    if (o->resume && r.s.n_history < o->epochs) { /* room for the epochs still to run */
+        sd_epoch_record *h = realloc(r.s.history, sizeof *h * ((size_t)o->epochs + 1));
         if (!h) {
-            sd_train_state_release(&s);
+            sd_train_state_release(&r.s);
             return sd_fail(err, SD_E_NOMEM, "out of memory");
         }
-        s.history = h;
+        r.s.history = h;
     }
-    sd_model *m = s.model;
-    /* With standardised inputs: the model as it is saved (folded), which validation runs on raw
-     * features, as eval and predict will. */
-    sd_model *folded = NULL;
-    if (sd_norm_active(&s.norm) && (st = sd_model_alloc(&m->cfg, &folded, err))) {
-        sd_train_state_release(&s);
-        return st;
-    }
-    sd_model *eval_m = folded ? folded : m;
-    float *grads = sd_params_alloc_buffer(&m->table);
-    unsigned char *used = calloc((size_t)m->table.count, 1);
-    sd_grad_step *gs = NULL;
-    epoch_writer files = {.m = m, .o = o, .s = &s, .res = res};
-    const int64_t nv = sd_dataset_size(ds, SD_SPLIT_VALID);
-    float *valid_y = malloc(sizeof(float) * (size_t)(nv + 1)); /* [nv] labels of the valid split */
-    int64_t *sub = NULL, nsub = sd_train_subset(ds, o->seed, &sub); /* training utterances measured */
-    float *sub_y = malloc(sizeof(float) * (size_t)(nsub > 0 ? nsub : 1));
-    st = !grads || !used || !valid_y || nsub < 0 || !sub_y ? sd_fail(err, SD_E_NOMEM, "out of memory")
-                                                           : sd_grad_step_new(chunks, m->table.total, &gs, err);
-    if ((st = sd_dist_agree(st, err))) goto done;
-    if (folded) sd_grad_step_set_norm(gs, &s.norm);
-    for (int64_t i = 0; i < nv; i++) valid_y[i] = sd_dataset_label(ds, SD_SPLIT_VALID, i);
-    for (int64_t i = 0; i < nsub; i++) sub_y[i] = sd_dataset_label(ds, SD_SPLIT_TRAIN, sub[i]);
-    for (int i = 0; i < m->table.count; i++) used[i] = (unsigned char)sd_model_tensor_used(m, i);
-    sd_adam_config adam = sd_adam_default_config();
-    adam.lr = o->lr;
-    adam.weight_decay = o->weight_decay;
-    const int64_t first_step = s.step;
-    sd_rng rng = sd_rng_make(o->seed, SD_STREAM_DROPOUT);
-    rng.index = s.rng_index;
-
-    for (int epoch = s.next_epoch; epoch < o->epochs; epoch++) {
+    if ((st = run_open(&r, ds, o, res, chunks, err))) goto done;
+    for (int epoch = r.s.next_epoch; epoch < o->epochs; epoch++) {
         current = epoch;
-        sd_batcher_options bo = sd_batcher_default_options();
-        bo.split = SD_SPLIT_TRAIN;
-        bo.batch_size = o->batch_size;
-        bo.shuffle = o->shuffle;
-        bo.seed = o->seed;
-        bo.epoch = epoch;
-        bo.modalities = SD_MODS_ALL;
-        memcpy(bo.max_frames, o->max_frames, sizeof bo.max_frames);
-        bo.cap_mode = o->cap_mode;
-        bo.prefetch = o->prefetch;
-        bo.prefetch_bytes = o->prefetch_bytes;
-        /* float16 files stay float16 (the frame projection converts them), unless the batches are
-         * standardised in place (float32 then) */
-        bo.keep_dtype = !folded;
-        bo.cache = o->cache;
-        int64_t batches = 0;
-        if ((st = sd_grad_step_open_epoch(gs, ds, &bo, &batches, err))) goto done;
-        const float lr = (float)(o->lr * sd_lr_factor(epoch));
         sd_epoch_record rec;
-        memset(&rec, 0, sizeof rec);
-        rec.epoch = epoch;
-        rec.lr = lr;
-        const double t0 = now_s();
-        int r, B = 0;
-        int64_t nb = 0;
-        while ((r = sd_grad_step_next(gs, err)) == 1) {
-            /* A stop request, between steps (the state stays whole), at the same step on every rank. */
-            st = sd_interrupt_check(err, "");
-            if (sd_dist_size() > 1) st = sd_dist_agree(st, err);
-            if (st) break;
-            sd_loss_terms t;
-            st = sd_grad_step_run(gs, m, &o->w, &rng, o->seed, s.step, grads, &t, &B, err);
-            if (!st && !isfinite(t.total))
-                st = diverged(err, "loss term", bad_term(&t), epoch, nb, &s, res->state_path);
-            if (!st) st = epoch_writer_join(&files, err); /* the last epoch's files, before the update */
-            if (st) break;
-            s.step++;
-            sd_adam_step_table(&m->table, used, m->params, grads, s.adam_m, s.adam_v, &adam, lr, (long)s.step);
-            if (!params_finite(m)) {
-                st = diverged(err, "parameter update", "(a parameter)", epoch, nb, &s, res->state_path);
-                break;
-            }
-            double w = (double)B;
-            terms_add(&rec.loss, &t, w);
-            rec.samples += B;
-            nb++;
-            if (o->on_progress) {
-                double el = now_s() - t0;
-                sd_train_progress p = {epoch, o->epochs, nb, batches, rec.samples / (el > 0 ? el : 1e-9),
-                                       rec.loss.total / (double)rec.samples,
-                                       el / (double)nb * (double)(batches - nb)};
-                o->on_progress(&p, NULL, o->user);
-            }
-        }
-        if (!st && r < 0) st = err->code ? err->code : SD_E_IO;
-        sd_grad_step_close_epoch(gs);
-        if (!st) st = epoch_writer_join(&files, err);
-        if (st) goto done;
-        rec.seconds = now_s() - t0;
-        rec.samples_per_s = (double)rec.samples / (rec.seconds > 0 ? rec.seconds : 1e-9);
-        double n = rec.samples > 0 ? (double)rec.samples : 1.0;
-        sd_loss_terms mean;
-        memset(&mean, 0, sizeof mean);
-        terms_add(&mean, &rec.loss, 1.0 / n);
-        rec.loss = mean;
-        const double t_eval = now_s();
-        if (folded) sd_norm_fold(&s.norm, m, m->params, folded->params);
-        sd_eval_reuse reuse = sd_grad_step_eval_reuse(gs);
-        if ((st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y,
-                                           &rec.valid_full, &rec.valid_miss, NULL, &reuse, err)) ||
-            (st = sd_eval_both_flows_ranks(eval_m, ds, SD_SPLIT_TRAIN, sub, nsub, o->eval_batch_size, sub_y,
-                                           &rec.train_full, &rec.train_miss, NULL, &reuse, err)))
+        int64_t steps = 0, batches = 0;
+        if ((st = train_epoch(&r, ds, o, epoch, res, &rec, &steps, &batches, err)) ||
+            (st = measure_epoch(&r, ds, o, &rec, err)) || (st = end_epoch(&r, o, &rec, steps, batches, err)))
             goto done;
-        rec.eval_seconds = now_s() - t_eval;
-        s.history[s.n_history++] = rec;
-        double c = criterion(o->select, &rec);
-        files.save_model = s.best_epoch < 0 || c < s.best_criterion;
-        if (files.save_model) {
-            s.best_epoch = epoch;
-            s.best_criterion = c;
-            memcpy(s.best_params, m->params, sizeof(float) * m->table.total);
-        }
-        s.next_epoch = epoch + 1;
-        s.rng_index = rng.index;
-        files.rec = rec;
-        files.progress = (sd_train_progress){epoch, o->epochs, nb, batches, rec.samples_per_s, rec.loss.total, 0};
-        if ((st = epoch_writer_start(&files, err))) goto done;
     }
-    if ((st = epoch_writer_join(&files, err))) goto done;
-    res->best_epoch = s.best_epoch;
-    res->best_criterion = s.best_criterion;
-    res->epochs_run = s.n_history;
-    res->normalize = sd_norm_active(&s.norm) ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
-    res->steps_run = s.step - first_step;
-    if (!writer()) goto done; /* rank 0 writes the model, the log and the report */
-    /* The selected model, rewritten from the state (a resumed run may not have written it). */
-    memcpy(m->params, s.best_params, sizeof(float) * m->table.total);
-    st = save_model(m, &s.norm, o->out, err);
-    if (!st)
-        st = write_log(res->log_path, s.history, s.n_history, s.best_epoch, s.best_criterion, o->select, 1,
-                       &o->schedule, err);
-    if (!st) {
-        /* The report shows the selected model's validation predictions: m holds its parameters
-         * now, and eval_m the network OUT holds (folded with standardised inputs; not loaded
-         * again: that would hold the file and a second model). */
-        float *preds = NULL;
-        sd_metrics mf, mm;
-        if (folded) sd_norm_fold(&s.norm, m, m->params, folded->params);
-        sd_eval_reuse reuse = sd_grad_step_eval_reuse(gs);
-        st = sd_eval_both_flows(eval_m, ds, SD_SPLIT_VALID, NULL, nv, o->eval_batch_size, valid_y, &mf, &mm, &preds, &reuse,
-                                err);
-        if (!st) {
-            char note[512];
-            report_note(o, &s.norm, note, sizeof note);
-            sd_report_input ri = {s.history, s.n_history, s.best_epoch, select_description(o->select), valid_y, preds,
-                                  preds + nv, nv, o->out, o, &m->cfg, ds, nsub, note};
-            st = sd_report_write(res->report_path, &ri, err);
-        }
-        free(preds);
-    }
+    if ((st = epoch_writer_join(&r.files, err))) goto done;
+    res->best_epoch = r.s.best_epoch;
+    res->best_criterion = r.s.best_criterion;
+    res->epochs_run = r.s.n_history;
+    res->normalize = sd_norm_active(&r.s.norm) ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    res->steps_run = r.s.step - r.first_step;
+    if (writer()) st = finish_run(&r, ds, o, res, err); /* rank 0 writes the model, the log and the report */
 done:
-    if (files.running) /* an error elsewhere stopped training: the epoch's files still complete */
-        pthread_join(files.thread, NULL);
-    if (st == SD_E_INTERRUPTED) interrupted(err, current, &s, res->state_path, res);
-    free(valid_y);
-    free(sub);
-    free(sub_y);
-    sd_grad_step_free(gs);
-    sd_model_free(folded);
-    free(used);
-    sd_free(grads);
-    sd_train_state_release(&s);
+    if (r.files.running) { /* an error elsewhere stopped training: the epoch's files still complete */
+        pthread_join(r.files.thread, NULL);
+        r.files.running = 0;
+    }
+    if (st == SD_E_INTERRUPTED) interrupted(err, current, &r.s, res->state_path, res);
+    run_close(&r);
     return st;
 }

@@ -101,6 +101,10 @@ typedef struct {
     size_t prefetch_bytes;
     const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
+    /* Training utterances measured (both flows, evaluation mode) after each epoch, beside the
+     * validation split (sd_train_subset): -1 (default) as many as the validation split has, at
+     * least 256; 0 none (the log and report then show validation only); n: n of them. */
+    int64_t train_subset;
     /* The fraction given to sd_dataset_carve_valid when the caller carved the validation split
      * out of train (0: the dataset's own valid split); recorded with the options a resume must
      * keep. */
@@ -154,11 +158,12 @@ sd_status sd_train_apply_preset(sd_train_options *o, const char *name, sd_error 
  * stop request (core/interrupt.h) honoured between batches: SD_E_INTERRUPTED, the last state kept. */
 sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_result *result, sd_error *err);
 
-/* The training utterances whose MAE the log and report show beside the validation MAE: as many as
- * the validation split has (at least 256, at most the whole training split), drawn once from the
- * seed (stream SD_STREAM_TRAIN_EVAL, so the training draws are unchanged), in ascending order.
- * Returns the count; *idx is malloc'ed (NULL with a count of -1 when out of memory). */
-int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx);
+/* The training utterances whose MAE the log and report show beside the validation MAE: `want` of
+ * them, or with want < 0 as many as the validation split has (at least 256), at most the whole
+ * training split, drawn once from the seed (stream SD_STREAM_TRAIN_EVAL, so the training draws are
+ * unchanged), in ascending order. Returns the count; *idx is malloc'ed (NULL with a count of -1
+ * when out of memory). */
+int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t want, int64_t **idx);
 
 /* What an evaluation may borrow from the training run (sd_eval_both_flows): its batcher (reused
  * with the evaluation's options, data/batch.h: the buffers stay allocated and touched) and its

@@ -15,9 +15,9 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t **idx) {
+int64_t sd_train_subset(const sd_dataset *ds, uint64_t seed, int64_t want, int64_t **idx) {
     const int64_t n = sd_dataset_size(ds, SD_SPLIT_TRAIN), nv = sd_dataset_size(ds, SD_SPLIT_VALID);
-    int64_t k = nv > 256 ? nv : 256;
+    int64_t k = want >= 0 ? want : nv > 256 ? nv : 256;
     if (k > n) k = n;
     *idx = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
     if (!*idx) return -1;
