@@ -2,7 +2,7 @@
 generated .npy dataset at one operating point, one JSON line on stdout.
 
     /usr/bin/python3 bench/bench_cli.py --sdumc build/sdumc [--dims a,t,v] [--frames Ta,Tt,Tv]
-        [--sim Ts] [--batch B] [--threads n] [--train N] [--valid N] [--epochs E1,E2] [--keep DIR]
+        [--sim Ts] [--batch B] [--threads n] [--train N] [--valid N] [--epochs E1,E2] [--keep DIR] [--train-subset N]
 
 The dataset: N train and N valid utterances, every one with exactly the point's frames (no
 padding, the shapes of bench_sdumc's step), float16 files (what feature extractors write at this
@@ -52,11 +52,13 @@ def write_dataset(path, dims, frames, sim, n_train, n_valid):
         f.write("\n".join(lines) + "\n")
 
 
-def run_train(sdumc, data, out_dir, epochs, batch, threads):
+def run_train(sdumc, data, out_dir, epochs, batch, threads, train_subset):
     """Wall seconds, peak RSS (MiB) and the log's last epoch record of one `sdumc train`."""
     out = os.path.join(out_dir, "e%d.safetensors" % epochs)
     cmd = [sdumc, "train", "--data", data, "--out", out, "--preset", "paper", "--epochs", str(epochs),
            "--batch-size", str(batch), "--threads", str(threads)]
+    if train_subset is not None:
+        cmd += ["--train-subset", str(train_subset)]
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = p.stderr.read()
@@ -82,6 +84,8 @@ def main():
     ap.add_argument("--valid", type=int, default=96)
     ap.add_argument("--epochs", default="1,3")
     ap.add_argument("--keep", default="")
+    ap.add_argument("--train-subset", type=int, default=None,
+                    help="passed to sdumc train (default: its own, as many as the validation split, at least 256)")
     a = ap.parse_args()
     dims = [int(v) for v in a.dims.split(",")]
     frames = [int(v) for v in a.frames.split(",")]
@@ -91,13 +95,14 @@ def main():
         data = a.keep or os.path.join(work, "data")
         if not os.path.exists(os.path.join(data, "labels.csv")):
             write_dataset(data, dims, frames, a.sim, a.train, a.valid)
-        w1, rss1, _ = run_train(a.sdumc, data, work, e1, a.batch, a.threads)
-        w2, rss2, last = run_train(a.sdumc, data, work, e2, a.batch, a.threads)
+        w1, rss1, _ = run_train(a.sdumc, data, work, e1, a.batch, a.threads, a.train_subset)
+        w2, rss2, last = run_train(a.sdumc, data, work, e2, a.batch, a.threads, a.train_subset)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     per_epoch = (w2 - w1) / (e2 - e1)
     print(json.dumps({
-        "side": "sdumc", "mode": "cli", "threads": a.threads, "batch": a.batch,
+        "side": "sdumc", "mode": "cli" if a.train_subset is None else "cli_subset%d" % a.train_subset,
+        "threads": a.threads, "batch": a.batch,
         "train_utterances": a.train, "valid_utterances": a.valid, "epochs": [e1, e2],
         "epoch_s": round(per_epoch, 4), "cli_samples_per_s": round(a.train / per_epoch, 3),
         "cli_train_loop_samples_per_s": last["samples_per_s"], "cli_train_loop_s": last["seconds"],
