@@ -124,8 +124,27 @@ static void test_open_file(void) {
            "a folder: %s", err.msg);
 }
 
+/* sd_csv_columns: every column found (any case), the fields a record needs, a missing one. */
+static void test_columns(void) {
+    char text[] = "Split,x,name,LABEL\n";
+    sd_csv_reader r;
+    sd_error err;
+    sd_csv_init(&r, text, strlen(text), "h.csv");
+    EXPECT(sd_csv_next(&r, &err) == 1, "header");
+    const char *const three[3] = {"name", "label", "split"};
+    int col[3] = {7, 7, 7};
+    EXPECT(sd_csv_columns(&r, three, 3, col) == 4 && col[0] == 2 && col[1] == 3 && col[2] == 0, "found: %d %d %d",
+           col[0], col[1], col[2]);
+    const char *const one[1] = {"split"};
+    EXPECT(sd_csv_columns(&r, one, 1, col) == 1 && col[0] == 0, "first column: needs 1");
+    const char *const two[2] = {"x", "prediction"};
+    EXPECT(sd_csv_columns(&r, two, 2, col) == 0 && col[0] == 1 && col[1] == -1, "missing: 0, col -1");
+    sd_csv_close(&r);
+}
+
 int main(void) {
     sd_test_run("csv.reading", test_reading);
+    sd_test_run("csv.columns", test_columns);
     sd_test_run("csv.errors_with_lines", test_errors);
     sd_test_run("csv.write_read_round_trip", test_round_trip);
     sd_test_run("csv.open_file", test_open_file);

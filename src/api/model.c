@@ -1,10 +1,10 @@
 /* Public API: status names, version, options, loading and describing a model, scratch contexts. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/api_internal.h"
 #include "core/pool.h"
+#include "core/threads.h"
 
 /* The public codes are the internal ones under other names: keep them equal. */
 _Static_assert((int)SDUMC_OK == (int)SD_OK && (int)SDUMC_E_ARG == (int)SD_E_ARG &&
@@ -50,8 +50,8 @@ sdumc_model_params sdumc_model_default_params(void) {
     sdumc_model_params p;
     memset(&p, 0, sizeof p);
     p.size = sizeof p;
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    p.n_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+    const int cpus = sd_threads_online();
+    p.n_threads = cpus > 4 ? 4 : cpus;
     p.mia = SDUMC_MIA_FROM_FILE;
     p.use_mmap = 1;
     return p;

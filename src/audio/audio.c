@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "io/file.h"
 
 /* Frames decoded per block. */
@@ -55,9 +56,8 @@ static sf_count_t mem_tell(void *u) { return ((mem_file *)u)->pos; }
 /* Grows *buf to hold at least need floats (doubling); 0 on success. */
 static int reserve(float **buf, size_t *cap, size_t need) {
     if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 65536;
-    while (c < need) c *= 2;
-    float *p = sd_alloc(c * sizeof *p);
+    const size_t c = sd_array_next_cap(*cap, need, 65536);
+    float *p = c && c <= SIZE_MAX / sizeof *p ? sd_alloc(c * sizeof *p) : NULL;
     if (!p) return -1;
     if (*buf) memcpy(p, *buf, *cap * sizeof *p);
     sd_free(*buf);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "core/array.h"
 #include "eval/stats.h"
 #include "io/csv.h"
 #include "train/metrics.h"
@@ -22,7 +23,8 @@ typedef struct {
 
 typedef struct {
     row *rows;
-    int n, cap;
+    int n;
+    size_t cap;
 } table;
 
 static int same_key(const row *a, const row *b) {
@@ -54,7 +56,7 @@ static int read_table(const char *path, const char *metric, table *t) {
         fprintf(stderr, "sdumc compare: %s\n", err.msg);
         return -1;
     }
-    int col[7] = {-1, -1, -1, -1, -1, -1, -1}, header = 1, rc = 0, k, maxc = 0;
+    int col[7], header = 1, rc = 0, k, needed = 0;
     const char *names[7] = {"model", "condition", "target", "flow", "rate", "seed", metric};
     while ((k = sd_csv_next(&csv, &err)) != 0) {
         if (k < 0) {
@@ -64,34 +66,30 @@ static int read_table(const char *path, const char *metric, table *t) {
         }
         char **fields = csv.field;
         if (header) {
-            for (int c = 0; c < 7; c++) {
-                if ((col[c] = sd_csv_column(&csv, names[c])) < 0) {
+            needed = sd_csv_columns(&csv, names, 7, col);
+            for (int c = 0; c < 7; c++)
+                if (col[c] < 0)
                     fprintf(stderr, "sdumc compare: %s: no column '%s' (expected the results.csv of sdumc robustness or the "
                                     "OUT.seeds.csv of sdumc train --seeds)\n", path, names[c]);
-                    rc = -1;
-                }
-                maxc = col[c] > maxc ? col[c] : maxc;
+            if (!needed) {
+                rc = -1;
+                break;
             }
-            if (rc) break;
             header = 0;
             continue;
         }
-        if (csv.n <= maxc) {
+        if (csv.n < needed) {
             fprintf(stderr, "sdumc compare: %s:%d: %d fields, the header has more\n", path, csv.line, csv.n);
             rc = -1;
             break;
         }
-        if (t->n == t->cap) {
-            int cap = t->cap ? 2 * t->cap : 256;
-            row *r = realloc(t->rows, sizeof *r * (size_t)cap);
-            if (!r) {
-                fprintf(stderr, "sdumc compare: out of memory\n");
-                rc = -1;
-                break;
-            }
-            t->rows = r;
-            t->cap = cap;
+        row *grown = sd_array_grow(t->rows, &t->cap, (size_t)t->n + 1, sizeof *grown, 256);
+        if (!grown) {
+            fprintf(stderr, "sdumc compare: out of memory\n");
+            rc = -1;
+            break;
         }
+        t->rows = grown;
         row *r = &t->rows[t->n++];
         memset(r, 0, sizeof *r);
         int ok = (r->model = strdup(fields[col[0]])) && (r->seed = strdup(fields[col[5]]));

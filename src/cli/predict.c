@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "core/array.h"
 #include "core/interrupt.h"
 #include "core/threads.h"
 #include "io/atomic_file.h"
@@ -22,11 +23,12 @@ static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *spli
         fprintf(stderr, "sdumc predict: --names: %s\n", err.msg);
         return -1;
     }
-    int64_t n = 0, cap = 256;
-    *idx = malloc(sizeof(int64_t) * (size_t)cap);
+    int64_t n = 0;
+    size_t cap = 0;
+    *idx = NULL;
     char line[4096];
-    int lineno = 0, first = 1, bad = 0;
-    while (*idx && fgets(line, sizeof line, f)) {
+    int lineno = 0, first = 1, bad = 0, nomem = 0;
+    while (fgets(line, sizeof line, f)) {
         lineno++;
         char *s = line, *e = line + strlen(line);
         while (*s == ' ' || *s == '\t') s++;
@@ -47,16 +49,17 @@ static int64_t read_names(const char *path, const sd_dataset *ds, sd_split *spli
             continue;
         }
         first = 0;
-        if (n == cap) {
-            cap *= 2;
-            int64_t *g = realloc(*idx, sizeof(int64_t) * (size_t)cap);
-            if (!g) break;
-            *idx = g;
+        int64_t *g = sd_array_grow(*idx, &cap, (size_t)n + 1, sizeof *g, 256);
+        if (!g) {
+            nomem = 1;
+            break;
         }
+        *idx = g;
         (*idx)[n++] = i;
     }
     fclose(f);
-    if (bad || !*idx) return -1;
+    if (nomem) fprintf(stderr, "sdumc predict: --names: out of memory\n");
+    if (bad || nomem) return -1;
     if (n == 0) fprintf(stderr, "sdumc predict: %s lists no names\n", path);
     return n ? n : -1;
 }

@@ -2,10 +2,10 @@
  * API (include/sdumc.h), as an embedding application would call it. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
+#include "core/threads.h"
 #include "sdumc.h"
 
 /* Reads one feature file into x (the public reader; free with sdumc_features_free). Prints and
@@ -63,8 +63,8 @@ int cli_predict_one(int argc, char **argv) {
     sdumc_model *model = NULL;
     sdumc_model_params params = sdumc_model_default_params();
     params.mia = mia < 0 ? SDUMC_MIA_FROM_FILE : mia ? SDUMC_MIA_ON : SDUMC_MIA_OFF;
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    params.n_threads = threads > 0 ? threads : cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
+    const int cpus = sd_threads_online();
+    params.n_threads = threads > 0 ? threads : cpus > 256 ? 256 : cpus;
     if (sdumc_model_load_with_params(model_path, &params, &model, &err)) {
         fprintf(stderr, "sdumc predict-one: %s\n", err.message);
         return 1;

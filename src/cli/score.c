@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "core/array.h"
 #include "io/csv.h"
 #include "train/metrics.h"
 
@@ -51,43 +52,39 @@ int cli_score(int argc, char **argv) {
         fprintf(stderr, "sdumc score: %s\n", err.msg);
         return 1;
     }
-    int col_label = -1, col_pred = -1, rc = 0, k;
-    size_t n = 0, cap = 1024;
-    float *p = malloc(cap * sizeof *p), *y = malloc(cap * sizeof *y);
-    while (p && y && (k = sd_csv_next(&csv, &err)) != 0) {
+    static const char *const names[2] = {"label", "prediction"};
+    int col[2], needed = -1, rc = 0, k; /* needed: -1 before the header */
+    size_t n = 0, cap_p = 0, cap_y = 0;
+    float *p = NULL, *y = NULL; /* [n] predictions and labels */
+    while ((k = sd_csv_next(&csv, &err)) != 0) {
         if (k < 0) {
             fprintf(stderr, "sdumc score: %s\n", err.msg);
             rc = 1;
             break;
         }
-        if (col_label < 0) {
-            col_label = sd_csv_column(&csv, "label");
-            col_pred = sd_csv_column(&csv, "prediction");
-            if (col_label < 0 || col_pred < 0) {
+        if (needed < 0) {
+            if (!(needed = sd_csv_columns(&csv, names, 2, col))) {
                 fprintf(stderr, "sdumc score: %s: the header needs 'label' and 'prediction' columns\n", path);
                 rc = 1;
                 break;
             }
             continue;
         }
-        int need = col_label > col_pred ? col_label : col_pred;
-        if (csv.n <= need) {
+        if (csv.n < needed) {
             fprintf(stderr, "sdumc score: %s:%d: %d fields, the header has more\n", path, csv.line, csv.n);
             rc = 1;
             break;
         }
-        if (n == cap) {
-            cap *= 2;
-            float *np = realloc(p, cap * sizeof *p), *ny = np ? realloc(y, cap * sizeof *y) : NULL;
-            if (np) p = np;
-            if (ny) y = ny;
-            if (!np || !ny) {
-                fprintf(stderr, "sdumc score: out of memory\n");
-                rc = 1;
-                break;
-            }
+        float *np = sd_array_grow(p, &cap_p, n + 1, sizeof *p, 1024);
+        if (np) p = np;
+        float *ny = np ? sd_array_grow(y, &cap_y, n + 1, sizeof *y, 1024) : NULL;
+        if (ny) y = ny;
+        if (!np || !ny) {
+            fprintf(stderr, "sdumc score: out of memory\n");
+            rc = 1;
+            break;
         }
-        if (parse_float(csv.field[col_pred], &p[n]) || parse_float(csv.field[col_label], &y[n])) {
+        if (parse_float(csv.field[col[1]], &p[n]) || parse_float(csv.field[col[0]], &y[n])) {
             fprintf(stderr, "sdumc score: %s:%d: label or prediction is not a finite number\n", path, csv.line);
             rc = 1;
             break;
@@ -95,11 +92,7 @@ int cli_score(int argc, char **argv) {
         n++;
     }
     sd_csv_close(&csv);
-    if (!rc && (!p || !y)) {
-        fprintf(stderr, "sdumc score: out of memory\n");
-        rc = 1;
-    }
-    if (!rc && col_label < 0) {
+    if (!rc && needed < 0) {
         fprintf(stderr, "sdumc score: %s is empty\n", path);
         rc = 1;
     }

@@ -1,4 +1,5 @@
-/* sdumc synth --out DIR --n N --seed S [--dims small|mosei] [--scales unit|raw] */
+/* sdumc synth: the synthetic corpus (data/synth.h) written to a dataset folder.
+ *   sdumc synth --out DIR --n N --seed S [--dims small|mosei] [--scales unit|raw] */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

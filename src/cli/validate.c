@@ -1,5 +1,7 @@
-/* sdumc validate --data DIR [--audio NAME --text NAME --video NAME --sim NAME] [--skip-bad]
- *                [--require-sim] [--no-check-values] */
+/* sdumc validate: a dataset folder checked and described (problems, splits, feature scales, which
+ * commands it serves).
+ *   sdumc validate --data DIR [--audio NAME --text NAME --video NAME --sim NAME] [--skip-bad]
+ *                  [--require-sim] [--no-check-values] */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

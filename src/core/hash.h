@@ -6,7 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SD_FNV1A_INIT 1469598103934665603ull /* the FNV-1a 64 offset basis */
+/* The start of the name tables', the dataset fingerprint's and the cache key's hashes. It is the
+ * FNV-1a 64 offset basis, 14695981039346656037, with its last digit lost; kept as it is because
+ * fingerprints in training states and cache keys on disk depend on it (any start hashes as well). */
+#define SD_FNV1A_INIT 1469598103934665603ull
+/* The FNV-1a 64 offset basis itself (0xcbf29ce484222325): the robustness streams start from it. */
+#define SD_FNV1A_BASIS 0xcbf29ce484222325ull
 
 /* h advanced over n bytes (start from SD_FNV1A_INIT). */
 static inline uint64_t sd_fnv1a(uint64_t h, const void *p, size_t n) {

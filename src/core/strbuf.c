@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 int sd_strbuf_append(sd_strbuf *b, const char *s, size_t n) {
     if (b->failed) return -1;
     if (n > SIZE_MAX - 1 - b->len) {
@@ -14,8 +16,8 @@ int sd_strbuf_append(sd_strbuf *b, const char *s, size_t n) {
         return -1;
     }
     if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        size_t cap = sd_array_next_cap(b->cap, b->len + n + 1, 64);
+        if (!cap) cap = b->len + n + 1; /* doubling would overflow: what is needed, exactly */
         char *d = realloc(b->data, cap);
         if (!d) {
             b->failed = 1;

@@ -17,13 +17,13 @@ int openblas_get_num_threads(void);
 
 static atomic_int threads_given; /* the count of the last sd_threads_set, 0 before */
 
-static int online_cpus(void) {
+int sd_threads_online(void) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     return cpus > 0 ? (int)cpus : 1;
 }
 
 int sd_threads_set(int n) {
-    if (n <= 0) n = online_cpus();
+    if (n <= 0) n = sd_threads_online();
     atomic_store(&threads_given, n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
@@ -37,7 +37,7 @@ int sd_threads_get(void) { return openblas_get_num_threads(); }
 int sd_threads_clamp(void) {
 #ifdef _OPENMP
     int limit = atomic_load_explicit(&threads_given, memory_order_relaxed);
-    if (limit <= 0) limit = online_cpus();
+    if (limit <= 0) limit = sd_threads_online();
     int now = omp_get_max_threads();
     if (now > limit) {
         omp_set_num_threads(limit);

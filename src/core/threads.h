@@ -2,6 +2,8 @@
 #ifndef SD_CORE_THREADS_H
 #define SD_CORE_THREADS_H
 
+/* The number of online CPUs (at least 1). */
+int sd_threads_online(void);
 /* n <= 0 selects the number of online CPUs. Returns the count in effect. */
 int sd_threads_set(int n);
 int sd_threads_get(void);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "core/interrupt.h"
 #include "core/rng.h"
 #include "feature_file.h"
@@ -57,11 +58,7 @@ int sd_split_from_name(const char *name, sd_split *out) {
 
 static uint64_t name_hash(const char *s) { return sd_fnv1a_str(SD_FNV1A_INIT, s); }
 
-static size_t table_size(int64_t n) {
-    size_t size = 16;
-    while (size < (size_t)n * 2) size *= 2;
-    return size;
-}
+static size_t table_size(int64_t n) { return sd_array_next_cap(0, (size_t)n * 2, 16); }
 
 /* Finds name; returns its id, or -1 and the empty slot where it would go. */
 static int64_t table_find(const int64_t *slots, size_t nslots, char *const *names, const char *name,
@@ -165,6 +162,70 @@ static sd_status read_meta(validator *V, sd_error *err) {
     return SD_OK;
 }
 
+/* The columns of labels.csv, found by name in its header; a record needs `needed` fields. */
+typedef struct {
+    int name, label, split, needed;
+} label_columns;
+
+/* The header: the three columns, or a global problem for each one missing (then -1). */
+static int read_header(validator *V, label_columns *c) {
+    static const char *const names[3] = {"name", "label", "split"};
+    int col[3];
+    c->needed = sd_csv_columns(&V->csv, names, 3, col);
+    for (int i = 0; i < 3; i++)
+        if (col[i] < 0)
+            sd_strbuf_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
+                           V->labels_path, V->csv.line, names[i]);
+    c->name = col[0], c->label = col[1], c->split = col[2];
+    return c->needed ? 0 : -1;
+}
+
+/* A record of the CSV reader's current line into row r, each problem a per-row problem. */
+static void read_row(validator *V, const label_columns *c, row_t *r) {
+    char **f = V->csv.field;
+    const int nf = V->csv.n, line = V->csv.line;
+    r->line = line;
+    r->split = -1;
+    if (nf < c->needed) {
+        sd_strbuf_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
+                       V->labels_path, line, nf, nf == 1 ? "" : "s", c->needed);
+        r->bad = 1;
+        return;
+    }
+    const char *name = f[c->name], *label = f[c->label], *split = f[c->split];
+    if (!plain_file_name(name)) {
+        sd_strbuf_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
+                       line, name);
+        r->bad = 1;
+    } else {
+        r->name = f[c->name];
+    }
+    double v;
+    if (parse_label(label, &v)) {
+        sd_strbuf_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
+                       line, label, name);
+        r->bad = 1;
+    } else if (v < V->label_lo || v > V->label_hi) {
+        sd_strbuf_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
+                       line, label, name, V->label_lo, V->label_hi,
+                       V->label_lo == SD_LABEL_MIN && V->label_hi == SD_LABEL_MAX
+                           ? "" : " (the label range of " META_FILE ")");
+        r->bad = 1;
+    } else {
+        r->label = (float)v;
+    }
+    sd_split s;
+    if (sd_split_from_name(split, &s)) {
+        sd_strbuf_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
+                       V->labels_path, line, split, name);
+        r->bad = 1;
+    } else {
+        r->split = (int)s;
+    }
+}
+
+/* labels.csv into V->rows: a file that cannot be read or has no usable header is a global problem;
+ * a malformed or wrong row is that row's problem (row_t.bad). Only running out of memory fails. */
 static sd_status read_labels(validator *V, sd_error *err) {
     sd_error e;
     sd_status st = sd_csv_open(&V->csv, V->labels_path, LABELS_MAX_BYTES, &e);
@@ -182,7 +243,8 @@ static sd_status read_labels(validator *V, sd_error *err) {
     V->rows = calloc((size_t)nlines, sizeof *V->rows);
     if (!V->rows) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", V->labels_path);
 
-    int col_name = -1, col_label = -1, col_split = -1, ncols_needed = 0, header_seen = 0, k;
+    label_columns cols;
+    int header_seen = 0, k;
     while ((k = sd_csv_next(&V->csv, &e)) != 0) {
         if (k < 0 && e.code == SD_E_NOMEM) {
             if (err) *err = e;
@@ -198,66 +260,11 @@ static sd_status read_labels(validator *V, sd_error *err) {
             r->split = -1;
             r->bad = 1;
             sd_strbuf_line(&V->per_row, "%s", e.msg);
-            continue;
-        }
-        char **f = V->csv.field;
-        const int nf = V->csv.n, line = V->csv.line;
-        if (!header_seen) {
+        } else if (!header_seen) {
             header_seen = 1;
-            col_name = sd_csv_column(&V->csv, "name");
-            col_label = sd_csv_column(&V->csv, "label");
-            col_split = sd_csv_column(&V->csv, "split");
-            const char *missing[3];
-            int nmissing = 0;
-            if (col_name < 0) missing[nmissing++] = "name";
-            if (col_label < 0) missing[nmissing++] = "label";
-            if (col_split < 0) missing[nmissing++] = "split";
-            for (int i = 0; i < nmissing; i++)
-                sd_strbuf_line(&V->global, "%s:%d: the header has no '%s' column (expected name,label,split)",
-                             V->labels_path, line, missing[i]);
-            if (nmissing) return SD_OK;
-            ncols_needed = 1 + (col_name > col_label ? (col_name > col_split ? col_name : col_split)
-                                                     : (col_label > col_split ? col_label : col_split));
-            continue;
-        }
-        row_t *r = &V->rows[V->nrows++];
-        r->line = line;
-        r->split = -1;
-        if (nf < ncols_needed) {
-            sd_strbuf_line(&V->per_row, "%s:%d: %d field%s, expected at least %d (name,label,split)",
-                         V->labels_path, line, nf, nf == 1 ? "" : "s", ncols_needed);
-            r->bad = 1;
-            continue;
-        }
-        const char *name = f[col_name], *label = f[col_label], *split = f[col_split];
-        if (!plain_file_name(name)) {
-            sd_strbuf_line(&V->per_row, "%s:%d: name '%s' is not a plain file name", V->labels_path,
-                         line, name);
-            r->bad = 1;
+            if (read_header(V, &cols)) return SD_OK;
         } else {
-            r->name = f[col_name];
-        }
-        double v;
-        if (parse_label(label, &v)) {
-            sd_strbuf_line(&V->per_row, "%s:%d: label '%s' of '%s' is not a number", V->labels_path,
-                         line, label, name);
-            r->bad = 1;
-        } else if (v < V->label_lo || v > V->label_hi) {
-            sd_strbuf_line(&V->per_row, "%s:%d: label %s of '%s' lies outside [%g, %g]%s", V->labels_path,
-                         line, label, name, V->label_lo, V->label_hi,
-                         V->label_lo == SD_LABEL_MIN && V->label_hi == SD_LABEL_MAX
-                             ? "" : " (the label range of " META_FILE ")");
-            r->bad = 1;
-        } else {
-            r->label = (float)v;
-        }
-        sd_split s;
-        if (sd_split_from_name(split, &s)) {
-            sd_strbuf_line(&V->per_row, "%s:%d: unknown split '%s' of '%s' (expected train, valid or test)",
-                         V->labels_path, line, split, name);
-            r->bad = 1;
-        } else {
-            r->split = (int)s;
+            read_row(V, &cols, &V->rows[V->nrows++]);
         }
     }
     if (!header_seen) sd_strbuf_line(&V->global, "%s: empty (expected the header name,label,split)",

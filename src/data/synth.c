@@ -123,6 +123,124 @@ static sd_status write_one(const sd_dataset_writer *w, const char *name, const s
     return SD_OK;
 }
 
+/* What the corpus is made of, utterance by utterance ([n] each): the plan (video, segment, split),
+ * then what the parallel pass generated (label, word errors and words of the simulated text). */
+typedef struct {
+    int64_t n;
+    int64_t *video_of;
+    int *seg_of, *split_of;
+    float *label;
+    int64_t *errors, *words;
+} synth_corpus;
+
+static void corpus_free(synth_corpus *c) {
+    free(c->video_of);
+    free(c->seg_of);
+    free(c->split_of);
+    free(c->label);
+    free(c->errors);
+    free(c->words);
+}
+
+/* Allocates the arrays and plans the videos and the split; -1 when memory runs out. */
+static int corpus_plan(synth_corpus *c, int64_t n, uint64_t seed) {
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    c->video_of = malloc((size_t)n * sizeof *c->video_of);
+    c->seg_of = malloc((size_t)n * sizeof *c->seg_of);
+    c->split_of = malloc((size_t)n * sizeof *c->split_of);
+    c->label = malloc((size_t)n * sizeof *c->label);
+    c->errors = calloc((size_t)n, sizeof *c->errors);
+    c->words = calloc((size_t)n, sizeof *c->words);
+    if (!c->video_of || !c->seg_of || !c->split_of || !c->label || !c->errors || !c->words) return -1;
+    return plan(n, seed, c->video_of, c->seg_of, c->split_of);
+}
+
+/* Generates and writes utterance i's four feature files, recording its label and word counts. */
+static sd_status write_utterance(const sd_dataset_writer *w, const syn_world *W, const sd_synth_spec *S,
+                                 synth_corpus *c, int64_t i, sd_error *e) {
+    sd_status s = sd_interrupt_check(e, "while writing the synthetic corpus; nothing was kept");
+    if (s) return s;
+    syn_utt u;
+    if (sd_syn_utt_generate(W, i, c->video_of[i], &u)) return sd_fail(e, SD_E_NOMEM, "synth: out of memory");
+    char name[64];
+    utt_name(name, sizeof name, c->video_of[i], c->seg_of[i]);
+    s = write_one(w, name, &u, S, e);
+    c->label[i] = u.label;
+    c->errors[i] = u.word_errors;
+    c->words[i] = u.L;
+    sd_syn_utt_free(&u);
+    return s;
+}
+
+/* Every utterance, in parallel; the first failure stops the others (its error is the one kept). */
+static sd_status write_utterances(const sd_dataset_writer *w, const syn_world *W, const sd_synth_spec *S,
+                                  synth_corpus *c, sd_error *err) {
+    sd_error first_err;
+    sd_error_clear(&first_err);
+    int failed = 0;
+    const int64_t n = c->n;
+    SD_OMP(omp parallel for schedule(dynamic, 4))
+    for (int64_t i = 0; i < n; i++) {
+        int stop;
+        SD_OMP(omp atomic read)
+        stop = failed;
+        if (stop) continue;
+        sd_error e;
+        sd_error_clear(&e);
+        if (write_utterance(w, W, S, c, i, &e)) {
+            SD_OMP(omp critical)
+            {
+                if (!failed) first_err = e;
+                SD_OMP(omp atomic write)
+                failed = 1;
+            }
+        }
+    }
+    if (!failed) return SD_OK;
+    if (err) *err = first_err;
+    return first_err.code ? first_err.code : SD_E_IO;
+}
+
+/* labels.csv in labels order (video by video). */
+static sd_status write_labels(const sd_dataset_writer *w, const synth_corpus *c, sd_error *err) {
+    sd_strbuf t = {0};
+    sd_strbuf_printf(&t, "name,label,split\n");
+    for (int64_t i = 0; i < c->n; i++) {
+        char name[64];
+        utt_name(name, sizeof name, c->video_of[i], c->seg_of[i]);
+        sd_strbuf_printf(&t, "%s,%.6f,%s\n", name, (double)c->label[i], sd_split_name((sd_split)c->split_of[i]));
+    }
+    sd_status st = t.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
+                            : sd_dataset_writer_file(w, "labels.csv", sd_strbuf_str(&t), t.len, err);
+    sd_strbuf_free(&t);
+    return st;
+}
+
+/* SYNTH.txt: a note of what was generated. */
+static sd_status write_note(const sd_dataset_writer *w, const synth_corpus *c, const sd_synth_spec *S, int dims_kind,
+                            uint64_t seed, sd_error *err) {
+    int64_t nerr = 0, nword = 0;
+    for (int64_t i = 0; i < c->n; i++) {
+        nerr += c->errors[i];
+        nword += c->words[i];
+    }
+    sd_strbuf note = {0};
+    sd_strbuf_printf(&note,
+                     "Synthetic multimodal sentiment corpus written by sdumc synth (a test bed, not real "
+                     "data; see docs/DATASET.md).\nn %lld, seed %llu, dims %s (audio %d, text %d, video "
+                     "%d), %s\nword error rate of text_sim: %.4f\n",
+                     (long long)c->n, (unsigned long long)seed,
+                     dims_kind == SD_SYNTH_MOSEI ? (S->raw_scales ? "mosei, raw scales" : "mosei")
+                                                 : (S->raw_scales ? "small, raw scales" : "small"),
+                     S->dim_audio, S->dim_text, S->dim_video, sd_dtype_name(S->dtype),
+                     nword ? (double)nerr / (double)nword : 0.0);
+    sd_status st = note.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
+                               : sd_dataset_writer_file(w, "SYNTH.txt", sd_strbuf_str(&note), note.len, err);
+    sd_strbuf_free(&note);
+    return st;
+}
+
 sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd_error *err) {
     if (!dir || !*dir) return sd_fail(err, SD_E_ARG, "synth: no output folder");
     int dims_kind = kind & ~SD_SYNTH_RAW_SCALES;
@@ -136,92 +254,15 @@ sd_status sd_synth_write(const char *dir, int64_t n, uint64_t seed, int kind, sd
     if (st) return st;
     sd_synth_spec S = sd_synth_spec_of(kind);
     syn_world W;
-    int64_t *video_of = malloc((size_t)n * sizeof *video_of);
-    int *seg_of = malloc((size_t)n * sizeof *seg_of);
-    int *split_of = malloc((size_t)n * sizeof *split_of);
-    float *label = malloc((size_t)n * sizeof *label);
-    int64_t *errors = calloc((size_t)n, sizeof *errors), *words = calloc((size_t)n, sizeof *words);
+    synth_corpus c;
     int world_ok = sd_syn_world_init(&W, &S, seed) == 0;
-    if (!st && (!world_ok || !video_of || !seg_of || !split_of || !label || !errors || !words ||
-                plan(n, seed, video_of, seg_of, split_of)))
-        st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
-    sd_error first_err;
-    sd_error_clear(&first_err);
-    int failed = st != SD_OK;
-    SD_OMP(omp parallel for schedule(dynamic, 4))
-    for (int64_t i = 0; i < n; i++) {
-        int stop;
-        SD_OMP(omp atomic read)
-        stop = failed;
-        if (stop) continue;
-        syn_utt u;
-        sd_error e;
-        sd_error_clear(&e);
-        sd_status s = sd_interrupt_check(&e, "while writing the synthetic corpus; nothing was kept");
-        if (s) {
-        } else if (sd_syn_utt_generate(&W, i, video_of[i], &u)) {
-            s = sd_fail(&e, SD_E_NOMEM, "synth: out of memory");
-        } else {
-            char name[64];
-            utt_name(name, sizeof name, video_of[i], seg_of[i]);
-            s = write_one(&w, name, &u, &S, &e);
-            label[i] = u.label;
-            errors[i] = u.word_errors;
-            words[i] = u.L;
-            sd_syn_utt_free(&u);
-        }
-        if (s) {
-            SD_OMP(omp critical)
-            {
-                if (!failed) first_err = e;
-                SD_OMP(omp atomic write)
-                failed = 1;
-            }
-        }
-    }
-    if (!st && failed) {
-        st = first_err.code ? first_err.code : SD_E_IO;
-        if (err) *err = first_err;
-    }
-    if (!st) {
-        /* labels.csv in labels order (video by video), and a note of what was generated. */
-        sd_strbuf t = {0};
-        sd_strbuf_printf(&t, "name,label,split\n");
-        int64_t nerr = 0, nword = 0;
-        for (int64_t i = 0; i < n; i++) {
-            char name[64];
-            utt_name(name, sizeof name, video_of[i], seg_of[i]);
-            sd_strbuf_printf(&t, "%s,%.6f,%s\n", name, (double)label[i], sd_split_name((sd_split)split_of[i]));
-            nerr += errors[i];
-            nword += words[i];
-        }
-        if (t.failed) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
-        else st = sd_dataset_writer_file(&w, "labels.csv", sd_strbuf_str(&t), t.len, err);
-        sd_strbuf_free(&t);
-        if (!st) {
-            sd_strbuf note = {0};
-            sd_strbuf_printf(&note,
-                         "Synthetic multimodal sentiment corpus written by sdumc synth (a test bed, not real "
-                         "data; see docs/DATASET.md).\nn %lld, seed %llu, dims %s (audio %d, text %d, video "
-                         "%d), %s\nword error rate of text_sim: %.4f\n",
-                         (long long)n, (unsigned long long)seed,
-                         dims_kind == SD_SYNTH_MOSEI ? (S.raw_scales ? "mosei, raw scales" : "mosei")
-                                                     : (S.raw_scales ? "small, raw scales" : "small"),
-                         S.dim_audio, S.dim_text, S.dim_video, sd_dtype_name(S.dtype),
-                         nword ? (double)nerr / (double)nword : 0.0);
-            st = note.failed ? sd_fail(err, SD_E_NOMEM, "synth: out of memory")
-                               : sd_dataset_writer_file(&w, "SYNTH.txt", sd_strbuf_str(&note), note.len, err);
-            sd_strbuf_free(&note);
-        }
-    }
+    if (corpus_plan(&c, n, seed) || !world_ok) st = sd_fail(err, SD_E_NOMEM, "synth: out of memory");
+    if (!st) st = write_utterances(&w, &W, &S, &c, err);
+    if (!st) st = write_labels(&w, &c, err);
+    if (!st) st = write_note(&w, &c, &S, dims_kind, seed, err);
     if (!st) st = sd_dataset_writer_commit(&w, err);
     else sd_dataset_writer_abort(&w);
     sd_syn_world_free(&W);
-    free(video_of);
-    free(seg_of);
-    free(split_of);
-    free(label);
-    free(errors);
-    free(words);
+    corpus_free(&c);
     return st;
 }

@@ -5,19 +5,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/rng.h"
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv_byte(uint64_t h, unsigned char c) { return (h ^ c) * FNV_PRIME; }
-
 uint64_t sd_corrupt_stream(const char *name, int modality, sd_corrupt_kind kind) {
-    uint64_t h = FNV_OFFSET;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = fnv_byte(h, *p);
-    h = fnv_byte(h, 0);
-    h = fnv_byte(h, (unsigned char)modality);
-    return fnv_byte(h, (unsigned char)kind);
+    /* FNV-1a over the name, its NUL, the modality byte and the kind byte */
+    const unsigned char tail[3] = {0, (unsigned char)modality, (unsigned char)kind};
+    return sd_fnv1a(sd_fnv1a_str(SD_FNV1A_BASIS, name), tail, sizeof tail);
 }
 
 void sd_corrupt_frame_draws(uint64_t seed, uint64_t stream, int T, float *u) {

@@ -42,6 +42,16 @@ int sd_csv_column(const sd_csv_reader *r, const char *name) {
     return -1;
 }
 
+int sd_csv_columns(const sd_csv_reader *r, const char *const *names, int n, int *col) {
+    int needed = 0, missing = 0;
+    for (int i = 0; i < n; i++) {
+        col[i] = sd_csv_column(r, names[i]);
+        if (col[i] < 0) missing = 1;
+        else if (col[i] >= needed) needed = col[i] + 1;
+    }
+    return missing ? 0 : needed;
+}
+
 /* p ends a line: LF, CRLF, or the end of the buffer (a CR at the very end too). */
 static int at_eol(const sd_csv_reader *r, const char *p) {
     return p == r->end || *p == '\n' || (*p == '\r' && (p + 1 == r->end || p[1] == '\n'));

@@ -56,6 +56,10 @@ void sd_csv_close(sd_csv_reader *r);
 
 /* Index of the current record's first field equal to name (ASCII case ignored), or -1. */
 int sd_csv_column(const sd_csv_reader *r, const char *name);
+/* The header's columns: col[i] = sd_csv_column(r, names[i]) for each of the n names. Returns the
+ * number of fields a record needs to hold them all (1 + the largest index), or 0 when a name is
+ * missing (its col[i] is -1). */
+int sd_csv_columns(const sd_csv_reader *r, const char *const *names, int n, int *col);
 
 /* Writes s as one field (quoted when needed, see above). Returns 0, or -1 if the stream failed. */
 int sd_csv_write_field(FILE *f, const char *s);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
+#include "core/hash.h"
 
 #define SPACE_MARK "\xe2\x96\x81" /* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's space */
 #define SPACE_MARK_LEN 3
@@ -23,11 +25,7 @@ struct sd_tokenizer {
     size_t table_mask;
 };
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_bytes(const char *s, size_t n) { return sd_fnv1a(SD_FNV1A_INIT, s, n); }
 
 int32_t sd_tokenizer_find(const sd_tokenizer *tok, const char *piece, size_t len) {
     for (size_t h = hash_bytes(piece, len) & tok->table_mask;; h = (h + 1) & tok->table_mask) {
@@ -89,8 +87,7 @@ sd_status sd_tokenizer_from_gguf(const sd_gguf *g, sd_tokenizer **out, sd_error 
     sd_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return sd_fail(err, SD_E_NOMEM, "out of memory");
     t->n_vocab = (int32_t)n;
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
+    const size_t cap = sd_array_next_cap(0, 2 * (size_t)n, 16); /* hash slots, a power of two */
     t->piece = calloc(n, sizeof *t->piece);
     t->piece_len = calloc(n, sizeof *t->piece_len);
     t->score = calloc(n, sizeof *t->score);
@@ -196,13 +193,9 @@ typedef struct {
 } heap;
 
 static int heap_push(heap *h, bigram b) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return -1;
-        h->v = v;
-        h->cap = cap;
-    }
+    bigram *v = sd_array_grow(h->v, &h->cap, h->n + 1, sizeof *v, 64);
+    if (!v) return -1;
+    h->v = v;
     size_t i = h->n++;
     while (i > 0 && bigram_before(&b, &h->v[(i - 1) / 2])) {
         h->v[i] = h->v[(i - 1) / 2];
@@ -250,13 +243,9 @@ typedef struct {
 } idvec;
 
 static int push_id(idvec *o, int32_t id) {
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 32;
-        int32_t *v = realloc(o->v, cap * sizeof *v);
-        if (!v) return -1;
-        o->v = v;
-        o->cap = cap;
-    }
+    int32_t *v = sd_array_grow(o->v, &o->cap, o->n + 1, sizeof *v, 32);
+    if (!v) return -1;
+    o->v = v;
     o->v[o->n++] = id;
     return 0;
 }

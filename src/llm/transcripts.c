@@ -7,20 +7,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/array.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
 static int table_add(sd_transcripts *t, const char *name, const char *text, size_t line) {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        char **a = realloc(t->name, cap * sizeof *a);
+    if (t->n == t->cap) { /* three arrays of one capacity */
+        const size_t cap = sd_array_next_cap(t->cap, t->n + 1, 64);
+        char **a = cap ? sd_array_resize(t->name, cap, sizeof *a) : NULL;
         if (!a) return -1;
         t->name = a;
-        if (!(a = realloc(t->text, cap * sizeof *a))) return -1;
+        if (!(a = sd_array_resize(t->text, cap, sizeof *a))) return -1;
         t->text = a;
-        size_t *l = realloc(t->line, cap * sizeof *l);
+        size_t *l = sd_array_resize(t->line, cap, sizeof *l);
         if (!l) return -1;
         t->line = l;
         t->cap = cap;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/array.h"
+
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -31,15 +33,12 @@ sd_status sd_utt_list_files(const char *dir, const char *prefix, const char *suf
         size_t l = strlen(e->d_name);
         if (l <= lp + ls || strncmp(e->d_name, prefix, lp) || strcmp(e->d_name + l - ls, suffix) || e->d_name[0] == '.')
             continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **a = realloc(*names, cap * sizeof *a);
-            if (!a) {
-                s = sd_fail(err, SD_E_NOMEM, "out of memory");
-                break;
-            }
-            *names = a;
+        char **a = sd_array_grow(*names, &cap, *n + 1, sizeof *a, 64);
+        if (!a) {
+            s = sd_fail(err, SD_E_NOMEM, "out of memory");
+            break;
         }
+        *names = a;
         if (!((*names)[*n] = strndup(e->d_name, strip_suffix ? l - ls : l))) s = sd_fail(err, SD_E_NOMEM, "out of memory");
         else (*n)++;
     }
