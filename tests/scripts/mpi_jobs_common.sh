@@ -15,8 +15,10 @@ same_folder() { # reference folder, folder: diff -r, its first lines printed whe
   if diff -r "$1" "$2" >"$T/diff.txt" 2>&1; then return 0; fi
   head -5 "$T/diff.txt"; return 1
 }
-# Outputs present in a folder.
+# Outputs present in a folder; whether there is one (a builtin: the kill loops below poll fast on a
+# loaded machine).
 count_npy() { ls "$1"/*.npy 2>/dev/null | wc -l; }
+has_npy() { compgen -G "$1/*.npy" >/dev/null; }
 
 # run_then_kill LOG "DIR..." command...: runs the command in the background (output to LOG) and
 # kills it (SIGKILL) as soon as every DIR holds a .npy (or when it has ended).
@@ -27,7 +29,7 @@ run_then_kill() {
   bg=$!
   for _ in $(seq 1 6000); do
     all=1
-    for d in $dirs; do [ "$(count_npy "$d")" -ge 1 ] || all=0; done
+    for d in $dirs; do has_npy "$d" || all=0; done
     [ $all = 1 ] && break
     kill -0 $bg 2>/dev/null || break
     sleep 0.01
@@ -45,7 +47,7 @@ kill_a_rank() {
   "$@" >"$log" 2>&1 &
   bg=$!
   for _ in $(seq 1 6000); do
-    if [ "$(count_npy "$dir")" -ge 1 ]; then
+    if has_npy "$dir"; then
       ranks=$(pgrep -P $bg | tr '\n' ' ')
       for p in $ranks; do kill -STOP "$p" 2>/dev/null; done
       break
