@@ -59,8 +59,8 @@ typedef struct sd_prepare sd_prepare;
 
 /* Everything that can be checked is checked before the first folder is made; then OUT and its
  * folders are made and the temporaries that killed writers left in text/ and text_sim/ removed
- * (those a live writer holds are kept: several workers may open one folder). The models are
- * borrowed (they must outlive *out). */
+ * (those a live writer holds are kept: several workers may open one folder). The models and o
+ * are borrowed (they must outlive *out). */
 sd_status sd_prepare_open(const sd_wavlm *wavlm, const sd_llama *llm, const sd_projector *proj,
                           const sd_prepare_options *o, sd_prepare **out, sd_error *err);
 void sd_prepare_free(sd_prepare *p);
