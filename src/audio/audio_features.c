@@ -196,11 +196,12 @@ sd_status sd_af_run(const sd_wavlm *m, const sd_af_options *o, char *const *path
         struct stat st;
         if (stat(o->out_dir[k], &st) || !S_ISDIR(st.st_mode))
             return sd_fail(err, SD_E_IO, "%s: not a folder", o->out_dir[k]);
-        /* What killed runs left: temporaries older than now that no live process holds (a process
-         * writing into the same folder keeps its own), in one pass over the folder. */
+        /* What killed runs left, in one pass over the folder: the temporaries that no live process
+         * holds, of any age (one killed a moment ago too; a process writing into the same folder
+         * keeps its own: io/atomic_file.h). */
         char *all = sd_utt_path(o->out_dir[k], "", "");
         if (!all) return sd_fail(err, SD_E_NOMEM, "out of memory");
-        sd_atomic_remove_stale(all, time(NULL));
+        sd_atomic_remove_stale(all, time(NULL) + 1);
         free(all);
     }
     sd_wavlm_runner *r = NULL;

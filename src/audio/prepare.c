@@ -1,5 +1,6 @@
 /* sdumc prepare as a library function: the checks, then audio-features, text-features and
- * simulate-text one after the other over the dataset's folders (prepare.h). */
+ * simulate-text one after the other over the dataset's folders, on all the work or a worker's
+ * share of it (prepare.h). */
 #include "audio/prepare.h"
 
 #include <errno.h>
@@ -98,80 +99,170 @@ static void view_free(sd_transcripts *view) {
     free(view->line);
 }
 
-sd_status sd_prepare_run(const sd_wavlm *wavlm, const sd_llama *llm, const sd_projector *proj,
-                         const sd_prepare_options *o, const sd_prepare_progress *p, sd_prepare_counts *counts,
-                         sd_error *err) {
-    static const sd_prepare_progress none = {0};
-    if (!p) p = &none;
-    memset(counts, 0, sizeof *counts);
-    char **paths = NULL, **names = NULL, **sim_names = NULL;
-    char *out = NULL, *d_audio = NULL, *d_last = NULL, *d_text = NULL, *d_sim = NULL, *csv = NULL;
-    size_t n = 0, other = 0, n_sim = 0;
-    sd_transcripts t = {0}, view = {0};
-    sd_textfeat *tf = NULL;
-    sd_simtext *st = NULL;
+struct sd_prepare {
+    sd_prepare_work w;
+    const sd_prepare_options *o;
+    const sd_wavlm *wavlm;
+    sd_transcripts t, view; /* the CSV, and its rows of recordings (borrowing t's strings) */
+    size_t *pass;
+    int64_t *tokens;
+    char *out, *d_audio, *d_last, *d_text, *d_sim;
+    sd_textfeat *tf;
+    sd_simtext *st;
+};
+
+void sd_prepare_free(sd_prepare *p) {
+    if (!p) return;
+    free(p->out), free(p->d_audio), free(p->d_last), free(p->d_text), free(p->d_sim);
+    free(p->pass), free(p->tokens);
+    view_free(&p->view);
+    sd_transcripts_free(&p->t);
+    sd_simtext_free(p->st);
+    sd_textfeat_free(p->tf);
+    sd_af_list_free(p->w.paths, p->w.names, p->w.n);
+    free(p);
+}
+
+sd_status sd_prepare_open(const sd_wavlm *wavlm, const sd_llama *llm, const sd_projector *proj,
+                          const sd_prepare_options *o, sd_prepare **out, sd_error *err) {
+    *out = NULL;
+    sd_prepare *p = calloc(1, sizeof *p);
+    if (!p) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    p->o = o;
+    p->wavlm = wavlm;
+    size_t other = 0;
     /* Checks first: nothing is written until they all pass. */
     sd_status s = check_models(wavlm, llm, proj, o, err);
-    if (!s) s = sd_af_list(o->wav_dir, &paths, &names, &n, &other, err);
-    if (!s && n == 0) s = sd_fail(err, SD_E_ARG, "%s: no audio files", o->wav_dir);
-    if (!s) s = sd_textfeat_create(llm, &o->text, &tf, err);
-    if (!s) s = sd_simtext_create(llm, proj, &o->sim, &st, err);
-    if (!s && o->transcripts) s = sd_transcripts_read(o->transcripts, o->name_col, o->text_col, 0, &t, err);
+    if (!s) s = sd_af_list(o->wav_dir, &p->w.paths, &p->w.names, &p->w.n, &other, err);
+    if (!s && p->w.n == 0) s = sd_fail(err, SD_E_ARG, "%s: no audio files", o->wav_dir);
+    if (!s) s = sd_textfeat_create(llm, &o->text, &p->tf, err);
+    if (!s) s = sd_simtext_create(llm, proj, &o->sim, &p->st, err);
+    if (!s && o->transcripts) s = sd_transcripts_read(o->transcripts, o->name_col, o->text_col, 0, &p->t, err);
     if (!s && o->transcripts)
-        s = select_transcripts(&t, o->transcripts, names, n, tf, &view, &counts->transcripts_unused, err);
-    counts->recordings = n;
-    counts->with_transcript = view.n;
-    if (!s) s = make_dir(o->out_dir, NULL, &out, err);
-    if (!s) s = make_dir(out, "audio", &d_audio, err);
-    if (!s) s = make_dir(out, "wavlm_last", &d_last, err);
-    if (!s && view.n) s = make_dir(out, "text", &d_text, err);
-    if (!s) s = make_dir(out, "text_sim", &d_sim, err);
-    /* What killed runs left in the text folders (sd_af_run cleans its own). */
+        s = select_transcripts(&p->t, o->transcripts, p->w.names, p->w.n, p->tf, &p->view, &p->w.transcripts_unused, err);
+    /* The passes of a complete run (workers take whole passes of it). */
+    const size_t nt = p->view.n;
+    if (!s && (!(p->pass = malloc((nt + 1) * sizeof *p->pass)) || !(p->tokens = malloc((nt + 1) * sizeof *p->tokens))))
+        s = sd_fail(err, SD_E_NOMEM, "out of memory");
+    if (!s && nt) {
+        sd_textfeat_job all = {&p->view, o->transcripts, NULL, SD_DTYPE_F16, 0, nt, NULL, NULL};
+        s = sd_textfeat_plan(p->tf, &all, p->pass, p->tokens, err);
+    }
+    if (!s) s = make_dir(o->out_dir, NULL, &p->out, err);
+    if (!s) s = make_dir(p->out, "audio", &p->d_audio, err);
+    if (!s) s = make_dir(p->out, "wavlm_last", &p->d_last, err);
+    if (!s && nt) s = make_dir(p->out, "text", &p->d_text, err);
+    if (!s) s = make_dir(p->out, "text_sim", &p->d_sim, err);
+    /* What killed runs left in the text folders, of any age (sd_af_run cleans its own; live
+     * writers keep theirs: io/atomic_file.h). */
     for (int k = 0; k < 2 && !s; k++) {
-        char *all = (k ? d_sim : d_text) ? sd_utt_path(k ? d_sim : d_text, "", "") : NULL;
-        if (all) sd_atomic_remove_stale(all, time(NULL));
+        char *all = (k ? p->d_sim : p->d_text) ? sd_utt_path(k ? p->d_sim : p->d_text, "", "") : NULL;
+        if (all) sd_atomic_remove_stale(all, time(NULL) + 1);
         free(all);
+    }
+    if (s) {
+        sd_prepare_free(p);
+        return s;
+    }
+    p->w.text = &p->view;
+    p->w.text_pass = p->pass;
+    p->w.text_tokens = p->tokens;
+    p->w.audio_dir = p->d_audio;
+    p->w.last_dir = p->d_last;
+    p->w.text_dir = p->d_text;
+    p->w.sim_dir = p->d_sim;
+    *out = p;
+    return SD_OK;
+}
+
+const sd_prepare_work *sd_prepare_get_work(const sd_prepare *p) { return &p->w; }
+
+static void add_counts(sd_utt_counts *to, const sd_utt_counts *c) {
+    to->written += c->written;
+    to->skipped += c->skipped;
+    to->failed += c->failed;
+}
+
+/* Stage 2 on the share's rows: one job over every row, or one per pass of a share of some. */
+static sd_status run_text(sd_prepare *p, const sd_prepare_share *sh, const sd_prepare_progress *pg,
+                          sd_utt_counts *counts, sd_error *err) {
+    sd_transcripts mine = {0}; /* the share's rows (strings borrowed) */
+    const size_t n = sh->n_text;
+    mine.name = malloc((n + 1) * sizeof *mine.name);
+    mine.text = malloc((n + 1) * sizeof *mine.text);
+    mine.line = malloc((n + 1) * sizeof *mine.line);
+    sd_status s = mine.name && mine.text && mine.line ? SD_OK : sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < n; i++) {
+        mine.name[i] = p->view.name[sh->text[i]];
+        mine.text[i] = p->view.text[sh->text[i]];
+        mine.line[i] = p->view.line[sh->text[i]];
+    }
+    mine.n = mine.cap = n;
+    sd_utt_offset so = {pg->text, pg->user, 0, n}; /* reports counted over the share */
+    for (size_t i = 0; !s && i < n;) {
+        size_t k = n == p->view.n ? n : 1;
+        while (i + k < n && p->pass[sh->text[i + k]] == p->pass[sh->text[i]]) k++;
+        sd_textfeat_job job = {&mine, p->o->transcripts, p->d_text, SD_DTYPE_F16, i, k,
+                               pg->text ? sd_utt_offset_report : NULL, &so};
+        sd_utt_counts c;
+        s = sd_textfeat_run(p->tf, &job, &c, err);
+        if (!s) add_counts(counts, &c);
+        so.done = i += k;
+    }
+    view_free(&mine);
+    return s;
+}
+
+sd_status sd_prepare_run(sd_prepare *p, const sd_prepare_share *sh, const sd_prepare_progress *pg,
+                         sd_prepare_counts *counts, sd_error *err) {
+    static const sd_prepare_progress none = {0};
+    if (!pg) pg = &none;
+    const sd_prepare_options *o = p->o;
+    memset(counts, 0, sizeof *counts);
+    counts->recordings = p->w.n;
+    counts->with_transcript = p->view.n;
+    counts->transcripts_unused = p->w.transcripts_unused;
+    const size_t n = sh->n_rec;
+    char **paths = malloc((n + 1) * sizeof *paths), **names = malloc((n + 1) * sizeof *names);
+    size_t n_sim = 0;
+    sd_status s = paths && names ? SD_OK : sd_fail(err, SD_E_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < n; i++) {
+        paths[i] = p->w.paths[sh->rec[i]];
+        names[i] = p->w.names[sh->rec[i]];
     }
     /* 1. WavLM: the audio layer and the last layer, one pass per recording. */
     if (!s) {
         sd_af_options ao = sd_af_default_options();
-        ao.out_dir[0] = d_audio;
+        ao.out_dir[0] = p->d_audio;
         ao.layer[0] = o->audio_layer;
-        ao.out_dir[1] = d_last;
-        ao.layer[1] = sd_wavlm_get_config(wavlm)->n_layers;
+        ao.out_dir[1] = p->d_last;
+        ao.layer[1] = sd_wavlm_get_config(p->wavlm)->n_layers;
         ao.n_out = 2;
         ao.chunk_seconds = o->chunk_seconds;
         ao.overlap_seconds = o->overlap_seconds;
         ao.threads = o->threads;
-        if (p->stage) p->stage(p->user, 1, "audio-features", n);
-        s = sd_af_run(wavlm, &ao, paths, names, n, p->audio, p->user, &counts->audio, err);
+        if (pg->stage) pg->stage(pg->user, 1, "audio-features", n);
+        s = sd_af_run(p->wavlm, &ao, paths, names, n, pg->audio, pg->user, &counts->audio, err);
     }
     /* 2. The transcripts' LLM states. */
-    if (!s && view.n) {
-        if (p->stage) p->stage(p->user, 2, "text-features", view.n);
-        sd_textfeat_job job = {&view, o->transcripts, d_text, SD_DTYPE_F16, 0, view.n, p->text, p->user};
-        s = sd_textfeat_run(tf, &job, &counts->text, err);
+    if (!s && sh->n_text) {
+        if (pg->stage) pg->stage(pg->user, 2, "text-features", sh->n_text);
+        s = run_text(p, sh, pg, &counts->text, err);
     }
-    /* 3. Simulated text from the last layer, for the recordings whose features exist. */
-    if (!s && !(sim_names = malloc(n * sizeof *sim_names))) s = sd_fail(err, SD_E_NOMEM, "out of memory");
+    /* 3. Simulated text from the last layer, for the recordings whose features exist (names keeps
+     * its order: sorted). */
     for (size_t i = 0; !s && i < n; i++) {
-        char *f = sd_utt_path(d_last, names[i], ".npy");
+        char *f = sd_utt_path(p->d_last, names[i], ".npy");
         if (!f) s = sd_fail(err, SD_E_NOMEM, "out of memory");
-        else if (sd_utt_file_exists(f)) sim_names[n_sim++] = names[i];
+        else if (sd_utt_file_exists(f)) names[n_sim++] = names[i];
         free(f);
     }
-    if (!s && !(csv = sd_utt_path(d_sim, "transcripts", ".csv"))) s = sd_fail(err, SD_E_NOMEM, "out of memory");
     if (!s) {
-        if (p->stage) p->stage(p->user, 3, "simulate-text", n_sim);
-        sd_simtext_job job = {d_last, d_sim, csv, sim_names, 0, n_sim, p->sim, p->user};
-        s = sd_simtext_run(st, &job, &counts->sim, err);
+        if (pg->stage) pg->stage(pg->user, 3, "simulate-text", n_sim);
+        sd_simtext_job job = {p->d_last, p->d_sim, sh->sim_csv, names, 0, n_sim, pg->sim, pg->user};
+        s = sd_simtext_run(p->st, &job, &counts->sim, err);
     }
-    free(sim_names);
-    free(out), free(d_audio), free(d_last), free(d_text), free(d_sim), free(csv);
-    view_free(&view);
-    sd_transcripts_free(&t);
-    sd_simtext_free(st);
-    sd_textfeat_free(tf);
-    sd_af_list_free(paths, names, n);
+    free(paths);
+    free(names);
     return s;
 }

@@ -53,11 +53,49 @@ typedef struct {
     size_t transcripts_unused;          /* transcript rows without a recording (left out) */
 } sd_prepare_counts;
 
-/* Runs the three stages. Returns non-OK when a check fails before any work or a stage cannot go
- * on (no memory, an output folder that cannot be made); failures of single utterances are
- * reported and counted, and the run goes on. */
-sd_status sd_prepare_run(const sd_wavlm *wavlm, const sd_llama *llm, const sd_projector *proj,
-                         const sd_prepare_options *o, const sd_prepare_progress *p, sd_prepare_counts *counts,
-                         sd_error *err);
+/* A run whose checks passed and whose folders exist (sd_prepare_open): the work it lists can be
+ * done by one process (a share of everything) or shared among workers (docs/SCALE_OUT.md). */
+typedef struct sd_prepare sd_prepare;
+
+/* Everything that can be checked is checked before the first folder is made; then OUT and its
+ * folders are made and the temporaries that killed writers left in text/ and text_sim/ removed
+ * (those a live writer holds are kept: several workers may open one folder). The models and o
+ * are borrowed (they must outlive *out). */
+sd_status sd_prepare_open(const sd_wavlm *wavlm, const sd_llama *llm, const sd_projector *proj,
+                          const sd_prepare_options *o, sd_prepare **out, sd_error *err);
+void sd_prepare_free(sd_prepare *p);
+
+/* The work of an opened run (borrowed from it). */
+typedef struct {
+    char **paths, **names;       /* the recordings (stages 1 and 3), sorted by name */
+    size_t n;
+    const sd_transcripts *text;  /* the transcripts of recordings (stage 2; text->n may be 0) */
+    const size_t *text_pass;     /* [text->n] each row's forward pass in a complete run (sd_textfeat_plan) */
+    const int64_t *text_tokens;  /* [text->n] each row's tokens */
+    const char *audio_dir, *last_dir, *text_dir, *sim_dir; /* text_dir NULL without transcripts */
+    size_t transcripts_unused;   /* transcript rows without a recording (left out) */
+} sd_prepare_work;
+
+const sd_prepare_work *sd_prepare_get_work(const sd_prepare *p);
+
+/* A worker's share: recordings (indices into names, ascending) for stages 1 and 3, transcript rows
+ * (indices into text, ascending, whole passes) for stage 2, and the transcripts file stage 3
+ * writes (sim_dir/transcripts.csv, or the worker's part: llm/shard.h). A share of every row runs
+ * stage 2 as one job; a share of some runs each of its passes alone, so that every pass is the
+ * one a complete run makes (the same bytes). */
+typedef struct {
+    const size_t *rec;
+    size_t n_rec;
+    const size_t *text;
+    size_t n_text;
+    const char *sim_csv;
+} sd_prepare_share;
+
+/* Runs the three stages on a share: stage 3 on the share's recordings whose last layer exists.
+ * Returns non-OK when a stage cannot go on (no memory, an output folder that cannot be made);
+ * failures of single utterances are reported and counted, and the run goes on. Progress indices
+ * and totals count the share's utterances of each stage. */
+sd_status sd_prepare_run(sd_prepare *p, const sd_prepare_share *share, const sd_prepare_progress *pg,
+                         sd_prepare_counts *counts, sd_error *err);
 
 #endif

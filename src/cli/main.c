@@ -58,7 +58,7 @@ static void usage(FILE *out) {
  * others refuse to run as several processes rather than each doing the whole work. */
 static int runs_distributed(const char *cmd) {
     return !strcmp(cmd, "train") || !strcmp(cmd, "simulate-text") || !strcmp(cmd, "text-features") ||
-           !strcmp(cmd, "audio-features");
+           !strcmp(cmd, "audio-features") || !strcmp(cmd, "prepare");
 }
 
 static int dispatch(int argc, char **argv) {
@@ -73,7 +73,7 @@ static int dispatch(int argc, char **argv) {
     }
     if (sd_dist_size() > 1 && !runs_distributed(cmd) && strcmp(cmd, "version") && strcmp(cmd, "--version")) {
         if (sd_dist_rank() == 0)
-            fprintf(stderr, "sdumc %s: runs as one process, not as %d MPI ranks (commands that split their work: train, simulate-text, text-features, audio-features)\n",
+            fprintf(stderr, "sdumc %s: runs as one process, not as %d MPI ranks (commands that split their work: train, simulate-text, text-features, audio-features, prepare)\n",
                     cmd, sd_dist_size());
         return 2;
     }

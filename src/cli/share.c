@@ -8,6 +8,20 @@
 
 #include "core/dist.h"
 
+int cli_share_parse(const char *cmd, const char *shard_text, sd_shard *shard) {
+    sd_error err = {0};
+    if (shard_text && sd_dist_size() > 1) {
+        fprintf(stderr, "sdumc %s: --shard is for independent processes; under mpirun the %d ranks share the work\n",
+                cmd, sd_dist_size());
+        return 2;
+    }
+    if (shard_text && sd_shard_parse(shard_text, shard, &err)) {
+        fprintf(stderr, "sdumc %s: --shard: %s\n", cmd, err.msg);
+        return 2;
+    }
+    return 0;
+}
+
 int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const char *out_dir, int transcripts,
                    char *const *names, size_t n_names, const int64_t *cost, const size_t *group,
                    sd_utt_progress print, void *print_user) {
@@ -21,15 +35,8 @@ int cli_share_open(cli_share *s, const char *cmd, const char *shard_text, const 
     s->print_user = print_user;
     s->shard = (sd_shard){sd_dist_rank(), sd_dist_size()};
     sd_error err = {0};
-    if (shard_text && sd_dist_size() > 1) {
-        fprintf(stderr, "sdumc %s: --shard is for independent processes; under mpirun the %d ranks share the work\n",
-                cmd, sd_dist_size());
-        return 2;
-    }
-    if (shard_text && sd_shard_parse(shard_text, &s->shard, &err)) {
-        fprintf(stderr, "sdumc %s: --shard: %s\n", cmd, err.msg);
-        return 2;
-    }
+    int rc = cli_share_parse(cmd, shard_text, &s->shard);
+    if (rc) return rc;
     sd_status st = sd_shard_select_groups(cost, group, n_names, &s->shard, &s->mine_idx, &s->n_mine, &err);
     if (!st && !(s->mine = malloc(sizeof *s->mine * (s->n_mine + 1)))) st = sd_fail(&err, SD_E_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < s->n_mine; i++) s->mine[i] = names[s->mine_idx[i]];
@@ -88,6 +95,35 @@ static void overall_tick(void *user) {
             sd_shard_count_present(s->out_dir, s->names, s->n_names), s->n_names, sd_utt_now() - s->t0);
 }
 
+int cli_share_merge(cli_share *s, int *merged) {
+    *merged = 0;
+    if (!s->transcripts) return 0;
+    sd_error err = {0};
+    sd_status st = SD_OK;
+    if (s->shard.count == 1 || sd_dist_size() > 1) {
+        /* One process, or rank 0 once every rank is done: everything written goes into transcripts.csv. */
+        if (sd_dist_rank() == 0) st = sd_shard_transcripts_merge(s->out_dir, NULL, 0, merged, &err);
+        st = sd_dist_agree(st, &err);
+    } else {
+        /* A --shard process: the last one to finish (all outputs there) merges. */
+        st = sd_shard_transcripts_merge(s->out_dir, s->names, s->n_names, merged, &err);
+    }
+    if (st && sd_dist_rank() == 0) fprintf(stderr, "error: %s\n", err.msg);
+    return st ? 1 : 0;
+}
+
+void cli_share_merge_note(const cli_share *s, int merged) {
+    if (!s->transcripts || s->shard.count == 1 || sd_dist_size() > 1) return;
+    size_t done = sd_shard_count_present(s->out_dir, s->names, s->n_names);
+    if (merged)
+        fprintf(stderr, "%s: every utterance is done; the shards' transcripts are merged into %s/transcripts.csv\n",
+                s->cmd, s->out_dir);
+    else
+        fprintf(stderr, "%s: shard %d/%d done; %zu of %zu utterances have their output, transcripts.csv is merged "
+                        "by the shard that completes the folder\n",
+                s->cmd, s->shard.index, s->shard.count, done, s->n_names);
+}
+
 int cli_share_close(cli_share *s, sd_status run_status, const sd_error *run_err, const sd_utt_counts *counts) {
     if (run_status) fprintf(stderr, "%serror: %s\n", cli_share_who(), run_err->msg);
     sd_error err = {0};
@@ -95,33 +131,14 @@ int cli_share_close(cli_share *s, sd_status run_status, const sd_error *run_err,
     int64_t c[4] = {(int64_t)counts->written, (int64_t)counts->skipped, (int64_t)counts->failed, run_status != SD_OK};
     sd_status st = sd_dist_barrier_tick(30.0, sd_dist_rank() == 0 ? overall_tick : NULL, s, &err);
     if (!st) st = sd_dist_allreduce_sum_i64(c, 4, &err);
+    if (st && sd_dist_rank() == 0) fprintf(stderr, "error: %s\n", err.msg);
     int merged = 0;
-    if (!st && s->transcripts && (s->shard.count == 1 || sd_dist_size() > 1)) {
-        /* One process, or rank 0 once every rank is done: everything written goes into transcripts.csv. */
-        if (sd_dist_rank() == 0) st = sd_shard_transcripts_merge(s->out_dir, NULL, 0, &merged, &err);
-        st = sd_dist_agree(st, &err);
-    } else if (!st && s->transcripts) {
-        /* A --shard process: the last one to finish (all outputs there) merges. */
-        st = sd_shard_transcripts_merge(s->out_dir, s->names, s->n_names, &merged, &err);
-    }
-    if (st) {
-        if (sd_dist_rank() == 0) fprintf(stderr, "error: %s\n", err.msg);
-        return 1;
-    }
+    if (st || cli_share_merge(s, &merged)) return 1;
     if (sd_dist_rank() != 0) return c[2] || c[3] ? 1 : 0;
     const char *who = sd_dist_size() > 1 ? "all ranks: " : "";
     fprintf(stderr, "%s: %s%lld written, %lld already done, %lld failed, %.1f s\n", s->cmd, who, (long long)c[0],
             (long long)c[1], (long long)c[2], sd_utt_now() - s->t0);
-    if (s->transcripts && s->shard.count > 1 && sd_dist_size() == 1) {
-        size_t done = sd_shard_count_present(s->out_dir, s->names, s->n_names);
-        if (merged)
-            fprintf(stderr, "%s: every utterance is done; the shards' transcripts are merged into %s/transcripts.csv\n",
-                    s->cmd, s->out_dir);
-        else
-            fprintf(stderr, "%s: shard %d/%d done; %zu of %zu utterances have their output, transcripts.csv is merged "
-                            "by the shard that completes the folder\n",
-                    s->cmd, s->shard.index, s->shard.count, done, s->n_names);
-    }
+    cli_share_merge_note(s, merged);
     return c[2] || c[3] ? 1 : 0;
 }
 

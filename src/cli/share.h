@@ -1,4 +1,4 @@
-/* A per-utterance job (simulate-text; text-features and audio-features can use it the same way) on
+/* A per-utterance job (simulate-text, text-features, audio-features, prepare's stages) on
  * this worker's share of the utterances: the ranks of an MPI job, or --shard I/N for independent
  * processes, or all of them (llm/shard.h, docs/SCALE_OUT.md). The command lists the utterances,
  * opens the share, runs its library job on the share's names with cli_share_progress as the
@@ -28,6 +28,10 @@ typedef struct {
     double t0;
 } cli_share;
 
+/* Sets *shard from --shard's value (shard_text; NULL: left as it is): 0, or 2 after printing why
+ * it is refused (malformed, or given under mpirun). cli_share_open checks it; a command that writes
+ * before it opens its share checks it first. */
+int cli_share_parse(const char *cmd, const char *shard_text, sd_shard *shard);
 /* shard_text: --shard's value or NULL; cost[n_names]: each utterance's work (e.g. its input frames,
  * sd_shard_npy_rows); group[n_names]: utterances that go together (NULL: none; sd_shard_select_groups).
  * Prints and returns the exit code on failure (0 on success; cli_share_free it either way). The job
@@ -48,6 +52,13 @@ void cli_share_overall(const cli_share *s);
 /* After the job (run_status and err: what it returned; counts: its counts). Every rank calls it.
  * Returns the exit code: 0 when every utterance of every rank is done. */
 int cli_share_close(cli_share *s, sd_status run_status, const sd_error *err, const sd_utt_counts *counts);
+/* cli_share_close's parts, for a command that sums its own counts (prepare), called after every
+ * rank is done (a barrier): the transcripts' merge (one process or rank 0 of an MPI job merges
+ * everything, collectively; a --shard process when every utterance of the folder is done; nothing
+ * without transcripts), returning 0 or 1 after printing the error; and the --shard process's note
+ * of whether it merged. */
+int cli_share_merge(cli_share *s, int *merged);
+void cli_share_merge_note(const cli_share *s, int merged);
 void cli_share_free(cli_share *s);
 
 #endif

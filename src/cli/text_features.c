@@ -31,20 +31,6 @@ static void print_progress(void *user, const sd_utt_report *r) {
             r->n_frames, r->seconds);
 }
 
-/* A run's reports counted over the worker's whole share (runs go pass by pass). */
-typedef struct {
-    cli_share *share;
-    size_t done, total;
-} progress_offset;
-
-static void offset_progress(void *user, const sd_utt_report *r) {
-    const progress_offset *po = user;
-    sd_utt_report g = *r;
-    g.index = po->done + r->index;
-    g.total = po->total;
-    cli_share_progress(po->share, &g);
-}
-
 int cli_text_features(int argc, char **argv) {
     const char *llm = NULL, *csv = NULL, *out = NULL, *name_col = "name", *text_col = "text", *shard = NULL;
     sd_textfeat_params tp = sd_textfeat_default_params();
@@ -139,13 +125,13 @@ int cli_text_features(int argc, char **argv) {
                 hp->n_embd, exact ? "exact" : "llama.cpp", tp.kv_f16 ? "f16" : "f32", tp.batch_tokens, threads,
                 sd_llm_kernels_name());
     /* One run per pass of this worker (a share of one process is every pass, run at once). */
-    progress_offset po = {&share, 0, share.n_mine};
+    sd_utt_offset po = {cli_share_progress, &share, 0, share.n_mine}; /* reports counted over the share */
     sd_utt_counts counts = {0};
     sd_status run = SD_OK;
     for (size_t i = 0; !run && i < share.n_mine;) {
         size_t k = share.shard.count == 1 ? share.n_mine : 1;
         while (i + k < share.n_mine && pass[share.mine_idx[i + k]] == pass[share.mine_idx[i]]) k++;
-        sd_textfeat_job job = {&mine, csv, out, dtype ? SD_DTYPE_F32 : SD_DTYPE_F16, i, k, offset_progress, &po};
+        sd_textfeat_job job = {&mine, csv, out, dtype ? SD_DTYPE_F32 : SD_DTYPE_F16, i, k, sd_utt_offset_report, &po};
         sd_utt_counts c;
         run = sd_textfeat_run(tf, &job, &c, &err);
         counts.written += c.written;

@@ -92,12 +92,20 @@ sd_status sd_atomic_open(sd_atomic_file *af, const char *path, sd_error *err) {
     memcpy(af->tmp_path, path, n);
     memcpy(af->tmp_path + n, TMP_SUFFIX, sizeof TMP_SUFFIX);
 
-    /* O_EXCL instead of mkstemp: the kernel applies the umask to 0666 (mkstemp makes 0600). */
+    /* O_EXCL instead of mkstemp: the kernel applies the umask to 0666 (mkstemp makes 0600). Locked
+     * at once, "in use" for sd_atomic_remove_stale until closed; a sweep that took the new file
+     * before the lock has unlinked it (no links once locked), so another is made. */
     int fd = -1;
     for (int tries = 0; fd < 0 && tries < TMP_TRIES; tries++) {
         random_suffix(af->tmp_path + n + sizeof TMP_SUFFIX - 7);
         fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) break;
+        struct stat me;
+        if (fd >= 0 && flock(fd, LOCK_EX) == 0 && fstat(fd, &me) == 0 && me.st_nlink == 0) {
+            close(fd);
+            fd = -1;
+            errno = EEXIST;
+        }
     }
     if (fd < 0) {
         int e = errno;
@@ -105,7 +113,6 @@ sd_status sd_atomic_open(sd_atomic_file *af, const char *path, sd_error *err) {
         release(af);
         return SD_E_IO;
     }
-    (void)flock(fd, LOCK_EX | LOCK_NB); /* "in use" for sd_atomic_remove_stale, until closed */
     /* A replaced file keeps its permission bits. */
     struct stat st;
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(fd, st.st_mode & 07777);

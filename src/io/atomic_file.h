@@ -50,7 +50,9 @@ sd_status sd_atomic_check_path(const char *path, sd_error *err);
 
 /* Removes what an earlier, dead process left while writing path: the temporaries
  * "<path>.tmp.XXXXXX" (files) and "<path>.tmp-XXXXXX" (folders, sd_atomic_make_temp_dir) that were
- * last modified before `before` and that no live process holds locked. A path ending in '/' (a
+ * last modified before `before` and that no live process holds locked. (A file temporary taken
+ * between its creation and its lock is made again by its writer, so for files any `before` is
+ * safe for live writers: time(NULL) + 1 removes every unlocked one.) A path ending in '/' (a
  * folder of outputs) means the temporaries of every file in that folder. Best effort; returns how
  * many it removed. */
 int sd_atomic_remove_stale(const char *path, time_t before);

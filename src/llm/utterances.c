@@ -80,3 +80,11 @@ size_t sd_utt_count_out_of_f16(const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) big += !(x[i] >= -65504.0f && x[i] <= 65504.0f);
     return big;
 }
+
+void sd_utt_offset_report(void *offset, const sd_utt_report *r) {
+    const sd_utt_offset *o = offset;
+    sd_utt_report g = *r;
+    g.index = o->done + r->index;
+    g.total = o->total;
+    o->progress(o->user, &g);
+}

@@ -46,4 +46,14 @@ double sd_utt_now(void); /* monotonic seconds */
 /* Values of x[n] that float16 cannot hold (|v| > 65504 or NaN). */
 size_t sd_utt_count_out_of_f16(const float *x, size_t n);
 
+/* The reports of a job that is part of a longer one (a worker's passes run one at a time), passed
+ * on to progress(user) with the index counted from done and the total of the whole:
+ * sd_utt_offset_report is the job's progress callback, an sd_utt_offset its user. */
+typedef struct {
+    sd_utt_progress progress;
+    void *user;
+    size_t done, total;
+} sd_utt_offset;
+void sd_utt_offset_report(void *offset, const sd_utt_report *r);
+
 #endif

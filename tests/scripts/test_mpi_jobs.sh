@@ -11,7 +11,8 @@
 # text-features, 40 transcripts of 1..60 words packed into passes of 64 positions: --shard 0/3..2/3
 # and 2 and 3 ranks give the folder of one process (workers take whole passes). audio-features (the
 # tiny WavLM fixture), 7 WAV files of 0.3..2.1 s: the same with --out-last, on 1, 2 and 3 ranks too,
-# and a 2-rank rerun after three outputs were removed writes only those two recordings.
+# a 2-rank rerun after three outputs were removed writes only those two recordings; and a --shard
+# process killed mid-run (SIGKILL) on 24 recordings of 10..14.6 s, rerun, then the other shard.
 # The MPI parts print a SKIP line when mpirun or the MPI build is missing.
 set -u
 cd "$(dirname "$0")/../.."
@@ -20,9 +21,7 @@ PLAIN=$PWD/$BUILD/sdumc
 PY=/usr/bin/python3
 MODEL=$PWD/tests/fixtures/llm/tiny_f32.gguf
 if ! $PY -c "import numpy" 2>/dev/null; then echo "SKIP mpi_jobs (no numpy for $PY)"; exit 0; fi
-if [ -x "$BUILD/sdumc-mpi" ]; then MPIBIN=$PWD/$BUILD/sdumc-mpi; else MPIBIN=$PLAIN; fi
-have_mpi=1
-command -v mpirun >/dev/null 2>&1 && "$MPIBIN" version 2>/dev/null | grep -q '^mpi: MPI' || have_mpi=0
+. tests/scripts/mpi_jobs_common.sh
 
 T=$(mktemp -d)
 bg=
@@ -30,9 +29,6 @@ cleanup() { [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 ok() { echo "PASS mpi_jobs.$1"; }
 bad() { echo "FAIL mpi_jobs.$1"; }
-MPIRUN=(mpirun --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
-[ "${SD_SANITIZED:-0}" = 1 ] && MPIRUN+=(-x "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0")
 
 $PY - "$T" <<'EOF' || { bad inputs; exit 0; }
 import json, os, struct, sys
@@ -69,16 +65,17 @@ for i in range(7):
     with wave.open(T + "/wav/rec%d.wav" % i, "wb") as w:
         w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
         w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+os.makedirs(T + "/wav_k")  # 24 of 10..14.6 s: enough work for a kill to land mid-run
+for i in range(24):
+    n = int(16000 * (10 + 0.2 * i))
+    t = np.arange(n) / 16000.0
+    x = 0.3 * np.sin(2 * np.pi * (120 + 15 * i) * t) + 0.05 * rng.standard_normal(n)
+    with wave.open(T + "/wav_k/k%02d.wav" % i, "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 EOF
 ARGS=(simulate-text --llm "$MODEL" --projector "$T/proj.safetensors" --wavlm "$T/wavlm" --threads 1 --max-new-tokens 150)
 N=30
-
-same_folder() { # reference folder, folder
-  if diff -r "$1" "$2" >"$T/diff.txt" 2>&1; then return 0; fi
-  head -5 "$T/diff.txt"; return 1
-}
-# Outputs present in a folder.
-count_npy() { ls "$1"/*.npy 2>/dev/null | wc -l; }
 
 if ! "$PLAIN" "${ARGS[@]}" --out "$T/ref" >"$T/ref.log" 2>&1; then tail -5 "$T/ref.log"; bad single_process; exit 0; fi
 [ "$(count_npy "$T/ref")" -eq $N ] && ok single_process || bad single_process
@@ -93,10 +90,7 @@ if [ $merged_early = 0 ] && same_folder "$T/ref" "$T/shards"; then ok shards_0_1
 else cat "$T/shard2.log"; bad shards_0_1_2_of_3_same_as_one_process; fi
 
 # A --shard process killed after its first output, rerun, then the other shard.
-"$PLAIN" "${ARGS[@]}" --out "$T/kshard" --shard 1/2 >"$T/kshard1.log" 2>&1 &
-bg=$!
-for _ in $(seq 1 3000); do [ "$(count_npy "$T/kshard")" -ge 1 ] && break; kill -0 $bg 2>/dev/null || break; sleep 0.01; done
-kill -KILL $bg 2>/dev/null; wait $bg 2>/dev/null; bg=
+run_then_kill "$T/kshard1.log" "$T/kshard" "$PLAIN" "${ARGS[@]}" --out "$T/kshard" --shard 1/2
 before=$(count_npy "$T/kshard")
 "$PLAIN" "${ARGS[@]}" --out "$T/kshard" --shard 1/2 >"$T/kshard2.log" 2>&1
 "$PLAIN" "${ARGS[@]}" --out "$T/kshard" --shard 0/2 >"$T/kshard3.log" 2>&1
@@ -123,6 +117,25 @@ for i in 0 1 2; do "$PLAIN" "${AF[@]}" --out "$T/af_sh" --out-last "$T/af_sh_las
 if [ "$(count_npy "$T/af_ref")" -eq 7 ] && same_folder "$T/af_ref" "$T/af_sh" && same_folder "$T/af_ref_last" "$T/af_sh_last"; then
   ok audio_features_shards_same_as_one_process
 else tail -3 "$T/af_shard2.log"; bad audio_features_shards_same_as_one_process; fi
+
+# An audio-features --shard process killed (24 recordings of 10..14.6 s) once a recording has both
+# outputs, rerun, then the other shard: the rerun keeps what was done and removes the killed
+# writer's temporaries.
+AFK=(audio-features --wavlm "$PWD/tests/fixtures/wavlm/tiny_large.safetensors" --wav "$T/wav_k" --layer 1 --threads 1)
+"$PLAIN" "${AFK[@]}" --out "$T/afk_ref" --out-last "$T/afk_ref_last" >"$T/afk_ref.log" 2>&1 || tail -3 "$T/afk_ref.log"
+run_then_kill "$T/af_k1.log" "$T/af_k $T/af_k_last" "$PLAIN" "${AFK[@]}" --out "$T/af_k" --out-last "$T/af_k_last" --shard 1/2
+before=$(count_npy "$T/af_k_last")
+share=$(grep -o 'shard 1 of 2: [0-9]*' "$T/af_k1.log" | awk '{print $5}')
+"$PLAIN" "${AFK[@]}" --out "$T/af_k" --out-last "$T/af_k_last" --shard 1/2 >"$T/af_k2.log" 2>&1
+"$PLAIN" "${AFK[@]}" --out "$T/af_k" --out-last "$T/af_k_last" --shard 0/2 >"$T/af_k3.log" 2>&1
+line=$(grep -o '[0-9]* written, [0-9]* already done' "$T/af_k2.log")
+if [ "$before" -ge "${share:-0}" ]; then
+  echo "SKIP mpi_jobs.audio_features_shard_killed_then_rerun (the shard ended before the kill: $before of ${share:-?} done)"
+elif [ "$(echo "$line" | awk '{print $1}')" -ge 1 ] && [ "$(echo "$line" | awk '{print $3}')" -ge 1 ] &&
+     [ "$(count_npy "$T/afk_ref")" -eq 24 ] && same_folder "$T/afk_ref" "$T/af_k" && same_folder "$T/afk_ref_last" "$T/af_k_last"; then
+  ok audio_features_shard_killed_then_rerun
+  echo "  (shard 1/2 of $share recordings killed with $before done; its rerun: $line)"
+else cat "$T/af_k2.log"; bad audio_features_shard_killed_then_rerun; fi
 
 if [ $have_mpi = 0 ]; then echo "SKIP mpi_jobs.ranks (no mpirun or MPI build)"; exit 0; fi
 
@@ -159,24 +172,8 @@ else cat "$T/np3.log"; bad rank0_prints_overall_progress; fi
 
 # A rank killed mid-run: both ranks stopped (SIGSTOP) after the first output, one killed, the other
 # let go (mpirun then ends the job); the rerun on 3 ranks finishes the rest.
-"${MPIRUN[@]}" -np 2 "$MPIBIN" "${ARGS[@]}" --out "$T/killed" >"$T/killed1.log" 2>&1 &
-bg=$!
-ranks=
-for _ in $(seq 1 3000); do
-  if [ "$(count_npy "$T/killed")" -ge 1 ]; then
-    ranks=$(pgrep -P $bg | tr '\n' ' ')
-    for p in $ranks; do kill -STOP "$p" 2>/dev/null; done
-    break
-  fi
-  kill -0 $bg 2>/dev/null || break
-  sleep 0.01
-done
-at_kill=$(count_npy "$T/killed")
-set -- $ranks
-if [ $# -ge 2 ] && [ "$at_kill" -lt $N ]; then
-  kill -KILL "$2"
-  kill -CONT "$1"
-  wait $bg; rc=$?; bg=
+if kill_a_rank "$T/killed1.log" "$T/killed" $N "${MPIRUN[@]}" -np 2 "$MPIBIN" "${ARGS[@]}" --out "$T/killed"; then
+  rc=$kill_rc
   "${MPIRUN[@]}" -np 3 "$MPIBIN" "${ARGS[@]}" --out "$T/killed" >"$T/killed2.log" 2>&1
   line=$(grep -o '[0-9]* written, [0-9]* already done, [0-9]* failed' "$T/killed2.log")
   redone=$(echo "$line" | awk '{print $1}'); skipped=$(echo "$line" | awk '{print $3}')
@@ -188,8 +185,6 @@ if [ $# -ge 2 ] && [ "$at_kill" -lt $N ]; then
     echo "  exit $rc; rerun: $line"; tail -5 "$T/killed2.log"; bad rank_killed_then_rerun_on_3_ranks
   fi
 else
-  for p in $ranks; do kill -CONT "$p" 2>/dev/null; done
-  wait $bg; bg=
   echo "SKIP mpi_jobs.rank_killed_then_rerun_on_3_ranks (the run ended before a rank could be stopped; machine too busy)"
 fi
 

@@ -28,33 +28,8 @@ T=$(mktemp -d /tmp/sdumc-prepare-XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$T"' EXIT
 
-mkdir -p "$T/wav"
-texts=("I really loved this movie, it was wonderful." "That was the worst meal I have ever had."
-       "The weather is fine today." "Honestly, I am not sure what to think about it."
-       "What a fantastic performance by the whole cast." "Nothing special, just an ordinary day.")
-for i in 0 1 2 3 4 5; do
-  espeak-ng -s $((140 + 10 * i)) -w "$T/wav/utt$i.wav" "${texts[$i]}" 2>/dev/null
-done
-sox "$T/wav/utt5.wav" -r 44100 -c 2 "$T/wav/utt5_stereo.flac" && rm "$T/wav/utt5.wav"
-{ echo "name,text"
-  for i in 0 1 2 3 4; do printf 'utt%d,"%s"\n' $i "${texts[$i]}"; done
-  echo 'not_recorded,"a transcript without a recording"'; } > "$T/transcripts.csv"
-# (utt5_stereo has no transcript.)
-$PY - "$T" <<'EOF' || { echo "FAIL prepare_inputs"; exit 0; }
-import sys
-import numpy as np
-sys.path.insert(0, "tools")
-import safetensors_np as s
-T = sys.argv[1]
-rng = np.random.default_rng(3)
-P = {"encoder_projector.linear1.weight": rng.standard_normal((16, 160)) / 12,
-     "encoder_projector.linear1.bias": rng.standard_normal(16) * 0.1,
-     "encoder_projector.linear2.weight": rng.standard_normal((64, 16)) / 4,
-     "encoder_projector.linear2.bias": rng.standard_normal(64) * 0.1}
-s.write(T + "/proj.safetensors", {k: v.astype(np.float32) for k, v in P.items()})
-P["encoder_projector.linear1.weight"] = rng.standard_normal((16, 5120)).astype(np.float32)
-s.write(T + "/proj_large.safetensors", {k: v.astype(np.float32) for k, v in P.items()})
-EOF
+. tests/scripts/prepare_fixture.sh
+prepare_fixture "$T" || { echo "FAIL prepare_inputs"; exit 0; }
 
 ARGS=(--wav "$T/wav" --transcripts "$T/transcripts.csv" --wavlm "$WAVLM" --llm "$LLM" --projector "$T/proj.safetensors"
       --layer 1 --max-new-tokens 8 --threads 2)
