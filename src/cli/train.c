@@ -47,14 +47,15 @@ static void shell_word(sd_strbuf *b, const char *s) {
     sd_strbuf_puts(b, "'");
 }
 
-/* Prints the command that continues this run: the same command line, without --overwrite, with
- * --resume STATE (prog: the program as it was invoked). */
+/* Prints the command that continues this run: the same command line, without --overwrite and
+ * --init (the state holds the weights; --init and --resume exclude each other), with --resume
+ * STATE (prog: the program as it was invoked). */
 static void print_resume_command(const char *prog, int argc, char **argv, const char *state) {
     sd_strbuf b = {0};
     shell_word(&b, prog);
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--overwrite")) continue;
-        if (!strcmp(argv[i], "--resume") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--overwrite") || !strncmp(argv[i], "--init=", 7)) continue;
+        if ((!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--init")) && i + 1 < argc) {
             i++;
             continue;
         }
@@ -89,6 +90,20 @@ static char *result_settings(const arg_spec *specs, int n) {
     return s;
 }
 
+
+/* A run that started from --init, resumed: --init cannot be given again (the state holds the
+ * weights), so what it decided is the run's: the init setting itself, the hidden size (the
+ * --init model's unless --hidden was given) and the standardisation (unless --normalize was
+ * given). Returns the run's --init path in buf, or NULL when the run did not start from one. */
+static const char *resumed_init(const char *state, char *buf, size_t size, int *normalize) {
+    int found = 0;
+    sd_error e;
+    if (sd_train_state_peek_setting(state, "init", buf, size, &found, &e) || !found || !*buf) return NULL;
+    char v[32];
+    if (!sd_train_state_peek_setting(state, "normalize", v, sizeof v, &found, &e) && found)
+        *normalize = !strcmp(v, "standard") ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    return buf;
+}
 
 /* The validation split: the folder's, or (--valid-fraction) one carved out of train with the
  * run's seed. Returns 0 to go on, 1 after printing why not. */
@@ -333,10 +348,15 @@ int cli_train(int argc, char **argv) {
     for (int m = 0; m < SD_MOD_COUNT; m++)
         if (!d.folder[m]) d.folder[m] = sd_modality_default_folder(m);
     if (!cache_path) cache_f16 = 0;
-    if (o.init && !args_find(specs, n, "hidden")->seen) o.model.hidden = 0;
+    static char run_init_buf[4096];
+    int run_normalize = SD_NORMALIZE_AUTO;
+    const char *run_init = o.resume ? resumed_init(o.resume, run_init_buf, sizeof run_init_buf, &run_normalize) : NULL;
+    if ((o.init || run_init) && !args_find(specs, n, "hidden")->seen) o.model.hidden = 0;
     /* The standardisation as it acts (README, "Input standardisation"). */
     if (args_find(specs, n, "normalize")->seen)
         o.normalize = normalize_idx == 0 ? SD_NORMALIZE_STANDARD : SD_NORMALIZE_NONE;
+    else if (run_init && run_normalize != SD_NORMALIZE_AUTO)
+        o.normalize = (sd_normalize)run_normalize;
     else
         o.normalize = sd_train_resolve_normalize(&o, o.init && sd_norm_file_has_stats(o.init));
     normalize_idx = o.normalize == SD_NORMALIZE_STANDARD ? 0 : 1;
@@ -365,7 +385,10 @@ int cli_train(int argc, char **argv) {
         return 1;
     }
     small_corpus(ds, &o, !strcmp(preset, "auto"), explicit_schedule, sd_dist_rank() == 0);
-    if (!(settings = result_settings(specs, n))) {
+    if (run_init) o.init = run_init; /* in the settings only: the library resumes from the state */
+    settings = result_settings(specs, n);
+    if (run_init) o.init = NULL;
+    if (!settings) {
         sd_dataset_close(ds);
         return 70;
     }

@@ -227,3 +227,22 @@ refuses resume_compares_the_dataset 1 "the dataset differs" \
   "$BIN" train --data "$T/other" --out "$T/r4.safetensors" --batch-size 32 --epochs 2 --hidden 8 --resume "$T/r4.safetensors.state"
 if "$BIN" train "${R[@]}" --hidden 8 --threads 2 --prefetch 0 --resume "$T/r4.safetensors.state" >/dev/null 2>"$T/err"; then
   ok resume_ignores_threads_and_prefetch; else cat "$T/err"; bad resume_ignores_threads_and_prefetch; fi
+# A run started from --init resumes (--init cannot be given again: the state holds the weights, and
+# the settings --init decided, its hidden size and standardisation, are the run's) to the bytes of
+# the uninterrupted run, and the command printed to continue it has no --init.
+"$BIN" train --data "$T/ds" --out "$T/init2.safetensors" --init "$T/r4.safetensors" --batch-size 32 --epochs 2 \
+  --threads 1 >/dev/null 2>&1
+"$BIN" train --data "$T/ds" --out "$T/init1.safetensors" --init "$T/r4.safetensors" --batch-size 32 --epochs 1 \
+  --threads 1 >/dev/null 2>&1
+if "$BIN" train --data "$T/ds" --out "$T/init1.safetensors" --batch-size 32 --epochs 2 --threads 1 \
+     --resume "$T/init1.safetensors.state" >/dev/null 2>"$T/err" && cmp -s "$T/init1.safetensors" "$T/init2.safetensors"; then
+  ok resume_of_an_init_run_bit_identical; else cat "$T/err"; bad resume_of_an_init_run_bit_identical; fi
+refuses resume_of_an_init_run_compares 1 "hidden: 0 when the run started, 12 now" \
+  "$BIN" train --data "$T/ds" --out "$T/init1.safetensors" --batch-size 32 --epochs 3 --hidden 12 --resume "$T/init1.safetensors.state"
+"$BIN" train --data "$T/ds" --out "$T/init3.safetensors" --init "$T/r4.safetensors" --batch-size 32 --epochs 100000 \
+  --threads 1 >/dev/null 2>"$T/err" &
+pid=$!
+for _ in $(seq 1 600); do [ -s "$T/init3.safetensors.state" ] && break; sleep 0.1; done
+kill -INT $pid; wait $pid
+if grep -q -- "--resume .*init3.safetensors.state" "$T/err" && ! grep -A1 "to continue the run" "$T/err" | grep -q -- "--init"; then
+  ok resume_command_of_an_init_run; else cat "$T/err"; bad resume_command_of_an_init_run; fi
