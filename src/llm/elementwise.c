@@ -3,6 +3,7 @@
  * sums and libm for --exact. See kernels.h. */
 #include <math.h>
 
+#include "core/simd.h"
 #include "io/half.h"
 #include "llm/kernels_impl.h"
 
@@ -21,6 +22,22 @@ void sd_llm_rmsnorm(float *out, const float *x, const float *w, size_t D, float 
     for (size_t i = 0; i < D; i++) out[i] = x[i] * scale * w[i];
 }
 
+/* Pair i of every head rotated by (cs, sn); fused: as GCC contracts llama.cpp's rotation under
+ * -march=native (fmaf is exactly rounded in every clone, so the clones agree bit for bit). */
+static SD_VECTOR_CLONES void rotate(float *v, int n_heads, int d, int i, float cs, float sn, int fused) {
+    for (int h = 0; h < n_heads; h++) {
+        float *p = v + (size_t)h * (size_t)d + 2 * (size_t)i;
+        const float x0 = p[0], x1 = p[1];
+        if (fused) {
+            p[0] = fmaf(x0, cs, -(x1 * sn));
+            p[1] = fmaf(x0, sn, x1 * cs);
+        } else {
+            p[0] = x0 * cs - x1 * sn;
+            p[1] = x0 * sn + x1 * cs;
+        }
+    }
+}
+
 void sd_llm_rope(float *v, int n_heads, int d, size_t pos, float base, sd_llm_arith a) {
     /* llama.cpp (ggml_rope_cache_init): theta_i = pos theta_scale^i by repeated float products,
      * theta_scale = powf(base, -2/d), cosf and sinf; exact: pos base^(-2i/d) in double */
@@ -37,17 +54,7 @@ void sd_llm_rope(float *v, int n_heads, int d, size_t pos, float base, sd_llm_ar
             cs = (float)cos(th);
             sn = (float)sin(th);
         }
-        for (int h = 0; h < n_heads; h++) {
-            float *p = v + (size_t)h * (size_t)d + 2 * (size_t)i;
-            const float x0 = p[0], x1 = p[1];
-            if (a == SD_LLM_ARITH_LLAMACPP) { /* as GCC contracts llama.cpp's rotation (-march=native) */
-                p[0] = fmaf(x0, cs, -(x1 * sn));
-                p[1] = fmaf(x0, sn, x1 * cs);
-            } else {
-                p[0] = x0 * cs - x1 * sn;
-                p[1] = x0 * sn + x1 * cs;
-            }
-        }
+        rotate(v, n_heads, d, i, cs, sn, a == SD_LLM_ARITH_LLAMACPP);
     }
 }
 
