@@ -240,6 +240,46 @@ static void test_many(void) {
     sd_llm_work_free(&w);
 }
 
+/* llama.cpp's vectorised SiLU gate and softmax exponentials (the kernel sets' silu_mul, exp_sum):
+ * within 2 ulp of libm's expf (ggml_v_expf's documented bound is 1.45 + 0.5 ulp) over the whole
+ * range, including the rescaled |n| > 126 and flushed |n| > 192 ones; the partial last chunk
+ * (libm for silu, padding 0 for the sum); the portable set gives the AVX2 set's bits (both are
+ * llama.cpp's AVX2 variant). */
+static void test_exponentials(void) {
+    enum { NE = 203 }; /* not a multiple of 8 or 16 */
+    float x[NE], u[NE], g[3][NE], e[3][NE];
+    double sums[3];
+    for (int i = 0; i < NE; i++) {
+        x[i] = -110.0f + 200.0f * (float)i / (NE - 1) + 0.01f * frand(); /* -110 .. 90 */
+        u[i] = 1.0f + 0.5f * frand();
+    }
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = 0; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        const sd_llm_kernel_set *ks = sd_llm_kernels();
+        memcpy(g[isa], x, sizeof x);
+        ks->silu_mul(g[isa], u, NE);
+        memcpy(e[isa], x, sizeof x);
+        for (int i = 0; i < NE; i++) e[isa][i] = x[i] > 0 ? x[i] - 200.0f : x[i]; /* softmax: x - max <= 0 */
+        sums[isa] = ks->exp_sum(e[isa], NE, 0.0f);
+        double ref_sum = 0;
+        for (int i = 0; i < NE; i++) {
+            const float xi = x[i] > 0 ? x[i] - 200.0f : x[i], ex = expf(xi);
+            const float silu = x[i] / (1.0f + expf(-x[i])) * u[i];
+            ref_sum += ex;
+            EXPECT(fabsf(e[isa][i] - ex) <= 2.0f * (nextafterf(ex, INFINITY) - ex), "%s exp(%g) = %.9g vs %.9g",
+                   sd_llm_kernels_name(), xi, e[isa][i], ex);
+            EXPECT(fabsf(g[isa][i] - silu) <= 4.0f * (nextafterf(fabsf(silu), INFINITY) - fabsf(silu)) || fabsf(silu) < 1e-30f,
+                   "%s silu(%g) u = %.9g vs %.9g", sd_llm_kernels_name(), x[i], g[isa][i], silu);
+        }
+        EXPECT(fabs(sums[isa] - ref_sum) <= 1e-6 * ref_sum, "%s exp sum %.9g vs %.9g", sd_llm_kernels_name(), sums[isa], ref_sum);
+        sd_llm_kernels_limit(old);
+    }
+    if (best >= SD_LLM_ISA_AVX2)
+        EXPECT(!memcmp(g[0], g[1], sizeof g[0]) && !memcmp(e[0], e[1], sizeof e[0]) && sums[0] == sums[1],
+               "the portable set differs from the AVX2 set");
+}
+
 int main(void) {
     sd_threads_set(2);
     printf("  kernel sets on this CPU: up to %s\n",
@@ -249,5 +289,6 @@ int main(void) {
     sd_test_run("llm_kernels_quantiser_hand_case", test_quantiser_hand_case);
     sd_test_run("llm_kernels_attention_pieces", test_attention_pieces);
     sd_test_run("llm_kernels_many_in_one_region", test_many);
+    sd_test_run("llm_kernels_exponentials", test_exponentials);
     return sd_test_finish();
 }

@@ -236,10 +236,3 @@ void sd_llm_matmul_q8_ref(const sd_wmat *W, const sd_llm_work *w, float *y) {
     }
     free(row);
 }
-
-void sd_llm_rmsnorm(float *out, const float *x, const float *w, size_t D, float eps) {
-    double ss = 0;
-    for (size_t i = 0; i < D; i++) ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
-    for (size_t i = 0; i < D; i++) out[i] = x[i] * scale * w[i];
-}

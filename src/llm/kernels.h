@@ -89,7 +89,16 @@ sd_llm_isa sd_llm_kernels_limit(sd_llm_isa isa);
 const char *sd_llm_kernels_name(void);
 sd_llm_isa sd_llm_kernels_isa(void);
 
-/* out[D] = x / sqrt(mean(x^2) + eps) * w. */
-void sd_llm_rmsnorm(float *out, const float *x, const float *w, size_t D, float eps);
+/* The elementwise steps (elementwise.c). In llama.cpp's arithmetic each is llama.cpp's CPU operation
+ * value for value (its order of float operations and roundings, its vectorised exponential); in
+ * the exact one float32 with sums in double and libm.
+ * out[D] = x / sqrt(mean(x^2) + eps) * w. */
+void sd_llm_rmsnorm(float *out, const float *x, const float *w, size_t D, float eps, sd_llm_arith a);
+/* RoPE on v[n_heads * d] for position pos: adjacent pairs (2i, 2i+1) rotated by pos base^(-2i/d). */
+void sd_llm_rope(float *v, int n_heads, int d, size_t pos, float base, sd_llm_arith a);
+/* g[i] = silu(g[i]) u[i] over one row of n. */
+void sd_llm_silu_mul(float *g, const float *u, size_t n, sd_llm_arith a);
+/* sc[0, n) = softmax(scale sc) in place (r16: the weights rounded to float16). */
+void sd_llm_softmax(float *sc, size_t n, float scale, int r16, sd_llm_arith a);
 
 #endif

@@ -7,6 +7,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <math.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
@@ -313,6 +314,62 @@ AVX2 static void axpy_rows_avx2(float *o, size_t ldo, size_t nq, const float *p,
         for (size_t r = 0; r < nq; r++) o[r * ldo + (size_t)i] += p[r * ldp] * w_at(v, (size_t)i, f16);
 }
 
+/* ---- llama.cpp's elementwise exponentials ------------------------------------------------- */
+
+/* e^x in 8 lanes as llama.cpp's AVX2 ggml_v_expf (ARM optimized-routines' expf; the scalar form and
+ * the steps: kernels_portable.c). */
+AVX2 static __m256 v_expf(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f), z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 absn = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 c = _mm256_cmp_ps(absn, _mm256_set1_ps(126.0f), _CMP_GT_OQ), u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 plain = _mm256_fmadd_ps(j, k, k);
+    if (!_mm256_movemask_ps(c)) return plain;
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 far = _mm256_cmp_ps(absn, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 scaled = _mm256_blendv_ps(plain, _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), c);
+    return _mm256_blendv_ps(scaled, _mm256_mul_ps(s1, s1), far);
+}
+
+AVX2 static void silu_mul_avx2(float *g, const float *u, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 s = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), v_expf(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+AVX2 static double exp_sum_avx2(float *x, size_t n, float mx) {
+    double sum = 0;
+    const __m256 m = _mm256_set1_ps(mx);
+    for (size_t i = 0; i < n; i += 8) {
+        __m256 v;
+        if (i + 8 <= n) {
+            v = v_expf(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+            _mm256_storeu_ps(x + i, v);
+        } else { /* the padding's lanes are 0 */
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            v = _mm256_and_ps(v_expf(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), m)), _mm256_castsi256_ps(mask));
+            _mm256_maskstore_ps(x + i, mask, v);
+        }
+        sum += (double)hsum256(v);
+    }
+    return sum;
+}
+
 static int cpu_has_f16c(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
@@ -326,6 +383,8 @@ int sd_llm_avx2_kernels(sd_llm_kernel_set *k) {
     k->quant = quant_avx2;
     k->dot_rows = dot_rows_avx2;
     k->axpy_rows = axpy_rows_avx2;
+    k->silu_mul = silu_mul_avx2;
+    k->exp_sum = exp_sum_avx2;
     return 1;
 }
 

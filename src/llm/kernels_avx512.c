@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <math.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
@@ -213,7 +214,55 @@ AVX512 static void frange_avx512(const sd_wmat *W, const float *x, size_t M, int
     sd_llm_tiles(n0, n1, M, W->row_bytes, 4, W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
 }
 
+/* ---- llama.cpp's elementwise exponentials ------------------------------------------------- */
+
+/* e^x in 16 lanes as llama.cpp's AVX-512 ggml_v_expf: the AVX2 variant's reduction and polynomial
+ * (kernels_portable.c), with 1 added inside the polynomial and 2^n applied by vscalefps, which
+ * rounds differently from the AVX2 variant's k + j k; |n| > 192 gives 0 or infinity. */
+AVX512 static __m512 v_expf16(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f), z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 far = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    if (!far) return res;
+    const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                            _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(far, res, alt);
+}
+
+AVX512 static void silu_mul_avx512(float *g, const float *u, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 s = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), v_expf16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(s, _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+AVX512 static double exp_sum_avx512(float *x, size_t n, float mx) {
+    double sum = 0;
+    const __m512 m = _mm512_set1_ps(mx);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        /* the padding's lanes are 0 */
+        const __m512 v = _mm512_maskz_mov_ps(mask, v_expf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), m)));
+        _mm512_mask_storeu_ps(x + i, mask, v);
+        sum += (double)_mm512_reduce_add_ps(v);
+    }
+    return sum;
+}
+
 int sd_llm_avx512_kernels(sd_llm_kernel_set *k) {
+    k->silu_mul = silu_mul_avx512;
+    k->exp_sum = exp_sum_avx512;
     k->qrange = qrange_avx512;
     k->frange = frange_avx512;
     return 1;

@@ -31,6 +31,17 @@ typedef void (*sd_llm_dot_rows_fn)(const float *q, size_t ldq, size_t nq, const 
 typedef void (*sd_llm_axpy_rows_fn)(float *o, size_t ldo, size_t nq, const float *p, size_t ldp,
                                     const void *v, int d, int f16);
 
+/* llama.cpp's vectorised elementwise pieces (its ggml_vec_silu_f32 and ggml_vec_soft_max_f32, whose
+ * exponential is ggml_v_expf, the ARM optimized-routines expf, in the variant llama.cpp's build
+ * compiles for the same instructions): rows in chunks of the vector width from their start, the
+ * exponential of the vector variant on every full chunk.
+ * silu_mul: g[i] = silu(g[i]) u[i] over one row of n (a partial last chunk takes libm's expf, as in
+ * llama.cpp). exp_sum: x[i] = e^(x[i] - mx) over one row of n, returning the sum of the chunks'
+ * float sums (the lanes added in the vector's order) in double; the row is taken as llama.cpp sees
+ * it, padded with masked keys (exponential 0) to whole chunks (its KV cache's padding of 32). */
+typedef void (*sd_llm_silu_mul_fn)(float *g, const float *u, size_t n);
+typedef double (*sd_llm_exp_sum_fn)(float *x, size_t n, float mx);
+
 typedef struct {
     sd_llm_qrange_fn qrange;
     sd_llm_frange_fn frange;
@@ -38,6 +49,8 @@ typedef struct {
     sd_llm_quant_fn quant;
     sd_llm_dot_rows_fn dot_rows;
     sd_llm_axpy_rows_fn axpy_rows;
+    sd_llm_silu_mul_fn silu_mul;
+    sd_llm_exp_sum_fn exp_sum;
 } sd_llm_kernel_set;
 
 /* One tile: input rows [m0, m0 + rm) x weight rows [n, n + rn), over the whole inner dim. */

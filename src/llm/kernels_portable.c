@@ -2,6 +2,7 @@
  * 8-bit block products, float products with F16/F32 weights, and the exact path's dequantising
  * dot products. Legend as in kernels.h. */
 #include <math.h>
+#include <string.h>
 
 #include "io/half.h"
 #include "llm/kernels_impl.h"
@@ -155,7 +156,61 @@ static void axpy_rows_portable(float *o, size_t ldo, size_t nq, const float *p, 
         for (int i = 0; i < d; i++) o[r * ldo + (size_t)i] += p[r * ldp] * kv_elem(v, i, f16);
 }
 
+/* ---- llama.cpp's elementwise exponentials ------------------------------------------------- */
+
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* e^x as llama.cpp's AVX2 (and NEON) ggml_v_expf computes one lane (ARM optimized-routines' expf:
+ * x = n ln2 + b with n rounded through 1.5 2^23, a degree-5 polynomial in b, scaled by 2^n built
+ * in the exponent bits; |n| > 126 rescaled in two factors, |n| > 192 to 0 or infinity). Every
+ * step is one IEEE operation, so this scalar form gives the vector code's bits. */
+static float v_expf(float x) {
+    const float r = 0x1.8p23f, z = fmaf(x, 0x1.715476p+0f, r), n = z - r;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const uint32_t e = f32_bits(z) << 23;
+    const float k = bits_f32(e + f32_bits(1.0f)), u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                         0x1.ffffecp-1f * b);
+    if (!(fabsf(n) > 126.0f)) return fmaf(j, k, k);
+    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    const float s1 = bits_f32(g + 0x7f000000u), s2 = bits_f32(e - g);
+    return fabsf(n) > 192.0f ? s1 * s1 : fmaf(s2, j, s2) * s1;
+}
+
+/* llama.cpp's AVX2 build: chunks of 8. */
+enum { CHUNK = 8 };
+
+static void silu_mul_portable(float *g, const float *u, size_t n) {
+    size_t i = 0;
+    for (const size_t whole = n - n % CHUNK; i < whole; i++) g[i] = g[i] / (1.0f + v_expf(0.0f - g[i])) * u[i];
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static double exp_sum_portable(float *x, size_t n, float mx) {
+    double sum = 0;
+    for (size_t c = 0; c < n; c += CHUNK) {
+        float v[CHUNK] = {0};
+        for (size_t i = c; i < n && i < c + CHUNK; i++) v[i - c] = x[i] = v_expf(x[i] - mx);
+        /* the lanes added as _mm256 halves, then pairs */
+        const float w0 = v[4] + v[0], w1 = v[5] + v[1], w2 = v[6] + v[2], w3 = v[7] + v[3];
+        sum += (double)((w0 + w2) + (w1 + w3));
+    }
+    return sum;
+}
+
 void sd_llm_portable_kernels(sd_llm_kernel_set *k) {
+    k->silu_mul = silu_mul_portable;
+    k->exp_sum = exp_sum_portable;
     k->dot_rows = dot_rows_portable;
     k->axpy_rows = axpy_rows_portable;
     k->qrange = qrange_portable;

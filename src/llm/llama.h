@@ -9,8 +9,9 @@
  * f = rms(h); logits = Wout rms(h). RoPE rotates adjacent pairs (2i, 2i+1) by pos * base^(-2i/d),
  * the convention of GGUF files, whose Q/K rows llama.cpp's converter permuted from the HF layout.
  *
- * Attention: softmax(q . k / sqrt(d)) over the keys a row sees, in float32 (sums in double). With
- * a float16 KV cache in llama.cpp's arithmetic, q and the softmax weights are rounded to float16
+ * Attention: softmax(q . k / sqrt(d)) over the keys a row sees, in float32 (the norms, RoPE, gate
+ * and softmax of each arithmetic: kernels.h, elementwise.c). With a float16 KV cache in llama.cpp's
+ * arithmetic, q and the softmax weights are rounded to float16
  * before their products with the keys and values, as llama.cpp does; in the exact arithmetic only
  * the stored keys and values are rounded.
  *

@@ -53,21 +53,6 @@ static void rows_seeing(const sd_llama_cache *c, const att_pass *a, size_t r0, s
 
 static float round16(float x) { return sd_f16_to_f32(sd_f32_to_f16(x)); }
 
-/* Softmax of sc[0, n) (scaled dot products) in place: max-shifted exponentials, their sum in
- * double, then the normalised weights (rounded to float16 when r16). */
-static void softmax_row(float *sc, size_t n, int r16) {
-    float mx = -INFINITY;
-    for (size_t j = 0; j < n; j++)
-        if (sc[j] > mx) mx = sc[j];
-    double sum = 0;
-    for (size_t j = 0; j < n; j++) {
-        sc[j] = expf(sc[j] - mx);
-        sum += sc[j];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (size_t j = 0; j < n; j++) sc[j] = r16 ? round16(sc[j] * inv) : sc[j] * inv;
-}
-
 /* Rows [r0, r1) of the pass against kv head hk of layer l, with thread tid's buffers. */
 static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a, size_t l, int hk, size_t r0,
                    size_t r1, int tid) {
@@ -106,9 +91,7 @@ static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a
     for (size_t i = 0; i < nq; i++) {
         size_t lo, hi;
         key_range(c, a, r0 + i / (size_t)G, &lo, &hi);
-        float *row = sc + i * T;
-        for (size_t j = lo; j < hi + n_own; j++) row[j] *= scale;
-        softmax_row(row + lo, hi + n_own - lo, a->round16);
+        sd_llm_softmax(sc + i * T + lo, hi + n_own - lo, scale, a->round16, c->arith);
     }
     /* outputs: the same walk over the values */
     memset(ob, 0, nq * (size_t)d * sizeof(float));

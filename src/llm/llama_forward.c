@@ -15,22 +15,6 @@ typedef struct {
     size_t r0, n_out;
 } pass;
 
-/* Rotates adjacent pairs of each head of v[n_heads * d] for position pos. */
-static void rope(float *v, int n_heads, int d, size_t pos, float base) {
-    for (int i = 0; i < d / 2; i++) {
-        double theta = (double)pos * pow((double)base, -2.0 * i / d);
-        float cs = (float)cos(theta), sn = (float)sin(theta);
-        for (int h = 0; h < n_heads; h++) {
-            float *p = v + (size_t)h * d + 2 * i;
-            float a = p[0], b = p[1];
-            p[0] = a * cs - b * sn;
-            p[1] = a * sn + b * cs;
-        }
-    }
-}
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
 /* Position of row r of the pass (in a batch of sequences: within its sequence). */
 static size_t row_pos(const sd_llama_cache *c, const pass *p, size_t r) {
     if (p->step) return c->n_prefix + c->n_steps;
@@ -54,8 +38,8 @@ static void store_kv(const sd_llama *m, sd_llama_cache *c, const pass *p, size_t
     const size_t D = (size_t)hp->n_embd, KV = c->KV;
     for (size_t r = 0; r < p->M; r++) {
         size_t pos = row_pos(c, p, r);
-        rope(s->q + r * D, hp->n_head, hp->head_dim, pos, hp->rope_base);
-        rope(s->k + r * KV, hp->n_head_kv, hp->head_dim, pos, hp->rope_base);
+        sd_llm_rope(s->q + r * D, hp->n_head, hp->head_dim, pos, hp->rope_base, c->arith);
+        sd_llm_rope(s->k + r * KV, hp->n_head_kv, hp->head_dim, pos, hp->rope_base, c->arith);
         size_t off = (p->step ? ((l * c->max_steps + c->n_steps) * c->n_beams + r) * KV
                               : (l * c->max_prefix + c->n_prefix + r) * KV) * c->es;
         put_kv(c, (char *)(p->step ? c->k_gen : c->k_pre) + off, s->k + r * KV, KV);
@@ -68,7 +52,7 @@ static void attention_block(const sd_llama *m, sd_llama_cache *c, const pass *p,
     const sd_llama_layer *w = &m->layers[l];
     sd_llama_scratch *s = &c->s;
     const size_t D = (size_t)m->hp.n_embd, M = p->M;
-    for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->attn_norm, D, m->hp.rms_eps);
+    for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->attn_norm, D, m->hp.rms_eps, c->arith);
     sd_llm_prepare(&s->work, s->xn, M, D, w->q.type); /* one preparation for the three products */
     const sd_wmat *qkv[3] = {&w->q, &w->k, &w->v};
     float *const out_qkv[3] = {s->q, s->k, s->v};
@@ -84,12 +68,12 @@ static void ffn_block(const sd_llama *m, sd_llama_cache *c, const pass *p, size_
     const sd_llama_layer *w = &m->layers[l];
     sd_llama_scratch *s = &c->s;
     const size_t D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff, M = p->M;
-    for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->ffn_norm, D, m->hp.rms_eps);
+    for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, w->ffn_norm, D, m->hp.rms_eps, c->arith);
     sd_llm_prepare(&s->work, s->xn, M, D, w->gate.type);
     const sd_wmat *gu[2] = {&w->gate, &w->up};
     float *const out_gu[2] = {s->g, s->u};
     sd_llm_matmul_many(gu, out_gu, 2, &s->work);
-    for (size_t i = 0; i < M * F; i++) s->g[i] = silu(s->g[i]) * s->u[i];
+    for (size_t r = 0; r < M; r++) sd_llm_silu_mul(s->g + r * F, s->u + r * F, F, c->arith);
     sd_llm_matmul(&w->down, s->g, M, s->xn, &s->work);
     for (size_t i = 0; i < M * D; i++) s->x[i] += s->xn[i];
 }
@@ -119,7 +103,7 @@ static void forward(const sd_llama *m, sd_llama_cache *c, const float *x_in, con
         if (out && out->layers) memcpy(out->layers + (l * p->n_out + p->r0) * D, s->x, M * D * sizeof(float));
         if (hs && l + 4 >= L && l + 2 <= L) put_rows(hs, s->x, M * D, 1);
     }
-    for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, m->output_norm, D, hp->rms_eps);
+    for (size_t r = 0; r < M; r++) sd_llm_rmsnorm(s->xn + r * D, s->x + r * D, m->output_norm, D, hp->rms_eps, c->arith);
     if (hs) put_rows(hs, s->xn, M * D, 1);
     if (out && out->normed) memcpy(out->normed + p->r0 * D, s->xn, M * D * sizeof(float));
 }
