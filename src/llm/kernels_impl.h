@@ -2,7 +2,8 @@
  * kernels_avx512.c) provides the same set, and kernels.c picks one at run time.
  *
  * A "range" function computes y[m, n] (row stride N) for all prepared rows m < M and the weight
- * rows n in [n0, n1): one thread's share of a product. */
+ * rows n in [n0, n1): one chunk of a product (kernels.c: n0 a multiple of 16, n1 - n0 a multiple of
+ * 16 or n1 = N; a thread may run several chunks of one product, not necessarily adjacent). */
 #ifndef SD_LLM_KERNELS_IMPL_H
 #define SD_LLM_KERNELS_IMPL_H
 
