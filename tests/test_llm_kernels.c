@@ -119,6 +119,34 @@ static void test_products(void) {
     sd_llm_work_free(&w);
 }
 
+/* The float16 rounding of the activations (F16 weights) gives the bits of sd_f32_to_f16 /
+ * sd_f16_to_f32 in every kernel set: ordinary values, ties, the overflow edge, subnormals, zeros,
+ * infinities and NaN; a count that is not a multiple of the vector width. */
+static void test_round16_sets_agree(void) {
+    enum { NV = 1003 };
+    static float x[NV], out[NV];
+    const float edge[] = {65504.0f, 65519.99f, 65520.0f, -65520.0f, 6.0e-8f, 2.98e-8f, 2.9802322e-8f, 1.0e-8f,
+                          -0.0f, 0.0f, 6.1035156e-5f, 6.1e-5f, 1.0009766f, 1.0004883f, 1.0014648f, INFINITY,
+                          -INFINITY, NAN};
+    for (size_t i = 0; i < NV; i++) x[i] = frand() * (float)(1u << (i % 24)) * 1e-6f;
+    memcpy(x, edge, sizeof edge);
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = SD_LLM_ISA_PORTABLE; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        sd_llm_kernels()->round16(x, out, NV);
+        int bad = 0;
+        for (size_t i = 0; i < NV; i++) {
+            const float want = sd_f16_to_f32(sd_f32_to_f16(x[i]));
+            if (isnan(want) ? !isnan(out[i]) : memcmp(&want, &out[i], sizeof want)) {
+                if (!bad) sd_test_fail(__FILE__, __LINE__, "%s: round16(%.9g) = %.9g, want %.9g", sd_llm_kernels_name(),
+                                       (double)x[i], (double)out[i], (double)want);
+                bad = 1;
+            }
+        }
+        sd_llm_kernels_limit(old);
+    }
+}
+
 /* The 8-bit codes, scales and block corrections are the same in every kernel set. */
 static void test_quantiser_sets_agree(void) {
     enum { M = 3, K = 256 };
@@ -309,6 +337,7 @@ int main(void) {
            (const char *[]){"portable", "avx2+fma+f16c", "avx512-vnni"}[sd_llm_isa_detect()]);
     sd_test_run("llm_kernels_products", test_products);
     sd_test_run("llm_kernels_quantiser_sets_agree", test_quantiser_sets_agree);
+    sd_test_run("llm_kernels_round16_sets_agree", test_round16_sets_agree);
     sd_test_run("llm_kernels_quantiser_hand_case", test_quantiser_hand_case);
     sd_test_run("llm_kernels_attention_pieces", test_attention_pieces);
     sd_test_run("llm_kernels_many_in_one_region", test_many);

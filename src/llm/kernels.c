@@ -112,11 +112,6 @@ static int kind_for(const sd_llm_work *w, sd_ggml_type t) {
     return t == SD_GGML_Q4_0 ? KIND_Q8_FOR_Q4_0 : KIND_Q8_FOR_Q8_0;
 }
 
-/* Rows [m0, m1) of x rounded to float16 and back. */
-static void round_f16_rows(const float *x, size_t m0, size_t m1, size_t K, float *xr) {
-    for (size_t i = m0 * K; i < m1 * K; i++) xr[i] = sd_f16_to_f32(sd_f32_to_f16(x[i]));
-}
-
 void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_type t) {
     w->M = M;
     w->Kp = K;
@@ -128,7 +123,7 @@ void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_
     /* rows split over the threads when there are enough of them to be worth it */
 SD_OMP(omp parallel for schedule(static) if (M * K >= 65536) num_threads(w->n_threads))
     for (size_t m = 0; m < M; m++) {
-        if (kind == KIND_F16_ROUNDED) round_f16_rows(x, m, m + 1, K, w->xr);
+        if (kind == KIND_F16_ROUNDED) ks->round16(x + m * K, w->xr + m * K, K);
         else ks->quant(x, m, m + 1, K, t, w);
     }
     if (kind == KIND_F16_ROUNDED) w->x = w->xr;

@@ -53,6 +53,15 @@ AVX2 static void quant_avx2(const float *x, size_t m0, size_t m1, size_t K, sd_g
         }
 }
 
+/* ---- float16-rounded activations (F16C, round to nearest even as sd_f32_to_f16) ---------- */
+
+AVX2 static void round16_avx2(const float *x, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
 /* ---- 8-bit products ----------------------------------------------------------------------- */
 
 /* The RM x RN tile at input rows m0.. and weight rows n..: per block, the integer sums of
@@ -364,6 +373,7 @@ int sd_llm_avx2_kernels(sd_llm_kernel_set *k) {
     k->frange = frange_avx2;
     k->xrange = xrange_avx2;
     k->quant = quant_avx2;
+    k->round16 = round16_avx2;
     k->dot_rows = dot_rows_avx2;
     k->axpy_rows = axpy_rows_avx2;
     return 1;

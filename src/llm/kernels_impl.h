@@ -25,6 +25,10 @@ typedef void (*sd_llm_xrange_fn)(const sd_wmat *W, const float *x, size_t M, int
 typedef void (*sd_llm_quant_fn)(const float *x, size_t m0, size_t m1, size_t K, sd_ggml_type t,
                                 sd_llm_work *w);
 
+/* out[i] = x[i] rounded to float16 and back, for n values (the activations of F16 weights in
+ * llama.cpp's arithmetic); the same bits as sd_f32_to_f16 / sd_f16_to_f32. */
+typedef void (*sd_llm_round16_fn)(const float *x, float *out, size_t n);
+
 /* Attention pieces: out[i ldo] = q_i . k for nq rows q_i = q + i ldq; o_i += p[i ldp] v for nq rows
  * o_i = o + i ldo. k and v hold d float32 values, or float16 ones when f16. */
 typedef void (*sd_llm_dot_rows_fn)(const float *q, size_t ldq, size_t nq, const void *k, int d, int f16,
@@ -37,6 +41,7 @@ typedef struct {
     sd_llm_frange_fn frange;
     sd_llm_xrange_fn xrange;
     sd_llm_quant_fn quant;
+    sd_llm_round16_fn round16;
     sd_llm_dot_rows_fn dot_rows;
     sd_llm_axpy_rows_fn axpy_rows;
 } sd_llm_kernel_set;

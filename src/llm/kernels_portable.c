@@ -155,6 +155,10 @@ static void axpy_rows_portable(float *o, size_t ldo, size_t nq, const float *p, 
         for (int i = 0; i < d; i++) o[r * ldo + (size_t)i] += p[r * ldp] * kv_elem(v, i, f16);
 }
 
+static void round16_portable(const float *x, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = sd_f16_to_f32(sd_f32_to_f16(x[i]));
+}
+
 void sd_llm_portable_kernels(sd_llm_kernel_set *k) {
     k->dot_rows = dot_rows_portable;
     k->axpy_rows = axpy_rows_portable;
@@ -162,4 +166,5 @@ void sd_llm_portable_kernels(sd_llm_kernel_set *k) {
     k->frange = frange_portable;
     k->xrange = xrange_portable;
     k->quant = quant_portable;
+    k->round16 = round16_portable;
 }
