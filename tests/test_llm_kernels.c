@@ -138,8 +138,9 @@ static void test_round16_sets_agree(void) {
         for (size_t i = 0; i < NV; i++) {
             const float want = sd_f16_to_f32(sd_f32_to_f16(x[i]));
             if (isnan(want) ? !isnan(out[i]) : memcmp(&want, &out[i], sizeof want)) {
-                if (!bad) sd_test_fail(__FILE__, __LINE__, "%s: round16(%.9g) = %.9g, want %.9g", sd_llm_kernels_name(),
-                                       (double)x[i], (double)out[i], (double)want);
+                if (!bad)
+                    sd_test_fail(__FILE__, __LINE__, "%s: round16(%.9g) = %.9g, want %.9g", sd_llm_kernels_name(),
+                                 (double)x[i], (double)out[i], (double)want);
                 bad = 1;
             }
         }
@@ -320,8 +321,8 @@ static void test_chunks(void) {
                 int same = 1;
                 for (size_t m = 0; m < M; m++)
                     same &= !memcmp(y + m * NC, y2 + m * (size_t)W2.N, (size_t)W2.N * sizeof *y);
-                EXPECT(same, "%s %s M=%zu: the shorter matrix differs", sd_llm_kernels_name(), sd_ggml_type_name(W.type),
-                       M);
+                EXPECT(same, "%s %s M=%zu: the shorter matrix differs", sd_llm_kernels_name(),
+                       sd_ggml_type_name(W.type), M);
             }
             free(data);
         }
