@@ -9,7 +9,7 @@
 # sequences); sdumc's from build/bench_llm. Without LLAMA_CPP_DIR only sdumc's figures are printed.
 #
 # Environment: LLAMA_CPP_DIR (a llama.cpp checkout built into LLAMA_CPP_DIR/build, see README),
-# THREADS (2), TYPES ("q8_0 q4_0 f16"), BENCH_DIR (/tmp/sdumc-bench), GEN (16 generated tokens),
+# THREADS (2), TYPES ("q8_0 q4_0 f16"; f32 also works), BENCH_DIR (/tmp/sdumc-bench), GEN (16 generated tokens),
 # ROUNDS (1: each program once per type; more alternate which goes first), LAYERS (32; at least 3:
 # fewer blocks of the same 7B widths, for a loaded machine; the files are then llama-L<n>-<type>.gguf).
 set -eu
@@ -60,12 +60,16 @@ for t in $TYPES; do
   f=$BENCH_DIR/7b-$t.gguf
   [ "$LAYERS" = 32 ] || f=$BENCH_DIR/llama-L$LAYERS-$t.gguf
   if [ ! -s "$f" ]; then
-    need=$(case $t in q8_0) echo 8;; q4_0) echo 5;; f16) echo 15;; esac)
+    need=$(case $t in q8_0) echo 8;; q4_0) echo 5;; f16) echo 15;; f32) echo 29;; esac)
     need=$(( need * LAYERS / 32 + 1 ))
     free_gb=$(df -BG --output=avail "$BENCH_DIR" | tail -1 | tr -dc 0-9)
     if [ "$free_gb" -lt $((need + 2)) ]; then echo "skipping $t: $free_gb GB free in $BENCH_DIR, $need needed"; continue; fi
     echo "writing $f ($t, $LAYERS blocks)..."
     $PY bench/bench_llm_make_gguf.py "$f" --type "$t" --layers "$LAYERS" >/dev/null
+    # the file's pages on disk before anything is timed: otherwise the kernel writes gigabytes of
+    # dirty pages back during the first program's run (sdumc, which ran right after each write,
+    # got only 1.6-1.8 of the 2 CPUs even in its compute-bound prompt passes; bench/README.md)
+    sync "$f"
   fi
   size_gb=$(( $(stat -c %s "$f") / 1000000000 + 1 ))
   mem_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)

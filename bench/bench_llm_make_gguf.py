@@ -1,9 +1,9 @@
 """Writes a LLaMA-7B-shaped GGUF with random weights for the LLM benchmark (no real model needed).
 
-  /usr/bin/python3 bench/bench_llm_make_gguf.py OUT.gguf [--type q8_0|q4_0|f16] [--layers N]
+  /usr/bin/python3 bench/bench_llm_make_gguf.py OUT.gguf [--type q8_0|q4_0|f16|f32] [--layers N]
 
 Shape of Vicuna-7B v1.5 / LLaMA-2-7B: hidden 4096, 32 blocks, 32 heads (no GQA), ff 11008, vocab
-32000, context 4096; about 7.2 GB in Q8_0, 3.8 GB in Q4_0, 13.5 GB in F16. --layers writes fewer
+32000, context 4096; about 7.2 GB in Q8_0, 3.8 GB in Q4_0, 13.5 GB in F16, 27 GB in F32. --layers writes fewer
 blocks (to extrapolate on a small disk). Scales are chosen so activations stay finite; the numbers
 mean nothing. llama.cpp reads these files too (bench/bench_llm.sh runs both on them).
 """
@@ -18,21 +18,23 @@ import gguf_writer as gw  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
-ap.add_argument("--type", default="q8_0", choices=["q8_0", "q4_0", "f16"])
+ap.add_argument("--type", default="q8_0", choices=["q8_0", "q4_0", "f16", "f32"])
 ap.add_argument("--layers", type=int, default=32)
 a = ap.parse_args()
 D, F, V, H = 4096, 11008, 32000, 32
 rng = np.random.default_rng(0)
-TTYPE = {"q8_0": gw.T_Q8_0, "q4_0": gw.T_Q4_0, "f16": gw.T_F16}[a.type]
-FILE_TYPE = {"q8_0": 7, "q4_0": 2, "f16": 1}[a.type]
+TTYPE = {"q8_0": gw.T_Q8_0, "q4_0": gw.T_Q4_0, "f16": gw.T_F16, "f32": gw.T_F32}[a.type]
+FILE_TYPE = {"q8_0": 7, "q4_0": 2, "f16": 1, "f32": 0}[a.type]
 
 
 def random_blocks(rows, cols):
     """(bytes, producer) of a random [rows, cols] matrix in the chosen type."""
-    if a.type == "f16":
+    if a.type in ("f16", "f32"):
+        ft = np.float16 if a.type == "f16" else np.float32
+
         def produce():
-            return (rng.standard_normal((rows, cols), dtype=np.float32) / np.sqrt(cols)).astype(np.float16).tobytes()
-        return rows * cols * 2, produce
+            return (rng.standard_normal((rows, cols), dtype=np.float32) / np.sqrt(cols)).astype(ft).tobytes()
+        return rows * cols * np.dtype(ft).itemsize, produce
     nb = rows * cols // 32
     size = 34 if a.type == "q8_0" else 18
 

@@ -3,7 +3,8 @@
  * 8-bit products of llama.cpp's arithmetic against the double-precision 8-bit oracle; the 8-bit
  * activation codes identical in every set and equal to llama.cpp's quantize_row_q8_0 on a hand
  * case; float16-rounded activations for F16 weights. Shapes cover partial tiles (M = 1..9 input
- * rows, N = 37 weight rows) and an odd number of blocks (K = 96). */
+ * rows, N = 37 weight rows) and an odd number of blocks (K = 96), and matrices of several of the
+ * threads' chunks (the last one partial). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,12 @@ static unsigned rnd(void) {
 }
 static float frand(void) { return (float)(rnd() % 20001) / 10000.0f - 1.0f; }
 
-/* A random weight matrix of type t, N x K (blocks with random scales and codes). */
-static void *make_weights(sd_ggml_type t, int64_t K, sd_wmat *W) {
+/* A random weight matrix of type t, rows x K (blocks with random scales and codes). */
+static void *make_weights_rows(sd_ggml_type t, int64_t K, size_t rows, sd_wmat *W) {
     size_t rb = sd_ggml_row_size(t, K);
-    unsigned char *data = malloc(rb * N);
-    for (size_t r = 0; r < N; r++) {
+    unsigned char *data = malloc(rb * rows);
+    if (!data) return NULL;
+    for (size_t r = 0; r < rows; r++) {
         unsigned char *row = data + r * rb;
         if (t == SD_GGML_F32) {
             for (int64_t k = 0; k < K; k++) ((float *)row)[k] = frand();
@@ -52,9 +54,11 @@ static void *make_weights(sd_ggml_type t, int64_t K, sd_wmat *W) {
             }
         }
     }
-    *W = (sd_wmat){t, data, K, N, rb};
+    *W = (sd_wmat){t, data, K, (int64_t)rows, rb};
     return data;
 }
+
+static void *make_weights(sd_ggml_type t, int64_t K, sd_wmat *W) { return make_weights_rows(t, K, N, W); }
 
 static void fill_x(float *x, size_t n, int variant) {
     for (size_t i = 0; i < n; i++) x[i] = sinf(0.37f * (float)i + (float)variant) * (1.0f + (float)(i % 7));
@@ -113,6 +117,35 @@ static void test_products(void) {
         sd_llm_kernels_limit(old);
     }
     sd_llm_work_free(&w);
+}
+
+/* The float16 rounding of the activations (F16 weights) gives the bits of sd_f32_to_f16 /
+ * sd_f16_to_f32 in every kernel set: ordinary values, ties, the overflow edge, subnormals, zeros,
+ * infinities and NaN; a count that is not a multiple of the vector width. */
+static void test_round16_sets_agree(void) {
+    enum { NV = 1003 };
+    static float x[NV], out[NV];
+    const float edge[] = {65504.0f, 65519.99f, 65520.0f, -65520.0f, 6.0e-8f, 2.98e-8f, 2.9802322e-8f, 1.0e-8f,
+                          -0.0f, 0.0f, 6.1035156e-5f, 6.1e-5f, 1.0009766f, 1.0004883f, 1.0014648f, INFINITY,
+                          -INFINITY, NAN};
+    for (size_t i = 0; i < NV; i++) x[i] = frand() * (float)(1u << (i % 24)) * 1e-6f;
+    memcpy(x, edge, sizeof edge);
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = SD_LLM_ISA_PORTABLE; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        sd_llm_kernels()->round16(x, out, NV);
+        int bad = 0;
+        for (size_t i = 0; i < NV; i++) {
+            const float want = sd_f16_to_f32(sd_f32_to_f16(x[i]));
+            if (isnan(want) ? !isnan(out[i]) : memcmp(&want, &out[i], sizeof want)) {
+                if (!bad)
+                    sd_test_fail(__FILE__, __LINE__, "%s: round16(%.9g) = %.9g, want %.9g", sd_llm_kernels_name(),
+                                 (double)x[i], (double)out[i], (double)want);
+                bad = 1;
+            }
+        }
+        sd_llm_kernels_limit(old);
+    }
 }
 
 /* The 8-bit codes, scales and block corrections are the same in every kernel set. */
@@ -278,6 +311,63 @@ static void test_exponentials(void) {
     if (best >= SD_LLM_ISA_AVX2)
         EXPECT(!memcmp(g[0], g[1], sizeof g[0]) && !memcmp(e[0], e[1], sizeof e[0]) && sums[0] == sums[1],
                "the portable set differs from the AVX2 set");
+/* Matrices of several threads' chunks (kernels.c: ~256 KiB each, the last partial): every kernel
+ * set and weight type against the oracles, one input row (F16/F32: the row-at-a-time kernel) and
+ * five, alone and two in one region (sd_llm_matmul_many, bit-identical to the single products). */
+static void test_chunks(void) {
+    enum { KC = 256, NC = 4000, MC = 5 };
+    const sd_ggml_type types[] = {SD_GGML_F32, SD_GGML_F16, SD_GGML_Q8_0, SD_GGML_Q4_0};
+    float *x = malloc(MC * KC * sizeof *x), *xr = malloc(MC * KC * sizeof *xr);
+    float *y = malloc(MC * NC * sizeof *y), *yr = malloc(MC * NC * sizeof *yr), *y2 = malloc(MC * NC * sizeof *y2);
+    sd_llm_work w;
+    if (!x || !xr || !y || !yr || !y2 || sd_llm_work_init(&w, MC, KC, SD_LLM_ARITH_LLAMACPP)) {
+        sd_test_fail(__FILE__, __LINE__, "memory");
+        free(x), free(xr), free(y), free(yr), free(y2);
+        return;
+    }
+    fill_x(x, MC * KC, 3);
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = SD_LLM_ISA_PORTABLE; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        for (int ti = 0; ti < 4; ti++) {
+            sd_wmat W;
+            void *data = make_weights_rows(types[ti], KC, NC, &W);
+            if (!data) continue;
+            EXPECT((size_t)NC * W.row_bytes > ((size_t)512 << 10), "%s: %d rows are fewer than 3 chunks",
+                   sd_ggml_type_name(W.type), NC);
+            for (size_t M = 1; M <= MC; M += MC - 1) {
+                sd_llm_matmul(&W, x, M, y, &w);
+                if (W.type == SD_GGML_Q8_0 || W.type == SD_GGML_Q4_0) {
+                    sd_llm_matmul_q8_ref(&W, &w, yr);
+                } else {
+                    for (size_t i = 0; i < M * KC; i++)
+                        xr[i] = W.type == SD_GGML_F16 ? sd_f16_to_f32(sd_f32_to_f16(x[i])) : x[i];
+                    sd_llm_matmul_ref(&W, xr, M, yr);
+                }
+                double e = scaled_err(y, yr, M * NC);
+                EXPECT(e < 1e-6, "%s %s M=%zu, %d rows: %g", sd_llm_kernels_name(), sd_ggml_type_name(W.type), M,
+                       NC, e);
+                /* two in one region: the same matrix twice, its second copy ending mid-chunk */
+                sd_wmat W2 = W;
+                W2.N = NC - 17;
+                const sd_wmat *Wp[2] = {&W, &W2};
+                float *const yp[2] = {yr, y2};
+                sd_llm_prepare(&w, x, M, KC, W.type);
+                sd_llm_matmul_many(Wp, yp, 2, &w);
+                EXPECT(!memcmp(y, yr, M * NC * sizeof *y), "%s %s M=%zu: many != one", sd_llm_kernels_name(),
+                       sd_ggml_type_name(W.type), M);
+                int same = 1;
+                for (size_t m = 0; m < M; m++)
+                    same &= !memcmp(y + m * NC, y2 + m * (size_t)W2.N, (size_t)W2.N * sizeof *y);
+                EXPECT(same, "%s %s M=%zu: the shorter matrix differs", sd_llm_kernels_name(),
+                       sd_ggml_type_name(W.type), M);
+            }
+            free(data);
+        }
+        sd_llm_kernels_limit(old);
+    }
+    sd_llm_work_free(&w);
+    free(x), free(xr), free(y), free(yr), free(y2);
 }
 
 int main(void) {
@@ -286,9 +376,11 @@ int main(void) {
            (const char *[]){"portable", "avx2+fma+f16c", "avx512-vnni"}[sd_llm_isa_detect()]);
     sd_test_run("llm_kernels_products", test_products);
     sd_test_run("llm_kernels_quantiser_sets_agree", test_quantiser_sets_agree);
+    sd_test_run("llm_kernels_round16_sets_agree", test_round16_sets_agree);
     sd_test_run("llm_kernels_quantiser_hand_case", test_quantiser_hand_case);
     sd_test_run("llm_kernels_attention_pieces", test_attention_pieces);
     sd_test_run("llm_kernels_many_in_one_region", test_many);
     sd_test_run("llm_kernels_exponentials", test_exponentials);
+    sd_test_run("llm_kernels_chunks", test_chunks);
     return sd_test_finish();
 }

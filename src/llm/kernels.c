@@ -112,11 +112,6 @@ static int kind_for(const sd_llm_work *w, sd_ggml_type t) {
     return t == SD_GGML_Q4_0 ? KIND_Q8_FOR_Q4_0 : KIND_Q8_FOR_Q8_0;
 }
 
-/* Rows [m0, m1) of x rounded to float16 and back. */
-static void round_f16_rows(const float *x, size_t m0, size_t m1, size_t K, float *xr) {
-    for (size_t i = m0 * K; i < m1 * K; i++) xr[i] = sd_f16_to_f32(sd_f32_to_f16(x[i]));
-}
-
 void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_type t) {
     w->M = M;
     w->Kp = K;
@@ -128,7 +123,7 @@ void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_
     /* rows split over the threads when there are enough of them to be worth it */
 SD_OMP(omp parallel for schedule(static) if (M * K >= 65536) num_threads(w->n_threads))
     for (size_t m = 0; m < M; m++) {
-        if (kind == KIND_F16_ROUNDED) round_f16_rows(x, m, m + 1, K, w->xr);
+        if (kind == KIND_F16_ROUNDED) ks->round16(x + m * K, w->xr + m * K, K);
         else ks->quant(x, m, m + 1, K, t, w);
     }
     if (kind == KIND_F16_ROUNDED) w->x = w->xr;
@@ -136,13 +131,17 @@ SD_OMP(omp parallel for schedule(static) if (M * K >= 65536) num_threads(w->n_th
 
 /* ---- products ----------------------------------------------------------------------------- */
 
-/* Thread tid's contiguous share of N rows, in multiples of 16. */
-static void share(int64_t N, int tid, int nth, int64_t *n0, int64_t *n1) {
-    int64_t chunk = (N + nth - 1) / nth;
-    chunk = (chunk + 15) / 16 * 16;
-    *n0 = (int64_t)tid * chunk;
-    if (*n0 > N) *n0 = N;
-    *n1 = *n0 + chunk < N ? *n0 + chunk : N;
+/* A product's weight rows are handed to the threads in chunks of about CHUNK_BYTES (a multiple of
+ * 16 rows, at least 16; the last chunk of a matrix ends at its N), each taken by the next free
+ * thread: a thread that started late (woken from sleep, or preempted on a shared machine) takes
+ * fewer chunks instead of holding the others at the region's end. 256 KiB is the L2 block of
+ * sd_llm_tiles, so a prompt pass's chunk is one such block. */
+#define CHUNK_BYTES ((size_t)256 << 10)
+#define MANY_MAX 8 /* matrices of one sd_llm_matmul_many region */
+
+static int64_t chunk_rows(const sd_wmat *W) {
+    int64_t r = (int64_t)(CHUNK_BYTES / (W->row_bytes ? W->row_bytes : 1)) / 16 * 16;
+    return r < 16 ? 16 : r;
 }
 
 /* Weight rows [n0, n1) of W into y, with the prepared activations. */
@@ -155,7 +154,7 @@ static void product_range(const sd_llm_kernel_set *ks, const sd_wmat *W, const s
 
 void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_work *w) {
     for (int i = 1; i < n; i++)
-        if (W[i]->type != W[0]->type || W[i]->K != W[0]->K) {
+        if (W[i]->type != W[0]->type || W[i]->K != W[0]->K || n > MANY_MAX) {
             for (int j = 0; j < n; j++) sd_llm_matmul_many(&W[j], &y[j], 1, w);
             return;
         }
@@ -168,23 +167,27 @@ void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_
                      (size_t)W[i]->K, 0.0f, y[i], (size_t)W[i]->N);
         return;
     }
-    int64_t total = 0;
-    for (int i = 0; i < n; i++) total += W[i]->N;
+    /* the matrices' chunks laid end to end: chunk c is matrix i's chunk c - first[i] */
+    int64_t rows[MANY_MAX], first[MANY_MAX + 1];
+    first[0] = 0;
+    for (int i = 0; i < n; i++) {
+        rows[i] = chunk_rows(W[i]);
+        first[i + 1] = first[i] + (W[i]->N + rows[i] - 1) / rows[i];
+    }
+    const int64_t n_chunks = first[n];
     const sd_llm_kernel_set *ks = sd_llm_kernels();
-    /* one parallel region for all: each thread takes its share of the matrices' rows laid end to end */
-SD_OMP(omp parallel num_threads(w->n_threads))
-    {
+    /* one parallel region for all the matrices, their chunks taken in order by the next free thread */
+SD_OMP(omp parallel for schedule(dynamic, 1) num_threads(w->n_threads))
+    for (int64_t c = 0; c < n_chunks; c++) {
 #ifdef _OPENMP
-        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        const int tid = omp_get_thread_num();
 #else
-        int tid = 0, nth = 1;
+        const int tid = 0;
 #endif
-        int64_t t0, t1, base = 0;
-        share(total, tid, nth, &t0, &t1);
-        for (int i = 0; i < n; base += W[i++]->N) {
-            const int64_t n0 = t0 > base ? t0 - base : 0, n1 = t1 - base < W[i]->N ? t1 - base : W[i]->N;
-            if (n0 < n1) product_range(ks, W[i], w, n0, n1, y[i], w->rows + (size_t)tid * w->K);
-        }
+        int i = 0;
+        while (c >= first[i + 1]) i++;
+        const int64_t n0 = (c - first[i]) * rows[i], n1 = n0 + rows[i] < W[i]->N ? n0 + rows[i] : W[i]->N;
+        product_range(ks, W[i], w, n0, n1, y[i], w->rows + (size_t)tid * w->K);
     }
 }
 

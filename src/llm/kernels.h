@@ -12,9 +12,11 @@
  *     activations are rounded to float16; F32 weights take float32 activations.
  *   SD_LLM_ARITH_EXACT (--exact): float32 activations against the dequantised weights.
  *
- * Every product is a tiled matrix-matrix kernel over all M rows: each thread takes a contiguous
- * range of weight rows (so the weights stream through once per call, whatever M is), and within it
- * tiles of RN weight rows x RM input rows whose partial sums stay in registers. Kernels: AVX-512
+ * Every product is a tiled matrix-matrix kernel over all M rows: the weight rows are cut into
+ * chunks of ~256 KiB (multiples of 16 rows) that the threads take one at a time as they come free
+ * (so the weights stream through once per call, whatever M is, and a late thread does not hold the
+ * others up), and within a chunk tiles of RN weight rows x RM input rows whose partial sums stay in
+ * registers; a single input row (F16/F32 weights) goes a weight row at a time instead. Kernels: AVX-512
  * VNNI (two 8-bit blocks per instruction), AVX2 (+FMA, F16C), and portable C, chosen at run time;
  * scalar reference kernels are kept as the oracle of the tests. F32 weights with M >= 8 rows go to
  * OpenBLAS sgemm. */
@@ -66,7 +68,7 @@ void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_
 /* y[M, N] = (prepared x) W^T; W->type must be of the prepared kind and W->K the prepared K. */
 void sd_llm_matmul_prepared(const sd_wmat *W, sd_llm_work *w, float *y);
 /* y[i] = (prepared x) W[i]^T for n matrices of one inner dim (Q, K, V; gate, up) in one parallel
- * region: each thread takes a share of their rows laid end to end (fewer thread start-ups and
+ * region: the threads take the chunks of all of them in turn (fewer thread start-ups and
  * barriers per layer, which matter most when the cores are shared). Matrices of different types
  * (a file may mix them) are done one after the other. */
 void sd_llm_matmul_many(const sd_wmat *const *W, float *const *y, int n, sd_llm_work *w);

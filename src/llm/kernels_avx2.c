@@ -11,6 +11,8 @@
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
+/* Software prefetch distance of the float tiles' weight rows (bytes). */
+#define PF_AHEAD 1024
 
 AVX2 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -50,6 +52,15 @@ AVX2 static void quant_avx2(const float *x, size_t m0, size_t m1, size_t K, sd_g
             _mm256_storeu_si256((__m256i *)(w->corr + (m * nb + b) * 8), _mm256_mullo_epi32(s4, neg_off));
             _mm256_storeu_ps(w->d8 + (m * nb + b) * 8, _mm256_set1_ps(d16));
         }
+}
+
+/* ---- float16-rounded activations (F16C, round to nearest even as sd_f32_to_f16) ---------- */
+
+AVX2 static void round16_avx2(const float *x, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) out[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
 /* ---- 8-bit products ----------------------------------------------------------------------- */
@@ -155,8 +166,10 @@ AVX2 INLINE float w_at(const void *row, size_t k, const int f16) {
     return f16 ? _cvtsh_ss(((const uint16_t *)row)[k]) : ((const float *)row)[k];
 }
 
+/* The RM x RN tile at input rows m0.. and weight rows n..; pf: prefetch the weight rows PF_AHEAD
+ * bytes ahead (the first pass over a block's rows, the one that brings them from memory). */
 AVX2 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int RM, int64_t n, const int RN,
-                       float *y, const int f16) {
+                       float *y, const int f16, const int pf) {
     const size_t K = (size_t)W->K, N = (size_t)W->N;
     const void *wr[2];
     for (int j = 0; j < RN; j++) wr[j] = (const char *)W->data + (size_t)(n + j) * W->row_bytes;
@@ -169,7 +182,10 @@ AVX2 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int RM
     for (; k + 8 <= K; k += 8) {
         __m256 wv[2];
 #pragma GCC unroll 2
-        for (int j = 0; j < RN; j++) wv[j] = load_w8(wr[j], k, f16);
+        for (int j = 0; j < RN; j++) {
+            if (pf) _mm_prefetch((const char *)wr[j] + (k << (2 - f16)) + PF_AHEAD, _MM_HINT_T0);
+            wv[j] = load_w8(wr[j], k, f16);
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < RM; i++) {
             const __m256 xv = _mm256_loadu_ps(x + (m0 + (size_t)i) * K + k);
@@ -189,8 +205,13 @@ AVX2 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int RM
 
 #define FTILE_CASE(rm, rn)                                                  \
     case (rm) * 4 + (rn):                                                  \
-        if (f16) ftile(W, x, m0, rm, n, rn, y, 1);                         \
-        else ftile(W, x, m0, rm, n, rn, y, 0);                             \
+        if (f16) {                                                         \
+            if (m0 == 0) ftile(W, x, m0, rm, n, rn, y, 1, 1);              \
+            else ftile(W, x, m0, rm, n, rn, y, 1, 0);                      \
+        } else {                                                           \
+            if (m0 == 0) ftile(W, x, m0, rm, n, rn, y, 0, 1);              \
+            else ftile(W, x, m0, rm, n, rn, y, 0, 0);                      \
+        }                                                                  \
         break;
 
 AVX2 static void ftile_any(const sd_wmat *W, const float *x, size_t m0, int rm, int64_t n, int rn, float *y,
@@ -217,7 +238,35 @@ AVX2 static void ftile_f32(const void *ctx, size_t m0, int rm, int64_t n, int rn
     ftile_any(c->W, c->x, m0, rm, n, rn, c->y, 0);
 }
 
+/* One input row (a generation step of one sequence) against weight rows [n0, n1), a weight row at
+ * a time into four accumulators: the weights stream in file order, one sequential stream that the
+ * hardware prefetchers follow best; the input row stays in L1, so the tiles' reuse of it buys
+ * nothing here (bench/README.md, "LLM"). */
+AVX2 INLINE void frow1(const sd_wmat *W, const float *x, int64_t n0, int64_t n1, float *y, const int f16) {
+    const size_t K = (size_t)W->K;
+    for (int64_t n = n0; n < n1; n++) {
+        const void *wr = (const char *)W->data + (size_t)n * W->row_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        size_t k = 0;
+        for (; k + 32 <= K; k += 32) {
+            a0 = _mm256_fmadd_ps(load_w8(wr, k, f16), _mm256_loadu_ps(x + k), a0);
+            a1 = _mm256_fmadd_ps(load_w8(wr, k + 8, f16), _mm256_loadu_ps(x + k + 8), a1);
+            a2 = _mm256_fmadd_ps(load_w8(wr, k + 16, f16), _mm256_loadu_ps(x + k + 16), a2);
+            a3 = _mm256_fmadd_ps(load_w8(wr, k + 24, f16), _mm256_loadu_ps(x + k + 24), a3);
+        }
+        for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(load_w8(wr, k, f16), _mm256_loadu_ps(x + k), a0);
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; k < K; k++) s += w_at(wr, k, f16) * x[k];
+        y[n] = s;
+    }
+}
+
 AVX2 static void frange_avx2(const sd_wmat *W, const float *x, size_t M, int64_t n0, int64_t n1, float *y) {
+    if (M == 1) {
+        if (W->type == SD_GGML_F16) frow1(W, x, n0, n1, y, 1);
+        else frow1(W, x, n0, n1, y, 0);
+        return;
+    }
     const ftile_ctx c = {W, x, y};
     sd_llm_tiles(n0, n1, M, W->row_bytes, 2, W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
 }
@@ -381,6 +430,7 @@ int sd_llm_avx2_kernels(sd_llm_kernel_set *k) {
     k->frange = frange_avx2;
     k->xrange = xrange_avx2;
     k->quant = quant_avx2;
+    k->round16 = round16_avx2;
     k->dot_rows = dot_rows_avx2;
     k->axpy_rows = axpy_rows_avx2;
     k->silu_mul = silu_mul_avx2;

@@ -10,6 +10,8 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
+/* Software prefetch distance of the float tiles' weight rows (bytes). */
+#define PF_AHEAD 1024
 
 AVX512 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -149,8 +151,16 @@ AVX512 INLINE __m512 load_w16(const void *row, size_t k, __mmask16 mask, const i
     return _mm512_maskz_loadu_ps(mask, (const float *)row + k);
 }
 
+/* 16 weights from k, all present. */
+AVX512 INLINE __m512 load_w16_full(const void *row, size_t k, const int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k)));
+    return _mm512_loadu_ps((const float *)row + k);
+}
+
+/* The RM x RN tile at input rows m0.. and weight rows n..; pf: prefetch the weight rows PF_AHEAD
+ * bytes ahead (the first pass over a block's rows, the one that brings them from memory). */
 AVX512 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int RM, int64_t n, const int RN,
-                         float *y, const int f16) {
+                         float *y, const int f16, const int pf) {
     const size_t K = (size_t)W->K, N = (size_t)W->N;
     const void *wr[4];
     for (int j = 0; j < RN; j++) wr[j] = (const char *)W->data + (size_t)(n + j) * W->row_bytes;
@@ -163,7 +173,10 @@ AVX512 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int 
         const __mmask16 mask = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1);
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int j = 0; j < RN; j++) wv[j] = load_w16(wr[j], k, mask, f16);
+        for (int j = 0; j < RN; j++) {
+            if (pf) _mm_prefetch((const char *)wr[j] + (k << (2 - f16)) + PF_AHEAD, _MM_HINT_T0);
+            wv[j] = load_w16(wr[j], k, mask, f16);
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < RM; i++) {
             const __m512 xv = _mm512_maskz_loadu_ps(mask, x + (m0 + (size_t)i) * K + k);
@@ -179,8 +192,13 @@ AVX512 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int 
 
 #define FTILE_CASE(rm, rn)                                                  \
     case (rm) * 8 + (rn):                                                  \
-        if (f16) ftile(W, x, m0, rm, n, rn, y, 1);                         \
-        else ftile(W, x, m0, rm, n, rn, y, 0);                             \
+        if (f16) {                                                         \
+            if (m0 == 0) ftile(W, x, m0, rm, n, rn, y, 1, 1);              \
+            else ftile(W, x, m0, rm, n, rn, y, 1, 0);                      \
+        } else {                                                           \
+            if (m0 == 0) ftile(W, x, m0, rm, n, rn, y, 0, 1);              \
+            else ftile(W, x, m0, rm, n, rn, y, 0, 0);                      \
+        }                                                                  \
         break;
 
 AVX512 static void ftile_any(const sd_wmat *W, const float *x, size_t m0, int rm, int64_t n, int rn, float *y,
@@ -209,7 +227,36 @@ AVX512 static void ftile_f32(const void *ctx, size_t m0, int rm, int64_t n, int 
     ftile_any(c->W, c->x, m0, rm, n, rn, c->y, 0);
 }
 
+/* One input row (a generation step of one sequence) against weight rows [n0, n1), a weight row at
+ * a time into four accumulators: the weights stream in file order, one sequential stream that the
+ * hardware prefetchers follow best; the input row stays in L1, so the tiles' reuse of it buys
+ * nothing here (measured: bench/README.md, "LLM"). */
+AVX512 INLINE void frow1(const sd_wmat *W, const float *x, int64_t n0, int64_t n1, float *y, const int f16) {
+    const size_t K = (size_t)W->K;
+    for (int64_t n = n0; n < n1; n++) {
+        const void *wr = (const char *)W->data + (size_t)n * W->row_bytes;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        size_t k = 0;
+        for (; k + 64 <= K; k += 64) {
+            a0 = _mm512_fmadd_ps(load_w16_full(wr, k, f16), _mm512_loadu_ps(x + k), a0);
+            a1 = _mm512_fmadd_ps(load_w16_full(wr, k + 16, f16), _mm512_loadu_ps(x + k + 16), a1);
+            a2 = _mm512_fmadd_ps(load_w16_full(wr, k + 32, f16), _mm512_loadu_ps(x + k + 32), a2);
+            a3 = _mm512_fmadd_ps(load_w16_full(wr, k + 48, f16), _mm512_loadu_ps(x + k + 48), a3);
+        }
+        for (; k < K; k += 16) {
+            const __mmask16 mask = K - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            a0 = _mm512_fmadd_ps(load_w16(wr, k, mask, f16), _mm512_maskz_loadu_ps(mask, x + k), a0);
+        }
+        y[n] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    }
+}
+
 AVX512 static void frange_avx512(const sd_wmat *W, const float *x, size_t M, int64_t n0, int64_t n1, float *y) {
+    if (M == 1) {
+        if (W->type == SD_GGML_F16) frow1(W, x, n0, n1, y, 1);
+        else frow1(W, x, n0, n1, y, 0);
+        return;
+    }
     const ftile_ctx c = {W, x, y};
     sd_llm_tiles(n0, n1, M, W->row_bytes, 4, W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
 }

@@ -2,7 +2,8 @@
  * kernels_avx512.c) provides the same set, and kernels.c picks one at run time.
  *
  * A "range" function computes y[m, n] (row stride N) for all prepared rows m < M and the weight
- * rows n in [n0, n1): one thread's share of a product. */
+ * rows n in [n0, n1): one chunk of a product (kernels.c: n0 a multiple of 16, n1 - n0 a multiple of
+ * 16 or n1 = N; a thread may run several chunks of one product, not necessarily adjacent). */
 #ifndef SD_LLM_KERNELS_IMPL_H
 #define SD_LLM_KERNELS_IMPL_H
 
@@ -23,6 +24,10 @@ typedef void (*sd_llm_xrange_fn)(const sd_wmat *W, const float *x, size_t M, int
 /* Rows x[M, K] -> the work's 8-bit blocks for weights of type t (q, d8, corr). */
 typedef void (*sd_llm_quant_fn)(const float *x, size_t m0, size_t m1, size_t K, sd_ggml_type t,
                                 sd_llm_work *w);
+
+/* out[i] = x[i] rounded to float16 and back, for n values (the activations of F16 weights in
+ * llama.cpp's arithmetic); the same bits as sd_f32_to_f16 / sd_f16_to_f32. */
+typedef void (*sd_llm_round16_fn)(const float *x, float *out, size_t n);
 
 /* Attention pieces: out[i ldo] = q_i . k for nq rows q_i = q + i ldq; o_i += p[i ldp] v for nq rows
  * o_i = o + i ldo. k and v hold d float32 values, or float16 ones when f16. */
@@ -47,6 +52,7 @@ typedef struct {
     sd_llm_frange_fn frange;
     sd_llm_xrange_fn xrange;
     sd_llm_quant_fn quant;
+    sd_llm_round16_fn round16;
     sd_llm_dot_rows_fn dot_rows;
     sd_llm_axpy_rows_fn axpy_rows;
     sd_llm_silu_mul_fn silu_mul;

@@ -208,6 +208,10 @@ static double exp_sum_portable(float *x, size_t n, float mx) {
     return sum;
 }
 
+static void round16_portable(const float *x, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = sd_f16_to_f32(sd_f32_to_f16(x[i]));
+}
+
 void sd_llm_portable_kernels(sd_llm_kernel_set *k) {
     k->silu_mul = silu_mul_portable;
     k->exp_sum = exp_sum_portable;
@@ -217,4 +221,5 @@ void sd_llm_portable_kernels(sd_llm_kernel_set *k) {
     k->frange = frange_portable;
     k->xrange = xrange_portable;
     k->quant = quant_portable;
+    k->round16 = round16_portable;
 }
