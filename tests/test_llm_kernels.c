@@ -311,6 +311,8 @@ static void test_exponentials(void) {
     if (best >= SD_LLM_ISA_AVX2)
         EXPECT(!memcmp(g[0], g[1], sizeof g[0]) && !memcmp(e[0], e[1], sizeof e[0]) && sums[0] == sums[1],
                "the portable set differs from the AVX2 set");
+}
+
 /* Matrices of several threads' chunks (kernels.c: ~256 KiB each, the last partial): every kernel
  * set and weight type against the oracles, one input row (F16/F32: the row-at-a-time kernel) and
  * five, alone and two in one region (sd_llm_matmul_many, bit-identical to the single products). */
