@@ -243,6 +243,6 @@ refuses resume_of_an_init_run_compares 1 "hidden: 0 when the run started, 12 now
   --threads 1 >/dev/null 2>"$T/err" &
 pid=$!
 for _ in $(seq 1 600); do [ -s "$T/init3.safetensors.state" ] && break; sleep 0.1; done
-kill -INT $pid; wait $pid
+kill -TERM $pid; wait $pid # (SIGINT is ignored by a background job of a script)
 if grep -q -- "--resume .*init3.safetensors.state" "$T/err" && ! grep -A1 "to continue the run" "$T/err" | grep -q -- "--init"; then
   ok resume_command_of_an_init_run; else cat "$T/err"; bad resume_command_of_an_init_run; fi
