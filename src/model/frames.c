@@ -10,6 +10,7 @@
 
 #include "core/omp.h"
 #include "io/half.h"
+#include "model/norm.h"
 #include "nn/nn.h"
 
 /* Floats of one converted chunk: rows per chunk = this / D (at least one). 8 MiB keeps the weight
@@ -54,8 +55,7 @@ static void load_rows(float *dst, const void *x, sd_dtype dtype, size_t r0, size
         for (size_t i = 0; i < rows; i++) {
             const size_t r = r0 + i0 + i;
             if ((int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T]) continue;
-            float *row = out + i * (size_t)D;
-            for (int d = 0; d < D; d++) row[d] = (row[d] - std->mean[d]) * std->inv[d];
+            sd_norm_row(out + i * (size_t)D, std->mean, std->inv, D);
         }
     }
 }

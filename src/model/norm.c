@@ -68,10 +68,7 @@ sd_status sd_norm_from_stats(sd_norm *n, const sd_feature_stats *s, sd_error *er
 void sd_norm_apply(const sd_norm *n, int slot, float *x, int64_t T) {
     const int D = n->dim[slot];
     const float *mu = n->mean[slot], *inv = n->inv[slot];
-    for (int64_t t = 0; t < T; t++) {
-        float *row = x + t * D;
-        for (int d = 0; d < D; d++) row[d] = (row[d] - mu[d]) * inv[d];
-    }
+    for (int64_t t = 0; t < T; t++) sd_norm_row(x + t * D, mu, inv, D);
 }
 
 /* fold = 1: W' = W inv, b' = b - W' mean; fold = 0: the inverse. In double, rounded once. */

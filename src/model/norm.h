@@ -23,6 +23,13 @@
 #include "data/feature_stats.h"
 #include "model/model.h"
 
+/* One frame standardised in place: row [D] = (row - mean) * inv, per dim. The one formula of both
+ * places that standardise (sd_norm_apply and the frame projection's chunks, model/frames.c), so
+ * their results are the same bits. */
+static inline void sd_norm_row(float *row, const float *mean, const float *inv, int D) {
+    for (int d = 0; d < D; d++) row[d] = (row[d] - mean[d]) * inv[d];
+}
+
 typedef struct {
     int dim[3];      /* D_a, D_t, D_v; 0 when unset */
     float *mean[3];  /* [D_m] */

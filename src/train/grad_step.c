@@ -142,7 +142,6 @@ int sd_grad_step_next(sd_grad_step *g, sd_error *err) {
     return r;
 }
 
-/* chunks == 1: the batch at once, as the single-process training always ran. */
 /* The two flows' inputs of batch b, standardised as they are read when the run standardises (the
  * simulated text with the text's statistics: both flows share the text projection). */
 static void flow_inputs(const sd_grad_step *g, const sd_batch *b, sd_flow_input *full, sd_flow_input *miss) {
@@ -154,6 +153,7 @@ static void flow_inputs(const sd_grad_step *g, const sd_batch *b, sd_flow_input 
     }
 }
 
+/* chunks == 1: the batch at once, as the single-process training always ran. */
 static sd_status whole_step(sd_grad_step *g, const sd_model *m, const sd_loss_weights *w, sd_rng *rng,
                             float *grads, sd_loss_terms *t, int *batch, sd_error *err) {
     const sd_batch *b = g->batch;
