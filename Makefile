@@ -54,8 +54,10 @@ DIST_SRC := src/core/dist_$(if $(filter 1,$(MPI)),mpi,single).c
 
 # Library sources: everything under src/ but the command line (and the other dist_*.c).
 LIB_SRC  := $(sort $(filter-out src/core/dist_%.c,$(shell find src -name '*.c' -not -path 'src/cli/*')) $(DIST_SRC))
-# Layer and loss code is compiled a second time in double precision (see src/core/real.h).
-DUAL_SRC := $(sort $(wildcard src/nn/*.c src/loss/*.c))
+# Layer and loss code, and the assembled flows with the parameter views they bind, are compiled
+# a second time in double precision (see src/core/real.h) for the finite-difference checks.
+DUAL_SRC := $(sort $(wildcard src/nn/*.c src/loss/*.c) src/model/flow.c src/model/flow_backward.c \
+                   src/model/frames.c src/model/params.c)
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 
