@@ -97,13 +97,16 @@ $(SHARED_LIB): $(LIB_OBJ) src/api/exports.map
 $(BIN): $(CLI_OBJ) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS)
 
-$(BUILD)/tests/harness.o: tests/harness.c tests/harness.h
+# The test harness, linked into every test: case lines and helpers (harness.c), the
+# finite-difference gradient checker (gradcheck.c).
+HARNESS_OBJ := $(addprefix $(BUILD)/tests/,harness.o gradcheck.o)
+$(HARNESS_OBJ): $(BUILD)/tests/%.o: tests/%.c tests/%.h tests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(STATIC_LIB)
+$(BUILD)/tests/%: tests/%.c $(HARNESS_OBJ) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/tests/harness.o $(STATIC_LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(HARNESS_OBJ) $(STATIC_LIB) $(LDLIBS)
 
 tests: $(TEST_BIN) $(BIN)
 
