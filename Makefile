@@ -98,8 +98,9 @@ $(BIN): $(CLI_OBJ) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS)
 
 # The test harness, linked into every test: case lines and helpers (harness.c), the
-# finite-difference gradient checker (gradcheck.c).
-HARNESS_OBJ := $(addprefix $(BUILD)/tests/,harness.o gradcheck.o)
+# finite-difference gradient checker (gradcheck.c), the byte mutations of the format tests
+# (mutate.c).
+HARNESS_OBJ := $(addprefix $(BUILD)/tests/,harness.o gradcheck.o mutate.o)
 $(HARNESS_OBJ): $(BUILD)/tests/%.o: tests/%.c tests/%.h tests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
