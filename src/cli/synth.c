@@ -1,4 +1,5 @@
-/* sdumc synth --out DIR --n N --seed S [--dims small|mosei] [--scales unit|raw] */
+/* sdumc synth: writes the synthetic corpus (docs/DATASET.md).
+ *   sdumc synth --out DIR --n N --seed S [--dims small|mosei] [--scales unit|raw] */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

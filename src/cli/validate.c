@@ -1,5 +1,6 @@
-/* sdumc validate --data DIR [--audio NAME --text NAME --video NAME --sim NAME] [--skip-bad]
- *                [--require-sim] [--no-check-values] */
+/* sdumc validate: checks a dataset folder and prints its report.
+ *   sdumc validate --data DIR [--audio NAME --text NAME --video NAME --sim NAME] [--skip-bad]
+ *                  [--require-sim] [--no-check-values] */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
