@@ -54,8 +54,10 @@ DIST_SRC := src/core/dist_$(if $(filter 1,$(MPI)),mpi,single).c
 
 # Library sources: everything under src/ but the command line (and the other dist_*.c).
 LIB_SRC  := $(sort $(filter-out src/core/dist_%.c,$(shell find src -name '*.c' -not -path 'src/cli/*')) $(DIST_SRC))
-# Layer and loss code is compiled a second time in double precision (see src/core/real.h).
-DUAL_SRC := $(sort $(wildcard src/nn/*.c src/loss/*.c))
+# Layer and loss code, and the assembled flows with the parameter views they bind, are compiled
+# a second time in double precision (see src/core/real.h) for the finite-difference checks.
+DUAL_SRC := $(sort $(wildcard src/nn/*.c src/loss/*.c) src/model/flow.c src/model/flow_backward.c \
+                   src/model/frames.c src/model/params.c)
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 
@@ -95,13 +97,17 @@ $(SHARED_LIB): $(LIB_OBJ) src/api/exports.map
 $(BIN): $(CLI_OBJ) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDLIBS)
 
-$(BUILD)/tests/harness.o: tests/harness.c tests/harness.h
+# The test harness, linked into every test: case lines and helpers (harness.c), the
+# finite-difference gradient checker (gradcheck.c), the byte mutations of the format tests
+# (mutate.c).
+HARNESS_OBJ := $(addprefix $(BUILD)/tests/,harness.o gradcheck.o mutate.o)
+$(HARNESS_OBJ): $(BUILD)/tests/%.o: tests/%.c tests/%.h tests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/harness.o $(STATIC_LIB)
+$(BUILD)/tests/%: tests/%.c $(HARNESS_OBJ) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/tests/harness.o $(STATIC_LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) -o $@ $< $(HARNESS_OBJ) $(STATIC_LIB) $(LDLIBS)
 
 tests: $(TEST_BIN) $(BIN)
 

@@ -4,7 +4,8 @@
  *                                 seeds listed below are accepted / rejected as they must be;
  *   fuzz/regressions/<harness>/FILE inputs that once crashed or broke an invariant (see
  *                                 fuzz/README.md), each named accept-* or reject-* by the outcome
- *                                 the fixed code must give.
+ *                                 the fixed code must give;
+ *   mutants of a pickle and a WAV seed (prefixes, overwrites, bit flips: tests/mutate.h).
  * Run from the repository root (tests/run.sh does). */
 #define SD_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_args.c"
@@ -24,6 +25,7 @@
 #include <dirent.h>
 
 #include "harness.h"
+#include "mutate.h"
 
 typedef struct {
     const char *name;
@@ -133,8 +135,45 @@ static void test_regressions(void) {
     printf("  %d regression inputs replayed\n", total);
 }
 
+/* A harness as the reader of tests/mutate.h: 1 when it accepted the mutant. */
+static int harness_reads(const uint8_t *bytes, size_t n, void *ctx) {
+    const harness_entry *h = ctx;
+    return h->fn(bytes, n) == 0;
+}
+
+/* Mutants of seeds of the formats whose tests write no hostile bytes of their own (pickle, audio),
+ * through their harnesses, which check their invariants (memory and file readers agree, every
+ * accepted value readable) and abort on a broken one; ASan checks the reads. Every proper prefix
+ * of a pickle is refused (its STOP opcode is the last byte); a truncated recording may decode. */
+static void test_seed_mutants(void) {
+    static const struct {
+        int harness;
+        const char *file;
+        int prefixes_refused;
+        size_t header; /* bytes whose every bit is flipped */
+    } seeds[] = {{9, "unaligned_p4.pkl", 1, 512}, {10, "pcm16_8k.wav", 0, 44}};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        const harness_entry *h = &harnesses[seeds[i].harness];
+        char path[512];
+        snprintf(path, sizeof path, "fuzz/corpus/%s/%s", h->name, seeds[i].file);
+        size_t n = 0;
+        uint8_t *file = sd_test_read_file(path, &n);
+        EXPECT(file != NULL, "cannot read %s", path);
+        if (!file) continue;
+        const int prefixes = sd_mut_prefixes(file, n, harness_reads, (void *)h);
+        EXPECT(!seeds[i].prefixes_refused || prefixes == 0, "%s: %d proper prefixes accepted", path, prefixes);
+        const sd_mut_plan plan = {0x5EED + i, 400, 1, 4, 0, NULL};
+        const int overwritten = sd_mut_overwrites(file, n, &plan, harness_reads, (void *)h);
+        const int flipped = sd_mut_bit_flips(file, n, seeds[i].header, harness_reads, (void *)h);
+        printf("  %s: accepted %d of %zu prefixes, %d of 400 overwritten, %d of %zu bit-flipped\n", path,
+               prefixes, n, overwritten, flipped, 8 * (seeds[i].header < n ? seeds[i].header : n));
+        free(file);
+    }
+}
+
 int main(void) {
     sd_test_run("fuzz_seed_corpora_replay", test_seed_corpora);
+    sd_test_run("fuzz_seed_mutants", test_seed_mutants);
     sd_test_run("fuzz_known_seed_outcomes", test_known_seeds);
     sd_test_run("fuzz_regressions_replay", test_regressions);
     return sd_test_finish();

@@ -1,6 +1,7 @@
 /* GGUF reader: a Python-written fixture with every tensor type and value type, and hostile files
  * (every truncation, bad magic and version, huge counts and lengths, overlapping, misaligned and
- * out-of-file tensors, unknown types, duplicates, random byte flips) that must fail cleanly. */
+ * out-of-file tensors, unknown types, duplicates, random byte overwrites and every bit flip of
+ * the header, tests/mutate.h) that must fail cleanly. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "harness.h"
 #include "io/gguf.h"
+#include "mutate.h"
 
 #define FIXTURE "tests/fixtures/llm/gguf_types.gguf"
 
@@ -126,12 +128,7 @@ static buf build(spec s) {
     return b;
 }
 
-static const char *write_tmp(const char *name, const buf *b) {
-    static char path[1024];
-    snprintf(path, sizeof path, "%s/%s", sd_test_tmpdir(), name);
-    if (sd_test_write_file(path, b->p, b->n)) sd_test_fail(__FILE__, __LINE__, "cannot write %s", path);
-    return path;
-}
+static const char *write_tmp(const char *name, const buf *b) { return sd_test_write_tmp(name, b->p, b->n); }
 
 /* Opens b; expects failure with code and a message containing needle. */
 static void expect_reject(const char *what, buf b, sd_status code, const char *needle) {
@@ -180,23 +177,42 @@ static void test_handmade_valid(void) {
     sd_gguf_close(g);
 }
 
-/* Every proper prefix of a valid file must be rejected, never crash. */
+/* The reader on one mutant, by path as the decoder opens models: accepted, or refused with a
+ * message, as SD_E_FORMAT when format_only (the first other refusal is recorded as a failure). An
+ * accepted file's tensors are read whole (ASan checks the bounds). */
+typedef struct {
+    int other_refusals;
+    int format_only;
+} gguf_mutants;
+
+static int gguf_reads(const uint8_t *bytes, size_t n, void *ctx) {
+    gguf_mutants *m = ctx;
+    const char *path = sd_test_write_tmp("mutant.gguf", bytes, n);
+    sd_gguf *g = NULL;
+    sd_error err = {0};
+    const sd_status s = sd_gguf_open(path, &g, &err);
+    if (s == SD_OK) {
+        for (size_t i = 0; i < sd_gguf_tensor_count(g); i++) {
+            const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+            volatile unsigned char sink = 0;
+            for (size_t j = 0; j < t->nbytes; j++) sink ^= ((const unsigned char *)t->data)[j];
+            (void)sink;
+        }
+    } else if ((m->format_only && s != SD_E_FORMAT) || g || !err.msg[0]) {
+        if (!m->other_refusals++)
+            sd_test_fail(__FILE__, __LINE__, "%zu bytes: %s '%s'", n, sd_status_name(s), err.msg);
+    }
+    sd_gguf_close(g);
+    return s == SD_OK;
+}
+
+/* Every proper prefix of a valid file must be rejected as SD_E_FORMAT, never crash. */
 static void test_every_truncation(void) {
     buf b = build(default_spec());
-    const char *path = NULL;
-    int bad = 0;
-    for (size_t n = 0; n < b.n; n++) {
-        buf c = {b.p, n, n};
-        path = write_tmp("trunc.gguf", &c);
-        sd_gguf *g = NULL;
-        sd_error err = {0};
-        sd_status s = sd_gguf_open(path, &g, &err);
-        if (s != SD_E_FORMAT || g || !err.msg[0]) {
-            if (!bad++) sd_test_fail(__FILE__, __LINE__, "prefix %zu: %s '%s'", n, sd_status_name(s), err.msg);
-        }
-        sd_gguf_close(g);
-    }
-    EXPECT(bad == 0, "%d prefixes not rejected as SD_E_FORMAT", bad);
+    gguf_mutants m = {0, 1};
+    const int accepted = sd_mut_prefixes(b.p, b.n, gguf_reads, &m);
+    EXPECT(accepted == 0 && m.other_refusals == 0, "%d prefixes accepted, %d not rejected as SD_E_FORMAT",
+           accepted, m.other_refusals);
     free(b.p);
 }
 
@@ -287,37 +303,18 @@ static void test_alignment_key(void) {
     free(b.p);
 }
 
-/* Deterministic random byte flips in a valid file: anything may happen but a crash or a leak. */
+/* Deterministic random overwrites of 1 to 4 bytes, and every bit flip of the header, in a valid
+ * file: anything may happen but a crash, a leak or a refusal without a message. */
 static void test_random_corruption(void) {
     buf b = build(default_spec());
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    int opened = 0;
-    for (int iter = 0; iter < 600; iter++) {
-        buf c = {malloc(b.n), b.n, b.n};
-        memcpy(c.p, b.p, b.n);
-        for (int k = 0; k < 1 + iter % 4; k++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            size_t pos = (size_t)(x % b.n);
-            c.p[pos] = (unsigned char)(x >> 32);
-        }
-        const char *path = write_tmp("fuzz.gguf", &c);
-        sd_gguf *g = NULL;
-        sd_error err = {0};
-        if (sd_gguf_open(path, &g, &err) == SD_OK) {
-            opened++;
-            for (size_t i = 0; i < sd_gguf_tensor_count(g); i++) {
-                const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
-                volatile unsigned char sink = 0;
-                for (size_t j = 0; j < t->nbytes; j++) sink ^= ((const unsigned char *)t->data)[j];
-                (void)sink;
-            }
-        } else {
-            EXPECT(err.msg[0] != 0, "failure without a message");
-        }
-        sd_gguf_close(g);
-        free(c.p);
-    }
+    gguf_mutants m = {0, 0};
+    const sd_mut_plan plan = {0x9E3779B97F4A7C15ull, 600, 1, 4, 0, NULL};
+    const int opened = sd_mut_overwrites(b.p, b.n, &plan, gguf_reads, &m);
     EXPECT(opened > 0 && opened < 600, "fuzz opened %d of 600", opened);
+    const size_t header = b.n - 96; /* the data: 16 floats of "a", 8 of "b" */
+    const int flipped = sd_mut_bit_flips(b.p, b.n, header, gguf_reads, &m);
+    printf("  %d of 600 overwritten and %d of %zu bit-flipped files opened\n", opened, flipped, 8 * header);
+    EXPECT(m.other_refusals == 0, "%d refusals without a message", m.other_refusals);
     free(b.p);
 }
 

@@ -2,17 +2,11 @@
  * the checker can fail, masked versus no-mask padding, float versus double, dropout
  * statistics and thread-count invariance.
  *
- * The checker: for a fixed random G and L = sum(G * output), the analytic gradient (the
+ * The checks: for a fixed random G and L = sum(G * output), the analytic gradient (the
  * layer's backward with dy = G, added onto a prefilled buffer so that "backward ADDS" is
  * checked too) is compared, for every element of every input and parameter, with the
- * fourth-order central difference
- *   (8 (L(v+h) - L(v-h)) - (L(v+2h) - L(v-2h))) / 12h,   h = 3e-4,
- * error |a - n| / max(|a|, |n|, 1e-6), tolerance 1e-6.
- * Why not the plain (L(v+h) - L(v-h)) / 2h with h = 1e-6: its rounding noise is ~3e-11
- * absolute (measured), which is above 1e-6 relative for the gradient elements below ~3e-5
- * that random data does produce (cross_attn dQ had one of 1.07e-5: rel err 2.6e-6). The
- * fourth-order formula has no h^2 truncation term, so h can be large enough to bring the
- * noise down (worst measured error ~1e-8) with a truncation error of order h^4 ~ 1e-14.
+ * numerical derivative of L by the shared checker (tests/gradcheck.h: the fourth-order
+ * central difference with h = 3e-4, and its one acceptance rule, written and explained there).
  *
  * ReLU kinks: a difference across a ReLU kink is meaningless. The relu test skips
  * coordinates whose pre-activation (x itself) is within GC_KINK = 2e-3 of 0 (the stencil
@@ -33,16 +27,14 @@
 #endif
 
 #include "core/rng.h"
-#include "nn/nn.h"
+#include "gradcheck.h"
 #include "harness.h"
+#include "nn/nn.h"
 
-#define GC_H 3e-4      /* finite-difference step (see the header comment) */
-#define GC_TOL 1e-6    /* largest relative error accepted */
-#define GC_FLOOR 1e-6  /* relative-error denominator floor */
 #define GC_KINK 2e-3   /* relu test: coordinates this close to the kink are skipped */
 #define KINK_MARGIN 1e-2 /* mlp, mia: pre-activations are moved at least this far from 0 */
 #define GC_PREFILL 0.375 /* value the analytic gradients are added onto */
-#define FD_TOL 1e-5    /* float versus double, relative to the tensor's largest magnitude */
+#define FLOAT_DOUBLE_TOL 1e-5    /* float versus double, relative to the tensor's largest magnitude */
 
 /* ---- Scratch memory: every allocation of a case, released together at its end. */
 #define ARENA_MAX 1024
@@ -82,7 +74,7 @@ static float *to_float(const double *a, size_t n) {
 }
 
 /* ======================================================================================
- * The generic checker. */
+ * A layer as a problem for the shared checker: L = sum(G * output) for a fixed random G. */
 
 typedef struct {
     const char *name;
@@ -99,105 +91,81 @@ typedef struct {
     void (*forward)(void *ctx, double *out);        /* runs the layer on the current values */
     void (*backward)(void *ctx, const double *dy);  /* after forward: adds into the grads */
     uint64_t (*relu_sig)(void *ctx);                /* optional: ReLU states of the last forward */
-    int (*skip)(void *ctx, const gc_param *prm, size_t i); /* optional: coordinate on a kink */
+    sd_fd_skip_fn skip; /* optional: coordinate on a kink (called with the problem's ctx) */
 } gc_problem;
+
+/* What the checker's callbacks see: the problem, G and an output buffer. */
+typedef struct {
+    const gc_problem *pb;
+    const double *G;
+    double *out;
+} gc_eval;
 
 static size_t gc_last_skipped; /* coordinates skipped by the last gc_run, all parameters */
 
-static double gc_loss(const gc_problem *pb, const double *G, double *out) {
-    pb->forward(pb->ctx, out);
+static double gc_loss(void *v) {
+    const gc_eval *e = v;
+    e->pb->forward(e->pb->ctx, e->out);
     double L = 0;
-    for (size_t i = 0; i < pb->n_out; i++) L += G[i] * out[i];
+    for (size_t i = 0; i < e->pb->n_out; i++) L += e->G[i] * e->out[i];
     return L;
 }
-
-/* Numerical derivatives for every element of prm into num [prm->n]; skip[i] = 1 where the
- * coordinate was not checked. Returns the number skipped. */
-static size_t gc_numeric(const gc_problem *pb, const double *G, gc_param *prm, double *num,
-                         uint8_t *skip) {
-    double *out = dvec(pb->n_out);
-    uint64_t sig0 = 0;
-    if (pb->relu_sig) {
-        pb->forward(pb->ctx, out);
-        sig0 = pb->relu_sig(pb->ctx);
-    }
-    size_t skipped = 0;
-    for (size_t i = 0; i < prm->n; i++) {
-        skip[i] = 0;
-        num[i] = 0;
-        if (pb->skip && pb->skip(pb->ctx, prm, i)) {
-            skip[i] = 1;
-            skipped++;
-            continue;
-        }
-        /* Fourth-order central difference:
-         *   L'(v) ~ (8 (L(v+h) - L(v-h)) - (L(v+2h) - L(v-2h))) / 12h. */
-        const double v = prm->val[i];
-        double L[4];
-        int flipped = 0;
-        static const double steps[4] = {1, -1, 2, -2};
-        for (int j = 0; j < 4; j++) {
-            prm->val[i] = v + steps[j] * GC_H;
-            L[j] = gc_loss(pb, G, out);
-            flipped |= pb->relu_sig && pb->relu_sig(pb->ctx) != sig0;
-        }
-        prm->val[i] = v;
-        if (flipped) {
-            skip[i] = 1;
-            skipped++;
-            continue;
-        }
-        num[i] = (8 * (L[0] - L[1]) - (L[2] - L[3])) / (12 * GC_H);
-    }
-    return skipped;
+static uint64_t gc_state(void *v) {
+    const gc_eval *e = v;
+    return e->pb->relu_sig(e->pb->ctx);
+}
+static int gc_skip(void *v, const sd_fd_tensor *t, size_t i) {
+    const gc_eval *e = v;
+    return e->pb->skip(e->pb->ctx, t, i);
 }
 
-static double gc_worst(const double *a, const double *num, const uint8_t *skip, size_t n) {
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (skip && skip[i]) continue;
-        const double e = sd_rel_err(a[i], num[i], GC_FLOOR);
-        if (!(e <= worst)) worst = e; /* NaN sticks */
-    }
-    return worst;
+static sd_fd_fn gc_fn(gc_eval *e) {
+    sd_fd_fn f = {gc_loss, e, SD_FD_H, e->pb->relu_sig ? gc_state : NULL, 0};
+    return f;
+}
+static sd_fd_tensor gc_tensor(const gc_param *prm) {
+    sd_fd_tensor t = {prm->name, prm->val, prm->grad, prm->n, prm->may_be_zero};
+    return t;
+}
+
+/* Random G (dL/d out) from g_seed. */
+static double *gc_weights(const gc_problem *pb, uint64_t g_seed) {
+    sd_rng gr = sd_rng_make(g_seed, SD_STREAM_TEST);
+    double *G = dvec(pb->n_out);
+    for (size_t i = 0; i < pb->n_out; i++) G[i] = 2.0 * sd_rng_uniform_double(&gr) - 1.0;
+    return G;
 }
 
 /* Runs the analytic backward once (onto GC_PREFILL, then subtracted), then checks every
- * parameter. Prints one line per parameter; returns the worst relative error. */
+ * parameter with the shared checker. Prints one line per parameter; returns the worst error. */
 static double gc_run(const gc_problem *pb, gc_param *prm, int np, uint64_t g_seed) {
-    sd_rng gr = sd_rng_make(g_seed, SD_STREAM_TEST);
-    double *G = dvec(pb->n_out); /* dL/d out */
-    for (size_t i = 0; i < pb->n_out; i++) G[i] = 2.0 * sd_rng_uniform_double(&gr) - 1.0;
-    double *out = dvec(pb->n_out);
+    double *G = gc_weights(pb, g_seed);
+    gc_eval e = {pb, G, dvec(pb->n_out)};
 
     for (int k = 0; k < np; k++)
         for (size_t i = 0; i < prm[k].n; i++) prm[k].grad[i] = GC_PREFILL;
-    pb->forward(pb->ctx, out);
+    pb->forward(pb->ctx, e.out);
     pb->backward(pb->ctx, G);
     for (int k = 0; k < np; k++)
         for (size_t i = 0; i < prm[k].n; i++) prm[k].grad[i] -= GC_PREFILL;
 
+    const sd_fd_fn f = gc_fn(&e);
     double worst_all = 0;
     gc_last_skipped = 0;
     for (int k = 0; k < np; k++) {
-        double *num = dvec(prm[k].n);
-        uint8_t *skip = bvec(prm[k].n);
-        const size_t skipped = gc_numeric(pb, G, &prm[k], num, skip);
-        gc_last_skipped += skipped;
+        const sd_fd_tensor t = gc_tensor(&prm[k]);
+        sd_fd_result r;
+        sd_fd_check(&f, &t, pb->skip ? gc_skip : NULL, 0, 0, &r);
+        gc_last_skipped += r.skipped;
         /* Only the relu test plants coordinates on the kink; elsewhere nothing is skipped. */
-        EXPECT(pb->skip || skipped == 0, "%s d%s: %zu coordinates crossed a ReLU kink",
-               pb->label, prm[k].name, skipped);
-        const double worst = gc_worst(prm[k].grad, num, skip, prm[k].n);
-        double gmax = 0;
-        for (size_t i = 0; i < prm[k].n; i++) gmax = fmax(gmax, fabs(num[i]));
+        EXPECT(pb->skip || r.skipped == 0, "%s d%s: %zu coordinates crossed a ReLU kink",
+               pb->label, prm[k].name, r.skipped);
         printf("  %s d%s max rel err %.1e (max |g| %.2g, %zu of %zu skipped)\n", pb->label,
-               prm[k].name, worst, gmax, skipped, prm[k].n);
-        EXPECT(worst <= GC_TOL, "%s d%s: gradient check failed, max rel err %.3g", pb->label,
-               prm[k].name, worst);
-        EXPECT(prm[k].may_be_zero || gmax > 1e-3,
-               "%s d%s: gradient unexpectedly ~0 (max |g| %.3g): the check would be vacuous",
-               pb->label, prm[k].name, gmax);
-        if (!(worst <= worst_all)) worst_all = worst;
+               prm[k].name, r.worst, r.max_numeric, r.skipped, prm[k].n);
+        char label[160];
+        snprintf(label, sizeof label, "%s d%s", pb->label, prm[k].name);
+        SD_FD_EXPECT(label, &r, prm[k].may_be_zero);
+        if (!(r.worst <= worst_all)) worst_all = r.worst;
     }
     return worst_all;
 }
@@ -292,9 +260,9 @@ static void elem_bwd(void *c, const double *dy) {
     if (k->kind == 2) sd_dropout_backward_f64(k->dx, dy, k->mask, k->n, k->p);
 }
 /* ReLU: skip a coordinate whose pre-activation (x itself) is within GC_KINK of the kink. */
-static int relu_skip(void *c, const gc_param *prm, size_t i) {
+static int relu_skip(void *c, const sd_fd_tensor *t, size_t i) {
     (void)c;
-    return fabs(prm->val[i]) < GC_KINK;
+    return fabs(t->val[i]) < GC_KINK;
 }
 
 static double check_elem(int kind, double p, const char *label, size_t *n_skipped_expect) {
@@ -849,12 +817,14 @@ static void test_checker_can_fail(void) {
     pool_fwd(&k, y);
     pool_bwd(&k, G);
     gc_problem pb = {"attn_pool[wrong]", &k, (size_t)k.B * Dz, pool_fwd, pool_bwd, NULL, NULL};
-    gc_param prm = {"Wp", k.Wp, k.dWp, nW, 0};
+    gc_eval e = {&pb, G, y};
+    const sd_fd_fn f = gc_fn(&e);
+    const sd_fd_tensor t = {"Wp", k.Wp, k.dWp, nW, 0};
     double *num = dvec(nW), *bad = dvec(nW);
     uint8_t *skip = bvec(nW);
-    gc_numeric(&pb, G, &prm, num, skip);
-    const double right = gc_worst(k.dWp, num, skip, nW);
-    EXPECT(right <= GC_TOL, "the correct gradient fails: %.3g", right);
+    sd_fd_numeric(&f, &t, NULL, 0, 0, num, skip);
+    const sd_fd_result right = sd_fd_compare(k.dWp, num, skip, nW, 0);
+    EXPECT(sd_fd_passes(&right, 0), "the correct gradient fails: %.3g", right.worst);
 
     /* One element's sign flipped: take the largest so the flip is a real change. */
     size_t big = 0;
@@ -862,14 +832,15 @@ static void test_checker_can_fail(void) {
         if (fabs(k.dWp[i]) > fabs(k.dWp[big])) big = i;
     memcpy(bad, k.dWp, nW * sizeof *bad);
     bad[big] = -bad[big];
-    const double flipped = gc_worst(bad, num, skip, nW);
+    const sd_fd_result flipped = sd_fd_compare(bad, num, skip, nW, 0);
     /* Everything scaled by 1.01. */
     for (size_t i = 0; i < nW; i++) bad[i] = 1.01 * k.dWp[i];
-    const double scaled = gc_worst(bad, num, skip, nW);
-    printf("  checker: correct dWp %.1e, one sign flipped %.1e, scaled by 1.01 %.1e\n", right,
-           flipped, scaled);
-    EXPECT(flipped > GC_TOL, "a flipped sign passes the check (%.3g)", flipped);
-    EXPECT(scaled > GC_TOL, "a gradient scaled by 1.01 passes the check (%.3g)", scaled);
+    const sd_fd_result r_scaled = sd_fd_compare(bad, num, skip, nW, 0);
+    const double scaled = r_scaled.worst;
+    printf("  checker: correct dWp %.1e, one sign flipped %.1e, scaled by 1.01 %.1e\n", right.worst,
+           flipped.worst, scaled);
+    EXPECT(!sd_fd_passes(&flipped, 0), "a flipped sign passes the check (%.3g)", flipped.worst);
+    EXPECT(!sd_fd_passes(&r_scaled, 0), "a gradient scaled by 1.01 passes the check (%.3g)", scaled);
     EXPECT(scaled > 5e-3 && scaled < 2e-2, "scaled-by-1.01 error should be ~1e-2, got %.3g",
            scaled);
     arena_free();
@@ -1059,7 +1030,7 @@ static double fd_err(const char *what, const float *f, const double *d, size_t n
         scale = fmax(scale, fabs(d[i]));
     }
     const double e = scale > 0 ? diff / scale : diff;
-    EXPECT(e <= FD_TOL, "float vs double %s: rel err %.3g", what, e);
+    EXPECT(e <= FLOAT_DOUBLE_TOL, "float vs double %s: rel err %.3g", what, e);
     EXPECT(scale > 0, "float vs double %s: all zero, nothing compared", what);
     return e;
 }

@@ -1,6 +1,7 @@
 /* JSON parser: valid documents, every kind of invalid input with the message it must give, every
- * truncation of a document (parsed from an exactly-sized heap buffer so ASan sees any over-read),
- * and the string escaping used by the writers. */
+ * truncation, one-byte substitution and bit flip of a document (tests/mutate.h: each parsed from
+ * an exactly-sized heap buffer so ASan sees any over-read), and the string escaping used by the
+ * writers. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "harness.h"
 #include "io/json.h"
+#include "mutate.h"
 
 /* Parses text from an exactly-sized heap copy (no NUL after it). */
 static sd_status parse_exact(const char *text, size_t n, sd_json **out, sd_error *err) {
@@ -187,33 +189,29 @@ static void test_depth_limit(void) {
     free(many);
 }
 
+/* The parser on one mutant (an exact-size heap copy, tests/mutate.h). */
+static int json_reads(const uint8_t *bytes, size_t n, void *ctx) {
+    (void)ctx;
+    sd_json *v = NULL;
+    const int accepted = sd_json_parse((const char *)bytes, n, &v, NULL) == SD_OK;
+    sd_json_free(v);
+    return accepted;
+}
+
 /* Every prefix and every one-byte corruption of a document: an error or a value, never a crash. */
 static void test_truncations_and_corruptions(void) {
     const char *doc = "{\"__metadata__\":{\"k\":\"v\\u00e9\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],"
                       "\"data_offsets\":[0,24]},\"s\":[true,false,null,-1.25e-3,\"\\ud83d\\ude00\"]}";
-    size_t n = strlen(doc);
-    int accepted = 0;
-    for (size_t k = 0; k < n; k++) {
-        sd_json *v = NULL;
-        if (parse_exact(doc, k, &v, NULL) == SD_OK) accepted++;
-        sd_json_free(v);
-    }
+    const uint8_t *bytes = (const uint8_t *)doc;
+    const size_t n = strlen(doc);
+    const int accepted = sd_mut_prefixes(bytes, n, json_reads, NULL);
     EXPECT(accepted == 0, "%d strict prefixes accepted", accepted);
     sd_json *v = NULL;
     EXPECT(parse_exact(doc, n, &v, NULL) == SD_OK, "whole document refused");
     sd_json_free(v);
-    char *copy = malloc(n);
-    const unsigned char subst[] = {0, '"', '\\', '{', '}', '[', ']', ',', ':', 0x80, 0xff, 'u', '0'};
-    for (size_t k = 0; k < n; k++) {
-        for (size_t s = 0; s < sizeof subst; s++) {
-            memcpy(copy, doc, n);
-            copy[k] = (char)subst[s];
-            v = NULL;
-            sd_json_parse(copy, n, &v, NULL);
-            sd_json_free(v);
-        }
-    }
-    free(copy);
+    const uint8_t subst[] = {0, '"', '\\', '{', '}', '[', ']', ',', ':', 0x80, 0xff, 'u', '0'};
+    sd_mut_substitutions(bytes, n, subst, sizeof subst, json_reads, NULL);
+    sd_mut_bit_flips(bytes, n, 0, json_reads, NULL);
 }
 
 static void test_escape_and_round_trip(void) {

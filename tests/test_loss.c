@@ -1,7 +1,7 @@
-/* Losses (src/loss/loss.h): finite-difference gradient checks in double for MSE, RMSE and
- * Rank-N-Contrast, RnC against a naive triple-loop evaluation of MODEL.md's formulas, a
- * demonstration that the checker fails on a wrong gradient, float/double agreement, thread-
- * count independence and edge cases. */
+/* Losses (src/loss/loss.h): finite-difference gradient checks in double (the shared checker,
+ * tests/gradcheck.h) for MSE, RMSE and Rank-N-Contrast, RnC against a naive triple-loop
+ * evaluation of MODEL.md's formulas, a demonstration that the checker fails on a wrong gradient,
+ * float/double agreement, thread-count independence and edge cases. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +9,16 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "gradcheck.h"
 #include "harness.h"
 #include "loss/loss.h"
 
-#define FD_STEP 1e-3 /* with the 4-point stencil: truncation O(h^4), rounding eps L / h */
-#define FD_TOL 1e-6 /* relative, floor 1e-3 of the largest gradient component */
 #define RNC_T 2.0   /* SDUMC's temperature */
 
-/* ---- the checker -------------------------------------------------------------------------- */
+/* ---- comparisons ---------------------------------------------------------------------------- */
 
-/* Worst |analytic - numeric| / max(|analytic|, |numeric|, 1e-3 max|analytic|). */
+/* Two computed gradients (the naive oracle's, the float build's) against each other: worst
+ * |a - b| / max(|a|, |b|, 1e-3 max|a|). (Finite-difference checks use tests/gradcheck.h.) */
 static double grad_err(const double *analytic, const double *numeric, size_t n) {
     double amax = 0.0, worst = 0.0;
     for (size_t i = 0; i < n; i++) amax = fmax(amax, fabs(analytic[i]));
@@ -32,29 +32,25 @@ static double grad_err(const double *analytic, const double *numeric, size_t n) 
 /* A loss as a function of one flat input vector (the others fixed in ctx). */
 typedef double (*loss_fn)(const double *x, void *ctx);
 
-/* Fourth-order central differences of f at x (x is restored):
- *   f' ~ [8 (f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))] / (12 h). */
-static void numeric_grad(double *out, loss_fn f, double *x, size_t n, void *ctx) {
-    for (size_t i = 0; i < n; i++) {
-        double keep = x[i], fv[4];
-        const double off[4] = {FD_STEP, -FD_STEP, 2 * FD_STEP, -2 * FD_STEP};
-        for (int k = 0; k < 4; k++) {
-            x[i] = keep + off[k];
-            fv[k] = f(x, ctx);
-        }
-        x[i] = keep;
-        out[i] = (8.0 * (fv[0] - fv[1]) - (fv[2] - fv[3])) / (12.0 * FD_STEP);
-    }
+typedef struct {
+    loss_fn f;
+    const double *x;
+    void *ctx;
+} loss_at;
+
+static double loss_at_x(void *v) {
+    const loss_at *a = v;
+    return a->f(a->x, a->ctx);
 }
 
-/* Relative error of analytic vs numeric gradient of f; 1e300 on allocation failure. */
-static double check_grad(const double *analytic, loss_fn f, double *x, size_t n, void *ctx) {
-    double *num = malloc(n * sizeof *num);
-    if (!num) return 1e300;
-    numeric_grad(num, f, x, n, ctx);
-    double e = grad_err(analytic, num, n);
-    free(num);
-    return e;
+/* The shared finite-difference check (tests/gradcheck.h) of analytic = df/dx at x. */
+static sd_fd_result check_grad(const double *analytic, loss_fn f, double *x, size_t n, void *ctx) {
+    loss_at at = {f, x, ctx};
+    const sd_fd_fn fn = {loss_at_x, &at, SD_FD_H, NULL, 0};
+    const sd_fd_tensor t = {"x", x, analytic, n, 0};
+    sd_fd_result r;
+    sd_fd_check(&fn, &t, NULL, 0, 0, &r);
+    return r;
 }
 
 static void fill_normal(double *x, size_t n, sd_rng *r, double scale) {
@@ -93,9 +89,9 @@ static void test_mse_grad(void) {
     for (int i = 0; i < N; i++) g[i] = 1.0; /* backward must ADD: start from 1 */
     sd_mse_backward_f64(g, p, t, N, 0.7);
     for (int i = 0; i < N; i++) g[i] -= 1.0;
-    double err = check_grad(g, mse_of, p, N, &ctx);
-    printf("  mse: worst gradient rel. error %.3e\n", err);
-    EXPECT(err < FD_TOL, "mse gradient error %.3e", err);
+    const sd_fd_result res = check_grad(g, mse_of, p, N, &ctx);
+    printf("  mse: worst gradient rel. error %.3e\n", res.worst);
+    SD_FD_EXPECT("mse", &res, 0);
     EXPECT(sd_mse_forward_f64(p, t, 0) == 0.0, "mse of nothing");
 }
 
@@ -107,13 +103,14 @@ static void test_rmse_grad(void) {
     fill_normal(b, N, &r, 1.0);
     sd_rmse_backward_f64(ga, gb, a, b, N, 1.3);
     pair_ctx ca = {b, N, 1.3, 0}, cb = {a, N, 1.3, 1};
-    double ea = check_grad(ga, rmse_of, a, N, &ca);
-    double eb = check_grad(gb, rmse_of, b, N, &cb);
+    const sd_fd_result ra = check_grad(ga, rmse_of, a, N, &ca);
+    const sd_fd_result rb = check_grad(gb, rmse_of, b, N, &cb);
     /* db == NULL (stop-gradient): da unchanged */
     sd_rmse_backward_f64(ga2, NULL, a, b, N, 1.3);
     EXPECT(memcmp(ga, ga2, sizeof ga) == 0, "da differs when db == NULL");
-    printf("  rmse: worst gradient rel. error %.3e (a), %.3e (b)\n", ea, eb);
-    EXPECT(ea < FD_TOL && eb < FD_TOL, "rmse gradient errors %.3e %.3e", ea, eb);
+    printf("  rmse: worst gradient rel. error %.3e (a), %.3e (b)\n", ra.worst, rb.worst);
+    SD_FD_EXPECT("rmse da", &ra, 0);
+    SD_FD_EXPECT("rmse db", &rb, 0);
     /* L == 0: gradient defined as 0, nothing added (no NaN) */
     double z[N], gz[N];
     for (int i = 0; i < N; i++) gz[i] = 0.5;
@@ -250,7 +247,13 @@ static void test_rnc_grad(void) {
             naive_rnc_grad(gn, F, Y, n, D, RNC_T);
             for (int i = 0; i < n * D; i++) g[i] /= scale;
             worst_naive = fmax(worst_naive, grad_err(g, gn, (size_t)n * D));
-            if (n > 2) worst_fd = fmax(worst_fd, check_grad(g, rnc_of, F, (size_t)n * D, &ctx));
+            if (n > 2) {
+                const sd_fd_result res = check_grad(g, rnc_of, F, (size_t)n * D, &ctx);
+                char label[64];
+                snprintf(label, sizeof label, "rnc n=%d levels=%d", n, levels);
+                SD_FD_EXPECT(label, &res, 0);
+                if (!(res.worst <= worst_fd)) worst_fd = res.worst;
+            }
             free(w);
         }
     }
@@ -258,7 +261,6 @@ static void test_rnc_grad(void) {
            "%.3e, gradient vs finite differences %.3e\n", worst_val, worst_naive, worst_fd);
     EXPECT(worst_val < 1e-12, "rnc loss vs naive %.3e", worst_val);
     EXPECT(worst_naive < 1e-10, "rnc gradient vs naive %.3e", worst_naive);
-    EXPECT(worst_fd < FD_TOL, "rnc gradient vs finite differences %.3e", worst_fd);
 }
 
 /* Larger batches (the threaded path), other temperatures, far-apart features (exp(-d/t)
@@ -302,25 +304,26 @@ static void test_checker_detects_wrong_gradient(void) {
     double *w = rnc_work_f64(N);
     rnc_ctx ctx = {Y, N, D, RNC_T, w};
     sd_rnc_backward_f64(g, F, Y, N, D, RNC_T, 1.0, w);
-    double ok = check_grad(g, rnc_of, F, N * D, &ctx);
+    const sd_fd_result ok = check_grad(g, rnc_of, F, N * D, &ctx);
     int big = 0;
     for (int i = 1; i < N * D; i++)
         if (fabs(g[i]) > fabs(g[big])) big = i;
     memcpy(bad, g, sizeof bad);
     bad[big] = -bad[big];
-    double flipped = check_grad(bad, rnc_of, F, N * D, &ctx);
+    const sd_fd_result flipped = check_grad(bad, rnc_of, F, N * D, &ctx);
     for (int i = 0; i < N * D; i++) bad[i] = 1.01 * g[i];
-    double scaled = check_grad(bad, rnc_of, F, N * D, &ctx);
+    const sd_fd_result scaled = check_grad(bad, rnc_of, F, N * D, &ctx);
     double mse_g[N] = {0};
     sd_mse_backward_f64(mse_g, F, Y, N, 1.0);
     mse_g[3] = -mse_g[3];
     pair_ctx mctx = {Y, N, 1.0, 0};
-    double mse_flipped = check_grad(mse_g, mse_of, F, N, &mctx);
+    const sd_fd_result mse_flipped = check_grad(mse_g, mse_of, F, N, &mctx);
     printf("  checker: correct %.3e, one sign flipped %.3e, scaled by 1.01 %.3e (rnc); flipped %.3e (mse)\n",
-           ok, flipped, scaled, mse_flipped);
-    EXPECT(ok < FD_TOL, "correct gradient rejected (%.3e)", ok);
-    EXPECT(flipped > FD_TOL && scaled > FD_TOL && mse_flipped > FD_TOL,
-           "a wrong gradient passed the check (%.3e %.3e %.3e)", flipped, scaled, mse_flipped);
+           ok.worst, flipped.worst, scaled.worst, mse_flipped.worst);
+    EXPECT(sd_fd_passes(&ok, 0), "correct gradient rejected (%.3e)", ok.worst);
+    EXPECT(!sd_fd_passes(&flipped, 0) && !sd_fd_passes(&scaled, 0) && !sd_fd_passes(&mse_flipped, 0),
+           "a wrong gradient passed the check (%.3e %.3e %.3e)", flipped.worst, scaled.worst,
+           mse_flipped.worst);
     free(w);
 }
 

@@ -1,6 +1,6 @@
-/* MMSA metrics against numpy-computed values (also CH-SIMS's: tests/fixtures/metrics/sims_cases.txt) (tests/fixtures/metrics/metrics_cases.txt, written
- * by tests/reference/make_metrics_fixture.py): ties at .5 (round half to even), zero labels,
- * a constant prediction (Corr undefined), one class only. */
+/* MMSA metrics against numpy-computed values (tests/fixtures/metrics/metrics_cases.txt, and
+ * CH-SIMS's in sims_cases.txt, written by tests/reference/make_metrics_fixture.py): ties at .5
+ * (round half to even), zero labels, a constant prediction (Corr undefined), one class only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

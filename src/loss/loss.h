@@ -17,16 +17,7 @@
 
 #include <stddef.h>
 
-#define SD_T float
-#define SD_FN(name) name
-#include "loss_decl.h"
-#undef SD_T
-#undef SD_FN
-
-#define SD_T double
-#define SD_FN(name) name##_f64
-#include "loss_decl.h"
-#undef SD_T
-#undef SD_FN
+#define SD_REAL_DECL "loss/loss_decl.h"
+#include "core/real_decl.h"
 
 #endif

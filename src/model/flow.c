@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/omp.h"
 #include "core/pool.h"
+#include "core/real.h"
 #include "core/threads.h"
 #include "nn/nn_gemm.h"
 #ifdef _OPENMP
@@ -27,10 +28,10 @@ static void *take(arena *a, size_t bytes) {
     a->used = off + bytes;
     return a->base ? a->base + off : NULL;
 }
-static float *take_f(arena *a, size_t n) { return take(a, n * sizeof(float)); }
+static real *take_f(arena *a, size_t n) { return take(a, n * sizeof(real)); }
 static uint8_t *take_u8(arena *a, size_t n) { return take(a, n); }
 
-static mlp_shape mlp_shape_of(const sd_mlp_ptrs *p, int in, int d0, int d1) {
+static mlp_shape mlp_shape_of(const SD_R(sd_mlp_ptrs) *p, int in, int d0, int d1) {
     mlp_shape s;
     memset(&s, 0, sizeof s);
     s.in = in;
@@ -40,15 +41,15 @@ static mlp_shape mlp_shape_of(const sd_mlp_ptrs *p, int in, int d0, int d1) {
     return s;
 }
 
-static void take_mlp(arena *a, sd_mlp_buf *buf, const mlp_shape *s, size_t N) {
-    size_t n = sd_mlp_cache_len(s, N);
+static void take_mlp(arena *a, SD_R(sd_mlp_buf) *buf, const mlp_shape *s, size_t N) {
+    size_t n = SD_R(sd_mlp_cache_len)(s, N);
     buf->relu = take_f(a, n);
     buf->drop = take_f(a, n);
     buf->mask = take_u8(a, n);
     buf->out = take_f(a, N * (size_t)s->dims[s->n_layers - 1]);
 }
 
-sd_mlp_shapes sd_flow_mlp_shapes(const sd_model *m) {
+sd_mlp_shapes SD_R(sd_flow_mlp_shapes)(const SD_R(sd_model) *m) {
     const int H = m->cfg.hidden, C = H / 2;
     sd_mlp_shapes s;
     s.modality = mlp_shape_of(&m->p.modality_mlp[0], H, H, H);
@@ -65,11 +66,11 @@ sd_mlp_shapes sd_flow_mlp_shapes(const sd_model *m) {
  * B*T*H fewer floats kept (49 MiB over both flows at the MOSEI point). Evaluation keeps none. */
 #define FLOW_KEEP_KT_MAX_FLOATS ((size_t)1 << 22)
 
-static int keep_cross_kt(const sd_flow *f, int m) {
+static int keep_cross_kt(const SD_R(sd_flow) *f, int m) {
     return f->training && (size_t)f->B * (size_t)f->T[m] * (size_t)f->H <= FLOW_KEEP_KT_MAX_FLOATS;
 }
 
-static void layout(sd_flow *f, arena *a, const sd_mlp_shapes *s) {
+static void layout(SD_R(sd_flow) *f, arena *a, const sd_mlp_shapes *s) {
     const size_t B = (size_t)f->B, H = (size_t)f->H, C = (size_t)f->C, R = (size_t)f->R;
     const size_t K = SD_QUERY_VIEWS;
     for (int m = 0; m < 3; m++) {
@@ -141,13 +142,13 @@ static void layout(sd_flow *f, arena *a, const sd_mlp_shapes *s) {
     f->d_z = take_f(a, B * C);
     f->d_r_hidden = take_f(a, B * R);
     f->d_pred = take_f(a, B);
-    f->grad_area = a->base ? (float *)(a->base + grad_start) : NULL;
+    f->grad_area = a->base ? (real *)(a->base + grad_start) : NULL;
     f->grad_area_size = a->used - grad_start;
 }
 
-sd_flow *sd_flow_new(void) { return calloc(1, sizeof(sd_flow)); }
+SD_R(sd_flow) *SD_R(sd_flow_new)(void) { return calloc(1, sizeof(SD_R(sd_flow))); }
 
-float *sd_flow_work(sd_flow *f, int modality) {
+real *SD_R(sd_flow_work)(SD_R(sd_flow) *f, int modality) {
     return (f->owner ? f->owner->work : f->work) + f->work_offset[modality];
 }
 
@@ -157,7 +158,7 @@ float *sd_flow_work(sd_flow *f, int modality) {
  * (their products are split over the threads instead). The results are the same either way. */
 #define FLOW_CONCURRENT_MAX_ROWS 1024
 
-static int flow_concurrent(const sd_flow *f) {
+static int flow_concurrent(const SD_R(sd_flow) *f) {
     if (f->training) return 0;
     for (int i = 0; i < 3; i++)
         if ((size_t)f->B * (size_t)f->T[i] > FLOW_CONCURRENT_MAX_ROWS) return 0;
@@ -169,20 +170,20 @@ static int flow_concurrent(const sd_flow *f) {
 #endif
 }
 
-void sd_flow_free(sd_flow *f) {
+void SD_R(sd_flow_free)(SD_R(sd_flow) *f) {
     if (!f) return;
     sd_free(f->work);
     sd_free(f->mem);
     free(f);
 }
 
-static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in, sd_error *err) {
+static sd_status prepare(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, sd_error *err) {
     f->B = in->B;
     for (int i = 0; i < 3; i++) f->T[i] = in->T[i];
     f->H = m->cfg.hidden;
     f->C = f->H / 2;
     f->R = f->H / 4;
-    sd_mlp_shapes s = sd_flow_mlp_shapes(m);
+    sd_mlp_shapes s = SD_R(sd_flow_mlp_shapes)(m);
     arena a = {NULL, 0};
     layout(f, &a, &s);
     if (a.used > f->mem_size) {
@@ -197,10 +198,10 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     f->concurrent = flow_concurrent(f);
     const size_t nB = (size_t)f->B, nBK = nB * SD_QUERY_VIEWS;
     const size_t mlp_mia[7] = {
-        sd_mlp_work_len(&s.modality, nB),        sd_mlp_work_len(&s.attention, nB),
-        sd_mlp_work_len(&s.query, nB),           sd_mlp_work_len(&s.cross, nBK),
-        sd_mlp_work_len(&s.cross_attention, nB), sd_mia_work_len(nB, f->H, f->C),
-        sd_mia_work_len(nBK, f->C, f->R)};
+        SD_R(sd_mlp_work_len)(&s.modality, nB),        SD_R(sd_mlp_work_len)(&s.attention, nB),
+        SD_R(sd_mlp_work_len)(&s.query, nB),           SD_R(sd_mlp_work_len)(&s.cross, nBK),
+        SD_R(sd_mlp_work_len)(&s.cross_attention, nB), SD_R(sd_mia_work_len)(nB, f->H, f->C),
+        SD_R(sd_mia_work_len)(nBK, f->C, f->R)};
     size_t back_need = 0; /* the MLP and MIA backwards (one at a time, modality 0's region) */
     for (int k = 0; k < 7; k++)
         if (mlp_mia[k] > back_need) back_need = mlp_mia[k];
@@ -208,8 +209,8 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
         return sd_fail(err, SD_E_NOMEM, "out of memory: MLP scratch size overflows");
     size_t work_len = 0;
     for (int i = 0; i < 3; i++) {
-        size_t need = sd_attn_pool_work_len(f->B, f->T[i], f->H);
-        const size_t cross = sd_cross_attn_work_len(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
+        size_t need = SD_R(sd_attn_pool_work_len)(f->B, f->T[i], f->H);
+        const size_t cross = SD_R(sd_cross_attn_work_len)(f->B, f->T[i], SD_QUERY_VIEWS, f->H);
         const size_t frames = sd_frames_work_len(in->dtype[i], in->mean[i] != NULL, (size_t)f->B * (size_t)f->T[i], m->cfg.dim[i]);
         if (cross > need) need = cross;
         if (frames > need) need = frames; /* the frame projection converts its input here first */
@@ -219,10 +220,10 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
         if (f->concurrent) work_len += need;
         else if (need > work_len) work_len = need;
     }
-    sd_flow *holder = f->owner ? f->owner : f;
+    SD_R(sd_flow) *holder = f->owner ? f->owner : f;
     if (work_len > holder->work_len) {
         sd_free(holder->work);
-        holder->work = sd_alloc(work_len * sizeof(float));
+        holder->work = sd_alloc(work_len * sizeof(real));
         holder->work_len = holder->work ? work_len : 0;
         if (!holder->work)
             return sd_fail(err, SD_E_NOMEM, "out of memory: layer scratch of %zu floats", work_len);
@@ -238,31 +239,31 @@ static sd_status prepare(sd_flow *f, const sd_model *m, const sd_flow_input *in,
     return SD_OK;
 }
 
-static void mlp_run(sd_mlp_buf *buf, const sd_mlp_ptrs *p, const mlp_shape *s, const float *x,
-                    size_t N, float drop, sd_rng *rng) {
-    const float *W[2] = {p->l[0].W, p->l[1].W};
-    const float *b[2] = {p->l[0].b, p->l[1].b};
-    sd_mlp_forward(buf->out, buf->relu, buf->drop, buf->mask, x, W, b, s, N, drop, rng);
+static void mlp_run(SD_R(sd_mlp_buf) *buf, const SD_R(sd_mlp_ptrs) *p, const mlp_shape *s, const real *x,
+                    size_t N, real drop, sd_rng *rng) {
+    const real *W[2] = {p->l[0].W, p->l[1].W};
+    const real *b[2] = {p->l[0].b, p->l[1].b};
+    SD_R(sd_mlp_forward)(buf->out, buf->relu, buf->drop, buf->mask, x, W, b, s, N, drop, rng);
 }
 
-mia_weights sd_flow_mia_weights(const sd_mia_ptrs *p) {
-    mia_weights w = {p->transition0.W, p->transition0.b, p->transition2.W, p->transition2.b,
+SD_R(mia_weights) SD_R(sd_flow_mia_weights)(const SD_R(sd_mia_ptrs) *p) {
+    SD_R(mia_weights) w = {p->transition0.W, p->transition0.b, p->transition2.W, p->transition2.b,
                      p->encoder.W,     p->encoder.b,     p->decoder.W,     p->decoder.b};
     return w;
 }
 
-static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+static sd_status flow_forward(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
                               int training, sd_rng *rng, sd_error *err);
 
-sd_status sd_flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+sd_status SD_R(sd_flow_forward)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
                           int training, sd_rng *rng, sd_error *err) {
     f->owner = NULL;
     f->shared = 0;
     return flow_forward(f, m, in, missing, training, rng, err);
 }
 
-sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_input *in,
-                                 int missing, int training, sd_rng *rng, sd_flow *owner,
+sd_status SD_R(sd_flow_forward_shared)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in,
+                                 int missing, int training, sd_rng *rng, SD_R(sd_flow) *owner,
                                  unsigned share_mask, sd_error *err) {
     f->owner = NULL;
     f->shared = 0;
@@ -284,9 +285,9 @@ sd_status sd_flow_forward_shared(sd_flow *f, const sd_model *m, const sd_flow_in
 
 /* The per-modality steps of modality i: stage 0 = steps 1-3 (frame projection, attention
  * pooling, modality MLP), stage 1 = steps 7-8 (cross-attention, cross MLP). */
-static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s, int stage, int i,
-                           float p_att, float p_mlp, sd_rng *rng) {
-    const sd_model_ptrs *p = &m->p;
+static void modality_stage(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_mlp_shapes *s, int stage, int i,
+                           real p_att, real p_mlp, sd_rng *rng) {
+    const SD_R(sd_model_ptrs) *p = &m->p;
     const sd_flow_input *in = &f->in;
     const int B = f->B, H = f->H, K = SD_QUERY_VIEWS;
     const int *len = m->cfg.mask ? in->len[i] : NULL;
@@ -294,16 +295,16 @@ static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
         const size_t rows = (size_t)B * (size_t)in->T[i];
         sd_frames_std std;
         if (!((f->shared >> i) & 1u)) /* else the frames are borrowed from the owner flow */
-            sd_frames_forward(f->frames[i], in->x[i], in->dtype[i], sd_flow_frames_std(in, i, &std),
-                              p->frame[i].W, f->training ? NULL : m->frame_wt[i], /* inference layout, see model.h */
-                              p->frame[i].b, rows, m->cfg.dim[i], H, sd_flow_work(f, i));
-        f->pool[i].work = sd_flow_work(f, i);
-        sd_attn_pool_forward(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
+            SD_R(sd_frames_forward)(f->frames[i], in->x[i], in->dtype[i], sd_flow_frames_std(in, i, &std),
+                                    p->frame[i].W, f->training ? NULL : m->frame_wt[i], /* inference layout, see model.h */
+                                    p->frame[i].b, rows, m->cfg.dim[i], H, SD_R(sd_flow_work)(f, i));
+        f->pool[i].work = SD_R(sd_flow_work)(f, i);
+        SD_R(sd_attn_pool_forward)(f->pooled[i], &f->pool[i], f->frames[i], len, p->pool[i].context,
                           p->pool[i].proj.W, p->pool[i].proj.b, B, in->T[i], H, p_att, rng);
         mlp_run(&f->modality[i], &p->modality_mlp[i], &s->modality, f->pooled[i], (size_t)B, p_mlp, rng);
     } else {
-        f->cross[i].work = sd_flow_work(f, i);
-        sd_cross_attn_forward(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
+        f->cross[i].work = SD_R(sd_flow_work)(f, i);
+        SD_R(sd_cross_attn_forward)(f->Y[i], &f->cross[i], f->frames[i], len, f->Q, p->cross[i].query.W,
                            p->cross[i].query.b, p->cross[i].input.W, p->cross[i].input.b, B,
                            in->T[i], K, H, p_att, rng);
         mlp_run(&f->cross_mlp[i], &p->cross_mlp[i], &s->cross, f->Y[i], (size_t)B * K, p_mlp, rng);
@@ -311,11 +312,11 @@ static void modality_stage(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
 }
 
 typedef struct {
-    sd_flow *f;
-    const sd_model *m;
+    SD_R(sd_flow) *f;
+    const SD_R(sd_model) *m;
     const sd_mlp_shapes *s;
     int stage;
-    float p_att, p_mlp;
+    real p_att, p_mlp;
     sd_rng *rng;
 } stage_job;
 
@@ -329,8 +330,8 @@ static void stage_task(void *arg, int i, int worker) {
  * threads, dropout draws in modality order), or at the same time, one branch per thread
  * (f->concurrent: evaluation, no draws; every product single-threaded), on the OpenMP threads or
  * the public API's pool (core/pool.h). */
-static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s, int stage,
-                           float p_att, float p_mlp, sd_rng *rng) {
+static void modality_steps(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_mlp_shapes *s, int stage,
+                           real p_att, real p_mlp, sd_rng *rng) {
     if (!f->concurrent) {
         for (int i = 0; i < 3; i++) modality_stage(f, m, s, stage, i, p_att, p_mlp, rng);
         return;
@@ -346,7 +347,7 @@ static void modality_steps(sd_flow *f, const sd_model *m, const sd_mlp_shapes *s
     sd_nn_blas_single_end(blas_prev);
 }
 
-static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input *in, int missing,
+static sd_status flow_forward(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
                               int training, sd_rng *rng, sd_error *err) {
     if (in->B <= 0) return sd_fail(err, SD_E_ARG, "empty batch");
     sd_threads_clamp(); /* (a caller's OMP_NUM_THREADS far above the cores would crash libgomp) */
@@ -366,21 +367,21 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     f->in = *in;
     f->missing = missing;
     f->mia = missing && m->cfg.mia;
-    const sd_model_ptrs *p = &m->p;
-    const sd_mlp_shapes s = sd_flow_mlp_shapes(m);
+    const SD_R(sd_model_ptrs) *p = &m->p;
+    const sd_mlp_shapes s = SD_R(sd_flow_mlp_shapes)(m);
     const int B = f->B, H = f->H, C = f->C, R = f->R, K = SD_QUERY_VIEWS;
-    const float p_mlp = training ? m->cfg.p_mlp : 0.0f;
-    const float p_att = training ? m->cfg.p_att : 0.0f;
+    const real p_mlp = training ? m->cfg.p_mlp : 0.0f;
+    const real p_att = training ? m->cfg.p_att : 0.0f;
 
     /* Steps 1-3: frame projection, attention pooling, modality MLPs. */
     modality_steps(f, m, &s, 0, p_att, p_mlp, rng);
     /* Step 3b: MIA #1 refines the text slot from all three. */
-    const float *h[3] = {f->modality[0].out, f->modality[1].out, f->modality[2].out};
+    const real *h[3] = {f->modality[0].out, f->modality[1].out, f->modality[2].out};
     if (f->mia) {
-        mia_weights w1 = sd_flow_mia_weights(&p->mia1);
-        sd_mia_forward(f->h_t, &f->mia1, h[0], h[1], h[2], &w1, (size_t)B, H, C);
+        SD_R(mia_weights) w1 = SD_R(sd_flow_mia_weights)(&p->mia1);
+        SD_R(sd_mia_forward)(f->h_t, &f->mia1, h[0], h[1], h[2], &w1, (size_t)B, H, C);
     } else {
-        memcpy(f->h_t, h[1], sizeof(float) * (size_t)B * (size_t)H);
+        memcpy(f->h_t, h[1], sizeof(real) * (size_t)B * (size_t)H);
     }
     h[1] = f->h_t;
 
@@ -388,48 +389,48 @@ static sd_status flow_forward(sd_flow *f, const sd_model *m, const sd_flow_input
     for (int b = 0; b < B; b++)
         for (int i = 0; i < 3; i++)
             memcpy(f->cat_h + ((size_t)b * 3 + (size_t)i) * (size_t)H, h[i] + (size_t)b * (size_t)H,
-                   sizeof(float) * (size_t)H);
+                   sizeof(real) * (size_t)H);
     mlp_run(&f->attention, &p->attention_mlp, &s.attention, f->cat_h, (size_t)B, p_mlp, rng);
-    sd_linear_forward(f->w, f->attention.out, p->fc_att.W, p->fc_att.b, (size_t)B, H, 3);
+    SD_R(sd_linear_forward)(f->w, f->attention.out, p->fc_att.W, p->fc_att.b, (size_t)B, H, 3);
 
     /* Step 5: fused vectors f (a,t,v), f_at, f_tv, f_av (bit m = modality m). */
     static const unsigned fuse_use[4] = {0x7, 0x3, 0x6, 0x5};
-    for (int i = 0; i < 4; i++) sd_modality_sum_forward(f->fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
+    for (int i = 0; i < 4; i++) SD_R(sd_modality_sum_forward)(f->fused[i], f->w, h, 3, fuse_use[i], B, 1, H);
 
     /* Step 6: seven query views, stacked Q[b,k,:] in the order f, at, tv, av, a, t, v. */
-    const float *query_in[SD_QUERY_VIEWS] = {f->fused[0], f->fused[1], f->fused[2], f->fused[3],
+    const real *query_in[SD_QUERY_VIEWS] = {f->fused[0], f->fused[1], f->fused[2], f->fused[3],
                                              h[0],        h[1],        h[2]};
     for (int q = 0; q < K; q++) {
         mlp_run(&f->query[q], &p->query_mlp[q], &s.query, query_in[q], (size_t)B, p_mlp, rng);
         for (int b = 0; b < B; b++)
             memcpy(f->Q + ((size_t)b * K + (size_t)q) * (size_t)H,
-                   f->query[q].out + (size_t)b * (size_t)H, sizeof(float) * (size_t)H);
+                   f->query[q].out + (size_t)b * (size_t)H, sizeof(real) * (size_t)H);
     }
 
     /* Steps 7-8: UMCA cross-attention per modality, then the cross MLPs per query row. */
     modality_steps(f, m, &s, 1, p_att, p_mlp, rng);
     /* Step 8b: MIA #2 on the text cross features, per query row. */
-    const float *Cm[3] = {f->cross_mlp[0].out, f->cross_mlp[1].out, f->cross_mlp[2].out};
+    const real *Cm[3] = {f->cross_mlp[0].out, f->cross_mlp[1].out, f->cross_mlp[2].out};
     if (f->mia) {
-        mia_weights w2 = sd_flow_mia_weights(&p->mia2);
-        sd_mia_forward(f->C_t, &f->mia2, Cm[0], Cm[1], Cm[2], &w2, (size_t)B * K, C, R);
+        SD_R(mia_weights) w2 = SD_R(sd_flow_mia_weights)(&p->mia2);
+        SD_R(sd_mia_forward)(f->C_t, &f->mia2, Cm[0], Cm[1], Cm[2], &w2, (size_t)B * K, C, R);
     } else {
-        memcpy(f->C_t, Cm[1], sizeof(float) * (size_t)B * K * (size_t)C);
+        memcpy(f->C_t, Cm[1], sizeof(real) * (size_t)B * K * (size_t)C);
     }
     Cm[1] = f->C_t;
 
     /* Steps 9-11: W = sum_m w_m C_m; beta = cross_fc_att(cross_attention_mlp(W)); z = sum_k beta_k W_k. */
-    sd_modality_sum_forward(f->Wsum, f->w, Cm, 3, 0x7, B, K, C);
+    SD_R(sd_modality_sum_forward)(f->Wsum, f->w, Cm, 3, 0x7, B, K, C);
     mlp_run(&f->cross_attention, &p->cross_attention_mlp, &s.cross_attention, f->Wsum, (size_t)B,
             p_mlp, rng);
-    sd_linear_forward(f->beta, f->cross_attention.out, p->cross_fc_att.W, p->cross_fc_att.b,
+    SD_R(sd_linear_forward)(f->beta, f->cross_attention.out, p->cross_fc_att.W, p->cross_fc_att.b,
                    (size_t)B, C, K);
-    sd_row_sum_forward(f->z, f->beta, f->Wsum, B, K, C);
+    SD_R(sd_row_sum_forward)(f->z, f->beta, f->Wsum, B, K, C);
 
     /* Steps 12-13: prediction and the RnC head. */
-    sd_linear_forward(f->pred, f->z, p->fc_out_v.W, p->fc_out_v.b, (size_t)B, C, 1);
-    sd_linear_forward(f->r_hidden, f->z, p->rnc0.W, p->rnc0.b, (size_t)B, C, R);
-    sd_relu_forward(f->r_hidden, f->r_hidden, (size_t)B * (size_t)R);
-    sd_linear_forward(f->r, f->r_hidden, p->rnc2.W, p->rnc2.b, (size_t)B, R, R);
+    SD_R(sd_linear_forward)(f->pred, f->z, p->fc_out_v.W, p->fc_out_v.b, (size_t)B, C, 1);
+    SD_R(sd_linear_forward)(f->r_hidden, f->z, p->rnc0.W, p->rnc0.b, (size_t)B, C, R);
+    SD_R(sd_relu_forward)(f->r_hidden, f->r_hidden, (size_t)B * (size_t)R);
+    SD_R(sd_linear_forward)(f->r, f->r_hidden, p->rnc2.W, p->rnc2.b, (size_t)B, R, R);
     return SD_OK;
 }

@@ -3,12 +3,14 @@
  * time into scratch, so a float32 copy of the batch is never held (data/batch.h keep_dtype).
  * Training with standardised inputs (model/norm.h) standardises each chunk in that scratch too, so
  * the batch itself stays as read (float16 included) and is never rewritten.
+ * Also compiled in double (core/real.h) for the flows' double build.
  * Legend: N rows (B*T frames), D feature dim, H hidden. */
 #include "model/flow.h"
 
 #include <string.h>
 
 #include "core/omp.h"
+#include "core/real.h"
 #include "io/half.h"
 #include "model/norm.h"
 #include "nn/nn.h"
@@ -22,6 +24,7 @@ static size_t chunk_rows(int D) {
     return r > 0 ? r : 1;
 }
 
+#ifndef SD_REAL_DOUBLE /* precision-independent: in the float build only */
 int sd_frames_dtype_ok(sd_dtype dtype) {
     return dtype == SD_DTYPE_F32 || dtype == SD_DTYPE_F16 || dtype == SD_DTYPE_BF16;
 }
@@ -31,62 +34,86 @@ size_t sd_frames_work_len(sd_dtype dtype, int standardised, size_t N, int D) {
     size_t r = chunk_rows(D);
     return (N < r ? N : r) * (size_t)D;
 }
+#endif
 
-static size_t elem_size(sd_dtype dtype) { return dtype == SD_DTYPE_F32 ? 4 : 2; }
+/* Bytes of one element of x: SD_DTYPE_F32 means real (double in the _f64 build). */
+static size_t elem_size(sd_dtype dtype) { return dtype == SD_DTYPE_F32 ? sizeof(real) : 2; }
 
-/* dst [n rows, D] = rows [r0, r0 + n) of x as float32, standardised when std is set:
+/* dst [len] = the len values of dtype at src, as real. */
+static void convert(real *dst, const void *src, sd_dtype dtype, size_t len) {
+    if (dtype == SD_DTYPE_F32) {
+        memcpy(dst, src, sizeof(real) * len);
+        return;
+    }
+    const uint16_t *s = src;
+#ifdef SD_REAL_DOUBLE
+    for (size_t j = 0; j < len; j++) dst[j] = dtype == SD_DTYPE_F16 ? sd_f16_to_f32(s[j]) : sd_bf16_to_f32(s[j]);
+#else
+    if (dtype == SD_DTYPE_F16) sd_f16_to_f32_n(s, dst, len);
+    else sd_bf16_to_f32_n(s, dst, len);
+#endif
+}
+
+/* (row - mean) * inv, per dim: model/norm.h's formula in this build's precision. */
+static void standardise_row(real *row, const sd_frames_std *std, int D) {
+#ifdef SD_REAL_DOUBLE
+    for (int d = 0; d < D; d++) row[d] = (row[d] - std->mean[d]) * std->inv[d];
+#else
+    sd_norm_row(row, std->mean, std->inv, D);
+#endif
+}
+
+/* dst [n rows, D] = rows [r0, r0 + n) of x as real, standardised when std is set:
  * (x - mean) * inv on the real frames (row r is frame r % T of sample r / T), padding left as it is
  * (zero), exactly as model/norm.c standardises a float32 batch in place. Split over the threads
  * when large. */
-static void load_rows(float *dst, const void *x, sd_dtype dtype, size_t r0, size_t n, int D,
+static void load_rows(real *dst, const void *x, sd_dtype dtype, size_t r0, size_t n, int D,
                       const sd_frames_std *std) {
     const size_t block = (size_t)1 << 14, rows_per = block / (size_t)D > 0 ? block / (size_t)D : 1;
     const ptrdiff_t nb = (ptrdiff_t)((n + rows_per - 1) / rows_per);
     SD_OMP(omp parallel for schedule(static) if (nb > 4))
     for (ptrdiff_t k = 0; k < nb; k++) {
         const size_t i0 = (size_t)k * rows_per, rows = i0 + rows_per < n ? rows_per : n - i0;
-        const size_t len = rows * (size_t)D;
         const unsigned char *src = (const unsigned char *)x + (r0 + i0) * (size_t)D * elem_size(dtype);
-        float *out = dst + i0 * (size_t)D;
-        if (dtype == SD_DTYPE_F32) memcpy(out, src, sizeof(float) * len);
-        else if (dtype == SD_DTYPE_F16) sd_f16_to_f32_n((const uint16_t *)src, out, len);
-        else sd_bf16_to_f32_n((const uint16_t *)src, out, len);
+        real *out = dst + i0 * (size_t)D;
+        convert(out, src, dtype, rows * (size_t)D);
         if (!std) continue;
         for (size_t i = 0; i < rows; i++) {
             const size_t r = r0 + i0 + i;
             if ((int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T]) continue;
-            sd_norm_row(out + i * (size_t)D, std->mean, std->inv, D);
+            standardise_row(out + i * (size_t)D, std, D);
         }
     }
 }
 
-void sd_frames_forward(float *y, const void *x, sd_dtype dtype, const sd_frames_std *std, const float *W,
-                       const float *Wt, const float *b, size_t N, int D, int H, float *work) {
+void SD_R(sd_frames_forward)(real *y, const void *x, sd_dtype dtype, const sd_frames_std *std,
+                             const real *W, const real *Wt, const real *b, size_t N, int D, int H,
+                             real *work) {
     if (dtype == SD_DTYPE_F32 && !std) {
-        if (Wt) sd_linear_forward_wt(y, x, Wt, b, N, D, H);
-        else sd_linear_forward(y, x, W, b, N, D, H);
+        if (Wt) SD_R(sd_linear_forward_wt)(y, x, Wt, b, N, D, H);
+        else SD_R(sd_linear_forward)(y, x, W, b, N, D, H);
         return;
     }
     const size_t rows = chunk_rows(D);
     for (size_t r0 = 0; r0 < N; r0 += rows) {
         const size_t n = r0 + rows < N ? rows : N - r0;
         load_rows(work, x, dtype, r0, n, D, std);
-        if (Wt) sd_linear_forward_wt(y + r0 * (size_t)H, work, Wt, b, n, D, H);
-        else sd_linear_forward(y + r0 * (size_t)H, work, W, b, n, D, H);
+        if (Wt) SD_R(sd_linear_forward_wt)(y + r0 * (size_t)H, work, Wt, b, n, D, H);
+        else SD_R(sd_linear_forward)(y + r0 * (size_t)H, work, W, b, n, D, H);
     }
 }
 
-void sd_frames_backward(float *dW, float *db, const float *dy, const void *x, sd_dtype dtype,
-                        const sd_frames_std *std, size_t N, int D, int H, float *work) {
+void SD_R(sd_frames_backward)(real *dW, real *db, const real *dy, const void *x, sd_dtype dtype,
+                              const sd_frames_std *std, size_t N, int D, int H, real *work) {
     if (dtype == SD_DTYPE_F32 && !std) {
-        sd_linear_backward(NULL, dW, db, dy, x, NULL, N, D, H);
+        SD_R(sd_linear_backward)(NULL, dW, db, dy, x, NULL, N, D, H);
         return;
     }
-    sd_linear_backward(NULL, NULL, db, dy, NULL, NULL, N, D, H);
+    SD_R(sd_linear_backward)(NULL, NULL, db, dy, NULL, NULL, N, D, H);
     const size_t rows = chunk_rows(D);
     for (size_t r0 = 0; r0 < N; r0 += rows) { /* dW += dy[r0:r0+n]^T x[r0:r0+n] */
         const size_t n = r0 + rows < N ? rows : N - r0;
         load_rows(work, x, dtype, r0, n, D, std);
-        sd_linear_backward(NULL, dW, NULL, dy + r0 * (size_t)H, work, NULL, n, D, H);
+        SD_R(sd_linear_backward)(NULL, dW, NULL, dy + r0 * (size_t)H, work, NULL, n, D, H);
     }
 }

@@ -28,42 +28,9 @@ typedef struct {
 
 sd_model_config sd_model_default_config(int dim_a, int dim_t, int dim_v);
 
-typedef struct {
-    float *W, *b;
-} sd_linear_ptrs;
-typedef struct {
-    int n;
-    sd_linear_ptrs l[2];
-} sd_mlp_ptrs;
-typedef struct {
-    float *context; /* attention_context_vector [1,H] */
-    sd_linear_ptrs proj;
-} sd_pool_ptrs;
-typedef struct {
-    sd_linear_ptrs query, input;
-} sd_cross_ptrs;
-typedef struct {
-    sd_linear_ptrs transition0, transition2, encoder, decoder;
-} sd_mia_ptrs;
-
-/* Named views into one flat buffer (parameters or gradients), in the reference module's terms. */
-typedef struct {
-    sd_linear_ptrs frame[3];       /* frame_dim_reshape_{0,1,2}: [H, D_m] */
-    sd_mia_ptrs mia1;              /* missing_text_imagination_mlp (D = H, L = C) */
-    sd_mia_ptrs mia2;              /* missing_cross_text_query_imagination_mlp (D = C, L = R) */
-    sd_pool_ptrs pool[3];          /* fra2utt_{0,1,2} */
-    sd_mlp_ptrs modality_mlp[3];   /* audio_mlp, text_mlp, video_mlp: MLP(H, "H,H") */
-    sd_mlp_ptrs attention_mlp;     /* MLP(3H, "H,H") */
-    sd_linear_ptrs fc_att;         /* [3, H] */
-    sd_mlp_ptrs query_mlp[SD_QUERY_VIEWS]; /* cross_{fused,at,tv,av,audio,text,video}_query_mlp */
-    sd_cross_ptrs cross[3];        /* cross_att_fra2utt_{0,1,2} */
-    sd_mlp_ptrs cross_mlp[3];      /* cross_{audio,text,video}_mlp: MLP(H, "H,C") */
-    sd_mlp_ptrs cross_attention_mlp; /* MLP(7C, "H,C") */
-    sd_linear_ptrs cross_fc_att;   /* [7, C] */
-    sd_linear_ptrs fc_out_v;       /* [1, C] */
-    sd_linear_ptrs rnc0, rnc2;     /* orgin_linear_change.0 [R,C], .2 [R,R] */
-    /* registered by the reference module but never used: fc_out_e, fc_out_ev, prelu, layer_normali */
-} sd_model_ptrs;
+/* sd_model_ptrs (float) and sd_model_ptrs_f64 (double), with their parts. */
+#define SD_REAL_DECL "model/model_ptrs_decl.h"
+#include "core/real_decl.h"
 
 /* Which tensors a forward/backward touches (for Adam's "no gradient, no update"). */
 typedef enum { SD_USE_ALWAYS = 0, SD_USE_MIA = 1, SD_USE_NEVER = 2 } sd_param_use;
@@ -83,6 +50,18 @@ typedef struct {
     void *mapping;
     size_t mapping_size;
 } sd_model;
+
+/* A model's parameters in double precision, for the finite-difference check of the flows (the
+ * flows and the layers are also built in double, see core/real.h): the configuration and table of
+ * a float model, params [table.total] and views into them (sd_model_bind_f64). Only the flows use
+ * it; frame_wt stays NULL (evaluation's inference layout is not needed). */
+typedef struct {
+    sd_model_config cfg;
+    sd_param_table table;
+    double *params;
+    sd_model_ptrs_f64 p;
+    double *frame_wt[3];
+} sd_model_f64;
 
 /* Where a loaded model's MIA setting came from. */
 typedef enum {
@@ -108,6 +87,7 @@ sd_status sd_model_create(const sd_model_config *cfg, sd_model **out, sd_error *
 void sd_model_free(sd_model *m);
 /* Views into any buffer laid out like m->params (e.g. gradients). */
 void sd_model_bind(const sd_model *m, float *buffer, sd_model_ptrs *out);
+void sd_model_bind_f64(const sd_model_f64 *m, double *buffer, sd_model_ptrs_f64 *out);
 /* Parameters the network uses with the model's MIA setting (used = 1), or all registered. */
 size_t sd_model_param_count(const sd_model *m, int used_only);
 /* 1 when tensor i receives gradients under this configuration. */

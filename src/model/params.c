@@ -2,7 +2,8 @@
  *
  * One walk over the architecture serves two purposes: building the table (names, shapes,
  * which tensors are used) and binding named pointers into a flat buffer. Keeping both in
- * one function means the list exists once. */
+ * one function means the list exists once. The Makefile also compiles this file in double
+ * (core/real.h): that build holds only sd_model_bind_f64, for the flows' double build. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/array.h"
+#include "core/real.h"
 #include "model/model.h"
 
 typedef struct {
@@ -17,12 +19,12 @@ typedef struct {
     unsigned char *use;           /* build mode: use of each tensor (grown with the table) */
     size_t use_cap;
     const sd_param_table *table;  /* bind mode: read offsets here */
-    float *base;                  /* bind mode: buffer */
+    real *base;                   /* bind mode: buffer */
     int next;                     /* bind mode: next tensor index */
     int failed;
 } walker;
 
-static float *tensor(walker *w, const char *name, int ndim, int64_t d0, int64_t d1, sd_param_use use) {
+static real *tensor(walker *w, const char *name, int ndim, int64_t d0, int64_t d1, sd_param_use use) {
     int64_t shape[2] = {d0, d1};
     if (w->build) {
         int i = sd_params_add(w->build, name, ndim, shape);
@@ -44,7 +46,7 @@ static float *tensor(walker *w, const char *name, int ndim, int64_t d0, int64_t 
     return w->base + w->table->specs[w->next++].offset;
 }
 
-static void linear(walker *w, const char *prefix, int out, int in, sd_param_use use, sd_linear_ptrs *dst) {
+static void linear(walker *w, const char *prefix, int out, int in, sd_param_use use, SD_R(sd_linear_ptrs) *dst) {
     char name[3 * SD_PARAM_NAME_MAX]; /* prefix + suffix, checked by sd_params_add */
     snprintf(name, sizeof name, "%s.weight", prefix);
     dst->W = tensor(w, name, 2, out, in, use);
@@ -53,7 +55,7 @@ static void linear(walker *w, const char *prefix, int out, int in, sd_param_use 
 }
 
 /* MLP(in, "d0[,d1]"): Sequential(Linear, ReLU, Dropout, ...), so linears are .0 and .3. */
-static void mlp(walker *w, const char *prefix, int in, int n, int d0, int d1, sd_mlp_ptrs *dst) {
+static void mlp(walker *w, const char *prefix, int in, int n, int d0, int d1, SD_R(sd_mlp_ptrs) *dst) {
     char name[2 * SD_PARAM_NAME_MAX];
     dst->n = n;
     snprintf(name, sizeof name, "%s.0", prefix);
@@ -64,7 +66,7 @@ static void mlp(walker *w, const char *prefix, int in, int n, int d0, int d1, sd
     }
 }
 
-static void mia(walker *w, const char *prefix, int D, int L, sd_mia_ptrs *dst) {
+static void mia(walker *w, const char *prefix, int D, int L, SD_R(sd_mia_ptrs) *dst) {
     char name[2 * SD_PARAM_NAME_MAX];
     snprintf(name, sizeof name, "%s.transition.0", prefix);
     linear(w, name, D, 3 * D, SD_USE_MIA, &dst->transition0);
@@ -80,10 +82,10 @@ static const char *const query_names[SD_QUERY_VIEWS] = {"fused", "at", "tv", "av
                                                          "audio", "text", "video"};
 static const char *const modality_names[3] = {"audio", "text", "video"};
 
-static void walk(walker *w, const sd_model_config *cfg, sd_model_ptrs *p) {
+static void walk(walker *w, const sd_model_config *cfg, SD_R(sd_model_ptrs) *p) {
     const int H = cfg->hidden, C = H / 2, R = H / 4;
     char name[SD_PARAM_NAME_MAX];
-    sd_linear_ptrs unused;
+    SD_R(sd_linear_ptrs) unused;
     for (int m = 0; m < 3; m++) {
         snprintf(name, sizeof name, "frame_dim_reshape_%d", m);
         linear(w, name, H, cfg->dim[m], SD_USE_ALWAYS, &p->frame[m]);
@@ -128,6 +130,7 @@ static void walk(walker *w, const sd_model_config *cfg, sd_model_ptrs *p) {
     tensor(w, "layer_normali.bias", 1, H, 0, SD_USE_NEVER);
 }
 
+#ifndef SD_REAL_DOUBLE /* the double build holds sd_model_bind_f64 only */
 sd_model_config sd_model_default_config(int dim_a, int dim_t, int dim_v) {
     sd_model_config c;
     memset(&c, 0, sizeof c);
@@ -157,7 +160,9 @@ static sd_status check_config(const sd_model_config *cfg, sd_error *err) {
     return SD_OK;
 }
 
-void sd_model_bind(const sd_model *m, float *buffer, sd_model_ptrs *out) {
+#endif
+
+void SD_R(sd_model_bind)(const SD_R(sd_model) *m, real *buffer, SD_R(sd_model_ptrs) *out) {
     walker w;
     memset(&w, 0, sizeof w);
     w.table = &m->table;
@@ -165,6 +170,7 @@ void sd_model_bind(const sd_model *m, float *buffer, sd_model_ptrs *out) {
     walk(&w, &m->cfg, out);
 }
 
+#ifndef SD_REAL_DOUBLE
 sd_status sd_model_alloc(const sd_model_config *cfg, sd_model **out, sd_error *err) {
     *out = NULL;
     sd_status st = check_config(cfg, err);
@@ -240,3 +246,4 @@ size_t sd_model_param_count(const sd_model *m, int used_only) {
         if (!used_only || sd_model_tensor_used(m, i)) n += m->table.specs[i].numel;
     return n;
 }
+#endif

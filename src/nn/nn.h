@@ -60,16 +60,7 @@ typedef struct {
 } dropout_key;
 dropout_key sd_dropout_key_reserve(sd_rng *rng, size_t n, double p);
 
-#define SD_T float
-#define SD_FN(name) name
-#include "nn_decl.h"
-#undef SD_T
-#undef SD_FN
-
-#define SD_T double
-#define SD_FN(name) name##_f64
-#include "nn_decl.h"
-#undef SD_T
-#undef SD_FN
+#define SD_REAL_DECL "nn/nn_decl.h"
+#include "core/real_decl.h"
 
 #endif

@@ -1,5 +1,5 @@
-/* MMSA metricsTop metrics of predictions against labels (MODEL.md section 5), and their JSON,
- * table and CSV output. */
+/* The MMSA metrics of predictions against labels (MODEL.md section 5), and their JSON, table and
+ * CSV output. */
 #include "train/metrics.h"
 
 #include <math.h>
