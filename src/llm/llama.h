@@ -48,6 +48,11 @@ const char *sd_llama_weight_type(const sd_llama *m);
 /* Bytes of weights read per decoded token (all matrices but the embedding, plus the output head). */
 size_t sd_llama_weight_bytes(const sd_llama *m);
 
+/* The weights repacked at load for the 8-bit products (src/llm/kernels_repack.h; Q8_0 and Q4_0
+ * matrices, when the kernels in use have products over them): their bytes (0: none) and the
+ * seconds the repacking took. */
+size_t sd_llama_packed_bytes(const sd_llama *m, double *seconds);
+
 /* out[n, D] = embedding rows of ids; SD_E_ARG for an id outside [0, V). */
 sd_status sd_llama_embed(const sd_llama *m, const int32_t *ids, size_t n, float *out, sd_error *err);
 

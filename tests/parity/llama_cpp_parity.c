@@ -23,6 +23,7 @@
 #include "llama.h"
 #include "llm/generate.h"
 #include "llm/kernels.h"
+#include "llm/kernels_repack.h"
 #include "llm/llama.h"
 #include "llm_fixture.h"
 
@@ -201,9 +202,16 @@ static bool on_node(struct ggml_tensor *t, bool ask, void *user) {
     if (ask) return w && t->src[1]->type == GGML_TYPE_F32 && ggml_is_contiguous(t->src[1]) && ggml_is_contiguous(t);
     const size_t K = (size_t)t->src[1]->ne[0], M = (size_t)t->src[1]->ne[1], N = (size_t)t->ne[0];
     if (!w || (size_t)w->ne[0] != K || (size_t)w->ne[1] != N || M > pc->work.R) return true;
-    sd_wmat W = {w->type, w->data, (int64_t)K, (int64_t)N, sd_ggml_row_size(w->type, (int64_t)K)};
+    sd_wmat W = {w->type, w->data, (int64_t)K, (int64_t)N, sd_ggml_row_size(w->type, (int64_t)K), NULL};
     sd_llm_matmul(&W, (const float *)t->src[1]->data, M, pc->y, &pc->work);
     double e = scaled_err(pc->y, (const float *)t->data, M * N);
+    /* and from the weights repacked as sd_llama_load repacks them (kernels_repack.h) */
+    if (!sd_llm_repack(&W, 0) && W.packed) {
+        sd_llm_matmul(&W, (const float *)t->src[1]->data, M, pc->y, &pc->work);
+        const double ep = scaled_err(pc->y, (const float *)t->data, M * N);
+        if (ep > e) e = ep;
+        sd_llm_unpack(&W);
+    }
     if (e > pc->worst) {
         pc->worst = e;
         snprintf(pc->worst_buf, sizeof pc->worst_buf, "%s", t->src[0]->name);
