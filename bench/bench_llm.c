@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
     sd_error err = {0};
     sd_llama *m = NULL;
     double t_load = now_s();
-    if (sd_llama_load(model, &m, &err)) return fail(&err);
+    if (sd_llama_load_for(model, exact ? SD_LLM_ARITH_EXACT : SD_LLM_ARITH_LLAMACPP, &m, &err)) return fail(&err);
     t_load = now_s() - t_load;
     const sd_llama_hparams *hp = sd_llama_get_hparams(m);
     const size_t D = (size_t)hp->n_embd, V = (size_t)hp->n_vocab;

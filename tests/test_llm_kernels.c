@@ -321,7 +321,8 @@ static void test_packed(void) {
 }
 
 /* A Q8_0 / Q4_0 model is repacked at load when the kernels have products over repacked weights
- * (every product matrix, the bytes of the stored ones) and not otherwise. */
+ * (every product matrix, the bytes of the stored ones) and not otherwise, nor when it is loaded for
+ * the exact arithmetic. */
 static void test_load_repacks(void) {
     const char *files[] = {DIR "tiny_q8_0.gguf", DIR "tiny_q4_0.gguf", DIR "tiny_f16.gguf"};
     for (int f = 0; f < 3; f++) {
@@ -339,6 +340,15 @@ static void test_load_repacks(void) {
         else
             EXPECT(packed == 0, "%s: %zu bytes repacked", files[f], packed);
         sd_llama_free(m);
+    }
+    /* loaded for the exact arithmetic: nothing repacked */
+    sd_llama *m = NULL;
+    sd_error err = {0};
+    if (sd_llama_load_for(files[0], SD_LLM_ARITH_EXACT, &m, &err) == SD_OK) {
+        EXPECT(sd_llama_packed_bytes(m, NULL) == 0, "exact: %zu bytes repacked", sd_llama_packed_bytes(m, NULL));
+        sd_llama_free(m);
+    } else {
+        sd_test_fail(__FILE__, __LINE__, err.msg);
     }
 }
 

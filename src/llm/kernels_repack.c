@@ -47,15 +47,17 @@ static void release_pages(const void *p, size_t n) {
     if (e0 > a0) madvise((void *)a0, e0 - a0, MADV_DONTNEED);
 }
 
-/* The packed matrix lives in its own anonymous mapping (zero-filled: the padding rows need no
- * writes) of whole 2 MiB pages, which the kernel may back with transparent huge pages
+/* A packed matrix of 2 MiB or more lives in its own anonymous mapping (zero-filled: the padding
+ * rows need no writes) of whole 2 MiB pages, which the kernel may back with transparent huge pages
  * (MADV_HUGEPAGE): a 7B model's 4 to 7 GB then take a few thousand page faults instead of a million
- * (each costs microseconds in a VM), and the kernels' streams miss the TLB 512x less often. */
+ * (each costs microseconds in a VM), and the kernels' streams miss the TLB 512x less often. A
+ * smaller one is an ordinary zeroed allocation (a huge page each would cost more than it saves). */
 #define HUGE_PAGE ((size_t)2 << 20)
 
 static size_t mapped_bytes(size_t bytes) { return (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; }
 
 static void *map_packed(size_t bytes) {
+    if (bytes < HUGE_PAGE) return sd_calloc(1, bytes);
     const size_t n = mapped_bytes(bytes);
     if (n < bytes || n + HUGE_PAGE < n) return NULL;
     /* one huge page more, trimmed so that the mapping starts on a huge page */
@@ -95,7 +97,9 @@ SD_OMP(omp parallel for schedule(static))
 }
 
 void sd_llm_unpack(sd_wmat *W) {
-    if (W->packed) munmap(W->packed, mapped_bytes(sd_llm_packed_bytes(W)));
+    const size_t bytes = sd_llm_packed_bytes(W);
+    if (W->packed && bytes < HUGE_PAGE) sd_free(W->packed);
+    else if (W->packed) munmap(W->packed, mapped_bytes(bytes));
     W->packed = NULL;
 }
 

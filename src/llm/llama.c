@@ -160,6 +160,10 @@ static sd_status repack_weights(sd_llama *m, sd_error *err) {
 }
 
 sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
+    return sd_llama_load_for(path, SD_LLM_ARITH_LLAMACPP, out, err);
+}
+
+sd_status sd_llama_load_for(const char *path, sd_llm_arith arith, sd_llama **out, sd_error *err) {
     *out = NULL;
     sd_llama *m = calloc(1, sizeof *m);
     if (!m) return sd_fail(err, SD_E_NOMEM, "out of memory");
@@ -167,7 +171,7 @@ sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
     if (!s) s = read_hparams(m, err);
     if (!s) s = sd_tokenizer_from_gguf(m->gguf, &m->tok, err);
     if (!s) s = load_weights(m, path, err);
-    if (!s) s = repack_weights(m, err);
+    if (!s && arith == SD_LLM_ARITH_LLAMACPP) s = repack_weights(m, err);
     if (s) {
         sd_llama_free(m);
         return s;

@@ -39,6 +39,12 @@ typedef struct sd_llama sd_llama;
  * otherwise, naming the architecture found), hyperparameters, every tensor's presence, shape and
  * type (output.weight may be absent: the embedding is then tied), the tokenizer. */
 sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err);
+/* The same for one arithmetic: for llama.cpp's (what sd_llama_load loads for) the Q8_0 / Q4_0
+ * product matrices are repacked (src/llm/kernels_repack.h, when the kernels in use have products
+ * over repacked weights), for the exact one they are not (its products read the stored blocks, so
+ * the model keeps only the file mapping). Either model runs either arithmetic; the other one then
+ * takes the kernels over the stored blocks. */
+sd_status sd_llama_load_for(const char *path, sd_llm_arith arith, sd_llama **out, sd_error *err);
 void sd_llama_free(sd_llama *m);
 
 const sd_llama_hparams *sd_llama_get_hparams(const sd_llama *m);
