@@ -10,8 +10,10 @@
  * Prompts are N token embeddings of pseudo-random ids; generation feeds back the argmax. Each
  * measurement is preceded by an untimed one of the same kind (it faults the mapping in and warms
  * the caches). The wall time and the process CPU time of each are printed (on a shared machine
- * CPU seconds / wall seconds shows how much of the two cores the process got). --json adds one
- * line "BENCH {...}" for bench_llm.sh. */
+ * CPU seconds / wall seconds shows how much of the two cores the process got). The load line gives
+ * the seconds of the load spent repacking the weights (src/llm/kernels_repack.h) and the process's
+ * resident memory after the load and at its peak (VmRSS, VmHWM). --json adds one line
+ * "BENCH {...}" for bench_llm.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,22 @@ static void cpu_name(char *out, size_t n) {
             break;
         }
     fclose(f);
+}
+
+/* A "Vm...:" line of /proc/self/status in MB (0 when absent). */
+static double vm_mb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    const size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') {
+            kb = atof(line + n + 1);
+            break;
+        }
+    fclose(f);
+    return kb / 1024.0;
 }
 
 static int32_t argmax(const float *v, size_t n) {
@@ -178,7 +196,7 @@ int main(int argc, char **argv) {
     sd_error err = {0};
     sd_llama *m = NULL;
     double t_load = now_s();
-    if (sd_llama_load(model, &m, &err)) return fail(&err);
+    if (sd_llama_load_for(model, exact ? SD_LLM_ARITH_EXACT : SD_LLM_ARITH_LLAMACPP, &m, &err)) return fail(&err);
     t_load = now_s() - t_load;
     const sd_llama_hparams *hp = sd_llama_get_hparams(m);
     const size_t D = (size_t)hp->n_embd, V = (size_t)hp->n_vocab;
@@ -188,9 +206,13 @@ int main(int argc, char **argv) {
     printf("machine: %s, %d threads, OpenMP %s, kernels %s, %s arithmetic, KV cache %s\n", cpu, threads,
            sd_threads_have_openmp() ? "on" : "off", sd_llm_kernels_name(), exact ? "exact" : "llama.cpp",
            kv_f16 ? "f16" : "f32");
+    double t_repack = 0;
+    const double packed = (double)sd_llama_packed_bytes(m, &t_repack);
+    const double rss_load = vm_mb("VmRSS");
     printf("model: %s: %s, %d layers, hidden %d, heads %d/%d, ff %d, vocab %d; %.1f MB of weights read per step; "
-           "load %.2f s\n", model, sd_llama_weight_type(m), hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv,
-           hp->n_ff, hp->n_vocab, wbytes / 1e6, t_load);
+           "load %.2f s (%.2f s of it repacking %.1f MB of weights); RSS after the load %.0f MB\n", model,
+           sd_llama_weight_type(m), hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_vocab,
+           wbytes / 1e6, t_load, t_repack, packed / 1e6, rss_load);
     bench b = {m, NULL, malloc(Pmax * D * sizeof(float)), malloc((size_t)beams * D * sizeof(float)),
                malloc((size_t)beams * V * sizeof(float)), malloc((size_t)beams * D * sizeof(float)), D, V};
     int32_t *ids = malloc(Pmax * sizeof *ids);
@@ -206,8 +228,10 @@ int main(int argc, char **argv) {
         return fail(&err);
     timing t, warm;
     char js[1024];
-    int jn = snprintf(js, sizeof js, "{\"weight_bytes\": %.0f, \"threads\": %d, \"kernels\": \"%s\"", wbytes, threads,
-                      sd_llm_kernels_name());
+    int jn = snprintf(js, sizeof js,
+                      "{\"weight_bytes\": %.0f, \"threads\": %d, \"kernels\": \"%s\", \"load_s\": %.3f, "
+                      "\"repack_s\": %.3f, \"packed_bytes\": %.0f, \"rss_load_mb\": %.1f",
+                      wbytes, threads, sd_llm_kernels_name(), t_load, t_repack, packed, rss_load);
     for (size_t i = 0; i < nP; i++) {
         if (prompt_pass(&b, P_list[i], &warm) || prompt_pass(&b, P_list[i], &t)) return 1;
         printf("prompt pass pp%zu: %.2f tokens/s (%.3f s, %.2f CPU s)\n", P_list[i], (double)P_list[i] / t.wall,
@@ -227,6 +251,9 @@ int main(int argc, char **argv) {
         jn += snprintf(js + jn, sizeof js - (size_t)jn, ", \"tg_batch\": %.4f, \"tg_batch_cpu\": %.3f, \"beams\": %d",
                        gen * beams / t.wall, t.cpu, beams);
     }
+    const double rss_peak = vm_mb("VmHWM");
+    printf("peak RSS %.0f MB\n", rss_peak);
+    jn += snprintf(js + jn, sizeof js - (size_t)jn, ", \"rss_peak_mb\": %.1f", rss_peak);
     if (json) printf("BENCH %s}\n", js);
     free(ids), free(b.x), free(b.xb), free(b.logits), free(b.hsum);
     sd_llama_cache_free(b.c);

@@ -135,4 +135,11 @@ for t in dict.fromkeys(r[1] for r in rows):
         ratio = "%8.2f" % (s / l) if s and l else "%8s" % "-"
         fb = lambda v: "%11.0f%%" % (100 * v / (bound * b)) if v and b and bound else "%12s" % ""  # noqa: E731
         print("%-5s %-22s %s %s %s %s %s" % (t, name, fmt(s), fmt(l), ratio, fb(s), fb(l)))
+print("\nsdumc's load (median): seconds, of which repacking the weights (src/llm/kernels_repack.h); RSS after the load and peak")
+for t in dict.fromkeys(r[1] for r in rows):
+    ls, rp, pb = med(t, "sdumc", "load_s"), med(t, "sdumc", "repack_s"), med(t, "sdumc", "packed_bytes")
+    rl, rk = med(t, "sdumc", "rss_load_mb"), med(t, "sdumc", "rss_peak_mb")
+    if ls is not None:
+        print("%-5s load %.2f s, repacking %.2f s (%.0f MB repacked); RSS %.0f MB after the load, %.0f MB peak"
+              % (t, ls, rp or 0, (pb or 0) / 1e6, rl or 0, rk or 0))
 EOF

@@ -4,7 +4,9 @@
  * activation codes identical in every set and equal to llama.cpp's quantize_row_q8_0 on a hand
  * case; float16-rounded activations for F16 weights. Shapes cover partial tiles (M = 1..9 input
  * rows, N = 37 weight rows) and an odd number of blocks (K = 96), and matrices of several of the
- * threads' chunks (the last one partial). */
+ * threads' chunks (the last one partial). Weights repacked into 16-row groups (kernels_repack.h)
+ * give the oracle's values in every kernel set with products over them, through partial groups,
+ * thread shares that start inside a group and a loaded model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 #include "io/half.h"
 #include "llm/kernels.h"
 #include "llm/kernels_impl.h"
+#include "llm/kernels_repack.h"
+#include "llm/llama.h"
 #include "llm_fixture.h"
 
 enum { N = 37, KQ = 96, KF = 100, MMAX = 9 };
@@ -54,7 +58,7 @@ static void *make_weights_rows(sd_ggml_type t, int64_t K, size_t rows, sd_wmat *
             }
         }
     }
-    *W = (sd_wmat){t, data, K, (int64_t)rows, rb};
+    *W = (sd_wmat){t, data, K, (int64_t)rows, rb, NULL};
     return data;
 }
 
@@ -372,6 +376,114 @@ static void test_chunks(void) {
     free(x), free(xr), free(y), free(yr), free(y2);
 }
 
+/* Repacked Q8_0 / Q4_0 weights against the 8-bit oracle and the unpacked kernels: M up to 17 (tiles
+ * of 8 rows and more than one tile), N = 37 (two groups and 5 rows of a third), K = 96 (3 blocks);
+ * a range [5, 29) writes only its rows; three matrices in one region give what three products do. */
+static void test_packed(void) {
+    enum { MP = 17 };
+    const sd_ggml_type types[] = {SD_GGML_Q8_0, SD_GGML_Q4_0};
+    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 9, 17};
+    static float x[MP * KQ], y[MP * N], yr[MP * N], yu[MP * N], yp[3][MP * N];
+    sd_llm_work w;
+    if (sd_llm_work_init(&w, MP, KQ, SD_LLM_ARITH_LLAMACPP)) {
+        sd_test_fail(__FILE__, __LINE__, "work");
+        return;
+    }
+    const sd_llm_isa best = sd_llm_isa_detect();
+    int sets = 0;
+    for (int isa = SD_LLM_ISA_PORTABLE; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        if (!sd_llm_packed_in_use()) {
+            sd_llm_kernels_limit(old);
+            continue;
+        }
+        sets++;
+        double worst = 0;
+        for (int ti = 0; ti < 2; ti++) {
+            sd_wmat W[3], P[3];
+            void *data[3];
+            for (int i = 0; i < 3; i++) {
+                data[i] = make_weights(types[ti], KQ, &W[i]);
+                P[i] = W[i];
+            }
+            W[1].N = P[1].N = 5;
+            for (int i = 0; i < 3; i++) EXPECT(!sd_llm_repack(&P[i], 0) && P[i].packed, "repack %d", i);
+            EXPECT(sd_llm_packed_bytes(&P[0]) == 3 * sd_llm_pack_group_bytes(types[ti], KQ), "packed bytes %zu",
+                   sd_llm_packed_bytes(&P[0]));
+            for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
+                const size_t M = Ms[mi];
+                fill_x(x, M * KQ, (int)mi);
+                sd_llm_prepare(&w, x, M, KQ, types[ti]);
+                sd_llm_matmul_prepared(&P[0], &w, y);
+                sd_llm_matmul_q8_ref(&W[0], &w, yr);
+                double e = scaled_err(y, yr, M * N);
+                if (e > worst) worst = e;
+                EXPECT(e < 1e-6, "%s packed %s M=%zu: %g", sd_llm_kernels_name(), sd_ggml_type_name(types[ti]), M, e);
+                sd_llm_matmul_prepared(&W[0], &w, yu);
+                EXPECT(scaled_err(y, yu, M * N) < 1e-6, "%s packed vs unpacked %s M=%zu", sd_llm_kernels_name(),
+                       sd_ggml_type_name(types[ti]), M);
+                /* one thread's share that starts and ends inside groups */
+                for (size_t i = 0; i < M * N; i++) yu[i] = -1e30f;
+                sd_llm_kernels()->prange(&P[0], &w, 5, 29, yu);
+                int ok = 1;
+                for (size_t m = 0; m < M; m++)
+                    for (size_t n = 0; n < N; n++)
+                        ok &= n >= 5 && n < 29 ? yu[m * N + n] == y[m * N + n] : yu[m * N + n] == -1e30f;
+                EXPECT(ok, "%s packed range [5, 29) %s M=%zu", sd_llm_kernels_name(), sd_ggml_type_name(types[ti]), M);
+                /* matrices of 37, 5 and 37 rows in one region: the shares straddle them */
+                const sd_wmat *Pp[3] = {&P[0], &P[1], &P[2]};
+                float *const ypp[3] = {yp[0], yp[1], yp[2]};
+                sd_llm_matmul_many(Pp, ypp, 3, &w);
+                for (int i = 0; i < 3; i++) {
+                    sd_llm_matmul_prepared(&P[i], &w, y);
+                    EXPECT(!memcmp(yp[i], y, M * (size_t)P[i].N * sizeof(float)), "%s packed matrix %d M=%zu differs",
+                           sd_ggml_type_name(types[ti]), i, M);
+                }
+            }
+            for (int i = 0; i < 3; i++) {
+                sd_llm_unpack(&P[i]);
+                free(data[i]);
+            }
+        }
+        printf("  %s: repacked 8-bit %.1e (max scaled error against the oracle)\n", sd_llm_kernels_name(), worst);
+        sd_llm_kernels_limit(old);
+    }
+    if (!sets) printf("  no kernel set with repacked products on this CPU\n");
+    sd_llm_work_free(&w);
+}
+
+/* A Q8_0 / Q4_0 model is repacked at load when the kernels have products over repacked weights
+ * (every product matrix, the bytes of the stored ones) and not otherwise, nor when it is loaded for
+ * the exact arithmetic. */
+static void test_load_repacks(void) {
+    const char *files[] = {DIR "tiny_q8_0.gguf", DIR "tiny_q4_0.gguf", DIR "tiny_f16.gguf"};
+    for (int f = 0; f < 3; f++) {
+        sd_llama *m = NULL;
+        sd_error err = {0};
+        if (sd_llama_load(files[f], &m, &err)) {
+            sd_test_fail(__FILE__, __LINE__, err.msg);
+            continue;
+        }
+        double sec = -1;
+        const size_t packed = sd_llama_packed_bytes(m, &sec);
+        if (f < 2 && sd_llm_packed_in_use())
+            EXPECT(packed >= sd_llama_weight_bytes(m) && packed < sd_llama_weight_bytes(m) * 2 && sec >= 0,
+                   "%s: %zu bytes repacked of %zu", files[f], packed, sd_llama_weight_bytes(m));
+        else
+            EXPECT(packed == 0, "%s: %zu bytes repacked", files[f], packed);
+        sd_llama_free(m);
+    }
+    /* loaded for the exact arithmetic: nothing repacked */
+    sd_llama *m = NULL;
+    sd_error err = {0};
+    if (sd_llama_load_for(files[0], SD_LLM_ARITH_EXACT, &m, &err) == SD_OK) {
+        EXPECT(sd_llama_packed_bytes(m, NULL) == 0, "exact: %zu bytes repacked", sd_llama_packed_bytes(m, NULL));
+        sd_llama_free(m);
+    } else {
+        sd_test_fail(__FILE__, __LINE__, err.msg);
+    }
+}
+
 int main(void) {
     sd_threads_set(2);
     printf("  kernel sets on this CPU: up to %s\n",
@@ -384,5 +496,7 @@ int main(void) {
     sd_test_run("llm_kernels_many_in_one_region", test_many);
     sd_test_run("llm_kernels_exponentials", test_exponentials);
     sd_test_run("llm_kernels_chunks", test_chunks);
+    sd_test_run("llm_kernels_repacked_products", test_packed);
+    sd_test_run("llm_kernels_load_repacks", test_load_repacks);
     return sd_test_finish();
 }

@@ -97,7 +97,7 @@ int cli_simulate_text(int argc, char **argv) {
     int rc = 1;
     cli_share share = {0};
     int64_t *cost = NULL; /* [n_names] input frames: the share's balance */
-    if (sd_llama_load(llm, &m, &err) || sd_projector_load(proj_path, SD_PROJECTOR_K, &proj, &err)) {
+    if (sd_llama_load_for(llm, sp.arith, &m, &err) || sd_projector_load(proj_path, SD_PROJECTOR_K, &proj, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         goto end;
     }

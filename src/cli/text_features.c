@@ -84,7 +84,7 @@ int cli_text_features(int argc, char **argv) {
     int64_t *cost = NULL;      /* [t.n] tokens of each row: the share's balance */
     size_t *pass = NULL;       /* [t.n] the pass of each row */
     sd_transcripts mine = {0}; /* this worker's rows of t (borrowed strings) */
-    if (sd_transcripts_read(csv, name_col, text_col, 0, &t, &err) || sd_llama_load(llm, &m, &err) ||
+    if (sd_transcripts_read(csv, name_col, text_col, 0, &t, &err) || sd_llama_load_for(llm, tp.arith, &m, &err) ||
         sd_textfeat_create(m, &tp, &tf, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         goto end;

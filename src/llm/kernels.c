@@ -16,6 +16,7 @@
 #include "core/gemm.h"
 #include "io/half.h"
 #include "llm/kernels_impl.h"
+#include "llm/kernels_repack.h"
 
 /* ---- which kernels ---------------------------------------------------------------------- */
 
@@ -31,13 +32,16 @@ static void detect(void) {
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                sd_llm_avx2_kernels(&kernel_sets[SD_LLM_ISA_AVX2]);
     if (avx2) detected = SD_LLM_ISA_AVX2;
+    if (avx2) sd_llm_avx2_packed_kernels(&kernel_sets[SD_LLM_ISA_AVX2]);
     /* F16C is not among __builtin_cpu_supports' names in every compiler: the AVX2 kernel set
      * checks it through cpuid (sd_llm_avx2_kernels returns 0 without it). */
     kernel_sets[SD_LLM_ISA_AVX512] = kernel_sets[SD_LLM_ISA_AVX2]; /* its quantiser and exact path */
     if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        sd_llm_avx512_kernels(&kernel_sets[SD_LLM_ISA_AVX512]))
+        sd_llm_avx512_kernels(&kernel_sets[SD_LLM_ISA_AVX512])) {
         detected = SD_LLM_ISA_AVX512;
+        sd_llm_avx512_packed_kernels(&kernel_sets[SD_LLM_ISA_AVX512]);
+    }
 #endif
 }
 
@@ -84,9 +88,10 @@ int sd_llm_work_init(sd_llm_work *w, size_t R, size_t K, sd_llm_arith arith) {
     w->q = sd_alloc(rk ? rk : 1);
     w->d8 = sd_alloc((rb ? rb : 1) * sizeof(float));
     w->corr = sd_alloc((rb ? rb : 1) * sizeof(int32_t));
+    w->csum = sd_alloc((rb ? rb / 8 + 1 : 1) * sizeof(int32_t));
     w->xr = sd_alloc((rk ? rk : 1) * sizeof(float));
     w->rows = sd_alloc((tk ? tk : 1) * sizeof(float));
-    if (!w->q || !w->d8 || !w->corr || !w->xr || !w->rows) {
+    if (!w->q || !w->d8 || !w->corr || !w->csum || !w->xr || !w->rows) {
         sd_llm_work_free(w);
         return -1;
     }
@@ -97,6 +102,7 @@ void sd_llm_work_free(sd_llm_work *w) {
     sd_free(w->q);
     sd_free(w->d8);
     sd_free(w->corr);
+    sd_free(w->csum);
     sd_free(w->xr);
     sd_free(w->rows);
     memset(w, 0, sizeof *w);
@@ -124,7 +130,10 @@ void sd_llm_prepare(sd_llm_work *w, const float *x, size_t M, size_t K, sd_ggml_
 SD_OMP(omp parallel for schedule(static) if (M * K >= 65536) num_threads(w->n_threads))
     for (size_t m = 0; m < M; m++) {
         if (kind == KIND_F16_ROUNDED) ks->round16(x + m * K, w->xr + m * K, K);
-        else ks->quant(x, m, m + 1, K, t, w);
+        else {
+            ks->quant(x, m, m + 1, K, t, w);
+            sd_llm_block_corr(w, m, m + 1);
+        }
     }
     if (kind == KIND_F16_ROUNDED) w->x = w->xr;
 }
@@ -147,7 +156,9 @@ static int64_t chunk_rows(const sd_wmat *W) {
 /* Weight rows [n0, n1) of W into y, with the prepared activations. */
 static void product_range(const sd_llm_kernel_set *ks, const sd_wmat *W, const sd_llm_work *w, int64_t n0, int64_t n1,
                           float *y, float *rowbuf) {
-    if (w->kind == KIND_Q8_FOR_Q4_0 || w->kind == KIND_Q8_FOR_Q8_0) ks->qrange(W, w, n0, n1, y);
+    const int q8 = w->kind == KIND_Q8_FOR_Q4_0 || w->kind == KIND_Q8_FOR_Q8_0;
+    if (q8 && W->packed && ks->prange) ks->prange(W, w, n0, n1, y);
+    else if (q8) ks->qrange(W, w, n0, n1, y);
     else if (W->type == SD_GGML_F32 || W->type == SD_GGML_F16) ks->frange(W, w->x, w->M, n0, n1, y);
     else ks->xrange(W, w->x, w->M, n0, n1, y, rowbuf);
 }

@@ -33,6 +33,7 @@ typedef struct {
     const void *data; /* N rows, each sd_ggml_row_size(type, K) bytes */
     int64_t K, N;
     size_t row_bytes;
+    void *packed; /* NULL, or the rows repacked for the 8-bit products (kernels_repack.h) */
 } sd_wmat;
 
 typedef enum { SD_LLM_ARITH_LLAMACPP = 0, SD_LLM_ARITH_EXACT = 1 } sd_llm_arith;
@@ -48,6 +49,7 @@ typedef struct {
     float *d8;      /* [R, K/32, 8] block scales (float16 values), each repeated in 8 lanes */
     int32_t *corr;  /* [R, K/32, 8] -c * (sum of each 4 consecutive q): c = 8 for Q4_0 weights, 128
                        for Q8_0 weights; the starting sums of the unsigned-times-signed dot products */
+    int32_t *csum;  /* [R, K/32] each block's 8 corr entries summed (the repacked weights' kernels) */
     float *xr;      /* [R, K] float16-rounded activations (F16 weights) */
     float *rows;    /* [n_threads, K] dequantised weight rows (the exact path) */
     int n_threads;

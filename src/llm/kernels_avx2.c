@@ -311,7 +311,7 @@ AVX2 static float dot_q4_0_avx2(const unsigned char *p, const float *x, int64_t 
 AVX2 static void xrange_avx2(const sd_wmat *W, const float *x, size_t M, int64_t n0, int64_t n1, float *y,
                              float *rowbuf) {
     const size_t K = (size_t)W->K, N = (size_t)W->N;
-    const sd_wmat row = {SD_GGML_F32, rowbuf, W->K, 1, K * sizeof(float)};
+    const sd_wmat row = {SD_GGML_F32, rowbuf, W->K, 1, K * sizeof(float), NULL};
     for (int64_t n = n0; n < n1; n++) {
         const unsigned char *p = (const unsigned char *)W->data + (size_t)n * W->row_bytes;
         if (M < 4) {

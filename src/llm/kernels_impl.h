@@ -49,6 +49,7 @@ typedef double (*sd_llm_exp_sum_fn)(float *x, size_t n, float mx);
 
 typedef struct {
     sd_llm_qrange_fn qrange;
+    sd_llm_qrange_fn prange; /* the same over repacked weights (W->packed); NULL: the set has none */
     sd_llm_frange_fn frange;
     sd_llm_xrange_fn xrange;
     sd_llm_quant_fn quant;
@@ -84,6 +85,9 @@ void sd_llm_portable_kernels(sd_llm_kernel_set *k);
 /* 0 when the build has no such kernels (not x86-64 GCC/clang). */
 int sd_llm_avx2_kernels(sd_llm_kernel_set *k);
 int sd_llm_avx512_kernels(sd_llm_kernel_set *k);
+/* Sets k->prange (kernels_repack_*.c); 0 when the build has no such kernels. */
+int sd_llm_avx512_packed_kernels(sd_llm_kernel_set *k);
+int sd_llm_avx2_packed_kernels(sd_llm_kernel_set *k);
 
 /* The block correction of the 8-bit products: 8 for Q4_0 (nibbles 0..15 stand for -8..7), 128 for
  * Q8_0 (weights offset to 0..255 for the unsigned-times-signed instructions). */

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "llm/kernels_repack.h"
 #include "llm/llama_internal.h"
 
 
@@ -120,7 +122,48 @@ static sd_status load_weights(sd_llama *m, const char *path, sd_error *err) {
     return s;
 }
 
+/* The matrices of the products: the layers' seven and the output head. */
+static size_t product_matrices(sd_llama *m, sd_wmat **all, size_t max) {
+    size_t n = 0;
+    for (int l = 0; l < m->hp.n_layer && n + 7 <= max; l++) {
+        sd_llama_layer *w = &m->layers[l];
+        sd_wmat *mats[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+        for (int i = 0; i < 7; i++) all[n++] = mats[i];
+    }
+    if (n < max) all[n++] = &m->output;
+    return n;
+}
+
+/* Q8_0 / Q4_0 matrices repacked for the kernels in use (kernels_repack.h), each matrix's pages of
+ * the file mapping released as it is packed (a tied output head keeps the embedding's rows
+ * readable: they come back from the file). */
+static sd_status repack_weights(sd_llama *m, sd_error *err) {
+    if (!sd_llm_packed_in_use()) return SD_OK;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const size_t max = (size_t)m->hp.n_layer * 7 + 1;
+    sd_wmat **all = malloc(max * sizeof *all);
+    if (!all) return sd_fail(err, SD_E_NOMEM, "out of memory");
+    const size_t n = product_matrices(m, all, max);
+    for (size_t i = 0; i < n; i++) {
+        if (sd_llm_repack(all[i], 1)) {
+            free(all);
+            return sd_fail(err, SD_E_NOMEM, "%s: out of memory repacking the weights (%zu bytes so far)",
+                           sd_gguf_path(m->gguf), m->packed_bytes);
+        }
+        if (all[i]->packed) m->packed_bytes += sd_llm_packed_bytes(all[i]);
+    }
+    free(all);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    m->repack_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return SD_OK;
+}
+
 sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
+    return sd_llama_load_for(path, SD_LLM_ARITH_LLAMACPP, out, err);
+}
+
+sd_status sd_llama_load_for(const char *path, sd_llm_arith arith, sd_llama **out, sd_error *err) {
     *out = NULL;
     sd_llama *m = calloc(1, sizeof *m);
     if (!m) return sd_fail(err, SD_E_NOMEM, "out of memory");
@@ -128,6 +171,7 @@ sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err) {
     if (!s) s = read_hparams(m, err);
     if (!s) s = sd_tokenizer_from_gguf(m->gguf, &m->tok, err);
     if (!s) s = load_weights(m, path, err);
+    if (!s && arith == SD_LLM_ARITH_LLAMACPP) s = repack_weights(m, err);
     if (s) {
         sd_llama_free(m);
         return s;
@@ -140,9 +184,13 @@ void sd_llama_free(sd_llama *m) {
     if (!m) return;
     if (m->layers)
         for (int l = 0; l < m->hp.n_layer; l++) {
+            sd_llama_layer *w = &m->layers[l];
+            sd_wmat *mats[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+            for (int i = 0; i < 7; i++) sd_llm_unpack(mats[i]);
             free(m->layers[l].attn_norm);
             free(m->layers[l].ffn_norm);
         }
+    sd_llm_unpack(&m->output);
     free(m->layers);
     free(m->output_norm);
     sd_tokenizer_free(m->tok);
@@ -164,6 +212,11 @@ size_t sd_llama_weight_bytes(const sd_llama *m) {
         for (int i = 0; i < 7; i++) n += (size_t)all[i]->N * all[i]->row_bytes;
     }
     return n;
+}
+
+size_t sd_llama_packed_bytes(const sd_llama *m, double *seconds) {
+    if (seconds) *seconds = m->repack_s;
+    return m->packed_bytes;
 }
 
 sd_status sd_llama_embed(const sd_llama *m, const int32_t *ids, size_t n, float *out,

@@ -40,6 +40,12 @@ typedef struct sd_llama sd_llama;
  * otherwise, naming the architecture found), hyperparameters, every tensor's presence, shape and
  * type (output.weight may be absent: the embedding is then tied), the tokenizer. */
 sd_status sd_llama_load(const char *path, sd_llama **out, sd_error *err);
+/* The same for one arithmetic: for llama.cpp's (what sd_llama_load loads for) the Q8_0 / Q4_0
+ * product matrices are repacked (src/llm/kernels_repack.h, when the kernels in use have products
+ * over repacked weights), for the exact one they are not (its products read the stored blocks, so
+ * the model keeps only the file mapping). Either model runs either arithmetic; the other one then
+ * takes the kernels over the stored blocks. */
+sd_status sd_llama_load_for(const char *path, sd_llm_arith arith, sd_llama **out, sd_error *err);
 void sd_llama_free(sd_llama *m);
 
 const sd_llama_hparams *sd_llama_get_hparams(const sd_llama *m);
@@ -48,6 +54,11 @@ const sd_tokenizer *sd_llama_get_tokenizer(const sd_llama *m);
 const char *sd_llama_weight_type(const sd_llama *m);
 /* Bytes of weights read per decoded token (all matrices but the embedding, plus the output head). */
 size_t sd_llama_weight_bytes(const sd_llama *m);
+
+/* The weights repacked at load for the 8-bit products (src/llm/kernels_repack.h; Q8_0 and Q4_0
+ * matrices, when the kernels in use have products over them): their bytes (0: none) and the
+ * seconds the repacking took. */
+size_t sd_llama_packed_bytes(const sd_llama *m, double *seconds);
 
 /* out[n, D] = embedding rows of ids; SD_E_ARG for an id outside [0, V). */
 sd_status sd_llama_embed(const sd_llama *m, const int32_t *ids, size_t n, float *out, sd_error *err);

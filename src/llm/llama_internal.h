@@ -21,6 +21,8 @@ struct sd_llama {
     sd_wmat embd, output; /* [V, D] each */
     float *output_norm;   /* [D] */
     sd_llama_layer *layers; /* [L] */
+    size_t packed_bytes;  /* the repacked weights (kernels_repack.h) */
+    double repack_s;      /* and the seconds repacking took */
 };
 
 /* Buffers of one forward pass over at most R rows, allocated with the cache (none per call). */

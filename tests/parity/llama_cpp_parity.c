@@ -30,6 +30,7 @@
 #include "llama.h"
 #include "llm/generate.h"
 #include "llm/kernels.h"
+#include "llm/kernels_repack.h"
 #include "llm/llama.h"
 #include "llm_fixture.h"
 
@@ -328,9 +329,16 @@ static void redo(op_check *oc, const struct ggml_tensor *t) {
         const sd_gguf_tensor *w = sd_gguf_find_tensor(oc->g, a->name);
         const size_t K = (size_t)b->ne[0], M = (size_t)b->ne[1];
         if (!w || (size_t)w->ne[0] != K || (size_t)w->ne[1] != ne0 || M > oc->work.R) return;
-        sd_wmat W = {w->type, w->data, (int64_t)K, (int64_t)ne0, sd_ggml_row_size(w->type, (int64_t)K)};
-        sd_llm_matmul(&W, values(oc, b) ? values(oc, b) : (const float *)b->data, M, oc->y, &oc->work);
+        sd_wmat W = {w->type, w->data, (int64_t)K, (int64_t)ne0, sd_ggml_row_size(w->type, (int64_t)K), NULL};
+        const float *x = values(oc, b) ? values(oc, b) : (const float *)b->data;
+        sd_llm_matmul(&W, x, M, oc->y, &oc->work);
         record(oc, OP_PRODUCT, t, out, n);
+        /* and from the weights repacked as sd_llama_load repacks them (kernels_repack.h) */
+        if (!sd_llm_repack(&W, 0) && W.packed) {
+            sd_llm_matmul(&W, x, M, oc->y, &oc->work);
+            record(oc, OP_PRODUCT, t, out, n);
+            sd_llm_unpack(&W);
+        }
     }
 }
 
