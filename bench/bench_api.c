@@ -140,7 +140,8 @@ static timing time_openmp(const sdumc_model *model, const sdumc_utterance *u, in
         const sdumc_utterance *x = &u[(i + 5) % batch];
         int len[3] = {(int)x->audio.frames, (int)x->text.frames, (int)x->video.frames};
         sd_flow_input in = {1, {x->audio.data, x->text.data, x->video.data}, {len[0], len[1], len[2]},
-                            {&len[0], &len[1], &len[2]}, {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32}};
+                            {&len[0], &len[1], &len[2]}, {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32},
+                            {NULL, NULL, NULL}, {NULL, NULL, NULL}}; /* no standardisation */
         double t0 = now_ms();
         sd_flow_forward(f, model->m, &in, 1, 0, NULL, &e);
         if (i >= 0) ms[i] = now_ms() - t0;

@@ -198,7 +198,7 @@ static void make_inputs(const options *o, int B, inputs *in) {
 static sd_flow_input flow_in(const inputs *in, int B, int text_slot) {
     sd_flow_input f = {B, {in->x[0], in->x[text_slot], in->x[2]}, {in->T[0], in->T[text_slot], in->T[2]},
                        {in->len[0], in->len[text_slot], in->len[2]},
-                       {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32}};
+                       {SD_DTYPE_F32, SD_DTYPE_F32, SD_DTYPE_F32}, {NULL, NULL, NULL}, {NULL, NULL, NULL}};
     return f;
 }
 
