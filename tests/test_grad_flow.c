@@ -17,7 +17,8 @@
  *
  * Dropout is on, its masks fixed: every evaluation draws them from the same seed (the draws depend
  * on the shapes only), so the network is the same smooth function of its parameters. A second
- * case runs without dropout in the no-mask mode (padded frames take part). A coordinate whose
+ * case runs without dropout in the no-mask mode (padded frames take part); a third feeds raw-scale
+ * inputs that the frame projection standardises (mean/inv). A coordinate whose
  * perturbed evaluations switch a ReLU on or off (any MLP, MIA or RnC-head unit) is skipped; the
  * test counts them and requires them to be few.
  *
@@ -73,6 +74,7 @@ typedef struct {
     const unsigned char *use; /* sd_param_use of each tensor (MIA on: all but SD_USE_NEVER used) */
     sd_flow_f64 *flow[2];
     sd_flow_input in[2]; /* complete, text-missing */
+    float mean[4][8], inv[4][8]; /* per-dim standardisation of each input (standardised case) */
     double *x[4];        /* audio, text, video, simulated text: [B, T_m, D_m] */
     int len[4][FLOW_B];
     double y[FLOW_B];
@@ -182,7 +184,8 @@ static int flow_gradient(flow_case *c, double *grads) {
 
 /* A model of the small configuration, its parameters in double, and a batch: modality m has T_m
  * padded frames, sample b len[m][b] real ones (the others zero, as batches hold them). */
-static void case_setup(flow_case *c, sd_model **fm, int mask, float p_mlp, float p_att, uint64_t seed) {
+static void case_setup(flow_case *c, sd_model **fm, int mask, float p_mlp, float p_att, uint64_t seed,
+                       int standardise) {
     memset(c, 0, sizeof *c);
     static const int dims[4] = {5, 6, 4, 6}, T[4] = {4, 3, 5, 4};
     static const int len[4][FLOW_B] = {{4, 2, 3}, {3, 1, 2}, {5, 4, 1}, {2, 4, 3}};
@@ -214,6 +217,19 @@ static void case_setup(flow_case *c, sd_model **fm, int mask, float p_mlp, float
                 for (int d = 0; d < dims[k]; d++)
                     c->x[k][((size_t)b * T[k] + t) * dims[k] + d] = sd_rng_normal(&r);
         }
+        if (!standardise) continue;
+        /* raw-scale features, mean + normal / inv per dim, which the frame projection standardises
+         * back ((x - mean) * inv on the real frames, model/frames.c) */
+        for (int d = 0; d < dims[k]; d++) {
+            c->mean[k][d] = (float)(2.0 + d - 0.5 * k);
+            c->inv[k][d] = (float)(0.25 * (1 + d % 3));
+        }
+        for (int b = 0; b < FLOW_B; b++)
+            for (int t = 0; t < len[k][b]; t++)
+                for (int d = 0; d < dims[k]; d++) {
+                    double *v = &c->x[k][((size_t)b * T[k] + t) * dims[k] + d];
+                    *v = c->mean[k][d] + *v / c->inv[k][d];
+                }
     }
     for (int f = 0; f < 2; f++) {
         sd_flow_input *in = &c->in[f];
@@ -224,6 +240,8 @@ static void case_setup(flow_case *c, sd_model **fm, int mask, float p_mlp, float
             in->T[i] = T[k];
             in->len[i] = c->len[k];
             in->dtype[i] = SD_DTYPE_F32; /* elements of the flow's precision: double */
+            in->mean[i] = standardise ? c->mean[k] : NULL;
+            in->inv[i] = standardise ? c->inv[k] : NULL;
         }
         c->flow[f] = sd_flow_new_f64();
         if (!c->flow[f]) abort();
@@ -253,10 +271,10 @@ static void case_free(flow_case *c, sd_model *fm) {
 }
 
 /* Checks every tensor of the case; returns the coordinates checked. */
-static size_t check_flow(const char *label, int mask, float p_mlp, float p_att, uint64_t seed) {
+static size_t check_flow(const char *label, int mask, float p_mlp, float p_att, uint64_t seed, int standardise) {
     flow_case c;
     sd_model *fm = NULL;
-    case_setup(&c, &fm, mask, p_mlp, p_att, seed);
+    case_setup(&c, &fm, mask, p_mlp, p_att, seed, standardise);
     const size_t total = c.table->total;
     double *grads = dalloc(total);
     for (size_t i = 0; i < total; i++) grads[i] = PREFILL;
@@ -303,15 +321,22 @@ static size_t check_flow(const char *label, int mask, float p_mlp, float p_att, 
 }
 
 static void test_flow_backward_dropout_masks(void) {
-    check_flow("flow[mia, dropout masks fixed, padding masked]", 1, 0.3f, 0.5f, 11);
+    check_flow("flow[mia, dropout masks fixed, padding masked]", 1, 0.3f, 0.5f, 11, 0);
 }
 
 static void test_flow_backward_no_dropout_no_mask(void) {
-    check_flow("flow[mia, no dropout, no-mask mode]", 0, 0.0f, 0.0f, 12);
+    check_flow("flow[mia, no dropout, no-mask mode]", 0, 0.0f, 0.0f, 12, 0);
+}
+
+/* Training on raw-scale features standardised inside the frame projection (sd_flow_input
+ * mean/inv): the projection's weight gradient must see the standardised frames too. */
+static void test_flow_backward_standardised(void) {
+    check_flow("flow[mia, dropout masks fixed, standardised raw-scale inputs]", 1, 0.3f, 0.5f, 11, 1);
 }
 
 int main(void) {
     sd_test_run("grad_flow_backward_dropout_masks", test_flow_backward_dropout_masks);
     sd_test_run("grad_flow_backward_no_dropout_no_mask", test_flow_backward_no_dropout_no_mask);
+    sd_test_run("grad_flow_backward_standardised", test_flow_backward_standardised);
     return sd_test_finish();
 }
