@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/hash.h"
 #include "harness.h"
 
 /* skip[] codes of sd_fd_numeric: checked, skipped for a kink, not drawn into the sample. */
@@ -14,6 +15,14 @@ double sd_fd_err(double analytic, double numeric, double floor) {
     if (isnan(analytic) || isnan(numeric)) return INFINITY;
     const double m = fmax(fmax(fabs(analytic), fabs(numeric)), floor > 0 ? floor : SD_FD_FLOOR);
     return fabs(analytic - numeric) / m;
+}
+
+uint64_t sd_fd_sign_state(uint64_t h, const double *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char on = v[i] > 0;
+        h = sd_fnv1a(h, &on, 1);
+    }
+    return h;
 }
 
 double sd_fd_derivative(const sd_fd_fn *f, double *v, uint64_t state0, int *kinked) {

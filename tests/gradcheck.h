@@ -40,6 +40,10 @@
 #define SD_FD_FLOOR 1e-6    /* the relative error's denominator floor */
 #define SD_FD_MIN_GRAD 1e-3 /* a tensor's largest derivative must exceed this (non-vacuous) */
 
+/* h advanced (sd_fnv1a, start from SD_FNV1A_INIT) over the on/off pattern (v > 0) of v [n], one
+ * 0/1 byte per value: the ReLU-state signature of sd_fd_fn.state. */
+uint64_t sd_fd_sign_state(uint64_t h, const double *v, size_t n);
+
 /* The scalar function: loss(ctx) evaluates L at the current values (which the checker perturbs in
  * place, one at a time, and restores). h: the step (0 for SD_FD_H). state: optional, a
  * signature of the discrete state of the last evaluation (a ReLU on/off pattern). floor: the

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "core/hash.h"
 #include "core/status.h"
 #include "data/batch.h"
 #include "data/cache.h"
@@ -199,12 +200,6 @@ typedef struct {
     uint64_t digest[16];
 } run_t;
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Digests of the batches left in an open batcher's epoch. */
 static run_t digest_epoch(sd_batcher *bt) {
     run_t r;
@@ -213,16 +208,16 @@ static run_t digest_epoch(sd_batcher *bt) {
     sd_error err;
     int rc;
     while ((rc = sd_batcher_next(bt, &b, &err)) == 1 && r.nb < 16) {
-        uint64_t h = 1469598103934665603ull;
-        h = fnv_bytes(h, &b->B, sizeof b->B);
-        h = fnv_bytes(h, b->T, sizeof b->T);
-        h = fnv_bytes(h, b->label, (size_t)b->B * sizeof *b->label);
-        h = fnv_bytes(h, b->index, (size_t)b->B * sizeof *b->index);
+        uint64_t h = SD_FNV1A_INIT;
+        h = sd_fnv1a(h, &b->B, sizeof b->B);
+        h = sd_fnv1a(h, b->T, sizeof b->T);
+        h = sd_fnv1a(h, b->label, (size_t)b->B * sizeof *b->label);
+        h = sd_fnv1a(h, b->index, (size_t)b->B * sizeof *b->index);
         for (int m = 0; m < SD_MOD_COUNT; m++) {
             if (!b->x[m]) continue;
-            h = fnv_bytes(h, b->len[m], (size_t)b->B * sizeof(int));
-            h = fnv_bytes(h, &b->dtype[m], sizeof b->dtype[m]);
-            h = fnv_bytes(h, b->x[m], (size_t)b->B * (size_t)b->T[m] * (size_t)b->D[m] * sd_dtype_size(b->dtype[m]));
+            h = sd_fnv1a(h, b->len[m], (size_t)b->B * sizeof(int));
+            h = sd_fnv1a(h, &b->dtype[m], sizeof b->dtype[m]);
+            h = sd_fnv1a(h, b->x[m], (size_t)b->B * (size_t)b->T[m] * (size_t)b->D[m] * sd_dtype_size(b->dtype[m]));
         }
         r.digest[r.nb++] = h;
     }

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "harness.h"
@@ -123,22 +124,14 @@ static double flow_loss(void *v) {
            weights[5] * sd_rnc_forward_f64(c->F, c->Y, 2 * FLOW_B, (int)R, SD_RNC_TEMPERATURE, c->work);
 }
 
-/* FNV-1a over the on/off state of every ReLU unit of both flows. */
-static uint64_t mix_signs(uint64_t h, const double *v, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint64_t)(v[i] > 0);
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t mlp_signs(uint64_t h, const sd_mlp_buf_f64 *b, const mlp_shape *s, size_t N) {
-    return mix_signs(h, b->relu, sd_mlp_cache_len_f64(s, N));
+    return sd_fd_sign_state(h, b->relu, sd_mlp_cache_len_f64(s, N));
 }
 
+/* The on/off state of every ReLU unit of both flows (sd_fd_sign_state). */
 static uint64_t flow_relu_state(void *v) {
     const flow_case *c = v;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = SD_FNV1A_INIT;
     const sd_mlp_shapes s = sd_flow_mlp_shapes_f64(&c->m);
     const size_t B = FLOW_B, K = SD_QUERY_VIEWS;
     for (int k = 0; k < 2; k++) {
@@ -151,10 +144,10 @@ static uint64_t flow_relu_state(void *v) {
         for (size_t q = 0; q < K; q++) h = mlp_signs(h, &f->query[q], &s.query, B);
         h = mlp_signs(h, &f->cross_attention, &s.cross_attention, B);
         if (f->mia) {
-            h = mix_signs(h, f->mia1.h, B * (size_t)f->H);
-            h = mix_signs(h, f->mia2.h, B * K * (size_t)f->C);
+            h = sd_fd_sign_state(h, f->mia1.h, B * (size_t)f->H);
+            h = sd_fd_sign_state(h, f->mia2.h, B * K * (size_t)f->C);
         }
-        h = mix_signs(h, f->r_hidden, B * (size_t)f->R);
+        h = sd_fd_sign_state(h, f->r_hidden, B * (size_t)f->R);
     }
     return h;
 }

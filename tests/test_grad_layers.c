@@ -26,6 +26,7 @@
 #include <omp.h>
 #endif
 
+#include "core/hash.h"
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "harness.h"
@@ -172,16 +173,6 @@ static double gc_run(const gc_problem *pb, gc_param *prm, int np, uint64_t g_see
 
 static void report_layer(const char *layer, double worst) {
     printf("  %s worst rel err over all cases %.1e\n", layer, worst);
-}
-
-/* FNV-1a over a vector of on/off states. */
-static uint64_t sig_of(const double *v, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint64_t)(v[i] > 0);
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 /* ======================================================================================
@@ -334,7 +325,7 @@ static void mlp_bwd(void *c, const double *dy) {
 }
 static uint64_t mlp_sig(void *c) {
     mlp_ctx *k = c;
-    return sig_of(k->relu, k->cache_len);
+    return sd_fd_sign_state(SD_FNV1A_INIT, k->relu, k->cache_len);
 }
 
 /* Nudges the biases until every pre-activation is at least KINK_MARGIN from the ReLU kink. */
@@ -752,7 +743,7 @@ static void mia_bwd(void *v, const double *dy) {
 }
 static uint64_t mia_sig(void *v) {
     mia_ctx *k = v;
-    return sig_of(k->cache.h, k->N * (size_t)k->D);
+    return sd_fd_sign_state(SD_FNV1A_INIT, k->cache.h, k->N * (size_t)k->D);
 }
 
 static void test_grad_mia(void) {

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
-#include "core/alloc.h"
+#include "core/array.h"
 #include "core/pool.h"
 
 /* A group holds at most this many utterances and (unless one utterance alone exceeds it) this
@@ -39,17 +39,6 @@ double sd_api_group_par_min_work = (double)(4 << 20);
 
 const sdumc_features *sd_api_slot(const sdumc_utterance *u, int m) {
     return m == SD_MOD_AUDIO ? &u->audio : m == SD_MOD_TEXT ? &u->text : &u->video;
-}
-
-static sd_status grow_floats(float **p, size_t *cap, size_t need, sd_error *e) {
-    if (need <= *cap) return SD_OK;
-    size_t bytes;
-    if (!sd_mul_size(need, sizeof(float), &bytes)) return sd_fail(e, SD_E_NOMEM, "padded batch too large");
-    float *q = realloc(*p, bytes);
-    if (!q) return sd_fail(e, SD_E_NOMEM, "out of memory for a padded batch of %zu floats", need);
-    *p = q;
-    *cap = need;
-    return SD_OK;
 }
 
 sd_status sd_api_scratch_init(sd_api_scratch *s, sd_error *e) {
@@ -74,9 +63,11 @@ static sd_status run_group(const sd_model *m, sd_api_scratch *s, const sdumc_utt
     sd_flow_input in;
     memset(&in, 0, sizeof in);
     in.B = B;
+    /* The scratch is sized exactly to the largest group seen (no doubling), so that the group
+     * bounds above bound its memory. */
     if ((size_t)B > s->len_cap) {
         for (int k = 0; k < 3; k++) {
-            int *l = realloc(s->len[k], sizeof(int) * (size_t)B);
+            int *l = sd_array_resize(s->len[k], (size_t)B, sizeof *l);
             if (!l) return sd_fail(e, SD_E_NOMEM, "out of memory");
             s->len[k] = l;
         }
@@ -96,8 +87,12 @@ static sd_status run_group(const sd_model *m, sd_api_scratch *s, const sdumc_utt
             continue;
         }
         size_t n = (size_t)B * (size_t)T * D; /* [B, T, D] */
-        sd_status st = grow_floats(&s->pad[k], &s->pad_cap[k], n, e);
-        if (st) return st;
+        if (n > s->pad_cap[k]) {
+            float *p = sd_array_resize(s->pad[k], n, sizeof *p);
+            if (!p) return sd_fail(e, SD_E_NOMEM, "out of memory for a padded batch of %zu floats", n);
+            s->pad[k] = p;
+            s->pad_cap[k] = n;
+        }
         for (int b = 0; b < B; b++) {
             const sdumc_features *x = sd_api_slot(&u[first + (size_t)b], k);
             float *dst = s->pad[k] + (size_t)b * (size_t)T * D; /* [T, D] */
@@ -169,7 +164,7 @@ static double group_work(const sd_model *m, const sdumc_utterance *u, size_t a, 
 /* The context's pool with `threads` threads and as much scratch. */
 static sd_status ensure_threads(sdumc_context *ctx, int threads, sd_error *e) {
     if (ctx->scratch_n < threads) {
-        sd_api_scratch *s = realloc(ctx->scratch, sizeof *s * (size_t)threads);
+        sd_api_scratch *s = sd_array_resize(ctx->scratch, (size_t)threads, sizeof *s);
         if (!s) return sd_fail(e, SD_E_NOMEM, "out of memory for the scratch of %d threads", threads);
         ctx->scratch = s;
         for (; ctx->scratch_n < threads; ctx->scratch_n++) {

@@ -7,19 +7,17 @@
 #include "common.h"
 #include "data/mmsa.h"
 
-static const char *const mod_label[3] = {"audio", "text", "video"};
-
 static void print_summary(const char *out, const sd_mmsa_report *r, const sd_mmsa_options *o) {
     printf("%s: %lld utterances (train %lld, valid %lld, test %lld), labels in [%g, %g]\n", out,
            (long long)(r->n[0] + r->n[1] + r->n[2]), (long long)r->n[0], (long long)r->n[1], (long long)r->n[2],
            o->label_lo, o->label_hi);
     for (int m = 0; m < 3; m++) {
         const char *how = !r->lengths_given[m] ? "frames that are not all zero"
-                          : m == SD_MMSA_TEXT   ? "text_bert attention mask"
-                                                : m == SD_MMSA_AUDIO ? "audio_lengths" : "vision_lengths";
-        printf("  %-6s dim %d, %lld of %lld padded frames kept (by %s); %lld -inf/+inf/NaN value%s set to 0", mod_label[m],
-               r->dim[m], (long long)r->frames_kept[m], (long long)r->frames_padded[m], how, (long long)r->nonfinite[m],
-               r->nonfinite[m] == 1 ? "" : "s");
+                          : m == SD_MOD_TEXT    ? "text_bert attention mask"
+                                                : m == SD_MOD_AUDIO ? "audio_lengths" : "vision_lengths";
+        printf("  %-6s dim %d, %lld of %lld padded frames kept (by %s); %lld -inf/+inf/NaN value%s set to 0",
+               sd_modality_name(m), r->dim[m], (long long)r->frames_kept[m], (long long)r->frames_padded[m], how,
+               (long long)r->nonfinite[m], r->nonfinite[m] == 1 ? "" : "s");
         if (r->clamped[m]) printf("; %lld lengths beyond the padded frames clamped", (long long)r->clamped[m]);
         if (r->empty[m]) printf("; %lld utterances without frames got one zero frame", (long long)r->empty[m]);
         printf("\n");

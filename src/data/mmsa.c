@@ -18,7 +18,6 @@
 
 static const char *const feature_key[3] = {"audio", "text", "vision"};
 static const char *const length_key[3] = {"audio_lengths", NULL, "vision_lengths"};
-static const int dataset_modality[3] = {SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO};
 
 sd_mmsa_options sd_mmsa_default_options(void) {
     sd_mmsa_options o;
@@ -174,7 +173,7 @@ static sd_status check_split(const sd_pk_obj *d, const char *name, const sd_mmsa
     sd_status st;
     for (int m = 0; m < 3; m++) {
         const sd_pk_obj *x = sd_pk_dict_get(d, feature_key[m]);
-        if (m == SD_MMSA_TEXT && !x && sd_pk_dict_get(d, "text_bert"))
+        if (m == SD_MOD_TEXT && !x && sd_pk_dict_get(d, "text_bert"))
             return sd_fail(err, SD_E_FORMAT, "%s: no 'text' features ('text_bert' holds BERT token ids and an "
                            "attention mask, not features: extract text features first)", name);
         if ((st = check_feature(v, m, x, r, first, err))) return st;
@@ -189,13 +188,13 @@ static sd_status check_split(const sd_pk_obj *d, const char *name, const sd_mmsa
     }
     const sd_pk_obj *tb = sd_pk_dict_get(d, "text_bert");
     if (tb && tb->type == SD_PK_ARRAY && is_numeric_array(&tb->u.a) && tb->u.a.ndim == 3 && tb->u.a.shape[0] == v->n &&
-        tb->u.a.shape[1] >= 2 && tb->u.a.shape[2] == v->feat[SD_MMSA_TEXT]->shape[1]) {
+        tb->u.a.shape[1] >= 2 && tb->u.a.shape[2] == v->feat[SD_MOD_TEXT]->shape[1]) {
         v->mask = &tb->u.a;
-        r->lengths_given[SD_MMSA_TEXT] = 1;
+        r->lengths_given[SD_MOD_TEXT] = 1;
     } else if (tb && tb->type != SD_PK_NONE) {
         return sd_fail(err, SD_E_SHAPE, "%s/text_bert: expected a numeric array [%lld, 3, %lld] (ids, attention mask, "
                        "segments) matching the text frames", name, (long long)v->n,
-                       (long long)v->feat[SD_MMSA_TEXT]->shape[1]);
+                       (long long)v->feat[SD_MOD_TEXT]->shape[1]);
     }
     return check_labels(v, o, err);
 }
@@ -284,7 +283,7 @@ static int64_t gather(const split_view *v, int m, int64_t i, float *out, sd_mmsa
     } else {
         for (int64_t t = 0; t < T; t++) {
             int keep;
-            if (m == SD_MMSA_TEXT && v->mask) {
+            if (m == SD_MOD_TEXT && v->mask) {
                 keep = sd_pk_array_at(v->mask, (i * v->mask->shape[1] + 1) * T + t) != 0.0;
                 if (keep) sd_pk_array_read(a, (i * T + t) * D, D, out + L * D);
             } else {
@@ -320,12 +319,11 @@ static sd_status write_split(sd_dataset_writer *w, const split_view *v, int spli
         fprintf(labels, ",%.9g,%s\n", y, sd_split_name((sd_split)split));
         for (int m = 0; m < 3; m++) {
             int64_t L = gather(v, m, i, buf, r);
-            sd_status st = sd_dataset_writer_npy(w, dataset_modality[m], name, buf, L, v->feat[m]->shape[2],
-                                                 SD_DTYPE_F32, err);
+            sd_status st = sd_dataset_writer_npy(w, m, name, buf, L, v->feat[m]->shape[2], SD_DTYPE_F32, err);
             if (st) return st;
         }
         if (o->sim == SD_MMSA_SIM_ZEROS) {
-            sd_status st = sd_dataset_writer_npy(w, SD_MOD_SIM, name, zeros, 1, r->dim[SD_MMSA_TEXT], SD_DTYPE_F32, err);
+            sd_status st = sd_dataset_writer_npy(w, SD_MOD_SIM, name, zeros, 1, r->dim[SD_MOD_TEXT], SD_DTYPE_F32, err);
             if (st) return st;
         }
     }
@@ -349,7 +347,7 @@ sd_status sd_mmsa_import(const char *pkl_path, const char *out_dir, const sd_mms
         for (int m = 0; m < 3 && v[s].n; m++)
             if (v[s].feat[m]->shape[1] * v[s].feat[m]->shape[2] > most) most = v[s].feat[m]->shape[1] * v[s].feat[m]->shape[2];
     float *buf = malloc(sizeof(float) * (size_t)most);
-    float *zeros = calloc((size_t)report->dim[SD_MMSA_TEXT] + 1, sizeof(float));
+    float *zeros = calloc((size_t)report->dim[SD_MOD_TEXT] + 1, sizeof(float));
     sd_dataset_writer w;
     unsigned folders = SD_MOD_BIT(SD_MOD_AUDIO) | SD_MOD_BIT(SD_MOD_TEXT) | SD_MOD_BIT(SD_MOD_VIDEO);
     if (o->sim == SD_MMSA_SIM_ZEROS) folders |= SD_MOD_BIT(SD_MOD_SIM);

@@ -21,12 +21,12 @@
 
 #include <stdint.h>
 
+#include "core/modality.h"
 #include "core/status.h"
 #include "data/dataset.h"
 #include "io/pickle.h"
 
 enum { SD_MMSA_SIM_NONE = 0, SD_MMSA_SIM_ZEROS = 1 };
-enum { SD_MMSA_AUDIO = 0, SD_MMSA_TEXT = 1, SD_MMSA_VIDEO = 2 }; /* the modalities of a pickle */
 
 typedef struct {
     double label_lo, label_hi; /* accepted label range (default -3, 3) */
@@ -35,7 +35,8 @@ typedef struct {
 
 sd_mmsa_options sd_mmsa_default_options(void);
 
-/* What an import found and did (for the command's summary). */
+/* What an import found and did (for the command's summary). The [3] arrays are indexed by the
+ * pickle's modalities SD_MOD_AUDIO, SD_MOD_TEXT, SD_MOD_VIDEO (core/modality.h). */
 typedef struct {
     int64_t n[SD_SPLIT_COUNT];
     int dim[3];                 /* D_a, D_t, D_v */

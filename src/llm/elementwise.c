@@ -66,6 +66,7 @@ void sd_llm_silu_mul(float *g, const float *u, size_t n, sd_llm_arith a) {
     for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* Kept apart from nn/softmax.c (float sums): llama.cpp's exp_sum bit for bit, --exact's sums in double. */
 void sd_llm_softmax(float *sc, size_t n, float scale, int r16, sd_llm_arith a) {
     float mx = -INFINITY;
     for (size_t j = 0; j < n; j++) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "io/npy.h"
 
 struct sd_textfeat {
@@ -75,8 +76,9 @@ static sd_status fit(sd_textfeat *tf, size_t N, sd_error *err) {
         tf->cache_prefix = s ? 0 : want;
         if (s) return s;
     }
-    if (want > tf->cap) {
-        float *x = realloc(tf->x, want * D * sizeof(float)), *hs = x ? realloc(tf->hs, want * D * sizeof(float)) : NULL;
+    if (want > tf->cap) { /* rows of D floats; sd_array_resize checks want * D * 4 for overflow */
+        const size_t row = D * sizeof(float);
+        float *x = sd_array_resize(tf->x, want, row), *hs = x ? sd_array_resize(tf->hs, want, row) : NULL;
         if (x) tf->x = x;
         if (hs) tf->hs = hs;
         if (!x || !hs) return sd_fail(err, SD_E_NOMEM, "text features: out of memory for %zu positions", want);

@@ -1,5 +1,7 @@
 /* The max-shifted softmax of the attention layers (attn_pool, cross_attn), in place over n
- * values spaced `stride` apart: x_i = exp(x_i - max_j x_j) / sum_j exp(x_j - max_j x_j). */
+ * values spaced `stride` apart: x_i = exp(x_i - max_j x_j) / sum_j exp(x_j - max_j x_j).
+ * The LLaMA decoder's (llm/elementwise.c) and WavLM's (wavlm/wavlm_encoder.c) are kept apart, each
+ * for its own arithmetic (said there). */
 #include <math.h>
 #include <stddef.h>
 

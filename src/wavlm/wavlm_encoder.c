@@ -187,6 +187,7 @@ static void gates(const sd_wavlm_layer *w, const sd_wavlm_config *c, const float
 }
 
 /* Row of scores s[T] += g pb[T]; then s = exp(s - max s); returns 1 / sum. */
+/* Kept apart from nn/softmax.c: fused with the bias and sd_wavlm_exp, the division left to P V's rows. */
 static SD_VECTOR_CLONES float softmax_row(float *s, const float *pb, float g, size_t T) {
     float lane[8];
     for (int j = 0; j < 8; j++) lane[j] = -INFINITY;
