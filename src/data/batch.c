@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "core/rng.h"
 #include "dataset_internal.h"
 
@@ -84,13 +85,13 @@ static sd_status slot_reserve(slot_t *s, int m, size_t bytes, sd_error *err) {
 /* Grows slot s's per-sample arrays to B samples. */
 static int slot_reserve_samples(slot_t *s, int B) {
     if (B <= s->bcap) return 1;
-    float *label = realloc(s->b.label, (size_t)B * sizeof *label);
+    float *label = sd_array_resize(s->b.label, (size_t)B, sizeof *label);
     if (label) s->b.label = label;
-    int64_t *index = realloc(s->b.index, (size_t)B * sizeof *index);
+    int64_t *index = sd_array_resize(s->b.index, (size_t)B, sizeof *index);
     if (index) s->b.index = index;
     int ok = label && index;
     for (int m = 0; ok && m < SD_MOD_COUNT; m++) {
-        int *len = realloc(s->len_buf[m], (size_t)B * sizeof *len);
+        int *len = sd_array_resize(s->len_buf[m], (size_t)B, sizeof *len);
         if (len) s->len_buf[m] = len;
         ok = len != NULL;
     }
@@ -359,7 +360,7 @@ static sd_status configure(sd_batcher *bt, const sd_batcher_options *o, sd_error
     const int hold = o->hold > 1 ? o->hold : 1, nslots = depth + hold;
     bt->nslots = 0; /* until every slot in use is ready */
     if (nslots > bt->nalloc) {
-        slot_t *slots = realloc(bt->slots, (size_t)nslots * sizeof *slots);
+        slot_t *slots = sd_array_resize(bt->slots, (size_t)nslots, sizeof *slots);
         if (!slots) return sd_fail(err, SD_E_NOMEM, "out of memory");
         memset(slots + bt->nalloc, 0, (size_t)(nslots - bt->nalloc) * sizeof *slots);
         bt->slots = slots;

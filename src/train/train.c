@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/array.h"
 #include "core/dist.h"
 #include "core/interrupt.h"
 #include "data/cache.h"
@@ -792,7 +793,7 @@ sd_status sd_train(const sd_dataset *ds, const sd_train_options *o, sd_train_res
     }
     int current = r.s.next_epoch; /* the epoch under way, for an interruption's message */
     if (o->resume && r.s.n_history < o->epochs) { /* room for the epochs still to run */
-        sd_epoch_record *h = realloc(r.s.history, sizeof *h * ((size_t)o->epochs + 1));
+        sd_epoch_record *h = sd_array_resize(r.s.history, (size_t)o->epochs + 1, sizeof *h);
         if (!h) {
             sd_train_state_release(&r.s);
             return sd_fail(err, SD_E_NOMEM, "out of memory");
