@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "ggml-cpu.h"
 #include "ggml.h"
 #include "llama.h"
 #include "llm/generate.h"
@@ -447,6 +448,11 @@ int main(void) {
     if (getenv("PARITY_ISA")) sd_llm_kernels_limit((sd_llm_isa)atoi(getenv("PARITY_ISA")));
     llama_log_set(quiet_log, NULL);
     llama_backend_init();
+    if (ggml_cpu_has_amx_int8())
+        printf("  NOTE: this llama.cpp was built with AMX (a native build on an AMX CPU): its Q8_0/Q4_0 products run\n"
+               "  on AMX kernels and its F16 products keep float32 activations, which is not the arithmetic sdumc\n"
+               "  reproduces; those cases are expected to fail. For this test build llama.cpp without AMX\n"
+               "  (bench/README.md, \"Getting llama.cpp\").\n");
     /* the committed fixtures, or the GGUF files PARITY_MODELS names (space-separated) */
     char list[4096] = DIR "tiny_f32.gguf " DIR "tiny_f16.gguf " DIR "tiny_q8_0.gguf " DIR "tiny_q4_0.gguf";
     if (getenv("PARITY_MODELS")) snprintf(list, sizeof list, "%s", getenv("PARITY_MODELS"));
