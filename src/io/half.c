@@ -5,25 +5,13 @@
 
 #include "core/simd.h"
 
-static float bits_to_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t f32_to_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 float sd_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
-    if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (mant << 13)); /* inf, NaN */
-    if (exp != 0) return bits_to_f32(sign | ((exp + 112u) << 23) | (mant << 13)); /* 127-15 */
-    if (mant == 0) return bits_to_f32(sign);                                       /* +-0 */
+    if (exp == 0x1f) return sd_bits_f32(sign | 0x7f800000u | (mant << 13)); /* inf, NaN */
+    if (exp != 0) return sd_bits_f32(sign | ((exp + 112u) << 23) | (mant << 13)); /* 127-15 */
+    if (mant == 0) return sd_bits_f32(sign);                                       /* +-0 */
     /* Subnormal: mant * 2^-24, exactly representable as a float32 normal. Normalise by shifting the
      * leading one up to bit 10. */
     int shift = 0;
@@ -32,11 +20,11 @@ float sd_f16_to_f32(uint16_t h) {
         shift++;
     }
     uint32_t e32 = (uint32_t)(113 - shift); /* biased: 2^(-14 - shift) */
-    return bits_to_f32(sign | (e32 << 23) | ((mant & 0x3ffu) << 13));
+    return sd_bits_f32(sign | (e32 << 23) | ((mant & 0x3ffu) << 13));
 }
 
 uint16_t sd_f32_to_f16(float f) {
-    uint32_t x = f32_to_bits(f);
+    uint32_t x = sd_f32_bits(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     uint32_t ax = x & 0x7fffffffu;
     if (ax >= 0x7f800000u) {
@@ -65,10 +53,10 @@ uint16_t sd_f32_to_f16(float f) {
     return (uint16_t)(sign | q);
 }
 
-float sd_bf16_to_f32(uint16_t b) { return bits_to_f32((uint32_t)b << 16); }
+float sd_bf16_to_f32(uint16_t b) { return sd_bits_f32((uint32_t)b << 16); }
 
 uint16_t sd_f32_to_bf16(float f) {
-    uint32_t x = f32_to_bits(f);
+    uint32_t x = sd_f32_bits(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x0040u); /* quiet NaN */
     /* add just under half an ulp, plus one more when the kept part is odd: ties go to even */
     x += 0x7fffu + ((x >> 16) & 1u);
@@ -81,13 +69,12 @@ uint16_t sd_f32_to_bf16(float f) {
  * 2^-14 * (1 + m / 2^10), minus 2^-14. */
 SD_VECTOR_CLONES void sd_f16_to_f32_n(const uint16_t *restrict src, float *restrict dst, size_t n) {
     const uint32_t magic_bits = 113u << 23;
-    float magic;
-    memcpy(&magic, &magic_bits, sizeof magic);
+    const float magic = sd_bits_f32(magic_bits);
     for (size_t i = 0; i < n; i++) {
         const uint32_t h = src[i], em = h & 0x7fffu, exp = em & 0x7c00u;
         const uint32_t normal = (em << 13) + (exp == 0x7c00u ? 224u << 23 : 112u << 23);
-        const float sub = bits_to_f32((em << 13) + magic_bits) - magic;
-        const uint32_t r = (exp == 0 ? f32_to_bits(sub) : normal) | (h & 0x8000u) << 16;
+        const float sub = sd_bits_f32((em << 13) + magic_bits) - magic;
+        const uint32_t r = (exp == 0 ? sd_f32_bits(sub) : normal) | (h & 0x8000u) << 16;
         memcpy(&dst[i], &r, sizeof r);
     }
 }

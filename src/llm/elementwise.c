@@ -4,7 +4,6 @@
 #include <math.h>
 
 #include "core/simd.h"
-#include "io/half.h"
 #include "llm/kernels_impl.h"
 
 void sd_llm_rmsnorm(float *out, const float *x, const float *w, size_t D, float eps, sd_llm_arith a) {
@@ -83,5 +82,6 @@ void sd_llm_softmax(float *sc, size_t n, float scale, int r16, sd_llm_arith a) {
         }
     }
     const float inv = (float)(1.0 / sum);
-    for (size_t j = 0; j < n; j++) sc[j] = r16 ? sd_f16_to_f32(sd_f32_to_f16(sc[j] * inv)) : sc[j] * inv;
+    for (size_t j = 0; j < n; j++) sc[j] *= inv;
+    if (r16) sd_llm_kernels()->round16(sc, sc, n); /* in place: each chunk is read before it is written */
 }

@@ -2,7 +2,6 @@
  * 8-bit block products, float products with F16/F32 weights, and the exact path's dequantising
  * dot products. Legend as in kernels.h. */
 #include <math.h>
-#include <string.h>
 
 #include "io/half.h"
 #include "llm/kernels_impl.h"
@@ -158,18 +157,6 @@ static void axpy_rows_portable(float *o, size_t ldo, size_t nq, const float *p, 
 
 /* ---- llama.cpp's elementwise exponentials ------------------------------------------------- */
 
-static uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* e^x as llama.cpp's AVX2 (and NEON) ggml_v_expf computes one lane (ARM optimized-routines' expf:
  * x = n ln2 + b with n rounded through 1.5 2^23, a degree-5 polynomial in b, scaled by 2^n built
  * in the exponent bits; |n| > 126 rescaled in two factors, |n| > 192 to 0 or infinity). Every
@@ -177,13 +164,13 @@ static float bits_f32(uint32_t u) {
 static float v_expf(float x) {
     const float r = 0x1.8p23f, z = fmaf(x, 0x1.715476p+0f, r), n = z - r;
     const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
-    const uint32_t e = f32_bits(z) << 23;
-    const float k = bits_f32(e + f32_bits(1.0f)), u = b * b;
+    const uint32_t e = sd_f32_bits(z) << 23;
+    const float k = sd_bits_f32(e + sd_f32_bits(1.0f)), u = b * b;
     const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
                          0x1.ffffecp-1f * b);
     if (!(fabsf(n) > 126.0f)) return fmaf(j, k, k);
     const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
-    const float s1 = bits_f32(g + 0x7f000000u), s2 = bits_f32(e - g);
+    const float s1 = sd_bits_f32(g + 0x7f000000u), s2 = sd_bits_f32(e - g);
     return fabsf(n) > 192.0f ? s1 * s1 : fmaf(s2, j, s2) * s1;
 }
 

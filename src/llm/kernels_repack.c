@@ -65,7 +65,7 @@ static void *map_packed(size_t bytes) {
     if (p == MAP_FAILED) return NULL;
     const size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
     if (head) munmap(p, head);
-    if (HUGE_PAGE - head) munmap(p + head + n, HUGE_PAGE - head);
+    munmap(p + head + n, HUGE_PAGE - head); /* head < HUGE_PAGE: there is always a tail */
 #ifdef MADV_HUGEPAGE
     madvise(p + head, n, MADV_HUGEPAGE);
 #endif

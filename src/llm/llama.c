@@ -122,14 +122,16 @@ static sd_status load_weights(sd_llama *m, const char *path, sd_error *err) {
     return s;
 }
 
+/* The seven product matrices of a layer, into mats[7]. */
+static void layer_matrices(sd_llama_layer *w, sd_wmat **mats) {
+    sd_wmat *const list[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+    memcpy(mats, list, sizeof list);
+}
+
 /* The matrices of the products: the layers' seven and the output head. */
 static size_t product_matrices(sd_llama *m, sd_wmat **all, size_t max) {
     size_t n = 0;
-    for (int l = 0; l < m->hp.n_layer && n + 7 <= max; l++) {
-        sd_llama_layer *w = &m->layers[l];
-        sd_wmat *mats[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-        for (int i = 0; i < 7; i++) all[n++] = mats[i];
-    }
+    for (int l = 0; l < m->hp.n_layer && n + 7 <= max; l++, n += 7) layer_matrices(&m->layers[l], all + n);
     if (n < max) all[n++] = &m->output;
     return n;
 }
@@ -184,8 +186,8 @@ void sd_llama_free(sd_llama *m) {
     if (!m) return;
     if (m->layers)
         for (int l = 0; l < m->hp.n_layer; l++) {
-            sd_llama_layer *w = &m->layers[l];
-            sd_wmat *mats[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+            sd_wmat *mats[7];
+            layer_matrices(&m->layers[l], mats);
             for (int i = 0; i < 7; i++) sd_llm_unpack(mats[i]);
             free(m->layers[l].attn_norm);
             free(m->layers[l].ffn_norm);

@@ -10,7 +10,6 @@
 #endif
 
 #include "core/omp.h"
-#include "io/half.h"
 #include "llm/kernels_impl.h"
 #include "llm/llama_internal.h"
 
@@ -51,8 +50,6 @@ static void rows_seeing(const sd_llama_cache *c, const att_pass *a, size_t r0, s
     }
 }
 
-static float round16(float x) { return sd_f16_to_f32(sd_f32_to_f16(x)); }
-
 /* Rows [r0, r1) of the pass against kv head hk of layer l, with thread tid's buffers. */
 static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a, size_t l, int hk, size_t r0,
                    size_t r1, int tid) {
@@ -66,8 +63,9 @@ static void attend(const sd_llama *m, const sd_llama_cache *c, const att_pass *a
     float *sc = s->scores + (size_t)tid * s->QB * T;         /* [nq, T] */
     for (size_t r = 0; r < nr; r++) {
         const float *src = s->q + (r0 + r) * D + (size_t)hk * (size_t)G * (size_t)d;
-        for (size_t i = 0; i < (size_t)G * (size_t)d; i++)
-            qb[r * (size_t)G * (size_t)d + i] = a->round16 ? round16(src[i]) : src[i];
+        float *dst = qb + r * (size_t)G * (size_t)d;
+        if (a->round16) ks->round16(src, dst, (size_t)G * (size_t)d);
+        else memcpy(dst, src, (size_t)G * (size_t)d * sizeof *dst);
     }
     /* scores: prefix keys in order, each against the rows that see it (a contiguous range: rows are
      * in position order), then a step's own keys per beam */
