@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bits.h"
 #include "gemm.h"
 
 #ifdef SD_REAL_DOUBLE
@@ -31,21 +32,13 @@ typedef float real;
  * pun that vectorises. */
 #ifdef SD_REAL_DOUBLE
 typedef uint64_t real_bits;
+static inline real_bits bits_of(real v) { return sd_f64_bits(v); }
+static inline real real_of(real_bits b) { return sd_bits_f64(b); }
 #else
 typedef uint32_t real_bits;
+static inline real_bits bits_of(real v) { return sd_f32_bits(v); }
+static inline real real_of(real_bits b) { return sd_bits_f32(b); }
 #endif
-
-static inline real_bits bits_of(real v) {
-    real_bits b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-
-static inline real real_of(real_bits b) {
-    real v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
 
 /* All ones when cond, else zero. */
 static inline real_bits bits_mask(int cond) { return (real_bits)0 - (real_bits)cond; }

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/bits.h"
 #include "core/simd.h"
 
 float sd_f16_to_f32(uint16_t h) {

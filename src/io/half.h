@@ -8,20 +8,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
-
-/* The bits of a float32 and back (memcpy: the type pun the compilers turn into a register move). */
-static inline uint32_t sd_f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float sd_bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 /* Exact (every float16 is a float32). NaN payloads are kept. */
 float sd_f16_to_f32(uint16_t h);

@@ -3,6 +3,7 @@
  * dot products. Legend as in kernels.h. */
 #include <math.h>
 
+#include "core/bits.h"
 #include "io/half.h"
 #include "llm/kernels_impl.h"
 
