@@ -27,17 +27,21 @@ typedef struct {
 
 static sf_count_t mem_len(void *u) { return ((mem_file *)u)->size; }
 
+/* Seeks as lseek does on a file: a position past the end is allowed (reads there return nothing),
+ * one before the start is not. libsndfile seeks past the end over a chunk whose stated length
+ * exceeds the file; refusing that here would make it parse the bytes after the chunk header
+ * instead, and a buffer would then decode differently from the same bytes in a file. */
 static sf_count_t mem_seek(sf_count_t off, int whence, void *u) {
     mem_file *m = u;
     sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? m->pos : m->size;
-    if (off > m->size - base || off < -base) return -1; /* outside [0, size] */
+    if (off < -base || (off > 0 && off > INT64_MAX - base)) return -1; /* before 0, or overflow */
     m->pos = base + off;
     return m->pos;
 }
 
 static sf_count_t mem_read(void *ptr, sf_count_t count, void *u) {
     mem_file *m = u;
-    if (count < 0) return 0;
+    if (count < 0 || m->pos >= m->size) return 0;
     sf_count_t left = m->size - m->pos, k = count < left ? count : left;
     if (k > 0) memcpy(ptr, m->data + m->pos, (size_t)k);
     m->pos += k;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fuzz smoke test (issue 9, item 1): builds the libFuzzer harnesses (fuzz/fuzz.mk: clang, ASan,
 # UBSan) and runs each for FUZZ_SMOKE_SECONDS (default 3) from its committed seed corpus, one after
-# the other. One PASS/FAIL line per harness; SKIP when clang's libFuzzer is not installed (Debian:
-# clang and libclang-rt-14-dev, which scripts/setup.sh installs). New inputs go to a temporary
+# the other, from a fixed libFuzzer seed (FUZZ_SMOKE_SEED, default 1) so that a run is repeatable:
+# this is a smoke test of the harnesses and of the committed corpus, not the search for new bugs,
+# which is `make fuzz` (a random seed each run). One PASS/FAIL line per harness; SKIP when clang's
+# libFuzzer is not installed (Debian: clang and libclang-rt-14-dev, which scripts/setup.sh installs). New inputs go to a temporary
 # folder; a crashing input is kept in build/fuzz/smoke-artifacts/<harness>/ and named in the FAIL
 # line. The longer runs are `make fuzz FUZZ_SECONDS=N` (fuzz/README.md).
 set -u
@@ -10,6 +12,7 @@ cd "$(dirname "$0")/../.."
 FUZZ_CC=${FUZZ_CC:-clang}
 FUZZ_BUILD=${FUZZ_BUILD:-build/fuzz}
 SECONDS_EACH=${FUZZ_SMOKE_SECONDS:-3}
+SEED=${FUZZ_SMOKE_SEED:-1}
 
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
@@ -30,7 +33,7 @@ for src in fuzz/fuzz_*.c; do
   n=$(basename "$src" .c); n=${n#fuzz_}
   art=$FUZZ_BUILD/smoke-artifacts/$n
   rm -rf "$art"; mkdir -p "$art" "$probe/corpus-$n"
-  "$FUZZ_BUILD/bin/fuzz_$n" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 \
+  "$FUZZ_BUILD/bin/fuzz_$n" -seed="$SEED" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$art/" "$probe/corpus-$n" "fuzz/corpus/$n" >"$probe/$n.log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$probe/$n.log" | tail -1)
@@ -40,7 +43,7 @@ for src in fuzz/fuzz_*.c; do
     rmdir "$art" 2>/dev/null
   else
     why=$(grep -m1 -E 'ERROR: |runtime error|invariant failed' "$probe/$n.log")
-    echo "FAIL fuzz_smoke: $n (exit $rc${crash:+, input $crash}): $why"
+    echo "FAIL fuzz_smoke: $n (exit $rc, seed $SEED${crash:+, input $crash}): $why"
   fi
 done
 exit 0
