@@ -376,6 +376,43 @@ static void test_chunks(void) {
     free(x), free(xr), free(y), free(yr), free(y2);
 }
 
+/* Float weights with rows longer than the float tiles' inner-dim chunk (kernels_avx512.c: 1024),
+ * ending mid-vector: the chunks' sums added up in y, against the oracle, every kernel set. */
+static void test_long_rows(void) {
+    enum { KL = 2 * 1024 + 100, ML = 9 };
+    const sd_ggml_type types[] = {SD_GGML_F32, SD_GGML_F16};
+    float *x = malloc(ML * KL * sizeof *x), *xr = malloc(ML * KL * sizeof *xr);
+    float *y = malloc(ML * N * sizeof *y), *yr = malloc(ML * N * sizeof *yr);
+    sd_llm_work w;
+    if (!x || !xr || !y || !yr || sd_llm_work_init(&w, ML, KL, SD_LLM_ARITH_LLAMACPP)) {
+        sd_test_fail(__FILE__, __LINE__, "memory");
+        free(x), free(xr), free(y), free(yr);
+        return;
+    }
+    fill_x(x, ML * KL, 5);
+    const sd_llm_isa best = sd_llm_isa_detect();
+    for (int isa = SD_LLM_ISA_PORTABLE; isa <= (int)best; isa++) {
+        sd_llm_isa old = sd_llm_kernels_limit((sd_llm_isa)isa);
+        for (int ti = 0; ti < 2; ti++) {
+            sd_wmat W;
+            void *data = make_weights(types[ti], KL, &W);
+            if (!data) continue;
+            for (size_t M = 2; M <= ML; M += 3) {
+                sd_llm_matmul(&W, x, M, y, &w);
+                for (size_t i = 0; i < M * KL; i++)
+                    xr[i] = W.type == SD_GGML_F16 ? sd_f16_to_f32(sd_f32_to_f16(x[i])) : x[i];
+                sd_llm_matmul_ref(&W, xr, M, yr);
+                const double e = scaled_err(y, yr, M * N);
+                EXPECT(e < 1e-6, "%s %s M=%zu, K=%d: %g", sd_llm_kernels_name(), sd_ggml_type_name(W.type), M, KL, e);
+            }
+            free(data);
+        }
+        sd_llm_kernels_limit(old);
+    }
+    sd_llm_work_free(&w);
+    free(x), free(xr), free(y), free(yr);
+}
+
 /* Repacked Q8_0 / Q4_0 weights against the 8-bit oracle and the unpacked kernels: M up to 17 (tiles
  * of 8 rows and more than one tile), N = 37 (two groups and 5 rows of a third), K = 96 (3 blocks);
  * a range [5, 29) writes only its rows; three matrices in one region give what three products do. */
@@ -496,6 +533,7 @@ int main(void) {
     sd_test_run("llm_kernels_many_in_one_region", test_many);
     sd_test_run("llm_kernels_exponentials", test_exponentials);
     sd_test_run("llm_kernels_chunks", test_chunks);
+    sd_test_run("llm_kernels_long_rows", test_long_rows);
     sd_test_run("llm_kernels_repacked_products", test_packed);
     sd_test_run("llm_kernels_load_repacks", test_load_repacks);
     return sd_test_finish();
