@@ -82,20 +82,20 @@ static inline void sd_llm_tiles(int64_t n0, int64_t n1, size_t M, size_t row_byt
  * them to y's otherwise. */
 typedef void (*sd_llm_tile_k_fn)(const void *ctx, size_t m0, int rm, int64_t n, int rn, size_t k0, size_t k1);
 
-/* sd_llm_tiles with the inner dim K cut into chunks of KC (a multiple of 16): within a block of
- * weight rows, the chunk of a tile's 4 input rows (4 KC floats) stays in L1 while every tile of
- * the block's weight rows passes over it, where whole rows (4 K floats, 64 KiB at K = 4096) would
- * come from L2 again for every tile. */
-static inline void sd_llm_tiles_k(int64_t n0, int64_t n1, size_t M, size_t row_bytes, int RN, size_t K, size_t KC,
-                                  sd_llm_tile_k_fn tile, const void *ctx) {
+/* sd_llm_tiles with tiles of up to RM input rows and the inner dim K cut into chunks of KC (a
+ * multiple of 16): within a block of weight rows, the chunk of a tile's RM input rows (RM KC
+ * floats) stays in L1 while every tile of the block's weight rows passes over it, where whole rows
+ * (RM K floats, 96 KiB for 6 rows at K = 4096) would come from L2 again for every tile. */
+static inline void sd_llm_tiles_k(int64_t n0, int64_t n1, size_t M, size_t row_bytes, int RM, int RN, size_t K,
+                                  size_t KC, sd_llm_tile_k_fn tile, const void *ctx) {
     int64_t NB = (int64_t)((256u << 10) / (row_bytes ? row_bytes : 1));
     NB = NB < RN ? RN : NB / RN * RN;
     for (int64_t nbk = n0; nbk < n1; nbk += NB) {
         const int64_t nend = nbk + NB < n1 ? nbk + NB : n1;
         for (size_t k0 = 0; k0 < K; k0 += KC) {
             const size_t k1 = K - k0 > KC ? k0 + KC : K;
-            for (size_t m = 0; m < M; m += 4) {
-                const int rm = M - m >= 4 ? 4 : (int)(M - m);
+            for (size_t m = 0; m < M; m += (size_t)RM) {
+                const int rm = M - m >= (size_t)RM ? RM : (int)(M - m);
                 for (int64_t n = nbk; n < nend; n += RN)
                     tile(ctx, m, rm, n, nend - n >= RN ? RN : (int)(nend - n), k0, k1);
             }
