@@ -188,13 +188,3 @@ sd_status sd_norm_read_file(const char *path, const int dim[3], sd_norm *n, int 
     sd_st_close(st);
     return s;
 }
-
-sd_status sd_norm_save_model(const sd_model *m, const float *params, const sd_norm *n, const char *path,
-                             sd_error *err) {
-    float *folded = malloc(sizeof(float) * m->table.total);
-    if (!folded) return sd_fail(err, SD_E_NOMEM, "%s: out of memory", path);
-    sd_norm_fold(n, m, params, folded);
-    sd_status st = sd_model_save_with(m, folded, sd_norm_write_metadata, n, path, err);
-    free(folded);
-    return st;
-}

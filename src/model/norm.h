@@ -65,8 +65,4 @@ int sd_norm_file_has_stats(const char *path);
 /* The statistics a model file carries (*present = 0 when none). */
 sd_status sd_norm_read_file(const char *path, const int dim[3], sd_norm *n, int *present, sd_error *err);
 
-/* Writes m with params (standardised space) folded, and the statistics in the metadata. */
-sd_status sd_norm_save_model(const sd_model *m, const float *params, const sd_norm *n, const char *path,
-                             sd_error *err);
-
 #endif

@@ -238,6 +238,7 @@ static sd_status write_log(const char *path, const sd_epoch_record *h, int n, in
  * With several MPI ranks rank 0 writes them in place and the ranks agree on the status. */
 typedef struct {
     const sd_model *m;
+    const float *folded; /* m's parameters folded (standardised inputs; measure_epoch folds them) */
     const sd_train_options *o;
     const sd_train_state *s;
     const sd_train_result *res;
@@ -251,8 +252,13 @@ typedef struct {
 } epoch_writer;
 
 /* The model file: with standardised inputs, folded into the first layers (model/norm.h). */
-static sd_status save_model(const sd_model *m, const sd_norm *n, const char *path, sd_error *err) {
-    return sd_norm_active(n) ? sd_norm_save_model(m, m->params, n, path, err) : sd_model_save(m, path, err);
+/* m as OUT holds it: with standardised inputs, folded holds m's parameters folded already (the
+ * run's evaluation network, r->folded), which is written with the statistics; folding into a
+ * temporary copy here instead cost a model's size of peak memory at every save (issue 15). */
+static sd_status save_model(const sd_model *m, const sd_norm *n, const float *folded, const char *path,
+                            sd_error *err) {
+    return sd_norm_active(n) ? sd_model_save_with(m, folded, sd_norm_write_metadata, n, path, err)
+                             : sd_model_save(m, path, err);
 }
 
 static void *epoch_writer_main(void *arg) {
@@ -261,7 +267,7 @@ static void *epoch_writer_main(void *arg) {
     sd_error_clear(&w->err);
     w->st = SD_OK;
     if (sd_dist_rank() == 0) {
-        w->st = w->save_model ? save_model(w->m, &s->norm, w->o->out, &w->err) : SD_OK;
+        w->st = w->save_model ? save_model(w->m, &s->norm, w->folded, w->o->out, &w->err) : SD_OK;
         if (!w->st)
             w->st = write_log(w->res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion,
                               w->o->select, 0, &w->o->schedule, &w->err);
@@ -605,7 +611,7 @@ static sd_status run_open(train_run *r, const sd_dataset *ds, const sd_train_opt
     r->eval_m = r->folded ? r->folded : r->m;
     r->grads = sd_params_alloc_buffer(&r->m->table);
     r->used = calloc((size_t)r->m->table.count, 1);
-    r->files = (epoch_writer){.m = r->m, .o = o, .s = &r->s, .res = res};
+    r->files = (epoch_writer){.m = r->m, .folded = r->folded ? r->folded->params : NULL, .o = o, .s = &r->s, .res = res};
     r->nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     r->valid_y = malloc(sizeof(float) * (size_t)(r->nv + 1));
     r->nsub = sd_train_subset(ds, o->seed, o->train_subset, &r->sub);
@@ -752,16 +758,16 @@ static sd_status finish_run(train_run *r, const sd_dataset *ds, const sd_train_o
     sd_train_state *s = &r->s;
     sd_model *m = r->m;
     memcpy(m->params, s->best_params, sizeof(float) * m->table.total);
-    sd_status st = save_model(m, &s->norm, o->out, err);
+    /* m holds the selected parameters now, and eval_m the network OUT holds (folded with
+     * standardised inputs; not loaded again: that would hold the file and a second model). */
+    if (r->folded) sd_norm_fold(&s->norm, m, m->params, r->folded->params);
+    sd_status st = save_model(m, &s->norm, r->folded ? r->folded->params : NULL, o->out, err);
     if (!st)
         st = write_log(res->log_path, s->history, s->n_history, s->best_epoch, s->best_criterion, o->select, 1,
                        &o->schedule, err);
     if (st) return st;
-    /* m holds the selected parameters now, and eval_m the network OUT holds (folded with
-     * standardised inputs; not loaded again: that would hold the file and a second model). */
     float *preds = NULL;
     sd_metrics mf, mm;
-    if (r->folded) sd_norm_fold(&s->norm, m, m->params, r->folded->params);
     sd_eval_reuse reuse = sd_grad_step_eval_reuse(r->gs);
     st = sd_eval_both_flows(r->eval_m, ds, SD_SPLIT_VALID, NULL, r->nv, o->eval_batch_size, r->valid_y, &mf, &mm,
                             &preds, &reuse, err);
