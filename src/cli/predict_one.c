@@ -1,5 +1,6 @@
 /* sdumc predict-one: the score of one utterance from its .npy feature files, through the public
  * API (include/sdumc.h), as an embedding application would call it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,6 +17,23 @@ static int read_features(const char *path, sdumc_features *x) {
         fprintf(stderr, "sdumc predict-one: %s\n", err.message);
         return 1;
     }
+    return 0;
+}
+
+/* The file's features against the model's dim for their slot, and finite: the library checks the
+ * same, but its message names the slot, not the file the user gave. Prints and returns 1 when not. */
+static int check_features(const char *path, const sdumc_features *x, int want_dim, const char *slot) {
+    if (x->dim != want_dim) {
+        fprintf(stderr, "sdumc predict-one: %s: %s features of dim %lld, the model takes dim %d\n", path, slot,
+                (long long)x->dim, want_dim);
+        return 1;
+    }
+    for (int64_t i = 0; i < x->frames * x->dim; i++)
+        if (!isfinite(x->data[i])) {
+            fprintf(stderr, "sdumc predict-one: %s: %s features: %s at frame %lld, column %lld\n", path, slot,
+                    isnan(x->data[i]) ? "NaN" : "infinity", (long long)(i / x->dim), (long long)(i % x->dim));
+            return 1;
+        }
     return 0;
 }
 
@@ -79,7 +97,9 @@ int cli_predict_one(int argc, char **argv) {
     if (!z) {
         fprintf(stderr, "sdumc predict-one: out of memory\n");
     } else if (!read_features(audio, &u.audio) && !read_features(text ? text : sim, &u.text) &&
-               !read_features(video, &u.video)) {
+               !read_features(video, &u.video) && !check_features(audio, &u.audio, info.dim_audio, "audio") &&
+               !check_features(text ? text : sim, &u.text, info.dim_text, text ? "text" : "simulated text") &&
+               !check_features(video, &u.video, info.dim_video, "video")) {
         if (sdumc_embed(model, NULL, &u, flow, z, (size_t)info.embedding_dim, &score, &err)) {
             fprintf(stderr, "sdumc predict-one: %s\n", err.message);
         } else {

@@ -188,6 +188,29 @@ refuses fifo_gguf 1 "is a FIFO" "$BIN" simulate-text --llm "$T/p" --projector "$
 refuses fifo_predict_one 1 "is a FIFO" "$BIN" predict-one --model "$T/m.safetensors" --audio "$T/p" --video "$T/p" --text "$T/p"
 [ -p "$T/p" ] && ok fifo_left_in_place || bad fifo_left_in_place
 
+# ---- predict-one names the file whose features do not fit the model (dim, NaN, infinity). ----
+u=$(ls "$T/ds/audio" | head -1)
+$PY - "$T/ds" "$u" "$T" <<'EOF2'
+import sys
+import numpy as np
+d, u, t = sys.argv[1:4]
+s = np.load(f"{d}/text_sim/{u}")
+np.save(f"{t}/narrow_sim.npy", s[:, :-1])
+v = np.load(f"{d}/video/{u}").astype(np.float32)
+v[2, 3] = np.nan
+np.save(f"{t}/nan_video.npy", v)
+a = np.load(f"{d}/audio/{u}").astype(np.float32)
+a[1, 0] = -np.inf
+np.save(f"{t}/inf_audio.npy", a)
+EOF2
+ONE=("$BIN" predict-one --model "$T/m.safetensors")
+refuses predict_one_names_narrow_file 1 "$T/narrow_sim.npy: simulated text features of dim" \
+  "${ONE[@]}" --audio "$T/ds/audio/$u" --sim-text "$T/narrow_sim.npy" --video "$T/ds/video/$u"
+refuses predict_one_names_nan_file 1 "$T/nan_video.npy: video features: NaN at frame 2, column 3" \
+  "${ONE[@]}" --audio "$T/ds/audio/$u" --text "$T/ds/text/$u" --video "$T/nan_video.npy"
+refuses predict_one_names_inf_file 1 "$T/inf_audio.npy: audio features: infinity at frame 1, column 0" \
+  "${ONE[@]}" --audio "$T/inf_audio.npy" --text "$T/ds/text/$u" --video "$T/ds/video/$u"
+
 # ---- item 11: the umask, unsigned options, messages that say what is wrong. ----
 (umask 077 && "$BIN" train --data "$T/ds" --out "$T/u.safetensors" "${TRAIN[@]}" >/dev/null 2>&1 &&
  "$BIN" predict --model "$T/u.safetensors" --data "$T/ds" --out "$T/u.csv" >/dev/null 2>&1)
