@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
     const char *model = NULL;
     char prompts[64] = "64";
     int gen = 16, beams = 4, threads = 0, exact = 0, kv_f16 = 1, json = 0, bw_only = 0;
+    const char *kernels = NULL; /* at most this kernel set: avx512, avx2 or portable (default: the best) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(a, "--json")) json = 1;
@@ -171,12 +172,24 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--gen")) gen = atoi(v), i++;
         else if (!strcmp(a, "--beams")) beams = atoi(v), i++;
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
+        else if (!strcmp(a, "--kernels")) kernels = v, i++;
         else if (a[0] != '-' && !model) model = a;
         else {
             fprintf(stderr, "usage: bench_llm MODEL.gguf [--prompt N[,N...]] [--gen N] [--beams B] [--threads N] "
-                            "[--exact 0|1] [--kv f16|f32] [--json] | bench_llm --bandwidth [--threads N]\n");
+                            "[--exact 0|1] [--kv f16|f32] [--kernels avx512|avx2|portable] [--json] | "
+                            "bench_llm --bandwidth [--threads N]\n");
             return 2;
         }
+    }
+    if (kernels) { /* e.g. an AVX2 host's kernels on an AVX-512 machine */
+        const int want = !strcmp(kernels, "avx512") ? SD_LLM_ISA_AVX512
+                         : !strcmp(kernels, "avx2") ? SD_LLM_ISA_AVX2
+                         : !strcmp(kernels, "portable") ? SD_LLM_ISA_PORTABLE : -1;
+        if (want < 0 || want > (int)sd_llm_isa_detect()) {
+            fprintf(stderr, "bench_llm: --kernels %s: not one of avx512, avx2, portable that this CPU runs\n", kernels);
+            return 2;
+        }
+        sd_llm_kernels_limit((sd_llm_isa)want);
     }
     threads = sd_threads_set(threads);
     if (bw_only) {

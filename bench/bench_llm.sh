@@ -11,11 +11,15 @@
 # Environment: LLAMA_CPP_DIR (a llama.cpp checkout built into LLAMA_CPP_DIR/build, see README),
 # THREADS (2), TYPES ("q8_0 q4_0 f16"; f32 also works), BENCH_DIR (/tmp/sdumc-bench), GEN (16 generated tokens),
 # ROUNDS (1: each program once per type; more alternate which goes first), LAYERS (32; at least 3:
-# fewer blocks of the same 7B widths, for a loaded machine; the files are then llama-L<n>-<type>.gguf).
+# fewer blocks of the same 7B widths, for a loaded machine; the files are then llama-L<n>-<type>.gguf),
+# KERNELS (sdumc's kernel set at most: avx512, avx2 or portable; default the best the CPU runs: with
+# avx2 and a llama.cpp built without AVX-512, an AVX2 host's comparison on an AVX-512 machine).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 THREADS=${THREADS:-2}
+KERNELS=${KERNELS:-}
+KOPT=(); [ -n "$KERNELS" ] && KOPT=(--kernels "$KERNELS")
 TYPES=${TYPES:-q8_0 q4_0 f16}
 BENCH_DIR=${BENCH_DIR:-/tmp/sdumc-bench}
 GEN=${GEN:-16}
@@ -50,7 +54,7 @@ echo "shape: LLaMA-7B widths (hidden 4096, ff 11008, 32 heads, vocab 32000), $LA
 echo "OpenMP wait for sdumc: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY }$SD_WAIT"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== tiny model (4 blocks, hidden 64, Q8_0): a quick check that the decoder runs"
-env "$SD_WAIT" "$BUILD/bench_llm" tests/fixtures/llm/tiny_q8_0.gguf --prompt 64 --gen 32 --beams 4 --threads "$THREADS" | sed 's/^/  /'
+env "$SD_WAIT" "$BUILD/bench_llm" tests/fixtures/llm/tiny_q8_0.gguf --prompt 64 --gen 32 --beams 4 --threads "$THREADS" "${KOPT[@]}" | sed 's/^/  /'
 
 bw=$("$BUILD/bench_llm" --bandwidth --threads "$THREADS" --json | sed -n 's/^BENCH //p')
 echo "bw $bw" > "$OUT/bandwidth"
@@ -81,7 +85,7 @@ for t in $TYPES; do
     for who in $order; do
       if [ $who = sdumc ]; then
         echo "-- $t round $r: sdumc"
-        env "$SD_WAIT" "$BUILD/bench_llm" "$f" --prompt 64,128 --gen "$GEN" --beams 4 --threads "$THREADS" --json \
+        env "$SD_WAIT" "$BUILD/bench_llm" "$f" --prompt 64,128 --gen "$GEN" --beams 4 --threads "$THREADS" "${KOPT[@]}" --json \
           | tee -a "$OUT/log" | grep -v '^BENCH' | sed 's/^/  /'
         grep '^BENCH' "$OUT/log" | tail -1 | sed "s/^BENCH /sdumc $t /" >> "$OUT/results"
       elif [ -n "$LB" ]; then
