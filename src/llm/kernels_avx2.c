@@ -13,6 +13,14 @@
 #define INLINE static inline __attribute__((always_inline))
 /* Software prefetch distance of the float tiles' weight rows (bytes). */
 #define PF_AHEAD 1024
+/* The float tiles of a prompt pass (more than 4 input rows): 6 input rows x 2 weight rows (12
+ * accumulators of the 16 registers), the inner dim in slices of 1024 (6 input rows of it, 24 KiB,
+ * stay in L1), as in kernels_avx512.c. */
+#define FTILE_RM 6
+#define FTILE_KC 1024
+/* One input row against the weights (frow1) streams them once from memory: prefetched into L2
+ * 3 KiB ahead, as the AVX-512 frow1 (kernels_avx512.c). */
+#define FROW1_PF_BYTES 3072
 
 AVX2 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -166,59 +174,62 @@ AVX2 INLINE float w_at(const void *row, size_t k, const int f16) {
     return f16 ? _cvtsh_ss(((const uint16_t *)row)[k]) : ((const float *)row)[k];
 }
 
-/* The RM x RN tile at input rows m0.. and weight rows n..; pf: prefetch the weight rows PF_AHEAD
- * bytes ahead (the first pass over a block's rows, the one that brings them from memory). */
+/* The RM x RN tile at input rows m0.. and weight rows n.., over the inner indices [k0, k1) (k0 a
+ * multiple of 8): its sums are stored into y when k0 = 0, else added to what y holds. pf:
+ * prefetch the weight rows PF_AHEAD bytes ahead (the first pass over a block's rows, the one that
+ * brings them from memory). */
 AVX2 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int RM, int64_t n, const int RN,
-                       float *y, const int f16, const int pf) {
+                       size_t k0, size_t k1, float *y, const int f16, const int pf) {
     const size_t K = (size_t)W->K, N = (size_t)W->N;
     const void *wr[2];
     for (int j = 0; j < RN; j++) wr[j] = (const char *)W->data + (size_t)(n + j) * W->row_bytes;
-    __m256 acc[4][2];
-#pragma GCC unroll 4
+    __m256 acc[6][2];
+#pragma GCC unroll 6
     for (int i = 0; i < RM; i++)
 #pragma GCC unroll 2
         for (int j = 0; j < RN; j++) acc[i][j] = _mm256_setzero_ps();
-    size_t k = 0;
-    for (; k + 8 <= K; k += 8) {
+    size_t k = k0;
+    for (; k + 8 <= k1; k += 8) {
         __m256 wv[2];
 #pragma GCC unroll 2
         for (int j = 0; j < RN; j++) {
             if (pf) _mm_prefetch((const char *)wr[j] + (k << (2 - f16)) + PF_AHEAD, _MM_HINT_T0);
             wv[j] = load_w8(wr[j], k, f16);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int i = 0; i < RM; i++) {
             const __m256 xv = _mm256_loadu_ps(x + (m0 + (size_t)i) * K + k);
 #pragma GCC unroll 2
             for (int j = 0; j < RN; j++) acc[i][j] = _mm256_fmadd_ps(wv[j], xv, acc[i][j]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int i = 0; i < RM; i++)
 #pragma GCC unroll 2
         for (int j = 0; j < RN; j++) {
             float s = hsum256(acc[i][j]);
-            for (size_t kk = k; kk < K; kk++) s += w_at(wr[j], kk, f16) * x[(m0 + (size_t)i) * K + kk];
-            y[(m0 + (size_t)i) * N + (size_t)n + (size_t)j] = s;
+            for (size_t kk = k; kk < k1; kk++) s += w_at(wr[j], kk, f16) * x[(m0 + (size_t)i) * K + kk];
+            float *yr = y + (m0 + (size_t)i) * N + (size_t)n + (size_t)j;
+            *yr = k0 ? *yr + s : s;
         }
 }
 
 #define FTILE_CASE(rm, rn)                                                  \
     case (rm) * 4 + (rn):                                                  \
         if (f16) {                                                         \
-            if (m0 == 0) ftile(W, x, m0, rm, n, rn, y, 1, 1);              \
-            else ftile(W, x, m0, rm, n, rn, y, 1, 0);                      \
+            if (m0 == 0) ftile(W, x, m0, rm, n, rn, k0, k1, y, 1, 1);      \
+            else ftile(W, x, m0, rm, n, rn, k0, k1, y, 1, 0);              \
         } else {                                                           \
-            if (m0 == 0) ftile(W, x, m0, rm, n, rn, y, 0, 1);              \
-            else ftile(W, x, m0, rm, n, rn, y, 0, 0);                      \
+            if (m0 == 0) ftile(W, x, m0, rm, n, rn, k0, k1, y, 0, 1);      \
+            else ftile(W, x, m0, rm, n, rn, k0, k1, y, 0, 0);              \
         }                                                                  \
         break;
 
-AVX2 static void ftile_any(const sd_wmat *W, const float *x, size_t m0, int rm, int64_t n, int rn, float *y,
-                           int f16) {
+AVX2 static void ftile_any(const sd_wmat *W, const float *x, size_t m0, int rm, int64_t n, int rn, size_t k0,
+                           size_t k1, float *y, int f16) {
     switch (rm * 4 + rn) {
-        FTILE_CASE(1, 1) FTILE_CASE(2, 1) FTILE_CASE(3, 1) FTILE_CASE(4, 1)
-        FTILE_CASE(1, 2) FTILE_CASE(2, 2) FTILE_CASE(3, 2) FTILE_CASE(4, 2)
+        FTILE_CASE(1, 1) FTILE_CASE(2, 1) FTILE_CASE(3, 1) FTILE_CASE(4, 1) FTILE_CASE(5, 1) FTILE_CASE(6, 1)
+        FTILE_CASE(1, 2) FTILE_CASE(2, 2) FTILE_CASE(3, 2) FTILE_CASE(4, 2) FTILE_CASE(5, 2) FTILE_CASE(6, 2)
     }
 }
 
@@ -228,14 +239,14 @@ typedef struct {
     float *y;
 } ftile_ctx;
 
-AVX2 static void ftile_f16(const void *ctx, size_t m0, int rm, int64_t n, int rn) {
+AVX2 static void ftile_f16(const void *ctx, size_t m0, int rm, int64_t n, int rn, size_t k0, size_t k1) {
     const ftile_ctx *c = ctx;
-    ftile_any(c->W, c->x, m0, rm, n, rn, c->y, 1);
+    ftile_any(c->W, c->x, m0, rm, n, rn, k0, k1, c->y, 1);
 }
 
-AVX2 static void ftile_f32(const void *ctx, size_t m0, int rm, int64_t n, int rn) {
+AVX2 static void ftile_f32(const void *ctx, size_t m0, int rm, int64_t n, int rn, size_t k0, size_t k1) {
     const ftile_ctx *c = ctx;
-    ftile_any(c->W, c->x, m0, rm, n, rn, c->y, 0);
+    ftile_any(c->W, c->x, m0, rm, n, rn, k0, k1, c->y, 0);
 }
 
 /* One input row (a generation step of one sequence) against weight rows [n0, n1), a weight row at
@@ -249,6 +260,9 @@ AVX2 INLINE void frow1(const sd_wmat *W, const float *x, int64_t n0, int64_t n1,
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
         size_t k = 0;
         for (; k + 32 <= K; k += 32) {
+            const char *pf = (const char *)wr + (k << (2 - f16)) + FROW1_PF_BYTES;
+            _mm_prefetch(pf, _MM_HINT_T1);
+            if (!f16) _mm_prefetch(pf + 64, _MM_HINT_T1);
             a0 = _mm256_fmadd_ps(load_w8(wr, k, f16), _mm256_loadu_ps(x + k), a0);
             a1 = _mm256_fmadd_ps(load_w8(wr, k + 8, f16), _mm256_loadu_ps(x + k + 8), a1);
             a2 = _mm256_fmadd_ps(load_w8(wr, k + 16, f16), _mm256_loadu_ps(x + k + 16), a2);
@@ -268,7 +282,9 @@ AVX2 static void frange_avx2(const sd_wmat *W, const float *x, size_t M, int64_t
         return;
     }
     const ftile_ctx c = {W, x, y};
-    sd_llm_tiles(n0, n1, M, W->row_bytes, 2, W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
+    const sd_llm_tile_k_fn tile = W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32;
+    if (M <= 4) sd_llm_tiles_k(n0, n1, M, W->row_bytes, 4, 2, (size_t)W->K, (size_t)W->K, tile, &c);
+    else sd_llm_tiles_k(n0, n1, M, W->row_bytes, FTILE_RM, 2, (size_t)W->K, FTILE_KC, tile, &c);
 }
 
 /* ---- the exact path: quantised weights . float32 rows -------------------------------------- */
@@ -325,7 +341,7 @@ AVX2 static void xrange_avx2(const sd_wmat *W, const float *x, size_t M, int64_t
         for (size_t m = 0; m < M; m += 4) {
             const int rm = M - m >= 4 ? 4 : (int)(M - m);
             /* a one-row "matrix" whose outputs land in out[i] (row stride 1) */
-            ftile_any(&row, x + m * K, 0, rm, 0, 1, out, 0);
+            ftile_any(&row, x + m * K, 0, rm, 0, 1, 0, K, out, 0);
             for (int i = 0; i < rm; i++) y[(m + (size_t)i) * N + (size_t)n] = out[i];
         }
     }
