@@ -376,8 +376,9 @@ static void test_chunks(void) {
     free(x), free(xr), free(y), free(yr), free(y2);
 }
 
-/* Float weights with rows longer than the float tiles' inner-dim chunk (kernels_avx512.c: 1024),
- * ending mid-vector: the chunks' sums added up in y, against the oracle, every kernel set. */
+/* Float weights with rows longer than the float tiles' inner-dim chunk (1024 in kernels_avx2.c and
+ * kernels_avx512.c), ending mid-vector, with 5 and 8 input rows (chunked tiles; 2 rows take whole
+ * rows): the chunks' sums added up in y, against the oracle, every kernel set. */
 static void test_long_rows(void) {
     enum { KL = 2 * 1024 + 100, ML = 9 };
     const sd_ggml_type types[] = {SD_GGML_F32, SD_GGML_F16};

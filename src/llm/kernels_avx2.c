@@ -282,9 +282,8 @@ AVX2 static void frange_avx2(const sd_wmat *W, const float *x, size_t M, int64_t
         return;
     }
     const ftile_ctx c = {W, x, y};
-    const sd_llm_tile_k_fn tile = W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32;
-    if (M <= 4) sd_llm_tiles_k(n0, n1, M, W->row_bytes, 4, 2, (size_t)W->K, (size_t)W->K, tile, &c);
-    else sd_llm_tiles_k(n0, n1, M, W->row_bytes, FTILE_RM, 2, (size_t)W->K, FTILE_KC, tile, &c);
+    sd_llm_tiles_k(n0, n1, M, W->row_bytes, FTILE_RM, 2, (size_t)W->K, FTILE_KC,
+                   W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
 }
 
 /* ---- the exact path: quantised weights . float32 rows -------------------------------------- */

@@ -182,6 +182,26 @@ AVX512 INLINE __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
 }
 
+/* One step of a tile: the 16 inner indices from k (those under mask unless full) of RN weight rows
+ * wr and RM input rows from x (row stride K) into acc; pf: prefetch the weight rows PF_AHEAD
+ * bytes ahead. */
+AVX512 INLINE void ftile_step(__m512 acc[6][4], const void *const wr[4], const float *x, size_t K, const int RM,
+                              const int RN, size_t k, __mmask16 mask, const int full, const int f16, const int pf) {
+    __m512 wv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; j++) {
+        if (pf) _mm_prefetch((const char *)wr[j] + (k << (2 - f16)) + PF_AHEAD, _MM_HINT_T0);
+        wv[j] = full ? load_w16_full(wr[j], k, f16) : load_w16(wr[j], k, mask, f16);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < RM; i++) {
+        const float *xi = x + (size_t)i * K + k;
+        const __m512 xv = full ? _mm512_loadu_ps(xi) : _mm512_maskz_loadu_ps(mask, xi);
+#pragma GCC unroll 4
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm512_fmadd_ps(wv[j], xv, acc[i][j]);
+    }
+}
+
 /* The RM x RN tile at input rows m0.. and weight rows n.., over the inner indices [k0, k1) (k0 a
  * multiple of 16): its sums are stored into y when k0 = 0, else added to what y holds. pf:
  * prefetch the weight rows PF_AHEAD bytes ahead (the first pass over a block's rows, the one that
@@ -191,7 +211,7 @@ AVX512 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int 
     const size_t K = (size_t)W->K, N = (size_t)W->N;
     const void *wr[4];
     for (int j = 0; j < RN; j++) wr[j] = (const char *)W->data + (size_t)(n + j) * W->row_bytes;
-    __m512 acc[6][4];
+    __m512 acc[6][4]; /* all 4 columns zeroed: hsum4 below takes 4 */
 #pragma GCC unroll 6
     for (int i = 0; i < RM; i++)
 #pragma GCC unroll 4
@@ -199,32 +219,8 @@ AVX512 INLINE void ftile(const sd_wmat *W, const float *x, size_t m0, const int 
     /* whole vectors with plain loads (a masked load costs a vector-port operation beside the
      * FMAs, measured: 44% of the FMA peak with masked loads throughout), then the masked rest */
     size_t k = k0;
-    for (; k + 16 <= k1; k += 16) {
-        __m512 wv[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < RN; j++) {
-            if (pf) _mm_prefetch((const char *)wr[j] + (k << (2 - f16)) + PF_AHEAD, _MM_HINT_T0);
-            wv[j] = load_w16_full(wr[j], k, f16);
-        }
-#pragma GCC unroll 6
-        for (int i = 0; i < RM; i++) {
-            const __m512 xv = _mm512_loadu_ps(x + (m0 + (size_t)i) * K + k);
-#pragma GCC unroll 4
-            for (int j = 0; j < RN; j++) acc[i][j] = _mm512_fmadd_ps(wv[j], xv, acc[i][j]);
-        }
-    }
-    if (k < k1) {
-        const __mmask16 mask = (__mmask16)((1u << (k1 - k)) - 1);
-        __m512 wv[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < RN; j++) wv[j] = load_w16(wr[j], k, mask, f16);
-#pragma GCC unroll 6
-        for (int i = 0; i < RM; i++) {
-            const __m512 xv = _mm512_maskz_loadu_ps(mask, x + (m0 + (size_t)i) * K + k);
-#pragma GCC unroll 4
-            for (int j = 0; j < RN; j++) acc[i][j] = _mm512_fmadd_ps(wv[j], xv, acc[i][j]);
-        }
-    }
+    for (; k + 16 <= k1; k += 16) ftile_step(acc, wr, x + m0 * K, K, RM, RN, k, 0xFFFF, 1, f16, pf);
+    if (k < k1) ftile_step(acc, wr, x + m0 * K, K, RM, RN, k, (__mmask16)((1u << (k1 - k)) - 1), 0, f16, 0);
 #pragma GCC unroll 6
     for (int i = 0; i < RM; i++) {
         float *yr = y + (m0 + (size_t)i) * N + (size_t)n;
@@ -316,12 +312,8 @@ AVX512 static void frange_avx512(const sd_wmat *W, const float *x, size_t M, int
         return;
     }
     const ftile_ctx c = {W, x, y};
-    /* one tile of input rows (generation steps of up to 4 sequences): no other tile would reuse a
-     * chunk, and whole rows keep the weights' streams long (4 sequences: 1.69-1.71 steps/s with
-     * chunks, 1.75-1.78 without) */
-    const sd_llm_tile_k_fn tile = W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32;
-    if (M <= 4) sd_llm_tiles_k(n0, n1, M, W->row_bytes, 4, 4, (size_t)W->K, (size_t)W->K, tile, &c);
-    else sd_llm_tiles_k(n0, n1, M, W->row_bytes, FTILE_RM, FTILE_RN, (size_t)W->K, FTILE_KC, tile, &c);
+    sd_llm_tiles_k(n0, n1, M, W->row_bytes, FTILE_RM, FTILE_RN, (size_t)W->K, FTILE_KC,
+                   W->type == SD_GGML_F16 ? ftile_f16 : ftile_f32, &c);
 }
 
 /* ---- llama.cpp's elementwise exponentials ------------------------------------------------- */

@@ -251,10 +251,10 @@ typedef struct {
     sd_error err;
 } epoch_writer;
 
-/* The model file: with standardised inputs, folded into the first layers (model/norm.h). */
-/* m as OUT holds it: with standardised inputs, folded holds m's parameters folded already (the
- * run's evaluation network, r->folded), which is written with the statistics; folding into a
- * temporary copy here instead cost a model's size of peak memory at every save (issue 15). */
+/* The model file, m as OUT holds it: with standardised inputs, the statistics folded into the first
+ * layers (model/norm.h). folded holds m's parameters folded already (the run's evaluation network,
+ * r->folded); folding into a temporary copy here instead cost a model's size of peak memory at
+ * every save (issue 15). */
 static sd_status save_model(const sd_model *m, const sd_norm *n, const float *folded, const char *path,
                             sd_error *err) {
     return sd_norm_active(n) ? sd_model_save_with(m, folded, sd_norm_write_metadata, n, path, err)
@@ -611,7 +611,8 @@ static sd_status run_open(train_run *r, const sd_dataset *ds, const sd_train_opt
     r->eval_m = r->folded ? r->folded : r->m;
     r->grads = sd_params_alloc_buffer(&r->m->table);
     r->used = calloc((size_t)r->m->table.count, 1);
-    r->files = (epoch_writer){.m = r->m, .folded = r->folded ? r->folded->params : NULL, .o = o, .s = &r->s, .res = res};
+    r->files = (epoch_writer){
+        .m = r->m, .folded = r->folded ? r->folded->params : NULL, .o = o, .s = &r->s, .res = res};
     r->nv = sd_dataset_size(ds, SD_SPLIT_VALID);
     r->valid_y = malloc(sizeof(float) * (size_t)(r->nv + 1));
     r->nsub = sd_train_subset(ds, o->seed, o->train_subset, &r->sub);

@@ -4,9 +4,9 @@
 # the other, from a fixed libFuzzer seed (FUZZ_SMOKE_SEED, default 1) so that a run is repeatable:
 # this is a smoke test of the harnesses and of the committed corpus, not the search for new bugs,
 # which is `make fuzz` (a random seed each run). One PASS/FAIL line per harness; SKIP when clang's
-# libFuzzer is not installed (Debian: clang and libclang-rt-14-dev, which scripts/setup.sh installs). New inputs go to a temporary
-# folder; a crashing input is kept in build/fuzz/smoke-artifacts/<harness>/ and named in the FAIL
-# line. The longer runs are `make fuzz FUZZ_SECONDS=N` (fuzz/README.md).
+# libFuzzer is not installed (Debian: clang and libclang-rt-14-dev, which scripts/setup.sh
+# installs). New inputs go to a temporary folder; a crashing input is kept in
+# build/fuzz/smoke-artifacts/<harness>/ and named in the FAIL line. The longer runs are `make fuzz FUZZ_SECONDS=N` (fuzz/README.md).
 set -u
 cd "$(dirname "$0")/../.."
 FUZZ_CC=${FUZZ_CC:-clang}
