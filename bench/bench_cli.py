@@ -14,8 +14,8 @@ folder and deleted afterwards (--keep DIR: written there and kept).
 files, the steps, validation of both flows, the checkpoint files, progress), without the start-up
 both runs share (dataset validation with its value scan, initialisation) and the report of the end.
 Peak RSS: the E2 run's (ru_maxrss of the child). The last epoch's own record splits its time: the
-training loop (reading, steps) and the evaluations (validation split and the training subset, both
-flows); the rest of an epoch is the files and the start of the next. The loss of the last epoch is printed so runs can
+training loop (reading, steps) and the evaluations (validation split, and with --train-subset N the
+training subset, both flows); the rest of an epoch is the files and the start of the next. The loss of the last epoch is printed so runs can
 be compared.
 """
 import argparse
@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--epochs", default="1,3")
     ap.add_argument("--keep", default="")
     ap.add_argument("--train-subset", type=int, default=None,
-                    help="passed to sdumc train (default: its own, as many as the validation split, at least 256)")
+                    help="passed to sdumc train (default: its own, 0: no evaluation-mode training subset)")
     a = ap.parse_args()
     dims = [int(v) for v in a.dims.split(",")]
     frames = [int(v) for v in a.frames.split(",")]

@@ -2,6 +2,7 @@
  * state written at an epoch end, the divergence guard, model selection on the validation split,
  * and the files written beside the model. Small synthetic corpus, hidden 16. */
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "harness.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "train/checkpoint.h"
 #include "train/train.h"
 #include "train_fixture.h"
 
@@ -340,20 +342,22 @@ static void test_select_last_and_log(void) {
     free(html);
 }
 
-/* --train-subset: how many training utterances each epoch measures changes the log, never the
- * model; 0 measures none (no training metrics in the log, the report without them). */
+/* --train-subset: how many training utterances each epoch measures in evaluation mode changes the
+ * log, never the model; 0 (the default) measures none (the log and report then have the training
+ * pass's metrics only), -1 as many as the validation split, at least 256. */
 static void test_train_subset_sizes(void) {
     char a[700], b[700], c[700];
-    snprintf(a, sizeof a, "%s/sub_default.safetensors", sd_test_tmpdir());
+    snprintf(a, sizeof a, "%s/sub_auto.safetensors", sd_test_tmpdir());
     snprintf(b, sizeof b, "%s/sub_none.safetensors", sd_test_tmpdir());
     snprintf(c, sizeof c, "%s/sub_ten.safetensors", sd_test_tmpdir());
-    sd_train_options o = small_train_options(a, 7);
+    sd_train_options o = small_train_options(b, 7);
     sd_train_result r[3];
     sd_error err;
-    EXPECT(sd_train(ds, &o, &r[0], &err) == SD_OK, "train default: %s", err.msg);
-    o.out = b;
-    o.train_subset = 0;
+    EXPECT(o.train_subset == 0, "the default measures a training subset (%lld)", (long long)o.train_subset);
     EXPECT(sd_train(ds, &o, &r[1], &err) == SD_OK, "train none: %s", err.msg);
+    o.out = a;
+    o.train_subset = -1;
+    EXPECT(sd_train(ds, &o, &r[0], &err) == SD_OK, "train auto: %s", err.msg);
     o.out = c;
     o.train_subset = 10;
     EXPECT(sd_train(ds, &o, &r[2], &err) == SD_OK, "train ten: %s", err.msg);
@@ -365,16 +369,63 @@ static void test_train_subset_sizes(void) {
     char all[32];
     snprintf(all, sizeof all, "\"n\": %lld,", (long long)(n_train < 256 ? n_train : 256));
     EXPECT(log[0] && strstr(log[0], "\"train_full\"") && strstr(log[0], all),
-           "the default measures min(256, the training split) here (%s)", all);
+           "-1 measures min(256, the training split) here (%s)", all);
     EXPECT(log[1] && !strstr(log[1], "\"train_full\"") && !strstr(log[1], "\"train_missing\"") &&
                strstr(log[1], "\"valid_full\""),
            "--train-subset 0 still wrote training metrics");
     EXPECT(log[2] && strstr(log[2], "\"train_full\"") && strstr(log[2], "\"n\": 10,"), "10 measured");
     EXPECT(!read_all(r[1].report_path, &html, &n), "report");
-    EXPECT(html && strstr(html, "(0 of them measured each epoch)") && !strstr(html, "training subset, complete"),
-           "report without training metrics");
+    EXPECT(log[1] && strstr(log[1], "\"train_pass_full\"") && strstr(log[1], "\"train_pass_missing\""),
+           "no training-pass metrics without a subset");
+    EXPECT(html && strstr(html, "(0 of them measured in evaluation mode each epoch)") &&
+               !strstr(html, "training subset, complete") && strstr(html, "training pass, complete"),
+           "report without the evaluation-mode training metrics, with the training pass's");
     for (int k = 0; k < 3; k++) free(log[k]);
     free(html);
+}
+
+/* The training pass's metrics are the metrics of the predictions the steps made: their MSE is the
+ * epoch's prediction loss (a mean over every item, as the loss terms are weighted by batch size),
+ * and without dropout and with a learning rate too small to move a parameter they match the
+ * evaluation-mode metrics of the whole training split. Over 2 ranks' worth of gradient chunks
+ * too (the gathered predictions). */
+static void test_training_pass_metrics(void) {
+    for (int chunks = 1; chunks <= 2; chunks++) {
+        char a[700];
+        snprintf(a, sizeof a, "%s/pass%d.safetensors", sd_test_tmpdir(), chunks);
+        sd_train_options o = small_train_options(a, 7);
+        o.epochs = 1;
+        o.grad_chunks = chunks;
+        sd_train_result r;
+        sd_error err;
+        EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "train with dropout: %s", err.msg);
+        sd_train_state s;
+        EXPECT(sd_train_state_load(r.state_path, &s, &err) == SD_OK, "state: %s", err.msg);
+        const int64_t n = sd_dataset_size(ds, SD_SPLIT_TRAIN);
+        const sd_epoch_record *e = &s.history[0];
+        EXPECT(e->pass_full.n == (size_t)n && e->pass_miss.n == (size_t)n && e->samples == n, "training pass measured %lld of %lld",
+               (long long)e->pass_full.n, (long long)n);
+        EXPECT(fabs(e->pass_full.mse - e->loss.full) < 1e-5 * (1 + e->loss.full) &&
+                   fabs(e->pass_miss.mse - e->loss.miss) < 1e-5 * (1 + e->loss.miss),
+               "training-pass MSE %.8g / %.8g, prediction losses %.8g / %.8g", e->pass_full.mse, e->pass_miss.mse,
+               e->loss.full, e->loss.miss);
+        sd_train_state_release(&s);
+
+        o.model.p_mlp = o.model.p_att = 0.0f;
+        o.lr = 1e-12f;
+        o.weight_decay = 0.0f;
+        o.train_subset = n;
+        o.settings = "hidden=16\nlr=1e-12\n";
+        EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "train without dropout: %s", err.msg);
+        EXPECT(sd_train_state_load(r.state_path, &s, &err) == SD_OK, "state: %s", err.msg);
+        e = &s.history[0];
+        EXPECT(e->train_full.n == (size_t)n && e->pass_full.n == (size_t)n, "both measured all %lld", (long long)n);
+        EXPECT(fabs(e->pass_full.mae - e->train_full.mae) < 1e-5 && fabs(e->pass_miss.mae - e->train_miss.mae) < 1e-5 &&
+                   fabs(e->pass_full.corr - e->train_full.corr) < 1e-4 && e->pass_full.acc7 == e->train_full.acc7,
+               "chunks %d: training pass MAE %.8f / %.8f, evaluation mode %.8f / %.8f", chunks, e->pass_full.mae,
+               e->pass_miss.mae, e->train_full.mae, e->train_miss.mae);
+        sd_train_state_release(&s);
+    }
 }
 
 /* The small-corpus rule of --preset auto: the demo's corpus gets the demo's batch and lr; a
@@ -510,6 +561,7 @@ int main(void) {
     sd_test_run("train.select_last_and_log", test_select_last_and_log);
     sd_test_run("train.auto_schedule", test_auto_schedule);
     sd_test_run("train.train_subset_sizes", test_train_subset_sizes);
+    sd_test_run("train.training_pass_metrics", test_training_pass_metrics);
     sd_test_run("train.validation_matches_predict", test_validation_matches_predict);
     sd_test_run("train.float16_dataset", test_float16_dataset);
     sd_dataset_close(ds);

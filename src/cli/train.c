@@ -294,7 +294,7 @@ static int parse_options(train_cmd *c, int argc, char **argv) {
         return 2;
     }
     c->prefetch_mib = (int)(c->o.prefetch_bytes >> 20);
-    c->train_subset = -1;
+    c->train_subset = 0;
     c->select = (int)c->o.select;
     c->cap = (int)c->o.cap_mode;
     /* Each option says whether it affects the result (ARG_RESULT: compared on --resume) or not. */
@@ -334,8 +334,8 @@ static int parse_options(train_cmd *c, int argc, char **argv) {
         {"max-frames", ARG_INT, &c->max_frames, 0, 1 << 24, NULL, "cap frames per modality (0 = none)", ARG_RESULT, 0},
         {"cap", ARG_CHOICE, &c->cap, 0, 0, "subsample|truncate", "how --max-frames caps (subsample)", ARG_RESULT, 0},
         {"train-subset", ARG_INT, &c->train_subset, 0, 1 << 30, NULL,
-         "training utterances measured after each epoch beside validation (default: as many as the validation "
-         "split, at least 256; 0: none, the cheapest epochs)", ARG_NO_RESULT, 0},
+         "training utterances also measured in evaluation mode after each epoch, beside validation (default 0: "
+         "the training metrics are the training pass's own, as MMSA logs them, at no cost)", ARG_NO_RESULT, 0},
         {"prefetch", ARG_INT, &c->o.prefetch, 0, 64, NULL, "batches read ahead in the background (default: as many as --prefetch-mib holds)", ARG_NO_RESULT, 0},
         {"prefetch-mib", ARG_INT, &c->prefetch_mib, 1, 1 << 20, NULL, "memory for batches read ahead, MiB (128; at least one batch, at most 8)", ARG_NO_RESULT, 0},
         {"cache", ARG_STRING, &c->cache_path, 0, 0, NULL,

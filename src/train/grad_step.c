@@ -348,3 +348,33 @@ sd_status sd_grad_step_run(sd_grad_step *g, const sd_model *m, const sd_loss_wei
     }
     return sum_chunks(g, grads, err);
 }
+
+sd_status sd_grad_step_predictions(sd_grad_step *g, float *full, float *miss, float *y, sd_error *err) {
+    if (g->chunks == 1) {
+        const sd_batch *b = g->batch;
+        const size_t B = (size_t)b->B;
+        memcpy(full, g->whole->flow[0]->pred, sizeof(float) * B);
+        memcpy(miss, g->whole->flow[1]->pred, sizeof(float) * B);
+        memcpy(y, b->label, sizeof(float) * B);
+        return SD_OK;
+    }
+    /* Rows of 3 (complete, text-missing, label) per item of this rank's chunks, gathered. */
+    const size_t B = (size_t)samples_in(g, 0, g->chunks), n_mine = (size_t)samples_in(g, g->first, g->count);
+    sd_status st = sd_dist_agree(reserve(g, 3 * (n_mine + B), err), err);
+    if (st) return st;
+    float *mine = g->buf, *all = mine + 3 * n_mine;
+    size_t o = 0;
+    for (int j = 0; j < g->count; j++)
+        for (int i = 0; i < g->part[j]->B; i++, o++) {
+            mine[3 * o] = g->obj[j]->flow[0]->pred[i];
+            mine[3 * o + 1] = g->obj[j]->flow[1]->pred[i];
+            mine[3 * o + 2] = g->part[j]->label[i];
+        }
+    if ((st = gather_rows(g, mine, all, 3, err))) return st;
+    for (size_t i = 0; i < B; i++) {
+        full[i] = all[3 * i];
+        miss[i] = all[3 * i + 1];
+        y[i] = all[3 * i + 2];
+    }
+    return SD_OK;
+}

@@ -53,6 +53,11 @@ int sd_grad_step_next(sd_grad_step *g, sd_error *err);
 sd_status sd_grad_step_run(sd_grad_step *g, const sd_model *m, const sd_loss_weights *w, sd_rng *rng,
                            uint64_t seed, int64_t step, float *grads, sd_loss_terms *terms, int *batch,
                            sd_error *err);
+/* After a successful sd_grad_step_run: the step's predictions of both flows, as the training pass
+ * made them (training mode, the step's dropout), and the labels, for every item of the batch in
+ * chunk order: full [B] the complete flow's, miss [B] the text-missing flow's, y [B] (B: *batch of
+ * the run). Collective with chunks > 1 (gathered from every rank, the same on every rank). */
+sd_status sd_grad_step_predictions(sd_grad_step *g, float *full, float *miss, float *y, sd_error *err);
 /* Ends the epoch's reading; the batcher stays (the next epoch reuses its buffers: data/batch.h). */
 void sd_grad_step_close_epoch(sd_grad_step *g);
 /* What an evaluation between epochs may borrow (sd_eval_both_flows): the batcher and the first

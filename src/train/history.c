@@ -56,6 +56,10 @@ void sd_epoch_record_json(sd_strbuf *o, const sd_epoch_record *r) {
         metrics_json(o, "train_full", &r->train_full);
         metrics_json(o, "train_missing", &r->train_miss);
     }
+    if (r->pass_full.n) {
+        metrics_json(o, "train_pass_full", &r->pass_full);
+        metrics_json(o, "train_pass_missing", &r->pass_miss);
+    }
     num(o, "seconds", r->seconds, 0);
     num(o, "eval_seconds", r->eval_seconds, 0);
     num(o, "samples_per_s", r->samples_per_s, 0);
@@ -134,6 +138,10 @@ sd_status sd_epoch_record_parse(const sd_json *v, sd_epoch_record *r, sd_error *
         /* Records written before the training-subset metrics existed have none: n = 0. */
         if (sd_json_get(v, "train_full")) parse_metrics(sd_json_get(v, "train_full"), &r->train_full, &ok);
         if (sd_json_get(v, "train_missing")) parse_metrics(sd_json_get(v, "train_missing"), &r->train_miss, &ok);
+        /* Nor the training pass's, before they existed. */
+        if (sd_json_get(v, "train_pass_full")) parse_metrics(sd_json_get(v, "train_pass_full"), &r->pass_full, &ok);
+        if (sd_json_get(v, "train_pass_missing"))
+            parse_metrics(sd_json_get(v, "train_pass_missing"), &r->pass_miss, &ok);
         if (sd_json_get(v, "eval_seconds")) r->eval_seconds = get_num(v, "eval_seconds", &ok);
         r->seconds = get_num(v, "seconds", &ok);
         r->samples_per_s = get_num(v, "samples_per_s", &ok);

@@ -61,7 +61,7 @@ sd_train_options sd_train_default_options(void) {
     o.prefetch = SD_PREFETCH_AUTO;
     o.prefetch_bytes = SD_PREFETCH_DEFAULT_BYTES;
     o.eval_batch_size = 64;
-    o.train_subset = -1;
+    o.train_subset = 0;
     sd_error ignored;
     sd_train_apply_preset(&o, "paper", &ignored);
     return o;
@@ -595,6 +595,8 @@ typedef struct {
     epoch_writer files;
     int64_t nv, nsub, *sub;
     float *valid_y, *sub_y; /* [nv], [nsub] */
+    int64_t ntrain;
+    float *pass_p, *pass_y; /* [2 ntrain] both flows' training-pass predictions, [ntrain] their labels */
     sd_adam_config adam;
     sd_rng rng;
     int64_t first_step;
@@ -617,7 +619,10 @@ static sd_status run_open(train_run *r, const sd_dataset *ds, const sd_train_opt
     r->valid_y = malloc(sizeof(float) * (size_t)(r->nv + 1));
     r->nsub = sd_train_subset(ds, o->seed, o->train_subset, &r->sub);
     r->sub_y = malloc(sizeof(float) * (size_t)(r->nsub > 0 ? r->nsub : 1));
-    sd_status st = !r->grads || !r->used || !r->valid_y || r->nsub < 0 || !r->sub_y
+    r->ntrain = sd_dataset_size(ds, SD_SPLIT_TRAIN);
+    r->pass_p = malloc(sizeof(float) * (size_t)(2 * r->ntrain + 1));
+    r->pass_y = malloc(sizeof(float) * (size_t)(r->ntrain + 1));
+    sd_status st = !r->grads || !r->used || !r->valid_y || r->nsub < 0 || !r->sub_y || !r->pass_p || !r->pass_y
                        ? sd_fail(err, SD_E_NOMEM, "out of memory")
                        : sd_grad_step_new(chunks, r->m->table.total, &r->gs, err);
     if ((st = sd_dist_agree(st, err))) return st;
@@ -638,6 +643,8 @@ static void run_close(train_run *r) {
     free(r->valid_y);
     free(r->sub);
     free(r->sub_y);
+    free(r->pass_p);
+    free(r->pass_y);
     sd_grad_step_free(r->gs);
     sd_model_free(r->folded);
     free(r->used);
@@ -682,6 +689,11 @@ static sd_status train_epoch(train_run *r, const sd_dataset *ds, const sd_train_
         st = sd_grad_step_run(r->gs, r->m, &o->w, &r->rng, o->seed, s->step, r->grads, &t, &B, err);
         if (!st && !isfinite(t.total))
             st = diverged(err, "loss term", bad_term(&t), epoch, nb, s, res->state_path);
+        if (!st && rec->samples + B > r->ntrain)
+            st = sd_fail(err, SD_E_ARG, "epoch %d: more training items (%lld) than the training split has (%lld)",
+                         epoch + 1, (long long)(rec->samples + B), (long long)r->ntrain);
+        const int64_t done = rec->samples;
+        if (!st) st = sd_grad_step_predictions(r->gs, r->pass_p + done, r->pass_p + r->ntrain + done, r->pass_y + done, err);
         if (!st) st = epoch_writer_join(&r->files, err); /* the last epoch's files, before the update */
         if (st) break;
         s->step++;
@@ -708,6 +720,11 @@ static sd_status train_epoch(train_run *r, const sd_dataset *ds, const sd_train_
     *steps = nb;
     rec->seconds = now_s() - t0;
     rec->samples_per_s = (double)rec->samples / (rec->seconds > 0 ? rec->seconds : 1e-9);
+    double lo, hi;
+    sd_dataset_label_range(ds, &lo, &hi);
+    const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
+    sd_metrics_compute_scheme(r->pass_p, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_full);
+    sd_metrics_compute_scheme(r->pass_p + r->ntrain, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_miss);
     sd_loss_terms mean;
     memset(&mean, 0, sizeof mean);
     terms_add(&mean, &rec->loss, 1.0 / (rec->samples > 0 ? (double)rec->samples : 1.0));

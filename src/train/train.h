@@ -67,6 +67,10 @@ typedef struct {
     /* Both flows in evaluation mode on a fixed subset of the training split (sd_train_subset);
      * n = 0 in records of older logs, which did not measure it. */
     sd_metrics train_full, train_miss;
+    /* Both flows' predictions as the epoch's training steps made them (training mode, dropout on,
+     * the parameters of each step), over every training utterance of the epoch: the training
+     * metrics MMSA logs, at no extra cost. n = 0 in records of older logs. */
+    sd_metrics pass_full, pass_miss;
     double seconds, samples_per_s;
     double eval_seconds; /* validation and the training-subset evaluation */
     int64_t samples;
@@ -102,8 +106,9 @@ typedef struct {
     const sd_cache *cache; /* optional packed feature cache of the dataset (data/cache.h) */
     int eval_batch_size;
     /* Training utterances measured (both flows, evaluation mode) after each epoch, beside the
-     * validation split (sd_train_subset): -1 (default) as many as the validation split has, at
-     * least 256; 0 none (the log and report then show validation only); n: n of them. */
+     * validation split (sd_train_subset): 0 (default) none (the training metrics are then the
+     * training pass's own, sd_epoch_record.pass_*); -1 as many as the validation split has, at
+     * least 256; n: n of them. */
     int64_t train_subset;
     /* The fraction given to sd_dataset_carve_valid when the caller carved the validation split
      * out of train (0: the dataset's own valid split); recorded with the options a resume must
