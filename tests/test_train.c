@@ -425,6 +425,16 @@ static void test_training_pass_metrics(void) {
                "chunks %d: training pass MAE %.8f / %.8f, evaluation mode %.8f / %.8f", chunks, e->pass_full.mae,
                e->pass_miss.mae, e->train_full.mae, e->train_miss.mae);
         sd_train_state_release(&s);
+
+        /* A complete-flow-only objective does not run the text-missing flow: no metrics for it. */
+        o.w.miss = o.w.tf = o.w.tq = o.w.f = o.w.rnc = 0.0f;
+        o.train_subset = 0;
+        EXPECT(sd_train(ds, &o, &r, &err) == SD_OK, "train the complete flow only: %s", err.msg);
+        EXPECT(sd_train_state_load(r.state_path, &s, &err) == SD_OK, "state: %s", err.msg);
+        e = &s.history[0];
+        EXPECT(e->pass_full.n == (size_t)n && e->pass_miss.n == 0 && fabs(e->pass_full.mse - e->loss.full) < 1e-5,
+               "complete flow only: %zu / %zu measured", e->pass_full.n, e->pass_miss.n);
+        sd_train_state_release(&s);
     }
 }
 

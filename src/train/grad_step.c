@@ -354,7 +354,7 @@ sd_status sd_grad_step_predictions(sd_grad_step *g, float *full, float *miss, fl
         const sd_batch *b = g->batch;
         const size_t B = (size_t)b->B;
         memcpy(full, g->whole->flow[0]->pred, sizeof(float) * B);
-        memcpy(miss, g->whole->flow[1]->pred, sizeof(float) * B);
+        if (miss) memcpy(miss, g->whole->flow[1]->pred, sizeof(float) * B);
         memcpy(y, b->label, sizeof(float) * B);
         return SD_OK;
     }
@@ -367,13 +367,13 @@ sd_status sd_grad_step_predictions(sd_grad_step *g, float *full, float *miss, fl
     for (int j = 0; j < g->count; j++)
         for (int i = 0; i < g->part[j]->B; i++, o++) {
             mine[3 * o] = g->obj[j]->flow[0]->pred[i];
-            mine[3 * o + 1] = g->obj[j]->flow[1]->pred[i];
+            mine[3 * o + 1] = miss ? g->obj[j]->flow[1]->pred[i] : 0.0f;
             mine[3 * o + 2] = g->part[j]->label[i];
         }
     if ((st = gather_rows(g, mine, all, 3, err))) return st;
     for (size_t i = 0; i < B; i++) {
         full[i] = all[3 * i];
-        miss[i] = all[3 * i + 1];
+        if (miss) miss[i] = all[3 * i + 1];
         y[i] = all[3 * i + 2];
     }
     return SD_OK;

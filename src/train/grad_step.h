@@ -55,8 +55,9 @@ sd_status sd_grad_step_run(sd_grad_step *g, const sd_model *m, const sd_loss_wei
                            sd_error *err);
 /* After a successful sd_grad_step_run: the step's predictions of both flows, as the training pass
  * made them (training mode, the step's dropout), and the labels, for every item of the batch in
- * chunk order: full [B] the complete flow's, miss [B] the text-missing flow's, y [B] (B: *batch of
- * the run). Collective with chunks > 1 (gathered from every rank, the same on every rank). */
+ * chunk order: full [B] the complete flow's, miss [B] the text-missing flow's (NULL: not wanted; the
+ * step runs that flow only when sd_objective_runs_missing), y [B] (B: *batch of the run).
+ * Collective with chunks > 1 (gathered from every rank, the same on every rank). */
 sd_status sd_grad_step_predictions(sd_grad_step *g, float *full, float *miss, float *y, sd_error *err);
 /* Ends the epoch's reading; the batcher stays (the next epoch reuses its buffers: data/batch.h). */
 void sd_grad_step_close_epoch(sd_grad_step *g);

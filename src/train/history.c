@@ -56,10 +56,8 @@ void sd_epoch_record_json(sd_strbuf *o, const sd_epoch_record *r) {
         metrics_json(o, "train_full", &r->train_full);
         metrics_json(o, "train_missing", &r->train_miss);
     }
-    if (r->pass_full.n) {
-        metrics_json(o, "train_pass_full", &r->pass_full);
-        metrics_json(o, "train_pass_missing", &r->pass_miss);
-    }
+    if (r->pass_full.n) metrics_json(o, "train_pass_full", &r->pass_full);
+    if (r->pass_miss.n) metrics_json(o, "train_pass_missing", &r->pass_miss); /* none: that flow did not run */
     num(o, "seconds", r->seconds, 0);
     num(o, "eval_seconds", r->eval_seconds, 0);
     num(o, "samples_per_s", r->samples_per_s, 0);

@@ -262,7 +262,7 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
         }
         if (sel->pass_full.n) {
             metrics_row(&o, "training pass, complete", &sel->pass_full);
-            metrics_row(&o, "training pass, text missing", &sel->pass_miss);
+            if (sel->pass_miss.n) metrics_row(&o, "training pass, text missing", &sel->pass_miss);
         }
         sd_strbuf_puts(&o, "</table>\n");
     }
@@ -280,7 +280,7 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
     const int subset = lastr->train_full.n > 0, pass = !subset && lastr->pass_full.n > 0;
     if (subset || pass) {
         add_series(es, in, "train, complete flow", "#1f77b4", 1, mae_value, subset ? 2 : 4);
-        add_series(es, in, "train, text-missing flow", "#ff7f0e", 1, mae_value, subset ? 3 : 5);
+        if (subset || lastr->pass_miss.n) add_series(es, in, "train, text-missing flow", "#ff7f0e", 1, mae_value, subset ? 3 : 5);
     }
     double ref = in->ds ? sd_train_mean_mae(in->ds, NULL) : NAN;
     epoch_chart(&o, in, es, "MAE per epoch", "MAE", ref, "predicting the training mean", 1100);
@@ -338,10 +338,13 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
             sd_strbuf_printf(&o, "<td>%.4f</td><td>%.4f</td>", r->train_full.mae, r->train_miss.mae);
         else
             sd_strbuf_puts(&o, "<td>-</td><td>-</td>");
-        if (r->pass_full.n)
-            sd_strbuf_printf(&o, "<td>%.4f</td><td>%.4f</td>", r->pass_full.mae, r->pass_miss.mae);
-        else
-            sd_strbuf_puts(&o, "<td>-</td><td>-</td>");
+        for (int k = 0; k < 2; k++) {
+            const sd_metrics *pm = k ? &r->pass_miss : &r->pass_full;
+            if (pm->n)
+                sd_strbuf_printf(&o, "<td>%.4f</td>", pm->mae);
+            else
+                sd_strbuf_puts(&o, "<td>-</td>");
+        }
         sd_strbuf_printf(&o, "<td>%.1f</td><td>%.1f</td><td>%.0f</td></tr>\n", r->seconds, r->eval_seconds, r->samples_per_s);
     }
     sd_strbuf_puts(&o, "</table>\n</body></html>\n");

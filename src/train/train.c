@@ -693,7 +693,8 @@ static sd_status train_epoch(train_run *r, const sd_dataset *ds, const sd_train_
             st = sd_fail(err, SD_E_ARG, "epoch %d: more training items (%lld) than the training split has (%lld)",
                          epoch + 1, (long long)(rec->samples + B), (long long)r->ntrain);
         const int64_t done = rec->samples;
-        if (!st) st = sd_grad_step_predictions(r->gs, r->pass_p + done, r->pass_p + r->ntrain + done, r->pass_y + done, err);
+        float *miss = sd_objective_runs_missing(&o->w) ? r->pass_p + r->ntrain + done : NULL;
+        if (!st) st = sd_grad_step_predictions(r->gs, r->pass_p + done, miss, r->pass_y + done, err);
         if (!st) st = epoch_writer_join(&r->files, err); /* the last epoch's files, before the update */
         if (st) break;
         s->step++;
@@ -724,7 +725,8 @@ static sd_status train_epoch(train_run *r, const sd_dataset *ds, const sd_train_
     sd_dataset_label_range(ds, &lo, &hi);
     const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
     sd_metrics_compute_scheme(r->pass_p, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_full);
-    sd_metrics_compute_scheme(r->pass_p + r->ntrain, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_miss);
+    if (sd_objective_runs_missing(&o->w)) /* else the text-missing flow did not run: n = 0 */
+        sd_metrics_compute_scheme(r->pass_p + r->ntrain, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_miss);
     sd_loss_terms mean;
     memset(&mean, 0, sizeof mean);
     terms_add(&mean, &rec->loss, 1.0 / (rec->samples > 0 ? (double)rec->samples : 1.0));
