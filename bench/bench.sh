@@ -77,12 +77,12 @@ fi
 if [ "${SKIP_CLI:-0}" != 1 ]; then
   tag MOSEI
   "$PY" bench/bench_cli.py --sdumc "$BUILD/sdumc" $MOSEI --threads "$THREADS" --train "${CLI_TRAIN:-480}" \
-    --valid "${CLI_VALID:-96}" >>"$out" || echo "bench: bench_cli.py failed" >&2
+    --valid "${CLI_VALID:-96}" --rounds "$ROUNDS" >>"$out" || echo "bench: bench_cli.py failed" >&2
   # The same with --train-subset 256: epochs that also measure 256 training utterances in evaluation
   # mode (the default before the training pass's own metrics; on this small set most of the
   # evaluation time).
   "$PY" bench/bench_cli.py --sdumc "$BUILD/sdumc" $MOSEI --threads "$THREADS" --train "${CLI_TRAIN:-480}" \
-    --valid "${CLI_VALID:-96}" --train-subset 256 >>"$out" || echo "bench: bench_cli.py failed" >&2
+    --valid "${CLI_VALID:-96}" --train-subset 256 --rounds "$ROUNDS" >>"$out" || echo "bench: bench_cli.py failed" >&2
 fi
 if [ "${SKIP_SCALING:-0}" != 1 ]; then
   for ta in 125 250 500; do
