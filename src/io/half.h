@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Exact (every float16 is a float32). NaN payloads are kept. */
+/* Exact (every float16 is a float32). A NaN comes out quiet with its payload kept (a signalling
+ * one gets the quiet bit), as IEEE 754's conversion and the F16C instruction give it. */
 float sd_f16_to_f32(uint16_t h);
 /* Round to nearest, ties to even, as IEEE 754 and numpy's astype(float16) do: values at or above
  * 65520 in magnitude become +-inf, tiny values become subnormals or signed zero. NaN stays NaN (quiet,
@@ -23,6 +24,8 @@ uint16_t sd_f32_to_bf16(float f);
 /* n values at once (native-endian, src and dst not overlapping), the same bits as the scalar
  * conversions; vectorised for the CPU it runs on. */
 void sd_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
+/* The portable loop behind sd_f16_to_f32_n where the CPU lacks F16C (AVX's vcvtph2ps): for tests. */
+void sd_f16_to_f32_n_portable(const uint16_t *src, float *dst, size_t n);
 void sd_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 /* Index of the first Inf or NaN among n float16 / bfloat16 values, or -1 (bit tests, no conversion). */
 int64_t sd_f16_first_nonfinite(const uint16_t *src, size_t n);

@@ -661,6 +661,12 @@ sd_status sd_st_writer_write(sd_st_writer *w, const char *path, sd_error *err) {
     for (int i = 0; i < w->count && !s; i++) {
         const writer_entry *e = &w->entries[i];
         size_t item = sd_dtype_size(e->dtype);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (e->dtype == SD_DTYPE_F32) { /* already the file's bytes: written as they are, no encoding copy */
+            s = sd_atomic_write(&af, e->data, e->numel * sizeof(float), err);
+            continue;
+        }
+#endif
         for (size_t done = 0; done < e->numel && !s;) {
             size_t k = e->numel - done < CHUNK ? e->numel - done : CHUNK;
             sd_dtype_encode_f32(e->dtype, e->data + done, k, raw);
