@@ -258,7 +258,8 @@ static sd_status flow_forward(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const s
 sd_status SD_R(sd_flow_forward)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
                           int training, sd_rng *rng, sd_error *err) {
     f->owner = NULL;
-    f->shared = 0;
+    f->shared = f->borrowed = 0;
+    f->model = NULL; /* set again when this forward succeeds */
     return flow_forward(f, m, in, missing, training, rng, err);
 }
 
@@ -266,7 +267,8 @@ sd_status SD_R(sd_flow_forward_shared)(SD_R(sd_flow) *f, const SD_R(sd_model) *m
                                  int missing, int training, sd_rng *rng, SD_R(sd_flow) *owner,
                                  unsigned share_mask, sd_error *err) {
     f->owner = NULL;
-    f->shared = 0;
+    f->shared = f->borrowed = 0;
+    f->model = NULL; /* set again when this forward succeeds */
     if (!owner || owner == f || owner->shared)
         return sd_fail(err, SD_E_ARG, "frame sharing needs another flow that owns its frames");
     for (int i = 0; i < 3; i++) {
@@ -280,6 +282,8 @@ sd_status SD_R(sd_flow_forward_shared)(SD_R(sd_flow) *f, const SD_R(sd_model) *m
     }
     f->owner = owner;
     f->shared = share_mask & 7u;
+    /* Without dropout the owner's pooling and modality MLP of a shared modality are this flow's. */
+    if (!training && !owner->training && owner->model == (const void *)m) f->borrowed = f->shared;
     return flow_forward(f, m, in, missing, training, rng, err);
 }
 
@@ -291,7 +295,10 @@ static void modality_stage(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_m
     const sd_flow_input *in = &f->in;
     const int B = f->B, H = f->H, K = SD_QUERY_VIEWS;
     const int *len = m->cfg.mask ? in->len[i] : NULL;
-    if (stage == 0) {
+    if (stage == 0 && ((f->borrowed >> i) & 1u)) { /* steps 2-3 as the owner ran them (evaluation) */
+        memcpy(f->pooled[i], f->owner->pooled[i], sizeof(real) * (size_t)B * (size_t)H);
+        memcpy(f->modality[i].out, f->owner->modality[i].out, sizeof(real) * (size_t)B * (size_t)H);
+    } else if (stage == 0) {
         const size_t rows = (size_t)B * (size_t)in->T[i];
         sd_frames_std std;
         if (!((f->shared >> i) & 1u)) /* else the frames are borrowed from the owner flow */
@@ -432,5 +439,6 @@ static sd_status flow_forward(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const s
     SD_R(sd_linear_forward)(f->r_hidden, f->z, p->rnc0.W, p->rnc0.b, (size_t)B, C, R);
     SD_R(sd_relu_forward)(f->r_hidden, f->r_hidden, (size_t)B * (size_t)R);
     SD_R(sd_linear_forward)(f->r, f->r_hidden, p->rnc2.W, p->rnc2.b, (size_t)B, R, R);
+    f->model = m;
     return SD_OK;
 }

@@ -206,6 +206,7 @@ static void branches_back(back_ctx *c) {
 sd_status SD_R(sd_flow_backward)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, real *grads, const real *d_pred,
                            const real *d_z, const real *d_r, const real *d_q_t,
                            const real *d_c_t) {
+    if (f->borrowed) return SD_E_ARG; /* an evaluation forward that copied branches: none to go back through */
     back_ctx c;
     c.f = f;
     c.m = m;

@@ -16,6 +16,11 @@ typedef struct SD_FN(sd_flow) {
      * and their gradient buffer belong to `owner` (the complete flow of the same batch). */
     struct SD_FN(sd_flow) *owner;
     unsigned shared;
+    /* Evaluation only: bit m set = modality m's pooling and modality MLP (steps 2-3) were not run
+     * but copied from the owner's (same model, same frames, no dropout: the same numbers). Such
+     * a flow has no backward. */
+    unsigned borrowed;
+    const void *model; /* the model of the last forward */
     int d_frames_dirty; /* d_frames hold stale values: the first backward to touch them zeroes them */
     /* workspace */
     void *mem;
@@ -100,7 +105,10 @@ sd_status SD_FN(sd_flow_backward)(SD_FN(sd_flow) *f, const SD_FN(sd_model) *m, S
  * then ADDS the frame gradients of the shared modalities into the owner's, and the owner's
  * backward, which must come after it, computes the frame weight gradient once from their sum.
  * owner must stay alive, and not run another forward, until both backwards are done. An input
- * that differs from the owner's (data pointer, frames or lengths) is an SD_E_ARG error. */
+ * that differs from the owner's (data pointer, frames or lengths) is an SD_E_ARG error.
+ * In evaluation mode (training = 0, the owner's forward too, same model) the shared modalities'
+ * pooling and modality MLP are not run again either: their outputs are copied from the owner's
+ * (`borrowed`), and the flow has no backward (SD_E_ARG). */
 sd_status SD_FN(sd_flow_forward_shared)(SD_FN(sd_flow) *f, const SD_FN(sd_model) *m, const sd_flow_input *in,
                                  int missing, int training, sd_rng *rng, SD_FN(sd_flow) *owner,
                                  unsigned share_mask, sd_error *err);

@@ -182,8 +182,8 @@ typedef struct {
 /* Metrics of both flows (evaluation mode) on a split, or on `subset` of it (n indices; NULL = the
  * whole split, n its size); y [n] the labels in that order. *preds_out, when not NULL, receives the
  * predictions [2n] (complete flow, then text-missing flow), malloc'ed. One pass over the batches:
- * the text-missing flow borrows the complete flow's audio and video frames (the same numbers
- * sd_predict_split gives for each flow alone, tested). reuse may be NULL. This rank alone. */
+ * the text-missing flow borrows the complete flow's audio and video frames, pooling and modality
+ * MLP outputs (the same numbers sd_predict_split gives for each flow alone, tested). reuse may be NULL. This rank alone. */
 sd_status sd_eval_both_flows(const sd_model *m, const sd_dataset *ds, sd_split split, const int64_t *subset, int64_t n,
                              int batch, const float *y, sd_metrics *full, sd_metrics *miss, float **preds_out,
                              sd_eval_reuse *reuse, sd_error *err);
