@@ -283,7 +283,8 @@ sd_status SD_R(sd_flow_forward_shared)(SD_R(sd_flow) *f, const SD_R(sd_model) *m
     f->owner = owner;
     f->shared = share_mask & 7u;
     /* Without dropout the owner's pooling and modality MLP of a shared modality are this flow's. */
-    if (!training && !owner->training && owner->model == (const void *)m) f->borrowed = f->shared;
+    if ((share_mask & SD_FLOW_SHARE_BRANCHES) && !training && !owner->training && owner->model == (const void *)m)
+        f->borrowed = f->shared;
     return flow_forward(f, m, in, missing, training, rng, err);
 }
 

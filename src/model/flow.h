@@ -58,6 +58,10 @@ static inline const sd_frames_std *sd_flow_frames_std(const sd_flow_input *in, i
 int sd_frames_dtype_ok(sd_dtype dtype);
 size_t sd_frames_work_len(sd_dtype dtype, int standardised, size_t N, int D);
 
+/* A bit of sd_flow_forward_shared's share_mask beside the modality bits: an evaluation that also
+ * takes the shared modalities' pooling and modality MLP outputs from the owner (flow_decl.h). */
+#define SD_FLOW_SHARE_BRANCHES 8u
+
 /* sd_flow (float) and sd_flow_f64 (double), their functions and the frame projection. */
 #define SD_REAL_DECL "model/flow_decl.h"
 #include "core/real_decl.h"

@@ -106,9 +106,10 @@ sd_status SD_FN(sd_flow_backward)(SD_FN(sd_flow) *f, const SD_FN(sd_model) *m, S
  * backward, which must come after it, computes the frame weight gradient once from their sum.
  * owner must stay alive, and not run another forward, until both backwards are done. An input
  * that differs from the owner's (data pointer, frames or lengths) is an SD_E_ARG error.
- * In evaluation mode (training = 0, the owner's forward too, same model) the shared modalities'
- * pooling and modality MLP are not run again either: their outputs are copied from the owner's
- * (`borrowed`), and the flow has no backward (SD_E_ARG). */
+ * With SD_FLOW_SHARE_BRANCHES in share_mask, for an evaluation with no backward to follow
+ * (training = 0, the owner's forward too, same model): the shared modalities' pooling and
+ * modality MLP are not run again either, their outputs are copied from the owner's (`borrowed`;
+ * without dropout the same numbers), and the flow has no backward (SD_E_ARG). */
 sd_status SD_FN(sd_flow_forward_shared)(SD_FN(sd_flow) *f, const SD_FN(sd_model) *m, const sd_flow_input *in,
                                  int missing, int training, sd_rng *rng, SD_FN(sd_flow) *owner,
                                  unsigned share_mask, sd_error *err);

@@ -66,7 +66,8 @@ sd_status sd_objective_backward(sd_objective *o, const sd_model *m, const sd_los
     if (sd_objective_runs_missing(w))
         st = sd_flow_backward(f1, m, grads, d_pred + B, d_z + B * C, d_r1, d_q1, d_c1);
     if (!st) st = sd_flow_backward(f0, m, grads, d_pred, d_z, d_r0, NULL, NULL);
-    if (st) return sd_fail(err, st, "flow backward: %s (layer scratch missing)", sd_status_name(st));
+    if (st) /* layer scratch missing, or an evaluation forward that borrowed branches (flow_decl.h) */
+        return sd_fail(err, st, "flow backward: %s", sd_status_name(st));
     return SD_OK;
 }
 

@@ -57,7 +57,8 @@ static sd_status predict_both(const sd_model *m, const sd_dataset *ds, sd_split 
     while (!st && (r = sd_batcher_next(*b, &bt, err)) == 1) {
         if ((st = sd_interrupt_check(err, "while evaluating"))) break;
         sd_flow_input in_full = sd_flow_input_from_batch(bt, 0), in_miss = sd_flow_input_from_batch(bt, 1);
-        const unsigned audio_video = (1u << 0) | (1u << 2); /* flow inputs 0 and 2 */
+        /* flow inputs 0 and 2, with their pooling and modality MLP (no backward follows) */
+        const unsigned audio_video = (1u << 0) | (1u << 2) | SD_FLOW_SHARE_BRANCHES;
         st = sd_flow_forward(obj->flow[0], m, &in_full, 0, 0, NULL, err);
         if (!st) st = sd_flow_forward_shared(obj->flow[1], m, &in_miss, 1, 0, NULL, obj->flow[0], audio_video, err);
         if (!st) st = sd_check_predictions(ds, split, bt, 0, obj->flow[0]->pred, err);
