@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/params.h"
+#include "core/threads.h"
 #include "harness.h"
 #include "optim/adam.h"
 
@@ -405,10 +406,48 @@ static void test_linear_regression_recovered(void) {
            e0, e1);
 }
 
+/* A table large enough for the threads (one team shares every tensor's chunks): the same bits
+ * as sd_adam_update on each used tensor alone, unused tensors untouched, tensors whose chunks
+ * the threads split unevenly (3 and 5 chunks) and one smaller than a chunk. */
+static void test_table_threads(void) {
+    sd_param_table t;
+    sd_params_init(&t);
+    int64_t s0[2] = {300, 163}, s1[1] = {70001}, s2[1] = {7}, s3[2] = {256, 256};
+    EXPECT(sd_params_add(&t, "a", 2, s0) == 0 && sd_params_add(&t, "unused", 1, s1) == 1 &&
+               sd_params_add(&t, "b", 1, s2) == 2 && sd_params_add(&t, "c", 2, s3) == 3,
+           "add");
+    const size_t N = t.total;
+    float *buf[8];
+    for (int k = 0; k < 8; k++) buf[k] = sd_params_alloc_buffer(&t);
+    float *p = buf[0], *g = buf[1], *m = buf[2], *v = buf[3], *q = buf[4], *mq = buf[5], *vq = buf[6];
+    for (size_t i = 0; i < N; i++) {
+        p[i] = q[i] = 0.001f * (float)(i % 1013) - 0.4f;
+        g[i] = 0.003f * (float)((i * 7) % 101) - 0.15f;
+        m[i] = mq[i] = 0.0001f * (float)(i % 97);
+        v[i] = vq[i] = 0.00001f * (float)(i % 89 + 1);
+    }
+    memcpy(buf[7], p, N * sizeof *p);
+    const unsigned char used[4] = {1, 0, 1, 1};
+    sd_adam_config c = sd_adam_default_config();
+    sd_adam_step_table(&t, used, p, g, m, v, &c, 1e-3f, 5);
+    for (int k = 0; k < 4; k++) {
+        if (!used[k]) continue;
+        const size_t o = t.specs[k].offset;
+        sd_adam_update(q + o, g + o, mq + o, vq + o, t.specs[k].numel, &c, 1e-3f, 5);
+    }
+    EXPECT(memcmp(p, q, N * sizeof *p) == 0 && memcmp(m, mq, N * sizeof *m) == 0 && memcmp(v, vq, N * sizeof *v) == 0,
+           "the table step (%d threads) differs from per-tensor updates", sd_threads_get());
+    const sd_tensor_spec *u = &t.specs[1];
+    EXPECT(memcmp(p + u->offset, buf[7] + u->offset, u->numel * sizeof *p) == 0, "unused tensor touched");
+    for (int k = 0; k < 8; k++) sd_free(buf[k]);
+    sd_params_release(&t);
+}
+
 int main(void) {
     sd_test_run("adam_first_step_closed_form", test_first_step_closed_form);
     sd_test_run("adam_constant_gradient_steps", test_constant_gradient_steps);
     sd_test_run("adam_unused_untouched", test_unused_untouched);
+    sd_test_run("adam_table_threads", test_table_threads);
     sd_test_run("adam_lr_schedule", test_schedule);
     sd_test_run("adam_matches_torch_10_steps", test_torch_replay);
     sd_test_run("adam_linear_regression_recovered", test_linear_regression_recovered);

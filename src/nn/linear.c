@@ -4,7 +4,6 @@
  * Every product is one BLAS GEMM over all N rows; the bias terms are plain loops whose
  * summation order does not depend on the thread count. */
 #include <stddef.h>
-#include <string.h>
 
 #include "core/real.h"
 #include "nn/nn.h"
@@ -14,21 +13,15 @@
 /* Rows per OpenMP chunk below which the loops stay serial (the work is too small to share). */
 #define LINEAR_PAR_MIN 4096
 
-/* y [N,O] = b [O] on every row. */
-static void fill_bias(real *y, const real *b, size_t N, size_t O) {
-    const ptrdiff_t rows = (ptrdiff_t)N;
-    SD_OMP(omp parallel for schedule(static) if (N * O >= LINEAR_PAR_MIN * 16))
-    for (ptrdiff_t n = 0; n < rows; n++) memcpy(y + (size_t)n * O, b, O * sizeof *y);
-}
-
 /* y [N,O] = x [N,I] W[O,I]^T + b[O]; b may be NULL. The bias is written first and the product
- * added to it (beta = 1): one pass over y where "clear, multiply, add the bias" takes three. */
+ * added to it (beta = 1): one pass over y where "clear, multiply, add the bias" takes three; each
+ * block of the product writes its own part of the bias (sd_nn_gemm_bias). */
 void SD_R(sd_linear_forward)(real *y, const real *x, const real *W, const real *b, size_t N, int in,
                           int out) {
     if (N == 0 || out <= 0) return;
     const size_t I = (size_t)in, O = (size_t)out;
-    if (b) fill_bias(y, b, N, O);
-    nn_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, b ? (real)1 : (real)0, y, O);
+    if (b) nn_gemm_bias_real(0, 1, N, O, I, x, I, W, I, b, y, O);
+    else nn_gemm_real(0, 1, N, O, I, (real)1, x, I, W, I, (real)0, y, O);
 }
 
 /* The same with the weight stored transposed: y [N,O] = x [N,I] Wt [I,O] + b [O]. */
@@ -36,8 +29,8 @@ void SD_R(sd_linear_forward_wt)(real *y, const real *x, const real *Wt, const re
                              int in, int out) {
     if (N == 0 || out <= 0) return;
     const size_t I = (size_t)in, O = (size_t)out;
-    if (b) fill_bias(y, b, N, O);
-    nn_gemm_real(0, 0, N, O, I, (real)1, x, I, Wt, O, b ? (real)1 : (real)0, y, O);
+    if (b) nn_gemm_bias_real(0, 0, N, O, I, x, I, Wt, O, b, y, O);
+    else nn_gemm_real(0, 0, N, O, I, (real)1, x, I, Wt, O, (real)0, y, O);
 }
 
 /* Forward: y = x W^T + b. Backward (each gradient pointer may be NULL, all ADD):

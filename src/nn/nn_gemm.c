@@ -2,6 +2,8 @@
  * Legend: M, N rows and columns of C, K the inner dim; P blocks. */
 #include "nn/nn_gemm.h"
 
+#include <string.h>
+
 #include "core/omp.h"
 #include "core/pool.h"
 #include "core/real.h"
@@ -42,6 +44,7 @@ typedef struct {
     const real *A, *B;
     real *C;
     size_t lda, ldb, ldc;
+    const real *bias; /* [N] written into every row of the block first (then beta = 1), or NULL */
     int by_rows;
     size_t L, step;
     int P;
@@ -49,7 +52,7 @@ typedef struct {
 
 static gemm_cut make_cut(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha, const real *A,
                          size_t lda, const real *B, size_t ldb, real beta, real *C, size_t ldc, int blocks) {
-    gemm_cut g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, M >= N, 0, 0, 0};
+    gemm_cut g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL, M >= N, 0, 0, 0};
     g.L = g.by_rows ? M : N;
     g.step = (g.L + (size_t)blocks - 1) / (size_t)blocks;
     g.step = (g.step + NN_GEMM_ALIGN - 1) / NN_GEMM_ALIGN * NN_GEMM_ALIGN;
@@ -57,9 +60,18 @@ static gemm_cut make_cut(int trans_a, int trans_b, size_t M, size_t N, size_t K,
     return g;
 }
 
-/* Block p of the cut: one single-threaded product. */
+/* Rows [r0, r0 + rows) x columns [c0, c0 + cols) of C = the bias's columns. */
+static void fill_bias(const gemm_cut *g, size_t r0, size_t rows, size_t c0, size_t cols) {
+    for (size_t r = r0; r < r0 + rows; r++) memcpy(g->C + r * g->ldc + c0, g->bias + c0, cols * sizeof *g->C);
+}
+
+/* Block p of the cut: one single-threaded product (after its part of the bias). */
 static void gemm_block(const gemm_cut *g, int p) {
     const size_t i0 = (size_t)p * g->step, n = i0 + g->step < g->L ? g->step : g->L - i0;
+    if (g->bias) {
+        if (g->by_rows) fill_bias(g, i0, n, 0, g->N);
+        else fill_bias(g, 0, g->M, i0, n);
+    }
     if (g->by_rows) /* rows i0.. of op(A) and C */
         sd_gemm_real(g->trans_a, g->trans_b, n, g->N, g->K, g->alpha, g->trans_a ? g->A + i0 : g->A + i0 * g->lda,
                      g->lda, g->B, g->ldb, g->beta, g->C + i0 * g->ldc, g->ldc);
@@ -73,9 +85,19 @@ static void gemm_block_task(void *arg, int p, int worker) {
     gemm_block(arg, p);
 }
 
-void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha,
-                   const real *A, size_t lda, const real *B, size_t ldb, real beta, real *C,
-                   size_t ldc) {
+/* The whole product in one call on this thread (the bias first when there is one). */
+static void gemm_whole(const gemm_cut *g) {
+    if (g->bias) fill_bias(g, 0, g->M, 0, g->N);
+    sd_gemm_real(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C,
+                 g->ldc);
+}
+
+/* The product, with the bias (beta = 1 after it) when g0->bias is set; g0 holds the arguments. */
+static void gemm_run(const gemm_cut *g0) {
+    const int trans_a = g0->trans_a, trans_b = g0->trans_b;
+    const size_t M = g0->M, N = g0->N, K = g0->K, lda = g0->lda, ldb = g0->ldb, ldc = g0->ldc;
+    const real alpha = g0->alpha, beta = g0->beta, *A = g0->A, *B = g0->B, *bias = g0->bias;
+    real *C = g0->C;
     if (M == 0 || N == 0) return;
     const double work = (double)M * (double)N * (double)K;
     /* Inference through the public API (core/pool.h): the cut depends on the shape alone, never on
@@ -87,7 +109,8 @@ void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, re
         size_t blocks = edge / NN_GEMM_SHAPE_MIN_EDGE;
         if (blocks > NN_GEMM_SHAPE_BLOCKS) blocks = NN_GEMM_SHAPE_BLOCKS;
         if (blocks < 1 || work < (double)NN_GEMM_PAR_MIN) blocks = 1;
-        const gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (int)blocks);
+        gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (int)blocks);
+        g.bias = bias;
         const int prev = sd_nn_blas_single_begin();
         sd_pool_run(sd_pool_current(), g.P, gemm_block_task, (void *)&g);
         sd_nn_blas_single_end(prev);
@@ -95,22 +118,36 @@ void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, re
     }
 #ifdef _OPENMP
     if (omp_in_parallel()) {
-        sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_whole(g0);
         return;
     }
     const int prev = sd_nn_blas_single_begin();
     const int threads = omp_get_max_threads();
     if (threads <= 1 || work < (double)NN_GEMM_PAR_MIN) {
-        sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_whole(g0);
         sd_nn_blas_single_end(prev);
         return;
     }
     /* One aligned block per thread. */
-    const gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+    g.bias = bias;
     SD_OMP(omp parallel for num_threads(g.P) schedule(static, 1))
     for (int p = 0; p < g.P; p++) gemm_block(&g, p);
     sd_nn_blas_single_end(prev);
 #else
-    sd_gemm_real(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_whole(g0);
 #endif
+}
+
+void SD_R(sd_nn_gemm)(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha,
+                   const real *A, size_t lda, const real *B, size_t ldb, real beta, real *C,
+                   size_t ldc) {
+    const gemm_cut g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL, 0, 0, 0, 0};
+    gemm_run(&g);
+}
+
+void SD_R(sd_nn_gemm_bias)(int trans_a, int trans_b, size_t M, size_t N, size_t K, const real *A, size_t lda,
+                        const real *B, size_t ldb, const real *bias, real *C, size_t ldc) {
+    const gemm_cut g = {trans_a, trans_b, M, N, K, (real)1, (real)1, A, B, C, lda, ldb, ldc, bias, 0, 0, 0, 0};
+    gemm_run(&g);
 }

@@ -35,33 +35,53 @@ static SD_VECTOR_CLONES void adam_span(float *p, const float *g, float *m, float
 /* Elements per OpenMP work item. */
 #define ADAM_CHUNK 16384
 
+/* The step's constants, as PyTorch computes them in Python (double) and passes them as float. */
+typedef struct {
+    float b1, b2, one_minus_b1, one_minus_b2, wd, eps, step_size, bias2_sqrt;
+} adam_consts;
+
+static adam_consts consts_of(const sd_adam_config *c, float lr, long step) {
+    const double bias1 = 1.0 - pow((double)c->beta1, (double)step);
+    const double bias2 = 1.0 - pow((double)c->beta2, (double)step);
+    adam_consts k = {c->beta1, c->beta2, (float)(1.0 - (double)c->beta1), (float)(1.0 - (double)c->beta2),
+                     c->weight_decay, c->eps, (float)((double)lr / bias1), (float)sqrt(bias2)};
+    return k;
+}
+
+/* Chunk k of a tensor of n elements. */
+static void adam_chunk(float *p, const float *g, float *m, float *v, size_t n, ptrdiff_t k, const adam_consts *c) {
+    const size_t i0 = (size_t)k * ADAM_CHUNK, len = n - i0 < ADAM_CHUNK ? n - i0 : ADAM_CHUNK;
+    adam_span(p + i0, g + i0, m + i0, v + i0, len, c->b1, c->b2, c->one_minus_b1, c->one_minus_b2, c->wd, c->eps,
+              c->step_size, c->bias2_sqrt);
+}
+
+static ptrdiff_t chunks_of(size_t n) { return (ptrdiff_t)((n + ADAM_CHUNK - 1) / ADAM_CHUNK); }
+
 void sd_adam_update(float *p, const float *g, float *m, float *v, size_t n,
                     const sd_adam_config *c, float lr, long step) {
     if (step < 1) return;
-    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
-    /* PyTorch computes these in Python (double) and the kernels take them as float. */
-    const float one_minus_b1 = (float)(1.0 - (double)b1);
-    const float one_minus_b2 = (float)(1.0 - (double)b2);
-    const double bias1 = 1.0 - pow((double)b1, (double)step);
-    const double bias2 = 1.0 - pow((double)b2, (double)step);
-    const float step_size = (float)((double)lr / bias1);
-    const float bias2_sqrt = (float)sqrt(bias2);
-    const ptrdiff_t chunks = (ptrdiff_t)((n + ADAM_CHUNK - 1) / ADAM_CHUNK);
+    const adam_consts k = consts_of(c, lr, step);
+    const ptrdiff_t chunks = chunks_of(n);
     SD_OMP(omp parallel for schedule(static) if (n >= ((size_t)1 << 16)))
-    for (ptrdiff_t k = 0; k < chunks; k++) {
-        const size_t i0 = (size_t)k * ADAM_CHUNK, len = n - i0 < ADAM_CHUNK ? n - i0 : ADAM_CHUNK;
-        adam_span(p + i0, g + i0, m + i0, v + i0, len, b1, b2, one_minus_b1, one_minus_b2, wd, eps,
-                  step_size, bias2_sqrt);
-    }
+    for (ptrdiff_t j = 0; j < chunks; j++) adam_chunk(p, g, m, v, n, j, &k);
 }
 
 void sd_adam_step_table(const sd_param_table *t, const unsigned char *used, float *params,
                         const float *grads, float *m, float *v, const sd_adam_config *c,
                         float lr, long step) {
+    if (step < 1) return;
+    const adam_consts k = consts_of(c, lr, step);
+    /* One OpenMP team for the whole table, not one per tensor (about a hundred a step, each a
+     * wake-up of the sleeping threads): every thread walks the tensors and takes its share of each
+     * one's chunks, with no barrier between tensors (the update is elementwise, so the numbers are
+     * those of sd_adam_update on each tensor, whatever the thread count). */
+    SD_OMP(omp parallel if (t->total >= ((size_t)1 << 16)))
     for (int i = 0; i < t->count; i++) {
         if (used && !used[i]) continue;
-        const size_t o = t->specs[i].offset;
-        sd_adam_update(params + o, grads + o, m + o, v + o, t->specs[i].numel, c, lr, step);
+        const size_t o = t->specs[i].offset, n = t->specs[i].numel;
+        const ptrdiff_t chunks = chunks_of(n);
+        SD_OMP(omp for schedule(static) nowait)
+        for (ptrdiff_t j = 0; j < chunks; j++) adam_chunk(params + o, grads + o, m + o, v + o, n, j, &k);
     }
 }
 
