@@ -188,7 +188,31 @@ static void test_arrays_match_scalar(void) {
     free(f);
 }
 
+/* The conversion with the standardisation's subtraction and product in one pass: the bits of the
+ * scalar conversion followed by (x - sub) * mul, for every pattern, at every offset. */
+static void test_f16_affine(void) {
+    enum { N = 65536 };
+    static uint16_t h[N];
+    static float f[N], sub[N], mul[N];
+    for (int i = 0; i < N; i++) {
+        h[i] = (uint16_t)(i * 40503u);
+        sub[i] = 0.37f * (float)(i % 13) - 2.0f;
+        mul[i] = 0.5f + 0.01f * (float)(i % 29);
+    }
+    int bad = 0;
+    for (int off = 0; off < 3; off++) {
+        sd_f16_to_f32_affine_n(h + off, f, N - off, sub, mul);
+        for (int i = 0; i < N - off; i++) {
+            const float want = (sd_f16_to_f32(h[i + off]) - sub[i]) * mul[i];
+            if (f2u(f[i]) != f2u(want) && bad++ < 3)
+                EXPECT(0, "0x%04x: 0x%08x, want 0x%08x", h[i + off], f2u(f[i]), f2u(want));
+        }
+    }
+    EXPECT(bad == 0, "%d values differ from conversion then (x - sub) * mul", bad);
+}
+
 int main(void) {
+    sd_test_run("half_f16_affine", test_f16_affine);
     sd_test_run("half_arrays_match_scalar", test_arrays_match_scalar);
     sd_test_run("half_f16_to_f32_all_values", test_f16_to_f32_all_values);
     sd_test_run("half_f16_round_trip_all_values", test_f16_round_trip_all_values);

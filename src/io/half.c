@@ -99,6 +99,16 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint16_t *
     if (i < n) sd_f16_to_f32_n_portable(src + i, dst + i, n - i);
 }
 
+__attribute__((target("avx,f16c"))) static void f16_affine_f16c(const uint16_t *src, float *dst, size_t n,
+                                                                 const float *sub, const float *mul) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_sub_ps(x, _mm256_loadu_ps(sub + i)), _mm256_loadu_ps(mul + i)));
+    }
+    for (; i < n; i++) dst[i] = (sd_f16_to_f32(src[i]) - sub[i]) * mul[i];
+}
+
 static int cpu_has_f16c(void) {
     unsigned a, b, c, d;
     __builtin_cpu_init();
@@ -106,18 +116,33 @@ static int cpu_has_f16c(void) {
 }
 #endif
 
+/* Without F16C: the portable conversion, then the affine step over the converted values. */
+static void f16_affine_portable(const uint16_t *src, float *dst, size_t n, const float *sub, const float *mul) {
+    sd_f16_to_f32_n_portable(src, dst, n);
+    for (size_t i = 0; i < n; i++) dst[i] = (dst[i] - sub[i]) * mul[i];
+}
+
 static void (*f16_to_f32_impl)(const uint16_t *, float *, size_t) = sd_f16_to_f32_n_portable;
+static void (*f16_affine_impl)(const uint16_t *, float *, size_t, const float *, const float *) = f16_affine_portable;
 static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
 
 static void f16_pick(void) {
 #ifdef SD_HALF_F16C
-    if (cpu_has_f16c()) f16_to_f32_impl = f16_to_f32_f16c;
+    if (cpu_has_f16c()) {
+        f16_to_f32_impl = f16_to_f32_f16c;
+        f16_affine_impl = f16_affine_f16c;
+    }
 #endif
 }
 
 void sd_f16_to_f32_n(const uint16_t *src, float *dst, size_t n) {
     pthread_once(&f16_once, f16_pick);
     f16_to_f32_impl(src, dst, n);
+}
+
+void sd_f16_to_f32_affine_n(const uint16_t *src, float *dst, size_t n, const float *sub, const float *mul) {
+    pthread_once(&f16_once, f16_pick);
+    f16_affine_impl(src, dst, n, sub, mul);
 }
 
 SD_VECTOR_CLONES void sd_bf16_to_f32_n(const uint16_t *restrict src, float *restrict dst, size_t n) {

@@ -26,6 +26,10 @@ uint16_t sd_f32_to_bf16(float f);
 void sd_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 /* The portable loop behind sd_f16_to_f32_n where the CPU lacks F16C (AVX's vcvtph2ps): for tests. */
 void sd_f16_to_f32_n_portable(const uint16_t *src, float *dst, size_t n);
+/* dst[i] = (src[i] as float32 - sub[i]) * mul[i], in one pass: the same bits as sd_f16_to_f32_n
+ * followed by that subtraction and product in float32 (no fused multiply-add), as a standardised
+ * frame needs (model/norm.h). */
+void sd_f16_to_f32_affine_n(const uint16_t *src, float *dst, size_t n, const float *sub, const float *mul);
 void sd_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 /* Index of the first Inf or NaN among n float16 / bfloat16 values, or -1 (bit tests, no conversion). */
 int64_t sd_f16_first_nonfinite(const uint16_t *src, size_t n);

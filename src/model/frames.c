@@ -76,6 +76,17 @@ static void load_rows(real *dst, const void *x, sd_dtype dtype, size_t r0, size_
         const size_t i0 = (size_t)k * rows_per, rows = i0 + rows_per < n ? rows_per : n - i0;
         const unsigned char *src = (const unsigned char *)x + (r0 + i0) * (size_t)D * elem_size(dtype);
         real *out = dst + i0 * (size_t)D;
+#ifndef SD_REAL_DOUBLE
+        if (std && dtype == SD_DTYPE_F16) { /* conversion and standardisation in one pass per row */
+            for (size_t i = 0; i < rows; i++) {
+                const size_t r = r0 + i0 + i;
+                const uint16_t *h = (const uint16_t *)src + i * (size_t)D;
+                if ((int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T]) convert(out + i * (size_t)D, h, dtype, (size_t)D);
+                else sd_f16_to_f32_affine_n(h, out + i * (size_t)D, (size_t)D, std->mean, std->inv);
+            }
+            continue;
+        }
+#endif
         convert(out, src, dtype, rows * (size_t)D);
         if (!std) continue;
         for (size_t i = 0; i < rows; i++) {
