@@ -290,7 +290,7 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
                              "dropout), so the gap between them is over-fitting. ");
     if (pass)
         sd_strbuf_puts(&o, "Dashed: the training split as the epoch's training steps predicted it (training mode, with "
-                             "dropout, the parameters changing through the epoch; the training metrics MMSA logs), so it "
+                             "dropout, the parameters changing through the epoch; the training metrics MMSA logs), so it usually "
                              "lies above what the model scores on the same utterances in evaluation mode "
                              "(<code>--train-subset N</code> measures that). ");
     sd_strbuf_puts(&o, "Dotted line: the validation MAE of always predicting the mean training label, the floor a model "
