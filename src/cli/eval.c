@@ -49,9 +49,7 @@ int cli_eval(int argc, char **argv) {
     float *pred = malloc(sizeof(float) * (size_t)(count + 1)), *y = malloc(sizeof(float) * (size_t)(count + 1));
     for (int64_t i = 0; y && i < count; i++) y[i] = sd_dataset_label(ds, (sd_split)split, i);
     sd_metrics met[2];
-    double lo, hi;
-    sd_dataset_label_range(ds, &lo, &hi);
-    const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
+    const sd_metrics_scheme scheme = sd_dataset_metrics_scheme(ds);
     const char *names[2] = {"full", "missing"};
     int rc = 0;
     for (int f = 0; f < 2 && !rc; f++) {

@@ -255,20 +255,24 @@ SD_R(mia_weights) SD_R(sd_flow_mia_weights)(const SD_R(sd_mia_ptrs) *p) {
 static sd_status flow_forward(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
                               int training, sd_rng *rng, sd_error *err);
 
-sd_status SD_R(sd_flow_forward)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
-                          int training, sd_rng *rng, sd_error *err) {
+/* What the last forward shared or borrowed, forgotten before the next one (model: set again when
+ * it succeeds). */
+static void forget_sharing(SD_R(sd_flow) *f) {
     f->owner = NULL;
     f->shared = f->borrowed = 0;
-    f->model = NULL; /* set again when this forward succeeds */
+    f->model = NULL;
+}
+
+sd_status SD_R(sd_flow_forward)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in, int missing,
+                          int training, sd_rng *rng, sd_error *err) {
+    forget_sharing(f);
     return flow_forward(f, m, in, missing, training, rng, err);
 }
 
 sd_status SD_R(sd_flow_forward_shared)(SD_R(sd_flow) *f, const SD_R(sd_model) *m, const sd_flow_input *in,
                                  int missing, int training, sd_rng *rng, SD_R(sd_flow) *owner,
                                  unsigned share_mask, sd_error *err) {
-    f->owner = NULL;
-    f->shared = f->borrowed = 0;
-    f->model = NULL; /* set again when this forward succeeds */
+    forget_sharing(f);
     if (!owner || owner == f || owner->shared)
         return sd_fail(err, SD_E_ARG, "frame sharing needs another flow that owns its frames");
     for (int i = 0; i < 3; i++) {

@@ -63,6 +63,12 @@ static void standardise_row(real *row, const sd_frames_std *std, int D) {
 #endif
 }
 
+/* Row r of a batch of T-frame samples is a padding frame (frame r % T of sample r / T, past its
+ * length). */
+static int padding_row(const sd_frames_std *std, size_t r) {
+    return (int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T];
+}
+
 /* dst [n rows, D] = rows [r0, r0 + n) of x as real, standardised when std is set:
  * (x - mean) * inv on the real frames (row r is frame r % T of sample r / T), padding left as it is
  * (zero), exactly as model/norm.c standardises a float32 batch in place. Split over the threads
@@ -79,9 +85,8 @@ static void load_rows(real *dst, const void *x, sd_dtype dtype, size_t r0, size_
 #ifndef SD_REAL_DOUBLE
         if (std && dtype == SD_DTYPE_F16) { /* conversion and standardisation in one pass per row */
             for (size_t i = 0; i < rows; i++) {
-                const size_t r = r0 + i0 + i;
                 const uint16_t *h = (const uint16_t *)src + i * (size_t)D;
-                if ((int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T]) convert(out + i * (size_t)D, h, dtype, (size_t)D);
+                if (padding_row(std, r0 + i0 + i)) convert(out + i * (size_t)D, h, dtype, (size_t)D);
                 else sd_f16_to_f32_affine_n(h, out + i * (size_t)D, (size_t)D, std->mean, std->inv);
             }
             continue;
@@ -89,11 +94,8 @@ static void load_rows(real *dst, const void *x, sd_dtype dtype, size_t r0, size_
 #endif
         convert(out, src, dtype, rows * (size_t)D);
         if (!std) continue;
-        for (size_t i = 0; i < rows; i++) {
-            const size_t r = r0 + i0 + i;
-            if ((int)(r % (size_t)std->T) >= std->len[r / (size_t)std->T]) continue;
-            standardise_row(out + i * (size_t)D, std, D);
-        }
+        for (size_t i = 0; i < rows; i++)
+            if (!padding_row(std, r0 + i0 + i)) standardise_row(out + i * (size_t)D, std, D);
     }
 }
 

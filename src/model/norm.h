@@ -25,7 +25,8 @@
 
 /* One frame standardised in place: row [D] = (row - mean) * inv, per dim. The one formula of both
  * places that standardise (sd_norm_apply and the frame projection's chunks, model/frames.c), so
- * their results are the same bits. */
+ * their results are the same bits; float16 frames take the same float32 subtraction and product
+ * fused with their conversion (sd_f16_to_f32_affine_n, io/half.h, tested against it). */
 static inline void sd_norm_row(float *row, const float *mean, const float *inv, int D) {
     for (int d = 0; d < D; d++) row[d] = (row[d] - mean[d]) * inv[d];
 }

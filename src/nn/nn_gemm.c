@@ -36,7 +36,8 @@ void sd_nn_blas_single_end(int previous) {
 }
 #endif
 
-/* C cut along its longer side into blocks of `step` rows (by_rows) or columns; P blocks. */
+/* A product's arguments, and C cut along its longer side into blocks of `step` rows (by_rows) or
+ * columns; P blocks (make_cut). */
 typedef struct {
     int trans_a, trans_b;
     size_t M, N, K;
@@ -50,10 +51,11 @@ typedef struct {
     int P;
 } gemm_cut;
 
-static gemm_cut make_cut(int trans_a, int trans_b, size_t M, size_t N, size_t K, real alpha, const real *A,
-                         size_t lda, const real *B, size_t ldb, real beta, real *C, size_t ldc, int blocks) {
-    gemm_cut g = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL, M >= N, 0, 0, 0};
-    g.L = g.by_rows ? M : N;
+/* The product of args cut into (at most) `blocks` aligned blocks. */
+static gemm_cut make_cut(const gemm_cut *args, int blocks) {
+    gemm_cut g = *args;
+    g.by_rows = g.M >= g.N;
+    g.L = g.by_rows ? g.M : g.N;
     g.step = (g.L + (size_t)blocks - 1) / (size_t)blocks;
     g.step = (g.step + NN_GEMM_ALIGN - 1) / NN_GEMM_ALIGN * NN_GEMM_ALIGN;
     g.P = (int)((g.L + g.step - 1) / g.step);
@@ -85,21 +87,17 @@ static void gemm_block_task(void *arg, int p, int worker) {
     gemm_block(arg, p);
 }
 
-/* The whole product in one call on this thread (the bias first when there is one). */
-static void gemm_whole(const gemm_cut *g) {
-    if (g->bias) fill_bias(g, 0, g->M, 0, g->N);
-    sd_gemm_real(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C,
-                 g->ldc);
+/* The whole product in one call on this thread: the cut of one block. */
+static void gemm_whole(const gemm_cut *args) {
+    const gemm_cut g = make_cut(args, 1);
+    gemm_block(&g, 0);
 }
 
-/* The product, with the bias (beta = 1 after it) when g0->bias is set; g0 holds the arguments. */
-static void gemm_run(const gemm_cut *g0) {
-    const int trans_a = g0->trans_a, trans_b = g0->trans_b;
-    const size_t M = g0->M, N = g0->N, K = g0->K, lda = g0->lda, ldb = g0->ldb, ldc = g0->ldc;
-    const real alpha = g0->alpha, beta = g0->beta, *A = g0->A, *B = g0->B, *bias = g0->bias;
-    real *C = g0->C;
+/* The product of args, with the bias (beta = 1 after it) when args->bias is set. */
+static void gemm_run(const gemm_cut *args) {
+    const size_t M = args->M, N = args->N;
     if (M == 0 || N == 0) return;
-    const double work = (double)M * (double)N * (double)K;
+    const double work = (double)M * (double)N * (double)args->K;
     /* Inference through the public API (core/pool.h): the cut depends on the shape alone, never on
      * the thread count, because OpenBLAS picks its kernels by size and a product cut in two can
      * round differently from the whole (seen with small N: a [2240, 32] x [32, 16] product). The
@@ -109,8 +107,7 @@ static void gemm_run(const gemm_cut *g0) {
         size_t blocks = edge / NN_GEMM_SHAPE_MIN_EDGE;
         if (blocks > NN_GEMM_SHAPE_BLOCKS) blocks = NN_GEMM_SHAPE_BLOCKS;
         if (blocks < 1 || work < (double)NN_GEMM_PAR_MIN) blocks = 1;
-        gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, (int)blocks);
-        g.bias = bias;
+        const gemm_cut g = make_cut(args, (int)blocks);
         const int prev = sd_nn_blas_single_begin();
         sd_pool_run(sd_pool_current(), g.P, gemm_block_task, (void *)&g);
         sd_nn_blas_single_end(prev);
@@ -118,24 +115,23 @@ static void gemm_run(const gemm_cut *g0) {
     }
 #ifdef _OPENMP
     if (omp_in_parallel()) {
-        gemm_whole(g0);
+        gemm_whole(args);
         return;
     }
     const int prev = sd_nn_blas_single_begin();
     const int threads = omp_get_max_threads();
     if (threads <= 1 || work < (double)NN_GEMM_PAR_MIN) {
-        gemm_whole(g0);
+        gemm_whole(args);
         sd_nn_blas_single_end(prev);
         return;
     }
     /* One aligned block per thread. */
-    gemm_cut g = make_cut(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
-    g.bias = bias;
+    const gemm_cut g = make_cut(args, threads);
     SD_OMP(omp parallel for num_threads(g.P) schedule(static, 1))
     for (int p = 0; p < g.P; p++) gemm_block(&g, p);
     sd_nn_blas_single_end(prev);
 #else
-    gemm_whole(g0);
+    gemm_whole(args);
 #endif
 }
 

@@ -28,8 +28,6 @@ void sd_nn_gemm_f64(int trans_a, int trans_b, size_t M, size_t N, size_t K, doub
                  const double *A, size_t lda, const double *B, size_t ldb, double beta, double *C,
                  size_t ldc);
 
-/* OpenBLAS to one thread for the calls made between begin and end (restores the count). Wrap
- * OpenMP regions whose threads call BLAS (sd_nn_gemm does it for itself). Nesting is allowed. */
 /* C[M,N] = bias[N] on every row + op(A) op(B): the bias written block by block inside the
  * product's own OpenMP region (a separate loop would cost a team of its own), then the product
  * added to it (beta = 1); the same bits as writing the bias first and calling sd_nn_gemm. */
@@ -38,6 +36,8 @@ void sd_nn_gemm_bias(int trans_a, int trans_b, size_t M, size_t N, size_t K, con
 void sd_nn_gemm_bias_f64(int trans_a, int trans_b, size_t M, size_t N, size_t K, const double *A, size_t lda,
                          const double *B, size_t ldb, const double *bias, double *C, size_t ldc);
 
+/* OpenBLAS to one thread for the calls made between begin and end (restores the count). Wrap
+ * OpenMP regions whose threads call BLAS (sd_nn_gemm does it for itself). Nesting is allowed. */
 int sd_nn_blas_single_begin(void);
 void sd_nn_blas_single_end(int previous);
 

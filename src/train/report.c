@@ -334,17 +334,12 @@ sd_status sd_report_write(const char *path, const sd_report_input *in, sd_error 
         sd_strbuf_printf(&o, "<tr%s><td>%d</td><td>%.3g</td><td>%.4f</td><td>%.4f</td><td>%.4f</td>",
                            r->epoch == in->selected_epoch ? " style='font-weight:bold'" : "", r->epoch + 1, r->lr,
                            r->loss.total, r->valid_full.mae, r->valid_miss.mae);
-        if (r->train_full.n)
-            sd_strbuf_printf(&o, "<td>%.4f</td><td>%.4f</td>", r->train_full.mae, r->train_miss.mae);
-        else
-            sd_strbuf_puts(&o, "<td>-</td><td>-</td>");
-        for (int k = 0; k < 2; k++) {
-            const sd_metrics *pm = k ? &r->pass_miss : &r->pass_full;
-            if (pm->n)
-                sd_strbuf_printf(&o, "<td>%.4f</td>", pm->mae);
+        const sd_metrics *train_cells[4] = {&r->train_full, &r->train_miss, &r->pass_full, &r->pass_miss};
+        for (int k = 0; k < 4; k++) /* "-" where the run did not measure it */
+            if (train_cells[k]->n)
+                sd_strbuf_printf(&o, "<td>%.4f</td>", train_cells[k]->mae);
             else
                 sd_strbuf_puts(&o, "<td>-</td>");
-        }
         sd_strbuf_printf(&o, "<td>%.1f</td><td>%.1f</td><td>%.0f</td></tr>\n", r->seconds, r->eval_seconds, r->samples_per_s);
     }
     sd_strbuf_puts(&o, "</table>\n</body></html>\n");

@@ -721,9 +721,7 @@ static sd_status train_epoch(train_run *r, const sd_dataset *ds, const sd_train_
     *steps = nb;
     rec->seconds = now_s() - t0;
     rec->samples_per_s = (double)rec->samples / (rec->seconds > 0 ? rec->seconds : 1e-9);
-    double lo, hi;
-    sd_dataset_label_range(ds, &lo, &hi);
-    const sd_metrics_scheme scheme = sd_metrics_scheme_for(lo, hi);
+    const sd_metrics_scheme scheme = sd_dataset_metrics_scheme(ds);
     sd_metrics_compute_scheme(r->pass_p, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_full);
     if (sd_objective_runs_missing(&o->w)) /* else the text-missing flow did not run: n = 0 */
         sd_metrics_compute_scheme(r->pass_p + r->ntrain, r->pass_y, (size_t)rec->samples, scheme, &rec->pass_miss);

@@ -195,6 +195,8 @@ sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_s
 /* MAE on the validation split of always predicting the mean training label (the floor a model must
  * beat); *train_mean receives that mean when not NULL. */
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean);
+/* The metrics a dataset's label range calls for (sd_metrics_scheme_for of its labels' range). */
+sd_metrics_scheme sd_dataset_metrics_scheme(const sd_dataset *ds);
 
 /* SD_E_NUMERIC naming the first utterance of the batch whose prediction (pred [B], flow `missing`)
  * is not finite. */

@@ -88,10 +88,9 @@ static sd_status eval_both(const sd_model *m, const sd_dataset *ds, sd_split spl
         st = predict_both(m, ds, split, subset, n, batch, p, reuse, err);
     }
     if (!st) {
-        double lo, hi;
-        sd_dataset_label_range(ds, &lo, &hi);
-        sd_metrics_compute_scheme(p, y, (size_t)n, sd_metrics_scheme_for(lo, hi), full);
-        sd_metrics_compute_scheme(p + n, y, (size_t)n, sd_metrics_scheme_for(lo, hi), miss);
+        const sd_metrics_scheme scheme = sd_dataset_metrics_scheme(ds);
+        sd_metrics_compute_scheme(p, y, (size_t)n, scheme, full);
+        sd_metrics_compute_scheme(p + n, y, (size_t)n, scheme, miss);
     }
     if (preds_out && !st)
         *preds_out = p;
@@ -110,6 +109,12 @@ sd_status sd_eval_both_flows_ranks(const sd_model *m, const sd_dataset *ds, sd_s
                                    int64_t n, int batch, const float *y, sd_metrics *full, sd_metrics *miss,
                                    float **preds_out, sd_eval_reuse *reuse, sd_error *err) {
     return eval_both(m, ds, split, subset, n, batch, y, full, miss, preds_out, 1, reuse, err);
+}
+
+sd_metrics_scheme sd_dataset_metrics_scheme(const sd_dataset *ds) {
+    double lo, hi;
+    sd_dataset_label_range(ds, &lo, &hi);
+    return sd_metrics_scheme_for(lo, hi);
 }
 
 double sd_train_mean_mae(const sd_dataset *ds, double *train_mean) {
